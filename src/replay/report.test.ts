@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { renderReport } from './report.js';
+import { LatencyRecorder, emptyMetrics, type ReplaySummary } from './summary.js';
+
+function summary(): ReplaySummary {
+  return {
+    bag: 'bags/<day>.mcap',
+    frames: 10,
+    processed: 9,
+    dropped: 1,
+    bad_frames: { BAD_IMAGE: 1 },
+    latency_ms: { p50: 4, p90: 5, p99: 6, max: 7, mean: 4.2, count: 9 },
+    metrics: { ...emptyMetrics(), det_map50: 0.61 },
+    model: { name: 'default', version: '1.0.0', input_size: [192, 384], provider: 'cpu' },
+    per_camera: { front: { frames: 10, processed: 9, dropped: 1, bad_frames: 1, latency_ms: null, metrics: emptyMetrics() } },
+    bag_duration_s: 1,
+    wall_s: 2,
+    outputs: { results: 'r', summary: 's', report: 'h' },
+  };
+}
+
+describe('LatencyRecorder', () => {
+  it('reports percentiles in ms and buckets that add up to the count', () => {
+    const rec = new LatencyRecorder();
+    for (let i = 1; i <= 100; i++) rec.recordMs(i);
+    const s = rec.summary()!;
+    expect(s.count).toBe(100);
+    expect(s.p50).toBeCloseTo(50, 0);
+    expect(s.p99).toBeCloseTo(99, 0);
+    expect(s.max).toBeCloseTo(100, 0);
+    const buckets = rec.buckets(10);
+    expect(buckets.reduce((a, b) => a + b.count, 0)).toBe(100);
+    expect(buckets[0].count).toBe(9); // 1..9 ms are below 10 ms
+    rec.destroy();
+  });
+  it('has no summary without samples', () => {
+    expect(new LatencyRecorder().summary()).toBeNull();
+  });
+});
+
+describe('renderReport', () => {
+  it('shows cameras, metrics, bad frames and escapes user text', () => {
+    const html = renderReport({
+      summary: summary(),
+      latencyBuckets: [{ fromMs: 0, count: 3 }, { fromMs: 1, count: 6 }],
+      latencyBucketMs: 1,
+      overlays: [{ camera: 'front', stampS: 0.5, png: new Uint8Array([137, 80, 78, 71]) }],
+      timeline: [{ name: 'lane_iou', points: [{ t: 0, v: 0.2 }, { t: 5, v: 0.6 }] }],
+      markers: [{ t: 3, label: 'swap v2' }],
+    });
+    expect(html).toContain('&#60;day&#62;.mcap');
+    expect(html).not.toContain('<day>');
+    expect(html).toContain('<td>front</td>');
+    expect(html).toContain('0.610');
+    expect(html).toContain('BAD_IMAGE: 1');
+    expect(html).toContain('data:image/png;base64,iVBORw==');
+    expect(html).toContain('swap v2');
+    expect(html).toContain('aria-label="latency histogram"');
+  });
+});
