@@ -27,8 +27,6 @@ export class McapBagReader implements BagReader {
   readonly #handle: FileHandle | undefined;
   readonly #indexed: McapIndexedReader | undefined;
   readonly #info: BagInfo;
-  /** The failure the streaming scan met at open (truncation, corruption), rethrown after the readable messages. */
-  readonly #streamError: PerceptionError | undefined;
   readonly #decoders = new Map<number, ChannelDecoder>();
   #closing: Promise<void> | undefined;
 
@@ -38,14 +36,12 @@ export class McapBagReader implements BagReader {
     handle?: FileHandle;
     indexed?: McapIndexedReader;
     info: BagInfo;
-    streamError?: PerceptionError;
   }) {
     this.path = init.path;
     this.#readable = init.readable;
     this.#handle = init.handle;
     this.#indexed = init.indexed;
     this.#info = init.info;
-    this.#streamError = init.streamError;
   }
 
   static async open(path: string): Promise<McapBagReader> {
@@ -75,10 +71,11 @@ export class McapBagReader implements BagReader {
     if (indexed && (indexed.chunkIndexes.length > 0 || indexed.statistics?.messageCount === 0n) && indexed.statistics) {
       return new McapBagReader({ path, readable, handle, indexed, info: indexedInfo(path, indexed) });
     }
-    const { info, error } = await scanInfo(path, readable);
+    // The scan's error (truncation) is met again, after the readable messages, by messages().
+    const { info } = await scanInfo(path, readable);
     // An index without statistics is still usable for seeking; only the counts needed the scan.
     const usable = indexed && indexed.chunkIndexes.length > 0 ? indexed : undefined;
-    return new McapBagReader({ path, readable, handle, indexed: usable, info, streamError: usable ? undefined : error });
+    return new McapBagReader({ path, readable, handle, indexed: usable, info });
   }
 
   info(): BagInfo {

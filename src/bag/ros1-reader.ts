@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { open as openFile, type FileHandle } from 'node:fs/promises';
 import lz4Decompress from '@foxglove/wasm-lz4';
 import { rosbag, type Time } from './rosbag-lib.js';
 import { PerceptionError } from '../errors.js';
@@ -9,10 +9,63 @@ import { makeConverter, parseRos1 } from './ros1-convert.js';
 import { SerialQueue } from './serial.js';
 import type { BagInfo, BagMessage, BagReader, ReadOptions } from './types.js';
 
-/** rosbag's Node file reader (its typings only describe the browser one). */
-interface NodeFile {
-  close(cb: (err?: Error | null) => void): void;
+type Filelike = ConstructorParameters<typeof rosbag.BagReader>[0];
+
+/**
+ * Our file access for rosbag, in place of its Node reader, which reuses one buffer for every
+ * read (so message bytes would be overwritten by the next read) and ignores short reads (so a
+ * truncated file parses stale bytes). Each read gets a fresh buffer and must be complete.
+ */
+class CheckedFile implements Filelike {
+  /**
+   * rosbag parses inside our read callback; when the bytes are corrupt it throws there, and its
+   * own promise never settles. The pending operation (see `guarded`) is rejected through this.
+   */
+  onCallbackError: ((err: unknown) => void) | undefined;
+
+  constructor(
+    readonly handle: FileHandle,
+    readonly path: string,
+    readonly bytes: number,
+  ) {}
+
+  size(): number {
+    return this.bytes;
+  }
+
+  read(offset: number, length: number, callback: (err: Error | null, buf?: Buffer) => void): void {
+    const cb = (err: Error | null, buf?: Buffer) => {
+      try {
+        callback(err, buf);
+      } catch (thrown) {
+        this.onCallbackError?.(thrown);
+      }
+    };
+    if (offset + length > this.bytes) {
+      cb(new PerceptionError('BAG_TRUNCATED', `ROS 1 bag ends at ${this.bytes} bytes, a record needs ${offset + length}`, { file: this.path, offset: this.bytes }));
+      return;
+    }
+    const buf = Buffer.allocUnsafe(length);
+    this.handle.read(buf, 0, length, offset).then(
+      ({ bytesRead }) =>
+        bytesRead === length
+          ? cb(null, buf)
+          : cb(new PerceptionError('BAG_TRUNCATED', `short read at ${offset}: ${bytesRead} of ${length} bytes`, { file: this.path, offset })),
+      (err: Error) => cb(err),
+    );
+  }
 }
+
+/** Runs one rosbag operation so that an error thrown inside its read callback rejects it. */
+function guarded<T>(file: CheckedFile, op: () => Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    file.onCallbackError = reject;
+    op().then(resolve, reject);
+  }).finally(() => {
+    file.onCallbackError = undefined;
+  });
+}
+
 type RosbagBagReader = InstanceType<typeof rosbag.BagReader>;
 type ChunkInfo = NonNullable<InstanceType<typeof rosbag.Bag>['chunkInfos']>[number];
 type Connection = NonNullable<InstanceType<typeof rosbag.Bag>['connections']>[number];
@@ -23,13 +76,13 @@ const cmp = (a: Time, b: Time) => a.sec - b.sec || a.nsec - b.nsec;
 /**
  * Reads indexed ROS 1 bags (v2.0; chunks uncompressed or lz4) through the `rosbag` package and
  * hands out messages in ROS 2 shape (see ros1-convert.ts for exactly what is normalised).
- * rosbag's file reader reuses one read buffer, so reads are serialised and message bytes are
- * copied before anything else can read; chunks are read one time-overlapping group at a time.
+ * Chunks are read lazily, one group of time-overlapping chunks at a time, through CheckedFile;
+ * reads are serialised because rosbag's BagReader caches the last chunk it read.
  */
 export class Ros1BagReader implements BagReader {
   readonly format = 'ros1' as const;
   readonly path: string;
-  readonly #file: NodeFile;
+  readonly #file: CheckedFile;
   readonly #reader: RosbagBagReader;
   readonly #connections: Map<number, Connection>;
   readonly #chunkInfos: ChunkInfo[];
@@ -38,7 +91,7 @@ export class Ros1BagReader implements BagReader {
   readonly #decoders = new Map<number, ChannelDecoder>();
   #closing: Promise<void> | undefined;
 
-  private constructor(path: string, file: NodeFile, reader: RosbagBagReader, connections: Connection[], chunkInfos: ChunkInfo[]) {
+  private constructor(path: string, file: CheckedFile, reader: RosbagBagReader, connections: Connection[], chunkInfos: ChunkInfo[]) {
     this.path = path;
     this.#file = file;
     this.#reader = reader;
@@ -49,20 +102,23 @@ export class Ros1BagReader implements BagReader {
 
   static async open(path: string): Promise<Ros1BagReader> {
     await loadCodecs(); // lz4 chunks
-    let size: number;
+    let file: CheckedFile;
     try {
-      size = (await stat(path)).size;
+      const handle = await openFile(path, 'r');
+      file = new CheckedFile(handle, path, (await handle.stat()).size);
     } catch (cause) {
       throw new PerceptionError('IO', `cannot open bag: ${(cause as Error).message}`, { file: path }, { cause });
     }
-    type File = NodeFile & ConstructorParameters<typeof rosbag.BagReader>[0];
-    const file = new (rosbag.Reader as unknown as new (p: string) => File)(path);
+    const size = file.size();
     const reader = new rosbag.BagReader(file);
-    const fail = (code: 'BAG_TRUNCATED' | 'BAG_CORRUPT' | 'BAG_UNSUPPORTED', message: string, cause?: unknown, offset?: number) =>
-      new Promise<never>((_, reject) => file.close(() => reject(new PerceptionError(code, message, { file: path, offset }, { cause }))));
+    const fail = async (code: 'BAG_TRUNCATED' | 'BAG_CORRUPT' | 'BAG_UNSUPPORTED', message: string, cause?: unknown, offset?: number) => {
+      await file.handle.close();
+      if (cause instanceof PerceptionError) throw cause;
+      throw new PerceptionError(code, message, { file: path, offset }, { cause });
+    };
     let header;
     try {
-      header = await reader.readHeaderAsync();
+      header = await guarded(file, () => reader.readHeaderAsync());
     } catch (cause) {
       return fail(size < 4096 + 13 ? 'BAG_TRUNCATED' : 'BAG_CORRUPT', `cannot read ROS 1 bag header: ${(cause as Error)?.message}`, cause);
     }
@@ -73,7 +129,9 @@ export class Ros1BagReader implements BagReader {
       return fail('BAG_TRUNCATED', `ROS 1 bag index at ${header.indexPosition} lies past the end of the file (${size} bytes)`, undefined, size);
     }
     try {
-      const { connections, chunkInfos } = await reader.readConnectionsAndChunkInfoAsync(header.indexPosition, header.connectionCount, header.chunkCount);
+      const { connections, chunkInfos } = await guarded(file, () =>
+        reader.readConnectionsAndChunkInfoAsync(header.indexPosition, header.connectionCount, header.chunkCount),
+      );
       return new Ros1BagReader(path, file, reader, connections, chunkInfos);
     } catch (cause) {
       return fail('BAG_CORRUPT', `cannot read ROS 1 bag index: ${(cause as Error)?.message}`, cause, header.indexPosition);
@@ -89,11 +147,7 @@ export class Ros1BagReader implements BagReader {
   }
 
   close(): Promise<void> {
-    this.#closing ??= this.#reads.run(() => new Promise<void>((resolve) => {
-      // rosbag opens its file lazily and its close() never calls back when nothing was opened.
-      if ((this.#file as unknown as { _fd?: number })._fd == null) resolve();
-      else this.#file.close(() => resolve());
-    }));
+    this.#closing ??= this.#reads.run(() => this.#file.handle.close());
     return this.#closing;
   }
 
@@ -136,16 +190,19 @@ export class Ros1BagReader implements BagReader {
       this.#assertOpen();
       let records;
       try {
-        records = await this.#reader.readChunkMessagesAsync(chunk, conns, start, end, {
-          lz4: (buf: Buffer, size: number) => Buffer.from(lz4Decompress(buf, size)),
-        });
+        records = await guarded(this.#file, () =>
+          this.#reader.readChunkMessagesAsync(chunk, conns, start, end, {
+            lz4: (buf: Buffer, size: number) => Buffer.from(lz4Decompress(buf, size)),
+          }),
+        );
       } catch (cause) {
+        if (cause instanceof PerceptionError) throw cause;
         const msg = (cause as Error)?.message ?? String(cause);
         const code = /compression/i.test(msg) ? 'BAG_UNSUPPORTED' : 'BAG_CORRUPT';
         throw new PerceptionError(code, `cannot read ROS 1 chunk: ${msg}`, { file: this.path, offset: chunk.chunkPosition }, { cause });
       }
-      // Copy now: the bytes live in rosbag's shared read buffer, overwritten by the next read.
-      return records.map((r) => ({ conn: r.conn, time: r.time, data: Uint8Array.from(r.data) }));
+      // Views into this chunk's own buffer (CheckedFile never reuses one): safe to keep.
+      return records.map((r) => ({ conn: r.conn, time: r.time, data: r.data as Uint8Array }));
     });
   }
 
