@@ -1,0 +1,171 @@
+/**
+ * `dataset`: renders labelled frames from the synthetic world into flat binary shards that
+ * the offline trainer reads with numpy.fromfile. Format: training/DATASET.md.
+ */
+import { mkdir, open, rename, writeFile, type FileHandle } from 'node:fs/promises';
+import { endianness } from 'node:os';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { PerceptionError } from '../errors.js';
+import { ACTOR_CLASSES, DOMAINS, FAR_DEPTH, Simulation, assertDomain, deriveSeed, type Domain } from '../sim/index.js';
+import { parseIntOption, parseList, parseSize } from './args.js';
+import { createProgress } from './progress.js';
+
+export interface DatasetOptions {
+  out: string;
+  domains: Domain[];
+  /** Frames per domain. */
+  frames: number;
+  seed: number;
+  width: number;
+  height: number;
+  /** Frames kept from each sequence (each sequence is a different world); default 8. */
+  sequenceLength?: number;
+  /** Rendered frames between kept frames, so kept frames are not near-duplicates; default 5 (6 Hz at 30 Hz). */
+  stride?: number;
+  /** Frames per shard; default 1000. */
+  shardSize?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export const DATASET_FORMAT_VERSION = 1;
+
+interface Shard {
+  dir: string;
+  count: number;
+  images: FileHandle;
+  seg: FileHandle;
+  depth: FileHandle;
+  boxes: unknown[];
+  frames: unknown[];
+}
+
+function bad(field: string, message: string): PerceptionError {
+  return new PerceptionError('INVALID_ARGUMENT', `${field} ${message}`, { field });
+}
+
+function validate(opts: DatasetOptions): Required<Omit<DatasetOptions, 'onProgress'>> {
+  if (typeof opts.out !== 'string' || opts.out.length === 0) throw bad('out', 'must be a non-empty path');
+  if (!Array.isArray(opts.domains) || opts.domains.length === 0) throw bad('domains', 'must be a non-empty list');
+  opts.domains.forEach((d) => assertDomain(d, 'domains'));
+  const int = (field: string, v: number | undefined, fallback: number, min: number, max: number): number => {
+    const x = v ?? fallback;
+    if (!Number.isSafeInteger(x) || x < min || x > max) throw bad(field, `must be an integer in [${min}, ${max}], got ${String(x)}`);
+    return x;
+  };
+  return {
+    out: opts.out,
+    domains: [...opts.domains],
+    frames: int('frames', opts.frames, 0, 1, 10_000_000),
+    seed: int('seed', opts.seed, 0, 0, Number.MAX_SAFE_INTEGER),
+    width: int('width', opts.width, 0, 16, 8192),
+    height: int('height', opts.height, 0, 16, 8192),
+    sequenceLength: int('sequenceLength', opts.sequenceLength, 8, 1, 100_000),
+    stride: int('stride', opts.stride, 5, 1, 1000),
+    shardSize: int('shardSize', opts.shardSize, 1000, 1, 100_000),
+  };
+}
+
+/** Little-endian bytes of a float32 array (a view when the host is little-endian). */
+function float32LE(a: Float32Array): Uint8Array {
+  if (endianness() === 'LE') return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  const out = new Uint8Array(a.length * 4);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < a.length; i++) view.setFloat32(i * 4, a[i], true);
+  return out;
+}
+
+async function openShard(root: string, index: number): Promise<Shard> {
+  const dir = `shard-${String(index).padStart(4, '0')}`;
+  await mkdir(join(root, dir), { recursive: true });
+  const [images, seg, depth] = await Promise.all(['images.u8', 'seg.u8', 'depth.f32'].map((f) => open(join(root, dir, f), 'w')));
+  return { dir, count: 0, images, seg, depth, boxes: [], frames: [] };
+}
+
+async function closeShard(root: string, s: Shard): Promise<void> {
+  await Promise.all([s.images.close(), s.seg.close(), s.depth.close()]);
+  await writeFile(join(root, s.dir, 'boxes.json'), JSON.stringify(s.boxes));
+  await writeFile(join(root, s.dir, 'frames.json'), JSON.stringify(s.frames));
+}
+
+export async function writeDataset(options: DatasetOptions): Promise<void> {
+  const o = validate(options);
+  await mkdir(o.out, { recursive: true });
+  const total = o.frames * o.domains.length;
+  const shards: { dir: string; count: number }[] = [];
+  let shard: Shard | null = null;
+  let done = 0;
+  try {
+    for (const domain of o.domains) {
+      for (let seq = 0, kept = 0; kept < o.frames; seq++) {
+        // each sequence is a different world; offsets vary where in it the sequence starts
+        const seqSeed = deriveSeed(o.seed, `sequence:${domain}`, seq);
+        const sim = Simulation.create({ seed: seqSeed, domain, width: o.width, height: o.height });
+        const start = seqSeed % 300;
+        for (let k = 0; k < o.sequenceLength && kept < o.frames; k++, kept++) {
+          const index = start + k * o.stride;
+          const cam = sim.frame(index).cameras[0];
+          if (shard === null || shard.count >= o.shardSize) {
+            if (shard) await closeShard(o.out, shard);
+            shard = await openShard(o.out, shards.length);
+            shards.push({ dir: shard.dir, count: 0 });
+          }
+          await shard.images.write(cam.rgb);
+          await shard.seg.write(cam.lane);
+          await shard.depth.write(float32LE(cam.depth));
+          shard.boxes.push(cam.boxes.map((b) => ({ cls: b.cls, x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1, occlusion: Number(b.occlusion.toFixed(4)), truncated: b.truncated })));
+          shard.frames.push({ domain, seed: seqSeed, index });
+          shard.count++;
+          shards[shards.length - 1].count = shard.count;
+          options.onProgress?.(++done, total);
+        }
+      }
+    }
+  } finally {
+    if (shard) await closeShard(o.out, shard);
+  }
+  const meta = {
+    version: DATASET_FORMAT_VERSION,
+    width: o.width,
+    height: o.height,
+    count: done,
+    classes: ACTOR_CLASSES,
+    segClasses: ['background', 'lane_marking', 'drivable'],
+    depth: { unit: 'm', dtype: 'float32', endian: 'little', far: FAR_DEPTH },
+    boxes: 'pixel boxes, x0/y0 inclusive, x1/y1 exclusive; occlusion = 1 - visible/unoccluded pixels',
+    domains: o.domains,
+    seed: o.seed,
+    sequenceLength: o.sequenceLength,
+    stride: o.stride,
+    shards,
+  };
+  // meta.json last and atomically: a directory without it is an interrupted export
+  const tmp = join(o.out, 'meta.json.tmp');
+  await writeFile(tmp, JSON.stringify(meta, null, 2));
+  await rename(tmp, join(o.out, 'meta.json'));
+}
+
+export function registerDatasetCommand(program: Command): void {
+  program
+    .command('dataset')
+    .description('render labelled synthetic frames (RGB, lane/drivable mask, depth, boxes) into shards for the offline trainer')
+    .requiredOption('--out <dir>', 'output directory')
+    .option('--domains <list>', `comma-separated domains (${DOMAINS.join(', ')})`, parseList('domains', DOMAINS), ['day'] as Domain[])
+    .option('--frames <n>', 'frames per domain', parseIntOption('frames', 1, 10_000_000), 100)
+    .option('--seed <n>', 'base seed', parseIntOption('seed', 0, 2 ** 31 - 1), 1)
+    .option('--size <WxH>', 'image size', parseSize('size'), { width: 640, height: 360 })
+    .option('--sequence-length <n>', 'frames kept per sequence (world)', parseIntOption('sequence-length', 1, 100_000), 8)
+    .action(async (o: { out: string; domains: Domain[]; frames: number; seed: number; size: { width: number; height: number }; sequenceLength: number }) => {
+      const total = o.frames * o.domains.length;
+      const progress = createProgress('dataset', total);
+      try {
+        await writeDataset({
+          out: o.out, domains: o.domains, frames: o.frames, seed: o.seed, width: o.size.width, height: o.size.height,
+          sequenceLength: o.sequenceLength, onProgress: (done) => progress.update(done),
+        });
+      } finally {
+        progress.stop();
+      }
+      process.stderr.write(`dataset: ${total} frames → ${o.out}\n`);
+    });
+}
