@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { isPerceptionError } from '../errors.js';
+import { tailTensorSpecs, validateManifest } from './manifest.js';
+
+const HEX = 'a'.repeat(64);
+
+function good(): Record<string, unknown> {
+  return {
+    format: 'adaptive-perception/model@1',
+    name: 'default',
+    version: '1.0.0',
+    input: { sizes: [[192, 384], [128, 256]], mean: [123.7, 116.3, 103.5], std: [58.4, 57.1, 57.4] },
+    classes: ['car', 'truck', 'pedestrian', 'cyclist'],
+    strides: { det: 4, seg: 2, depth: 4 },
+    outputs: ['det_heat', 'det_box', 'seg_mask', 'seg_entropy', 'depth'],
+    files: { model: 'model.onnx', tails: 'tails.json' },
+    sha256: { 'model.onnx': HEX, 'tails.json': HEX },
+    tails: {
+      det: { feature: 'det_feat', in: 32, layers: [{ out: 32, act: 'relu' }, { out: 8, act: 'linear' }] },
+      seg: { feature: 'seg_feat', in: 16, layers: [{ out: 16, act: 'relu' }, { out: 3, act: 'linear' }] },
+      depth: { feature: 'depth_feat', in: 32, layers: [{ out: 16, act: 'relu' }, { out: 1, act: 'linear' }] },
+    },
+    depth: { min_m: 1, max_m: 120 },
+  };
+}
+
+/** Applies `edit` to a fresh valid manifest and expects MODEL_INVALID naming `field`. */
+function expectBad(edit: (m: any) => void, field: string, range?: RegExp): void {
+  const m = good();
+  edit(m);
+  let err: unknown;
+  try {
+    validateManifest(m, 'x/manifest.json');
+  } catch (e) {
+    err = e;
+  }
+  expect(isPerceptionError(err, 'MODEL_INVALID'), `expected MODEL_INVALID for ${field}, got ${String(err)}`).toBe(true);
+  const pe = err as Error & { context: Record<string, unknown> };
+  expect(pe.context.field).toBe(field);
+  expect(pe.message).toContain(`'${field}'`);
+  expect(pe.message).toContain('file=x/manifest.json');
+  if (range) expect(pe.message).toMatch(range);
+}
+
+describe('validateManifest', () => {
+  describe('BAD CALL', () => {
+    it('rejects a non-object', () => expectBad((m) => Object.keys(m).forEach((k) => delete m[k]), 'format'));
+    it('wrong format', () => expectBad((m) => (m.format = 'onnx'), 'format', /adaptive-perception\/model@1/));
+    it('empty name', () => expectBad((m) => (m.name = ''), 'name'));
+    it('bad version', () => expectBad((m) => (m.version = 'v1'), 'version', /1\.2\.3/));
+    it('empty size ladder', () => expectBad((m) => (m.input.sizes = []), 'input.sizes', /at least one/));
+    it('size not a multiple of 32', () => expectBad((m) => (m.input.sizes[1] = [128, 250]), 'input.sizes[1][1]', /multiple of 32/));
+    it('size not a pair', () => expectBad((m) => (m.input.sizes[0] = [192]), 'input.sizes[0]', /exactly 2/));
+    it('mean of length 2', () => expectBad((m) => (m.input.mean = [1, 2]), 'input.mean', /exactly 3/));
+    it('std zero', () => expectBad((m) => (m.input.std[2] = 0), 'input.std[2]', /> 0/));
+    it('no classes', () => expectBad((m) => (m.classes = []), 'classes'));
+    it('duplicate class', () => expectBad((m) => (m.classes[2] = 'car'), 'classes[2]', /unique/));
+    it('stride not a positive int', () => expectBad((m) => (m.strides.seg = 1.5), 'strides.seg', /positive integer/));
+    it('missing files.tails', () => expectBad((m) => delete m.files.tails, 'files.tails'));
+    it('file escaping the package', () => expectBad((m) => (m.files.model = '../m.onnx'), 'files.model', /inside the package/));
+    it('missing hash', () => expectBad((m) => delete m.sha256['tails.json'], 'sha256["tails.json"]', /64 lowercase hex/));
+    it('short hash', () => expectBad((m) => (m.sha256['model.onnx'] = 'abc'), 'sha256["model.onnx"]', /64/));
+    it('missing tail head', () => expectBad((m) => delete m.tails.depth, 'tails.depth'));
+    it('tail in = 0', () => expectBad((m) => (m.tails.det.in = 0), 'tails.det.in', /positive integer/));
+    it('tail layer out = 0', () => expectBad((m) => (m.tails.seg.layers[0].out = 0), 'tails.seg.layers[0].out'));
+    it('unknown activation', () => expectBad((m) => (m.tails.det.layers[0].act = 'gelu'), 'tails.det.layers[0].act', /relu.*linear/));
+    it('det tail not K+4', () => expectBad((m) => (m.tails.det.layers[1].out = 7), 'tails.det.layers[1].out', /must be 8 \(K\+4/));
+    it('seg tail not 3', () => expectBad((m) => (m.tails.seg.layers[1].out = 2), 'tails.seg.layers[1].out', /must be 3/));
+    it('depth tail not 1', () => expectBad((m) => (m.tails.depth.layers[1].out = 2), 'tails.depth.layers[1].out', /must be 1/));
+    it('depth range inverted', () => expectBad((m) => (m.depth.max_m = 0.5), 'depth.max_m'));
+  });
+
+  it('accepts the README example and lists tail tensors in order', () => {
+    const m = validateManifest(good(), 'm.json');
+    expect(m.classes).toHaveLength(4);
+    const specs = tailTensorSpecs(m.tails);
+    expect(specs.map((s) => s.name)).toEqual(['det_w0', 'det_b0', 'det_w1', 'det_b1', 'seg_w0', 'seg_b0', 'seg_w1', 'seg_b1', 'depth_w0', 'depth_b0', 'depth_w1', 'depth_b1']);
+    expect(specs[2].shape).toEqual([8, 32, 1, 1]);
+    expect(specs[9].shape).toEqual([16]);
+  });
+});

@@ -1,0 +1,202 @@
+import { PerceptionError } from '../errors.js';
+
+/**
+ * The model package manifest (models/README.md, format `adaptive-perception/model@1`).
+ * Validated once at the boundary by `validateManifest`; everything downstream trusts it.
+ */
+export const MODEL_FORMAT = 'adaptive-perception/model@1';
+
+export const HEADS = ['det', 'seg', 'depth'] as const;
+export type HeadName = (typeof HEADS)[number];
+
+export const OUTPUT_NAMES = [
+  'det_heat',
+  'det_box',
+  'seg_mask',
+  'seg_entropy',
+  'depth',
+  'det_feat',
+  'seg_feat',
+  'depth_feat',
+  'feat_mean',
+] as const;
+export type OutputName = (typeof OUTPUT_NAMES)[number];
+
+export type Activation = 'relu' | 'linear';
+
+export interface TailLayerSpec {
+  readonly out: number;
+  readonly act: Activation;
+}
+
+export interface TailSpec {
+  /** The graph output that feeds this tail (cached by the learner). */
+  readonly feature: string;
+  readonly in: number;
+  readonly layers: readonly TailLayerSpec[];
+}
+
+export type InputSize = readonly [height: number, width: number];
+
+export interface Manifest {
+  readonly format: typeof MODEL_FORMAT;
+  readonly name: string;
+  readonly version: string;
+  readonly input: {
+    /** The resolution ladder, largest (the default) first. */
+    readonly sizes: readonly InputSize[];
+    readonly mean: readonly [number, number, number];
+    readonly std: readonly [number, number, number];
+  };
+  readonly classes: readonly string[];
+  readonly strides: Readonly<Record<HeadName, number>>;
+  readonly outputs: readonly string[];
+  readonly files: { readonly model: string; readonly tails: string } & Readonly<Record<string, string>>;
+  readonly sha256: Readonly<Record<string, string>>;
+  readonly tails: Readonly<Record<HeadName, TailSpec>>;
+  readonly depth?: { readonly min_m: number; readonly max_m: number };
+  readonly feature_stats?: { readonly mean: readonly number[]; readonly std: readonly number[] };
+  readonly training?: Readonly<Record<string, unknown>>;
+}
+
+/** Output channels each head's last tail layer must produce (contract): det K+4, seg 3, depth 1. */
+export function tailOutChannels(head: HeadName, numClasses: number): number {
+  switch (head) {
+    case 'det':
+      return numClasses + 4;
+    case 'seg':
+      return 3;
+    case 'depth':
+      return 1;
+  }
+}
+
+/** Name and shape of every tail weight tensor the manifest implies, in graph-input order. */
+export function tailTensorSpecs(tails: Manifest['tails']): { name: string; shape: readonly number[] }[] {
+  const specs: { name: string; shape: readonly number[] }[] = [];
+  for (const head of HEADS) {
+    let cin = tails[head].in;
+    tails[head].layers.forEach((layer, i) => {
+      specs.push({ name: `${head}_w${i}`, shape: [layer.out, cin, 1, 1] });
+      specs.push({ name: `${head}_b${i}`, shape: [layer.out] });
+      cin = layer.out;
+    });
+  }
+  return specs;
+}
+
+const SEMVER = /^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$/;
+const HEX64 = /^[0-9a-f]{64}$/;
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isPosInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
+const isFiniteNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/**
+ * Checks parsed manifest JSON against the contract. Throws MODEL_INVALID naming the field at
+ * fault (dotted path, also in `context.field`) and the allowed range; returns the value typed.
+ */
+export function validateManifest(json: unknown, file: string): Manifest {
+  const fail = (field: string, message: string): never => {
+    throw new PerceptionError('MODEL_INVALID', `manifest field '${field}' ${message}`, { file, field });
+  };
+  const obj = (v: unknown, field: string): Obj => (isObj(v) ? v : fail(field, 'must be an object'));
+  const str = (v: unknown, field: string): string =>
+    typeof v === 'string' && v.length > 0 ? v : fail(field, 'must be a non-empty string');
+  const arr = (v: unknown, field: string, len?: number): unknown[] => {
+    if (!Array.isArray(v)) return fail(field, len === undefined ? 'must be an array' : `must be an array of ${len}`);
+    if (len !== undefined && v.length !== len) fail(field, `must have exactly ${len} entries, has ${v.length}`);
+    return v;
+  };
+  const posInt = (v: unknown, field: string): number =>
+    isPosInt(v) ? v : fail(field, `must be a positive integer, got ${JSON.stringify(v)}`);
+
+  const m = obj(json, '(root)');
+  if (m.format !== MODEL_FORMAT) fail('format', `must be "${MODEL_FORMAT}", got ${JSON.stringify(m.format)}`);
+  str(m.name, 'name');
+  if (typeof m.version !== 'string' || !SEMVER.test(m.version)) {
+    fail('version', `must be a version like 1.2.3, got ${JSON.stringify(m.version)}`);
+  }
+
+  const input = obj(m.input, 'input');
+  const sizes = arr(input.sizes, 'input.sizes');
+  if (sizes.length === 0) fail('input.sizes', 'must list at least one [H, W] size');
+  sizes.forEach((s, i) => {
+    const hw = arr(s, `input.sizes[${i}]`, 2);
+    hw.forEach((v, j) => {
+      if (!isPosInt(v) || v % 32 !== 0 || v > 8192) {
+        fail(`input.sizes[${i}][${j}]`, `must be a positive multiple of 32 up to 8192, got ${JSON.stringify(v)}`);
+      }
+    });
+  });
+  arr(input.mean, 'input.mean', 3).forEach((v, i) => {
+    if (!isFiniteNum(v) || v < 0 || v > 255) fail(`input.mean[${i}]`, `must be a number in 0..255, got ${JSON.stringify(v)}`);
+  });
+  arr(input.std, 'input.std', 3).forEach((v, i) => {
+    if (!isFiniteNum(v) || v <= 0) fail(`input.std[${i}]`, `must be a number > 0, got ${JSON.stringify(v)}`);
+  });
+
+  const classes = arr(m.classes, 'classes');
+  if (classes.length === 0) fail('classes', 'must name at least one class');
+  const seen = new Set<string>();
+  classes.forEach((c, i) => {
+    const name = str(c, `classes[${i}]`);
+    if (seen.has(name)) fail(`classes[${i}]`, `must be unique, "${name}" appears twice`);
+    seen.add(name);
+  });
+
+  const strides = obj(m.strides, 'strides');
+  for (const head of HEADS) posInt(strides[head], `strides.${head}`);
+
+  const outputs = arr(m.outputs, 'outputs');
+  outputs.forEach((o, i) => str(o, `outputs[${i}]`));
+
+  const files = obj(m.files, 'files');
+  str(files.model, 'files.model');
+  str(files.tails, 'files.tails');
+  const sha = obj(m.sha256, 'sha256');
+  for (const [key, f] of Object.entries(files)) {
+    const name = str(f, `files.${key}`);
+    if (name.includes('..') || name.startsWith('/')) fail(`files.${key}`, `must be a plain path inside the package, got "${name}"`);
+    const h = sha[name];
+    if (typeof h !== 'string' || !HEX64.test(h)) {
+      fail(`sha256["${name}"]`, `must be 64 lowercase hex digits (sha256 of ${name}), got ${JSON.stringify(h)}`);
+    }
+  }
+
+  const tails = obj(m.tails, 'tails');
+  for (const head of HEADS) validateTail(tails[head], head, classes.length, fail);
+
+  if (m.depth !== undefined) {
+    const d = obj(m.depth, 'depth');
+    if (!isFiniteNum(d.min_m) || d.min_m <= 0) fail('depth.min_m', `must be a number > 0, got ${JSON.stringify(d.min_m)}`);
+    if (!isFiniteNum(d.max_m) || d.max_m <= (d.min_m as number)) {
+      fail('depth.max_m', `must be a number > depth.min_m, got ${JSON.stringify(d.max_m)}`);
+    }
+  }
+  return m as unknown as Manifest;
+}
+
+function validateTail(v: unknown, head: HeadName, numClasses: number, fail: (field: string, message: string) => never): void {
+  const at = `tails.${head}`;
+  if (!isObj(v)) fail(at, 'must be an object { feature, in, layers }');
+  const t = v as Obj;
+  if (typeof t.feature !== 'string' || t.feature.length === 0) fail(`${at}.feature`, 'must name the graph output feeding the tail');
+  if (!isPosInt(t.in)) fail(`${at}.in`, `must be a positive integer, got ${JSON.stringify(t.in)}`);
+  if (!Array.isArray(t.layers) || t.layers.length === 0) fail(`${at}.layers`, 'must be a non-empty array');
+  const layers = t.layers as unknown[];
+  layers.forEach((l, i) => {
+    const f = `${at}.layers[${i}]`;
+    if (!isObj(l)) fail(f, 'must be an object { out, act }');
+    const layer = l as Obj;
+    if (!isPosInt(layer.out)) fail(`${f}.out`, `must be a positive integer, got ${JSON.stringify(layer.out)}`);
+    if (layer.act !== 'relu' && layer.act !== 'linear') fail(`${f}.act`, `must be "relu" or "linear", got ${JSON.stringify(layer.act)}`);
+  });
+  const want = tailOutChannels(head, numClasses);
+  const last = layers[layers.length - 1] as Obj;
+  if (last.out !== want) {
+    const why = head === 'det' ? `K+4 = ${numClasses}+4` : head === 'seg' ? '3 classes' : '1 depth value';
+    fail(`${at}.layers[${layers.length - 1}].out`, `must be ${want} (${why}), got ${String(last.out)}`);
+  }
+}

@@ -1,0 +1,126 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PerceptionError } from '../errors.js';
+import { tailTensorSpecs, validateManifest, type Manifest } from './manifest.js';
+
+/** One tail weight tensor: `[out, in, 1, 1]` weights or `[out]` bias, row-major float32. */
+export interface TailTensor {
+  readonly shape: readonly number[];
+  readonly data: Float32Array;
+}
+
+/** Tail weights by graph-input name (`det_w0`, `det_b0`, …). */
+export type TailWeights = ReadonlyMap<string, TailTensor>;
+
+export interface ModelPackage {
+  readonly dir: string;
+  readonly manifest: Manifest;
+  /** Absolute or dir-relative path of the ONNX graph. */
+  readonly modelPath: string;
+  readonly tails: TailWeights;
+}
+
+/**
+ * Loads and verifies a model package folder: the manifest against the contract, every named
+ * file's sha256, and the shipped tail weights against the manifest's tails spec.
+ * Throws MODEL_INVALID naming the file (and field or tensor) at fault.
+ */
+export async function loadModelPackage(dir: string): Promise<ModelPackage> {
+  const manifestFile = join(dir, 'manifest.json');
+  const manifest = validateManifest(parseJson(await readOrFail(manifestFile), manifestFile), manifestFile);
+  const ctx = { model: `${manifest.name}@${manifest.version}` };
+
+  let tailsBytes: Buffer | undefined;
+  for (const name of new Set(Object.values(manifest.files))) {
+    const file = join(dir, name);
+    const expected = manifest.sha256[name];
+    let found: string;
+    if (name === manifest.files.tails) {
+      tailsBytes = await readOrFail(file, ctx);
+      found = createHash('sha256').update(tailsBytes).digest('hex');
+    } else {
+      found = await hashFile(file, ctx);
+    }
+    if (found !== expected) {
+      throw new PerceptionError('MODEL_INVALID', `sha256 of ${name} does not match the manifest: expected ${expected}, found ${found}`, {
+        ...ctx,
+        file,
+        expected,
+        found,
+      });
+    }
+  }
+  const tailsFile = join(dir, manifest.files.tails);
+  const tails = checkTailWeights(parseJson(tailsBytes as Buffer, tailsFile), manifest, tailsFile);
+  return { dir, manifest, modelPath: join(dir, manifest.files.model), tails };
+}
+
+/**
+ * Turns `{ name: { shape, data } }` JSON into TailWeights, checking that exactly the tensors
+ * the manifest's tails spec implies are present, with the right shapes and finite values.
+ * Also the entry point for weight updates (same format).
+ */
+export function checkTailWeights(json: unknown, manifest: Pick<Manifest, 'tails'>, file: string): TailWeights {
+  const bad = (message: string, tensor?: string) => new PerceptionError('MODEL_INVALID', message, { file, field: tensor });
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw bad('tail weights must be an object { name: { shape, data } }');
+  const src = json as Record<string, unknown>;
+  const specs = tailTensorSpecs(manifest.tails);
+  const expected = new Set(specs.map((s) => s.name));
+  for (const name of Object.keys(src)) {
+    if (!expected.has(name)) throw bad(`tail weights hold '${name}', which the manifest's tails spec does not define`, name);
+  }
+  const out = new Map<string, TailTensor>();
+  for (const { name, shape } of specs) {
+    const t = src[name] as { shape?: unknown; data?: unknown } | undefined;
+    if (t === undefined) throw bad(`tail weight '${name}' is missing (expected shape [${shape.join(', ')}])`, name);
+    const got = Array.isArray(t.shape) ? t.shape : undefined;
+    if (got === undefined || got.length !== shape.length || got.some((v, i) => v !== shape[i])) {
+      throw bad(`tail weight '${name}' has shape ${JSON.stringify(t.shape)}, expected [${shape.join(', ')}]`, name);
+    }
+    const n = shape.reduce((a, b) => a * b, 1);
+    const values = t.data;
+    if (!Array.isArray(values) && !(values instanceof Float32Array)) throw bad(`tail weight '${name}' has no data array`, name);
+    if (values.length !== n) throw bad(`tail weight '${name}' has ${values.length} values, expected ${n}`, name);
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const v = values[i];
+      if (typeof v !== 'number' || !Number.isFinite(v)) {
+        throw bad(`tail weight '${name}' value [${i}] is ${String(v)}: every value must be a finite number`, name);
+      }
+      data[i] = v;
+    }
+    out.set(name, { shape: Object.freeze([...shape]), data });
+  }
+  return out;
+}
+
+async function readOrFail(file: string, ctx: Record<string, string> = {}): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (cause) {
+    throw new PerceptionError('MODEL_INVALID', `cannot read ${file}: ${(cause as Error).message}`, { ...ctx, file }, { cause });
+  }
+}
+
+function parseJson(bytes: Buffer, file: string): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch (cause) {
+    throw new PerceptionError('MODEL_INVALID', `${file} is not valid JSON: ${(cause as Error).message}`, { file }, { cause });
+  }
+}
+
+// Streamed so that a large ONNX file is never held twice in memory just to be hashed.
+function hashFile(file: string, ctx: Record<string, string>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(file)
+      .on('data', (chunk) => h.update(chunk))
+      .on('error', (cause) =>
+        reject(new PerceptionError('MODEL_INVALID', `cannot read ${file}: ${cause.message}`, { ...ctx, file }, { cause })),
+      )
+      .on('end', () => resolve(h.digest('hex')));
+  });
+}
