@@ -113,7 +113,8 @@ export async function writeDataset(options: DatasetOptions): Promise<void> {
           await shard.images.write(cam.rgb);
           await shard.seg.write(cam.lane);
           await shard.depth.write(float32LE(cam.depth));
-          shard.boxes.push(cam.boxes.map((b) => ({ cls: b.cls, x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1, occlusion: Number(b.occlusion.toFixed(4)), truncated: b.truncated })));
+          // cls is the index into meta.classes (what training/fake_dataset.py writes); name is for people
+          shard.boxes.push(cam.boxes.map((b) => ({ cls: ACTOR_CLASSES.indexOf(b.cls), name: b.cls, x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1, occlusion: Number(b.occlusion.toFixed(4)), truncated: b.truncated })));
           shard.frames.push({ domain, seed: seqSeed, index });
           shard.count++;
           shards[shards.length - 1].count = shard.count;
@@ -132,7 +133,8 @@ export async function writeDataset(options: DatasetOptions): Promise<void> {
     classes: ACTOR_CLASSES,
     segClasses: ['background', 'lane_marking', 'drivable'],
     depth: { unit: 'm', dtype: 'float32', endian: 'little', far: FAR_DEPTH },
-    boxes: 'pixel boxes, x0/y0 inclusive, x1/y1 exclusive; occlusion = 1 - visible/unoccluded pixels',
+    boxes: 'cls = index into classes; pixel boxes, x0/y0 inclusive, x1/y1 exclusive; occlusion = 1 - visible/unoccluded pixels',
+    generator: 'src/cli/dataset.ts',
     domains: o.domains,
     seed: o.seed,
     sequenceLength: o.sequenceLength,

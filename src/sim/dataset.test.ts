@@ -34,6 +34,10 @@ describe('writeDataset', () => {
     const boxes = JSON.parse(await readFile(join(out, 'shard-0000', 'boxes.json'), 'utf8'));
     expect(frames).toHaveLength(4);
     expect(boxes).toHaveLength(4);
+    for (const b of boxes.flat()) {
+      expect(meta.classes[b.cls]).toBe(b.name);
+      expect(b.x1).toBeGreaterThan(b.x0);
+    }
     expect(frames.map((f: { domain: string }) => f.domain)).toEqual(['day', 'day', 'day', 'fog']);
     // two sequences per domain: different worlds, frames 5 apart inside one
     expect(frames[0].seed).toBe(frames[1].seed);
