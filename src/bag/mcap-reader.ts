@@ -59,7 +59,10 @@ export class McapBagReader implements BagReader {
     }
   }
 
-  /** For tests and non-file sources: `path` is only used in messages. */
+  /**
+   * For tests and non-file sources: `path` is only used in messages. The readable must return a
+   * buffer it will not reuse: uncompressed chunks are not copied, so messages are views into it.
+   */
   static async fromReadable(path: string, readable: McapTypes.IReadable, handle?: FileHandle): Promise<McapBagReader> {
     const { decompressHandlers } = await loadCodecs();
     let indexed: McapIndexedReader | undefined;

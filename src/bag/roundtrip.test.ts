@@ -1,4 +1,8 @@
+import { open as openFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { McapIndexedReader } from '@mcap/core';
+import { FileHandleReadable } from '@mcap/nodejs';
+import { loadCodecs } from './compression.js';
 import { describe, expect, it } from 'vitest';
 import { plain } from '../msgs/samples.js';
 import { McapBagWriter } from './mcap-writer.js';
@@ -79,4 +83,36 @@ describe('ROS 1 definitions', () => {
     expect(ros1DefinitionFor('sensor_msgs/msg/CameraInfo').md5sum).toBe('c9a58c1b0b154e0e6da7578cb991d214');
     expect(ros1DefinitionFor('sensor_msgs/msg/CameraInfo').text).toContain('float64[9] K\n');
   });
+});
+
+describe('MCAP layout', () => {
+  it('uses the ros2 profile, ros2msg schemas, cdr messages, and writes chunk indexes and statistics', () =>
+    withTmp(async (dir) => {
+      const path = join(dir, 'x.mcap');
+      await writeAll(await McapBagWriter.open(path, { chunkSize: 500 }), fixtureMessages());
+      const fh = await openFile(path, 'r');
+      try {
+        const r = await McapIndexedReader.Initialize({ readable: new FileHandleReadable(fh), decompressHandlers: (await loadCodecs()).decompressHandlers });
+        expect(r.header.profile).toBe('ros2');
+        expect([...r.schemasById.values()].every((s) => s.encoding === 'ros2msg' && s.name.includes('/msg/'))).toBe(true);
+        expect([...r.channelsById.values()].every((c) => c.messageEncoding === 'cdr')).toBe(true);
+        expect(r.chunkIndexes.length).toBeGreaterThan(1);
+        expect(r.chunkIndexes.every((c) => c.compression === 'zstd')).toBe(true);
+        expect(r.statistics?.messageCount).toBe(15n);
+      } finally {
+        await fh.close();
+      }
+    }));
+
+  it('rejects bad writer calls with named errors', () =>
+    withTmp(async (dir) => {
+      await expect(McapBagWriter.open(join(dir, 'a.mcap'), { compression: 'gzip' as never })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      const w = await McapBagWriter.open(join(dir, 'b.mcap'));
+      await expect(w.addTopic('/x', 'foo_msgs/msg/Bar')).rejects.toMatchObject({ code: 'UNKNOWN_MESSAGE_TYPE' });
+      await expect(w.write('/nope', 1n, {})).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', context: { topic: '/nope' } });
+      await w.addTopic('/s', 'std_msgs/msg/String');
+      await w.close();
+      await w.close();
+      await expect(w.write('/s', 2n, { data: 'late' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    }));
 });
