@@ -1,10 +1,19 @@
 import { Command, CommanderError } from 'commander';
+import { isPerceptionError } from '../errors.js';
+import { registerBagCommands } from './bag.js';
+import { registerDatasetCommand } from './dataset.js';
+import { registerSimCommand } from './sim.js';
 
 /** Builds the command tree; each subcommand lives in its own module. */
 export function buildProgram(): Command {
   const program = new Command('adaptive-perception')
     .description('ROS 2 camera perception with online adaptation (CLI mode, no ROS needed)')
+    .showHelpAfterError()
     .exitOverride();
+  registerSimCommand(program);
+  registerBagCommands(program);
+  registerDatasetCommand(program);
+  for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }
 
@@ -15,7 +24,9 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
-    process.stderr.write(`adaptive-perception: ${(err as Error).message}\n`);
+    // Our own errors carry their context in the message; anything else is a bug: show the stack.
+    const text = isPerceptionError(err) ? `${err.code}: ${err.message}` : ((err as Error).stack ?? String(err));
+    process.stderr.write(`adaptive-perception: ${text}\n`);
     return 1;
   }
 }

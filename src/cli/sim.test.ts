@@ -1,0 +1,92 @@
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openBag, type BagMessage } from '../bag/index.js';
+import type { CameraInfo, CompressedImage, Detection2DArray, Image } from '../msgs/index.js';
+import { SIM_EPOCH_NS, writeSimBag, type SimBagOptions } from './sim.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'sim-cli-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const base = (out: string): SimBagOptions => ({
+  out,
+  domain: 'day',
+  frames: 3,
+  seed: 7,
+  cameras: ['front'],
+  width: 160,
+  height: 96,
+  rateHz: 10,
+  compressed: false,
+  jpegQuality: 85,
+  gtScale: 1,
+});
+
+async function readAll(path: string): Promise<BagMessage[]> {
+  const reader = await openBag(path);
+  const out: BagMessage[] = [];
+  for await (const m of reader.messages()) out.push(m);
+  await reader.close();
+  return out;
+}
+
+describe('sim → bag', () => {
+  it('writes the standard topics, ground truth before the image, stamps at the rate', async () => {
+    const out = join(dir, 'a.mcap');
+    await writeSimBag({ ...base(out), cameras: ['front', 'rear'] });
+    const msgs = await readAll(out);
+    expect(msgs).toHaveLength(3 * 2 * 5);
+    const topics = new Set(msgs.map((m) => m.topic));
+    for (const c of ['front', 'rear']) {
+      for (const t of [`/${c}/image_raw`, `/${c}/camera_info`, `/gt/${c}/detections`, `/gt/${c}/lane_mask`, `/gt/${c}/depth`]) expect(topics).toContain(t);
+    }
+    const images = msgs.filter((m) => m.topic === '/front/image_raw');
+    expect(images.map((m) => m.logTimeNs)).toEqual([SIM_EPOCH_NS, SIM_EPOCH_NS + 100_000_000n, SIM_EPOCH_NS + 200_000_000n]);
+    const img = images[0].msg as Image;
+    expect([img.encoding, img.width, img.height, img.step, img.data.length]).toEqual(['rgb8', 160, 96, 480, 160 * 96 * 3]);
+    const firstImage = msgs.findIndex((m) => m.topic === '/front/image_raw');
+    const firstGt = msgs.findIndex((m) => m.topic === '/gt/front/detections');
+    expect(firstGt).toBeLessThan(firstImage);
+    const depth = msgs.find((m) => m.topic === '/gt/front/depth')!.msg as Image;
+    expect(depth.encoding).toBe('32FC1');
+    const z = new Float32Array(new Uint8Array(depth.data).buffer);
+    expect(z.every((v) => v > 0 && Number.isFinite(v))).toBe(true);
+    const lane = msgs.find((m) => m.topic === '/gt/front/lane_mask')!.msg as Image;
+    expect(new Set(lane.data)).toEqual(new Set([0, 1, 2]));
+    const info = msgs.find((m) => m.topic === '/front/camera_info')!.msg as CameraInfo;
+    expect(info.k[8]).toBe(1);
+    const dets = msgs.filter((m) => m.topic === '/gt/front/detections').map((m) => m.msg as Detection2DArray);
+    for (const d of dets.flatMap((a) => a.detections)) {
+      expect(['car', 'truck', 'pedestrian', 'cyclist']).toContain(d.results[0].hypothesis.class_id);
+      expect(d.bbox.size_x).toBeGreaterThan(0);
+    }
+  });
+
+  it('is deterministic: the same arguments give identical bytes', async () => {
+    await writeSimBag(base(join(dir, 'd1.mcap')));
+    await writeSimBag(base(join(dir, 'd2.mcap')));
+    await writeSimBag({ ...base(join(dir, 'd3.mcap')), seed: 8 });
+    const [a, b, c] = await Promise.all(['d1', 'd2', 'd3'].map((n) => readFile(join(dir, `${n}.mcap`))));
+    expect(a.equals(b)).toBe(true);
+    expect(a.equals(c)).toBe(false);
+  });
+
+  it('writes JPEG, scaled ground truth, previews, and ROS 1 bags', async () => {
+    const out = join(dir, 'c.bag');
+    const preview = join(dir, 'preview');
+    await writeSimBag({ ...base(out), compressed: true, gtScale: 2, preview });
+    const msgs = await readAll(out);
+    const jpeg = msgs.find((m) => m.topic === '/front/image_raw/compressed')!.msg as CompressedImage;
+    expect(jpeg.format).toBe('jpeg');
+    expect(Array.from(jpeg.data.subarray(0, 2))).toEqual([0xff, 0xd8]);
+    const lane = msgs.find((m) => m.topic === '/gt/front/lane_mask')!.msg as Image;
+    expect([lane.width, lane.height]).toEqual([80, 48]);
+    expect((await readdir(preview)).sort()).toEqual(['front_000000.png', 'front_000001.png', 'front_000002.png']);
+  });
+});
