@@ -26,6 +26,8 @@ export interface GroundInput {
   look: Look;
   tex: Float32Array;
   ego: Pose;
+  /** 1 where the ground lies in the shadow of an object (sun blocked), or null. */
+  shadow: Uint8Array | null;
 }
 
 export function drawBackground(tgt: RasterTarget, lane: Uint8Array, mat: Uint8Array, g: GroundInput): void {
@@ -49,6 +51,8 @@ export function drawBackground(tgt: RasterTarget, lane: Uint8Array, mat: Uint8Ar
   const irR = look.ambient[0] + look.sunColour[0] * sunUp;
   const irG = look.ambient[1] + look.sunColour[1] * sunUp;
   const irB = look.ambient[2] + look.sunColour[2] * sunUp;
+  const shadow = g.shadow;
+  const [shR, shG, shB] = look.ambient;
   const wetDark = 1 - 0.45 * look.wet;
   const lights = look.lightsOn;
   const ehx = Math.cos(g.ego.heading), ehy = Math.sin(g.ego.heading);
@@ -123,6 +127,7 @@ export function drawBackground(tgt: RasterTarget, lane: Uint8Array, mat: Uint8Ar
             r = gR * k; gg = gG * k; bb = gB * k;
           }
           let lr = irR, lg = irG, lb = irB;
+          if (shadow !== null && shadow[p] === 1) { lr = shR; lg = shG; lb = shB; }
           if (lights) {
             const rx = X - lampX, ry = Y - lampY;
             const fwd = rx * ehx + ry * ehy;

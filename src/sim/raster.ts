@@ -171,3 +171,87 @@ function fillPolygon(tgt: RasterTarget, n: number, A: number, B: number, C: numb
   }
   return newly;
 }
+
+const hullX = new Float64Array(8), hullY = new Float64Array(8);
+const order = [0, 1, 2, 3, 4, 5, 6, 7];
+const hull = new Int32Array(17);
+
+/**
+ * Marks in `mask` the ground pixels shaded by an instance: each part's 8 corners are
+ * projected along the sun onto z = 0, their convex hull is taken and filled (no depth test:
+ * shadows fall on the ground pass only). `sun` must point up (z > 0).
+ */
+export function drawShadow(cam: Camera, mask: Uint8Array, inst: Instance, sunX: number, sunY: number, sunZ: number): void {
+  const { x: ox, y: oy, heading } = inst.pose;
+  const ch = Math.cos(heading), sh = Math.sin(heading);
+  const P = cam.position, F = cam.forward, R = cam.right, D = cam.down;
+  const { fx, fy, cx, cy } = cam.intrinsics;
+  const kx = sunX / sunZ, ky = sunY / sunZ;
+  for (const part of inst.shape.parts) {
+    for (let i = 0; i < 8; i++) {
+      const lx = part.x + (i & 1 ? part.hx : -part.hx);
+      const ly = part.y + (i & 2 ? part.hy : -part.hy);
+      const wz = part.z + (i & 4 ? part.hz : -part.hz);
+      hullX[i] = ox + ch * lx - sh * ly - wz * kx;
+      hullY[i] = oy + sh * lx + ch * ly - wz * ky;
+    }
+    const n = convexHull();
+    for (let j = 0; j < n; j++) {
+      const dx = hullX[hull[j]] - P.x, dy = hullY[hull[j]] - P.y, dz = -P.z;
+      polyIn[j * 3] = dx * R.x + dy * R.y + dz * R.z;
+      polyIn[j * 3 + 1] = dx * D.x + dy * D.y + dz * D.z;
+      polyIn[j * 3 + 2] = dx * F.x + dy * F.y + dz * F.z;
+    }
+    const m = clipNear(n);
+    if (m < 3) continue;
+    for (let j = 0; j < m; j++) {
+      const z = polyOut[j * 3 + 2];
+      poly2d[j * 2] = (fx * polyOut[j * 3]) / z + cx;
+      poly2d[j * 2 + 1] = (fy * polyOut[j * 3 + 1]) / z + cy;
+    }
+    fillMask(mask, cam.width, cam.height, m);
+  }
+}
+
+/** Andrew's monotone chain over hullX/hullY[0..7] → indices in `hull`; returns the count. */
+function convexHull(): number {
+  order.sort((a, b) => hullX[a] - hullX[b] || hullY[a] - hullY[b]);
+  const cross = (o: number, a: number, b: number) => (hullX[a] - hullX[o]) * (hullY[b] - hullY[o]) - (hullY[a] - hullY[o]) * (hullX[b] - hullX[o]);
+  let k = 0;
+  for (let i = 0; i < 8; i++) {
+    while (k >= 2 && cross(hull[k - 2], hull[k - 1], order[i]) <= 0) k--;
+    hull[k++] = order[i];
+  }
+  for (let i = 6, t = k + 1; i >= 0; i--) {
+    while (k >= t && cross(hull[k - 2], hull[k - 1], order[i]) <= 0) k--;
+    hull[k++] = order[i];
+  }
+  return Math.min(8, k - 1);
+}
+
+function fillMask(mask: Uint8Array, W: number, H: number, n: number): void {
+  let vmin = Infinity, vmax = -Infinity;
+  for (let j = 0; j < n; j++) {
+    const v = poly2d[j * 2 + 1];
+    if (v < vmin) vmin = v;
+    if (v > vmax) vmax = v;
+  }
+  const y0 = Math.max(0, Math.ceil(vmin - 0.5)), y1 = Math.min(H, Math.ceil(vmax - 0.5));
+  for (let y = y0; y < y1; y++) {
+    const vc = y + 0.5;
+    let xl = Infinity, xr = -Infinity;
+    for (let j = 0; j < n; j++) {
+      const ua = poly2d[j * 2], va = poly2d[j * 2 + 1];
+      const k = j + 1 === n ? 0 : j + 1;
+      const ub = poly2d[k * 2], vb = poly2d[k * 2 + 1];
+      if ((va <= vc && vb > vc) || (vb <= vc && va > vc)) {
+        const u = ua + ((vc - va) * (ub - ua)) / (vb - va);
+        if (u < xl) xl = u;
+        if (u > xr) xr = u;
+      }
+    }
+    if (!(xr > xl)) continue;
+    const x0 = Math.max(0, Math.ceil(xl - 0.5)), x1 = Math.min(W, Math.ceil(xr - 0.5));
+    mask.fill(1, y * W + x0, y * W + Math.max(x0, x1));
+  }
+}

@@ -8,7 +8,7 @@ import type { Camera } from './camera.js';
 import { drawBackground, FAR } from './background.js';
 import type { Look } from './domains.js';
 import { applyFog, drawLamps, rainStreaks, softBlur, toneMap, wetReflections, type Lamp } from './post.js';
-import { drawInstance, type FaceLight, type RasterTarget } from './raster.js';
+import { drawInstance, drawShadow, type FaceLight, type RasterTarget } from './raster.js';
 import type { RoadTable } from './road.js';
 import type { ActorClass } from './shapes.js';
 import type { Instance, Scene, World } from './world.js';
@@ -47,6 +47,7 @@ export class ViewRenderer {
   private readonly tgt: RasterTarget;
   private readonly mat: Uint8Array;
   private readonly tmp: Float32Array;
+  private readonly shadow: Uint8Array;
   private stampCounter = 0;
 
   constructor(readonly width: number, readonly height: number) {
@@ -54,6 +55,7 @@ export class ViewRenderer {
     this.tgt = { width, height, col: new Float32Array(n * 3), zbuf: new Float32Array(n), ids: new Int32Array(n), stamp: new Int32Array(n) };
     this.mat = new Uint8Array(n);
     this.tmp = new Float32Array(n * 3);
+    this.shadow = new Uint8Array(n);
   }
 
   render(cam: Camera, world: World, scene: Scene, look: Look, table: RoadTable, tex: Float32Array, frameKey: number, wantInstances: boolean): ViewOutput {
@@ -71,7 +73,15 @@ export class ViewRenderer {
       truncated[i] = r.truncated ? 1 : 0;
     });
     for (const c of scene.clutter) drawInstance(cam, tgt, c, faceLight, -1, this.nextStamp());
-    drawBackground(tgt, lane, mat, { cam, road: world.road, table, look, tex, ego: scene.ego });
+    const shadows = castsShadows(look);
+    if (shadows) {
+      this.shadow.fill(0);
+      // a very low sun would stretch shadows over the whole scene; cap their length at ~6× height
+      const sz = Math.max(look.sun.z, 0.15);
+      for (const inst of scene.actors) drawShadow(cam, this.shadow, inst, look.sun.x, look.sun.y, sz);
+      for (const inst of scene.clutter) drawShadow(cam, this.shadow, inst, look.sun.x, look.sun.y, sz);
+    }
+    drawBackground(tgt, lane, mat, { cam, road: world.road, table, look, tex, ego: scene.ego, shadow: shadows ? this.shadow : null });
 
     const lamps = collectLamps(scene, look);
     if (lamps.length > 0) drawLamps(cam, tgt.col, tgt.zbuf, lamps, look.wet);
@@ -106,6 +116,13 @@ export class ViewRenderer {
     }
     return this.stampCounter;
   }
+}
+
+/** Shadows are drawn only where direct sun dominates (not at night, in fog or rain). */
+function castsShadows(look: Look): boolean {
+  const sun = (look.sunColour[0] + look.sunColour[1] + look.sunColour[2]) / 3;
+  const amb = (look.ambient[0] + look.ambient[1] + look.ambient[2]) / 3;
+  return look.sun.z > 0 && sun > amb;
 }
 
 function boxesFromIds(ids: Int32Array, W: number, H: number, actors: Instance[], covered: Int32Array, truncated: Uint8Array): GtBox[] {
