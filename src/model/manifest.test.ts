@@ -25,6 +25,7 @@ function good(): Record<string, unknown> {
 }
 
 /** Applies `edit` to a fresh valid manifest and expects MODEL_INVALID naming `field`. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests poke arbitrary fields into the JSON
 function expectBad(edit: (m: any) => void, field: string, range?: RegExp): void {
   const m = good();
   edit(m);

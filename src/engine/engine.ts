@@ -1,0 +1,216 @@
+import { PerceptionError } from '../errors.js';
+import { OUTPUT_NAMES, tailTensorSpecs, type InputSize, type Manifest, type OutputName } from '../model/manifest.js';
+import { loadModelPackage, type ModelPackage, type TailWeights } from '../model/package.js';
+import { PROVIDERS, type LogFn, type ModelRunner, type Provider, type RunnerTensor } from './runner.js';
+import { createSession, type OpenFn } from './session.js';
+import type { CameraImage, InferOptions, RawOutputs } from './types.js';
+import { WeightSet } from './weights.js';
+import { checkOutputDims } from './output-shapes.js';
+
+/** Everything but the tail features: those are big and only the learner wants them. */
+export const DEFAULT_OUTPUTS: readonly OutputName[] = ['det_heat', 'det_box', 'seg_mask', 'seg_entropy', 'depth', 'feat_mean'];
+
+export interface EngineOptions {
+  readonly modelDir: string;
+  /** Highest priority first (default: tensorrt, cuda, cpu). */
+  readonly providers?: readonly Provider[];
+  readonly threads?: number;
+  /** Default model-input size: an entry of the ladder (default: its first, largest). */
+  readonly inputSize?: InputSize;
+  /** Outputs fetched when `infer` is not told otherwise (default: DEFAULT_OUTPUTS). */
+  readonly outputs?: readonly OutputName[];
+  readonly log?: LogFn;
+  /** Replaces ONNX Runtime (tests, fakes). */
+  readonly open?: OpenFn;
+}
+
+/**
+ * Runs a model package on batches of camera frames. Built by `Engine.create` (or
+ * `Engine.fromRunner` with any ModelRunner), never half-initialised.
+ */
+export class Engine {
+  readonly manifest: Manifest;
+  readonly inputSize: InputSize;
+  private weights: WeightSet;
+  private readonly outputs: readonly OutputName[];
+  // int64 [H, W] feeds, one per ladder size, built once: they never change.
+  private readonly sizeTensors = new Map<string, RunnerTensor>();
+  // Batch > 1 needs the frames in one contiguous buffer: grown on demand and kept, so steady
+  // batched inference copies the pixels once and allocates nothing. Costs N×H×W×3 bytes held.
+  private batchBuf = new Uint8Array(0);
+  private batchBusy = false;
+  private disposed: Promise<void> | undefined;
+
+  private constructor(
+    pkg: ModelPackage,
+    private readonly runner: ModelRunner,
+    opts: Omit<EngineOptions, 'modelDir'>,
+  ) {
+    this.manifest = pkg.manifest;
+    const m = pkg.manifest;
+    for (const [h, w] of m.input.sizes) {
+      this.sizeTensors.set(key([h, w]), Object.freeze({ type: 'int64', dims: [2], data: BigInt64Array.of(BigInt(h), BigInt(w)) }));
+    }
+    this.inputSize = opts.inputSize ? this.ladderSize(opts.inputSize, 'inputSize', 'INVALID_CONFIG') : m.input.sizes[0];
+    this.outputs = checkOutputNames(opts.outputs ?? DEFAULT_OUTPUTS, runner, 'outputs', 'INVALID_CONFIG');
+    const needed = ['image', 'size', ...tailTensorSpecs(m.tails).map((s) => s.name)];
+    const missing = needed.filter((n) => !runner.inputNames.includes(n));
+    if (missing.length > 0) {
+      throw new PerceptionError('MODEL_INVALID', `the model graph lacks input(s) ${missing.join(', ')} required by the contract`, { model: modelId(m) });
+    }
+    this.weights = WeightSet.fromTails(pkg.tails, m, `${modelId(m)}/shipped`);
+  }
+
+  static async create(options: EngineOptions): Promise<Engine> {
+    const pkg = await loadModelPackage(options.modelDir);
+    const runner = await createSession(pkg.modelPath, {
+      providers: options.providers ?? PROVIDERS,
+      threads: options.threads,
+      log: options.log,
+      open: options.open,
+    });
+    try {
+      return new Engine(pkg, runner, options);
+    } catch (err) {
+      await runner.dispose();
+      throw err;
+    }
+  }
+
+  /** An engine over an already-open runner (fake runners in tests, a shared session). Takes ownership. */
+  static fromRunner(pkg: ModelPackage, runner: ModelRunner, options: Omit<EngineOptions, 'modelDir'> = {}): Engine {
+    return new Engine(pkg, runner, options);
+  }
+
+  get provider(): Provider {
+    return this.runner.provider;
+  }
+
+  /** The weight set new runs will use. */
+  get currentWeights(): WeightSet {
+    return this.weights;
+  }
+
+  /** A weight set for this model from tail weights (checked against the tails spec). */
+  makeWeightSet(tails: TailWeights, id: string): WeightSet {
+    return WeightSet.fromTails(tails, this.manifest, id);
+  }
+
+  /**
+   * Makes `next` the set for runs that start from now on and returns the previous one. Runs
+   * already started keep the set they captured. Synchronous: no frame waits for a swap.
+   */
+  swapWeights(next: WeightSet): WeightSet {
+    if (!(next instanceof WeightSet) || !next.matches(this.weights)) {
+      throw new PerceptionError('INVALID_ARGUMENT', `weight set '${String((next as WeightSet)?.id)}' does not match this model's tails`, { model: modelId(this.manifest), field: 'weights' });
+    }
+    const prev = this.weights;
+    this.weights = next;
+    return prev;
+  }
+
+  /**
+   * Runs a batch of same-size frames at one ladder size. Resolves to one RawOutputs per frame,
+   * whose tensors are views into the batch output. Throws BAD_IMAGE / INVALID_ARGUMENT on bad
+   * input (before running anything), MODEL_RUNTIME if the runner fails.
+   */
+  async infer(frames: readonly CameraImage[], options: InferOptions = {}): Promise<RawOutputs[]> {
+    if (this.disposed) throw new PerceptionError('MODEL_RUNTIME', 'infer() after dispose()', { model: modelId(this.manifest) });
+    const size = options.size ? this.ladderSize(options.size, 'size', 'INVALID_ARGUMENT') : this.inputSize;
+    const fetches = options.outputs ? checkOutputNames(options.outputs, this.runner, 'outputs', 'INVALID_ARGUMENT') : this.outputs;
+    const { width, height } = checkFrames(frames);
+    const weights = this.weights; // captured now: a swap during the run does not affect it
+    const n = frames.length;
+    const bytes = width * height * 3;
+    let ownsBatch = false;
+    let image: Uint8Array;
+    if (n === 1) {
+      // The caller's bytes go to the runtime as they are (a view, never a copy).
+      image = frames[0].data.length === bytes ? frames[0].data : frames[0].data.subarray(0, bytes);
+    } else {
+      // A second batched call while one is in flight gets its own buffer rather than
+      // overwriting pixels the first run has not read yet (rare; the scheduler runs one at a time).
+      ownsBatch = !this.batchBusy;
+      if (ownsBatch && this.batchBuf.length < n * bytes) this.batchBuf = new Uint8Array(n * bytes);
+      image = ownsBatch ? this.batchBuf.subarray(0, n * bytes) : new Uint8Array(n * bytes);
+      frames.forEach((f, i) => image.set(f.data.subarray(0, bytes), i * bytes));
+      this.batchBusy ||= ownsBatch;
+    }
+    const feeds: Record<string, RunnerTensor> = {
+      image: { type: 'uint8', dims: [n, height, width, 3], data: image },
+      size: this.sizeTensors.get(key(size)) as RunnerTensor,
+    };
+    for (const [name, t] of weights.tensors) feeds[name] = t;
+    let out: Record<string, RunnerTensor>;
+    try {
+      out = await this.runner.run(feeds, fetches);
+    } catch (cause) {
+      if (cause instanceof PerceptionError) throw cause;
+      throw new PerceptionError('MODEL_RUNTIME', `inference failed: ${(cause as Error)?.message ?? String(cause)}`, { model: modelId(this.manifest), provider: this.provider }, { cause });
+    } finally {
+      if (ownsBatch) this.batchBusy = false;
+    }
+    for (const name of fetches) checkOutputDims(name, out[name], n, size, this.manifest);
+    return splitBatch(out, fetches, n, { size, camera: { width, height }, weights: weights.id });
+  }
+
+  /** Releases the runner. Idempotent: later calls return the same promise. */
+  dispose(): Promise<void> {
+    this.disposed ??= this.runner.dispose();
+    return this.disposed;
+  }
+
+  private ladderSize(s: InputSize, field: string, code: 'INVALID_ARGUMENT' | 'INVALID_CONFIG'): InputSize {
+    const found = this.manifest.input.sizes.find(([h, w]) => h === s?.[0] && w === s?.[1]);
+    if (!found) {
+      const ladder = this.manifest.input.sizes.map(([h, w]) => `[${h}, ${w}]`).join(', ');
+      throw new PerceptionError(code, `${field} ${JSON.stringify(s)} is not on the model's size ladder (${ladder})`, { model: modelId(this.manifest), field });
+    }
+    return found;
+  }
+}
+
+const key = (s: InputSize) => `${s[0]}x${s[1]}`;
+const modelId = (m: Manifest) => `${m.name}@${m.version}`;
+
+function checkOutputNames(names: readonly OutputName[], runner: ModelRunner, field: string, code: 'INVALID_ARGUMENT' | 'INVALID_CONFIG'): readonly OutputName[] {
+  if (!Array.isArray(names) || names.length === 0) throw new PerceptionError(code, `${field} must list at least one output`, { field });
+  for (const n of names) {
+    if (!OUTPUT_NAMES.includes(n)) throw new PerceptionError(code, `${field}: unknown output '${String(n)}' (allowed: ${OUTPUT_NAMES.join(', ')})`, { field });
+    if (!runner.outputNames.includes(n)) throw new PerceptionError('MODEL_INVALID', `the model graph has no output '${n}'`, { field });
+  }
+  return Object.freeze([...names]);
+}
+
+function checkFrames(frames: readonly CameraImage[]): { width: number; height: number } {
+  if (!Array.isArray(frames) || frames.length === 0) throw new PerceptionError('INVALID_ARGUMENT', 'infer() needs at least one frame', { field: 'frames' });
+  const { width, height } = frames[0] ?? {};
+  frames.forEach((f, i) => {
+    if (!(Number.isInteger(f?.width) && Number.isInteger(f?.height) && f.width > 0 && f.height > 0 && f.width <= 16384 && f.height <= 16384)) {
+      throw new PerceptionError('BAD_IMAGE', `frame ${i} size ${f?.width}x${f?.height} is outside 1..16384`, { index: i, field: 'frames' });
+    }
+    if (!(f.data instanceof Uint8Array) || f.data.length < f.width * f.height * 3) {
+      throw new PerceptionError('BAD_IMAGE', `frame ${i} has ${f.data?.length} bytes, ${f.width}x${f.height} rgb8 needs ${f.width * f.height * 3}`, { index: i, field: 'frames' });
+    }
+    if (f.width !== width || f.height !== height) {
+      throw new PerceptionError('INVALID_ARGUMENT', `frame ${i} is ${f.width}x${f.height}, frame 0 is ${width}x${height}: a batch needs one size`, { index: i, field: 'frames' });
+    }
+  });
+  return { width, height };
+}
+
+function splitBatch(out: Record<string, RunnerTensor>, fetches: readonly OutputName[], n: number, meta: Omit<RawOutputs, 'tensors'>): RawOutputs[] {
+  const res: RawOutputs[] = [];
+  for (let i = 0; i < n; i++) {
+    const tensors: RawOutputs['tensors'] = {};
+    for (const name of fetches) {
+      const t = out[name];
+      const per = t.data.length / n;
+      const dims = t.dims.slice(1);
+      const view = n === 1 ? t.data : t.data.subarray(i * per, (i + 1) * per);
+      tensors[name] = { type: t.type, dims, data: view } as RunnerTensor;
+    }
+    res.push({ ...meta, tensors });
+  }
+  return res;
+}
