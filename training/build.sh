@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Rebuilds a model package from nothing: datasets -> train -> held-out eval -> export -> verify.
+#
+#   training/build.sh                       full build into models/default (≈ 40 min on 2 cores)
+#   training/build.sh --smoke --out DIR     tiny build (64x128, 20 steps) in < 2 min, for CI
+#   training/build.sh --fake ...            use training/fake_dataset.py instead of the TS world
+#   training/build.sh --resume ...          continue an interrupted training run (same work dir)
+#
+# Environment overrides: SIZE (HxW), STEPS, BATCH, TRAIN_FRAMES, HELDOUT_FRAMES, TRAIN_SEED,
+# HELDOUT_SEED, DOMAINS, WORK (scratch dir for datasets and the run), PYTHON, LR, LOG_EVERY.
+# Held-out data uses seeds never used for training (TRAIN_SEED / HELDOUT_SEED below).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MODE=full OUT=models/default FAKE=0 RESUME=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --smoke) MODE=smoke ;;
+    --full) MODE=full ;;
+    --fake) FAKE=1 ;;
+    --resume) RESUME=(--resume) ;;
+    --out) OUT="$2"; shift ;;
+    --out=*) OUT="${1#--out=}" ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "build.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+PYTHON=${PYTHON:-/usr/bin/python3}
+DOMAINS=${DOMAINS:-day,dusk,fog}
+TRAIN_SEED=${TRAIN_SEED:-1}
+HELDOUT_SEED=${HELDOUT_SEED:-1001}
+if [[ $MODE == smoke ]]; then
+  SIZE=${SIZE:-64x128} STEPS=${STEPS:-20} BATCH=${BATCH:-4} TRAIN_FRAMES=${TRAIN_FRAMES:-24}
+  HELDOUT_FRAMES=${HELDOUT_FRAMES:-12} LOG_EVERY=${LOG_EVERY:-5}
+else
+  SIZE=${SIZE:-192x384} STEPS=${STEPS:-3000} BATCH=${BATCH:-16} TRAIN_FRAMES=${TRAIN_FRAMES:-2400}
+  HELDOUT_FRAMES=${HELDOUT_FRAMES:-300} LOG_EVERY=${LOG_EVERY:-25}
+fi
+LR=${LR:-3e-3}
+SRC=$([[ $FAKE == 1 ]] && echo fake || echo world)
+WORK=${WORK:-training/.runs/$MODE-$SRC-$SIZE}
+DATA=training/.data/$SRC-$SIZE
+H=${SIZE%x*} W=${SIZE#*x}
+mkdir -p "$WORK" "$DATA"
+t_start=$(date +%s)
+step() { printf '\n== %s (%s)\n' "$1" "$(date +%T)"; }
+
+# dataset NAME SEED FRAMES: generate once, keyed by source, size, seed, frames and domains
+dataset() {
+  local dir="$DATA/$1-s$2-n$3-${DOMAINS//,/_}"
+  if [[ ! -f $dir/meta.json ]]; then
+    rm -rf "$dir.tmp"
+    if [[ $FAKE == 1 ]]; then
+      "$PYTHON" training/fake_dataset.py --out "$dir.tmp" --domains "$DOMAINS" --frames "$3" --seed "$2" --size "${W}x${H}" >&2
+    else
+      if [[ ! -f src/cli/dataset.ts && ! -f dist/cli/dataset.js ]]; then
+        echo "build.sh: the 'dataset' CLI command does not exist yet; use --fake" >&2; exit 1
+      fi
+      ./bin/adaptive-perception.js dataset --out "$dir.tmp" --domains "$DOMAINS" --frames "$3" --seed "$2" --size "${W}x${H}" >&2
+    fi
+    mv "$dir.tmp" "$dir"
+  fi
+  echo "$dir"
+}
+
+step "datasets ($SRC, ${W}x${H}, domains $DOMAINS)"
+TRAIN=$(dataset train "$TRAIN_SEED" "$TRAIN_FRAMES")
+HELD=$(dataset heldout "$HELDOUT_SEED" "$HELDOUT_FRAMES")
+echo "train: $TRAIN"; echo "held-out: $HELD"
+t_data=$(date +%s)
+
+step "train ($MODE: $STEPS steps, batch $BATCH, ${H}x${W}) -> $WORK"
+SMOKE_FLAG=(); [[ $MODE == smoke ]] && SMOKE_FLAG=(--smoke)
+"$PYTHON" training/train.py --data "$TRAIN" --heldout "$HELD" --run "$WORK" --size "${H}x${W}" \
+  --steps "$STEPS" --batch "$BATCH" --lr "$LR" --log-every "$LOG_EVERY" "${SMOKE_FLAG[@]}" "${RESUME[@]}"
+t_train=$(date +%s)
+
+step "export -> $OUT"
+"$PYTHON" training/export.py --ckpt "$WORK/model.pt" --out "$OUT" --data "$TRAIN" --ref-out "$WORK/verify-ref" \
+  2> >(grep -v -e 'Warning' -e '_C._jit_pass' >&2)
+
+step "verify with onnxruntime-node"
+node training/verify_onnx.mjs "$OUT" "$WORK/verify-ref"
+
+t_end=$(date +%s)
+printf '\nbuild.sh %s done in %ds (data %ds, train+eval %ds, export+verify %ds): %s\n' "$MODE" \
+  $((t_end - t_start)) $((t_data - t_start)) $((t_train - t_data)) $((t_end - t_train)) "$OUT"
