@@ -61,6 +61,11 @@ export class LatencyRecorder {
     this.histogram.recordValue(Math.max(1, Math.round(ms * 1000)));
   }
 
+  /** Adds another recorder's samples (per-camera histograms into the overall one). */
+  add(other: LatencyRecorder): void {
+    this.histogram.add(other.histogram);
+  }
+
   get count(): number {
     return this.histogram.totalCount;
   }
