@@ -1,0 +1,118 @@
+import type { ResolvedConfig } from './config.js';
+import type { InputSize } from './types.js';
+
+interface Entry {
+  count: number;
+  ewma: number;
+  high: number;
+  readonly ring: Float64Array;
+  next: number;
+}
+
+export interface CostEstimate {
+  /** EWMA of observed latency, or the prior. */
+  readonly expectedMs: number;
+  /** The tracked high quantile (never below the EWMA), or the prior. */
+  readonly highMs: number;
+  /** Samples behind the estimate; 0 means it is a prior. */
+  readonly samples: number;
+}
+
+export interface CostModelSnapshot {
+  readonly [key: string]: { samples: number; ewma_ms: number; high_ms: number };
+}
+
+/**
+ * Learns inference latency per (batch size, input size) online: an EWMA for the expectation and
+ * a quantile over a small ring of recent samples for the pessimistic case. Before any sample of a
+ * key, it derives a prior from what it knows: the same size at batch 1, else any measured size
+ * scaled by pixel count, else `priorMs` at the largest size scaled by pixel count.
+ */
+export class CostModel {
+  private readonly entries = new Map<string, Entry>();
+  // Reused by every quantile update so recording a sample allocates nothing.
+  private readonly scratch: Float64Array;
+  private readonly refPixels: number;
+
+  constructor(
+    private readonly cfg: ResolvedConfig['costModel'],
+    largest: InputSize,
+  ) {
+    this.scratch = new Float64Array(cfg.ringSize);
+    this.refPixels = largest[0] * largest[1];
+  }
+
+  record(batch: number, size: InputSize, ms: number): void {
+    if (!Number.isFinite(ms) || ms < 0) return;
+    const key = keyOf(batch, size);
+    let e = this.entries.get(key);
+    if (e === undefined) {
+      e = { count: 0, ewma: ms, high: ms, ring: new Float64Array(this.cfg.ringSize), next: 0 };
+      this.entries.set(key, e);
+    } else {
+      e.ewma += this.cfg.alpha * (ms - e.ewma);
+    }
+    e.ring[e.next] = ms;
+    e.next = (e.next + 1) % e.ring.length;
+    e.count += 1;
+    e.high = Math.max(e.ewma, this.quantileOf(e));
+  }
+
+  estimate(batch: number, size: InputSize): CostEstimate {
+    const e = this.entries.get(keyOf(batch, size));
+    if (e !== undefined) return { expectedMs: e.ewma, highMs: e.high, samples: e.count };
+    const one = batch === 1 ? undefined : this.entries.get(keyOf(1, size));
+    const single = one !== undefined ? { ewma: one.ewma, high: one.high } : this.singlePrior(size);
+    // Optimistic about batching on purpose: a prior of n × cost(1) would never let a batch be
+    // tried, so its real cost would never be learned.
+    const factor = 1 + (batch - 1) * this.cfg.priorBatchFactor;
+    return { expectedMs: single.ewma * factor, highMs: single.high * factor, samples: 0 };
+  }
+
+  expected(batch: number, size: InputSize): number {
+    return this.estimate(batch, size).expectedMs;
+  }
+
+  high(batch: number, size: InputSize): number {
+    return this.estimate(batch, size).highMs;
+  }
+
+  snapshot(): CostModelSnapshot {
+    const out: Record<string, { samples: number; ewma_ms: number; high_ms: number }> = {};
+    for (const [k, e] of this.entries) out[k] = { samples: e.count, ewma_ms: round3(e.ewma), high_ms: round3(e.high) };
+    return out;
+  }
+
+  private singlePrior(size: InputSize): { ewma: number; high: number } {
+    const pixels = size[0] * size[1];
+    let best: { ewma: number; high: number; pixels: number } | undefined;
+    for (const [k, e] of this.entries) {
+      const [b, h, w] = k.split('x').map(Number);
+      if (b !== 1) continue;
+      const p = h * w;
+      // The measured size closest in pixel count scales best.
+      if (best === undefined || Math.abs(Math.log(p / pixels)) < Math.abs(Math.log(best.pixels / pixels))) {
+        best = { ewma: e.ewma, high: e.high, pixels: p };
+      }
+    }
+    if (best !== undefined) return { ewma: (best.ewma * pixels) / best.pixels, high: (best.high * pixels) / best.pixels };
+    const prior = (this.cfg.priorMs * pixels) / this.refPixels;
+    return { ewma: prior, high: prior };
+  }
+
+  private quantileOf(e: Entry): number {
+    const n = Math.min(e.count, e.ring.length);
+    const s = this.scratch.subarray(0, n);
+    s.set(e.ring.subarray(0, n));
+    s.sort();
+    return s[Math.min(n - 1, Math.ceil(this.cfg.quantile * n) - 1)];
+  }
+}
+
+function keyOf(batch: number, size: InputSize): string {
+  return `${batch}x${size[0]}x${size[1]}`;
+}
+
+function round3(v: number): number {
+  return Math.round(v * 1000) / 1000;
+}

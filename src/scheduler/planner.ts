@@ -1,0 +1,69 @@
+import type { CostModel } from './cost-model.js';
+import type { InputSize, PendingFrame } from './types.js';
+
+export interface PlanInput<T> {
+  /** The head frame of every non-empty mailbox. */
+  readonly pending: readonly PendingFrame<T>[];
+  readonly nowMs: number;
+  readonly size: InputSize;
+  readonly cost: CostModel;
+  /** 1 when batching is off. */
+  readonly maxBatch: number;
+  readonly threshold: number;
+}
+
+export interface Plan<T> {
+  /** Frames that can no longer meet their deadline: drop them (`deadline`). */
+  readonly late: PendingFrame<T>[];
+  /** The next batch, earliest deadline first; empty when nothing is left to run. */
+  readonly batch: PendingFrame<T>[];
+}
+
+/** Earliest deadline first; higher priority, then older arrival, breaks ties. */
+export function edfOrder<T>(a: PendingFrame<T>, b: PendingFrame<T>): number {
+  return a.deadlineMs - b.deadlineMs || b.priority - a.priority || a.arrivalMs - b.arrivalMs || cmp(a.camera, b.camera);
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function sameSize(a: PendingFrame<unknown>, b: PendingFrame<unknown>): boolean {
+  const x = a.sourceSize;
+  const y = b.sourceSize;
+  return x !== undefined && y !== undefined && x[0] === y[0] && x[1] === y[1];
+}
+
+/**
+ * Decides the next dispatch from the mailbox heads. A frame whose expected finish (now + EWMA
+ * cost) is past its deadline is dropped rather than run: running it would only delay frames
+ * that can still make theirs. The head of the EDF order then leads the batch; another frame
+ * joins only if it has the same raw size, the bigger batch is cheaper than running the frames
+ * one by one (by `threshold`), and every frame in it still meets its deadline at the batch's
+ * pessimistic (high-quantile) cost.
+ */
+export function plan<T>(input: PlanInput<T>): Plan<T> {
+  const { nowMs, size, cost } = input;
+  const late: PendingFrame<T>[] = [];
+  const live: PendingFrame<T>[] = [];
+  const single = cost.expected(1, size);
+  for (const f of input.pending) (nowMs + single > f.deadlineMs ? late : live).push(f);
+  if (live.length === 0) return { late, batch: [] };
+  live.sort(edfOrder);
+  const batch = [live[0]];
+  if (input.maxBatch > 1 && live[0].sourceSize !== undefined) {
+    let earliest = live[0].deadlineMs;
+    for (let i = 1; i < live.length && batch.length < input.maxBatch; i++) {
+      const f = live[i];
+      if (!sameSize(live[0], f)) continue;
+      const n = batch.length + 1;
+      const pays = cost.expected(n, size) < n * single * input.threshold;
+      const fits = nowMs + cost.high(n, size) <= Math.min(earliest, f.deadlineMs);
+      if (pays && fits) {
+        batch.push(f);
+        earliest = Math.min(earliest, f.deadlineMs);
+      }
+    }
+  }
+  return { late, batch };
+}

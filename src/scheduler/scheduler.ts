@@ -1,0 +1,404 @@
+import { PerceptionError } from '../errors.js';
+import { resolveConfig, type ResolvedConfig } from './config.js';
+import { CostModel } from './cost-model.js';
+import { ResolutionLadder } from './ladder.js';
+import { LoadTracker } from './load.js';
+import { Mailbox } from './mailbox.js';
+import { SchedulerMetrics, type SchedulerSnapshot } from './metrics.js';
+import { plan } from './planner.js';
+import { SlackBroker } from './slack.js';
+import type {
+  BatchRunner,
+  Clock,
+  Dispatch,
+  DropReason,
+  ErrorSite,
+  FrameMeta,
+  InputSize,
+  OfferOutcome,
+  PendingFrame,
+  RevokeReason,
+  SchedulerOptions,
+  SlackGrant,
+} from './types.js';
+
+interface ArrivalRate {
+  lastMs: number;
+  periodMs: number | undefined;
+}
+
+/**
+ * The real-time scheduler. Synchronous core: `offer` fills keep-latest mailboxes, `poll` takes
+ * the next batch (dropping frames that can no longer make their deadline), `complete` / `fail`
+ * hand it back. Tests drive that core directly under a fake clock; `start()` runs an async pump
+ * that does the same against the `BatchRunner`. All calls must come from one thread (one event
+ * loop); nothing here is re-entrant across threads.
+ */
+export class Scheduler<T, R> {
+  private readonly cfg: ResolvedConfig;
+  private readonly clock: Clock;
+  private readonly runner: BatchRunner<T, R>;
+  private readonly opts: SchedulerOptions<T, R>;
+  private readonly mailboxes = new Map<string, Mailbox<T>>();
+  private readonly rates = new Map<string, ArrivalRate>();
+  private readonly cost: CostModel;
+  private readonly ladder: ResolutionLadder;
+  private readonly load: LoadTracker;
+  private readonly slack: SlackBroker;
+  private readonly metrics: SchedulerMetrics;
+  private readonly inFlight = new Map<number, Dispatch<T>>();
+  private readonly running = new Set<Promise<void>>();
+  // Reused by every poll: the pump polls once per dispatch and per wake-up.
+  private readonly heads: PendingFrame<T>[] = [];
+  private nextId = 1;
+  private pendingCount = 0;
+  private pumping = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private cancelYield: (() => void) | undefined;
+  private disposed = false;
+
+  constructor(options: SchedulerOptions<T, R>) {
+    this.cfg = resolveConfig(options);
+    this.opts = options;
+    this.clock = options.clock;
+    this.runner = options.runner;
+    for (const name of this.cfg.cameras.keys()) this.mailboxes.set(name, new Mailbox<T>(name));
+    this.cost = new CostModel(this.cfg.costModel, this.cfg.sizes[0]);
+    this.ladder = new ResolutionLadder(this.cfg.sizes, this.cfg.ladder);
+    this.load = new LoadTracker(this.cfg.window.utilizationMs, this.cfg.window.outcomes);
+    this.slack = new SlackBroker((err) => this.report(err, { phase: 'onRevoke' }));
+    this.metrics = new SchedulerMetrics(this.cfg.cameras.keys());
+  }
+
+  /** The model input size in use now (a rung of the ladder). */
+  get inputSize(): InputSize {
+    return this.ladder.current;
+  }
+
+  /** Frames waiting in mailboxes (at most one per camera). */
+  get pending(): number {
+    return this.pendingCount;
+  }
+
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  /** Expected cost (EWMA, or prior) and the high quantile for a batch at a size. */
+  expectedCost(batch: number, size: InputSize = this.inputSize): { expectedMs: number; highMs: number; samples: number } {
+    return this.cost.estimate(batch, size);
+  }
+
+  offer(camera: string, payload: T, meta: FrameMeta): OfferOutcome {
+    const cam = this.cfg.cameras.get(camera);
+    if (cam === undefined) throw new PerceptionError('INVALID_ARGUMENT', `unknown camera "${camera}"`, { camera, field: 'camera' });
+    if (typeof meta?.stampNs !== 'bigint') throw new PerceptionError('INVALID_ARGUMENT', 'stampNs must be a bigint', { camera, field: 'stampNs' });
+    const now = this.clock.now();
+    const arrivalMs = meta.arrivalMs ?? now;
+    if (!Number.isFinite(arrivalMs)) throw new PerceptionError('INVALID_ARGUMENT', 'arrivalMs must be finite', { camera, field: 'arrivalMs' });
+    this.metrics.offered(camera);
+    if (this.disposed) {
+      this.drop(camera, payload, 'shutdown');
+      return 'shutdown';
+    }
+    this.load.touch(now);
+    const box = this.mailboxes.get(camera) as Mailbox<T>;
+    if (!box.sample(cam.sampleEvery)) {
+      this.drop(camera, payload, 'sampled_out');
+      return 'sampled_out';
+    }
+    const frame: PendingFrame<T> = {
+      camera,
+      payload,
+      arrivalMs,
+      deadlineMs: arrivalMs + cam.budgetMs,
+      stampNs: meta.stampNs,
+      priority: cam.priority,
+      sourceSize: meta.sourceSize,
+    };
+    const loser = box.put(frame);
+    if (loser === frame) {
+      // Older than a frame already taken: a transport reorder, not load, so no load outcome.
+      this.drop(camera, payload, 'superseded');
+      return 'superseded';
+    }
+    this.noteArrival(camera, arrivalMs);
+    // The frame needs the CPU now: the trainer must stop before anything else happens.
+    this.slack.revoke('arrival', now);
+    if (loser === undefined) this.pendingCount += 1;
+    else this.dropLoad(loser, 'superseded');
+    this.signal();
+    return 'queued';
+  }
+
+  /**
+   * Takes the next batch, or null when nothing can run (empty, or `maxInFlight` reached).
+   * Frames that can no longer meet their deadline are dropped here, before the batch is formed.
+   */
+  poll(): Dispatch<T> | null {
+    if (this.disposed || this.inFlight.size >= this.cfg.maxInFlight || this.pendingCount === 0) return null;
+    const now = this.clock.now();
+    const size = this.ladder.current;
+    this.heads.length = 0;
+    for (const box of this.mailboxes.values()) {
+      const f = box.peek();
+      if (f !== undefined) this.heads.push(f);
+    }
+    const { late, batch } = plan({
+      pending: this.heads,
+      nowMs: now,
+      size,
+      cost: this.cost,
+      maxBatch: this.cfg.batching.enabled ? this.cfg.batching.maxBatch : 1,
+      threshold: this.cfg.batching.threshold,
+    });
+    for (const f of late) {
+      this.takeFrom(f);
+      this.dropLoad(f, 'deadline');
+    }
+    if (batch.length === 0) return null;
+    for (const f of batch) this.takeFrom(f);
+    const d: Dispatch<T> = { id: this.nextId++, frames: batch, size, startMs: now, expectedMs: this.cost.expected(batch.length, size) };
+    this.inFlight.set(d.id, d);
+    this.metrics.dispatched(batch.length);
+    return d;
+  }
+
+  /** Hands a dispatch's results back (one per frame, in order); emits them and learns the cost. */
+  complete(d: Dispatch<T>, results: readonly R[]): void {
+    if (!this.inFlight.has(d.id)) return;
+    if (!Array.isArray(results) || results.length !== d.frames.length) {
+      const got = Array.isArray(results) ? results.length : typeof results;
+      this.fail(d, new PerceptionError('MODEL_RUNTIME', `runner returned ${got} results for ${d.frames.length} frames`, { field: 'results' }));
+      return;
+    }
+    this.inFlight.delete(d.id);
+    const end = this.clock.now();
+    const n = d.frames.length;
+    this.cost.record(n, d.size, end - d.startMs);
+    this.load.addBusy(d.startMs, end);
+    let missed = false;
+    for (let i = 0; i < n; i++) {
+      const f = d.frames[i];
+      const miss = end > f.deadlineMs;
+      missed ||= miss;
+      this.metrics.served(f.camera, end - f.arrivalMs, miss);
+      this.load.addOutcome(miss ? 'miss' : 'ok');
+      const timing = { arrivalMs: f.arrivalMs, deadlineMs: f.deadlineMs, startMs: d.startMs, endMs: end, size: d.size, batch: n, stampNs: f.stampNs };
+      this.guard(() => this.opts.onResult?.(f.camera, f.payload, results[i], timing), { phase: 'onResult', camera: f.camera });
+    }
+    if (missed) this.slack.revoke('backlog', end);
+    this.observeLoad(end);
+    this.signal();
+  }
+
+  /** The runner failed a dispatch: its frames are dropped (`error`) and the error reported. */
+  fail(d: Dispatch<T>, error: unknown): void {
+    if (!this.inFlight.has(d.id)) return;
+    this.inFlight.delete(d.id);
+    this.load.addBusy(d.startMs, this.clock.now());
+    this.metrics.error();
+    this.report(error, { phase: 'run' });
+    for (const f of d.frames) this.drop(f.camera, f.payload, 'error');
+    this.signal();
+  }
+
+  /**
+   * Lends `ms` of inference time to the trainer, or null. Granted only when nothing waits or
+   * runs, the recent window has no miss or drop, and no camera is expected to deliver a frame
+   * within `ms` (from its measured frame period). Any accepted frame revokes the grant at once.
+   */
+  requestSlack(ms: number, onRevoke?: (reason: RevokeReason) => void): SlackGrant | null {
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) {
+      throw new PerceptionError('INVALID_ARGUMENT', `slack ms must be a positive finite number, got ${String(ms)}`, { field: 'ms' });
+    }
+    const now = this.clock.now();
+    if (this.disposed || this.slack.current(now) !== undefined) return this.slack.refuse();
+    if (this.pendingCount > 0 || this.inFlight.size > 0 || this.load.hasRecentTrouble()) return this.slack.refuse();
+    if (this.predictedIdleMs(now) < ms) return this.slack.refuse();
+    const g = this.slack.grant(ms, now);
+    if (onRevoke !== undefined) g.onRevoke(onRevoke);
+    return g;
+  }
+
+  snapshot(): SchedulerSnapshot {
+    const now = this.clock.now();
+    return this.metrics.snapshot({
+      nowMs: now,
+      size: this.ladder.current,
+      ladderRung: this.ladder.index,
+      ladderChanges: this.ladder.changeCount,
+      utilization: this.load.utilization(now, this.earliestRunningStart()),
+      inFlight: this.inFlight.size,
+      pending: this.pendingCount,
+      slack: this.slack.stats,
+      cost: this.cost.snapshot(),
+    });
+  }
+
+  /** Starts the async pump: poll, run on the `BatchRunner`, complete, repeat. Idempotent. */
+  start(): void {
+    if (this.disposed) throw new PerceptionError('INVALID_ARGUMENT', 'scheduler is disposed', { field: 'start' });
+    if (this.pumping) return;
+    this.pumping = true;
+    this.loop = this.pump();
+  }
+
+  /** Stops the pump and waits for inferences in flight to finish (their results are emitted). */
+  async stop(): Promise<void> {
+    this.pumping = false;
+    this.signal();
+    await this.loop;
+    this.loop = undefined;
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+  }
+
+  /**
+   * Stops at once: revokes slack, drops waiting and in-flight frames (`shutdown`) and ignores
+   * late completions. Idempotent: a node's shutdown hook and a `finally` may both call it, and a
+   * second pass must not report the same frames twice.
+   */
+  dispose(): void {
+    if (this.disposed) return;
+    const now = this.clock.now();
+    this.disposed = true;
+    this.pumping = false;
+    this.cancelYield?.();
+    this.signal();
+    this.slack.revoke('shutdown', now);
+    for (const box of this.mailboxes.values()) {
+      const f = box.take();
+      if (f !== undefined) this.drop(f.camera, f.payload, 'shutdown');
+    }
+    this.pendingCount = 0;
+    const dispatches = [...this.inFlight.values()];
+    this.inFlight.clear();
+    for (const d of dispatches) for (const f of d.frames) this.drop(f.camera, f.payload, 'shutdown');
+  }
+
+  private async pump(): Promise<void> {
+    while (this.pumping) {
+      let d: Dispatch<T> | null;
+      while (this.pumping && (d = this.poll()) !== null) this.launch(d);
+      if (!this.pumping) break;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+
+  private launch(d: Dispatch<T>): void {
+    let run: Promise<readonly R[]>;
+    try {
+      run = this.runner.run(
+        d.frames.map((f) => f.payload),
+        d.size,
+      );
+    } catch (err) {
+      run = Promise.reject(err);
+    }
+    const done = run.then(
+      (results) => this.complete(d, results),
+      (err: unknown) => this.fail(d, err),
+    );
+    this.running.add(done);
+    void done.finally(() => {
+      this.running.delete(done);
+      // Wake on the next turn, not now: a runner that blocked the event loop leaves frames queued
+      // as I/O, and they must reach their mailboxes before the next batch is chosen.
+      this.cancelYield?.();
+      this.cancelYield = this.clock.setTimer(0, () => {
+        this.cancelYield = undefined;
+        this.signal();
+      });
+    });
+  }
+
+  private signal(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  private takeFrom(f: PendingFrame<T>): void {
+    (this.mailboxes.get(f.camera) as Mailbox<T>).take();
+    this.pendingCount -= 1;
+  }
+
+  /** A drop that says the scheduler is behind: it counts toward the miss rate and ends slack. */
+  private dropLoad(f: PendingFrame<T>, reason: 'superseded' | 'deadline'): void {
+    this.load.addOutcome('dropped');
+    this.slack.revoke('backlog', this.clock.now());
+    this.drop(f.camera, f.payload, reason);
+  }
+
+  private drop(camera: string, payload: T, reason: DropReason): void {
+    this.metrics.dropped(camera, reason);
+    this.guard(() => this.opts.onDrop?.(camera, reason, payload), { phase: 'onDrop', camera });
+  }
+
+  private guard(fn: () => void, site: ErrorSite): void {
+    try {
+      fn();
+    } catch (err) {
+      this.report(err, site);
+    }
+  }
+
+  private report(error: unknown, site: ErrorSite): void {
+    if (site.phase !== 'run') this.metrics.error();
+    try {
+      this.opts.onError?.(error, site);
+    } catch {
+      // An error handler that throws has nowhere left to report to; the count above remains.
+    }
+  }
+
+  private noteArrival(camera: string, arrivalMs: number): void {
+    const r = this.rates.get(camera);
+    if (r === undefined) {
+      this.rates.set(camera, { lastMs: arrivalMs, periodMs: undefined });
+      return;
+    }
+    const dt = arrivalMs - r.lastMs;
+    if (dt > 0) r.periodMs = r.periodMs === undefined ? dt : r.periodMs + 0.2 * (dt - r.periodMs);
+    r.lastMs = Math.max(r.lastMs, arrivalMs);
+  }
+
+  /** Time until the first camera is next expected to deliver a frame; Infinity if unknown. */
+  private predictedIdleMs(now: number): number {
+    let idle = Infinity;
+    for (const r of this.rates.values()) {
+      if (r.periodMs === undefined || r.periodMs <= 0) continue;
+      const k = Math.max(1, Math.floor((now - r.lastMs) / r.periodMs) + 1);
+      idle = Math.min(idle, r.lastMs + k * r.periodMs - now);
+    }
+    return idle;
+  }
+
+  private earliestRunningStart(): number | undefined {
+    let s: number | undefined;
+    for (const d of this.inFlight.values()) s = s === undefined ? d.startMs : Math.min(s, d.startMs);
+    return s;
+  }
+
+  private observeLoad(now: number): void {
+    // Too little history (just started, or just changed size) says nothing about sustained load.
+    if (this.load.observedMs(now) < this.cfg.window.utilizationMs / 4) return;
+    const cur = this.ladder.current;
+    const up = this.ladder.larger;
+    let upCostRatio = 1;
+    let upFits = false;
+    if (up !== undefined) {
+      const upCost = this.cost.high(1, up);
+      upCostRatio = Math.max(1, upCost / this.cost.high(1, cur));
+      upFits = [...this.cfg.cameras.values()].every((c) => upCost <= c.budgetMs);
+    }
+    const change = this.ladder.observe({
+      utilization: this.load.utilization(now, this.earliestRunningStart()),
+      badRate: this.load.badRate(),
+      upCostRatio,
+      upFits,
+    });
+    if (change !== undefined) this.load.reset(now);
+  }
+}
