@@ -1,0 +1,230 @@
+import { describe, expect, it } from 'vitest';
+import { isPerceptionError } from '../errors.js';
+import { Scheduler } from './scheduler.js';
+import { BIG, harness, SMALL } from './test-helpers.js';
+import { FakeClock, FakeRunner, stepOnce } from './testing.js';
+import type { SchedulerOptions } from './types.js';
+
+const three = { a: { budgetMs: 100 }, b: { budgetMs: 100 }, c: { budgetMs: 100 } };
+
+describe('BAD CALL: configuration is rejected naming the field', () => {
+  const base = (): SchedulerOptions<string, unknown> => ({
+    cameras: { front: { budgetMs: 50 } },
+    sizes: [BIG, SMALL],
+    runner: new FakeRunner<string>(),
+    clock: new FakeClock(),
+  });
+  const cases: [string, (o: Record<string, unknown>) => void, string, RegExp][] = [
+    ['budget 0', (o) => (o.cameras = { front: { budgetMs: 0 } }), 'cameras.front.budgetMs', /\(0, 60000\]/],
+    ['budget NaN', (o) => (o.cameras = { front: { budgetMs: NaN } }), 'cameras.front.budgetMs', /number/],
+    ['priority fraction', (o) => (o.cameras = { front: { budgetMs: 5, priority: 1.5 } }), 'cameras.front.priority', /integer in \[0, 100\]/],
+    ['sampleEvery 0', (o) => (o.cameras = { front: { budgetMs: 5, sampleEvery: 0 } }), 'cameras.front.sampleEvery', /\[1, 1000\]/],
+    ['no cameras', (o) => (o.cameras = {}), 'cameras', /at least one/],
+    ['empty ladder', (o) => (o.sizes = []), 'sizes', /at least one/],
+    ['ladder not largest first', (o) => (o.sizes = [SMALL, BIG]), 'sizes[1]', /largest first/],
+    ['maxInFlight 0', (o) => (o.maxInFlight = 0), 'maxInFlight', /\[1, 16\]/],
+    ['maxBatch 65', (o) => (o.batching = { maxBatch: 65 }), 'batching.maxBatch', /\[1, 64\]/],
+    ['threshold 0', (o) => (o.batching = { threshold: 0 }), 'batching.threshold', /\(0, 1\]/],
+    ['lowWater above highWater', (o) => (o.ladder = { highWater: 0.8, lowWater: 0.85 }), 'ladder.lowWater', /must be/],
+    ['stepUpAfter below stepDownAfter', (o) => (o.ladder = { stepDownAfter: 10, stepUpAfter: 5 }), 'ladder.stepUpAfter', /\[10,/],
+    ['no runner', (o) => (o.runner = {}), 'runner', /run/],
+  ];
+  for (const [name, mutate, field, message] of cases) {
+    it(name, () => {
+      const o = base() as unknown as Record<string, unknown>;
+      mutate(o);
+      let caught: unknown;
+      try {
+        new Scheduler(o as unknown as SchedulerOptions<string, unknown>);
+      } catch (e) {
+        caught = e;
+      }
+      expect(isPerceptionError(caught, 'INVALID_CONFIG')).toBe(true);
+      expect((caught as { context: { field: string } }).context.field).toBe(field);
+      expect((caught as Error).message).toMatch(message);
+    });
+  }
+
+  it('an unknown camera or a non-bigint stamp is an INVALID_ARGUMENT', () => {
+    const h = harness();
+    expect(() => h.offer('nope', 'x')).toThrow(/unknown camera/);
+    expect(() => h.s.offer('a', 'x', { stampNs: 1 as unknown as bigint })).toThrow(/stampNs/);
+  });
+});
+
+describe('dispatch order', () => {
+  it('is earliest deadline first across cameras', () => {
+    const h = harness({ cameras: { slow: { budgetMs: 200 }, fast: { budgetMs: 20 } } });
+    h.offer('slow', 's1');
+    h.clock.advance(1);
+    h.offer('fast', 'f1');
+    expect(h.s.poll()?.frames.map((f) => f.camera)).toEqual(['fast']);
+  });
+
+  it('breaks deadline ties by priority', () => {
+    const h = harness({ cameras: { low: { budgetMs: 50, priority: 0 }, high: { budgetMs: 50, priority: 5 } } });
+    h.offer('low', 'l1');
+    h.offer('high', 'h1');
+    expect(h.s.poll()?.frames.map((f) => f.camera)).toEqual(['high']);
+  });
+
+  it('keeps only one inference in flight by default', () => {
+    const h = harness({ cameras: three });
+    for (const c of ['a', 'b', 'c']) h.offer(c, c);
+    expect(h.s.poll()).not.toBeNull();
+    expect(h.s.poll()).toBeNull();
+    expect(h.s.inFlightCount).toBe(1);
+  });
+
+  it('allows more in flight when configured', () => {
+    const h = harness({ cameras: three, maxInFlight: 2 });
+    for (const c of ['a', 'b', 'c']) h.offer(c, c);
+    expect(h.s.poll()).not.toBeNull();
+    expect(h.s.poll()).not.toBeNull();
+    expect(h.s.poll()).toBeNull();
+  });
+});
+
+describe('keep-latest mailboxes', () => {
+  it('replaces an undispatched frame with a newer one and counts it superseded', () => {
+    const h = harness();
+    h.offer('a', 'old');
+    h.offer('a', 'mid');
+    h.offer('a', 'new');
+    expect(h.s.pending).toBe(1);
+    stepOnce(h.s, h.clock, h.runner);
+    expect(h.served.map((x) => x.payload)).toEqual(['new']);
+    expect(h.drops).toEqual([
+      { camera: 'a', reason: 'superseded', payload: 'old' },
+      { camera: 'a', reason: 'superseded', payload: 'mid' },
+    ]);
+    expect(h.s.snapshot().cameras.a.dropped.superseded).toBe(2);
+  });
+
+  it('refuses a frame older than one already taken (transport reorder)', () => {
+    const h = harness();
+    h.offer('a', 'ten', 10);
+    stepOnce(h.s, h.clock, h.runner);
+    expect(h.s.offer('a', 'five', { stampNs: 5n })).toBe('superseded');
+    expect(h.s.pending).toBe(0);
+  });
+
+  it('samples every k-th frame and counts the rest sampled_out', () => {
+    const h = harness({ cameras: { a: { budgetMs: 100, sampleEvery: 3 } } });
+    for (let i = 0; i < 9; i++) {
+      h.offer('a', `f${i}`);
+      stepOnce(h.s, h.clock, h.runner);
+    }
+    expect(h.served.map((x) => x.payload)).toEqual(['f0', 'f3', 'f6']);
+    expect(h.s.snapshot().cameras.a.dropped.sampled_out).toBe(6);
+  });
+});
+
+describe('deadlines', () => {
+  it('drops a frame that cannot finish in time, and counts it', () => {
+    const h = harness({ cameras: { a: { budgetMs: 30 }, b: { budgetMs: 30 } }, cost: () => 20 });
+    // Teach the cost model 20 ms first.
+    for (let i = 0; i < 3; i++) {
+      h.offer('a', `warm${i}`);
+      stepOnce(h.s, h.clock, h.runner);
+    }
+    h.offer('a', 'a1');
+    h.offer('b', 'b1');
+    stepOnce(h.s, h.clock, h.runner); // a1 runs 0→20; b1 would end at 40 > 30
+    expect(h.s.poll()).toBeNull();
+    expect(h.drops).toEqual([{ camera: 'b', reason: 'deadline', payload: 'b1' }]);
+    const snap = h.s.snapshot();
+    expect(snap.cameras.b.dropped.deadline).toBe(1);
+    expect(snap.cameras.b.offered).toBe(1);
+  });
+
+  it('a late frame never delays a newer one', () => {
+    const h = harness({ cameras: { tight: { budgetMs: 25 }, loose: { budgetMs: 200 } }, cost: () => 20 });
+    for (let i = 0; i < 3; i++) {
+      h.offer('loose', `warm${i}`);
+      stepOnce(h.s, h.clock, h.runner);
+    }
+    h.offer('loose', 'L0');
+    const d = h.s.poll(); // L0 runs for 20 ms
+    h.offer('tight', 'T0'); // deadline now + 25: cannot make it after L0
+    h.clock.advance(10);
+    h.offer('loose', 'L1');
+    h.clock.advance(10);
+    h.s.complete(d!, h.runner.results(['L0'], BIG));
+    const next = h.s.poll();
+    expect(next?.frames.map((f) => f.payload)).toEqual(['L1']);
+    expect(next?.startMs).toBe(h.clock.now());
+    expect(h.drops.map((x) => [x.payload, x.reason])).toEqual([['T0', 'deadline']]);
+  });
+
+  it('counts a served frame that finished after its deadline as a miss', () => {
+    const h = harness({ cameras: { a: { budgetMs: 10 } }, cost: () => 15, costModel: { priorMs: 1 } });
+    h.offer('a', 'x');
+    stepOnce(h.s, h.clock, h.runner);
+    expect(h.served).toHaveLength(1);
+    expect(h.s.snapshot().cameras.a.deadline_misses).toBe(1);
+  });
+});
+
+describe('cross-camera batching', () => {
+  const sub = (n: number) => 6 + 2 * n; // a batch of n costs far less than n singles
+  const warmSingles = (h: ReturnType<typeof harness>) => {
+    for (let i = 0; i < 3; i++) {
+      h.offer('a', `w${i}`, undefined, [720, 1280]);
+      stepOnce(h.s, h.clock, h.runner);
+    }
+  };
+
+  it('batches frames of the same raw size when it pays', () => {
+    const h = harness({ cameras: three, batching: { maxBatch: 4 }, cost: sub });
+    warmSingles(h);
+    for (const c of ['a', 'b', 'c']) h.offer(c, c, undefined, [720, 1280]);
+    const d = stepOnce(h.s, h.clock, h.runner);
+    expect(d?.frames.map((f) => f.camera).sort()).toEqual(['a', 'b', 'c']);
+    expect(h.served.slice(-3).every((x) => x.timing.batch === 3)).toBe(true);
+    expect(h.s.snapshot().batches_formed).toBe(1);
+  });
+
+  it('never batches frames of different or unknown raw sizes', () => {
+    const h = harness({ cameras: three, batching: { maxBatch: 4 }, cost: sub });
+    warmSingles(h);
+    h.offer('a', 'a', undefined, [720, 1280]);
+    h.offer('b', 'b', undefined, [480, 640]);
+    h.offer('c', 'c');
+    for (let d = stepOnce(h.s, h.clock, h.runner); d; d = stepOnce(h.s, h.clock, h.runner)) expect(d.frames).toHaveLength(1);
+    expect(h.s.snapshot().batches_formed).toBe(0);
+  });
+
+  it('stops batching once it learns a batch is not cheaper', () => {
+    const h = harness({ cameras: three, batching: { maxBatch: 4 }, cost: (n) => 8 * n });
+    warmSingles(h);
+    const sizes: number[] = [];
+    for (let round = 0; round < 6; round++) {
+      for (const c of ['a', 'b', 'c']) h.offer(c, `${c}${round}`, undefined, [720, 1280]);
+      for (let d = stepOnce(h.s, h.clock, h.runner); d; d = stepOnce(h.s, h.clock, h.runner)) sizes.push(d.frames.length);
+    }
+    // The optimistic prior tries a batch; measured cost then rules batching out.
+    expect(sizes.slice(-6).every((n) => n === 1)).toBe(true);
+  });
+
+  it('does not batch when it is switched off', () => {
+    const h = harness({ cameras: three, batching: { maxBatch: 4, enabled: false }, cost: sub });
+    warmSingles(h);
+    for (const c of ['a', 'b', 'c']) h.offer(c, c, undefined, [720, 1280]);
+    expect(stepOnce(h.s, h.clock, h.runner)?.frames).toHaveLength(1);
+  });
+
+  it('leaves out a frame whose deadline the bigger batch would miss', () => {
+    const h = harness({
+      cameras: { a: { budgetMs: 100 }, b: { budgetMs: 100 }, c: { budgetMs: 13 } },
+      batching: { maxBatch: 4 },
+      cost: sub,
+    });
+    warmSingles(h);
+    for (const c of ['a', 'b', 'c']) h.offer(c, c, undefined, [720, 1280]);
+    // c leads (earliest deadline). The prior for a pair is 8 × 1.6 = 12.8 ≤ 13, for three
+    // 8 × 2.2 = 17.6 > 13: only the pair runs, and b waits.
+    const d = stepOnce(h.s, h.clock, h.runner);
+    expect(d?.frames.map((f) => f.camera)).toEqual(['c', 'a']);
+  });
+});
