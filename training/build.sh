@@ -7,7 +7,7 @@
 #   training/build.sh --resume ...          continue an interrupted training run (same work dir)
 #
 # Environment overrides: SIZE (HxW), STEPS, BATCH, TRAIN_FRAMES, HELDOUT_FRAMES, TRAIN_SEED,
-# HELDOUT_SEED, DOMAINS, WORK (scratch dir for datasets and the run), PYTHON, LR, LOG_EVERY.
+# HELDOUT_SEED, DOMAINS, (frame counts are per domain) WORK (scratch dir for datasets and the run), PYTHON, LR, LOG_EVERY.
 # Held-out data uses seeds never used for training (TRAIN_SEED / HELDOUT_SEED below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,11 +32,11 @@ DOMAINS=${DOMAINS:-day,dusk,fog}
 TRAIN_SEED=${TRAIN_SEED:-1}
 HELDOUT_SEED=${HELDOUT_SEED:-1001}
 if [[ $MODE == smoke ]]; then
-  SIZE=${SIZE:-64x128} STEPS=${STEPS:-20} BATCH=${BATCH:-4} TRAIN_FRAMES=${TRAIN_FRAMES:-24}
-  HELDOUT_FRAMES=${HELDOUT_FRAMES:-12} LOG_EVERY=${LOG_EVERY:-5}
+  SIZE=${SIZE:-64x128} STEPS=${STEPS:-20} BATCH=${BATCH:-4} TRAIN_FRAMES=${TRAIN_FRAMES:-8}
+  HELDOUT_FRAMES=${HELDOUT_FRAMES:-4} LOG_EVERY=${LOG_EVERY:-5}
 else
-  SIZE=${SIZE:-192x384} STEPS=${STEPS:-3000} BATCH=${BATCH:-16} TRAIN_FRAMES=${TRAIN_FRAMES:-2400}
-  HELDOUT_FRAMES=${HELDOUT_FRAMES:-300} LOG_EVERY=${LOG_EVERY:-25}
+  SIZE=${SIZE:-192x384} STEPS=${STEPS:-2400} BATCH=${BATCH:-16} TRAIN_FRAMES=${TRAIN_FRAMES:-800}
+  HELDOUT_FRAMES=${HELDOUT_FRAMES:-100} LOG_EVERY=${LOG_EVERY:-25}
 fi
 LR=${LR:-3e-3}
 SRC=$([[ $FAKE == 1 ]] && echo fake || echo world)

@@ -6,13 +6,14 @@ import os
 import cv2
 import numpy as np
 
-FAR_M = 150.0  # depth at or beyond this is sky / far: ignored by the loss and the metrics
+FAR_M = 120.0  # = the model's depth max_m; depth at or beyond this (sky / far = 200) is ignored by loss and metrics
+MIN_BOX_H = 8.0  # boxes lower than this (model pixels) or occluded > 70 % are ignore regions
 
 
 def keep_box(b, sx=1.0, sy=1.0):
     """Boxes the detector is trained and scored on; the rest are 'ignore' regions."""
     w, h = (b["x1"] - b["x0"]) * sx, (b["y1"] - b["y0"]) * sy
-    return b.get("occlusion", 0.0) <= 0.7 and w >= 3 and h >= 3
+    return b.get("occlusion", 0.0) <= 0.7 and w >= 3 and h >= MIN_BOX_H
 
 
 class Dataset:

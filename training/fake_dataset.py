@@ -122,7 +122,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--domains", default="day,dusk,fog")
-    ap.add_argument("--frames", type=int, default=64)
+    ap.add_argument("--frames", type=int, default=64, help="frames per domain (as the TS dataset command)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--size", default="384x192")
     ap.add_argument("--shard", type=int, default=512)
@@ -132,6 +132,7 @@ def main():
     rng = np.random.default_rng(a.seed)
     os.makedirs(a.out, exist_ok=True)
     shards = []
+    a.frames *= len(domains)
     for s0 in range(0, a.frames, a.shard):
         n = min(a.shard, a.frames - s0)
         d = f"shard-{len(shards):04d}"
