@@ -1,10 +1,19 @@
 import { PerceptionError } from '../errors.js';
 import type { InputSize } from '../model/manifest.js';
+import type { RunnerTensor } from './runner.js';
 
 /** A float map with its dims, batch dimension already dropped (e.g. `[K, h, w]`). */
 export interface FloatMap {
   readonly dims: readonly number[];
   readonly data: Float32Array;
+}
+
+/** A fetched float32 output as a FloatMap; INVALID_ARGUMENT if it was not fetched or is not float32. */
+export function asFloatMap(t: RunnerTensor | undefined, name: string): FloatMap {
+  if (t === undefined || t.type !== 'float32') {
+    throw new PerceptionError('INVALID_ARGUMENT', `output '${name}' is ${t ? t.type : 'not fetched'}, expected float32`, { field: name });
+  }
+  return t;
 }
 
 /** A detection in camera pixels, clipped to the image. `x1`, `y1` are exclusive edges. */

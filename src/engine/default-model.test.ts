@@ -1,0 +1,51 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { asFloatMap, decodeDetections } from './decode.js';
+import { Engine } from './engine.js';
+import { OverlayRenderer } from './overlay.js';
+
+// The bundled package (models/default, built by training/build.sh) must always load and run.
+const MODEL_DIR = fileURLToPath(new URL('../../models/default', import.meta.url));
+
+let engine: Engine;
+beforeAll(async () => {
+  engine = await Engine.create({ modelDir: MODEL_DIR, providers: ['cpu'], threads: 1 });
+});
+afterAll(() => engine?.dispose());
+
+describe('models/default', () => {
+  it('runs a camera frame at every ladder size with contract shapes, then decodes and renders', async () => {
+    const m = engine.manifest;
+    const K = m.classes.length;
+    const frame = { width: 640, height: 360, data: new Uint8Array(640 * 360 * 3).map((_, i) => (i * 7) & 0xff) };
+    const overlay = new OverlayRenderer({ depthInset: 0.25, depthRange: [m.depth?.min_m ?? 1, m.depth?.max_m ?? 120] });
+    for (const size of m.input.sizes) {
+      const [H, W] = size;
+      const [out] = await engine.infer([frame], { size });
+      const t = out.tensors;
+      const sd = m.strides.det;
+      expect(t.det_heat?.dims).toEqual([K, H / sd, W / sd]);
+      expect(t.det_box?.dims).toEqual([4, H / sd, W / sd]);
+      expect(t.seg_mask?.dims).toEqual([H, W]);
+      expect(t.depth?.dims).toEqual([H, W]);
+      expect((t.seg_mask!.data as Uint8Array).every((v) => v <= 2)).toBe(true);
+      expect((t.depth!.data as Float32Array).every((v) => Number.isFinite(v) && v > 0)).toBe(true);
+      const dets = decodeDetections(asFloatMap(t.det_heat, 'det_heat'), asFloatMap(t.det_box, 'det_box'), {
+        threshold: 0.3,
+        maxDetections: 50,
+        stride: sd,
+        inputSize: size,
+        cameraSize: frame,
+        classes: m.classes,
+      });
+      for (const d of dets) expect(d.x1 <= 640 && d.y1 <= 360 && d.x0 >= 0 && d.y0 >= 0).toBe(true);
+      const img = overlay.render({
+        image: frame,
+        mask: { width: W, height: H, data: t.seg_mask!.data as Uint8Array },
+        depth: { width: W, height: H, data: t.depth!.data as Float32Array },
+        detections: dets,
+      });
+      expect([img.width, img.height]).toEqual([W, H]);
+    }
+  });
+});
