@@ -7,7 +7,7 @@ export interface LoadSample {
   readonly utilization: number;
   /** Misses + drops over the outcome window. */
   readonly badRate: number;
-  /** Predicted cost of the pending workload at the next larger size ÷ at the current size (≥ 1). */
+  /** Expected cost at the next larger size ÷ at the current size (≥ 1). */
   readonly upCostRatio: number;
   /** Whether the largest budget-critical frame would still fit at the next larger size. */
   readonly upFits: boolean;
@@ -17,10 +17,11 @@ export type LadderChange = { readonly from: InputSize; readonly to: InputSize; r
 
 /**
  * The resolution ladder: steps down one rung after `stepDownAfter` consecutive overloaded
- * dispatches, and back up only after `stepUpAfter` consecutive underloaded ones at the smaller
- * size when the bigger size is predicted to fit under the high-water mark. The gap between the
- * two water marks, the longer up-streak and the prediction are the hysteresis that keeps a
- * borderline load from flapping.
+ * dispatches (or deadline drops), and back up only after `stepUpAfter` consecutive dispatches
+ * at the smaller size that were underloaded and predicted the bigger size to fit: utilization
+ * scaled by the cost ratio below the middle of the water-mark band, and one frame's
+ * high-quantile cost within every budget. The gap between the water marks, the longer
+ * up-streak and the prediction are the hysteresis that keeps a borderline load from flapping.
  */
 export class ResolutionLadder {
   private rung = 0;
@@ -52,14 +53,16 @@ export class ResolutionLadder {
 
   observe(s: LoadSample): LadderChange | undefined {
     const overloaded = s.utilization > this.cfg.highWater || s.badRate > this.cfg.missRateHigh;
-    const underloaded = s.utilization < this.cfg.lowWater && s.badRate === 0;
+    // Predicted utilization at the bigger size must land mid-band, not just under high-water:
+    // a prediction that lands near high-water steps up into an overload and back down again.
+    const fitsUp = s.upFits && s.utilization * s.upCostRatio < (this.cfg.lowWater + this.cfg.highWater) / 2;
+    const underloaded = s.utilization < this.cfg.lowWater && s.badRate === 0 && fitsUp;
     this.over = overloaded ? this.over + 1 : 0;
     this.under = underloaded ? this.under + 1 : 0;
     if (this.over >= this.cfg.stepDownAfter && this.rung < this.sizes.length - 1) {
       return this.move(this.rung + 1, 'down');
     }
-    const fitsUp = s.upFits && s.utilization * s.upCostRatio < this.cfg.highWater;
-    if (this.under >= this.cfg.stepUpAfter && this.rung > 0 && fitsUp) {
+    if (this.under >= this.cfg.stepUpAfter && this.rung > 0) {
       return this.move(this.rung - 1, 'up');
     }
     return undefined;

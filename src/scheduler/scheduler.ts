@@ -157,6 +157,9 @@ export class Scheduler<T, R> {
       this.takeFrom(f);
       this.dropLoad(f, 'deadline');
     }
+    // Deadline drops are overload the ladder must see even when nothing gets to run: a size too
+    // slow for every budget would otherwise drop every frame and never step down.
+    if (late.length > 0) this.observeLoad(now);
     if (batch.length === 0) return null;
     for (const f of batch) this.takeFrom(f);
     const d: Dispatch<T> = { id: this.nextId++, frames: batch, size, startMs: now, expectedMs: this.cost.expected(batch.length, size) };
@@ -389,9 +392,9 @@ export class Scheduler<T, R> {
     let upCostRatio = 1;
     let upFits = false;
     if (up !== undefined) {
-      const upCost = this.cost.high(1, up);
-      upCostRatio = Math.max(1, upCost / this.cost.high(1, cur));
-      upFits = [...this.cfg.cameras.values()].every((c) => upCost <= c.budgetMs);
+      upCostRatio = Math.max(1, this.cost.expected(1, up) / this.cost.expected(1, cur));
+      const upHigh = this.cost.high(1, up);
+      upFits = [...this.cfg.cameras.values()].every((c) => upHigh <= c.budgetMs);
     }
     const change = this.ladder.observe({
       utilization: this.load.utilization(now, this.earliestRunningStart()),
