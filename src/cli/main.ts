@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { isPerceptionError } from '../errors.js';
 import { registerBagCommands } from './bag.js';
 import { registerDatasetCommand } from './dataset.js';
+import { registerReplayCommand } from './replay.js';
 import { registerSimCommand } from './sim.js';
 
 /** Builds the command tree; each subcommand lives in its own module. */
@@ -10,6 +11,7 @@ export function buildProgram(): Command {
     .description('ROS 2 camera perception with online adaptation (CLI mode, no ROS needed)')
     .showHelpAfterError()
     .exitOverride();
+  registerReplayCommand(program);
   registerSimCommand(program);
   registerBagCommands(program);
   registerDatasetCommand(program);

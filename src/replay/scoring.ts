@@ -1,0 +1,88 @@
+import { upscaleDepth } from '../engine/decode.js';
+import { DepthEvaluator } from '../eval/depth.js';
+import { DetectionEvaluator, type EvalBox, type ScoredBox } from '../eval/detection.js';
+import { SegmentationEvaluator, resizeLabels } from '../eval/segmentation.js';
+import type { Box } from './messages.js';
+import type { FrameResult } from './perception.js';
+import { emptyMetrics, type MetricsSummary } from './summary.js';
+
+/** Ground truth parts as they arrive from /gt/... topics. */
+export type Truth =
+  | { kind: 'detections'; boxes: Box[] }
+  | { kind: 'lane'; width: number; height: number; data: Uint8Array }
+  | { kind: 'depth'; width: number; height: number; data: Float32Array };
+
+/** Depth is scored on ground-truth pixels nearer than this (metres); the sky reads 200 m. */
+export const DEPTH_EVAL_MAX_M = 80;
+
+/**
+ * Accumulates the standard metrics over frames. Dense ground truth is compared at the
+ * prediction's resolution (the model's output size by default), sampled nearest so labels
+ * and depths are never blended.
+ */
+export class CameraScorer {
+  private readonly det: DetectionEvaluator;
+  private readonly seg = new SegmentationEvaluator();
+  private readonly depth = new DepthEvaluator({ maxDepth: DEPTH_EVAL_MAX_M });
+  private frames = 0;
+  private hasDet = false;
+  private hasSeg = false;
+  private hasDepth = false;
+  private readonly classIndex: Map<string, number>;
+
+  constructor(private readonly classes: readonly string[]) {
+    this.det = new DetectionEvaluator(classes);
+    this.classIndex = new Map(classes.map((c, i) => [c, i]));
+  }
+
+  add(pred: FrameResult, truth: Partial<Record<'detections' | 'lane' | 'depth', Truth>>): void {
+    this.frames++;
+    const d = truth.detections;
+    if (d?.kind === 'detections') {
+      const gts: EvalBox[] = [];
+      for (const b of d.boxes) {
+        const classIndex = this.classIndex.get(b.cls);
+        if (classIndex !== undefined) gts.push({ classIndex, x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1 });
+      }
+      const preds: ScoredBox[] = pred.boxes.map((b) => ({ classIndex: b.classIndex, score: b.score, x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1 }));
+      this.det.add(preds, gts);
+      this.hasDet = true;
+    }
+    const l = truth.lane;
+    if (l?.kind === 'lane') {
+      this.seg.add(pred.lane.data, resizeLabels(l.data, l.width, l.height, pred.lane.width, pred.lane.height));
+      this.hasSeg = true;
+    }
+    const z = truth.depth;
+    if (z?.kind === 'depth') {
+      const gt = z.width === pred.depth.width && z.height === pred.depth.height ? z.data : upscaleDepth(z.data, z.width, z.height, pred.depth.width, pred.depth.height, { mode: 'nearest' });
+      this.depth.add(pred.depth.data, gt);
+      this.hasDepth = true;
+    }
+  }
+
+  result(): MetricsSummary {
+    const m = emptyMetrics();
+    m.scored_frames = this.frames;
+    const num = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? null : round(v));
+    if (this.hasDet) {
+      const r = this.det.result();
+      m.det_map50 = num(r.mAP);
+      for (const c of r.perClass) m.det_ap50_per_class[c.cls] = num(c.ap);
+    }
+    if (this.hasSeg) {
+      const r = this.seg.result();
+      m.lane_iou = num(r.iou.lane);
+      m.drivable_iou = num(r.iou.drivable);
+    }
+    if (this.hasDepth) {
+      const r = this.depth.result();
+      m.depth_absrel = num(r.absRel);
+      m.depth_rmse = num(r.rmse);
+      m.depth_delta1 = num(r.delta1);
+    }
+    return m;
+  }
+}
+
+const round = (v: number) => Math.round(v * 1e4) / 1e4;
