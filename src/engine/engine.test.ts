@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isPerceptionError, type ErrorCode } from '../errors.js';
 import { loadModelPackage, type ModelPackage, type TailWeights } from '../model/package.js';
-import { Engine } from './engine.js';
+import { DEFAULT_OUTPUTS, Engine } from './engine.js';
 import { makeTinyModel } from './fixtures/tiny-model.js';
 import type { Feeds, ModelRunner, RunnerTensor } from './runner.js';
-import { createSession } from './session.js';
+import { createSession, openOrtSession } from './session.js';
 import type { CameraImage } from './types.js';
 
 let tiny: { dir: string; cleanup: () => void };
@@ -149,7 +149,7 @@ describe('Engine on the tiny fixture model', () => {
 
 /** A runner that answers with zeros after a delay and records which weights each run saw. */
 class FakeRunner implements ModelRunner {
-  readonly provider = 'cpu' as const;
+  provider: 'tensorrt' | 'cuda' | 'cpu' = 'cpu';
   readonly seen: Float32Array[] = [];
   disposeCalls = 0;
   constructor(
@@ -200,6 +200,24 @@ describe('Engine with a fake runner', () => {
 });
 
 describe('createSession', () => {
+  it('a provider that loads but fails its warm-up run falls through to the next', async () => {
+    const lines: string[] = [];
+    const open = async (path: string, provider: 'tensorrt' | 'cuda' | 'cpu', o: Parameters<typeof openOrtSession>[2]): Promise<ModelRunner> => {
+      if (provider === 'cpu') return openOrtSession(path, provider, o);
+      const r = new FakeRunner(['image', 'size', ...pkg.tails.keys()], [...DEFAULT_OUTPUTS], () => {
+        throw new Error('TensorRT engine build failed');
+      });
+      return Object.assign(r, { provider });
+    };
+    const e = await Engine.create({ modelDir: tiny.dir, providers: ['tensorrt', 'cpu'], threads: 1, log: (l) => lines.push(l), open });
+    expect(e.provider).toBe('cpu');
+    expect(lines).toEqual([
+      expect.stringMatching(/'tensorrt' unavailable: inference failed: TensorRT engine build failed .*— trying 'cpu'/),
+      expect.stringMatching(/'cpu' active/),
+    ]);
+    await e.dispose();
+  });
+
   it('lists every cause when no provider works', async () => {
     const lines: string[] = [];
     const open = async (_p: string, provider: string) => {

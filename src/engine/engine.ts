@@ -63,18 +63,20 @@ export class Engine {
 
   static async create(options: EngineOptions): Promise<Engine> {
     const pkg = await loadModelPackage(options.modelDir);
-    const runner = await createSession(pkg.modelPath, {
+    let engine: Engine | undefined;
+    await createSession(pkg.modelPath, {
       providers: options.providers ?? PROVIDERS,
       threads: options.threads,
       log: options.log,
       open: options.open,
+      // A provider counts as working once it has run the model at every ladder size.
+      verify: async (runner) => {
+        const e = new Engine(pkg, runner, options);
+        await e.warmUp();
+        engine = e;
+      },
     });
-    try {
-      return new Engine(pkg, runner, options);
-    } catch (err) {
-      await runner.dispose();
-      throw err;
-    }
+    return engine as Engine;
   }
 
   /** An engine over an already-open runner (fake runners in tests, a shared session). Takes ownership. */
@@ -152,6 +154,15 @@ export class Engine {
     }
     for (const name of fetches) checkOutputDims(name, out[name], n, size, this.manifest);
     return splitBatch(out, fetches, n, { size, camera: { width, height }, weights: weights.id });
+  }
+
+  /**
+   * Runs a small grey frame at each ladder size (or the given ones): first runs allocate
+   * and, on GPU providers, build kernels/engines per shape, which should not hit a live frame.
+   */
+  async warmUp(sizes: readonly InputSize[] = this.manifest.input.sizes): Promise<void> {
+    const frame = { width: 64, height: 64, data: new Uint8Array(64 * 64 * 3).fill(128) };
+    for (const size of sizes) await this.infer([frame], { size });
   }
 
   /** Releases the runner. Idempotent: later calls return the same promise. */

@@ -12,9 +12,18 @@ export type OpenFn = (modelPath: string, provider: Provider, opts: SessionOption
  */
 export async function createSession(
   modelPath: string,
-  options: SessionOptions & { open?: OpenFn },
+  options: SessionOptions & {
+    open?: OpenFn;
+    /**
+     * Runs on each opened runner before it is accepted (e.g. a warm-up inference): some
+     * providers load a model and only fail on the first run (TensorRT engine build, CUDA out
+     * of memory). A MODEL_RUNTIME failure falls through to the next provider; any other
+     * PerceptionError (the model itself is wrong) is thrown at once.
+     */
+    verify?: (runner: ModelRunner) => Promise<void>;
+  },
 ): Promise<ModelRunner> {
-  const { providers, open = openOrt } = options;
+  const { providers, open = openOrtSession, verify } = options;
   const log: LogFn = options.log ?? (() => {});
   if (!Array.isArray(providers) || providers.length === 0) {
     throw new PerceptionError('INVALID_CONFIG', `providers must list at least one of ${PROVIDERS.join(', ')}`, { field: 'providers' });
@@ -28,16 +37,29 @@ export async function createSession(
     throw new PerceptionError('INVALID_CONFIG', `threads must be an integer in 1..256, got ${options.threads}`, { field: 'threads' });
   }
   const causes: { provider: Provider; error: unknown }[] = [];
+  const failed = (provider: Provider, error: unknown) => {
+    causes.push({ provider, error });
+    const next = providers[providers.indexOf(provider) + 1];
+    log(`engine: execution provider '${provider}' unavailable: ${messageOf(error)}${next ? ` — trying '${next}'` : ''}`);
+  };
   for (const provider of providers) {
+    let runner: ModelRunner;
     try {
-      const runner = await open(modelPath, provider, options);
-      log(`engine: execution provider '${provider}' active for ${modelPath}`);
-      return runner;
+      runner = await open(modelPath, provider, options);
     } catch (error) {
-      causes.push({ provider, error });
-      const next = providers[providers.indexOf(provider) + 1];
-      log(`engine: execution provider '${provider}' unavailable: ${messageOf(error)}${next ? ` — trying '${next}'` : ''}`);
+      failed(provider, error);
+      continue;
     }
+    try {
+      await verify?.(runner);
+    } catch (error) {
+      await runner.dispose().catch(() => {});
+      if (error instanceof PerceptionError && error.code !== 'MODEL_RUNTIME') throw error;
+      failed(provider, error);
+      continue;
+    }
+    log(`engine: execution provider '${provider}' active for ${modelPath}`);
+    return runner;
   }
   const list = causes.map((c) => `${c.provider}: ${messageOf(c.error)}`).join('; ');
   throw new PerceptionError(
@@ -50,7 +72,8 @@ export async function createSession(
 
 const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
-async function openOrt(modelPath: string, provider: Provider, opts: SessionOptions): Promise<ModelRunner> {
+/** Opens an onnxruntime-node session on exactly one execution provider. */
+export async function openOrtSession(modelPath: string, provider: Provider, opts: SessionOptions): Promise<ModelRunner> {
   ort.env.logLevel = opts.ortLogLevel ?? 'fatal';
   const session = await ort.InferenceSession.create(modelPath, {
     executionProviders: [provider],
