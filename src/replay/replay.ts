@@ -74,6 +74,9 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     const info = reader.info();
     const roles = new Map<string, TopicRole>(info.topics.map((t) => [t.topic, classifyTopic(t.topic, t.type)]));
     const cameraTopics = info.topics.filter((t) => roles.get(t.topic)?.role === 'camera');
+    if (cameraTopics.length === 0 && info.truncated) {
+      throw new PerceptionError('BAG_TRUNCATED', 'bag ends before any readable camera frame', { file: options.bag });
+    }
     if (cameraTopics.length === 0) {
       throw new PerceptionError('INVALID_ARGUMENT', 'bag has no camera topics (sensor_msgs/Image on /C/image_raw or CompressedImage on /C/image_raw/compressed)', { file: options.bag });
     }

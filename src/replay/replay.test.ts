@@ -1,0 +1,130 @@
+import { mkdtemp, readFile, rm, stat, truncate } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { McapBagWriter } from '../bag/mcap-writer.js';
+import { openBag } from '../bag/reader.js';
+import { writeSimBag } from '../cli/sim.js';
+import { nsToTime, type Detection2DArray, type Image } from '../msgs/index.js';
+import { replay } from './replay.js';
+
+const MODEL = resolve(import.meta.dirname, '..', '..', 'models', 'default');
+let dir: string;
+let bag: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'replay-'));
+  bag = join(dir, 'day.mcap');
+  await writeSimBag({ out: bag, domain: 'day', frames: 4, seed: 3, cameras: ['front', 'left'], width: 320, height: 180, rateHz: 10, compressed: true, jpegQuality: 85, gtScale: 2 });
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('replay', () => {
+  it('writes stamped results per camera, a summary with metrics, and a report', async () => {
+    const out = join(dir, 'out');
+    const progress: number[] = [];
+    const s = await replay({ bag, modelDir: MODEL, outDir: out, providers: ['cpu'], onProgress: (d) => progress.push(d) });
+    expect([s.frames, s.processed, s.dropped]).toEqual([8, 8, 0]);
+    expect(progress.at(-1)).toBe(8);
+    expect(Object.keys(s.per_camera)).toEqual(['front', 'left']);
+    expect(s.latency_ms!.p50).toBeGreaterThan(0);
+    expect(s.latency_ms!.count).toBe(8);
+    for (const k of ['det_map50', 'lane_iou', 'drivable_iou', 'depth_absrel', 'depth_delta1'] as const) {
+      expect(typeof s.metrics[k]).toBe('number');
+    }
+    expect(s.metrics.scored_frames).toBe(8);
+    expect(s.model).toMatchObject({ name: 'default', provider: 'cpu' });
+    expect(JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'))).toEqual(JSON.parse(JSON.stringify(s)));
+    const html = await readFile(join(out, 'report.html'), 'utf8');
+    expect(html).toContain('aria-label="latency histogram"');
+    expect(html).toContain('data:image/png;base64,');
+
+    const input = await openBag(bag);
+    const stamps: Record<string, string[]> = {};
+    for await (const m of input.messages({ topics: ['/front/image_raw/compressed'] })) (stamps.front ??= []).push(JSON.stringify((m.msg as Image).header.stamp));
+    await input.close();
+    const results = await openBag(join(out, 'results.mcap'));
+    const topics = results.info().topics.map((t) => `${t.topic} ${t.type} ${t.count}`).sort();
+    expect(topics).toEqual([
+      '/front/perception/depth sensor_msgs/msg/Image 4',
+      '/front/perception/detections vision_msgs/msg/Detection2DArray 4',
+      '/front/perception/lane_mask sensor_msgs/msg/Image 4',
+      '/front/perception/overlay sensor_msgs/msg/Image 4',
+      '/left/perception/depth sensor_msgs/msg/Image 4',
+      '/left/perception/detections vision_msgs/msg/Detection2DArray 4',
+      '/left/perception/lane_mask sensor_msgs/msg/Image 4',
+      '/left/perception/overlay sensor_msgs/msg/Image 4',
+    ]);
+    const got: string[] = [];
+    for await (const m of results.messages({ topics: ['/front/perception/detections'] })) got.push(JSON.stringify((m.msg as Detection2DArray).header.stamp));
+    const lane = await firstMessage(results, '/front/perception/lane_mask');
+    const depth = await firstMessage(results, '/front/perception/depth');
+    await results.close();
+    expect(got).toEqual(stamps.front);
+    expect([lane.encoding, lane.width, lane.height]).toEqual(['mono8', s.model.input_size[1], s.model.input_size[0]]);
+    expect(lane.data.every((v) => v <= 2)).toBe(true);
+    expect([depth.encoding, depth.width, depth.height]).toEqual(['32FC1', s.model.input_size[1], s.model.input_size[0]]);
+  });
+
+  it('publishes dense outputs at camera size on request', async () => {
+    const out = join(dir, 'out-camera-size');
+    await replay({ bag, modelDir: MODEL, outDir: out, providers: ['cpu'], denseAtCameraSize: true });
+    const results = await openBag(join(out, 'results.mcap'));
+    const lane = await firstMessage(results, '/front/perception/lane_mask');
+    await results.close();
+    expect([lane.width, lane.height]).toEqual([320, 180]);
+  });
+
+  it('counts and skips bad frames, and goes on', async () => {
+    const bad = join(dir, 'bad.mcap');
+    const w = await McapBagWriter.open(bad);
+    await w.addTopic('/front/image_raw', 'sensor_msgs/msg/Image');
+    const header = (i: number) => ({ stamp: nsToTime(BigInt(i) * 100_000_000n + 1n), frame_id: 'f' });
+    const good = (i: number): Image => ({ header: header(i), height: 64, width: 96, encoding: 'rgb8', is_bigendian: 0, step: 288, data: new Uint8Array(64 * 288).fill(90) });
+    await w.write('/front/image_raw', 1n, good(0));
+    await w.write('/front/image_raw', 2n, { ...good(1), step: 300 }); // step and data disagree
+    await w.write('/front/image_raw', 3n, { ...good(2), encoding: 'yuv422' });
+    await w.write('/front/image_raw', 4n, { ...good(3), width: 0, step: 0, data: new Uint8Array(0) });
+    await w.write('/front/image_raw', 5n, good(4));
+    await w.close();
+    const lines: string[] = [];
+    const s = await replay({ bag: bad, modelDir: MODEL, outDir: join(dir, 'out-bad'), providers: ['cpu'], log: (l) => lines.push(l) });
+    expect([s.frames, s.processed]).toEqual([5, 2]);
+    expect(s.bad_frames).toEqual({ BAD_IMAGE: 2, UNSUPPORTED_ENCODING: 1 });
+    expect(s.per_camera.front.bad_frames).toBe(3);
+    expect(s.metrics.det_map50).toBeNull();
+    expect(lines.some((l) => /skipping frame: BAD_IMAGE: .*\[camera=front, topic=\/front\/image_raw, index=1\]/.test(l))).toBe(true);
+  });
+
+  it('stops cleanly at a truncated bag and says so in the summary', async () => {
+    const cut = join(dir, 'cut.mcap');
+    await writeSimBag({ out: cut, domain: 'day', frames: 8, seed: 4, cameras: ['front'], width: 320, height: 180, rateHz: 10, compressed: false, jpegQuality: 85, gtScale: 1 });
+    await truncate(cut, Math.floor((await stat(cut)).size * 0.6));
+    const s = await replay({ bag: cut, modelDir: MODEL, outDir: join(dir, 'out-cut'), providers: ['cpu'] });
+    expect(s.processed).toBeGreaterThan(0);
+    expect(s.processed).toBeLessThan(8);
+    expect((s as unknown as { bag_error: string }).bag_error).toMatch(/BAG_TRUNCATED/);
+  });
+
+  it('BAD CALL: a missing bag, a bag without cameras, a broken model folder', async () => {
+    await expect(replay({ bag: join(dir, 'nope.mcap'), modelDir: MODEL, outDir: join(dir, 'o1') })).rejects.toMatchObject({ code: 'IO' });
+    const empty = join(dir, 'empty.mcap');
+    const w = await McapBagWriter.open(empty);
+    await w.addTopic('/chatter', 'std_msgs/msg/String');
+    await w.write('/chatter', 1n, { data: 'hi' });
+    await w.close();
+    const head = join(dir, 'head.mcap');
+    await writeSimBag({ out: head, domain: 'day', frames: 2, seed: 4, cameras: ['front'], width: 160, height: 96, rateHz: 10, compressed: false, jpegQuality: 85, gtScale: 1 });
+    await truncate(head, 4096);
+    await expect(replay({ bag: head, modelDir: MODEL, outDir: join(dir, 'o4'), providers: ['cpu'] })).rejects.toMatchObject({ code: 'BAG_TRUNCATED' });
+    await expect(replay({ bag: empty, modelDir: MODEL, outDir: join(dir, 'o2'), providers: ['cpu'] })).rejects.toThrow(/no camera topics/);
+    await expect(replay({ bag, modelDir: dir, outDir: join(dir, 'o3') })).rejects.toMatchObject({ code: 'MODEL_INVALID' });
+  });
+});
+
+async function firstMessage(reader: Awaited<ReturnType<typeof openBag>>, topic: string): Promise<Image> {
+  for await (const m of reader.messages({ topics: [topic] })) return m.msg as Image;
+  throw new Error(`no message on ${topic}`);
+}
