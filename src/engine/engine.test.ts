@@ -102,6 +102,18 @@ describe('Engine on the tiny fixture model', () => {
     expect(ra.tensors.depth?.data).not.toEqual(rb.tensors.depth?.data);
   });
 
+  it('concurrent batched calls do not share a batch buffer; later caller writes do not reach results', async () => {
+    const [a, b, c, d] = [1, 2, 3, 4].map((s) => frame(40, 24, s));
+    const [sa, sb, sc, sd] = await Promise.all([a, b, c, d].map(async (f) => (await engine.infer([f]))[0].tensors.depth?.data));
+    const p1 = engine.infer([a, b]);
+    const p2 = engine.infer([c, d]);
+    const [r1, r2] = await Promise.all([p1, p2]);
+    expect([r1[0], r1[1], r2[0], r2[1]].map((r) => r.tensors.depth?.data)).toEqual([sa, sb, sc, sd]);
+    const kept = Float32Array.from(r1[0].tensors.depth!.data as Float32Array);
+    await engine.infer([c, d]); // reuses the batch buffer: results of earlier runs are their own
+    expect(r1[0].tensors.depth?.data).toEqual(kept);
+  });
+
   it('swapping weights changes outputs; a run started before the swap uses the old set', async () => {
     const f = frame(64, 64, 9);
     const [before] = await engine.infer([f]);

@@ -115,6 +115,9 @@ export class Engine {
    * Runs a batch of same-size frames at one ladder size. Resolves to one RawOutputs per frame,
    * whose tensors are views into the batch output. Throws BAD_IMAGE / INVALID_ARGUMENT on bad
    * input (before running anything), MODEL_RUNTIME if the runner fails.
+   * The frames' bytes must not change until the promise settles (batch 1 hands them to the
+   * runtime without a copy). Output arrays are fresh per run and belong to the caller: reusing
+   * them would save an allocation but make every consumer that queues results copy them.
    */
   async infer(frames: readonly CameraImage[], options: InferOptions = {}): Promise<RawOutputs[]> {
     if (this.disposed) throw new PerceptionError('MODEL_RUNTIME', 'infer() after dispose()', { model: modelId(this.manifest) });

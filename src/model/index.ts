@@ -1,0 +1,16 @@
+export {
+  MODEL_FORMAT,
+  HEADS,
+  OUTPUT_NAMES,
+  validateManifest,
+  tailTensorSpecs,
+  tailOutChannels,
+  type Manifest,
+  type HeadName,
+  type OutputName,
+  type InputSize,
+  type TailSpec,
+  type TailLayerSpec,
+  type Activation,
+} from './manifest.js';
+export { loadModelPackage, checkTailWeights, type ModelPackage, type TailWeights, type TailTensor } from './package.js';
