@@ -4,6 +4,8 @@ import type { InputSize, PendingFrame } from './types.js';
 export interface PlanInput<T> {
   /** The head frame of every non-empty mailbox. */
   readonly pending: readonly PendingFrame<T>[];
+  /** Cameras with a frame in flight: their next frame waits, so results stay in stamp order. */
+  readonly busy?: ReadonlySet<string>;
   readonly nowMs: number;
   readonly size: InputSize;
   readonly cost: CostModel;
@@ -47,7 +49,10 @@ export function plan<T>(input: PlanInput<T>): Plan<T> {
   const late: PendingFrame<T>[] = [];
   const live: PendingFrame<T>[] = [];
   const single = cost.expected(1, size);
-  for (const f of input.pending) (nowMs + single > f.deadlineMs ? late : live).push(f);
+  for (const f of input.pending) {
+    if (nowMs + single > f.deadlineMs) late.push(f);
+    else if (input.busy === undefined || !input.busy.has(f.camera)) live.push(f);
+  }
   if (live.length === 0) return { late, batch: [] };
   live.sort(edfOrder);
   const batch = [live[0]];

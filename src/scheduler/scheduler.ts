@@ -47,6 +47,9 @@ export class Scheduler<T, R> {
   private readonly slack: SlackBroker;
   private readonly metrics: SchedulerMetrics;
   private readonly inFlight = new Map<number, Dispatch<T>>();
+  // Cameras with a frame in flight (only matters when maxInFlight > 1): one at a time per camera
+  // keeps each camera's results in stamp order.
+  private readonly busy = new Set<string>();
   private readonly running = new Set<Promise<void>>();
   // Reused by every poll: the pump polls once per dispatch and per wake-up.
   private readonly heads: PendingFrame<T>[] = [];
@@ -147,6 +150,7 @@ export class Scheduler<T, R> {
     }
     const { late, batch } = plan({
       pending: this.heads,
+      busy: this.busy,
       nowMs: now,
       size,
       cost: this.cost,
@@ -161,7 +165,10 @@ export class Scheduler<T, R> {
     // slow for every budget would otherwise drop every frame and never step down.
     if (late.length > 0) this.observeLoad(now);
     if (batch.length === 0) return null;
-    for (const f of batch) this.takeFrom(f);
+    for (const f of batch) {
+      this.takeFrom(f);
+      this.busy.add(f.camera);
+    }
     const d: Dispatch<T> = { id: this.nextId++, frames: batch, size, startMs: now, expectedMs: this.cost.expected(batch.length, size) };
     this.inFlight.set(d.id, d);
     this.metrics.dispatched(batch.length);
@@ -176,7 +183,7 @@ export class Scheduler<T, R> {
       this.fail(d, new PerceptionError('MODEL_RUNTIME', `runner returned ${got} results for ${d.frames.length} frames`, { field: 'results' }));
       return;
     }
-    this.inFlight.delete(d.id);
+    this.settle(d);
     const end = this.clock.now();
     const n = d.frames.length;
     this.cost.record(n, d.size, end - d.startMs);
@@ -199,7 +206,7 @@ export class Scheduler<T, R> {
   /** The runner failed a dispatch: its frames are dropped (`error`) and the error reported. */
   fail(d: Dispatch<T>, error: unknown): void {
     if (!this.inFlight.has(d.id)) return;
-    this.inFlight.delete(d.id);
+    this.settle(d);
     this.load.addBusy(d.startMs, this.clock.now());
     this.metrics.error();
     this.report(error, { phase: 'run' });
@@ -277,6 +284,7 @@ export class Scheduler<T, R> {
     this.pendingCount = 0;
     const dispatches = [...this.inFlight.values()];
     this.inFlight.clear();
+    this.busy.clear();
     for (const d of dispatches) for (const f of d.frames) this.drop(f.camera, f.payload, 'shutdown');
   }
 
@@ -314,6 +322,11 @@ export class Scheduler<T, R> {
         this.signal();
       });
     });
+  }
+
+  private settle(d: Dispatch<T>): void {
+    this.inFlight.delete(d.id);
+    for (const f of d.frames) this.busy.delete(f.camera);
   }
 
   private signal(): void {
