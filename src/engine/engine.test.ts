@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isPerceptionError, type ErrorCode } from '../errors.js';
 import { loadModelPackage, type ModelPackage, type TailWeights } from '../model/package.js';
 import { DEFAULT_OUTPUTS, Engine } from './engine.js';
+import { decodeFrame } from './frame-result.js';
 import { makeTinyModel } from './fixtures/tiny-model.js';
 import type { Feeds, ModelRunner, RunnerTensor } from './runner.js';
 import { createSession, openOrtSession } from './session.js';
@@ -78,6 +79,18 @@ describe('Engine on the tiny fixture model', () => {
     expect(t.det_feat).toBeUndefined();
     const d = t.depth!.data as Float32Array;
     expect(d.every((v) => v >= 1 && v <= 80)).toBe(true);
+  });
+
+  it('decodeFrame: views at model size by default, camera size on request', async () => {
+    const [out] = await engine.infer([frame(100, 50)], { size: [32, 64] });
+    const model = decodeFrame(out, engine.manifest);
+    expect(model.mask?.data).toBe(out.tensors.seg_mask?.data);
+    expect([model.depth?.width, model.depth?.height]).toEqual([64, 32]);
+    expect(model.segEntropy).toBeGreaterThan(0);
+    const cam = decodeFrame(out, engine.manifest, { dense: 'camera', threshold: 0.01 });
+    expect([cam.mask?.width, cam.mask?.height, cam.mask?.data.length]).toEqual([100, 50, 5000]);
+    expect(cam.depth?.data.length).toBe(5000);
+    for (const d of cam.detections) expect(d.x1 <= 100 && d.y1 <= 50).toBe(true);
   });
 
   it('uses the first ladder size by default and fetches features only when asked', async () => {

@@ -5,3 +5,4 @@ export { PROVIDERS, type Provider, type ModelRunner, type RunnerTensor, type Fee
 export type { CameraImage, RawOutputs, InferOptions } from './types.js';
 export { decodeDetections, asFloatMap, nms, iou, upscaleMask, upscaleDepth, nearestIndex, type Detection, type DecodeOptions, type FloatMap, type BoxLike } from './decode.js';
 export { OverlayRenderer, type OverlayOptions, type OverlayInput, type RgbFrame } from './overlay.js';
+export { decodeFrame, type DecodedFrame, type DecodeFrameOptions } from './frame-result.js';

@@ -1,5 +1,6 @@
 export {
   MODEL_FORMAT,
+  REQUIRED_OUTPUTS,
   HEADS,
   OUTPUT_NAMES,
   validateManifest,

@@ -12,7 +12,7 @@ function good(): Record<string, unknown> {
     input: { sizes: [[192, 384], [128, 256]], mean: [123.7, 116.3, 103.5], std: [58.4, 57.1, 57.4] },
     classes: ['car', 'truck', 'pedestrian', 'cyclist'],
     strides: { det: 4, seg: 2, depth: 4 },
-    outputs: ['det_heat', 'det_box', 'seg_mask', 'seg_entropy', 'depth'],
+    outputs: ['det_heat', 'det_box', 'seg_mask', 'seg_entropy', 'depth', 'det_feat', 'seg_feat', 'depth_feat', 'feat_mean'],
     files: { model: 'model.onnx', tails: 'tails.json' },
     sha256: { 'model.onnx': HEX, 'tails.json': HEX },
     tails: {
@@ -68,6 +68,11 @@ describe('validateManifest', () => {
     it('det tail not K+4', () => expectBad((m) => (m.tails.det.layers[1].out = 7), 'tails.det.layers[1].out', /must be 8 \(K\+4/));
     it('seg tail not 3', () => expectBad((m) => (m.tails.seg.layers[1].out = 2), 'tails.seg.layers[1].out', /must be 3/));
     it('depth tail not 1', () => expectBad((m) => (m.tails.depth.layers[1].out = 2), 'tails.depth.layers[1].out', /must be 1/));
+    it('unknown output', () => expectBad((m) => m.outputs.push('logits'), 'outputs[9]', /one of det_heat/));
+    it('missing required output', () => expectBad((m) => m.outputs.splice(2, 1), 'outputs', /must include "seg_mask"/));
+    it('tail feature not an output', () => expectBad((m) => m.outputs.splice(6, 1), 'tails.seg.feature', /seg_feat.*not in 'outputs'/));
+    it('feature_stats lengths differ', () => expectBad((m) => (m.feature_stats = { mean: [0, 0], std: [1] }), 'feature_stats.std', /exactly 2/));
+    it('feature_stats std negative', () => expectBad((m) => (m.feature_stats = { mean: [0], std: [-1] }), 'feature_stats.std[0]', /≥ 0/));
     it('depth range inverted', () => expectBad((m) => (m.depth.max_m = 0.5), 'depth.max_m'));
   });
 

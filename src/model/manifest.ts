@@ -150,7 +150,13 @@ export function validateManifest(json: unknown, file: string): Manifest {
   for (const head of HEADS) posInt(strides[head], `strides.${head}`);
 
   const outputs = arr(m.outputs, 'outputs');
-  outputs.forEach((o, i) => str(o, `outputs[${i}]`));
+  outputs.forEach((o, i) => {
+    const name = str(o, `outputs[${i}]`);
+    if (!(OUTPUT_NAMES as readonly string[]).includes(name)) fail(`outputs[${i}]`, `must be one of ${OUTPUT_NAMES.join(', ')}, got "${name}"`);
+  });
+  for (const required of REQUIRED_OUTPUTS) {
+    if (!outputs.includes(required)) fail('outputs', `must include "${required}" (required: ${REQUIRED_OUTPUTS.join(', ')})`);
+  }
 
   const files = obj(m.files, 'files');
   str(files.model, 'files.model');
@@ -166,7 +172,11 @@ export function validateManifest(json: unknown, file: string): Manifest {
   }
 
   const tails = obj(m.tails, 'tails');
-  for (const head of HEADS) validateTail(tails[head], head, classes.length, fail);
+  for (const head of HEADS) {
+    validateTail(tails[head], head, classes.length, fail);
+    const feature = (tails[head] as Obj).feature as string;
+    if (!outputs.includes(feature)) fail(`tails.${head}.feature`, `names "${feature}", which is not in 'outputs' (the learner fetches it)`);
+  }
 
   if (m.depth !== undefined) {
     const d = obj(m.depth, 'depth');
@@ -175,8 +185,18 @@ export function validateManifest(json: unknown, file: string): Manifest {
       fail('depth.max_m', `must be a number > depth.min_m, got ${JSON.stringify(d.max_m)}`);
     }
   }
+  if (m.feature_stats !== undefined) {
+    const fs = obj(m.feature_stats, 'feature_stats');
+    const mean = arr(fs.mean, 'feature_stats.mean');
+    const std = arr(fs.std, 'feature_stats.std', mean.length);
+    mean.forEach((v, i) => isFiniteNum(v) || fail(`feature_stats.mean[${i}]`, `must be a finite number, got ${JSON.stringify(v)}`));
+    std.forEach((v, i) => (isFiniteNum(v) && v >= 0) || fail(`feature_stats.std[${i}]`, `must be a finite number ≥ 0, got ${JSON.stringify(v)}`));
+  }
   return m as unknown as Manifest;
 }
+
+/** Outputs every package must provide; the feature maps and feat_mean serve the learner. */
+export const REQUIRED_OUTPUTS: readonly OutputName[] = ['det_heat', 'det_box', 'seg_mask', 'seg_entropy', 'depth'];
 
 function validateTail(v: unknown, head: HeadName, numClasses: number, fail: (field: string, message: string) => never): void {
   const at = `tails.${head}`;
