@@ -7,8 +7,9 @@ import { Mailbox } from './mailbox.js';
 import { SchedulerMetrics, type SchedulerSnapshot } from './metrics.js';
 import { plan } from './planner.js';
 import { SlackBroker } from './slack.js';
+import { ArrivalRates } from './arrivals.js';
+import { Pump } from './pump.js';
 import type {
-  BatchRunner,
   Clock,
   Dispatch,
   DropReason,
@@ -22,11 +23,6 @@ import type {
   SlackGrant,
 } from './types.js';
 
-interface ArrivalRate {
-  lastMs: number;
-  periodMs: number | undefined;
-}
-
 /**
  * The real-time scheduler. Synchronous core: `offer` fills keep-latest mailboxes, `poll` takes
  * the next batch (dropping frames that can no longer make their deadline), `complete` / `fail`
@@ -37,10 +33,9 @@ interface ArrivalRate {
 export class Scheduler<T, R> {
   private readonly cfg: ResolvedConfig;
   private readonly clock: Clock;
-  private readonly runner: BatchRunner<T, R>;
   private readonly opts: SchedulerOptions<T, R>;
   private readonly mailboxes = new Map<string, Mailbox<T>>();
-  private readonly rates = new Map<string, ArrivalRate>();
+  private readonly rates = new ArrivalRates();
   private readonly cost: CostModel;
   private readonly ladder: ResolutionLadder;
   private readonly load: LoadTracker;
@@ -50,28 +45,24 @@ export class Scheduler<T, R> {
   // Cameras with a frame in flight (only matters when maxInFlight > 1): one at a time per camera
   // keeps each camera's results in stamp order.
   private readonly busy = new Set<string>();
-  private readonly running = new Set<Promise<void>>();
+  private readonly pump: Pump<T, R>;
   // Reused by every poll: the pump polls once per dispatch and per wake-up.
   private readonly heads: PendingFrame<T>[] = [];
   private nextId = 1;
   private pendingCount = 0;
-  private pumping = false;
-  private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
-  private cancelYield: (() => void) | undefined;
   private disposed = false;
 
   constructor(options: SchedulerOptions<T, R>) {
     this.cfg = resolveConfig(options);
     this.opts = options;
     this.clock = options.clock;
-    this.runner = options.runner;
     for (const name of this.cfg.cameras.keys()) this.mailboxes.set(name, new Mailbox<T>(name));
     this.cost = new CostModel(this.cfg.costModel, this.cfg.sizes[0]);
     this.ladder = new ResolutionLadder(this.cfg.sizes, this.cfg.ladder);
     this.load = new LoadTracker(this.cfg.window.utilizationMs, this.cfg.window.outcomes);
     this.slack = new SlackBroker((err) => this.report(err, { phase: 'onRevoke' }));
     this.metrics = new SchedulerMetrics(this.cfg.cameras.keys());
+    this.pump = new Pump<T, R>(this, options.runner, options.clock);
   }
 
   /** The model input size in use now (a rung of the ladder). */
@@ -126,12 +117,12 @@ export class Scheduler<T, R> {
       this.drop(camera, payload, 'superseded');
       return 'superseded';
     }
-    this.noteArrival(camera, arrivalMs);
+    this.rates.note(camera, arrivalMs);
     // The frame needs the CPU now: the trainer must stop before anything else happens.
     this.slack.revoke('arrival', now);
     if (loser === undefined) this.pendingCount += 1;
     else this.dropLoad(loser, 'superseded');
-    this.signal();
+    this.pump.signal();
     return 'queued';
   }
 
@@ -200,7 +191,7 @@ export class Scheduler<T, R> {
     }
     if (missed) this.slack.revoke('backlog', end);
     this.observeLoad(end);
-    this.signal();
+    this.pump.signal();
   }
 
   /** The runner failed a dispatch: its frames are dropped (`error`) and the error reported. */
@@ -211,7 +202,7 @@ export class Scheduler<T, R> {
     this.metrics.error();
     this.report(error, { phase: 'run' });
     for (const f of d.frames) this.drop(f.camera, f.payload, 'error');
-    this.signal();
+    this.pump.signal();
   }
 
   /**
@@ -226,7 +217,7 @@ export class Scheduler<T, R> {
     const now = this.clock.now();
     if (this.disposed || this.slack.current(now) !== undefined) return this.slack.refuse();
     if (this.pendingCount > 0 || this.inFlight.size > 0 || this.load.hasRecentTrouble()) return this.slack.refuse();
-    if (this.predictedIdleMs(now) < ms) return this.slack.refuse();
+    if (this.rates.idleMs(now) < ms) return this.slack.refuse();
     const g = this.slack.grant(ms, now);
     if (onRevoke !== undefined) g.onRevoke(onRevoke);
     return g;
@@ -250,18 +241,12 @@ export class Scheduler<T, R> {
   /** Starts the async pump: poll, run on the `BatchRunner`, complete, repeat. Idempotent. */
   start(): void {
     if (this.disposed) throw new PerceptionError('INVALID_ARGUMENT', 'scheduler is disposed', { field: 'start' });
-    if (this.pumping) return;
-    this.pumping = true;
-    this.loop = this.pump();
+    this.pump.start();
   }
 
   /** Stops the pump and waits for inferences in flight to finish (their results are emitted). */
   async stop(): Promise<void> {
-    this.pumping = false;
-    this.signal();
-    await this.loop;
-    this.loop = undefined;
-    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+    await this.pump.stop();
   }
 
   /**
@@ -273,9 +258,7 @@ export class Scheduler<T, R> {
     if (this.disposed) return;
     const now = this.clock.now();
     this.disposed = true;
-    this.pumping = false;
-    this.cancelYield?.();
-    this.signal();
+    this.pump.halt();
     this.slack.revoke('shutdown', now);
     for (const box of this.mailboxes.values()) {
       const f = box.take();
@@ -288,51 +271,9 @@ export class Scheduler<T, R> {
     for (const d of dispatches) for (const f of d.frames) this.drop(f.camera, f.payload, 'shutdown');
   }
 
-  private async pump(): Promise<void> {
-    while (this.pumping) {
-      let d: Dispatch<T> | null;
-      while (this.pumping && (d = this.poll()) !== null) this.launch(d);
-      if (!this.pumping) break;
-      await new Promise<void>((resolve) => (this.wake = resolve));
-    }
-  }
-
-  private launch(d: Dispatch<T>): void {
-    let run: Promise<readonly R[]>;
-    try {
-      run = this.runner.run(
-        d.frames.map((f) => f.payload),
-        d.size,
-      );
-    } catch (err) {
-      run = Promise.reject(err);
-    }
-    const done = run.then(
-      (results) => this.complete(d, results),
-      (err: unknown) => this.fail(d, err),
-    );
-    this.running.add(done);
-    void done.finally(() => {
-      this.running.delete(done);
-      // Wake on the next turn, not now: a runner that blocked the event loop leaves frames queued
-      // as I/O, and they must reach their mailboxes before the next batch is chosen.
-      this.cancelYield?.();
-      this.cancelYield = this.clock.setTimer(0, () => {
-        this.cancelYield = undefined;
-        this.signal();
-      });
-    });
-  }
-
   private settle(d: Dispatch<T>): void {
     this.inFlight.delete(d.id);
     for (const f of d.frames) this.busy.delete(f.camera);
-  }
-
-  private signal(): void {
-    const w = this.wake;
-    this.wake = undefined;
-    w?.();
   }
 
   private takeFrom(f: PendingFrame<T>): void {
@@ -367,28 +308,6 @@ export class Scheduler<T, R> {
     } catch {
       // An error handler that throws has nowhere left to report to; the count above remains.
     }
-  }
-
-  private noteArrival(camera: string, arrivalMs: number): void {
-    const r = this.rates.get(camera);
-    if (r === undefined) {
-      this.rates.set(camera, { lastMs: arrivalMs, periodMs: undefined });
-      return;
-    }
-    const dt = arrivalMs - r.lastMs;
-    if (dt > 0) r.periodMs = r.periodMs === undefined ? dt : r.periodMs + 0.2 * (dt - r.periodMs);
-    r.lastMs = Math.max(r.lastMs, arrivalMs);
-  }
-
-  /** Time until the first camera is next expected to deliver a frame; Infinity if unknown. */
-  private predictedIdleMs(now: number): number {
-    let idle = Infinity;
-    for (const r of this.rates.values()) {
-      if (r.periodMs === undefined || r.periodMs <= 0) continue;
-      const k = Math.max(1, Math.floor((now - r.lastMs) / r.periodMs) + 1);
-      idle = Math.min(idle, r.lastMs + k * r.periodMs - now);
-    }
-    return idle;
   }
 
   private earliestRunningStart(): number | undefined {

@@ -1,0 +1,35 @@
+interface Rate {
+  lastMs: number;
+  periodMs: number | undefined;
+}
+
+/**
+ * Each camera's frame period (EWMA of accepted inter-arrival times), to predict when the next
+ * frame is due: the idle time the scheduler may lend to training.
+ */
+export class ArrivalRates {
+  private readonly rates = new Map<string, Rate>();
+
+  note(camera: string, arrivalMs: number): void {
+    const r = this.rates.get(camera);
+    if (r === undefined) {
+      this.rates.set(camera, { lastMs: arrivalMs, periodMs: undefined });
+      return;
+    }
+    const dt = arrivalMs - r.lastMs;
+    if (dt > 0) r.periodMs = r.periodMs === undefined ? dt : r.periodMs + 0.2 * (dt - r.periodMs);
+    r.lastMs = Math.max(r.lastMs, arrivalMs);
+  }
+
+  /** Time until the first camera is next expected to deliver; Infinity while no period is known. */
+  idleMs(nowMs: number): number {
+    let idle = Infinity;
+    for (const r of this.rates.values()) {
+      if (r.periodMs === undefined || r.periodMs <= 0) continue;
+      // A camera that is overdue is expected at its next period boundary, not "now".
+      const k = Math.max(1, Math.floor((nowMs - r.lastMs) / r.periodMs) + 1);
+      idle = Math.min(idle, r.lastMs + k * r.periodMs - nowMs);
+    }
+    return idle;
+  }
+}
