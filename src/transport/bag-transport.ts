@@ -208,11 +208,10 @@ export class BagTransport implements Transport {
       core.report({ kind: 'publish_error', topic: entry.topic, error: new PerceptionError('INVALID_ARGUMENT', 'publish on a disposed publisher', { topic: entry.topic }) });
       return;
     }
-    if (!this.#writer) {
-      const error = conformError(entry.type, msg, { topic: entry.topic });
-      if (error) core.report({ kind: 'publish_error', topic: entry.topic, error });
-      return;
-    }
+    // The CDR writer fills in missing fields silently; a malformed result must not reach the bag.
+    const error = conformError(entry.type, msg, { topic: entry.topic });
+    if (error) return core.report({ kind: 'publish_error', topic: entry.topic, error });
+    if (!this.#writer) return;
     // The writer serialises synchronously inside write(), so the caller may reuse msg at once.
     this.#track(this.#writer.write(entry.topic, this.clock.now(), msg), entry.topic);
   }

@@ -142,6 +142,9 @@ export class RosTransport implements Transport {
         if (entry.disposed || core.disposed) {
           return core.report({ kind: 'publish_error', topic: entry.topic, error: new PerceptionError('INVALID_ARGUMENT', 'publish on a disposed publisher', { topic: entry.topic }) });
         }
+        // rclnodejs checks too, but only as deep as its generated code: check the shape the same way as the bag transport.
+        const error = conformError(entry.type, msg, { topic: entry.topic });
+        if (error) return core.report({ kind: 'publish_error', topic: entry.topic, error });
         try {
           pub.publish(msg as object);
         } catch (cause) {
