@@ -103,6 +103,20 @@ export function sampleOfEveryType(): Record<string, unknown> {
     'diagnostic_msgs/msg/KeyValue': kv,
     'diagnostic_msgs/msg/DiagnosticStatus': status,
     'diagnostic_msgs/msg/DiagnosticArray': { header, status: [status] },
+    'std_msgs/msg/Bool': { data: true },
+    'adaptive_perception/msg/AdaptationStatus': {
+      header, model_name: 'default', serving_version: '1.0.0', candidate_version: '1.0.1', state: 2, reason: 'night domain flagged',
+      flagged_frames: 40, labelled_frames: 32, new_domain_score: 0.5, old_domain_score: 0.75,
+      serving_new_domain_score: 0.25, serving_old_domain_score: 0.75, metrics: [kv],
+    },
+    'adaptive_perception/msg/FlaggedFrame': {
+      header, camera: 'front', trigger: 1, reason: 'mean confidence 0.2', score: 0.25, model_version: '1.0.0', image: sampleCompressedImage(header),
+    },
+    'adaptive_perception/msg/WeightUpdate': {
+      header, model_name: 'default', version: '1.0.1', base_version: '1.0.0', heads: ['detection', 'lane'], uri: 'file:///tmp/w.bin',
+      size_bytes: 4096n, sha256: 'ab'.repeat(32), key_id: 'learner-1', signature: new Uint8Array(64).fill(7),
+      new_domain_score: 0.5, old_domain_score: 0.75,
+    },
   };
 }
 
