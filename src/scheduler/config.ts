@@ -76,6 +76,12 @@ function sizesOf(value: unknown): InputSize[] {
   });
 }
 
+function lowWaterOf(value: unknown, highWater: number): number {
+  const v = num(value, 'ladder.lowWater', Math.min(0.5, highWater / 2), { min: 0, max: 1 });
+  if (v >= highWater) fail('ladder.lowWater', `must be a number in [0, ladder.highWater = ${highWater}), got ${v}`);
+  return v;
+}
+
 /** Validates scheduler options once; the error names the field and the allowed range. */
 export function resolveConfig<T, R>(options: SchedulerOptions<T, R>): ResolvedConfig {
   const o = obj(options, 'options');
@@ -123,7 +129,7 @@ export function resolveConfig<T, R>(options: SchedulerOptions<T, R>): ResolvedCo
     },
     ladder: {
       highWater,
-      lowWater: num(l.lowWater, 'ladder.lowWater', Math.min(0.5, highWater / 2), { min: 0, max: highWater - 1e-9 }),
+      lowWater: lowWaterOf(l.lowWater, highWater),
       missRateHigh: num(l.missRateHigh, 'ladder.missRateHigh', 0.1, { min: 0, max: 1 }),
       stepDownAfter,
       stepUpAfter: num(l.stepUpAfter, 'ladder.stepUpAfter', Math.max(30, stepDownAfter), {

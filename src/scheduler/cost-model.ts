@@ -102,8 +102,9 @@ export class CostModel {
 
   private quantileOf(e: Entry): number {
     const n = Math.min(e.count, e.ring.length);
-    const s = this.scratch.subarray(0, n);
-    s.set(e.ring.subarray(0, n));
+    const s = this.scratch;
+    // Unfilled slots sort last as +Infinity, so the first n of the sorted scratch are the samples.
+    for (let i = 0; i < s.length; i++) s[i] = i < n ? e.ring[i] : Infinity;
     s.sort();
     return s[Math.min(n - 1, Math.ceil(this.cfg.quantile * n) - 1)];
   }

@@ -31,6 +31,42 @@ describe('async pump', () => {
     expect(h.s.pending).toBe(1);
   });
 
+  it('keeps up to maxInFlight runner calls outstanding, one per camera', async () => {
+    const clock = new FakeClock();
+    const pending: { frames: readonly string[]; resolve: (r: readonly FakeResult<string>[]) => void }[] = [];
+    const runner = {
+      run: (frames: readonly string[]) =>
+        new Promise<readonly FakeResult<string>[]>((resolve) => pending.push({ frames, resolve })),
+    };
+    const served: string[] = [];
+    const s = new Scheduler<string, FakeResult<string>>({
+      cameras: { a: { budgetMs: 100 }, b: { budgetMs: 100 } },
+      sizes: [BIG],
+      runner,
+      clock,
+      maxInFlight: 2,
+      onResult: (_c, p) => served.push(p),
+    });
+    s.start();
+    s.offer('a', 'a1', { stampNs: 1n });
+    s.offer('b', 'b1', { stampNs: 1n });
+    await settle();
+    s.offer('a', 'a2', { stampNs: 2n }); // a is busy: waits even though a slot is free after b
+    await settle();
+    expect(pending.map((p) => p.frames)).toEqual([['a1'], ['b1']]);
+    clock.advance(5);
+    pending[1].resolve([{ payload: 'b1', size: BIG, batch: 1 }]);
+    await settle();
+    expect(pending).toHaveLength(2);
+    pending[0].resolve([{ payload: 'a1', size: BIG, batch: 1 }]);
+    await settle();
+    expect(pending.map((p) => p.frames)).toEqual([['a1'], ['b1'], ['a2']]);
+    pending[2].resolve([{ payload: 'a2', size: BIG, batch: 1 }]);
+    await s.stop();
+    expect(served).toEqual(['b1', 'a1', 'a2']);
+    s.dispose();
+  });
+
   it('drops a failed batch as error, reports it, and keeps going', async () => {
     const clock = new FakeClock();
     const runner = new FakeRunner<string>({ clock, failOn: (n) => n === 0 });

@@ -157,6 +157,24 @@ describe('deadlines', () => {
     expect(h.drops.map((x) => [x.payload, x.reason])).toEqual([['T0', 'deadline']]);
   });
 
+  it('a callback that offers during a poll lands in an empty slot', () => {
+    const ref: { offer?: (camera: string, payload: string) => void } = {};
+    const h = harness({
+      cameras: { a: { budgetMs: 3 }, b: { budgetMs: 100 } }, // a: prior cost 10 ms > 3 ms budget
+      onDrop: (camera, reason, payload) => {
+        h.drops.push({ camera, reason, payload });
+        if (payload === 'a1') ref.offer?.('b', 'b2'); // b1 is being dispatched by this very poll
+      },
+    });
+    ref.offer = h.offer;
+    h.offer('a', 'a1');
+    h.offer('b', 'b1');
+    const d = h.s.poll();
+    expect(d?.frames.map((f) => f.payload)).toEqual(['b1']);
+    expect(h.drops.map((x) => x.payload)).toEqual(['a1']);
+    expect(h.s.pending).toBe(1);
+  });
+
   it('counts a served frame that finished after its deadline as a miss', () => {
     const h = harness({ cameras: { a: { budgetMs: 10 } }, cost: () => 15, costModel: { priorMs: 1 } });
     h.offer('a', 'x');

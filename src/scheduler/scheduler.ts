@@ -148,21 +148,23 @@ export class Scheduler<T, R> {
       maxBatch: this.cfg.batching.enabled ? this.cfg.batching.maxBatch : 1,
       threshold: this.cfg.batching.threshold,
     });
-    for (const f of late) {
-      this.takeFrom(f);
-      this.dropLoad(f, 'deadline');
+    // Take every frame out before any callback runs: a callback may offer, and a new frame must
+    // land in an empty slot, not replace one this poll already decided about.
+    for (const f of late) this.takeFrom(f);
+    let d: Dispatch<T> | null = null;
+    if (batch.length > 0) {
+      for (const f of batch) {
+        this.takeFrom(f);
+        this.busy.add(f.camera);
+      }
+      d = { id: this.nextId++, frames: batch, size, startMs: now, expectedMs: this.cost.expected(batch.length, size) };
+      this.inFlight.set(d.id, d);
+      this.metrics.dispatched(batch.length);
     }
+    for (const f of late) this.dropLoad(f, 'deadline');
     // Deadline drops are overload the ladder must see even when nothing gets to run: a size too
     // slow for every budget would otherwise drop every frame and never step down.
     if (late.length > 0) this.observeLoad(now);
-    if (batch.length === 0) return null;
-    for (const f of batch) {
-      this.takeFrom(f);
-      this.busy.add(f.camera);
-    }
-    const d: Dispatch<T> = { id: this.nextId++, frames: batch, size, startMs: now, expectedMs: this.cost.expected(batch.length, size) };
-    this.inFlight.set(d.id, d);
-    this.metrics.dispatched(batch.length);
     return d;
   }
 
