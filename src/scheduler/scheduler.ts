@@ -48,6 +48,7 @@ export class Scheduler<T, R> {
   private readonly pump: Pump<T, R>;
   // Reused by every poll: the pump polls once per dispatch and per wake-up.
   private readonly heads: PendingFrame<T>[] = [];
+  private readonly minBudgetMs: number;
   private nextId = 1;
   private pendingCount = 0;
   private disposed = false;
@@ -63,6 +64,7 @@ export class Scheduler<T, R> {
     this.slack = new SlackBroker((err) => this.report(err, { phase: 'onRevoke' }));
     this.metrics = new SchedulerMetrics(this.cfg.cameras.keys());
     this.pump = new Pump<T, R>(this, options.runner, options.clock);
+    this.minBudgetMs = Math.min(...[...this.cfg.cameras.values()].map((c) => c.budgetMs));
   }
 
   /** The model input size in use now (a rung of the ladder). */
@@ -328,7 +330,7 @@ export class Scheduler<T, R> {
     if (up !== undefined) {
       upCostRatio = Math.max(1, this.cost.expected(1, up) / this.cost.expected(1, cur));
       const upHigh = this.cost.high(1, up);
-      upFits = [...this.cfg.cameras.values()].every((c) => upHigh <= c.budgetMs);
+      upFits = upHigh <= this.minBudgetMs;
     }
     const change = this.ladder.observe({
       utilization: this.load.utilization(now, this.earliestRunningStart()),
