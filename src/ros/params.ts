@@ -1,0 +1,202 @@
+import { PerceptionError } from '../errors.js';
+import { PARAMETER_TYPE, type RclLike, type RclNodeLike, type RclParameterLike, type RclSetParametersResult } from '../transport/rcl-like.js';
+import { cameraOfTopic } from './topics.js';
+
+/**
+ * The perception and learner nodes' ROS parameters: one table of specs (type, default,
+ * description, range, read-only) from which the descriptors are declared, and one pure
+ * validator used both at declaration (values from the params file) and on every later set
+ * (the on-set-parameters callback refuses with the validator's reason).
+ */
+export type ParamKind = 'bool' | 'integer' | 'double' | 'string' | 'string_array';
+
+export interface ParamSpec {
+  readonly name: string;
+  readonly kind: ParamKind;
+  readonly default: boolean | number | string | readonly string[];
+  readonly description: string;
+  /** Read-only parameters are set once, at start-up (params file or launch); changing them needs a restart. */
+  readonly readOnly?: boolean;
+  /** Inclusive; integer_range or floating_point_range in the descriptor. */
+  readonly range?: { readonly from: number; readonly to: number; readonly step?: number };
+  /** Allowed values (each element, for arrays). */
+  readonly choices?: readonly string[];
+  /** Arrays: allowed element count. */
+  readonly minItems?: number;
+}
+
+export const EXECUTION_PROVIDERS = ['tensorrt', 'cuda', 'cpu'] as const;
+
+const p = (spec: ParamSpec): ParamSpec => spec;
+
+/** Perception parameters that do not depend on the camera list. */
+export const PERCEPTION_PARAMS: readonly ParamSpec[] = [
+  p({ name: 'camera_topics', kind: 'string_array', default: ['/front/image_raw'], readOnly: true, minItems: 1, description: 'Camera topics, /CAMERA/image_raw (sensor_msgs/Image) or /CAMERA/image_raw/compressed (sensor_msgs/CompressedImage)' }),
+  p({ name: 'model_path', kind: 'string', default: '', readOnly: true, description: 'Model package folder (manifest + ONNX); empty for the bundled default model' }),
+  p({ name: 'execution_providers', kind: 'string_array', default: ['cuda', 'cpu'], readOnly: true, minItems: 1, choices: EXECUTION_PROVIDERS, description: 'ONNX Runtime execution providers in order of preference; unavailable ones are skipped' }),
+  p({ name: 'publish.overlay', kind: 'bool', default: true, description: 'Publish CAMERA/perception/overlay (rgb8)' }),
+  p({ name: 'publish.depth', kind: 'bool', default: true, description: 'Publish CAMERA/perception/depth (32FC1, metres)' }),
+  p({ name: 'publish.lane_mask', kind: 'bool', default: true, description: 'Publish CAMERA/perception/lane_mask (mono8)' }),
+  p({ name: 'publish.markers', kind: 'bool', default: true, description: 'Publish CAMERA/perception/markers (MarkerArray)' }),
+  p({ name: 'overlay.width', kind: 'integer', default: 640, range: { from: 64, to: 4096, step: 1 }, description: 'Overlay image width in pixels (height keeps the aspect ratio)' }),
+  p({ name: 'overlay.max_rate_hz', kind: 'double', default: 10, range: { from: 0.1, to: 60 }, description: 'Most overlays per second per camera (drawing costs CPU)' }),
+  p({ name: 'diagnostics_period_s', kind: 'double', default: 1, range: { from: 0.1, to: 60 }, description: 'Period of /diagnostics, as diagnostic_updater (1 s)' }),
+];
+
+/** Per-camera parameters, `cameras.<camera>.*` (a namespaced camera `a/b` becomes `a.b`), declared once the camera list is known. */
+export function cameraParams(camera: string): ParamSpec[] {
+  const key = camera.replace(/\//g, '.');
+  return [
+    p({ name: `cameras.${key}.budget_ms`, kind: 'double', default: 50, range: { from: 1, to: 1000 }, description: `End-to-end deadline for camera ${camera}, milliseconds` }),
+    p({ name: `cameras.${key}.priority`, kind: 'integer', default: 5, range: { from: 0, to: 10, step: 1 }, description: `Scheduling priority of camera ${camera} under overload (10 = most important)` }),
+  ];
+}
+
+export const LEARNER_PARAMS: readonly ParamSpec[] = [
+  p({ name: 'model_path', kind: 'string', default: '', readOnly: true, description: 'Model package the heads are trained for; empty for the bundled default model' }),
+  p({ name: 'sample_store_dir', kind: 'string', default: '', readOnly: true, description: 'Durable store of flagged samples; empty for $ROS_HOME/adaptive_perception/samples' }),
+  p({ name: 'label_source', kind: 'string', default: 'teacher', choices: ['teacher', 'topic'], description: 'Where labels come from: a teacher model, or annotations on a topic' }),
+  p({ name: 'max_flags_per_minute', kind: 'integer', default: 30, range: { from: 0, to: 600, step: 1 }, description: 'Flagged frames accepted per minute; the rest are counted and dropped' }),
+  p({ name: 'max_stored_samples', kind: 'integer', default: 2000, range: { from: 10, to: 100000, step: 1 }, description: 'Samples kept in the store (oldest evicted first)' }),
+  p({ name: 'training_slack_share', kind: 'double', default: 0.5, range: { from: 0, to: 1 }, description: 'Share of the inference slack the learner may use for training' }),
+];
+
+/** Every perception parameter for these camera topics. */
+export function perceptionParamSpecs(cameraTopics: readonly string[]): ParamSpec[] {
+  return [...PERCEPTION_PARAMS, ...cameraTopics.flatMap((t) => cameraParams(cameraOfTopic(t).camera))];
+}
+
+/** Why `value` is not acceptable for `spec`, or undefined when it is. Integers may be number or bigint. */
+export function checkParam(spec: ParamSpec, value: unknown): string | undefined {
+  const where = `parameter ${spec.name}`;
+  switch (spec.kind) {
+    case 'bool':
+      return typeof value === 'boolean' ? undefined : `${where} must be a bool, got ${show(value)}`;
+    case 'string':
+      if (typeof value !== 'string') return `${where} must be a string, got ${show(value)}`;
+      return checkChoice(spec, value);
+    case 'string_array': {
+      if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) return `${where} must be a list of strings, got ${show(value)}`;
+      if (value.length < (spec.minItems ?? 0)) return `${where} needs at least ${spec.minItems} item(s)`;
+      for (const v of value) {
+        const bad = checkChoice(spec, v);
+        if (bad) return bad;
+      }
+      return undefined;
+    }
+    case 'integer': {
+      const n = typeof value === 'bigint' ? Number(value) : value;
+      if (typeof n !== 'number' || !Number.isInteger(n)) return `${where} must be an integer, got ${show(value)}`;
+      return checkRange(spec, n);
+    }
+    case 'double': {
+      if (typeof value !== 'number' || !Number.isFinite(value)) return `${where} must be a finite number, got ${show(value)}`;
+      return checkRange(spec, value);
+    }
+    default: {
+      const never: never = spec.kind;
+      return `${where} has unknown kind ${String(never)}`;
+    }
+  }
+}
+
+function checkRange(spec: ParamSpec, n: number): string | undefined {
+  const r = spec.range;
+  if (r && (n < r.from || n > r.to)) return `parameter ${spec.name} = ${n} is outside the allowed range ${r.from}..${r.to}`;
+  return undefined;
+}
+
+function checkChoice(spec: ParamSpec, v: string): string | undefined {
+  if (spec.choices && !spec.choices.includes(v)) return `parameter ${spec.name}: "${v}" is not one of ${spec.choices.join(', ')}`;
+  return undefined;
+}
+
+function show(v: unknown): string {
+  return typeof v === 'bigint' ? `${v}` : JSON.stringify(v) ?? String(v);
+}
+
+/**
+ * Validates a whole set of values (e.g. a params file's `ros__parameters`, flattened): every key
+ * must be declared and every value valid. Returns the reasons (empty when all is well).
+ */
+export function checkParams(specs: readonly ParamSpec[], values: Readonly<Record<string, unknown>>): string[] {
+  const byName = new Map(specs.map((s) => [s.name, s]));
+  const reasons: string[] = [];
+  for (const [name, value] of Object.entries(values)) {
+    if (name === 'use_sim_time') continue; // declared by rcl's time source on every node
+    const spec = byName.get(name);
+    if (!spec) reasons.push(`parameter ${name} is not declared by the node`);
+    else {
+      const bad = checkParam(spec, value);
+      if (bad) reasons.push(bad);
+    }
+  }
+  return reasons;
+}
+
+/** The on-set-parameters callback: refuses unknown, read-only and invalid values with the reason. */
+export function onSetParameters(specs: readonly ParamSpec[]): (params: RclParameterLike[]) => RclSetParametersResult {
+  const byName = new Map(specs.map((s) => [s.name, s]));
+  return (params) => {
+    for (const param of params) {
+      if (param.name === 'use_sim_time') continue;
+      const spec = byName.get(param.name);
+      if (!spec) return { successful: false, reason: `parameter ${param.name} is not declared by the node` };
+      const bad = checkParam(spec, param.value);
+      if (bad) return { successful: false, reason: bad };
+    }
+    return { successful: true, reason: '' };
+  };
+}
+
+const TYPE_OF: Record<ParamKind, number> = {
+  bool: PARAMETER_TYPE.BOOL,
+  integer: PARAMETER_TYPE.INTEGER,
+  double: PARAMETER_TYPE.DOUBLE,
+  string: PARAMETER_TYPE.STRING,
+  string_array: PARAMETER_TYPE.STRING_ARRAY,
+};
+
+/**
+ * Declares every spec on a node with its descriptor (overrides from `--params-file` apply, as
+ * rclnodejs does on declaration), checks the resulting values, and installs the on-set callback.
+ * Throws PerceptionError('INVALID_CONFIG') listing every bad value. Returns the values by name.
+ */
+export function declareParams(rcl: RclLike, node: RclNodeLike, specs: readonly ParamSpec[]): Map<string, unknown> {
+  node.addOnSetParametersCallback(onSetParameters(specs));
+  const values = new Map<string, unknown>();
+  const reasons: string[] = [];
+  for (const spec of specs) {
+    const type = TYPE_OF[spec.kind];
+    const range =
+      spec.range === undefined
+        ? undefined
+        : spec.kind === 'integer'
+          ? new rcl.IntegerRange(BigInt(spec.range.from), BigInt(spec.range.to), BigInt(spec.range.step ?? 1))
+          : new rcl.FloatingPointRange(spec.range.from, spec.range.to, spec.range.step ?? 0);
+    const description = spec.choices ? `${spec.description} (one of: ${spec.choices.join(', ')})` : spec.description;
+    const initial = Array.isArray(spec.default) ? [...spec.default] : spec.default;
+    try {
+      const declared = node.declareParameter(new rcl.Parameter(spec.name, type, initial), new rcl.ParameterDescriptor(spec.name, type, description, spec.readOnly ?? false, range));
+      const bad = checkParam(spec, declared.value);
+      if (bad) reasons.push(bad);
+      values.set(spec.name, typeof declared.value === 'bigint' ? Number(declared.value) : declared.value);
+    } catch (cause) {
+      reasons.push(`parameter ${spec.name}: ${(cause as Error).message}`);
+    }
+  }
+  if (reasons.length > 0) throw new PerceptionError('INVALID_CONFIG', `invalid parameters: ${reasons.join('; ')}`, { node: node.name(), field: 'parameters' });
+  return values;
+}
+
+/** Flattens a params-file node section (`ros__parameters`, nested maps) to dotted names. */
+export function flattenParams(section: unknown, prefix = ''): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (typeof section !== 'object' || section === null || Array.isArray(section)) return out;
+  for (const [k, v] of Object.entries(section)) {
+    const name = prefix ? `${prefix}.${k}` : k;
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) Object.assign(out, flattenParams(v, name));
+    else out[name] = v;
+  }
+  return out;
+}
