@@ -25,6 +25,10 @@ export function registerReplayCommand(program: Command): void {
     .option('--json', 'print the summary as JSON on stdout and nothing else', false)
     .option('--providers <list>', `execution providers in priority order, of ${PROVIDERS.join(', ')}`, parseList('--providers', PROVIDERS), [...PROVIDERS] as Provider[])
     .option('--input-size <HxW>', "model input size (an entry of the model's ladder; default its largest)", parseInputSize)
+    .option('--rate <r>', 'playback speed: 1 = recorded rate, 2 = twice as fast (to overload)', parseFloatOption('--rate', 0.01, 1000), 1)
+    .option('--fast', 'as fast as possible: each frame waits for the previous one, nothing is dropped', false)
+    .option('--budget-ms <ms>', "per-camera deadline budget (default: the camera's frame period at the playback rate)", parseFloatOption('--budget-ms', 0.1, 60000))
+    .option('--no-batching', 'never batch frames of different cameras')
     .option('--score-threshold <t>', 'detection score threshold', parseFloatOption('--score-threshold', 0.01, 1), 0.3)
     .option('--dense-at-camera-size', 'publish lane mask and depth at camera size (default: model output size)', false)
     .option('--overlay-width <px>', 'overlay image width', parseIntOption('--overlay-width', 16, 8192), 640)
@@ -41,6 +45,10 @@ export function registerReplayCommand(program: Command): void {
           outDir: o.out,
           providers: o.providers,
           inputSize: o.inputSize,
+          rate: o.rate,
+          fast: o.fast,
+          budgetMs: o.budgetMs,
+          batching: o.batching,
           scoreThreshold: o.scoreThreshold,
           denseAtCameraSize: o.denseAtCameraSize,
           overlayWidth: o.overlayWidth,
@@ -61,7 +69,7 @@ export function registerReplayCommand(program: Command): void {
         const f = (v: number | null) => (v === null ? '—' : v.toFixed(3));
         stderr.write(
           [
-            `replayed ${summary.frames} frames (${summary.processed} processed, ${summary.dropped} dropped, ${Object.values(summary.bad_frames).reduce((a, b) => a + b, 0)} bad) in ${summary.wall_s.toFixed(1)} s`,
+            `replayed ${summary.frames} frames (${summary.mode}): ${summary.processed} processed, ${summary.dropped} dropped ${JSON.stringify(summary.drops_by_reason)}, ${summary.deadline_misses} deadline misses, ${Object.values(summary.bad_frames).reduce((a, b) => a + b, 0)} bad, in ${summary.wall_s.toFixed(1)} s`,
             `latency p50 ${summary.latency_ms?.p50 ?? '—'} ms, p99 ${summary.latency_ms?.p99 ?? '—'} ms (message in → results ready)`,
             `det mAP@0.5 ${f(m.det_map50)} · lane IoU ${f(m.lane_iou)} · drivable IoU ${f(m.drivable_iou)} · depth AbsRel ${f(m.depth_absrel)} · δ<1.25 ${f(m.depth_delta1)}`,
             `results: ${summary.outputs.results}`,

@@ -1,5 +1,7 @@
 import type { BagWriter } from '../bag/types.js';
-import { decodeDetections, upscaleDepth, upscaleMask, type Detection } from '../engine/decode.js';
+import type { Detection } from '../engine/decode.js';
+import { decodeFrame } from '../engine/frame-result.js';
+import type { InputSize, OutputName } from '../model/manifest.js';
 import type { Engine } from '../engine/engine.js';
 import { OverlayRenderer, type RgbFrame } from '../engine/overlay.js';
 import type { RunnerTensor } from '../engine/runner.js';
@@ -15,8 +17,12 @@ export interface FrameResult {
   boxes: Detection[];
   lane: { width: number; height: number; data: Uint8Array };
   depth: { width: number; height: number; data: Float32Array };
+  /** Model-input size the frame ran at. */
+  size: InputSize;
   segEntropy: number;
   weights: string;
+  /** The raw engine outputs (features for the learner when asked for). */
+  tensors: Partial<Record<OutputName, RunnerTensor>>;
 }
 
 export interface PerceptionOptions {
@@ -24,6 +30,8 @@ export interface PerceptionOptions {
   denseAtCameraSize: boolean;
   overlayWidth: number;
   maxDetections?: number;
+  /** Engine outputs to fetch (default: the engine's). */
+  outputs?: readonly OutputName[];
 }
 
 /**
@@ -41,41 +49,39 @@ export class Perception {
     private readonly options: PerceptionOptions,
   ) {}
 
-  async process(camera: string, stampNs: bigint, image: RgbImage): Promise<FrameResult> {
-    const [out] = await this.engine.infer([image]);
-    const m = this.engine.manifest;
-    const [H, W] = out.size;
-    const heat = need(out.tensors.det_heat, 'det_heat');
-    const box = need(out.tensors.det_box, 'det_box');
-    const boxes = decodeDetections(
-      { dims: heat.dims, data: heat.data as Float32Array },
-      { dims: box.dims, data: box.data as Float32Array },
-      {
+  /** Runs one frame (see processBatch). */
+  async process(camera: string, stampNs: bigint, image: RgbImage, size?: InputSize): Promise<FrameResult> {
+    const [r] = await this.processBatch([{ camera, stampNs, image }], size);
+    return r;
+  }
+
+  /** Runs same-size frames as one batch at `size` (default: the engine's input size). */
+  async processBatch(frames: ReadonlyArray<{ camera: string; stampNs: bigint; image: RgbImage }>, size?: InputSize): Promise<FrameResult[]> {
+    const outs = await this.engine.infer(
+      frames.map((f) => f.image),
+      { size, outputs: this.options.outputs },
+    );
+    return outs.map((out, i) => {
+      const { camera, stampNs, image } = frames[i];
+      const d = decodeFrame(out, this.engine.manifest, {
         threshold: this.options.scoreThreshold,
         maxDetections: this.options.maxDetections ?? 100,
-        stride: m.strides.det,
-        inputSize: out.size,
+        dense: this.options.denseAtCameraSize ? 'camera' : 'model',
+      });
+      if (!d.mask || !d.depth) throw new Error('engine did not return seg_mask and depth');
+      return {
+        camera,
+        stampNs,
         cameraSize: { width: image.width, height: image.height },
-        classes: m.classes,
-      },
-    );
-    let lane = { width: W, height: H, data: need(out.tensors.seg_mask, 'seg_mask').data as Uint8Array };
-    let depth = { width: W, height: H, data: need(out.tensors.depth, 'depth').data as Float32Array };
-    if (this.options.denseAtCameraSize) {
-      lane = { width: image.width, height: image.height, data: upscaleMask(lane.data, W, H, image.width, image.height) };
-      depth = { width: image.width, height: image.height, data: upscaleDepth(depth.data, W, H, image.width, image.height) };
-    }
-    const entropy = out.tensors.seg_entropy?.data as Float32Array | undefined;
-    return {
-      camera,
-      stampNs,
-      cameraSize: { width: image.width, height: image.height },
-      boxes,
-      lane,
-      depth,
-      segEntropy: entropy ? entropy[0] : NaN,
-      weights: out.weights,
-    };
+        size: out.size,
+        boxes: d.detections,
+        lane: d.mask,
+        depth: d.depth,
+        segEntropy: d.segEntropy ?? NaN,
+        weights: out.weights,
+        tensors: out.tensors,
+      };
+    });
   }
 
   /** A copy that outlives the engine's next run (for results that wait for late ground truth). */
@@ -84,6 +90,7 @@ export class Perception {
       ...r,
       lane: { ...r.lane, data: r.lane.data.slice() },
       depth: { ...r.depth, data: r.depth.data.slice() },
+      tensors: {},
     };
   }
 
@@ -110,9 +117,4 @@ export class Perception {
     }
     return Promise.all(writes);
   }
-}
-
-function need(t: RunnerTensor | undefined, name: string): RunnerTensor {
-  if (!t) throw new Error(`engine did not return ${name}`);
-  return t;
 }

@@ -25,7 +25,7 @@ describe('replay', () => {
   it('writes stamped results per camera, a summary with metrics, and a report', async () => {
     const out = join(dir, 'out');
     const progress: number[] = [];
-    const s = await replay({ bag, modelDir: MODEL, outDir: out, providers: ['cpu'], onProgress: (d) => progress.push(d) });
+    const s = await replay({ bag, modelDir: MODEL, outDir: out, providers: ['cpu'], fast: true, onProgress: (d) => progress.push(d) });
     expect([s.frames, s.processed, s.dropped]).toEqual([8, 8, 0]);
     expect(progress.at(-1)).toBe(8);
     expect(Object.keys(s.per_camera)).toEqual(['front', 'left']);
@@ -70,7 +70,7 @@ describe('replay', () => {
 
   it('publishes dense outputs at camera size on request', async () => {
     const out = join(dir, 'out-camera-size');
-    await replay({ bag, modelDir: MODEL, outDir: out, providers: ['cpu'], denseAtCameraSize: true });
+    await replay({ bag, modelDir: MODEL, outDir: out, providers: ['cpu'], fast: true, denseAtCameraSize: true });
     const results = await openBag(join(out, 'results.mcap'));
     const lane = await firstMessage(results, '/front/perception/lane_mask');
     await results.close();
@@ -90,7 +90,7 @@ describe('replay', () => {
     await w.write('/front/image_raw', 5n, good(4));
     await w.close();
     const lines: string[] = [];
-    const s = await replay({ bag: bad, modelDir: MODEL, outDir: join(dir, 'out-bad'), providers: ['cpu'], log: (l) => lines.push(l) });
+    const s = await replay({ bag: bad, modelDir: MODEL, outDir: join(dir, 'out-bad'), providers: ['cpu'], fast: true, log: (l) => lines.push(l) });
     expect([s.frames, s.processed]).toEqual([5, 2]);
     expect(s.bad_frames).toEqual({ BAD_IMAGE: 2, UNSUPPORTED_ENCODING: 1 });
     expect(s.per_camera.front.bad_frames).toBe(3);
@@ -102,7 +102,7 @@ describe('replay', () => {
     const cut = join(dir, 'cut.mcap');
     await writeSimBag({ out: cut, domain: 'day', frames: 8, seed: 4, cameras: ['front'], width: 320, height: 180, rateHz: 10, compressed: false, jpegQuality: 85, gtScale: 1 });
     await truncate(cut, Math.floor((await stat(cut)).size * 0.6));
-    const s = await replay({ bag: cut, modelDir: MODEL, outDir: join(dir, 'out-cut'), providers: ['cpu'] });
+    const s = await replay({ bag: cut, modelDir: MODEL, outDir: join(dir, 'out-cut'), providers: ['cpu'], fast: true });
     expect(s.processed).toBeGreaterThan(0);
     expect(s.processed).toBeLessThan(8);
     expect((s as unknown as { bag_error: string }).bag_error).toMatch(/BAG_TRUNCATED/);
@@ -118,8 +118,8 @@ describe('replay', () => {
     const head = join(dir, 'head.mcap');
     await writeSimBag({ out: head, domain: 'day', frames: 2, seed: 4, cameras: ['front'], width: 160, height: 96, rateHz: 10, compressed: false, jpegQuality: 85, gtScale: 1 });
     await truncate(head, 4096);
-    await expect(replay({ bag: head, modelDir: MODEL, outDir: join(dir, 'o4'), providers: ['cpu'] })).rejects.toMatchObject({ code: 'BAG_TRUNCATED' });
-    await expect(replay({ bag: empty, modelDir: MODEL, outDir: join(dir, 'o2'), providers: ['cpu'] })).rejects.toThrow(/no camera topics/);
+    await expect(replay({ bag: head, modelDir: MODEL, outDir: join(dir, 'o4'), providers: ['cpu'], fast: true })).rejects.toMatchObject({ code: 'BAG_TRUNCATED' });
+    await expect(replay({ bag: empty, modelDir: MODEL, outDir: join(dir, 'o2'), providers: ['cpu'], fast: true })).rejects.toThrow(/no camera topics/);
     await expect(replay({ bag, modelDir: dir, outDir: join(dir, 'o3') })).rejects.toMatchObject({ code: 'MODEL_INVALID' });
   });
 });

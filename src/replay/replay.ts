@@ -1,22 +1,25 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import sharp from 'sharp';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { McapBagWriter } from '../bag/mcap-writer.js';
 import { openBag } from '../bag/reader.js';
-import type { BagMessage } from '../bag/types.js';
+import type { BagInfo, BagMessage } from '../bag/types.js';
 import { Engine } from '../engine/engine.js';
 import type { Provider } from '../engine/runner.js';
 import { isPerceptionError, PerceptionError, type ErrorCode } from '../errors.js';
 import type { InputSize } from '../model/manifest.js';
-import { nsToSeconds, timeToNs, validateImage, type CompressedImage, type Detection2DArray, type Image } from '../msgs/index.js';
-import { ImageDecoder, type EncodedImage } from './image-decode.js';
-import { Pairing, type TruthPart } from './pairing.js';
-import { Perception, type FrameResult } from './perception.js';
-import { renderReport } from './report.js';
-import { CameraScorer, type Truth } from './scoring.js';
-import { LatencyRecorder, type CameraSummary, type ReplaySummary } from './summary.js';
-import { classifyTopic, resultTopic, type TopicRole } from './topics.js';
+import { timeToNs, validateImage, type CompressedImage, type Detection2DArray, type Image } from '../msgs/index.js';
+import { Scheduler, systemClock, type CameraConfig, type DropReason } from '../scheduler/index.js';
+import { FrameRunner, type FrameOutcome, type FramePayload } from './frame-runner.js';
+import type { EncodedImage } from './image-decode.js';
+import { encodedSize } from './image-size.js';
 import { boxesFromDetections, bytePixels, floatPixels } from './messages.js';
+import { Pairing } from './pairing.js';
+import { Perception, type FrameResult } from './perception.js';
+import { ReplayOutputs } from './outputs.js';
+import { CameraScorer, type Truth } from './scoring.js';
+import { classifyTopic, type TopicRole } from './topics.js';
+import type { ReplaySummary } from './summary.js';
 
 export interface ReplayOptions {
   bag: string;
@@ -24,6 +27,14 @@ export interface ReplayOptions {
   outDir: string;
   providers?: readonly Provider[];
   inputSize?: InputSize;
+  /** Playback speed: 1 = recorded rate (default), 2 = twice as fast. Ignored with `fast`. */
+  rate?: number;
+  /** As fast as possible: each frame waits for the previous one; nothing is dropped. */
+  fast?: boolean;
+  /** Per-camera deadline budget (ms); default: the camera's frame period at the playback rate. */
+  budgetMs?: number;
+  /** Cross-camera batching (default on; the cost model decides when it pays). */
+  batching?: boolean;
   /** Detection score threshold (0..1). */
   scoreThreshold?: number;
   /** Publish lane mask and depth at camera size instead of the model's output size. */
@@ -37,39 +48,27 @@ export interface ReplayOptions {
   log?: (line: string) => void;
 }
 
-interface CameraState {
-  frames: number;
-  processed: number;
-  bad: number;
-  latency: LatencyRecorder;
-  scorer: CameraScorer;
-  truthParts: Set<TruthPart>;
-}
+const FRAME_ERRORS = new Set<string>(['BAD_IMAGE', 'UNSUPPORTED_ENCODING', 'MESSAGE_DECODE', 'UNKNOWN_MESSAGE_TYPE']);
 
 /**
- * Replays a bag through the engine as fast as possible: every camera frame is decoded, run,
- * decoded into results, written to OUT/results.mcap and scored against /gt/... topics when the
- * bag has them. A bad frame is counted and skipped; a bag that ends early stops the replay
- * with what was read, and the summary says so.
+ * Replays a bag through the engine under the real-time scheduler. Camera frames are released
+ * at their recorded times (scaled by `rate`) into per-camera keep-latest mailboxes; the
+ * scheduler runs them earliest-deadline-first, batching and stepping down the resolution
+ * ladder under overload. Results go to OUT/results.mcap and are scored against /gt/... topics.
+ * A bad frame is counted and skipped; a bag that ends early stops the replay with what was
+ * read, and the summary says so.
  */
 export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const log = options.log ?? (() => {});
   const t0 = performance.now();
+  const rate = options.rate ?? 1;
+  if (!(rate > 0 && rate <= 1000)) throw new PerceptionError('INVALID_ARGUMENT', `rate must be in (0, 1000], got ${rate}`, { field: 'rate' });
   await mkdir(options.outDir, { recursive: true });
   const reader = await openBag(options.bag);
-  const engine = await Engine.create({ modelDir: options.modelDir, providers: options.providers, inputSize: options.inputSize, log });
-  const writer = await McapBagWriter.open(join(options.outDir, 'results.mcap'), { compression: 'zstd' });
-  const perception = new Perception(engine, {
-    scoreThreshold: options.scoreThreshold ?? 0.3,
-    denseAtCameraSize: options.denseAtCameraSize ?? false,
-    overlayWidth: options.overlayWidth ?? 640,
-  });
-  const decoder = new ImageDecoder();
-  const badFrames: Record<string, number> = {};
-  const cameras = new Map<string, CameraState>();
-  const overall = new CameraScorer(engine.manifest.classes);
-  const overlays: Array<{ camera: string; stampS: number; png: Uint8Array }> = [];
-  let bagError: string | undefined;
+  let engine: Engine | undefined;
+  let writer: McapBagWriter | undefined;
+  let scheduler: Scheduler<FramePayload, FrameOutcome> | undefined;
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   try {
     const info = reader.info();
     const roles = new Map<string, TopicRole>(info.topics.map((t) => [t.topic, classifyTopic(t.topic, t.type)]));
@@ -80,39 +79,78 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     if (cameraTopics.length === 0) {
       throw new PerceptionError('INVALID_ARGUMENT', 'bag has no camera topics (sensor_msgs/Image on /C/image_raw or CompressedImage on /C/image_raw/compressed)', { file: options.bag });
     }
+    engine = await Engine.create({ modelDir: options.modelDir, providers: options.providers, inputSize: options.inputSize, log });
+    writer = await McapBagWriter.open(join(options.outDir, 'results.mcap'), { compression: 'zstd' });
+    const perception = new Perception(engine, {
+      scoreThreshold: options.scoreThreshold ?? 0.3,
+      denseAtCameraSize: options.denseAtCameraSize ?? false,
+      overlayWidth: options.overlayWidth ?? 640,
+    });
     const total = cameraTopics.reduce((a, t) => a + t.count, 0);
-    const stateOf = (camera: string): CameraState => {
-      let s = cameras.get(camera);
-      if (!s) {
-        s = { frames: 0, processed: 0, bad: 0, latency: new LatencyRecorder(), scorer: new CameraScorer(engine.manifest.classes), truthParts: new Set() };
-        cameras.set(camera, s);
-      }
-      return s;
-    };
+    const out = new ReplayOutputs({
+      bag: options.bag,
+      outDir: options.outDir,
+      info,
+      engine,
+      perception,
+      writer,
+      overlayRateHz: options.overlayRateHz ?? 10,
+      reportOverlays: options.reportOverlays ?? 8,
+      total,
+    });
     for (const t of info.topics) {
       const r = roles.get(t.topic)!;
-      if (r.role === 'gt_detections') stateOf(r.camera).truthParts.add('detections');
-      if (r.role === 'gt_lane') stateOf(r.camera).truthParts.add('lane');
-      if (r.role === 'gt_depth') stateOf(r.camera).truthParts.add('depth');
+      if (r.role === 'gt_detections') out.camera(r.camera).truthParts.add('detections');
+      if (r.role === 'gt_lane') out.camera(r.camera).truthParts.add('lane');
+      if (r.role === 'gt_depth') out.camera(r.camera).truthParts.add('depth');
     }
+    const overall = new CameraScorer(engine.manifest.classes);
     const pairing = new Pairing<FrameResult, Truth>({
-      expected: (camera) => cameras.get(camera)?.truthParts ?? new Set(),
+      expected: (camera) => out.camera(camera).truthParts,
       retain: (r) => perception.retain(r),
       score: (camera, _stamp, prediction, truth) => {
-        stateOf(camera).scorer.add(prediction, truth);
+        out.camera(camera).scorer.add(prediction, truth);
         overall.add(prediction, truth);
       },
     });
-    const overlayEvery = Math.max(1, Math.floor(total / Math.max(1, options.reportOverlays ?? 8)));
-    const overlayPeriodNs = BigInt(Math.round(1e9 / (options.overlayRateHz ?? 10)));
-    const lastOverlay = new Map<string, bigint>();
-    const registered = new Set<string>();
-    let done = 0;
 
-    const countBad = (code: ErrorCode | string, camera?: string) => {
-      badFrames[code] = (badFrames[code] ?? 0) + 1;
-      if (camera) stateOf(camera).bad++;
+    let done = 0;
+    const progress = () => options.onProgress?.(done, total);
+    const countBad = (code: ErrorCode | string, camera?: string) => out.countBad(code, camera);
+    // In fast mode the reader waits for each frame's fate before reading on (backpressure).
+    let settle: (() => void) | undefined;
+    const finished = () => {
+      done++;
+      progress();
+      settle?.();
+      settle = undefined;
     };
+    scheduler = new Scheduler<FramePayload, FrameOutcome>({
+      cameras: cameraConfigs(cameraTopics, info, rate, options),
+      sizes: engine.manifest.input.sizes.filter((s) => s[0] * s[1] <= engine!.inputSize[0] * engine!.inputSize[1]),
+      runner: new FrameRunner(perception),
+      clock: systemClock,
+      batching: { enabled: options.batching ?? true, maxBatch: Math.min(4, cameraTopics.length) },
+      onResult: (camera, payload, outcome, timing) => {
+        if (outcome.ok) {
+          const latencyMs = timing.endMs - timing.arrivalMs;
+          out.processed(camera, payload, outcome.result, outcome.image, latencyMs, timing.startMs - timing.arrivalMs);
+          pairing.addPrediction(camera, payload.stampNs, outcome.result);
+        } else {
+          log(`skipping frame: ${outcome.error.code}: ${outcome.error.message}`);
+          countBad(outcome.error.code, camera);
+        }
+        finished();
+      },
+      onDrop: (camera, reason: DropReason) => {
+        out.dropped(camera, reason);
+        finished();
+      },
+      onError: (err, where) => log(`scheduler ${where.phase}${where.camera ? ` (${where.camera})` : ''}: ${(err as Error).message}`),
+    });
+    scheduler.start();
+    loopDelay.enable();
+
     const relevant = info.topics.filter((t) => roles.get(t.topic)!.role !== 'other').map((t) => t.topic);
     const messages = reader.messages({
       topics: relevant,
@@ -120,44 +158,37 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
         log(`skipping message: ${err.message}`);
         const r = err.context.topic ? roles.get(err.context.topic) : undefined;
         countBad(err.code, r && r.role !== 'other' ? r.camera : undefined);
-        if (r?.role === 'camera') done++;
+        if (r?.role === 'camera') finished();
       },
     });
+    const wallStart = performance.now();
     try {
       for await (const m of messages) {
         const role = roles.get(m.topic)!;
         switch (role.role) {
           case 'camera': {
-            const arrival = performance.now();
-            const state = stateOf(role.camera);
-            state.frames++;
-            done++;
-            const ctx = { camera: role.camera, topic: m.topic, index: m.index };
+            out.camera(role.camera).frames++;
+            let encoded: EncodedImage;
             try {
-              const encoded = encodedImage(m, role.compressed);
-              const stampNs = stampOf(m);
-              const image = await decoder.decode(encoded, ctx);
-              const result = await perception.process(role.camera, stampNs, image);
-              state.latency.recordMs(performance.now() - arrival);
-              state.processed++;
-              await registerResults(writer, registered, role.camera);
-              const last = lastOverlay.get(role.camera);
-              const wantOverlay = last === undefined || stampNs - last >= overlayPeriodNs;
-              const pending = perception.publish(writer, m.logTimeNs, result, wantOverlay ? image : null);
-              if (wantOverlay) lastOverlay.set(role.camera, stampNs);
-              if (done % overlayEvery === 0 && overlays.length < (options.reportOverlays ?? 8)) {
-                const o = perception.overlay(result, image);
-                const png = await sharp(o.data, { raw: { width: o.width, height: o.height, channels: 3 } }).png().toBuffer();
-                overlays.push({ camera: role.camera, stampS: nsToSeconds(stampNs - info.startNs), png });
-              }
-              pairing.addPrediction(role.camera, stampNs, result);
-              await pending;
+              encoded = encodedImage(m, role.compressed);
             } catch (err) {
-              if (!isPerceptionError(err) || !['BAD_IMAGE', 'UNSUPPORTED_ENCODING', 'MESSAGE_DECODE'].includes(err.code)) throw err;
-              log(`skipping frame: ${err.code}: ${err.message}`);
+              if (!isPerceptionError(err) || !FRAME_ERRORS.has(err.code)) throw err;
               countBad(err.code, role.camera);
+              finished();
+              break;
             }
-            options.onProgress?.(done, total);
+            // Arrival is when the frame is due, not when this loop got to it: time the event
+            // loop spent blocked (a model running) counts against the frame, as on a robot.
+            let arrivalMs = performance.now();
+            if (!options.fast) {
+              const dueMs = wallStart + Number(m.logTimeNs - info.startNs) / 1e6 / rate;
+              if (dueMs > arrivalMs) await sleep(dueMs - arrivalMs);
+              arrivalMs = Math.min(dueMs, performance.now());
+            }
+            const payload: FramePayload = { camera: role.camera, topic: m.topic, index: m.index, stampNs: stampOf(m), logTimeNs: m.logTimeNs, encoded };
+            const fate = options.fast ? new Promise<void>((r) => (settle = r)) : undefined;
+            const outcome = scheduler.offer(role.camera, payload, { stampNs: payload.stampNs, arrivalMs, sourceSize: encodedSize(encoded) });
+            if (outcome === 'queued' && fate) await fate;
             break;
           }
           case 'gt_detections':
@@ -173,11 +204,8 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
               countBad(isPerceptionError(err) ? err.code : 'BAD_IMAGE', role.camera);
               break;
             }
-            if (role.role === 'gt_lane') {
-              pairing.addTruth(role.camera, stampOf(m), 'lane', { kind: 'lane', width: img.width, height: img.height, data: bytePixels(img) });
-            } else {
-              pairing.addTruth(role.camera, stampOf(m), 'depth', { kind: 'depth', width: img.width, height: img.height, data: floatPixels(img) });
-            }
+            if (role.role === 'gt_lane') pairing.addTruth(role.camera, stampOf(m), 'lane', { kind: 'lane', width: img.width, height: img.height, data: bytePixels(img) });
+            else pairing.addTruth(role.camera, stampOf(m), 'depth', { kind: 'depth', width: img.width, height: img.height, data: floatPixels(img) });
             break;
           }
           case 'other':
@@ -186,71 +214,40 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       }
     } catch (err) {
       if (!isPerceptionError(err) || !['BAG_TRUNCATED', 'BAG_CORRUPT'].includes(err.code)) throw err;
-      bagError = `${err.code}: ${err.message}`;
-      log(`bag ended early, results cover what was read: ${bagError}`);
+      out.bagError = `${err.code}: ${err.message}`;
+      log(`bag ended early, results cover what was read: ${out.bagError}`);
     }
+    await scheduler.stop();
+    loopDelay.disable();
     pairing.flush();
-
-    const perCamera: Record<string, CameraSummary> = {};
-    const all = new LatencyRecorder();
-    for (const [name, s] of [...cameras].sort(([a], [b]) => a.localeCompare(b))) {
-      if (s.frames === 0 && s.bad === 0) continue;
-      perCamera[name] = { frames: s.frames, processed: s.processed, dropped: 0, bad_frames: s.bad, latency_ms: s.latency.summary(), metrics: s.scorer.result() };
-    }
-    const allLatencies = [...cameras.values()].map((s) => s.latency);
-    const summaryLatency = mergeLatency(allLatencies, all);
-    const outputs = {
-      results: join(options.outDir, 'results.mcap'),
-      summary: join(options.outDir, 'summary.json'),
-      report: join(options.outDir, 'report.html'),
-    };
-    const summary: ReplaySummary = {
-      bag: resolve(options.bag),
-      frames: done,
-      processed: [...cameras.values()].reduce((a, s) => a + s.processed, 0),
-      dropped: 0,
-      bad_frames: badFrames,
-      latency_ms: summaryLatency,
-      metrics: overall.result(),
-      model: { name: engine.manifest.name, version: engine.manifest.version, input_size: [engine.inputSize[0], engine.inputSize[1]], provider: engine.provider },
-      per_camera: perCamera,
-      bag_duration_s: nsToSeconds(info.durationNs),
-      wall_s: (performance.now() - t0) / 1000,
-      outputs,
-      ...(bagError ? { bag_error: bagError } : {}),
-    };
-    await writer.close();
-    const bucketMs = Math.max(0.5, niceBucket((summary.latency_ms?.p99 ?? 10) / 20));
-    const html = renderReport({ summary, latencyBuckets: all.buckets(bucketMs), latencyBucketMs: bucketMs, overlays });
-    await atomicWrite(outputs.summary, JSON.stringify(summary, null, 2) + '\n');
-    await atomicWrite(outputs.report, html);
-    for (const l of allLatencies) l.destroy();
-    all.destroy();
-    return summary;
+    return await out.finish({
+      overall: overall.result(),
+      scheduler: scheduler.snapshot(),
+      eventLoopDelayMs: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
+      wallS: (performance.now() - t0) / 1000,
+      mode: options.fast ? 'fast' : `rate ${rate}`,
+    });
   } finally {
-    await writer.close();
-    await engine.dispose();
+    loopDelay.disable();
+    scheduler?.dispose();
+    await writer?.close();
+    await engine?.dispose();
     await reader.close();
   }
 }
 
-function mergeLatency(parts: LatencyRecorder[], into: LatencyRecorder) {
-  for (const p of parts) into.add(p);
-  return into.summary();
-}
-
-function niceBucket(ms: number): number {
-  for (const step of [0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500]) if (ms <= step) return step;
-  return 1000;
-}
-
-async function registerResults(writer: McapBagWriter, registered: Set<string>, camera: string): Promise<void> {
-  if (registered.has(camera)) return;
-  registered.add(camera);
-  await writer.addTopic(resultTopic(camera, 'detections'), 'vision_msgs/msg/Detection2DArray');
-  await writer.addTopic(resultTopic(camera, 'lane_mask'), 'sensor_msgs/msg/Image');
-  await writer.addTopic(resultTopic(camera, 'depth'), 'sensor_msgs/msg/Image');
-  await writer.addTopic(resultTopic(camera, 'overlay'), 'sensor_msgs/msg/Image');
+function cameraConfigs(cameraTopics: BagInfo['topics'], info: BagInfo, rate: number, options: ReplayOptions): Record<string, CameraConfig> {
+  const configs: Record<string, CameraConfig> = {};
+  const durationMs = Number(info.durationNs) / 1e6;
+  for (const t of cameraTopics) {
+    const role = classifyTopic(t.topic, t.type);
+    if (role.role !== 'camera') continue;
+    const periodMs = t.count > 1 && durationMs > 0 ? durationMs / (t.count - 1) / rate : 100;
+    // Fast mode waits for each frame, so no deadline applies; otherwise one frame period.
+    const budgetMs = options.fast ? 60_000 : (options.budgetMs ?? Math.min(60_000, Math.max(1, periodMs)));
+    configs[role.camera] = { budgetMs };
+  }
+  return configs;
 }
 
 function encodedImage(m: BagMessage, compressed: boolean): EncodedImage {
@@ -269,8 +266,4 @@ function stampOf(m: BagMessage): bigint {
   return ns > 0n ? ns : m.logTimeNs;
 }
 
-async function atomicWrite(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, text);
-  await rename(tmp, path);
-}
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -21,10 +21,16 @@ export interface MetricsSummary {
   scored_frames: number;
 }
 
+export type DropCounts = Partial<Record<'superseded' | 'deadline' | 'sampled_out' | 'error' | 'shutdown', number>>;
+
 export interface CameraSummary {
   frames: number;
   processed: number;
+  /** Frames the scheduler did not run (see drops_by_reason). */
   dropped: number;
+  drops_by_reason: DropCounts;
+  /** Frames processed after their deadline. */
+  deadline_misses: number;
   bad_frames: number;
   latency_ms: LatencySummary | null;
   metrics: MetricsSummary;
@@ -32,18 +38,29 @@ export interface CameraSummary {
 
 export interface ReplaySummary {
   bag: string;
+  /** 'fast' or 'rate R'. */
+  mode: string;
   frames: number;
   processed: number;
   dropped: number;
+  drops_by_reason: DropCounts;
+  deadline_misses: number;
   /** Frames that could not be used (corrupt, bad encoding, size mismatch), by reason code. */
   bad_frames: Record<string, number>;
+  /** Message in → results ready. */
   latency_ms: LatencySummary | null;
+  /** Message in → the scheduler starts it (queueing and event-loop blocking). */
+  dispatch_delay_ms: LatencySummary | null;
+  event_loop_delay_ms: { p50: number; p99: number; max: number };
   metrics: MetricsSummary;
   model: { name: string; version: string; input_size: [number, number]; provider: string };
   per_camera: Record<string, CameraSummary>;
+  scheduler: { input_size: readonly number[]; ladder_changes: number; utilization: number; batches_formed: number; batch_sizes: Record<string, number> };
   bag_duration_s: number;
   wall_s: number;
   outputs: { results: string; summary: string; report: string };
+  /** Set when the bag ended early (truncated or corrupt): results cover what was read. */
+  bag_error?: string;
 }
 
 /**
