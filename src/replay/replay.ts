@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { McapBagWriter } from '../bag/mcap-writer.js';
 import { openBag } from '../bag/reader.js';
