@@ -1,0 +1,68 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const BIN = join(ROOT, 'bin', 'adaptive-perception.js');
+const run = promisify(execFile);
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { cwd: ROOT, maxBuffer: 64 << 20, env: { ...process.env, ADAPTIVE_PERCEPTION_FROM_SOURCE: '1' } });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cli-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('adaptive-perception CLI', () => {
+  it('lists its commands', async () => {
+    const r = await cli(['--help']);
+    expect(r.code).toBe(0);
+    for (const c of ['sim', 'replay', 'bag', 'dataset']) expect(r.stdout).toContain(c);
+  });
+
+  it('replay --json prints the summary on stdout and nothing else', async () => {
+    const out = join(dir, 'replay');
+    const r = await cli(['replay', 'bags/day_front_ros1.bag', '--out', out, '--json', '--fast']);
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    for (const k of ['frames', 'processed', 'dropped', 'latency_ms', 'metrics', 'model', 'per_camera']) expect(summary).toHaveProperty(k);
+    for (const k of ['p50', 'p90', 'p99', 'max']) expect(typeof summary.latency_ms[k]).toBe('number');
+    for (const k of ['det_map50', 'lane_iou', 'drivable_iou', 'depth_absrel', 'depth_delta1']) expect(summary.metrics).toHaveProperty(k);
+    expect(summary.frames).toBe(10);
+    expect((await stat(join(out, 'report.html'))).size).toBeGreaterThan(1000);
+  });
+
+  it('bag info reads MCAP and ROS 1 bags', async () => {
+    for (const bag of ['bags/day_4cam.mcap', 'bags/day_front_ros1.bag']) {
+      const r = await cli(['bag', 'info', bag]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/\/front\/image_raw\/compressed\s+sensor_msgs\/msg\/CompressedImage\s+\d+/);
+    }
+  });
+
+  it('BAD CALL: bad options and bad files exit non-zero with a message naming what is wrong', async () => {
+    const bad = await cli(['sim', '--out', join(dir, 'x.mcap'), '--domain', 'mars']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--domain: unknown value 'mars'/);
+    const missing = await cli(['replay', join(dir, 'missing.mcap'), '--out', join(dir, 'o')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/IO: .*missing\.mcap/);
+    const notBag = await cli(['bag', 'info', 'README.md']);
+    expect(notBag.code).toBe(1);
+    expect(notBag.stderr).toMatch(/BAG_UNSUPPORTED: .*file=README\.md/);
+  });
+});
