@@ -1,0 +1,80 @@
+import type { HeadName, InputSize } from '../model/manifest.js';
+
+/**
+ * The learner's data types: what a flagged frame carries into the sample store, and the labels
+ * that arrive for it later. Plain data (typed arrays, bigint stamps) so that they cross a
+ * process boundary (ZeroMQ) with a simple codec.
+ */
+
+/** One head's tail input for one frame, channel-major `[C, H, W]` (the ONNX output, batch dim dropped). */
+export interface FeatureMap {
+  readonly channels: number;
+  readonly height: number;
+  readonly width: number;
+  readonly data: Float32Array;
+}
+
+/** 'new' = a frame of the domain being adapted to; 'old' = a reference frame of the training domains. */
+export type Domain = 'new' | 'old';
+
+export type FlagReasonKind = 'uncertainty' | 'entropy' | 'temporal' | 'drift' | 'manual';
+
+/** A flagged frame as perception hands it to the learner. */
+export interface FlaggedSample {
+  readonly camera: string;
+  readonly stampNs: bigint;
+  readonly domain: Domain;
+  readonly reasons: readonly FlagReasonKind[];
+  /** Trigger scores at flag time (ambiguous fraction, entropy, flicker count, drift z…). */
+  readonly scores: Readonly<Record<string, number>>;
+  /** Model-input size the features were computed at. */
+  readonly inputSize: InputSize;
+  /** Camera image size: ground-truth boxes and label images are in camera pixels. */
+  readonly cameraSize: { readonly width: number; readonly height: number };
+  readonly features: Readonly<Record<HeadName, FeatureMap>>;
+  /** JPEG bytes of the frame, optional (for review and re-labelling). */
+  readonly image?: Uint8Array;
+  /** A small summary of what the model predicted (numbers only). */
+  readonly predictions?: Readonly<Record<string, number>>;
+}
+
+/** A ground-truth box in camera pixels (`x1`, `y1` exclusive). */
+export interface GtBox {
+  readonly classIndex: number;
+  readonly x0: number;
+  readonly y0: number;
+  readonly x1: number;
+  readonly y1: number;
+}
+
+/** A label image at the annotation's own resolution (usually the camera's). */
+export interface LabelImage<T extends Uint8Array | Float32Array> {
+  readonly width: number;
+  readonly height: number;
+  readonly data: T;
+}
+
+/**
+ * The labels of one frame. Each part is optional: annotations arrive per part (boxes, lane
+ * mask, depth) and each head trains only on samples that have its part.
+ * `lane`: 0 background, 1 lane marking, 2 drivable road, 255 ignore (the seg_mask values).
+ * `depth`: metres; ≤ 0, non-finite or ≥ the model's max_m is invalid.
+ */
+export interface SampleLabels {
+  readonly boxes?: readonly GtBox[];
+  readonly lane?: LabelImage<Uint8Array>;
+  readonly depth?: LabelImage<Float32Array>;
+}
+
+export type Split = 'train' | 'val';
+
+/** A sample as read back from the store (checksum verified). */
+export interface StoredSample extends FlaggedSample {
+  readonly id: number;
+  readonly split: Split;
+  readonly labels: SampleLabels;
+  /** Insertion order (monotonic), for eviction. */
+  readonly seq: number;
+}
+
+export const sampleKey = (camera: string, stampNs: bigint): string => `${camera}@${stampNs}`;
