@@ -53,6 +53,8 @@ export class ReplayOutputs {
   private readonly overlayEvery: number;
   private seen = 0;
   bagError: string | undefined;
+  /** Events to mark on the report's timeline (weight swaps, rollbacks), in seconds of bag time. */
+  readonly markers: Array<{ t: number; label: string }> = [];
 
   constructor(private readonly o: OutputsOptions) {
     this.overlayPeriodNs = BigInt(Math.round(1e9 / o.overlayRateHz));
@@ -111,6 +113,7 @@ export class ReplayOutputs {
 
   async finish(extra: {
     overall: MetricsSummary;
+    timeline: ReplaySummary['timeline'];
     scheduler: SchedulerSnapshot;
     eventLoopDelayMs: { p50: number; p99: number; max: number };
     wallS: number;
@@ -154,6 +157,7 @@ export class ReplayOutputs {
       dispatch_delay_ms: delay.summary(),
       event_loop_delay_ms: round3(extra.eventLoopDelayMs),
       metrics: extra.overall,
+      timeline: extra.timeline,
       model: { name: engine.manifest.name, version: engine.manifest.version, input_size: [engine.inputSize[0], engine.inputSize[1]], provider: engine.provider },
       per_camera: perCamera,
       scheduler: {
@@ -170,7 +174,14 @@ export class ReplayOutputs {
     };
     const bucketMs = niceBucket((summary.latency_ms?.p99 ?? 10) / 20);
     this.overlays.sort((a, b) => a.stampS - b.stampS || a.camera.localeCompare(b.camera));
-    const html = renderReport({ summary, latencyBuckets: all.buckets(bucketMs), latencyBucketMs: bucketMs, overlays: this.overlays });
+    const html = renderReport({
+      summary,
+      latencyBuckets: all.buckets(bucketMs),
+      latencyBucketMs: bucketMs,
+      overlays: this.overlays,
+      timeline: timelineSeries(extra.timeline),
+      markers: this.markers,
+    });
     await atomicWrite(outputs.summary, JSON.stringify(summary, null, 2) + '\n');
     await atomicWrite(outputs.report, html);
     for (const s of this.cameras.values()) {
@@ -181,6 +192,22 @@ export class ReplayOutputs {
     delay.destroy();
     return summary;
   }
+}
+
+function timelineSeries(points: ReplaySummary['timeline']): Array<{ name: string; points: Array<{ t: number; v: number }> }> {
+  const series = (name: string, pick: (p: ReplaySummary['timeline'][number]) => number | null) => ({
+    name,
+    points: points.flatMap((p) => {
+      const v = pick(p);
+      return v === null ? [] : [{ t: p.t, v }];
+    }),
+  });
+  return [
+    series('combined', (p) => p.score),
+    series('det mAP@0.5', (p) => p.metrics.det_map50),
+    series('lane IoU', (p) => p.metrics.lane_iou),
+    series('1 − depth AbsRel', (p) => (p.metrics.depth_absrel === null ? null : 1 - p.metrics.depth_absrel)),
+  ].filter((s) => s.points.length > 0);
 }
 
 function sumDrops(parts: Array<Partial<Record<DropReason, number>>>): Partial<Record<DropReason, number>> {

@@ -18,6 +18,7 @@ import { Pairing } from './pairing.js';
 import { Perception, type FrameResult } from './perception.js';
 import { ReplayOutputs } from './outputs.js';
 import { CameraScorer, type Truth } from './scoring.js';
+import { TimelineScorer } from './timeline.js';
 import { classifyTopic, type TopicRole } from './topics.js';
 import type { ReplaySummary } from './summary.js';
 
@@ -105,12 +106,14 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       if (r.role === 'gt_depth') out.camera(r.camera).truthParts.add('depth');
     }
     const overall = new CameraScorer(engine.manifest.classes);
+    const timeline = new TimelineScorer(engine.manifest.classes, info.startNs, info.durationNs, 10);
     const pairing = new Pairing<FrameResult, Truth>({
       expected: (camera) => out.camera(camera).truthParts,
       retain: (r) => perception.retain(r),
       score: (camera, _stamp, prediction, truth) => {
         out.camera(camera).scorer.add(prediction, truth);
         overall.add(prediction, truth);
+        timeline.add(prediction.stampNs, prediction, truth);
       },
     });
 
@@ -222,6 +225,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     pairing.flush();
     return await out.finish({
       overall: overall.result(),
+      timeline: timeline.series(),
       scheduler: scheduler.snapshot(),
       eventLoopDelayMs: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
       wallS: (performance.now() - t0) / 1000,

@@ -16,6 +16,7 @@ function summary(): ReplaySummary {
     dispatch_delay_ms: null,
     event_loop_delay_ms: { p50: 1, p99: 2, max: 3 },
     metrics: { ...emptyMetrics(), det_map50: 0.61 },
+    timeline: [],
     model: { name: 'default', version: '1.0.0', input_size: [192, 384], provider: 'cpu' },
     per_camera: { front: { frames: 10, processed: 9, dropped: 1, drops_by_reason: { superseded: 1 }, deadline_misses: 0, bad_frames: 1, latency_ms: null, metrics: emptyMetrics() } },
     scheduler: { input_size: [192, 384], ladder_changes: 0, utilization: 0.5, batches_formed: 0, batch_sizes: {} },

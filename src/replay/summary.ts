@@ -53,6 +53,8 @@ export interface ReplaySummary {
   dispatch_delay_ms: LatencySummary | null;
   event_loop_delay_ms: { p50: number; p99: number; max: number };
   metrics: MetricsSummary;
+  /** Metrics per tenth of the bag's duration (t = window start, seconds); `score` = mean(mAP, lane IoU, 1 − AbsRel). */
+  timeline: Array<{ t: number; metrics: MetricsSummary; score: number | null }>;
   model: { name: string; version: string; input_size: [number, number]; provider: string };
   per_camera: Record<string, CameraSummary>;
   scheduler: { input_size: readonly number[]; ladder_changes: number; utilization: number; batches_formed: number; batch_sizes: Record<string, number> };
