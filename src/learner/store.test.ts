@@ -1,0 +1,121 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { decodeFeatures, encodeFeatures, toHalf } from './store-codec.js';
+import { SampleStore } from './store.js';
+import { fakeSample } from './store-test-helpers.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ap-store-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('store codec', () => {
+  it('float16 round trip is within half precision', () => {
+    const s = fakeSample('a', 1n);
+    const { blob, shapes } = encodeFeatures(s.features, 'f16');
+    const back = decodeFeatures(blob, shapes, 'f16');
+    for (const h of ['det', 'seg', 'depth'] as const) {
+      const a = s.features[h].data;
+      const b = back[h].data;
+      for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThanOrEqual(Math.abs(a[i]) * 1e-3 + 1e-7);
+    }
+    expect(toHalf(1)).toBe(0x3c00);
+    expect(toHalf(65520)).toBe(0x7c00);
+    expect(toHalf(-2)).toBe(0xc000);
+  });
+});
+
+describe('SampleStore', () => {
+  it('BAD CALL: rejects a maxSamples of 0, naming the field', () => {
+    expect(() => SampleStore.open(join(dir, 'x.db'), { maxSamples: 0 })).toThrow(/maxSamples/);
+  });
+
+  it('stores a sample, adds labels later, reads both back verified', () => {
+    const st = SampleStore.open(join(dir, 's.db'));
+    const s = fakeSample('front', 123_000_000_001n);
+    const { id } = st.insert(s);
+    expect(id).not.toBeNull();
+    expect(st.insert(s).id).toBeNull(); // same camera+stamp again
+    expect(st.setLabels('front', 123_000_000_001n, { boxes: [{ classIndex: 1, x0: 1, y0: 2, x1: 3, y1: 4 }] })).toBe(true);
+    expect(st.setLabels('front', 123_000_000_001n, { depth: { width: 2, height: 1, data: Float32Array.of(5, 0) }, lane: { width: 3, height: 1, data: Uint8Array.of(0, 1, 2) } })).toBe(true);
+    expect(st.setLabels('front', 9n, { boxes: [] })).toBe(false);
+    const got = st.get(id as number);
+    expect(got.stampNs).toBe(123_000_000_001n);
+    expect(got.labels.boxes).toEqual([{ classIndex: 1, x0: 1, y0: 2, x1: 3, y1: 4 }]);
+    expect(Array.from(got.labels.depth!.data)).toEqual([5, 0]);
+    expect(Array.from(got.labels.lane!.data)).toEqual([0, 1, 2]);
+    expect(got.features.seg.data.length).toBe(3 * 16 * 32);
+    expect(Array.from(got.image!)).toEqual(Array.from(s.image!));
+    expect(st.list({ labeled: true }).map((r) => r.id)).toEqual([id]);
+    st.close();
+    st.close(); // idempotent
+  });
+
+  it('detects a corrupted row on read', () => {
+    const file = join(dir, 'c.db');
+    const st = SampleStore.open(file);
+    const { id } = st.insert(fakeSample('a', 1n));
+    st.close();
+    // flip bytes behind the store's back
+    const st2 = SampleStore.open(file);
+    (st2 as unknown as { db: { prepare(s: string): { run(...a: unknown[]): void } } }).db
+      .prepare("UPDATE samples SET meta = replace(meta, 'uncertainty', 'uncertaintx') WHERE id = ?")
+      .run(id);
+    expect(() => st2.get(id as number)).toThrow(/checksum/);
+    st2.close();
+  });
+
+  it('is bounded: evicts the oldest unlabeled new sample first', () => {
+    const st = SampleStore.open(join(dir, 'b.db'), { maxSamples: 3 });
+    const ids = [0, 1, 2].map((i) => st.insert(fakeSample('a', BigInt(i))).id);
+    st.setLabels('a', 0n, { boxes: [] });
+    const r = st.insert(fakeSample('a', 3n));
+    expect(r.evicted).toEqual([ids[1]]); // 0 is labeled, so 1 (oldest unlabeled) goes
+    expect(st.count({ domain: 'new' })).toBe(3);
+    st.close();
+  });
+
+  it('keeps a bounded, uniform reservoir of old-domain samples and a stable split', () => {
+    const st = SampleStore.open(join(dir, 'r.db'), { reservoirSize: 10, valFraction: 0.3 });
+    for (let i = 0; i < 200; i++) st.insert(fakeSample('old', BigInt(i) * 1000n, 'old'));
+    const kept = st.list({ domain: 'old' });
+    expect(kept.length).toBe(10);
+    const mean = kept.reduce((a, r) => a + Number(r.stampNs / 1000n), 0) / kept.length;
+    expect(mean).toBeGreaterThan(40); // not just the first ten (mean 4.5)
+    for (const r of kept) expect(r.split).toBe(st.splitOf(r.camera, r.stampNs));
+    const val = [...Array(1000).keys()].filter((i) => st.splitOf('c', BigInt(i)) === 'val').length;
+    expect(val).toBeGreaterThan(240);
+    expect(val).toBeLessThan(360);
+    st.close();
+  });
+
+  it('loses no committed row when the writing process is killed mid-write', async () => {
+    const file = join(dir, 'crash.db');
+    const child = spawn(process.execPath, ['--import', 'tsx', join(dirname(fileURLToPath(import.meta.url)), 'store-crash-child.ts'), file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const committed: number[] = [];
+    let buf = '';
+    await new Promise<void>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('exit', () => resolve());
+      child.stdout.on('data', (d: Buffer) => {
+        buf += d.toString();
+        const lines = buf.split('\n');
+        buf = lines.pop() ?? '';
+        for (const l of lines) committed.push(Number(l));
+        if (committed.length >= 40 && !child.killed) child.kill('SIGKILL');
+      });
+    });
+    expect(committed.length).toBeGreaterThanOrEqual(40);
+    const st = SampleStore.open(file);
+    for (const id of committed) expect(st.get(id).camera).toBe('cam'); // present and checksum-verified
+    const all = st.list();
+    for (const r of all) st.get(r.id); // nothing half-written either
+    expect(all.length).toBeGreaterThanOrEqual(committed.length);
+    st.close();
+  });
+});
