@@ -299,7 +299,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", default=os.path.join(HERE, ".cache", "peers"))
+    ap.add_argument("--peer", action="append", choices=["opencv_dnn", "pytorch"], help="run only this peer (repeatable; default both)")
     a = ap.parse_args()
+    a.peer = a.peer or ["opencv_dnn", "pytorch"]
     os.makedirs(a.work, exist_ok=True)
     manifest = load_manifest(a.model)
     size = manifest["input"]["sizes"][0]
@@ -316,22 +318,32 @@ def main():
     core = export_core(a.model, manifest, size, core_path)
     result["core_onnx"] = os.path.relpath(core_path, ROOT)
     peers = {}
-    try:
-        peers["opencv_dnn"] = OpenCvPeer(core_path, manifest, size, a.threads)
-    except Exception as e:  # noqa: BLE001 -- report exactly what failed
-        result["opencv_dnn"] = {"error": f"{type(e).__name__}: {e}".strip()[:2000], "tried": f"cv2.dnn.readNetFromONNX('{result['core_onnx']}') (core subgraph x->raw heads, tails as initializers, static 1x3x{size[0]}x{size[1]})"}
-    try:
-        peers["pytorch"] = TorchPeer(core, manifest, size, a.threads)
-        result["pytorch_weights"] = f"training/model.py Net(width={peers['pytorch'].width}, neck={peers['pytorch'].neck}) with conv+BN-folded weights and tails from the ONNX initializers of {result['core_onnx']}; eval(), no_grad(), set_num_threads({a.threads}), set_flush_denormal(True)"
-    except Exception as e:  # noqa: BLE001
-        result["pytorch"] = {"error": f"{type(e).__name__}: {e}"[:2000]}
-    # Same input through both: do they compute the same network?
-    if len(peers) == 2:
-        img = np.frombuffer(raw, np.uint8, a.width * a.height * 3, 0).reshape(a.height, a.width, 3)
-        x = peers["opencv_dnn"].pre(img)
-        o_cv = peers["opencv_dnn"].forward(x)
-        o_pt = [t.numpy() for t in peers["pytorch"].forward(x)]
-        result["parity_max_abs_diff"] = {k: float(np.abs(c - p).max()) for k, c, p in zip(("det_raw", "seg_raw", "depth_raw"), o_cv, o_pt)}
+    if "opencv_dnn" in a.peer:
+        try:
+            peers["opencv_dnn"] = OpenCvPeer(core_path, manifest, size, a.threads)
+        except Exception as e:  # noqa: BLE001 -- report exactly what failed
+            result["opencv_dnn"] = {"error": f"{type(e).__name__}: {e}".strip()[:2000], "tried": f"cv2.dnn.readNetFromONNX('{result['core_onnx']}') (core subgraph x->raw heads, tails as initializers, static 1x3x{size[0]}x{size[1]})"}
+    if "pytorch" in a.peer:
+        try:
+            peers["pytorch"] = TorchPeer(core, manifest, size, a.threads)
+            result["pytorch_weights"] = f"training/model.py Net(width={peers['pytorch'].width}, neck={peers['pytorch'].neck}) with conv+BN-folded weights and tails from the ONNX initializers of {result['core_onnx']}; eval(), no_grad(), set_num_threads({a.threads}), set_flush_denormal(True)"
+        except Exception as e:  # noqa: BLE001
+            result["pytorch"] = {"error": f"{type(e).__name__}: {e}"[:2000]}
+    # Do both peers compute the same network? Each run leaves its raw outputs on frame 0; the
+    # second compares with the first's (peers run in separate processes so that one's thread
+    # pool never competes with the other's).
+    frame0 = np.frombuffer(raw, np.uint8, a.width * a.height * 3, 0).reshape(a.height, a.width, 3)
+    names = ("det_raw", "seg_raw", "depth_raw")
+    for name, peer in peers.items():
+        x = peer.pre(frame0)
+        outs = [o.numpy() if hasattr(o, "numpy") else o for o in peer.forward(x)]
+        ref_path = os.path.join(a.work, "frame0_raw.npz")
+        key = f"{manifest['sha256'].get('model.onnx')}:{manifest['sha256'].get('tails.json')}:{size}:{a.frames}"
+        if os.path.exists(ref_path):
+            ref = np.load(ref_path, allow_pickle=False)
+            if str(ref["peer"]) != name and str(ref["key"]) == key and ref["det_raw"].shape == outs[0].shape:
+                result["parity_max_abs_diff"] = {"against": str(ref["peer"]), **{k: float(np.abs(ref[k] - o).max()) for k, o in zip(names, outs)}}
+        np.savez(ref_path, peer=name, key=key, **dict(zip(names, outs)))
     for name, peer in peers.items():
         log(f"peers: timing {name} on {a.count} frames")
         try:

@@ -114,11 +114,26 @@ function machine() {
   };
 }
 
+/** Runs each peer in its own Python process (their thread pools never compete) and merges. */
 async function runPeers(images: readonly Image[]): Promise<Record<string, unknown>> {
   const file = join(CACHE, `frames_${images.length}_${images[0].width}x${images[0].height}.rgb`);
   await writeFramesFile(images, file);
-  const argv = [join(ROOT, 'bench', 'peers.py'), '--model', args.model, '--frames', file, '--width', String(images[0].width), '--height', String(images[0].height), '--count', String(images.length), '--warmup', args.quick ? '3' : '5', '--threads', '2'];
-  return await new Promise((resolve) => {
+  const merged: Record<string, unknown> = {};
+  for (const peer of ['opencv_dnn', 'pytorch']) {
+    const argv = [join(ROOT, 'bench', 'peers.py'), '--peer', peer, '--model', args.model, '--frames', file, '--width', String(images[0].width), '--height', String(images[0].height), '--count', String(images.length), '--warmup', args.quick ? '3' : '5', '--threads', '2'];
+    const r = await runPython(argv);
+    if (r.error && !r[peer]) r[peer] = { error: r.error, stderr_tail: r.stderr_tail };
+    const { parity_max_abs_diff: parity, ...rest } = r;
+    Object.assign(merged, rest);
+    if (parity) merged.parity_max_abs_diff = parity;
+  }
+  delete merged.error;
+  delete merged.stderr_tail;
+  return merged;
+}
+
+function runPython(argv: string[]): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => {
     const child = spawn(args.python, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
@@ -265,7 +280,10 @@ async function main() {
         t = performance.now();
         for (const f of frames) await engine.infer([f]);
         const c = performance.now() - t;
-        if (r >= 2) (b4.push(a), b1.push(c));
+        if (r >= 2) {
+          b4.push(a);
+          b1.push(c);
+        }
       }
       const m4 = quantile(b4, 0.5);
       const m1 = quantile(b1, 0.5);
