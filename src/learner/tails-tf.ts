@@ -1,0 +1,195 @@
+import * as tf from '@tensorflow/tfjs';
+import { PerceptionError } from '../errors.js';
+import { HEADS, tailTensorSpecs, type HeadName, type Manifest, type TailSpec } from '../model/manifest.js';
+import type { TailTensor, TailWeights } from '../model/package.js';
+import type { FeatureMap } from './store-types.js';
+
+/**
+ * The heads' trainable tails in TensorFlow.js, built from the manifest's `tails` spec (the one
+ * definition shared with the exporter and ONNX Runtime). A 1×1 convolution over a `[C, H, W]`
+ * map is a dense layer over `[pixels, C]` rows, so every layer is a matMul: this trains on the
+ * wasm backend, which lacks Conv2DBackpropFilter, and is the cheapest form on any backend.
+ *
+ * Layout: ONNX weights are `[out, in, 1, 1]`; the tfjs kernels here are `[in, out]` (transposed).
+ */
+
+export type LogFn = (line: string) => void;
+
+let backendReady: Promise<string> | undefined;
+
+/**
+ * Picks the fastest available backend once per process: `tensorflow` if the user has
+ * `@tensorflow/tfjs-node-gpu`, else `wasm`, else the pure-JS `cpu` (slow; logged).
+ */
+export function initTf(log: LogFn = () => {}): Promise<string> {
+  backendReady ??= (async () => {
+    const gpu = '@tensorflow/tfjs-node-gpu'; // a variable: the package is optional and not installed here
+    try {
+      await import(gpu);
+      if (await tf.setBackend('tensorflow')) {
+        log('tfjs: using tensorflow (tfjs-node-gpu)');
+        return tf.getBackend();
+      }
+    } catch {
+      // not installed: the usual case
+    }
+    try {
+      await import('@tensorflow/tfjs-backend-wasm');
+      if (await tf.setBackend('wasm')) {
+        await tf.ready();
+        log('tfjs: using wasm');
+        return tf.getBackend();
+      }
+    } catch (err) {
+      log(`tfjs: wasm backend unavailable (${(err as Error).message}); falling back to cpu`);
+    }
+    await tf.setBackend('cpu');
+    await tf.ready();
+    log('tfjs: using cpu (pure JavaScript, slow)');
+    return tf.getBackend();
+  })();
+  return backendReady;
+}
+
+interface HeadVars {
+  readonly kernels: tf.Variable[];
+  readonly biases: tf.Variable[];
+  readonly acts: readonly ('relu' | 'linear')[];
+}
+
+export class TfTails {
+  private readonly heads: Record<HeadName, HeadVars>;
+  private disposed = false;
+
+  private constructor(
+    readonly spec: Readonly<Record<HeadName, TailSpec>>,
+    weights: TailWeights,
+  ) {
+    const specs = tailTensorSpecs(spec);
+    for (const s of specs) checkTensor(weights.get(s.name), s.name, s.shape);
+    this.heads = {} as Record<HeadName, HeadVars>;
+    for (const head of HEADS) {
+      const kernels: tf.Variable[] = [];
+      const biases: tf.Variable[] = [];
+      let cin = spec[head].in;
+      spec[head].layers.forEach((layer, i) => {
+        const w = weights.get(`${head}_w${i}`) as TailTensor;
+        const b = weights.get(`${head}_b${i}`) as TailTensor;
+        kernels.push(ownedVariable(tf.tensor2d(transpose(w.data, layer.out, cin), [cin, layer.out]), `${head}_w${i}_${uid}`));
+        biases.push(ownedVariable(tf.tensor1d(b.data), `${head}_b${i}_${uid}`));
+        uid++;
+        cin = layer.out;
+      });
+      this.heads[head] = { kernels, biases, acts: spec[head].layers.map((l) => l.act) };
+    }
+  }
+
+  /** Tails holding a copy of `weights` (checked against the spec). */
+  static create(manifest: Pick<Manifest, 'tails'>, weights: TailWeights): TfTails {
+    return new TfTails(manifest.tails, weights);
+  }
+
+  /** `[P, in]` feature rows → `[P, out]` raw head values. Call inside `tf.tidy` (or dispose the result). */
+  apply(head: HeadName, x: tf.Tensor2D): tf.Tensor2D {
+    this.check();
+    const h = this.heads[head];
+    let y = x;
+    h.kernels.forEach((k, i) => {
+      const z = tf.add(tf.matMul(y, k), h.biases[i]) as tf.Tensor2D;
+      y = h.acts[i] === 'relu' ? tf.relu(z) : z;
+    });
+    return y;
+  }
+
+  /** Runs a head on a whole feature map; returns raw values pixel-major `[H·W, out]` in a plain array. */
+  applyMap(head: HeadName, f: FeatureMap): Float32Array {
+    const rows = featureRows(f);
+    return tf.tidy(() => this.apply(head, tf.tensor2d(rows, [f.height * f.width, f.channels])).dataSync() as Float32Array).slice();
+  }
+
+  variables(heads: readonly HeadName[] = HEADS): tf.Variable[] {
+    return heads.flatMap((h) => [...this.heads[h].kernels, ...this.heads[h].biases]);
+  }
+
+  /** Overwrites the variables with `weights` (same spec). */
+  load(weights: TailWeights): void {
+    this.check();
+    for (const head of HEADS) {
+      let cin = this.spec[head].in;
+      this.spec[head].layers.forEach((layer, i) => {
+        const w = checkTensor(weights.get(`${head}_w${i}`), `${head}_w${i}`, [layer.out, cin, 1, 1]);
+        const b = checkTensor(weights.get(`${head}_b${i}`), `${head}_b${i}`, [layer.out]);
+        tf.tidy(() => {
+          this.heads[head].kernels[i].assign(tf.tensor2d(transpose(w.data, layer.out, cin), [cin, layer.out]));
+          this.heads[head].biases[i].assign(tf.tensor1d(b.data));
+        });
+        cin = layer.out;
+      });
+    }
+  }
+
+  /** The current values as TailWeights in ONNX layout (fresh arrays). */
+  export(): TailWeights {
+    this.check();
+    const out = new Map<string, TailTensor>();
+    for (const head of HEADS) {
+      let cin = this.spec[head].in;
+      this.spec[head].layers.forEach((layer, i) => {
+        const k = this.heads[head].kernels[i].dataSync() as Float32Array; // [cin, out]
+        out.set(`${head}_w${i}`, { shape: [layer.out, cin, 1, 1], data: transpose(k, cin, layer.out) });
+        out.set(`${head}_b${i}`, { shape: [layer.out], data: Float32Array.from(this.heads[head].biases[i].dataSync()) });
+        cin = layer.out;
+      });
+    }
+    return out;
+  }
+
+  /** Frees every variable. Idempotent. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const v of this.variables()) v.dispose();
+  }
+
+  private check(): void {
+    if (this.disposed) throw new PerceptionError('INVALID_ARGUMENT', 'TfTails used after dispose()', { field: 'tails' });
+  }
+}
+
+let uid = 0;
+
+// tf.variable shares the initial tensor's data but leaves that tensor alive: free it.
+function ownedVariable(init: tf.Tensor, name: string): tf.Variable {
+  const v = tf.variable(init, true, name);
+  init.dispose();
+  return v;
+}
+
+/** Row-major `[r, c]` → `[c, r]`. */
+export function transpose(a: Float32Array, r: number, c: number): Float32Array {
+  const out = new Float32Array(r * c);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = a[i * c + j];
+  return out;
+}
+
+/** `[C, H, W]` → `[P, C]` rows, for all pixels or the given pixel indices. */
+export function featureRows(f: FeatureMap, pixels?: ArrayLike<number>): Float32Array {
+  const plane = f.height * f.width;
+  const C = f.channels;
+  const n = pixels ? pixels.length : plane;
+  const out = new Float32Array(n * C);
+  for (let c = 0; c < C; c++) {
+    const base = c * plane;
+    if (pixels) for (let p = 0; p < n; p++) out[p * C + c] = f.data[base + pixels[p]];
+    else for (let p = 0; p < n; p++) out[p * C + c] = f.data[base + p];
+  }
+  return out;
+}
+
+function checkTensor(t: TailTensor | undefined, name: string, shape: readonly number[]): TailTensor {
+  if (!t) throw new PerceptionError('INVALID_ARGUMENT', `tail weights lack '${name}'`, { field: name });
+  if (t.shape.length !== shape.length || t.shape.some((v, i) => v !== shape[i])) {
+    throw new PerceptionError('INVALID_ARGUMENT', `tail weight '${name}' has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`, { field: name });
+  }
+  return t;
+}
