@@ -85,3 +85,46 @@ export async function writeFramesFile(images: readonly Image[], path: string): P
   });
   await writeFile(path, buf);
 }
+
+/**
+ * The same bag with uncompressed chunks (cached beside it): what replay costs when reading is
+ * nearly free, as when frames come from a transport rather than a zstd-compressed file.
+ */
+export async function uncompressedCopy(bag: string, log: (l: string) => void): Promise<string> {
+  const out = bag.replace(/\.mcap$/, '_nocomp.mcap');
+  if (existsSync(out)) return out;
+  const { McapBagWriter } = await import('../src/bag/mcap-writer.js');
+  const tmp = `${out}.tmp-${process.pid}.mcap`;
+  log(`bench: writing an uncompressed copy -> ${out} (once; cached)`);
+  const reader = await openBag(bag);
+  try {
+    const writer = await McapBagWriter.open(tmp, { compression: 'none' });
+    try {
+      for (const t of reader.info().topics) await writer.addTopic(t.topic, t.type);
+      for await (const m of reader.messages()) await writer.write(m.topic, m.logTimeNs, m.msg);
+    } finally {
+      await writer.close();
+    }
+    await rename(tmp, out);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  } finally {
+    await reader.close();
+  }
+  return out;
+}
+
+/** Reading cost alone: ms per camera frame to iterate every topic replay reads (camera + /gt). */
+export async function bagReadMsPerFrame(bag: string): Promise<number> {
+  const reader = await openBag(bag);
+  try {
+    const topics = reader.info().topics.filter((t) => !t.topic.endsWith('/camera_info')).map((t) => t.topic);
+    let frames = 0;
+    const t0 = performance.now();
+    for await (const m of reader.messages({ topics })) if (m.topic.endsWith('/image_raw')) frames++;
+    return (performance.now() - t0) / Math.max(1, frames);
+  } finally {
+    await reader.close();
+  }
+}

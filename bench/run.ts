@@ -16,7 +16,7 @@ import type { Image } from '../src/msgs/index.js';
 import { replay } from '../src/replay/replay.js';
 import type { ReplaySummary } from '../src/replay/summary.js';
 import { openFloor } from './floor.js';
-import { CACHE, ensureBag, loadImages, writeFramesFile, type BagSpec } from './frames.js';
+import { bagReadMsPerFrame, CACHE, ensureBag, loadImages, uncompressedCopy, writeFramesFile, type BagSpec } from './frames.js';
 
 const ROOT = join(import.meta.dirname, '..');
 
@@ -162,7 +162,10 @@ async function main() {
   result.frames = {
     one_camera: { bag: relative(ROOT, bag1), frames: N1, size: '1280x720 rgb8', rate_hz: 30, seed: one.seed },
     four_cameras: { bag: relative(ROOT, bag4), frames_per_camera: N4, size: '1280x720 rgb8', rate_hz: 30, seed: four.seed },
+    written_by: 'writeSimBag (src/cli/sim.ts), day domain, raw rgb8, zstd chunks, ground truth at 1/4 size; *_nocomp.mcap: the same messages, uncompressed chunks',
   };
+  const bag1n = await uncompressedCopy(bag1, log);
+  const bag4n = await uncompressedCopy(bag4, log);
   const images = await loadImages(bag1);
 
   // --- floor (before and after the pipeline run, pooled, so that both see the same load)
@@ -202,6 +205,25 @@ async function main() {
     timed: 'replay({fast:true}): bag read (zstd + CDR), scheduler, engine (session.run), output decode, result messages (detections, lane mask, depth at model size, overlay at 10 Hz) written to an MCAP, scoring against /gt; ms_per_frame = steady interval between finished frames, wall_ms_per_frame = replay wall time (incl. engine start-up and report) / frames',
   };
 
+  // --- where the pipeline's time goes besides the model: reading the bag (zstd chunks + CDR,
+  // on the event loop). The same replay on an uncompressed copy shows the pipeline without it.
+  log('bench: bag read cost, and the pipeline on an uncompressed copy of the bag');
+  const pipeN = await timedReplay('pipeline_uncompressed', { bag: bag1n, fast: true });
+  const steadyN = pipeN.marks.length > 1 ? (pipeN.marks[pipeN.marks.length - 1] - pipeN.marks[0]) / (pipeN.marks.length - 1) : NaN;
+  result.pipeline_uncompressed_bag = {
+    ms_per_frame: r3(steadyN),
+    median_latency_ms: pipeN.summary.latency_ms?.p50 ?? null,
+    ratio_to_floor: r2(steadyN / floorMed),
+    frames: pipeN.summary.processed,
+  };
+  result.bag_read_ms_per_frame = {
+    one_cam_zstd: r3(await bagReadMsPerFrame(bag1)),
+    one_cam_uncompressed: r3(await bagReadMsPerFrame(bag1n)),
+    four_cam_zstd: r3(await bagReadMsPerFrame(bag4)),
+    four_cam_uncompressed: r3(await bagReadMsPerFrame(bag4n)),
+    note: 'time to iterate the camera and /gt topics alone (what replay reads), per camera frame, on the main thread',
+  };
+
   // --- four 30 Hz cameras at the recorded rate, and at twice the rate
   log('bench: realtime_4cam (replay at recorded rate, four cameras)');
   const rt = await timedReplay('realtime_4cam', { bag: bag4 });
@@ -223,6 +245,21 @@ async function main() {
     input_size_end: rt.summary.scheduler.input_size,
     ladder_changes: rt.summary.scheduler.ladder_changes,
   };
+
+  {
+    const rtN = await timedReplay('realtime_4cam_uncompressed', { bag: bag4n });
+    result.realtime_4cam_uncompressed_bag = {
+      p50_ms: rtN.summary.latency_ms?.p50 ?? null,
+      p99_ms: rtN.summary.latency_ms?.p99 ?? null,
+      misses: rtN.summary.deadline_misses,
+      drops: rtN.summary.dropped,
+      drops_by_reason: rtN.summary.drops_by_reason,
+      processed: rtN.summary.processed,
+      p99_over_single_frame: rtN.summary.latency_ms ? r2(rtN.summary.latency_ms.p99 / singleMs) : null,
+      dispatch_delay_p99_ms: rtN.summary.dispatch_delay_ms?.p99 ?? null,
+      input_size_end: rtN.summary.scheduler.input_size,
+    };
+  }
 
   log('bench: overload_2x (replay at rate 2, four cameras)');
   if (global.gc) global.gc();
@@ -332,7 +369,9 @@ function table(r: Obj): string {
   const m = r.machine as Obj;
   add('floor: raw session.run', `${f(g(r, 'floor', 'median_ms'), ' ms')} (p90 ${f(g(r, 'floor', 'p90_ms'), ' ms')})`, 'the reference');
   add('pipeline: replay --fast, 1 cam', `${f(g(r, 'pipeline', 'ms_per_frame'), ' ms/frame')} (latency p50 ${f(g(r, 'pipeline', 'median_latency_ms'), ' ms')})`, `${f(g(r, 'pipeline', 'ratio_to_floor'), 'x')} floor (target <= 1.25x)`);
+  add('  same, uncompressed bag', `${f(g(r, 'pipeline_uncompressed_bag', 'ms_per_frame'), ' ms/frame')}`, `${f(g(r, 'pipeline_uncompressed_bag', 'ratio_to_floor'), 'x')} floor; bag read alone ${f(g(r, 'bag_read_ms_per_frame', 'one_cam_zstd'), ' ms/frame')} zstd, ${f(g(r, 'bag_read_ms_per_frame', 'one_cam_uncompressed'), ' ms')} uncompressed`);
   add('realtime_4cam: 4 x 30 Hz', `p50 ${f(g(r, 'realtime_4cam', 'p50_ms'))} / p99 ${f(g(r, 'realtime_4cam', 'p99_ms'), ' ms')}, misses ${f(g(r, 'realtime_4cam', 'misses'))}, drops ${f(g(r, 'realtime_4cam', 'drops'))}`, `p99 = ${f(g(r, 'realtime_4cam', 'p99_over_single_frame'), 'x')} single frame ${f(g(r, 'realtime_4cam', 'single_frame_ms'), ' ms')} (target 0 misses, <= 2x)`);
+  add('  same, uncompressed bag', `p50 ${f(g(r, 'realtime_4cam_uncompressed_bag', 'p50_ms'))} / p99 ${f(g(r, 'realtime_4cam_uncompressed_bag', 'p99_ms'), ' ms')}, misses ${f(g(r, 'realtime_4cam_uncompressed_bag', 'misses'))}, drops ${f(g(r, 'realtime_4cam_uncompressed_bag', 'drops'))}`, `p99 = ${f(g(r, 'realtime_4cam_uncompressed_bag', 'p99_over_single_frame'), 'x')} single frame`);
   add('overload_2x: 4 x 60 Hz', `p99 ${f(g(r, 'overload_2x', 'p99_ms'), ' ms')}, drops ${f(g(r, 'overload_2x', 'drops'))}, peak rss ${f(g(r, 'overload_2x', 'peak_rss_mb'), ' MB')}`, `budget ${f(g(r, 'overload_2x', 'budget_ms'), ' ms')}; rss ${f(g(r, 'overload_2x', 'rss_mb_at'))} flat: ${f(g(r, 'overload_2x', 'rss_flat'))}`);
   add('batching: replay rate 4', `on ${f(g(r, 'batching', 'replay_on', 'frames_per_s'))} fps`, `off ${f(g(r, 'batching', 'replay_off', 'frames_per_s'))} fps (x${f(g(r, 'batching', 'replay_gain'))})`);
   add('batching: engine', `batch 4: ${f(g(r, 'batching', 'engine', 'batch4_frames_per_s'))} fps`, `4 x batch 1: ${f(g(r, 'batching', 'engine', 'batch1_frames_per_s'))} fps (x${f(g(r, 'batching', 'engine', 'gain'))})`);
