@@ -1,5 +1,7 @@
+import { createHash, sign, type KeyObject } from 'node:crypto';
 import { tailTensorSpecs, validateManifest, type Manifest } from '../model/manifest.js';
 import type { TailTensor, TailWeights } from '../model/package.js';
+import { BUNDLE_MAGIC, type BundleMeta } from './bundle.js';
 
 /** Test fixtures for the weight path: a small valid manifest and deterministic tail weights. */
 export function smallManifest(version = '1.0.0'): Manifest {
@@ -37,4 +39,23 @@ export function makeTails(manifest: Pick<Manifest, 'tails'>, seed = 1): TailWeig
     out.set(name, { shape, data });
   }
   return out;
+}
+
+/**
+ * Rewrites a bundle's header and payload and signs it again: a signer gone wrong, or a forger
+ * holding the key. `rehash` recomputes the header's sha256 after the edit.
+ */
+export function resignBundle(bytes: Uint8Array, edit: (meta: BundleMeta & Record<string, unknown>, payload: Buffer) => void, key: KeyObject, rehash = true): Buffer {
+  const buf = Buffer.from(bytes);
+  const hl = buf.readUInt32LE(8);
+  const meta = JSON.parse(buf.subarray(12, 12 + hl).toString()) as BundleMeta & Record<string, unknown>;
+  const payload = Buffer.from(buf.subarray(12 + hl, buf.length - 64));
+  edit(meta, payload);
+  if (rehash) (meta as { sha256: string }).sha256 = createHash('sha256').update(payload).digest('hex');
+  const header = Buffer.from(JSON.stringify(meta));
+  const prefix = Buffer.alloc(12);
+  BUNDLE_MAGIC.copy(prefix);
+  prefix.writeUInt32LE(header.length, 8);
+  const signed = Buffer.concat([prefix, header, payload]);
+  return Buffer.concat([signed, sign(null, signed, key)]);
 }

@@ -1,31 +1,15 @@
-import { createHash, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { isPerceptionError } from '../errors.js';
-import { BUNDLE_MAGIC, encodeBundle, verifyBundle, type BundleInfo, type BundleMeta, type BundleRejectReason } from './bundle.js';
-import { makeTails, smallManifest } from './bundle-fixtures.js';
-import { generateSigningKeys, keyFingerprint, type SigningKeys } from './keys.js';
+import { encodeBundle, verifyBundle, type BundleInfo, type BundleRejectReason } from './bundle.js';
+import { makeTails, resignBundle, smallManifest } from './bundle-fixtures.js';
+import { generateSigningKeys, keyFingerprint } from './keys.js';
 
 const manifest = smallManifest();
 const signer = generateSigningKeys();
 const stranger = generateSigningKeys();
 const info: BundleInfo = { model: 'tiny@1.0.0', version: 3, parent: 2, created_s: 1234.5, metrics: { val_new: 0.7 } };
+const craft = (bytes: Uint8Array, edit: Parameters<typeof resignBundle>[1], keys = signer, rehash = true) => resignBundle(bytes, edit, keys.privateKey, rehash);
 const opts = { publicKeys: [signer.publicKey], manifest, maxBytes: 1 << 20 };
-
-/** Rewrites a bundle's header and payload and signs it again (a signer gone wrong, or a forger who has the key). */
-function craft(bytes: Uint8Array, edit: (meta: BundleMeta & Record<string, unknown>, payload: Buffer) => void, keys: SigningKeys = signer, rehash = true): Buffer {
-  const buf = Buffer.from(bytes);
-  const hl = buf.readUInt32LE(8);
-  const meta = JSON.parse(buf.subarray(12, 12 + hl).toString()) as BundleMeta & Record<string, unknown>;
-  const payload = Buffer.from(buf.subarray(12 + hl, buf.length - 64));
-  edit(meta, payload);
-  if (rehash) (meta as { sha256: string }).sha256 = createHash('sha256').update(payload).digest('hex');
-  const header = Buffer.from(JSON.stringify(meta));
-  const prefix = Buffer.alloc(12);
-  BUNDLE_MAGIC.copy(prefix);
-  prefix.writeUInt32LE(header.length, 8);
-  const signed = Buffer.concat([prefix, header, payload]);
-  return Buffer.concat([signed, sign(null, signed, keys.privateKey)]);
-}
 
 function expectRejected(bytes: Uint8Array, reason: BundleRejectReason, re?: RegExp, o = opts): void {
   try {
