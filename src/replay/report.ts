@@ -121,5 +121,8 @@ function lineChart(series: NonNullable<ReportInput['timeline']>, markers: NonNul
     .join('');
   return `<svg width="${W + 80}" height="${H}" role="img" aria-label="metrics over time">${marks}${lines}
 <line x1="${pad}" y1="${H - pad}" x2="${W - pad}" y2="${H - pad}" stroke="#333"/>
+<line x1="${pad}" y1="${pad}" x2="${pad}" y2="${H - pad}" stroke="#333"/>
+<text x="4" y="${y(v1) + 4}" font-size="11">${v1.toFixed(1)}</text><text x="4" y="${y(v0) + 4}" font-size="11">${v0.toFixed(1)}</text>
+<line x1="${pad}" x2="${W - pad}" y1="${y((v0 + v1) / 2)}" y2="${y((v0 + v1) / 2)}" stroke="#ddd"/><text x="4" y="${y((v0 + v1) / 2) + 4}" font-size="11">${((v0 + v1) / 2).toFixed(1)}</text>
 <text x="${pad}" y="${H - 10}" font-size="11">${t0.toFixed(0)} s</text><text x="${W - pad - 30}" y="${H - 10}" font-size="11">${t1.toFixed(0)} s</text></svg>`;
 }
