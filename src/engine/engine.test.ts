@@ -143,6 +143,18 @@ describe('Engine on the tiny fixture model', () => {
     engine.swapWeights(shipped);
   });
 
+  it('runs a candidate weight set without swapping it in (warm-up probe)', async () => {
+    const f = frame(64, 64, 9);
+    const shipped = engine.currentWeights;
+    const candidate = engine.makeWeightSet(scaled(pkg.tails, 1.5), 'candidate');
+    const [probe] = await engine.infer([f], { weights: candidate });
+    const [live] = await engine.infer([f]);
+    expect(probe.weights).toBe('candidate');
+    expect(live.weights).toBe(shipped.id);
+    expect(engine.currentWeights).toBe(shipped);
+    expect(probe.tensors.depth?.data).not.toEqual(live.tensors.depth?.data);
+  });
+
   describe('BAD CALL', () => {
     it('size off the ladder', () => expectCode(engine.infer([frame(8, 8)], { size: [48, 96] }), 'INVALID_ARGUMENT', /size \[48,96\] is not on the model's size ladder/));
     it('no frames', () => expectCode(engine.infer([]), 'INVALID_ARGUMENT', /at least one frame/));

@@ -124,7 +124,11 @@ export class Engine {
     const size = options.size ? this.ladderSize(options.size, 'size', 'INVALID_ARGUMENT') : this.inputSize;
     const fetches = options.outputs ? checkOutputNames(options.outputs, this.runner, 'outputs', 'INVALID_ARGUMENT') : this.outputs;
     const { width, height } = checkFrames(frames);
-    const weights = this.weights; // captured now: a swap during the run does not affect it
+    // Captured now: a swap during the run does not affect it.
+    const weights = options.weights ?? this.weights;
+    if (options.weights && !(options.weights instanceof WeightSet && options.weights.matches(this.weights))) {
+      throw new PerceptionError('INVALID_ARGUMENT', `weight set '${String(options.weights.id)}' does not match this model's tails`, { model: modelId(this.manifest), field: 'weights' });
+    }
     const n = frames.length;
     const bytes = width * height * 3;
     let ownsBatch = false;

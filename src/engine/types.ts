@@ -1,5 +1,6 @@
 import type { InputSize, OutputName } from '../model/manifest.js';
 import type { RunnerTensor } from './runner.js';
+import type { WeightSet } from './weights.js';
 
 /** A camera frame as the engine takes it: packed RGB, HWC, 3 bytes a pixel (step = width × 3). */
 export interface CameraImage {
@@ -24,4 +25,9 @@ export interface InferOptions {
   readonly size?: InputSize;
   /** Outputs to fetch (default: the engine's `outputs`). */
   readonly outputs?: readonly OutputName[];
+  /**
+   * Run with this weight set instead of the current one (a candidate's warm-up probe before a
+   * swap, a validation run). Must match the model's tails.
+   */
+  readonly weights?: WeightSet;
 }
