@@ -226,10 +226,6 @@ class TorchPeer:
         import torch.nn.functional as F
         self.torch, self.F = torch, F
         torch.set_num_threads(threads)
-        # Without this, eager conv kernels crawl on denormal activations of this network
-        # (measured: ~1.6 s instead of ~0.1 s a frame on the loaded machine): a peer a user
-        # would tune, so it is tuned here. Reported in the output.
-        torch.set_flush_denormal(True)
         self.net, self.width, self.neck = build_torch_net(core, manifest)
         self.pre = Pre(manifest, size)
         self.K = len(manifest["classes"])
@@ -326,7 +322,7 @@ def main():
     if "pytorch" in a.peer:
         try:
             peers["pytorch"] = TorchPeer(core, manifest, size, a.threads)
-            result["pytorch_weights"] = f"training/model.py Net(width={peers['pytorch'].width}, neck={peers['pytorch'].neck}) with conv+BN-folded weights and tails from the ONNX initializers of {result['core_onnx']}; eval(), no_grad(), set_num_threads({a.threads}), set_flush_denormal(True)"
+            result["pytorch_weights"] = f"training/model.py Net(width={peers['pytorch'].width}, neck={peers['pytorch'].neck}) with conv+BN-folded weights and tails from the ONNX initializers of {result['core_onnx']}; eval(), no_grad(), set_num_threads({a.threads})"
         except Exception as e:  # noqa: BLE001
             result["pytorch"] = {"error": f"{type(e).__name__}: {e}"[:2000]}
     # Do both peers compute the same network? Each run leaves its raw outputs on frame 0; the
