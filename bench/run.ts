@@ -202,6 +202,8 @@ async function main() {
     ratio_to_floor: r2(pipelineMs / floorMed),
     ratio_to_floor_median_latency: pipe.summary.latency_ms ? r2(pipe.summary.latency_ms.p50 / floorMed) : null,
     frames: n,
+    input_size_end: pipe.summary.scheduler.input_size,
+    ladder_changes: pipe.summary.scheduler.ladder_changes,
     timed: 'replay({fast:true}): bag read (zstd + CDR), scheduler, engine (session.run), output decode, result messages (detections, lane mask, depth at model size, overlay at 10 Hz) written to an MCAP, scoring against /gt; ms_per_frame = steady interval between finished frames, wall_ms_per_frame = replay wall time (incl. engine start-up and report) / frames',
   };
 
@@ -215,6 +217,8 @@ async function main() {
     median_latency_ms: pipeN.summary.latency_ms?.p50 ?? null,
     ratio_to_floor: r2(steadyN / floorMed),
     frames: pipeN.summary.processed,
+    input_size_end: pipeN.summary.scheduler.input_size,
+    ladder_changes: pipeN.summary.scheduler.ladder_changes,
   };
   result.bag_read_ms_per_frame = {
     one_cam_zstd: r3(await bagReadMsPerFrame(bag1)),
