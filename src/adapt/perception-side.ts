@@ -1,0 +1,243 @@
+import type { KeyObject } from 'node:crypto';
+import type { Engine } from '../engine/engine.js';
+import { ChannelServer } from '../learner/channel.js';
+import type { ToPerception } from '../learner/channel-codec.js';
+import { Flagger, type FlaggerOptions } from '../learner/flagger.js';
+import type { CurveKeys } from '../learner/keys.js';
+import { Annotator } from '../learner/labels.js';
+import type { FeatureMap, FlaggedSample, GtBox } from '../learner/store-types.js';
+import { SwapManager, type SwapEvent } from '../learner/swap.js';
+import type { HeadName } from '../model/manifest.js';
+import type { RgbImage } from '../replay/image-decode.js';
+import type { FrameResult } from '../replay/perception.js';
+import type { Truth } from '../replay/scoring.js';
+import type { Scheduler, SlackGrant } from '../scheduler/index.js';
+import { labelToMessage, sampleToMessage } from './wire.js';
+
+export interface AdaptPerceptionOptions {
+  engine: Engine;
+  stateDir: string;
+  endpoints: { uplink: string; downlink: string };
+  keys: CurveKeys;
+  allowedLearners: readonly string[];
+  signers: readonly KeyObject[];
+  flagger?: FlaggerOptions;
+  /** Annotation delay in bag time (ms). */
+  labelDelayMs: number;
+  /** Most frames that get labels (the annotation budget). */
+  maxLabels: number;
+  /** Bag seconds, for events. */
+  bagTimeS: () => number;
+  log: (line: string) => void;
+}
+
+/** What `replay --adapt` reports about adaptation (see ReplaySummary.adaptation). */
+export interface AdaptationSummary {
+  versions: Array<{ version: number; at_s: number; val_new: number | null; val_old: number | null; decision: string }>;
+  flags: number;
+  flags_by_reason: Record<string, number>;
+  labels: number;
+  swaps: number;
+  rollbacks: number;
+  rejected: number;
+  frames_dropped_by_swap: number;
+  slack: { grants: number; granted_ms: number };
+  events: SwapEvent[];
+}
+
+/**
+ * Perception's side of online adaptation, composed into a replay: flags frames, sends their
+ * tail features to the learner, plays the annotator with the bag's ground truth (labels only
+ * for flagged frames, after a delay), hands the learner the scheduler's slack, and verifies,
+ * probes and hot-swaps the weight bundles that come back, watching health afterwards.
+ */
+export class AdaptPerception {
+  private readonly flagger: Flagger;
+  private readonly annotator: Annotator;
+  private readonly flagReasons: Record<string, number> = {};
+  private readonly decisions = new Map<number, { val_new: number | null; val_old: number | null; decision: string }>();
+  private grant: SlackGrant | null = null;
+  private slackTimer: NodeJS.Timeout | undefined;
+  private lastImage: RgbImage | undefined;
+  private labelsSent = 0;
+  private flagged = new Set<string>();
+  private closed = false;
+
+  private constructor(
+    private readonly o: AdaptPerceptionOptions,
+    private readonly channel: ChannelServer,
+    readonly swaps: SwapManager,
+  ) {
+    const m = o.engine.manifest;
+    this.flagger = new Flagger({ featureStats: m.feature_stats && m.feature_stats.mean.length > 0 ? m.feature_stats : undefined, ...o.flagger });
+    this.annotator = new Annotator({ delayMs: o.labelDelayMs });
+  }
+
+  static async open(o: AdaptPerceptionOptions): Promise<AdaptPerception> {
+    let self: AdaptPerception | undefined;
+    const swaps = await SwapManager.open({
+      engine: o.engine,
+      manifest: o.engine.manifest,
+      stateDir: o.stateDir,
+      publicKeys: o.signers,
+      probe: async (candidate) => {
+        const image = self?.lastImage ?? { width: 64, height: 64, data: new Uint8Array(64 * 64 * 3).fill(128) };
+        const [out] = await o.engine.infer([image], { weights: candidate });
+        return out.tensors as Record<string, { data: ArrayLike<unknown> }>;
+      },
+      now: o.bagTimeS,
+      log: o.log,
+    });
+    const channel = await ChannelServer.bind({
+      endpoints: o.endpoints,
+      keys: o.keys,
+      allowedClients: o.allowedLearners,
+      log: o.log,
+      onMessage: (msg: ToPerception) => self?.onLearnerMessage(msg),
+    });
+    self = new AdaptPerception(o, channel, swaps);
+    return self;
+  }
+
+  /** Offers the learner compute time whenever the scheduler can spare it. */
+  attach(scheduler: Scheduler<unknown, unknown>, sliceMs = 40): void {
+    this.slackTimer = setInterval(() => {
+      if (this.closed || this.grant) return;
+      const grant = scheduler.requestSlack(sliceMs, () => {
+        void this.channel.send({ kind: 'pause', reason: 'frame' });
+        this.grant = null;
+      });
+      if (!grant) return;
+      this.grant = grant;
+      void this.channel.send({ kind: 'slack', grantMs: sliceMs });
+      setTimeout(() => {
+        if (this.grant === grant) {
+          grant.release();
+          this.grant = null;
+        }
+      }, sliceMs).unref();
+    }, 5);
+    this.slackTimer.unref();
+  }
+
+  /** Called with every processed frame (result tensors must include the tail features). */
+  onFrame(r: FrameResult, image: RgbImage): void {
+    this.lastImage = image;
+    const featMean = r.tensors.feat_mean?.data as Float32Array | undefined;
+    const decision = this.flagger.observe({ camera: r.camera, stampNs: r.stampNs, detections: r.boxes, segEntropy: r.segEntropy, featMean });
+    this.swaps.observe({ maxScore: r.boxes.reduce((a, b) => Math.max(a, b.score), 0), segEntropy: r.segEntropy, flagged: decision !== null });
+    if (!decision || this.flagged.size >= this.o.maxLabels) return;
+    const features = {} as Record<HeadName, FeatureMap>;
+    for (const h of ['det', 'seg', 'depth'] as const) {
+      const t = r.tensors[`${h}_feat`];
+      if (!t || t.type !== 'float32') return; // features not fetched: nothing to learn from
+      const [channels, height, width] = t.dims;
+      features[h] = { channels, height, width, data: t.data };
+    }
+    for (const reason of decision.reasons) this.flagReasons[reason] = (this.flagReasons[reason] ?? 0) + 1;
+    this.flagged.add(`${r.camera}@${r.stampNs}`);
+    const sample: FlaggedSample = {
+      camera: r.camera,
+      stampNs: r.stampNs,
+      domain: 'new',
+      reasons: decision.reasons,
+      scores: { ...decision.scores },
+      inputSize: r.size,
+      cameraSize: r.cameraSize,
+      features,
+      predictions: { detections: r.boxes.length, seg_entropy: r.segEntropy },
+    };
+    void this.channel.send(sampleToMessage(sample));
+    this.annotator.onFlag(this.nowMs(), r.camera, r.stampNs);
+  }
+
+  /** An old-domain reference frame, labelled at once (the reservoir against forgetting). */
+  sendReference(r: FrameResult, truth: Partial<Record<'detections' | 'lane' | 'depth', Truth>>): void {
+    const features = {} as Record<HeadName, FeatureMap>;
+    for (const h of ['det', 'seg', 'depth'] as const) {
+      const t = r.tensors[`${h}_feat`];
+      if (!t || t.type !== 'float32') return;
+      const [channels, height, width] = t.dims;
+      features[h] = { channels, height, width, data: t.data.slice() };
+    }
+    void this.channel.send(sampleToMessage({ camera: r.camera, stampNs: r.stampNs, domain: 'old', reasons: [], scores: {}, inputSize: r.size, cameraSize: r.cameraSize, features }));
+    void this.channel.send(labelToMessage({ camera: r.camera, stampNs: r.stampNs, labels: this.labels(truth) }));
+  }
+
+  /** Ground truth from the bag: held by the annotator, released only for flagged frames. */
+  onGroundTruth(camera: string, stampNs: bigint, part: Truth): void {
+    this.annotator.onGroundTruth(this.nowMs(), { camera, stampNs, labels: this.labels({ [part.kind]: part }) });
+    this.pollLabels();
+  }
+
+  pollLabels(): void {
+    for (const ev of this.annotator.poll(this.nowMs())) {
+      this.labelsSent++;
+      void this.channel.send(labelToMessage(ev));
+    }
+  }
+
+  summary(schedulerSlack: { grants: number; granted_ms: number }): AdaptationSummary {
+    const events = [...this.swaps.events];
+    const versions = events
+      .filter((e): e is Extract<SwapEvent, { kind: 'swapped' }> => e.kind === 'swapped')
+      .map((e) => ({ version: e.version, at_s: e.at_s, ...(this.decisions.get(e.version) ?? { val_new: null, val_old: null, decision: 'promote' }) }));
+    for (const [version, d] of this.decisions) if (d.decision !== 'promote') versions.push({ version, at_s: NaN, ...d });
+    return {
+      versions,
+      flags: this.flagged.size,
+      flags_by_reason: { ...this.flagReasons },
+      labels: this.labelsSent,
+      swaps: events.filter((e) => e.kind === 'swapped').length,
+      rollbacks: events.filter((e) => e.kind === 'rolled_back').length,
+      rejected: events.filter((e) => e.kind === 'rejected').length,
+      frames_dropped_by_swap: 0,
+      slack: schedulerSlack,
+      events,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.slackTimer);
+    this.grant?.release();
+    await this.swaps.idle();
+    await this.channel.close();
+  }
+
+  private onLearnerMessage(msg: ToPerception): void {
+    switch (msg.kind) {
+      case 'bundle':
+        void this.swaps.offer(msg.bytes).then((r) => {
+          if (!r.ok) this.o.log(`adapt: bundle v${msg.version} rejected: ${r.reason}: ${r.message}`);
+          else this.o.log(`adapt: swapped to v${r.version}`);
+        });
+        break;
+      case 'status': {
+        const d = msg.detail as { val_new?: number; val_old?: number; decision?: string } | undefined;
+        if (msg.version !== undefined && d?.decision) this.decisions.set(msg.version, { val_new: d.val_new ?? null, val_old: d.val_old ?? null, decision: d.decision });
+        this.o.log(`learner: ${msg.state}${msg.version !== undefined ? ` v${msg.version}` : ''}${d ? ` ${JSON.stringify(d)}` : ''}`);
+        break;
+      }
+    }
+  }
+
+  private labels(truth: Partial<Record<'detections' | 'lane' | 'depth', Truth>>) {
+    const classes = this.o.engine.manifest.classes;
+    const out: { boxes?: GtBox[]; lane?: { width: number; height: number; data: Uint8Array }; depth?: { width: number; height: number; data: Float32Array } } = {};
+    if (truth.detections?.kind === 'detections') {
+      out.boxes = truth.detections.boxes.flatMap((b) => {
+        const classIndex = classes.indexOf(b.cls);
+        return classIndex < 0 ? [] : [{ classIndex, x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1 }];
+      });
+    }
+    if (truth.lane?.kind === 'lane') out.lane = { width: truth.lane.width, height: truth.lane.height, data: truth.lane.data.slice() };
+    if (truth.depth?.kind === 'depth') out.depth = { width: truth.depth.width, height: truth.depth.height, data: truth.depth.data.slice() };
+    return out;
+  }
+
+  private nowMs(): number {
+    return this.o.bagTimeS() * 1000;
+  }
+}
