@@ -112,7 +112,9 @@ function detectionsMessage(header: Header, cam: CameraFrame): Detection2DArray {
       id: String(b.id),
       results: [
         {
-          hypothesis: { class_id: b.cls, score: 1 },
+          // Ground truth's score is the object's visible fraction (1 − occlusion), so consumers
+          // can leave heavily occluded objects out of scoring (see replay/scoring.ts).
+          hypothesis: { class_id: b.cls, score: Math.round((1 - b.occlusion) * 1000) / 1000 },
           pose: { pose: { position: { x: 0, y: 0, z: 0 }, orientation: { x: 0, y: 0, z: 0, w: 1 } }, covariance: new Array<number>(36).fill(0) },
         },
       ],

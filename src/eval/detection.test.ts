@@ -48,4 +48,15 @@ describe('DetectionEvaluator (VOC all-point AP@0.5)', () => {
       expect((e as Error).message).toMatch(/classIndex 1 is outside 0\.\.0/);
     }
   });
+  it('ignore regions: a detection on an ignored object is neither TP nor FP', () => {
+    const ev = new DetectionEvaluator(['car']);
+    const gt = { classIndex: 0, x0: 0, y0: 0, x1: 10, y1: 10 };
+    const tiny = { classIndex: 0, x0: 50, y0: 50, x1: 54, y1: 53 };
+    // Scored box found at 0.9; the tiny (ignored) one "found" at 0.95 would otherwise be a false positive ranked first.
+    ev.add([{ ...tiny, score: 0.95 }, { ...gt, score: 0.9 }], [gt], [tiny]);
+    expect(ev.result().perClass[0]).toMatchObject({ ap: 1, numGt: 1, numPred: 1 });
+    const strict = new DetectionEvaluator(['car']);
+    strict.add([{ ...tiny, score: 0.95 }, { ...gt, score: 0.9 }], [gt]);
+    expect(strict.result().perClass[0].ap).toBeCloseTo(0.5, 6);
+  });
 });

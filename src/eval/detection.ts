@@ -63,10 +63,14 @@ export class DetectionEvaluator {
     this.numGt = classes.map(() => 0);
   }
 
-  /** Adds one image's predictions and ground truth. */
-  add(preds: readonly ScoredBox[], gts: readonly EvalBox[]): void {
+  /**
+   * Adds one image's predictions and ground truth. `ignore` holds objects that are neither
+   * required nor penalised (too small or too occluded to score fairly): a prediction that
+   * misses every scored box but overlaps an ignored one of its class counts as neither TP nor FP.
+   */
+  add(preds: readonly ScoredBox[], gts: readonly EvalBox[], ignore: readonly EvalBox[] = []): void {
     const K = this.classes.length;
-    for (const b of [...preds, ...gts]) {
+    for (const b of [...preds, ...gts, ...ignore]) {
       if (!(Number.isInteger(b.classIndex) && b.classIndex >= 0 && b.classIndex < K)) {
         throw new PerceptionError('INVALID_ARGUMENT', `classIndex ${b.classIndex} is outside 0..${K - 1}`, { field: 'classIndex' });
       }
@@ -85,6 +89,7 @@ export class DetectionEvaluator {
         });
         const hit = best >= 0 && bestIoU >= this.iouThreshold && taken[best] === 0;
         if (hit) taken[best] = 1;
+        else if (ignore.some((ig) => ig.classIndex === k && boxIoU(pred, ig) >= this.iouThreshold)) continue;
         this.scores[k].push(pred.score);
         this.tp[k].push(hit ? 1 : 0);
       }

@@ -26,7 +26,13 @@ export interface FrameResult {
 }
 
 export interface PerceptionOptions {
+  /** Detections at or above this are published and drawn. */
   scoreThreshold: number;
+  /**
+   * Detections are decoded down to this score (default 0.05) and kept in FrameResult.boxes:
+   * mAP needs the whole precision-recall curve, and the flagger looks at ambiguous scores.
+   */
+  evalThreshold?: number;
   denseAtCameraSize: boolean;
   overlayWidth: number;
   maxDetections?: number;
@@ -64,7 +70,7 @@ export class Perception {
     return outs.map((out, i) => {
       const { camera, stampNs, image } = frames[i];
       const d = decodeFrame(out, this.engine.manifest, {
-        threshold: this.options.scoreThreshold,
+        threshold: Math.min(this.options.evalThreshold ?? 0.05, this.options.scoreThreshold),
         maxDetections: this.options.maxDetections ?? 100,
         dense: this.options.denseAtCameraSize ? 'camera' : 'model',
       });
@@ -100,14 +106,20 @@ export class Perception {
       renderer = new OverlayRenderer({ width: Math.min(this.options.overlayWidth, image.width) });
       this.overlays.set(r.camera, renderer);
     }
-    return renderer.render({ image, mask: r.lane, detections: r.boxes });
+    return renderer.render({ image, mask: r.lane, detections: this.published(r) });
+  }
+
+  /** The detections a user gets: those at or above the score threshold. */
+  published(r: FrameResult): Detection[] {
+    const t = this.options.scoreThreshold;
+    return r.boxes.filter((b) => b.score >= t);
   }
 
   /** Writes the frame's result messages, stamped with the source frame's stamp. */
   publish(sink: BagWriter, logTimeNs: bigint, r: FrameResult, overlayOf: RgbImage | null): Promise<unknown> {
     const header = headerFor(r.stampNs, `${r.camera}_camera_optical_frame`);
     const writes = [
-      sink.write(resultTopic(r.camera, 'detections'), logTimeNs, detectionArray(header, r.boxes)),
+      sink.write(resultTopic(r.camera, 'detections'), logTimeNs, detectionArray(header, this.published(r))),
       sink.write(resultTopic(r.camera, 'lane_mask'), logTimeNs, monoImage(header, r.lane.width, r.lane.height, r.lane.data)),
       sink.write(resultTopic(r.camera, 'depth'), logTimeNs, depthImage(header, r.depth.width, r.depth.height, r.depth.data)),
     ];

@@ -14,6 +14,13 @@ export type Truth =
 
 /** Depth is scored on ground-truth pixels nearer than this (metres); the sky reads 200 m. */
 export const DEPTH_EVAL_MAX_M = 80;
+/**
+ * Ground-truth objects lower than this many model-input pixels, or less visible than
+ * MIN_VISIBLE (the ground truth's hypothesis score; see cli/sim.ts), are ignore regions: a
+ * detection on one is neither a hit nor a false positive (the model factory scores the same way).
+ */
+export const MIN_BOX_MODEL_PX = 8;
+export const MIN_VISIBLE = 0.3;
 
 /**
  * Accumulates the standard metrics over frames. Dense ground truth is compared at the
@@ -40,12 +47,16 @@ export class CameraScorer {
     const d = truth.detections;
     if (d?.kind === 'detections') {
       const gts: EvalBox[] = [];
+      const ignore: EvalBox[] = [];
+      const minHeight = (MIN_BOX_MODEL_PX * pred.cameraSize.height) / pred.size[0];
       for (const b of d.boxes) {
         const classIndex = this.classIndex.get(b.cls);
-        if (classIndex !== undefined) gts.push({ classIndex, x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1 });
+        if (classIndex === undefined) continue;
+        const box = { classIndex, x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1 };
+        (b.y1 - b.y0 < minHeight || b.score < MIN_VISIBLE ? ignore : gts).push(box);
       }
       const preds: ScoredBox[] = pred.boxes.map((b) => ({ classIndex: b.classIndex, score: b.score, x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1 }));
-      this.det.add(preds, gts);
+      this.det.add(preds, gts, ignore);
       this.hasDet = true;
     }
     const l = truth.lane;

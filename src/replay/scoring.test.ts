@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import type { FrameResult } from './perception.js';
+import { CameraScorer } from './scoring.js';
+
+function result(boxes: FrameResult['boxes']): FrameResult {
+  return {
+    camera: 'front',
+    stampNs: 1n,
+    cameraSize: { width: 400, height: 200 },
+    size: [100, 200], // model pixels are 2 camera pixels: 8 model px = 16 camera px
+    boxes,
+    lane: { width: 2, height: 1, data: Uint8Array.of(1, 2) },
+    depth: { width: 2, height: 1, data: Float32Array.of(10, 20) },
+    segEntropy: 0,
+    weights: 'w',
+    tensors: {},
+  };
+}
+
+describe('CameraScorer', () => {
+  it('leaves tiny and mostly hidden objects out of detection scoring', () => {
+    const s = new CameraScorer(['car', 'truck']);
+    const big = { cls: 'car', score: 1, x0: 0, y0: 0, x1: 40, y1: 40 };
+    const small = { cls: 'car', score: 1, x0: 100, y0: 100, x1: 110, y1: 110 }; // 10 camera px < 16
+    const hidden = { cls: 'car', score: 0.2, x0: 200, y0: 0, x1: 260, y1: 60 }; // 20 % visible
+    const det = (b: typeof big, score: number) => ({ cls: b.cls, classIndex: 0, score, x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1 });
+    s.add(result([det(small, 0.99), det(hidden, 0.98), det(big, 0.9)]), { detections: { kind: 'detections', boxes: [big, small, hidden] } });
+    const m = s.result();
+    expect(m.det_map50).toBe(1);
+    expect(m.det_ap50_per_class).toEqual({ car: 1, truck: null });
+  });
+  it('compares dense ground truth at the prediction size, nearest-sampled', () => {
+    const s = new CameraScorer(['car']);
+    s.add(result([]), {
+      lane: { kind: 'lane', width: 4, height: 2, data: Uint8Array.of(1, 1, 2, 2, 1, 1, 2, 2) },
+      depth: { kind: 'depth', width: 4, height: 2, data: Float32Array.of(10, 10, 25, 25, 10, 10, 25, 25) },
+    });
+    const m = s.result();
+    expect([m.lane_iou, m.drivable_iou]).toEqual([1, 1]);
+    expect(m.depth_absrel).toBeCloseTo((0 + 5 / 25) / 2, 4);
+    expect(m.det_map50).toBeNull();
+  });
+});
