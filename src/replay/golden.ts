@@ -17,6 +17,8 @@ const HIGHER_IS_BETTER: Record<GoldenMetric, boolean> = {
 export interface GoldenFile {
   /** The model the thresholds were set for (name@version); a different model is reported, not compared silently. */
   model: string;
+  /** How the bounds were set (free text). */
+  note?: string;
   bags: Record<string, Partial<Record<GoldenMetric, number>>>;
 }
 
@@ -34,6 +36,7 @@ export function parseGolden(json: unknown, file: string): GoldenFile {
   const g = json as Record<string, unknown>;
   if (typeof g.model !== 'string') throw bad('model', 'must be a string name@version');
   if (typeof g.bags !== 'object' || g.bags === null) throw bad('bags', 'must be an object of bag → thresholds');
+  if (g.note !== undefined && typeof g.note !== 'string') throw bad('note', 'must be a string');
   for (const [bag, t] of Object.entries(g.bags as Record<string, unknown>)) {
     if (typeof t !== 'object' || t === null) throw bad(`bags.${bag}`, 'must be an object of metric → bound');
     for (const [k, v] of Object.entries(t)) {
