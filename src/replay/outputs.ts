@@ -118,6 +118,8 @@ export class ReplayOutputs {
     eventLoopDelayMs: { p50: number; p99: number; max: number };
     wallS: number;
     mode: string;
+    /** Additions from replay hooks (e.g. `adaptation`). */
+    extra?: Record<string, unknown>;
   }): Promise<ReplaySummary> {
     await Promise.all(this.writes);
     await this.o.writer.close();
@@ -171,6 +173,7 @@ export class ReplayOutputs {
       wall_s: extra.wallS,
       outputs,
       ...(this.bagError ? { bag_error: this.bagError } : {}),
+      ...extra.extra,
     };
     const bucketMs = niceBucket((summary.latency_ms?.p99 ?? 10) / 20);
     this.overlays.sort((a, b) => a.stampS - b.stampS || a.camera.localeCompare(b.camera));

@@ -7,11 +7,12 @@ import type { BagInfo, BagMessage } from '../bag/types.js';
 import { Engine } from '../engine/engine.js';
 import type { Provider } from '../engine/runner.js';
 import { isPerceptionError, PerceptionError, type ErrorCode } from '../errors.js';
-import type { InputSize } from '../model/manifest.js';
-import { timeToNs, validateImage, type CompressedImage, type Detection2DArray, type Image } from '../msgs/index.js';
+import type { InputSize, OutputName } from '../model/manifest.js';
+import { DEFAULT_OUTPUTS } from '../engine/engine.js';
+import { nsToSeconds, timeToNs, validateImage, type CompressedImage, type Detection2DArray, type Image } from '../msgs/index.js';
 import { Scheduler, systemClock, type CameraConfig, type DropReason } from '../scheduler/index.js';
 import { FrameRunner, type FrameOutcome, type FramePayload } from './frame-runner.js';
-import type { EncodedImage } from './image-decode.js';
+import type { EncodedImage, RgbImage } from './image-decode.js';
 import { encodedSize } from './image-size.js';
 import { boxesFromDetections, bytePixels, floatPixels } from './messages.js';
 import { Pairing } from './pairing.js';
@@ -47,6 +48,25 @@ export interface ReplayOptions {
   reportOverlays?: number;
   onProgress?: (done: number, total: number) => void;
   log?: (line: string) => void;
+  /** Extensions (online adaptation): see ReplayHooks. */
+  hooks?: ReplayHooks;
+}
+
+/**
+ * What an extension of replay sees: every processed frame, every ground-truth part, the
+ * scheduler (for slack), drops, and the bag clock; it can ask for extra engine outputs and add
+ * to the summary and the report's timeline markers. All calls are synchronous and on the
+ * replay's event loop.
+ */
+export interface ReplayHooks {
+  /** Extra engine outputs to fetch for every frame (e.g. tail features). */
+  outputs?: readonly OutputName[];
+  start?(ctx: { engine: Engine; perception: Perception; scheduler: Scheduler<FramePayload, FrameOutcome>; bagTimeS: () => number }): Promise<void>;
+  onFrame?(result: FrameResult, image: RgbImage, latencyMs: number): void;
+  onTruth?(camera: string, stampNs: bigint, truth: Truth): void;
+  onDrop?(camera: string, reason: DropReason): void;
+  /** Called after the bag is read and the scheduler drained; returns summary additions. */
+  finish?(): Promise<{ summary: Record<string, unknown>; markers: Array<{ t: number; label: string }> }>;
 }
 
 const FRAME_ERRORS = new Set<string>(['BAD_IMAGE', 'UNSUPPORTED_ENCODING', 'MESSAGE_DECODE', 'UNKNOWN_MESSAGE_TYPE']);
@@ -86,6 +106,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       scoreThreshold: options.scoreThreshold ?? 0.3,
       denseAtCameraSize: options.denseAtCameraSize ?? false,
       overlayWidth: options.overlayWidth ?? 640,
+      outputs: options.hooks?.outputs ? [...new Set([...DEFAULT_OUTPUTS, ...options.hooks.outputs])] : undefined,
     });
     const total = cameraTopics.reduce((a, t) => a + t.count, 0);
     const out = new ReplayOutputs({
@@ -117,6 +138,12 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       },
     });
 
+    const hooks = options.hooks;
+    let bagNowNs = info.startNs;
+    const addTruth = (camera: string, stampNs: bigint, truth: Truth) => {
+      pairing.addTruth(camera, stampNs, truth.kind, truth);
+      hooks?.onTruth?.(camera, stampNs, truth);
+    };
     let done = 0;
     const progress = () => options.onProgress?.(done, total);
     const countBad = (code: ErrorCode | string, camera?: string) => out.countBad(code, camera);
@@ -139,6 +166,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
           const latencyMs = timing.endMs - timing.arrivalMs;
           out.processed(camera, payload, outcome.result, outcome.image, latencyMs, timing.startMs - timing.arrivalMs);
           pairing.addPrediction(camera, payload.stampNs, outcome.result);
+          hooks?.onFrame?.(outcome.result, outcome.image, latencyMs);
         } else {
           log(`skipping frame: ${outcome.error.code}: ${outcome.error.message}`);
           countBad(outcome.error.code, camera);
@@ -146,11 +174,13 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
         finished();
       },
       onDrop: (camera, reason: DropReason) => {
+        hooks?.onDrop?.(camera, reason);
         out.dropped(camera, reason);
         finished();
       },
       onError: (err, where) => log(`scheduler ${where.phase}${where.camera ? ` (${where.camera})` : ''}: ${(err as Error).message}`),
     });
+    await hooks?.start?.({ engine, perception, scheduler, bagTimeS: () => nsToSeconds(bagNowNs - info.startNs) });
     scheduler.start();
     loopDelay.enable();
 
@@ -167,6 +197,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     const wallStart = performance.now();
     try {
       for await (const m of messages) {
+        bagNowNs = m.logTimeNs;
         const role = roles.get(m.topic)!;
         switch (role.role) {
           case 'camera': {
@@ -195,7 +226,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
             break;
           }
           case 'gt_detections':
-            pairing.addTruth(role.camera, stampOf(m), 'detections', { kind: 'detections', boxes: boxesFromDetections(m.msg as Detection2DArray) });
+            addTruth(role.camera, stampOf(m), { kind: 'detections', boxes: boxesFromDetections(m.msg as Detection2DArray) });
             break;
           case 'gt_lane':
           case 'gt_depth': {
@@ -207,8 +238,8 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
               countBad(isPerceptionError(err) ? err.code : 'BAD_IMAGE', role.camera);
               break;
             }
-            if (role.role === 'gt_lane') pairing.addTruth(role.camera, stampOf(m), 'lane', { kind: 'lane', width: img.width, height: img.height, data: bytePixels(img) });
-            else pairing.addTruth(role.camera, stampOf(m), 'depth', { kind: 'depth', width: img.width, height: img.height, data: floatPixels(img) });
+            if (role.role === 'gt_lane') addTruth(role.camera, stampOf(m), { kind: 'lane', width: img.width, height: img.height, data: bytePixels(img) });
+            else addTruth(role.camera, stampOf(m), { kind: 'depth', width: img.width, height: img.height, data: floatPixels(img) });
             break;
           }
           case 'other':
@@ -221,6 +252,8 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       log(`bag ended early, results cover what was read: ${out.bagError}`);
     }
     await scheduler.stop();
+    const extension = await hooks?.finish?.();
+    if (extension) out.markers.push(...extension.markers);
     loopDelay.disable();
     pairing.flush();
     return await out.finish({
@@ -230,6 +263,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       eventLoopDelayMs: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
       wallS: (performance.now() - t0) / 1000,
       mode: options.fast ? 'fast' : `rate ${rate}`,
+      extra: extension?.summary,
     });
   } finally {
     loopDelay.disable();
