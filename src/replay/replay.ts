@@ -21,7 +21,7 @@ import { ReplayOutputs } from './outputs.js';
 import { CameraScorer, type Truth } from './scoring.js';
 import { TimelineScorer } from './timeline.js';
 import { classifyTopic, type TopicRole } from './topics.js';
-import type { ReplaySummary } from './summary.js';
+import type { MetricsSummary, ReplaySummary } from './summary.js';
 
 export interface ReplayOptions {
   bag: string;
@@ -66,7 +66,7 @@ export interface ReplayHooks {
   onTruth?(camera: string, stampNs: bigint, truth: Truth): void;
   onDrop?(camera: string, reason: DropReason): void;
   /** Called after the bag is read and the scheduler drained; returns summary additions. */
-  finish?(): Promise<{ summary: Record<string, unknown>; markers: Array<{ t: number; label: string }> }>;
+  finish?(ctx: { firstFifth: MetricsSummary; lastFifth: MetricsSummary }): Promise<{ summary: Record<string, unknown>; markers: Array<{ t: number; label: string }> }>;
 }
 
 const FRAME_ERRORS = new Set<string>(['BAD_IMAGE', 'UNSUPPORTED_ENCODING', 'MESSAGE_DECODE', 'UNKNOWN_MESSAGE_TYPE']);
@@ -128,6 +128,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     }
     const overall = new CameraScorer(engine.manifest.classes);
     const timeline = new TimelineScorer(engine.manifest.classes, info.startNs, info.durationNs, 10);
+    const fifths = new TimelineScorer(engine.manifest.classes, info.startNs, info.durationNs, 5);
     const pairing = new Pairing<FrameResult, Truth>({
       expected: (camera) => out.camera(camera).truthParts,
       retain: (r) => perception.retain(r),
@@ -135,6 +136,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
         out.camera(camera).scorer.add(prediction, truth);
         overall.add(prediction, truth);
         timeline.add(prediction.stampNs, prediction, truth);
+        fifths.add(prediction.stampNs, prediction, truth);
       },
     });
 
@@ -252,10 +254,10 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       log(`bag ended early, results cover what was read: ${out.bagError}`);
     }
     await scheduler.stop();
-    const extension = await hooks?.finish?.();
-    if (extension) out.markers.push(...extension.markers);
     loopDelay.disable();
     pairing.flush();
+    const extension = await hooks?.finish?.({ firstFifth: fifths.bucket(0), lastFifth: fifths.bucket(4) });
+    if (extension) out.markers.push(...extension.markers);
     return await out.finish({
       overall: overall.result(),
       timeline: timeline.series(),

@@ -34,6 +34,11 @@ export class TimelineScorer {
     this.scorers[this.bucketOf(stampNs)].add(prediction, truth);
   }
 
+  /** The metrics of window `i` (0-based). */
+  bucket(i: number): MetricsSummary {
+    return this.scorers[i].result();
+  }
+
   /** Metrics per window, with the window's start in seconds from the bag's start. */
   series(): Array<{ t: number; metrics: MetricsSummary; score: number | null }> {
     const width = Number(this.durationNs) / 1e9 / this.buckets;
