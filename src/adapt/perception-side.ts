@@ -62,6 +62,8 @@ export class AdaptPerception {
   private labelsSent = 0;
   private flagged = new Set<string>();
   private closed = false;
+  private ready = false;
+  private onReady: (() => void) | undefined;
 
   private constructor(
     private readonly o: AdaptPerceptionOptions,
@@ -97,6 +99,23 @@ export class AdaptPerception {
     });
     self = new AdaptPerception(o, channel, swaps);
     return self;
+  }
+
+  /** Where the channel listens (ports resolved). */
+  get endpoints(): { uplink: string; downlink: string } {
+    return this.channel.endpoints;
+  }
+
+  /** Resolves when a learner has said it is ready (its first status message). */
+  learnerReady(timeoutMs: number): Promise<boolean> {
+    if (this.ready) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve(false), timeoutMs);
+      this.onReady = () => {
+        clearTimeout(t);
+        resolve(true);
+      };
+    });
   }
 
   /** Offers the learner compute time whenever the scheduler can spare it. */
@@ -215,6 +234,10 @@ export class AdaptPerception {
         });
         break;
       case 'status': {
+        if (!this.ready) {
+          this.ready = true;
+          this.onReady?.();
+        }
         const d = msg.detail as { val_new?: number; val_old?: number; decision?: string } | undefined;
         if (msg.version !== undefined && d?.decision) this.decisions.set(msg.version, { val_new: d.val_new ?? null, val_old: d.val_old ?? null, decision: d.decision });
         this.o.log(`learner: ${msg.state}${msg.version !== undefined ? ` v${msg.version}` : ''}${d ? ` ${JSON.stringify(d)}` : ''}`);

@@ -1,0 +1,201 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { openBag } from '../bag/reader.js';
+import { PerceptionError } from '../errors.js';
+import { createIdentity } from '../learner/keys.js';
+import type { OutputName } from '../model/manifest.js';
+import type { CompressedImage, Detection2DArray, Image } from '../msgs/index.js';
+import { timeToNs, validateImage } from '../msgs/index.js';
+import { ImageDecoder, type EncodedImage } from '../replay/image-decode.js';
+import { boxesFromDetections, bytePixels, floatPixels } from '../replay/messages.js';
+import type { ReplayHooks } from '../replay/replay.js';
+import type { Truth } from '../replay/scoring.js';
+import { LatencyRecorder } from '../replay/summary.js';
+import { combinedScore } from '../replay/timeline.js';
+import { classifyTopic } from '../replay/topics.js';
+import { AdaptPerception } from './perception-side.js';
+
+export interface AdaptReplayOptions {
+  modelDir: string;
+  /** Keys, the learner's sample store and promoted weights live here. */
+  workDir: string;
+  /** A bag of the training domains with ground truth: the old-domain reference set. */
+  referenceBag: string;
+  referenceFrames: number;
+  labelDelayMs: number;
+  maxLabels: number;
+  log: (line: string) => void;
+  /** How to start the learner process (default: this package's CLI, `learner` command). */
+  spawnLearner?: (args: string[]) => ChildProcess;
+}
+
+const FEATURES: readonly OutputName[] = ['det_feat', 'seg_feat', 'depth_feat', 'feat_mean'];
+const BIN = resolve(import.meta.dirname, '..', '..', 'bin', 'adaptive-perception.js');
+
+/**
+ * `replay --adapt`: perception (this process) and the learner (a child process) over a bag.
+ * The learner is a separate OS process that talks to perception only through the
+ * CURVE-authenticated ZeroMQ channel, trains only in the slack the scheduler grants, and sends
+ * back signed bundles that perception verifies and hot-swaps.
+ */
+export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & { close(): Promise<void> }> {
+  await mkdir(o.workDir, { recursive: true });
+  const keysDir = join(o.workDir, 'keys');
+  const perceptionId = await createIdentity(keysDir, 'perception');
+  const learnerId = await createIdentity(keysDir, 'learner');
+  let adapt: AdaptPerception | undefined;
+  let learner: ChildProcess | undefined;
+  let bagTimeS = () => 0;
+  const steady = new LatencyRecorder();
+  const duringSwap = new LatencyRecorder();
+  let swapWindowEndS = -Infinity;
+  let swapsSeen = 0;
+  let droppedWhileSwapping = 0;
+
+  const close = async () => {
+    await adapt?.close();
+    if (learner && learner.exitCode === null) {
+      learner.kill('SIGTERM');
+      await new Promise<void>((r) => {
+        const t = setTimeout(() => {
+          learner?.kill('SIGKILL');
+          r();
+        }, 3000);
+        learner!.once('exit', () => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  };
+
+  return {
+    outputs: FEATURES,
+    async start(ctx) {
+      bagTimeS = ctx.bagTimeS;
+      adapt = await AdaptPerception.open({
+        engine: ctx.engine,
+        stateDir: join(o.workDir, 'perception-state'),
+        endpoints: { uplink: 'tcp://127.0.0.1:*', downlink: 'tcp://127.0.0.1:*' },
+        keys: perceptionId.curve,
+        allowedLearners: [learnerId.curve.publicKey],
+        signers: [learnerId.signing.publicKey],
+        labelDelayMs: o.labelDelayMs,
+        maxLabels: o.maxLabels,
+        bagTimeS: () => bagTimeS(),
+        log: o.log,
+      });
+      const args = [
+        'learner',
+        '--model', o.modelDir,
+        '--keys', keysDir,
+        '--identity', 'learner',
+        '--server', 'perception',
+        '--state', join(o.workDir, 'learner-state'),
+        '--uplink', adapt.endpoints.uplink,
+        '--downlink', adapt.endpoints.downlink,
+      ];
+      learner = o.spawnLearner ? o.spawnLearner(args) : spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+      if (learner.stderr) createInterface({ input: learner.stderr }).on('line', (l) => o.log(`[learner] ${l}`));
+      learner.once('exit', (code, signal) => o.log(`learner exited (${signal ?? code})`));
+      if (!(await adapt.learnerReady(60_000))) {
+        await close();
+        throw new PerceptionError('IO', 'the learner process did not connect within 60 s', { field: 'learner' });
+      }
+      const sent = await sendReferenceSet(adapt, ctx.perception, o);
+      o.log(`adapt: learner connected; sent ${sent} old-domain reference frames from ${o.referenceBag}`);
+      adapt.attach(ctx.scheduler as never);
+    },
+    onFrame(result, image, latencyMs) {
+      if (!adapt) return;
+      const swaps = adapt.swaps.events.filter((e) => e.kind === 'swapped' || e.kind === 'rolled_back').length;
+      if (swaps !== swapsSeen) {
+        swapsSeen = swaps;
+        swapWindowEndS = bagTimeS() + 1;
+      }
+      (bagTimeS() <= swapWindowEndS ? duringSwap : steady).recordMs(latencyMs);
+      adapt.onFrame(result, image);
+      adapt.pollLabels();
+    },
+    onTruth(camera, stampNs, truth) {
+      adapt?.onGroundTruth(camera, stampNs, truth);
+    },
+    onDrop() {
+      if (bagTimeS() <= swapWindowEndS) droppedWhileSwapping++;
+    },
+    async finish({ firstFifth, lastFifth }) {
+      if (!adapt) return { summary: {}, markers: [] };
+      await adapt.swaps.idle();
+      const s = adapt.summary({ grants: 0, granted_ms: 0 });
+      const markers = s.events
+        .filter((e) => e.kind === 'swapped' || e.kind === 'rolled_back')
+        .map((e) => ({ t: e.at_s, label: e.kind === 'swapped' ? `swap to v${e.version}` : `rollback to v${e.to}` }));
+      const summary = {
+        adaptation: {
+          ...s,
+          frames_dropped_by_swap: droppedWhileSwapping,
+          metrics_before: { ...firstFifth, score: combinedScore(firstFifth) },
+          metrics_after: { ...lastFifth, score: combinedScore(lastFifth) },
+          latency_steady_ms: steady.summary(),
+          latency_during_swaps_ms: duringSwap.summary(),
+        },
+      };
+      steady.destroy();
+      duringSwap.destroy();
+      await close();
+      return { summary, markers };
+    },
+    close,
+  };
+}
+
+/** Runs the reference bag's first frames through the engine and sends them, labelled, as the old domain. */
+async function sendReferenceSet(adapt: AdaptPerception, perception: Parameters<NonNullable<ReplayHooks['start']>>[0]['perception'], o: AdaptReplayOptions): Promise<number> {
+  const reader = await openBag(o.referenceBag);
+  const decoder = new ImageDecoder();
+  const truth = new Map<string, Partial<Record<'detections' | 'lane' | 'depth', Truth>>>();
+  let sent = 0;
+  try {
+    for await (const m of reader.messages()) {
+      if (sent >= o.referenceFrames) break;
+      const role = classifyTopic(m.topic, m.type);
+      const header = (m.msg as { header: { stamp: { sec: number; nanosec: number } } }).header;
+      const key = `${role.role === 'other' ? '' : role.camera}@${timeToNs(header.stamp)}`;
+      const t = truth.get(key) ?? {};
+      truth.set(key, t);
+      switch (role.role) {
+        case 'gt_detections':
+          t.detections = { kind: 'detections', boxes: boxesFromDetections(m.msg as Detection2DArray) };
+          break;
+        case 'gt_lane': {
+          const img = validateImage(m.msg);
+          t.lane = { kind: 'lane', width: img.width, height: img.height, data: bytePixels(img) };
+          break;
+        }
+        case 'gt_depth': {
+          const img = validateImage(m.msg);
+          t.depth = { kind: 'depth', width: img.width, height: img.height, data: floatPixels(img) };
+          break;
+        }
+        case 'camera': {
+          const enc: EncodedImage = role.compressed
+            ? { kind: 'compressed', format: (m.msg as CompressedImage).format, data: (m.msg as CompressedImage).data }
+            : { kind: 'raw', ...(m.msg as Image) };
+          const image = await decoder.decode(enc, { camera: role.camera, topic: m.topic, index: m.index });
+          const result = await perception.process(role.camera, timeToNs(header.stamp), image);
+          adapt.sendReference(result, t);
+          truth.delete(key);
+          sent++;
+          break;
+        }
+        case 'other':
+          break;
+      }
+    }
+  } finally {
+    await reader.close();
+  }
+  return sent;
+}
