@@ -27,6 +27,8 @@ describe('regression: committed bags against golden thresholds', async () => {
   it('the thresholds were set for the bundled model', async () => {
     const { manifest } = await loadModelPackage(MODEL);
     expect(`${manifest.name}@${manifest.version}`).toBe(golden.model);
+    expect(manifest.sha256['model.onnx'], 'models/default/model.onnx changed: re-derive config/golden.json deliberately').toBe(golden.model_sha256);
+    expect(manifest.sha256['tails.json'], 'models/default/tails.json changed: re-derive config/golden.json deliberately').toBe(golden.tails_sha256);
   });
 
   it.each(Object.keys(golden.bags))('%s', async (bag) => {

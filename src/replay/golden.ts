@@ -17,6 +17,9 @@ const HIGHER_IS_BETTER: Record<GoldenMetric, boolean> = {
 export interface GoldenFile {
   /** The model the thresholds were set for (name@version); a different model is reported, not compared silently. */
   model: string;
+  /** sha256 of the model's files the bounds were set for (from its manifest). */
+  model_sha256?: string;
+  tails_sha256?: string;
   /** How the bounds were set (free text). */
   note?: string;
   bags: Record<string, Partial<Record<GoldenMetric, number>>>;
