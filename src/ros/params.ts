@@ -161,9 +161,12 @@ const TYPE_OF: Record<ParamKind, number> = {
  * Declares every spec on a node with its descriptor (overrides from `--params-file` apply, as
  * rclnodejs does on declaration), checks the resulting values, and installs the on-set callback.
  * Throws PerceptionError('INVALID_CONFIG') listing every bad value. Returns the values by name.
+ * `installValidator: false` leaves the callback to the caller: a node that declares in stages
+ * (the camera list first, then the per-camera parameters it implies) installs one validator for
+ * the whole table, since each installed validator refuses names it does not know.
  */
-export function declareParams(rcl: RclLike, node: RclNodeLike, specs: readonly ParamSpec[]): Map<string, unknown> {
-  node.addOnSetParametersCallback(onSetParameters(specs));
+export function declareParams(rcl: RclLike, node: RclNodeLike, specs: readonly ParamSpec[], options: { readonly installValidator?: boolean } = {}): Map<string, unknown> {
+  if (options.installValidator ?? true) node.addOnSetParametersCallback(onSetParameters(specs));
   const values = new Map<string, unknown>();
   const reasons: string[] = [];
   for (const spec of specs) {

@@ -1,0 +1,368 @@
+import { Engine } from '../engine/engine.js';
+import type { Provider } from '../engine/runner.js';
+import { nsToTime, timeToNs } from '../msgs/index.js';
+import { FrameRunner, type FrameOutcome, type FramePayload } from '../replay/frame-runner.js';
+import { encodedSize } from '../replay/image-size.js';
+import { Perception } from '../replay/perception.js';
+import { buildDiagnostics, type DiagnosticArray } from '../ros/diagnostics.js';
+import { PERCEPTION_PARAMS, cameraParams } from '../ros/params.js';
+import { ADAPTATION_TOPICS, cameraOfTopic, perceptionPublications, type PublishToggles } from '../ros/topics.js';
+import { Scheduler, systemClock, type CameraConfig, type Clock, type FrameTiming } from '../scheduler/index.js';
+import type { Subscription, Transport, TransportClock, TransportEvent } from '../transport/types.js';
+import { stateLabel, type AdaptationStatus, type FlaggedFrame, type WeightUpdate } from './adaptation-msgs.js';
+import { CameraStats } from './camera-stats.js';
+import { isFrameError, takeFrame } from './intake.js';
+import { ManagedNode } from './lifecycle.js';
+import { detectionMarkers, marker, MARKER } from './markers.js';
+import type { ParamChange, ParameterHost } from './params-host.js';
+import { PublisherSet } from './publishers.js';
+import { defaultInterval, type NodeLog, type PerceptionHooks, type PerceptionNodeOptions } from './types.js';
+
+/** A frame in the scheduler, with the resolver of its fate (bag backpressure; see onFrame). */
+interface NodePayload extends FramePayload {
+  readonly settle: () => void;
+}
+
+interface Camera {
+  readonly name: string;
+  readonly topic: string;
+  readonly compressed: boolean;
+  readonly key: string; // parameter key: a/b → a.b
+  readonly stats: CameraStats;
+  lastOverlayNs: bigint | undefined;
+}
+
+interface Settings {
+  toggles: PublishToggles;
+  overlayWidth: number;
+  overlayRateHz: number;
+  diagnosticsPeriodS: number;
+}
+
+/**
+ * The perception node: camera topics in, results out, on any Transport. A thin composition of
+ * the pieces replay uses — `Scheduler` + `FrameRunner` + `Perception` — with ROS parameters,
+ * diagnostics and the managed-node life cycle. Bad input is counted and reported, never thrown.
+ */
+export class PerceptionNode extends ManagedNode {
+  readonly transport: Transport;
+  readonly params: ParameterHost;
+  readonly nodeName: string;
+  readonly #o: PerceptionNodeOptions;
+  readonly #log: NodeLog;
+  readonly #hooks: PerceptionHooks;
+  readonly #pubs: PublisherSet;
+  #engine: Engine | undefined;
+  #ownsEngine = false;
+  #cameras = new Map<string, Camera>();
+  #settings: Settings | undefined;
+  #perception: Perception | undefined;
+  #runner: FrameRunner | undefined;
+  #scheduler: Scheduler<NodePayload, FrameOutcome> | undefined;
+  #rebuild: Promise<void> = Promise.resolve();
+  #subs: Subscription[] = [];
+  #stopTimer: (() => void) | undefined;
+  #events = { transport: 0, publish: 0 };
+
+  constructor(options: PerceptionNodeOptions) {
+    super();
+    this.#o = options;
+    this.transport = options.transport;
+    this.params = options.params;
+    this.nodeName = options.nodeName ?? 'perception';
+    this.#log = options.log ?? (() => {});
+    const log = this.#log;
+    this.#hooks = {
+      onFlag: (camera, stampNs) => log('info', `operator flag for ${camera} at ${stampNs} ns (no learner attached yet)`),
+      onRollback: (version) => log('info', `rollback requested to ${version || 'the previous version'} (no learner attached yet)`),
+      onWeights: (m) => log('info', `weight update ${m.version} announced (no weight path attached yet)`),
+      onLearnerStatus: () => {},
+      ...options.hooks,
+    };
+    this.#pubs = new PublisherSet(options.transport);
+  }
+
+  get engine(): Engine | undefined {
+    return this.#engine;
+  }
+
+  /** Live transport entities this node holds (zero when inactive). */
+  counts(): { subscriptions: number; publishers: number } {
+    return this.transport.counts();
+  }
+
+  /** Feed the transport's events here (its `onEvent` is set when it is opened, before the node exists). */
+  handleTransportEvent(e: TransportEvent): void {
+    const cam = [...this.#cameras.values()].find((c) => c.topic === e.topic || e.topic.endsWith(c.topic));
+    if (e.kind === 'decode_error' && cam) cam.stats.problem(e.error.code, e.error.message);
+    else if (e.kind === 'publish_error') this.#events.publish++;
+    else this.#events.transport++;
+    this.#log(e.kind === 'publish_error' ? 'error' : 'warn', `${e.kind} on ${e.topic}: ${e.kind === 'handler_error' ? String(e.error) : e.error.message}`);
+  }
+
+  protected async onConfigure(): Promise<void> {
+    const base = this.params.declare(PERCEPTION_PARAMS);
+    const topics = base.get('camera_topics') as string[];
+    const cams = topics.map((topic) => ({ topic, ...cameraOfTopic(topic) }));
+    this.params.declare(cams.flatMap((c) => cameraParams(c.camera)));
+    this.#cameras = new Map(
+      cams.map((c) => [c.camera, { name: c.camera, topic: c.topic, compressed: c.compressed, key: c.camera.replace(/\//g, '.'), stats: new CameraStats(c.camera, c.topic), lastOverlayNs: undefined }]),
+    );
+    const get = (n: string) => this.params.get(n);
+    this.#settings = {
+      toggles: { overlay: get('publish.overlay') === true, depth: get('publish.depth') === true, lane_mask: get('publish.lane_mask') === true, markers: get('publish.markers') === true },
+      overlayWidth: get('overlay.width') as number,
+      overlayRateHz: get('overlay.max_rate_hz') as number,
+      diagnosticsPeriodS: get('diagnostics_period_s') as number,
+    };
+    if (this.#o.engine) this.#engine = this.#o.engine;
+    else {
+      const modelDir = (get('model_path') as string) || this.#o.defaultModelDir;
+      if (!modelDir) throw new Error('model_path is empty and no default model folder was given');
+      const open = this.#o.openEngine ?? ((o) => Engine.create(o));
+      this.#engine = await open({ modelDir, providers: get('execution_providers') as Provider[], log: (l) => this.#log('info', l) });
+      this.#ownsEngine = true;
+    }
+    this.#buildPerception();
+    this.params.onChange((changes) => this.#onParams(changes));
+    const e = this.#engine;
+    this.#log('info', `configured: ${e.manifest.name} ${e.manifest.version} on ${e.provider}, cameras ${topics.join(', ')}`);
+  }
+
+  protected async onActivate(): Promise<void> {
+    this.#scheduler = this.#newScheduler();
+    this.#scheduler.start();
+    this.#pubs.sync(this.#wantedPublications());
+    const t = this.transport;
+    for (const cam of this.#cameras.values()) {
+      const type = cam.compressed ? 'sensor_msgs/msg/CompressedImage' : 'sensor_msgs/msg/Image';
+      this.#subs.push(t.subscribe(cam.topic, type, (msg, info) => this.#onFrame(cam, msg, info)));
+    }
+    const a = ADAPTATION_TOPICS;
+    this.#subs.push(
+      t.subscribe<FlaggedFrame>(a.flag.topic, a.flag.type, (m) => this.#hooks.onFlag(m.camera, timeToNs(m.header.stamp), m), { qos: a.flag.qos }),
+      t.subscribe<{ data: string }>(a.rollback.topic, a.rollback.type, (m) => this.#hooks.onRollback(m.data), { qos: a.rollback.qos }),
+      t.subscribe<WeightUpdate>(a.weights.topic, a.weights.type, (m) => this.#hooks.onWeights(m), { qos: a.weights.qos }),
+      t.subscribe<AdaptationStatus>(a.status.topic, a.status.type, (m) => this.#onLearnerStatus(m), { qos: a.status.qos }),
+    );
+    this.#startTimer();
+  }
+
+  protected async onDeactivate(): Promise<void> {
+    this.#stopTimer?.();
+    this.#stopTimer = undefined;
+    for (const s of this.#subs) s.dispose();
+    this.#subs = [];
+    await this.#rebuild;
+    const s = this.#scheduler;
+    this.#scheduler = undefined;
+    if (s) {
+      await s.stop(); // results of frames in flight are still published
+      s.dispose();
+    }
+    this.#pubs.dispose();
+  }
+
+  protected async onCleanup(): Promise<void> {
+    this.params.onChange(undefined);
+    this.#perception = undefined;
+    this.#runner = undefined;
+    const e = this.#engine;
+    this.#engine = undefined;
+    if (e && this.#ownsEngine) await e.dispose();
+    this.#ownsEngine = false;
+  }
+
+  /** Builds and publishes one DiagnosticArray now (the timer calls this every `diagnostics_period_s`). */
+  publishDiagnostics(): DiagnosticArray {
+    const snap = this.#scheduler?.snapshot();
+    const now = performance.now();
+    const cameras = [...this.#cameras.values()].map((c) => c.stats.status(now, this.#budget(c), snap?.cameras[c.name]));
+    const e = this.#engine;
+    const model = e
+      ? { name: e.manifest.name, version: e.manifest.version, executionProvider: e.provider, loaded: true, swaps: 0, rollbacks: 0, error: this.#events.publish > 0 ? `${this.#events.publish} publish error(s)` : undefined }
+      : { name: 'none', version: '', executionProvider: '', loaded: false, swaps: 0, rollbacks: 0, error: `node is ${this.state}` };
+    const msg = buildDiagnostics(nsToTime(this.transport.clock.now()), { cameras, model }, { nodeName: this.nodeName });
+    this.#pubs.publish('/diagnostics', msg);
+    for (const c of this.#cameras.values()) c.stats.resetProblems();
+    return msg;
+  }
+
+  /** Port for the learner integration: publish an automatically flagged frame for the learner. */
+  publishFlagged(msg: FlaggedFrame): boolean {
+    return this.#pubs.publish(ADAPTATION_TOPICS.flagged.topic, msg);
+  }
+
+  #onFrame(cam: Camera, msg: unknown, info: { topic: string; index: number; receiveTimeNs: bigint; sourceTimeNs?: bigint }): Promise<void> | undefined {
+    cam.stats.arrived(performance.now());
+    const scheduler = this.#scheduler;
+    if (!scheduler) return undefined;
+    let frame;
+    try {
+      frame = takeFrame(msg, cam.compressed, info, cam.name);
+    } catch (err) {
+      if (!isFrameError(err)) throw err;
+      cam.stats.problem(err.code, err.message);
+      this.#log('warn', `frame rejected: ${err.code}: ${err.message}`);
+      return undefined;
+    }
+    cam.stats.input = frame.input;
+    // The promise settles with the frame's fate: BagTransport in fast mode waits for it (so a
+    // replay runs every frame); a live transport does not wait, and the mailbox keeps the latest.
+    let settle!: () => void;
+    const fate = new Promise<void>((r) => (settle = r));
+    const payload: NodePayload = { camera: cam.name, topic: cam.topic, index: info.index, stampNs: frame.stampNs, logTimeNs: info.receiveTimeNs, encoded: frame.encoded, settle };
+    const outcome = scheduler.offer(cam.name, payload, { stampNs: frame.stampNs, sourceSize: encodedSize(frame.encoded) });
+    if (outcome !== 'queued') settle();
+    return fate;
+  }
+
+  #onResult(camera: string, payload: NodePayload, outcome: FrameOutcome, timing: FrameTiming): void {
+    try {
+      const cam = this.#cameras.get(camera);
+      if (!cam) return;
+      if (!outcome.ok) {
+        cam.stats.problem(outcome.error.code, outcome.error.message);
+        this.#log('warn', `frame skipped: ${outcome.error.code}: ${outcome.error.message}`);
+        return;
+      }
+      cam.stats.processed++;
+      cam.stats.modelInput = timing.size;
+      if (timing.endMs > timing.deadlineMs) cam.stats.deadlineMisses++;
+      this.#publishResult(cam, outcome, timing);
+    } finally {
+      payload.settle();
+    }
+  }
+
+  #publishResult(cam: Camera, outcome: Extract<FrameOutcome, { ok: true }>, timing: FrameTiming): void {
+    const s = this.#settings!;
+    const r = outcome.result;
+    const periodNs = BigInt(Math.round(1e9 / s.overlayRateHz));
+    const wantOverlay = s.toggles.overlay && (cam.lastOverlayNs === undefined || r.stampNs - cam.lastOverlayNs >= periodNs || r.stampNs < cam.lastOverlayNs);
+    if (wantOverlay) cam.lastOverlayNs = r.stampNs;
+    const logTimeNs = this.transport.clock.now();
+    void this.#perception!.publish(this.#pubs, logTimeNs, r, wantOverlay ? outcome.image : null);
+    const header = { stamp: nsToTime(r.stampNs), frame_id: `${cam.name}_camera_optical_frame` };
+    if (s.toggles.markers) this.#pubs.publish(`${cam.name}/perception/markers`, detectionMarkers(r, header));
+    this.#pubs.publish(`${cam.name}/perception/latency_ms`, { data: timing.endMs - timing.arrivalMs });
+  }
+
+  #onLearnerStatus(m: AdaptationStatus): void {
+    const first = [...this.#cameras.values()][0];
+    const header = { stamp: { ...m.header.stamp }, frame_id: first ? `${first.name}_camera_optical_frame` : '' };
+    const text = `${m.model_name} ${m.serving_version}: ${stateLabel(m.state)}${m.candidate_version ? ` (candidate ${m.candidate_version})` : ''}${m.reason ? ` — ${m.reason}` : ''}`;
+    const label = marker(header, 'adaptation/status', 0, MARKER.TEXT_VIEW_FACING, MARKER.ADD, 0);
+    label.pose = { position: { x: 0, y: -1.5, z: 5 }, orientation: { x: 0, y: 0, z: 0, w: 1 } };
+    label.scale = { x: 0, y: 0, z: 0.3 };
+    label.text = text;
+    this.#pubs.publish(ADAPTATION_TOPICS.statusText.topic, { markers: [label] });
+    this.#hooks.onLearnerStatus(m);
+  }
+
+  #wantedPublications() {
+    return perceptionPublications([...this.#cameras.values()].map((c) => c.topic), this.#settings!.toggles);
+  }
+
+  #budget(c: Camera): number {
+    return this.params.get(`cameras.${c.key}.budget_ms`) as number;
+  }
+
+  #buildPerception(): void {
+    this.#perception = new Perception(this.#engine!, { scoreThreshold: this.#o.scoreThreshold ?? 0.3, denseAtCameraSize: false, overlayWidth: this.#settings!.overlayWidth });
+    this.#runner = new FrameRunner(this.#perception);
+  }
+
+  #newScheduler(overrides: Readonly<Record<string, unknown>> = {}): Scheduler<NodePayload, FrameOutcome> {
+    const engine = this.#engine!;
+    const value = (n: string) => (n in overrides ? overrides[n] : this.params.get(n)) as number;
+    const cameras: Record<string, CameraConfig> = {};
+    for (const c of this.#cameras.values()) cameras[c.name] = { budgetMs: value(`cameras.${c.key}.budget_ms`), priority: value(`cameras.${c.key}.priority`) };
+    const [h, w] = engine.inputSize;
+    return new Scheduler<NodePayload, FrameOutcome>({
+      cameras,
+      sizes: engine.manifest.input.sizes.filter((s) => s[0] * s[1] <= h * w),
+      runner: this.#runner!,
+      clock: this.transport.clock.source === 'sim' ? simClock(this.transport.clock) : systemClock,
+      batching: { enabled: true, maxBatch: Math.min(4, this.#cameras.size) },
+      onResult: (camera, payload, outcome, timing) => this.#onResult(camera, payload, outcome, timing),
+      onDrop: (camera, reason, payload) => {
+        this.#cameras.get(camera)?.stats.drop(reason);
+        payload.settle();
+      },
+      onError: (err, where) => this.#log('error', `scheduler ${where.phase}${where.camera ? ` (${where.camera})` : ''}: ${(err as Error).message}`),
+    });
+  }
+
+  /** Accepts or refuses a validated set (the spec validator ran first) and applies it. */
+  #onParams(changes: readonly ParamChange[]): string | undefined {
+    const s = this.#settings;
+    if (!s) return 'node is not configured';
+    let reschedule = false;
+    let rebuildPerception = false;
+    const next: Record<string, unknown> = {};
+    for (const { name, value } of changes) {
+      next[name] = value;
+      const toggle = /^publish\.(overlay|depth|lane_mask|markers)$/.exec(name);
+      if (toggle) s.toggles = { ...s.toggles, [toggle[1]]: value === true };
+      else if (name === 'overlay.max_rate_hz') s.overlayRateHz = value as number;
+      else if (name === 'overlay.width') {
+        s.overlayWidth = value as number;
+        rebuildPerception = true;
+      }
+      else if (name === 'diagnostics_period_s') s.diagnosticsPeriodS = value as number;
+      else if (/^cameras\..+\.(budget_ms|priority)$/.test(name)) reschedule = true;
+    }
+    if (this.state !== 'active' || !this.#scheduler) {
+      if (rebuildPerception && this.#engine) this.#buildPerception();
+      return undefined;
+    }
+    this.#pubs.sync(this.#wantedPublications());
+    if (changes.some((c) => c.name === 'diagnostics_period_s')) this.#startTimer();
+    if (reschedule || rebuildPerception) this.#swapScheduler(next, rebuildPerception);
+    return undefined;
+  }
+
+  /**
+   * The scheduler takes its camera table at construction, so a budget or priority change builds
+   * a new one: it takes new frames at once and starts running them once the old one has finished
+   * the frames it was running (frames still waiting in the old mailboxes are dropped as
+   * `shutdown`). Latency percentiles restart; the node's own counters carry on.
+   */
+  #swapScheduler(overrides: Record<string, unknown>, rebuildPerception: boolean): void {
+    const old = this.#scheduler!;
+    if (rebuildPerception) this.#buildPerception();
+    const fresh = this.#newScheduler(overrides);
+    this.#scheduler = fresh;
+    this.#rebuild = this.#rebuild.then(async () => {
+      await old.stop();
+      old.dispose();
+      if (this.#scheduler === fresh) fresh.start();
+    });
+  }
+
+  #startTimer(): void {
+    this.#stopTimer?.();
+    const interval = this.#o.interval ?? defaultInterval;
+    this.#stopTimer = interval(this.#settings!.diagnosticsPeriodS * 1000, () => {
+      try {
+        this.publishDiagnostics();
+      } catch (err) {
+        this.#log('error', `diagnostics: ${(err as Error).message}`);
+      }
+    });
+  }
+}
+
+/**
+ * The scheduler's clock under `use_sim_time`: the transport's sim time (the bag's log time, or
+ * /clock), in milliseconds, never going backwards (a looping bag would otherwise make every
+ * deadline absurd). Timers stay on the wall clock: they only pace the pump.
+ */
+export function simClock(clock: TransportClock): Clock {
+  let last = 0;
+  return {
+    now: () => (last = Math.max(last, Number(clock.now()) / 1e6)),
+    setTimer: (ms, fn) => systemClock.setTimer(ms, fn),
+  };
+}

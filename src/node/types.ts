@@ -1,0 +1,53 @@
+import type { Engine, EngineOptions } from '../engine/engine.js';
+import type { AdaptationStatus, FlaggedFrame, WeightUpdate } from './adaptation-msgs.js';
+import type { ParameterHost } from './params-host.js';
+import type { Transport } from '../transport/types.js';
+
+/** The managed-node states of ROS 2 (lifecycle_msgs/State), as the nodes here walk them. */
+export type LifecycleState = 'unconfigured' | 'inactive' | 'active' | 'finalized';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type NodeLog = (level: LogLevel, line: string) => void;
+
+/** A periodic timer; returns its cancel function. Default: `setInterval`, unref'd. */
+export type IntervalFn = (periodMs: number, fn: () => void) => () => void;
+
+export const defaultInterval: IntervalFn = (periodMs, fn) => {
+  const h = setInterval(fn, periodMs);
+  h.unref?.();
+  return () => clearInterval(h);
+};
+
+/**
+ * The port the learner integration fills. Every hook runs on the node's event loop, inside a
+ * transport handler: it must not block, and must copy what it keeps from the message (the
+ * transport may reuse it after the hook returns). The defaults log one line and do nothing.
+ */
+export interface PerceptionHooks {
+  /** An operator flagged a frame (`adaptation/flag`). */
+  onFlag(camera: string, stampNs: bigint, msg: FlaggedFrame): void;
+  /** Roll back to `version`, or the previous one when empty (`adaptation/rollback`). */
+  onRollback(version: string): void;
+  /** The learner announced signed weights (`adaptation/weights`): verify, warm up, swap. */
+  onWeights(msg: WeightUpdate): void;
+  /** The learner's status (`adaptation/status`); the node already republishes it as a text marker. */
+  onLearnerStatus(msg: AdaptationStatus): void;
+}
+
+export interface PerceptionNodeOptions {
+  readonly transport: Transport;
+  readonly params: ParameterHost;
+  /** Node name without namespace, for diagnostics (default `perception`). */
+  readonly nodeName?: string;
+  /** A ready engine, shared and owned by the caller (not disposed by the node). */
+  readonly engine?: Engine;
+  /** Model folder used when `model_path` is empty (the bundled default). */
+  readonly defaultModelDir?: string;
+  /** Opens the engine at configure when none is given (default `Engine.create`). */
+  readonly openEngine?: (options: EngineOptions) => Promise<Engine>;
+  readonly hooks?: Partial<PerceptionHooks>;
+  readonly log?: NodeLog;
+  readonly interval?: IntervalFn;
+  /** Detection score threshold (default 0.3, as replay). */
+  readonly scoreThreshold?: number;
+}
