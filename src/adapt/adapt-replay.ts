@@ -84,6 +84,8 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
         signers: [learnerId.signing.publicKey],
         labelDelayMs: o.labelDelayMs,
         maxLabels: o.maxLabels,
+        // Adaptation wants its label budget spent early in a drive: 2 flags a second, bursts of 10.
+        flagger: { perMinute: 120, burst: 10, maxTotal: o.maxLabels },
         bagTimeS: () => bagTimeS(),
         log: o.log,
       });

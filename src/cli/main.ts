@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { isPerceptionError } from '../errors.js';
 import { registerBagCommands } from './bag.js';
 import { registerDatasetCommand } from './dataset.js';
+import { registerLearnerCommand } from './learner.js';
 import { registerReplayCommand } from './replay.js';
 import { registerSimCommand } from './sim.js';
 
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerSimCommand(program);
   registerBagCommands(program);
   registerDatasetCommand(program);
+  registerLearnerCommand(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

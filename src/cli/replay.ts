@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { adaptHooks } from '../adapt/adapt-replay.js';
 import type { Command } from 'commander';
 import { PROVIDERS, type Provider } from '../engine/runner.js';
 import type { InputSize } from '../model/manifest.js';
@@ -8,6 +9,7 @@ import { createProgress, type Progress } from './progress.js';
 
 /** The bundled default model package, relative to the installed package. */
 export const DEFAULT_MODEL_DIR = resolve(import.meta.dirname, '..', '..', 'models', 'default');
+export const DEFAULT_REFERENCE_BAG = resolve(import.meta.dirname, '..', '..', 'bags', 'day_front.mcap');
 
 function parseInputSize(value: string): InputSize {
   const m = /^(\d+)x(\d+)$/.exec(value.trim());
@@ -33,11 +35,27 @@ export function registerReplayCommand(program: Command): void {
     .option('--dense-at-camera-size', 'publish lane mask and depth at camera size (default: model output size)', false)
     .option('--overlay-width <px>', 'overlay image width', parseIntOption('--overlay-width', 16, 8192), 640)
     .option('--overlay-rate <hz>', 'maximum overlay rate per camera', parseFloatOption('--overlay-rate', 0.01, 1000), 10)
+    .option('--adapt', 'online adaptation: run the learner as a separate process and hot-swap the weights it sends', false)
+    .option('--reference <bag>', 'with --adapt: a bag of the training domains with ground truth (old-domain reference set)', DEFAULT_REFERENCE_BAG)
+    .option('--reference-frames <n>', 'with --adapt: reference frames sent to the learner', parseIntOption('--reference-frames', 1, 10000), 40)
+    .option('--label-delay-ms <ms>', 'with --adapt: annotation delay in bag time', parseFloatOption('--label-delay-ms', 0, 600000), 2000)
+    .option('--max-labels <n>', 'with --adapt: most flagged frames that get labels', parseIntOption('--max-labels', 1, 100000), 200)
     .option('--quiet', 'no log lines on stderr', false)
     .action(async (bag: string, o) => {
       const stderr = process.stderr;
       const log = o.quiet ? () => {} : (line: string) => stderr.write(`${line}\n`);
       let progress: Progress | undefined;
+      const hooks = o.adapt
+        ? await adaptHooks({
+            modelDir: o.model,
+            workDir: join(o.out, 'adapt'),
+            referenceBag: o.reference,
+            referenceFrames: o.referenceFrames,
+            labelDelayMs: o.labelDelayMs,
+            maxLabels: o.maxLabels,
+            log,
+          })
+        : undefined;
       try {
         const summary = await replay({
           bag,
@@ -49,6 +67,7 @@ export function registerReplayCommand(program: Command): void {
           fast: o.fast,
           budgetMs: o.budgetMs,
           batching: o.batching,
+          hooks,
           scoreThreshold: o.scoreThreshold,
           denseAtCameraSize: o.denseAtCameraSize,
           overlayWidth: o.overlayWidth,
@@ -79,6 +98,7 @@ export function registerReplayCommand(program: Command): void {
         );
       } finally {
         progress?.stop();
+        await hooks?.close();
       }
     });
 }

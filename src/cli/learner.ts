@@ -1,0 +1,27 @@
+import type { Command } from 'commander';
+import { runLearner } from '../adapt/learner-process.js';
+
+/** The learner process, as `replay --adapt` (or a deployment on another machine) starts it. */
+export function registerLearnerCommand(program: Command): void {
+  program
+    .command('learner')
+    .description('run the online learner: connects to perception over CURVE-authenticated ZeroMQ, trains head tails in granted slack, sends signed weight bundles')
+    .requiredOption('--model <dir>', 'the model package perception runs')
+    .requiredOption('--keys <dir>', 'key folder (Ed25519 signing and CURVE keys)')
+    .option('--identity <name>', "this learner's key name in the key folder", 'learner')
+    .option('--server <name>', "perception's public key name in the key folder", 'perception')
+    .requiredOption('--state <dir>', 'sample store and learner state')
+    .requiredOption('--uplink <endpoint>', "perception's uplink endpoint (learner → perception)")
+    .requiredOption('--downlink <endpoint>', "perception's downlink endpoint (perception → learner)")
+    .action(async (o) => {
+      await runLearner({
+        modelDir: o.model,
+        keysDir: o.keys,
+        identity: o.identity,
+        server: o.server,
+        stateDir: o.state,
+        endpoints: { uplink: o.uplink, downlink: o.downlink },
+        log: (line) => process.stderr.write(`${line}\n`),
+      });
+    });
+}
