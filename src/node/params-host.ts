@@ -39,9 +39,6 @@ function vet(specs: ReadonlyMap<string, ParamSpec>, handler: ChangeHandler | und
   const relevant = params.filter((p) => p.name !== 'use_sim_time');
   const basic = onSetParameters([...specs.values()])(relevant.map((p) => ({ name: p.name, type: 0, value: p.value })));
   if (!basic.successful) return basic;
-  for (const p of relevant) {
-    if (specs.get(p.name)?.readOnly) return { successful: false, reason: `parameter ${p.name} is read-only: changing it needs a restart of the node` };
-  }
   const reason = handler?.(relevant.map((p) => ({ name: p.name, value: num(p.value) })));
   return reason === undefined ? { successful: true, reason: '' } : { successful: false, reason };
 }
@@ -80,7 +77,10 @@ export class MemoryParameterHost implements ParameterHost {
   }
 
   set(name: string, value: unknown): RclSetParametersResult {
-    if (!this.#specs.has(name)) return { successful: false, reason: `parameter ${name} is not declared by the node` };
+    const spec = this.#specs.get(name);
+    if (!spec) return { successful: false, reason: `parameter ${name} is not declared by the node` };
+    // rcl refuses these from the descriptor before any callback runs (declaration passes them).
+    if (spec.readOnly) return { successful: false, reason: `parameter ${name} is read-only: changing it needs a restart of the node` };
     const result = vet(this.#specs, this.#handler, [{ name, value }]);
     if (result.successful) this.#values.set(name, num(value));
     return result;

@@ -91,6 +91,12 @@ export class PerceptionNode extends ManagedNode {
     return this.transport.counts();
   }
 
+  /** Frames waiting in the scheduler or running (0 when idle or inactive). */
+  pendingFrames(): number {
+    const s = this.#scheduler;
+    return s ? s.pending + s.inFlightCount : 0;
+  }
+
   /** Feed the transport's events here (its `onEvent` is set when it is opened, before the node exists). */
   handleTransportEvent(e: TransportEvent): void {
     const cam = [...this.#cameras.values()].find((c) => c.topic === e.topic || e.topic.endsWith(c.topic));

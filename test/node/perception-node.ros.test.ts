@@ -1,0 +1,41 @@
+import { RclParameterHost } from '../../src/node/params-host.js';
+import { PerceptionNode } from '../../src/node/perception-node.js';
+import { RMW, RosTransport } from '../../src/transport/index.js';
+import { createFakeRcl, type FakeLifecycleNode } from '../ros/fake-rclnodejs.js';
+import { IMAGE, idle, simFeed } from './fixtures.js';
+import { runPerceptionNodeContract, type NodeHarness } from './perception-node.contract.js';
+
+runPerceptionNodeContract({
+  name: 'RosTransport on the in-memory rclnodejs (camera frames from another node)',
+  feed: simFeed,
+  async create(engine) {
+    const rcl = createFakeRcl();
+    await rcl.init(undefined, []);
+    const lc = new rcl.lifecycle.LifecycleNode('perception') as FakeLifecycleNode;
+    lc.spin();
+    let node: PerceptionNode | undefined;
+    const transport = await RosTransport.open({ rcl, node: lc, nodeName: 'perception', onEvent: (e) => node?.handleTransportEvent(e) });
+    node = new PerceptionNode({ transport, params: new RclParameterHost(rcl, lc), engine });
+    const n = node;
+    // A camera driver: its own node, publishing best effort as most drivers do.
+    const camera = new rcl.Node('camera_driver');
+    const pub = camera.createPublisher(IMAGE, '/front/image_raw', { qos: new rcl.QoS(RMW.HISTORY_KEEP_LAST, 5, RMW.RELIABILITY_BEST_EFFORT, RMW.DURABILITY_VOLATILE), enableTypedArray: true });
+    return {
+      node: n,
+      async drive(feed) {
+        // One at a time, as a camera at 10 Hz would (a burst would be superseded in the mailbox, by design).
+        for (const f of feed) {
+          pub.publish(f.msg as object);
+          await rcl.graph.settle();
+          await idle(() => n.pendingFrames());
+        }
+      },
+      published: async () => rcl.graph.sent.filter((s) => s.topic !== '/front/image_raw').map((s) => ({ topic: s.topic, msg: s.msg })),
+      declared: () => [...lc.params.keys()],
+      async cleanup() {
+        await transport.dispose();
+        if (!rcl.isShutdown()) rcl.shutdown();
+      },
+    };
+  },
+} satisfies NodeHarness);
