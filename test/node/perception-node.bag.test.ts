@@ -21,11 +21,11 @@ runPerceptionNodeContract({
     for (const f of [...good, ...bad].sort((a, b) => (a.timeNs < b.timeNs ? -1 : 1))) await w.write(f.topic, f.timeNs, f.msg);
     await w.close();
     const output = join(dir, 'out.mcap');
-    let node: PerceptionNode | undefined;
-    const transport = await BagTransport.open({ input, output, onEvent: (e) => node?.handleTransportEvent(e) });
+    const ref: { node?: PerceptionNode } = {};
+    const transport = await BagTransport.open({ input, output, onEvent: (e) => ref.node?.handleTransportEvent(e) });
     const params = new MemoryParameterHost(overrides);
-    node = new PerceptionNode({ transport, params, engine });
-    const n = node;
+    ref.node = new PerceptionNode({ transport, params, engine });
+    const n = ref.node;
     return {
       node: n,
       async drive(feed) {

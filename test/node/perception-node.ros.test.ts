@@ -13,10 +13,10 @@ runPerceptionNodeContract({
     await rcl.init(undefined, []);
     const lc = new rcl.lifecycle.LifecycleNode('perception') as FakeLifecycleNode;
     lc.spin();
-    let node: PerceptionNode | undefined;
-    const transport = await RosTransport.open({ rcl, node: lc, nodeName: 'perception', onEvent: (e) => node?.handleTransportEvent(e) });
-    node = new PerceptionNode({ transport, params: new RclParameterHost(rcl, lc), engine });
-    const n = node;
+    const ref: { node?: PerceptionNode } = {};
+    const transport = await RosTransport.open({ rcl, node: lc, nodeName: 'perception', onEvent: (e) => ref.node?.handleTransportEvent(e) });
+    ref.node = new PerceptionNode({ transport, params: new RclParameterHost(rcl, lc), engine });
+    const n = ref.node;
     // A camera driver: its own node, publishing best effort as most drivers do.
     const camera = new rcl.Node('camera_driver');
     const pub = camera.createPublisher(IMAGE, '/front/image_raw', { qos: new rcl.QoS(RMW.HISTORY_KEEP_LAST, 5, RMW.RELIABILITY_BEST_EFFORT, RMW.DURABILITY_VOLATILE), enableTypedArray: true });
