@@ -76,14 +76,15 @@ export class AdaptPerception {
   }
 
   static async open(o: AdaptPerceptionOptions): Promise<AdaptPerception> {
-    let self: AdaptPerception | undefined;
+    // The callbacks below need the instance, which exists only once both are built.
+    const ref: { self?: AdaptPerception } = {};
     const swaps = await SwapManager.open({
       engine: o.engine,
       manifest: o.engine.manifest,
       stateDir: o.stateDir,
       publicKeys: o.signers,
       probe: async (candidate) => {
-        const image = self?.lastImage ?? { width: 64, height: 64, data: new Uint8Array(64 * 64 * 3).fill(128) };
+        const image = ref.self?.lastImage ?? { width: 64, height: 64, data: new Uint8Array(64 * 64 * 3).fill(128) };
         const [out] = await o.engine.infer([image], { weights: candidate });
         return out.tensors as Record<string, { data: ArrayLike<unknown> }>;
       },
@@ -95,10 +96,10 @@ export class AdaptPerception {
       keys: o.keys,
       allowedClients: o.allowedLearners,
       log: o.log,
-      onMessage: (msg: ToPerception) => self?.onLearnerMessage(msg),
+      onMessage: (msg: ToPerception) => ref.self?.onLearnerMessage(msg),
     });
-    self = new AdaptPerception(o, channel, swaps);
-    return self;
+    ref.self = new AdaptPerception(o, channel, swaps);
+    return ref.self;
   }
 
   /** Where the channel listens (ports resolved). */
