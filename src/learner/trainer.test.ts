@@ -1,0 +1,65 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Gate } from './gate.js';
+import { initTf } from './tails-tf.js';
+import { Trainer } from './trainer.js';
+import { arraySource, SYN_MANIFEST, synSample, synWeights } from './trainer-test-helpers.js';
+
+beforeAll(() => initTf());
+
+const range = (n: number, from: number) => Array.from({ length: n }, (_, i) => from + i);
+const newTrain = range(12, 100).map((s) => synSample('new', s));
+const oldTrain = range(12, 200).map((s) => synSample('old', s));
+const newVal = range(6, 300).map((s) => synSample('new', s));
+const oldVal = range(6, 400).map((s) => synSample('old', s));
+
+describe('Trainer', () => {
+  it('BAD CALL: rejects an oldRatio above 1, naming the field', () => {
+    expect(() => new Trainer(SYN_MANIFEST, synWeights(), arraySource([], []), { oldRatio: 2 })).toThrow(/oldRatio/);
+  });
+
+  it('reports no-data when nothing is labelled', async () => {
+    const t = new Trainer(SYN_MANIFEST, synWeights(), arraySource([], []));
+    expect((await t.trainFor(1000)).stoppedBy).toBe('no-data');
+    t.dispose();
+  });
+
+  it('stops at once when told to, between steps', async () => {
+    const t = new Trainer(SYN_MANIFEST, synWeights(), arraySource(newTrain, oldTrain));
+    let calls = 0;
+    const r = await t.trainFor(60_000, () => ++calls > 3);
+    expect(r).toMatchObject({ steps: 3, stoppedBy: 'stop' });
+    t.dispose();
+  });
+
+  it('learns the new domain with the reservoir mixed in; the gate promotes it; no tensor leaks', async () => {
+    const start = tf.memory().numTensors;
+    const initial = synWeights();
+    const t = new Trainer(SYN_MANIFEST, initial, arraySource(newTrain, oldTrain), { lr: 1e-2, oldRatio: 0.5, pixelsPerSample: 256 });
+    const first = await t.trainFor(60_000, () => t.steps >= 10);
+    const later = await t.trainFor(60_000, () => t.steps >= 250);
+    expect(later.loss).toBeLessThan(first.loss * 0.6);
+    const d = new Gate(SYN_MANIFEST, { margin: 0.05, tolerance: 0.02 }).decide(1, initial, t.candidate(), newVal, oldVal);
+    expect(d.decision).toBe('promote');
+    expect(d.val_new_after).toBeGreaterThan(d.val_new_before + 0.05);
+    expect(d.detail.new_after.laneIoU).toBeGreaterThan(0.5);
+    t.dispose();
+    expect(tf.memory().numTensors).toBe(start);
+  });
+
+  it('gate rejects a candidate that forgets the old domain', async () => {
+    // current: trained on the old domain only; candidate: the same, then fine-tuned on new only
+    const a = new Trainer(SYN_MANIFEST, synWeights(), arraySource(oldTrain, []), { lr: 1e-2, pixelsPerSample: 256 });
+    await a.trainFor(60_000, () => a.steps >= 200);
+    const current = a.candidate();
+    a.dispose();
+    const b = new Trainer(SYN_MANIFEST, current, arraySource(newTrain, []), { lr: 1e-2, pixelsPerSample: 256, oldRatio: 0 });
+    await b.trainFor(60_000, () => b.steps >= 200);
+    const d = new Gate(SYN_MANIFEST, { margin: 0.01, tolerance: 0.02 }).decide(2, current, b.candidate(), newVal, oldVal);
+    b.dispose();
+    expect(d.val_new_after).toBeGreaterThan(d.val_new_before);
+    expect(d.val_old_after).toBeLessThan(d.val_old_before - 0.02);
+    expect(d).toMatchObject({ version: 2, decision: 'reject' });
+    expect(d.reason).toMatch(/old-domain drop/);
+  });
+});

@@ -1,0 +1,311 @@
+import * as tf from '@tensorflow/tfjs';
+import { PerceptionError } from '../errors.js';
+import { HEADS, type HeadName, type Manifest } from '../model/manifest.js';
+import type { TailWeights } from '../model/package.js';
+import type { FeatureMap, SampleLabels } from './store-types.js';
+import { featureRows, TfTails } from './tails-tf.js';
+import { depthTargets, detTargets, segTargets, type DepthTargets, type DetTargets } from './targets.js';
+
+/**
+ * Trains the tails on cached features, mixing new-domain samples with the old-domain
+ * reservoir. Losses mirror training/train.py: CenterNet focal loss on the heat, L1 on offsets
+ * and log-sizes at centres, class-weighted CE on seg (at feature resolution), L1 on ln depth
+ * over valid pixels. Each step samples a few frames and a few hundred pixels of each (the
+ * loss is a per-pixel sum, so subsampling with a weight keeps it an unbiased estimate).
+ */
+
+/** What the trainer and the gate need of a stored sample. */
+export interface TrainSample {
+  readonly features: Readonly<Record<HeadName, FeatureMap>>;
+  readonly labels: SampleLabels;
+  readonly inputSize: readonly [number, number];
+  readonly cameraSize: { readonly width: number; readonly height: number };
+}
+
+/** Port to the labelled training samples (the store, or arrays in tests). */
+export interface TrainingSource {
+  newIds(): readonly number[];
+  oldIds(): readonly number[];
+  load(id: number): TrainSample;
+}
+
+export interface TrainerOptions {
+  /** Adam learning rate (default 1e-3: the tails start from good weights). */
+  readonly lr?: number;
+  /** Frames per step (default 4). */
+  readonly samplesPerStep?: number;
+  /** Random pixels per frame and head per step (default 512; det centres are always added). */
+  readonly pixelsPerSample?: number;
+  /** Fraction of a step's frames drawn from the old-domain reservoir (default 0.25). */
+  readonly oldRatio?: number;
+  readonly heads?: readonly HeadName[];
+  readonly seed?: number;
+  /** Prepared samples (features + targets) kept in memory (default 64). */
+  readonly cacheSize?: number;
+}
+
+export interface TrainReport {
+  readonly steps: number;
+  /** Mean total loss over this call's steps (NaN if none). */
+  readonly loss: number;
+  readonly lastLoss: number;
+  readonly ms: number;
+  readonly stoppedBy: 'budget' | 'stop' | 'no-data';
+}
+
+const SEG_W = [1, 4, 1];
+
+interface Prepared {
+  readonly s: TrainSample;
+  readonly det?: DetTargets;
+  readonly seg?: Uint8Array;
+  readonly depth?: DepthTargets;
+}
+
+export class Trainer {
+  readonly tails: TfTails;
+  private readonly o: Required<TrainerOptions>;
+  private opt: tf.AdamOptimizer;
+  private readonly cache = new Map<number, Prepared>();
+  private rand: () => number;
+  private readonly K: number;
+  private readonly depthRange: { minM: number; maxM: number };
+  /** Steps since construction or the last `reset`. */
+  steps = 0;
+
+  constructor(
+    private readonly manifest: Pick<Manifest, 'tails' | 'classes' | 'strides' | 'depth'>,
+    initial: TailWeights,
+    private readonly source: TrainingSource,
+    options: TrainerOptions = {},
+  ) {
+    this.o = {
+      lr: options.lr ?? 1e-3,
+      samplesPerStep: options.samplesPerStep ?? 4,
+      pixelsPerSample: options.pixelsPerSample ?? 512,
+      oldRatio: options.oldRatio ?? 0.25,
+      heads: options.heads ?? HEADS,
+      seed: options.seed ?? 1,
+      cacheSize: options.cacheSize ?? 64,
+    };
+    const bad = (field: string, msg: string) => new PerceptionError('INVALID_CONFIG', `trainer ${field} ${msg}`, { field });
+    if (!(this.o.lr > 0 && this.o.lr < 1)) throw bad('lr', `must be in (0, 1), got ${this.o.lr}`);
+    if (!(this.o.oldRatio >= 0 && this.o.oldRatio <= 1)) throw bad('oldRatio', `must be in [0, 1], got ${this.o.oldRatio}`);
+    if (!(Number.isInteger(this.o.samplesPerStep) && this.o.samplesPerStep >= 1)) throw bad('samplesPerStep', `must be an integer ≥ 1, got ${this.o.samplesPerStep}`);
+    if (!(Number.isInteger(this.o.pixelsPerSample) && this.o.pixelsPerSample >= 1)) throw bad('pixelsPerSample', `must be an integer ≥ 1, got ${this.o.pixelsPerSample}`);
+    this.K = manifest.classes.length;
+    this.depthRange = { minM: manifest.depth?.min_m ?? 1, maxM: manifest.depth?.max_m ?? 120 };
+    this.tails = TfTails.create(manifest, initial);
+    this.opt = tf.train.adam(this.o.lr);
+    this.rand = mulberry(this.o.seed);
+  }
+
+  /**
+   * Trains step by step until `budgetMs` is spent or `shouldStop()` is true (checked before
+   * every step; the event loop gets a turn between steps so a revocation can arrive).
+   */
+  async trainFor(budgetMs: number, shouldStop: () => boolean = () => false): Promise<TrainReport> {
+    const t0 = performance.now();
+    let steps = 0;
+    let sum = 0;
+    let last = NaN;
+    let stoppedBy: TrainReport['stoppedBy'] = 'budget';
+    while (performance.now() - t0 < budgetMs) {
+      if (shouldStop()) {
+        stoppedBy = 'stop';
+        break;
+      }
+      const l = this.step();
+      if (l === null) {
+        stoppedBy = 'no-data';
+        break;
+      }
+      steps++;
+      sum += l;
+      last = l;
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    return { steps, loss: steps ? sum / steps : NaN, lastLoss: last, ms: performance.now() - t0, stoppedBy };
+  }
+
+  /** One optimisation step; returns its loss, or null when there is nothing labelled to train on. */
+  step(): number | null {
+    const newIds = this.source.newIds();
+    const oldIds = this.source.oldIds();
+    if (newIds.length === 0 && oldIds.length === 0) return null;
+    const batch: Prepared[] = [];
+    for (let i = 0; i < this.o.samplesPerStep; i++) {
+      const useOld = oldIds.length > 0 && (newIds.length === 0 || this.rand() < this.o.oldRatio);
+      const ids = useOld ? oldIds : newIds;
+      batch.push(this.prepared(ids[Math.floor(this.rand() * ids.length)]));
+    }
+    const rows = this.gather(batch);
+    const vars = this.tails.variables(this.o.heads);
+    const cost = this.opt.minimize(() => this.loss(rows), true, vars);
+    if (!cost) return null;
+    const v = cost.dataSync()[0];
+    cost.dispose();
+    this.steps++;
+    return v;
+  }
+
+  /** The trained tails as candidate weights (ONNX layout). */
+  candidate(): TailWeights {
+    return this.tails.export();
+  }
+
+  /** Restarts from `weights` with a fresh optimizer (after a promotion or a rejection). */
+  reset(weights: TailWeights): void {
+    this.tails.load(weights);
+    this.opt.dispose();
+    this.opt = tf.train.adam(this.o.lr);
+    this.steps = 0;
+  }
+
+  dispose(): void {
+    this.opt.dispose();
+    this.tails.dispose();
+    this.cache.clear();
+  }
+
+  private prepared(id: number): Prepared {
+    const hit = this.cache.get(id);
+    if (hit) {
+      this.cache.delete(id); // re-insert: most recently used last
+      this.cache.set(id, hit);
+      return hit;
+    }
+    const s = this.source.load(id);
+    const f = s.features;
+    const p: Prepared = {
+      s,
+      det: s.labels.boxes ? detTargets(s.labels.boxes, { inputSize: s.inputSize, cameraSize: s.cameraSize, stride: this.manifest.strides.det, numClasses: this.K }) : undefined,
+      seg: s.labels.lane ? segTargets(s.labels.lane, f.seg.height, f.seg.width) : undefined,
+      depth: s.labels.depth ? depthTargets(s.labels.depth, f.depth.height, f.depth.width, this.depthRange) : undefined,
+    };
+    if (p.det && (p.det.h !== f.det.height || p.det.w !== f.det.width)) {
+      throw new PerceptionError('INVALID_ARGUMENT', `det features are ${f.det.height}x${f.det.width}, targets ${p.det.h}x${p.det.w}`, { field: 'features.det', index: id });
+    }
+    this.cache.set(id, p);
+    while (this.cache.size > this.o.cacheSize) this.cache.delete(this.cache.keys().next().value as number);
+    return p;
+  }
+
+  private gather(batch: readonly Prepared[]): Rows {
+    const heads = new Set(this.o.heads);
+    const n = this.o.pixelsPerSample;
+    const K = this.K;
+    const det = { x: [] as Float32Array[], heat: [] as number[], reg: [] as number[], mask: [] as number[], w: [] as number[] };
+    const seg = { x: [] as Float32Array[], y: [] as number[] };
+    const dep = { x: [] as Float32Array[], t: [] as number[] };
+    for (const p of batch) {
+      const f = p.s.features;
+      if (heads.has('det') && p.det) {
+        const t = p.det;
+        const plane = t.h * t.w;
+        const centres: number[] = [];
+        for (let i = 0; i < plane; i++) if (t.mask[i]) centres.push(i);
+        const rnd: number[] = [];
+        for (let k = 0; k < n; k++) {
+          const i = Math.floor(this.rand() * plane);
+          if (!t.mask[i]) rnd.push(i);
+        }
+        const wr = rnd.length ? (plane - centres.length) / rnd.length : 0;
+        const px = [...centres, ...rnd];
+        det.x.push((featureRows(f.det, px)));
+        px.forEach((i, j) => {
+          for (let k = 0; k < K; k++) det.heat.push(t.heat[k * plane + i]);
+          for (let k = 0; k < 4; k++) det.reg.push(t.reg[k * plane + i]);
+          det.mask.push(t.mask[i]);
+          det.w.push(j < centres.length ? 1 : wr);
+        });
+      }
+      if (heads.has('seg') && p.seg) {
+        const px = this.pick(p.seg.length, n, (i) => p.seg![i] !== 255);
+        seg.x.push((featureRows(f.seg, px)));
+        for (const i of px) seg.y.push(p.seg[i]);
+      }
+      if (heads.has('depth') && p.depth) {
+        const px = this.pick(p.depth.valid.length, n, (i) => p.depth!.valid[i] === 1);
+        dep.x.push((featureRows(f.depth, px)));
+        for (const i of px) dep.t.push(p.depth.logDepth[i]);
+      }
+    }
+    return { det, seg, dep };
+  }
+
+  private pick(plane: number, n: number, ok: (i: number) => boolean): number[] {
+    const out: number[] = [];
+    for (let k = 0; k < n * 2 && out.length < n; k++) {
+      const i = Math.floor(this.rand() * plane);
+      if (ok(i)) out.push(i);
+    }
+    return out;
+  }
+
+  private loss(r: Rows): tf.Scalar {
+    const K = this.K;
+    const spec = this.manifest.tails;
+    let total: tf.Scalar = tf.scalar(0);
+    const flat = (xs: Float32Array[]) => {
+      const out = new Float32Array(xs.reduce((a, b) => a + b.length, 0));
+      let o = 0;
+      for (const x of xs) {
+        out.set(x, o);
+        o += x.length;
+      }
+      return out;
+    };
+    if (r.det.mask.length > 0) {
+      const N = r.det.mask.length;
+      const raw = this.tails.apply('det', tf.tensor2d(flat(r.det.x), [N, spec.det.in]));
+      const gt = tf.tensor2d(r.det.heat, [N, K]);
+      const w = tf.tensor2d(r.det.w, [N, 1]);
+      const m = tf.tensor2d(r.det.mask, [N, 1]);
+      const reg = tf.tensor2d(r.det.reg, [N, 4]);
+      const p = tf.clipByValue(tf.sigmoid(raw.slice([0, 0], [N, K])), 1e-4, 1 - 1e-4);
+      const pos = tf.cast(tf.greaterEqual(gt, 0.999), 'float32');
+      const npos = tf.maximum(tf.sum(pos), 1);
+      const lpos = tf.mul(tf.mul(tf.neg(tf.log(p)), tf.square(tf.sub(1, p))), pos);
+      const lneg = tf.mul(tf.mul(tf.mul(tf.mul(tf.neg(tf.log(tf.sub(1, p))), tf.square(p)), tf.pow(tf.sub(1, gt), 4)), tf.sub(1, pos)), w);
+      const lHeat = tf.div(tf.add(tf.sum(lpos), tf.sum(lneg)), npos);
+      const nm = tf.maximum(tf.sum(m), 1);
+      const lOff = tf.div(tf.sum(tf.mul(tf.abs(tf.sub(tf.sigmoid(raw.slice([0, K], [N, 2])), reg.slice([0, 0], [N, 2]))), m)), nm);
+      const lSize = tf.div(tf.sum(tf.mul(tf.abs(tf.sub(raw.slice([0, K + 2], [N, 2]), reg.slice([0, 2], [N, 2]))), m)), nm);
+      total = tf.add(total, tf.add(lHeat, tf.add(lOff, tf.mul(0.5, lSize))));
+    }
+    if (r.seg.y.length > 0) {
+      const N = r.seg.y.length;
+      const raw = this.tails.apply('seg', tf.tensor2d(flat(r.seg.x), [N, spec.seg.in]));
+      const y = tf.oneHot(tf.tensor1d(r.seg.y, 'int32'), 3);
+      const wy = tf.tensor1d(r.seg.y.map((c) => SEG_W[c]));
+      const nll = tf.neg(tf.sum(tf.mul(y, tf.logSoftmax(raw)), 1));
+      total = tf.add(total, tf.div(tf.sum(tf.mul(nll, wy)), tf.sum(wy)));
+    }
+    if (r.dep.t.length > 0) {
+      const N = r.dep.t.length;
+      const { minM, maxM } = this.depthRange;
+      const raw = this.tails.apply('depth', tf.tensor2d(flat(r.dep.x), [N, spec.depth.in]));
+      const ld = tf.add(Math.log(minM), tf.mul(tf.sigmoid(raw.reshape([N])), Math.log(maxM / minM)));
+      total = tf.add(total, tf.mean(tf.abs(tf.sub(ld, tf.tensor1d(r.dep.t)))));
+    }
+    return total as tf.Scalar;
+  }
+}
+
+interface Rows {
+  det: { x: Float32Array[]; heat: number[]; reg: number[]; mask: number[]; w: number[] };
+  seg: { x: Float32Array[]; y: number[] };
+  dep: { x: Float32Array[]; t: number[] };
+}
+
+function mulberry(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
