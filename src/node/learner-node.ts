@@ -1,0 +1,191 @@
+import { nsToTime } from '../msgs/index.js';
+import { buildDiagnostics, learnerDiagnostic, type DiagnosticArray } from '../ros/diagnostics.js';
+import { LEARNER_PARAMS } from '../ros/params.js';
+import { ADAPTATION_TOPICS, DIAGNOSTICS_TOPIC } from '../ros/topics.js';
+import type { Subscription, Transport } from '../transport/types.js';
+import { ADAPTATION_STATES, type AdaptationStatus, type FlaggedFrame, type WeightUpdate } from './adaptation-msgs.js';
+import { ManagedNode } from './lifecycle.js';
+import type { ParameterHost } from './params-host.js';
+import { PublisherSet } from './publishers.js';
+import { defaultInterval, type IntervalFn, type NodeLog } from './types.js';
+
+/** AdaptationStatus without its header: what a learner core reports. */
+export type LearnerReport = Omit<AdaptationStatus, 'header'>;
+
+/**
+ * The port the learner core (src/learner/, in progress) plugs into. The node owns ROS:
+ * parameters, topics, life cycle, diagnostics; the core owns learning. Calls come on the
+ * node's event loop; the core must not train there (DESIGN: training never blocks the loop).
+ */
+export interface LearnerCore {
+  /** A frame flagged by perception (copy what you keep: the message may be reused). */
+  flagged(msg: FlaggedFrame): void;
+  setPaused(paused: boolean): void;
+  /** Roll back to `version`, or the previous one when empty. */
+  rollback(version: string): void;
+  report(): LearnerReport;
+  /** The node republishes status (latched) whenever the core says it changed. */
+  onChange(listener: () => void): void;
+  dispose(): Promise<void>;
+}
+
+/** Parameter values by name, validated (see LEARNER_PARAMS). */
+export type LearnerParams = ReadonlyMap<string, unknown>;
+
+export interface LearnerNodeOptions {
+  readonly transport: Transport;
+  readonly params: ParameterHost;
+  readonly nodeName?: string;
+  /** Builds the core at configure; default: `NullLearnerCore` (counts flags, honours pause, never trains). */
+  readonly createCore?: (params: LearnerParams, log: NodeLog) => Promise<LearnerCore>;
+  readonly log?: NodeLog;
+  readonly interval?: IntervalFn;
+  /** Diagnostics period (default 1 s). */
+  readonly diagnosticsPeriodS?: number;
+}
+
+const STATE = Object.fromEntries(ADAPTATION_STATES.map((s, i) => [s, i])) as Record<(typeof ADAPTATION_STATES)[number], number>;
+
+/** Stand-in until the learner core lands: counts flags, honours pause and reports it. */
+export class NullLearnerCore implements LearnerCore {
+  #flags = 0;
+  #paused = false;
+  #listeners: (() => void)[] = [];
+  #reason = 'no learner core attached (flags are counted, nothing is trained)';
+  constructor(private readonly log: NodeLog = () => {}) {}
+  flagged(): void {
+    this.#flags++;
+    this.#changed();
+  }
+  setPaused(paused: boolean): void {
+    this.#paused = paused;
+    this.#changed();
+  }
+  rollback(version: string): void {
+    this.log('info', `rollback to ${version || 'the previous version'} requested: nothing to roll back without a learner core`);
+  }
+  report(): LearnerReport {
+    return {
+      model_name: '', serving_version: '', candidate_version: '', state: this.#paused ? STATE.paused : STATE.idle, reason: this.#reason,
+      flagged_frames: this.#flags, labelled_frames: 0, new_domain_score: 0, old_domain_score: 0, serving_new_domain_score: 0, serving_old_domain_score: 0, metrics: [],
+    };
+  }
+  onChange(listener: () => void): void {
+    this.#listeners.push(listener);
+  }
+  async dispose(): Promise<void> {
+    this.#listeners = [];
+  }
+  #changed(): void {
+    for (const l of this.#listeners) l();
+  }
+}
+
+/**
+ * The learner node shell: managed life cycle, LEARNER_PARAMS, `adaptation/status` (latched)
+ * and `/diagnostics` out; `adaptation/flagged`, `adaptation/pause`, `adaptation/rollback` in,
+ * handed to the core. `announceWeights` is the core's way out to perception.
+ */
+export class LearnerNode extends ManagedNode {
+  readonly transport: Transport;
+  readonly params: ParameterHost;
+  readonly nodeName: string;
+  readonly #o: LearnerNodeOptions;
+  readonly #log: NodeLog;
+  readonly #pubs: PublisherSet;
+  #core: LearnerCore | undefined;
+  #paused = false;
+  #subs: Subscription[] = [];
+  #stopTimer: (() => void) | undefined;
+
+  constructor(options: LearnerNodeOptions) {
+    super();
+    this.#o = options;
+    this.transport = options.transport;
+    this.params = options.params;
+    this.nodeName = options.nodeName ?? 'learner';
+    this.#log = options.log ?? (() => {});
+    this.#pubs = new PublisherSet(options.transport);
+  }
+
+  get core(): LearnerCore | undefined {
+    return this.#core;
+  }
+
+  counts(): { subscriptions: number; publishers: number } {
+    return this.transport.counts();
+  }
+
+  protected async onConfigure(): Promise<void> {
+    const values = this.params.declare(LEARNER_PARAMS);
+    const create = this.#o.createCore ?? (async (_p, log) => new NullLearnerCore(log));
+    this.#core = await create(values, this.#log);
+    this.#core.onChange(() => this.publishStatus());
+  }
+
+  protected async onActivate(): Promise<void> {
+    const a = ADAPTATION_TOPICS;
+    this.#pubs.sync([a.status, a.weights, DIAGNOSTICS_TOPIC].map((s) => ({ ...s, purpose: '' })));
+    const t = this.transport;
+    this.#subs.push(
+      t.subscribe<FlaggedFrame>(a.flagged.topic, a.flagged.type, (m) => this.#core?.flagged(m), { qos: a.flagged.qos }),
+      t.subscribe<{ data: boolean }>(a.pause.topic, a.pause.type, (m) => this.#setPaused(m.data), { qos: a.pause.qos }),
+      t.subscribe<{ data: string }>(a.rollback.topic, a.rollback.type, (m) => this.#core?.rollback(m.data), { qos: a.rollback.qos }),
+    );
+    this.publishStatus();
+    this.#stopTimer = (this.#o.interval ?? defaultInterval)((this.#o.diagnosticsPeriodS ?? 1) * 1000, () => this.publishDiagnostics());
+  }
+
+  protected async onDeactivate(): Promise<void> {
+    this.#stopTimer?.();
+    this.#stopTimer = undefined;
+    for (const s of this.#subs) s.dispose();
+    this.#subs = [];
+    this.#pubs.dispose();
+  }
+
+  protected async onCleanup(): Promise<void> {
+    const core = this.#core;
+    this.#core = undefined;
+    await core?.dispose();
+  }
+
+  /** Publishes the core's report as AdaptationStatus (latched: rviz2 opened later still sees it). */
+  publishStatus(): AdaptationStatus | undefined {
+    if (!this.#core) return undefined;
+    const msg: AdaptationStatus = { header: { stamp: nsToTime(this.transport.clock.now()), frame_id: '' }, ...this.#core.report() };
+    this.#pubs.publish(ADAPTATION_TOPICS.status.topic, msg);
+    return msg;
+  }
+
+  /** The core's way out: announce signed weights to perception. False when not active. */
+  announceWeights(msg: WeightUpdate): boolean {
+    return this.#pubs.publish(ADAPTATION_TOPICS.weights.topic, msg);
+  }
+
+  publishDiagnostics(): DiagnosticArray {
+    const r = this.#core?.report();
+    const maxStored = Number(this.params.get('max_stored_samples') ?? 0);
+    const learner = {
+      state: r ? (ADAPTATION_STATES[r.state] ?? `state ${r.state}`) : this.state,
+      servingVersion: r?.serving_version ?? '',
+      candidateVersion: r?.candidate_version || undefined,
+      flaggedFrames: r?.flagged_frames ?? 0,
+      storedSamples: 0, // the sample store is the core's; it will report it in metrics
+      maxStoredSamples: maxStored,
+      paused: this.#paused,
+      lastReason: r?.reason,
+      error: r ? undefined : `node is ${this.state}`,
+    };
+    const msg = buildDiagnostics(nsToTime(this.transport.clock.now()), {}, { nodeName: this.nodeName });
+    msg.status.push(learnerDiagnostic(learner, { nodeName: this.nodeName }));
+    this.#pubs.publish(DIAGNOSTICS_TOPIC.topic, msg);
+    return msg;
+  }
+
+  #setPaused(paused: boolean): void {
+    this.#paused = paused;
+    this.#log('info', paused ? 'learning paused by operator' : 'learning resumed');
+    this.#core?.setPaused(paused);
+  }
+}
