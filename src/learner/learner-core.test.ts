@@ -1,0 +1,97 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { TailWeights } from '../model/package.js';
+import type { GateDecision } from './gate.js';
+import { LearnerCore } from './learner-core.js';
+import { SampleStore } from './store.js';
+import type { Domain, FlaggedSample } from './store-types.js';
+import { initTf } from './tails-tf.js';
+import { SYN_MANIFEST, synSample, synWeights } from './trainer-test-helpers.js';
+
+beforeAll(() => initTf());
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ap-learner-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+function flagged(domain: Domain, seed: number) {
+  const s = synSample(domain, seed);
+  const sample: FlaggedSample = {
+    camera: domain === 'new' ? 'front' : 'ref',
+    stampNs: BigInt(seed) * 100_000_000n,
+    domain,
+    reasons: ['drift'],
+    scores: { drift: 3 },
+    inputSize: s.inputSize,
+    cameraSize: s.cameraSize,
+    features: s.features,
+  };
+  return { sample, labels: s.labels };
+}
+
+function setup(opts: { minNewLabeled?: number; stepsPerCandidate?: number } = {}) {
+  let now = 0;
+  const published: { tails: TailWeights; meta: GateDecision }[] = [];
+  const logs: string[] = [];
+  const store = SampleStore.open(join(dir, 'l.db'), { valFraction: 0.3 });
+  const core = new LearnerCore(SYN_MANIFEST, synWeights(), store, {
+    clock: () => now,
+    publishCandidate: (tails, meta) => void published.push({ tails, meta }),
+    log: (l) => void logs.push(l),
+  }, { minNewLabeled: opts.minNewLabeled ?? 8, stepsPerCandidate: opts.stepsPerCandidate ?? 200, trainer: { lr: 1e-2, pixelsPerSample: 256, oldRatio: 0.4 }, gate: { margin: 0.05 } });
+  return { core, store, published, logs, tick: (ms: number) => (now += ms) };
+}
+
+describe('LearnerCore', () => {
+  it('BAD CALL: rejects stepsPerCandidate 0', () => {
+    expect(() => setup({ stepsPerCandidate: 0 })).toThrow(/stepsPerCandidate/);
+  });
+
+  it('stores samples, matches early and late labels, trains in slack, gates and publishes a promotion', async () => {
+    const { core, store, published, logs, tick } = setup();
+    expect((await core.onSlack(1000)).idle).toBe('too-few-labels');
+    for (let i = 0; i < 24; i++) {
+      const { sample, labels } = flagged('new', 1000 + i);
+      const ev = { camera: sample.camera, stampNs: sample.stampNs, labels };
+      if (i % 2) core.onLabel(ev); // label before its sample
+      core.onSample(sample);
+      if (!(i % 2)) expect(core.onLabel(ev)).toBe(true); // label after
+      tick(100);
+    }
+    for (let i = 0; i < 12; i++) {
+      const { sample, labels } = flagged('old', 2000 + i);
+      core.onSample(sample, labels); // reference frames come labelled
+    }
+    expect(core.status()).toMatchObject({ labeledNew: 24, labeledOld: 12, version: 0 });
+    let decision: GateDecision | null = null;
+    for (let k = 0; k < 20 && !decision; k++) decision = (await core.onSlack(400)).decision;
+    expect(decision).toMatchObject({ version: 1, decision: 'promote' });
+    expect(published).toHaveLength(1);
+    expect(published[0].meta.version).toBe(1);
+    expect(core.currentTails).toBe(published[0].tails);
+    expect(store.decisions()).toHaveLength(1);
+    expect(logs.some((l) => /v1 promote/.test(l))).toBe(true);
+    core.dispose();
+    store.close();
+  });
+
+  it('stops training at once when paused', async () => {
+    const { core, store } = setup({ minNewLabeled: 1 });
+    for (let i = 0; i < 4; i++) {
+      const { sample, labels } = flagged('new', 3000 + i);
+      core.onSample(sample, labels);
+    }
+    expect(store.count({ domain: 'new', split: 'train', labeled: true })).toBeGreaterThanOrEqual(1);
+    setTimeout(() => core.onPause(), 30);
+    const t0 = performance.now();
+    const r = await core.onSlack(20_000);
+    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(r.trained?.stoppedBy).toBe('stop');
+    expect(r.decision).toBeNull();
+    core.dispose();
+    store.close();
+  });
+});

@@ -1,0 +1,194 @@
+import { PerceptionError } from '../errors.js';
+import type { Manifest } from '../model/manifest.js';
+import type { TailWeights } from '../model/package.js';
+import { Gate, type GateDecision, type GateOptions } from './gate.js';
+import { LabelMatcher, type LabelEvent, type LabelMatcherOptions } from './labels.js';
+import type { InsertResult, SampleFilter, SampleInfo } from './store.js';
+import type { FlaggedSample, SampleLabels, StoredSample } from './store-types.js';
+import { Trainer, type TrainerOptions, type TrainReport } from './trainer.js';
+
+/**
+ * The learner without its process and transport: store + label matching + trainer + gate,
+ * driven by four calls (a sample, a label, a slack grant, a pause) and talking out through
+ * small ports. Another module wraps it in its own process behind ZeroMQ / ROS.
+ */
+
+/** The part of SampleStore the learner uses (SampleStore satisfies it). */
+export interface LearnerStore {
+  insert(s: FlaggedSample, labels?: SampleLabels): InsertResult;
+  has(camera: string, stampNs: bigint): boolean;
+  setLabels(camera: string, stampNs: bigint, labels: SampleLabels): boolean;
+  get(id: number): StoredSample;
+  list(filter?: SampleFilter): SampleInfo[];
+  count(filter?: SampleFilter): number;
+  recordDecision(decision: object): void;
+}
+
+export interface LearnerPorts {
+  /** Milliseconds, monotonic (label waits and decision times). */
+  readonly clock: () => number;
+  /** Called with every promoted set of tails; the bundle/swap side signs and ships it. */
+  readonly publishCandidate: (tails: TailWeights, meta: GateDecision) => void | Promise<void>;
+  readonly log: (line: string) => void;
+}
+
+export interface LearnerOptions {
+  /** Train only once this many labelled new-domain training samples exist (default 16). */
+  readonly minNewLabeled?: number;
+  /** Run the gate after this many training steps since the last gate (default 200). */
+  readonly stepsPerCandidate?: number;
+  /** At most this many samples per gate set, the newest (default 64). */
+  readonly maxGateSamples?: number;
+  readonly trainer?: TrainerOptions;
+  readonly gate?: GateOptions;
+  readonly labels?: LabelMatcherOptions;
+}
+
+export interface SlackReport {
+  readonly trained: TrainReport | null;
+  readonly decision: GateDecision | null;
+  /** Why nothing happened, when nothing did. */
+  readonly idle?: 'busy' | 'too-few-labels';
+}
+
+export interface LearnerStatus {
+  readonly version: number;
+  readonly samples: number;
+  readonly labeledNew: number;
+  readonly labeledOld: number;
+  readonly stepsSinceGate: number;
+  readonly decisions: number;
+}
+
+type CoreManifest = Pick<Manifest, 'tails' | 'classes' | 'strides' | 'depth'>;
+
+export class LearnerCore {
+  readonly decisions: GateDecision[] = [];
+  private readonly labels: LabelMatcher;
+  private readonly trainer: Trainer;
+  private readonly gate: Gate;
+  private current: TailWeights;
+  private version = 0;
+  private stepsSinceGate = 0;
+  private busy = false;
+  private pauseRequested = false;
+  private readonly o: { minNewLabeled: number; stepsPerCandidate: number; maxGateSamples: number };
+
+  constructor(
+    private readonly manifest: CoreManifest,
+    initial: TailWeights,
+    private readonly store: LearnerStore,
+    private readonly ports: LearnerPorts,
+    options: LearnerOptions = {},
+  ) {
+    this.o = {
+      minNewLabeled: options.minNewLabeled ?? 16,
+      stepsPerCandidate: options.stepsPerCandidate ?? 200,
+      maxGateSamples: options.maxGateSamples ?? 64,
+    };
+    for (const [k, v] of Object.entries(this.o)) {
+      if (!(Number.isInteger(v) && v >= 1)) throw new PerceptionError('INVALID_CONFIG', `learner ${k} must be an integer ≥ 1, got ${v}`, { field: k });
+    }
+    this.current = initial;
+    this.labels = new LabelMatcher(store, options.labels);
+    this.gate = new Gate(manifest, options.gate);
+    this.trainer = new Trainer(
+      manifest,
+      initial,
+      {
+        newIds: () => this.ids({ domain: 'new', split: 'train', labeled: true }),
+        oldIds: () => this.ids({ domain: 'old', split: 'train', labeled: true }),
+        load: (id) => store.get(id),
+      },
+      options.trainer,
+    );
+  }
+
+  /** A flagged frame arrived: store it (with labels, if they came with it or before it). */
+  onSample(sample: FlaggedSample, labels?: SampleLabels): InsertResult {
+    const r = this.store.insert(sample, labels);
+    if (r.id !== null) this.labels.onSample(this.ports.clock(), sample.camera, sample.stampNs);
+    return r;
+  }
+
+  /** A label arrived: true if it reached a stored sample now (otherwise it waits, or is dropped). */
+  onLabel(ev: LabelEvent): boolean {
+    return this.labels.onLabel(this.ports.clock(), ev);
+  }
+
+  /**
+   * The scheduler grants `grantMs` of slack: train for at most that long (stopping at once on
+   * `onPause`), then run the gate if enough steps have accumulated.
+   */
+  async onSlack(grantMs: number): Promise<SlackReport> {
+    if (this.busy) return { trained: null, decision: null, idle: 'busy' };
+    this.labels.expire(this.ports.clock());
+    if (this.store.count({ domain: 'new', split: 'train', labeled: true }) < this.o.minNewLabeled) {
+      return { trained: null, decision: null, idle: 'too-few-labels' };
+    }
+    this.busy = true;
+    this.pauseRequested = false;
+    try {
+      const trained = await this.trainer.trainFor(grantMs, () => this.pauseRequested);
+      this.stepsSinceGate += trained.steps;
+      let decision: GateDecision | null = null;
+      if (!this.pauseRequested && this.stepsSinceGate >= this.o.stepsPerCandidate) decision = await this.runGate();
+      return { trained, decision };
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** The slack was revoked: the current step finishes, no further step starts. */
+  onPause(): void {
+    this.pauseRequested = true;
+  }
+
+  get currentTails(): TailWeights {
+    return this.current;
+  }
+
+  status(): LearnerStatus {
+    return {
+      version: this.version,
+      samples: this.store.count(),
+      labeledNew: this.store.count({ domain: 'new', labeled: true }),
+      labeledOld: this.store.count({ domain: 'old', labeled: true }),
+      stepsSinceGate: this.stepsSinceGate,
+      decisions: this.decisions.length,
+    };
+  }
+
+  dispose(): void {
+    this.trainer.dispose();
+  }
+
+  private async runGate(): Promise<GateDecision> {
+    const candidate = this.trainer.candidate();
+    const heldOut = this.gateSet({ domain: 'new', split: 'val', labeled: true });
+    let oldRef = this.gateSet({ domain: 'old', split: 'val', labeled: true });
+    // A small reservoir may hold no held-out old frame yet; forgetting shows on trained-on ones too.
+    if (oldRef.length < 4) oldRef = this.gateSet({ domain: 'old', labeled: true });
+    const d = this.gate.decide(this.version + 1, this.current, candidate, heldOut, oldRef);
+    this.stepsSinceGate = 0;
+    this.decisions.push(d);
+    this.store.recordDecision({ ...d, at_ms: this.ports.clock() });
+    this.ports.log(`learner: v${d.version} ${d.decision} (new ${fmt(d.val_new_before)} → ${fmt(d.val_new_after)}, old ${fmt(d.val_old_before)} → ${fmt(d.val_old_after)}): ${d.reason}`);
+    if (d.decision === 'promote') {
+      this.version = d.version;
+      this.current = candidate;
+      await this.ports.publishCandidate(candidate, d);
+    }
+    return d;
+  }
+
+  private ids(f: SampleFilter): number[] {
+    return this.store.list(f).map((r) => r.id);
+  }
+
+  private gateSet(f: SampleFilter): StoredSample[] {
+    return this.ids(f).slice(-this.o.maxGateSamples).map((id) => this.store.get(id));
+  }
+}
+
+const fmt = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : 'n/a');
