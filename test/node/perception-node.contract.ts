@@ -49,6 +49,9 @@ export function runPerceptionNodeContract(harness: NodeHarness): void {
     const make = async (overrides?: Record<string, unknown>) => {
       rig = await harness.create(engine, overrides);
       await rig.node.configure();
+      // The machine is shared and the wall clock runs on (ROS): a generous deadline, so a
+      // frame is not dropped as late when another test hogs the CPU. Deadlines are the scheduler's tests.
+      expect(rig.node.params.set('cameras.front.budget_ms', 1000).successful).toBe(true);
       await rig.node.activate();
       return rig;
     };
@@ -106,17 +109,17 @@ export function runPerceptionNodeContract(harness: NodeHarness): void {
       const budget = p.set('cameras.front.budget_ms', 5000);
       expect(budget.successful).toBe(false);
       expect(budget.reason).toMatch(/cameras\.front\.budget_ms.*5000.*1\.\.1000/);
-      expect(p.get('cameras.front.budget_ms')).toBe(50);
+      expect(p.get('cameras.front.budget_ms')).toBe(1000);
       const cams = p.set('camera_topics', ['/rear/image_raw']);
       expect(cams.successful).toBe(false);
       expect(cams.reason).toMatch(/read-only/);
       const before = r.node.counts().publishers;
       expect(p.set('publish.depth', false).successful).toBe(true);
       expect(r.node.counts().publishers).toBe(before - 1);
-      expect(p.set('cameras.front.budget_ms', 80).successful).toBe(true);
+      expect(p.set('cameras.front.budget_ms', 900).successful).toBe(true);
       expect(p.set('cameras.front.priority', 7).successful).toBe(true);
       await r.drive(good.slice(0, 2));
-      expect(r.node.publishDiagnostics().status[0].values).toContainEqual({ key: 'budget (ms)', value: '80.0' });
+      expect(r.node.publishDiagnostics().status[0].values).toContainEqual({ key: 'budget (ms)', value: '900.0' });
       await r.node.shutdown();
       const out = await r.published();
       expect(out.filter((o) => o.topic === '/front/perception/detections').length).toBe(2);
