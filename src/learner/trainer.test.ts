@@ -42,7 +42,10 @@ describe('Trainer', () => {
     const d = new Gate(SYN_MANIFEST, { margin: 0.05, tolerance: 0.02 }).decide(1, initial, t.candidate(), newVal, oldVal);
     expect(d.decision).toBe('promote');
     expect(d.val_new_after).toBeGreaterThan(d.val_new_before + 0.05);
-    expect(d.detail.new_after.laneIoU).toBeGreaterThan(0.5);
+    // every head learnt: det mAP, lane IoU and depth AbsRel all improve on held-out new frames
+    expect(d.detail.new_after.mAP!).toBeGreaterThan(d.detail.new_before.mAP! + 0.3);
+    expect(d.detail.new_after.laneIoU!).toBeGreaterThan(0.5);
+    expect(d.detail.new_after.absRel!).toBeLessThan(d.detail.new_before.absRel! / 2);
     t.dispose();
     expect(tf.memory().numTensors).toBe(start);
   });
