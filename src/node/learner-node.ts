@@ -17,7 +17,7 @@ export type LearnerReport = Omit<AdaptationStatus, 'header'>;
  * parameters, topics, life cycle, diagnostics; the core owns learning. Calls come on the
  * node's event loop; the core must not train there (DESIGN: training never blocks the loop).
  */
-export interface LearnerCore {
+export interface LearnerCorePort {
   /** A frame flagged by perception (copy what you keep: the message may be reused). */
   flagged(msg: FlaggedFrame): void;
   setPaused(paused: boolean): void;
@@ -37,7 +37,7 @@ export interface LearnerNodeOptions {
   readonly params: ParameterHost;
   readonly nodeName?: string;
   /** Builds the core at configure; default: `NullLearnerCore` (counts flags, honours pause, never trains). */
-  readonly createCore?: (params: LearnerParams, log: NodeLog) => Promise<LearnerCore>;
+  readonly createCore?: (params: LearnerParams, log: NodeLog) => Promise<LearnerCorePort>;
   readonly log?: NodeLog;
   readonly interval?: IntervalFn;
   /** Diagnostics period (default 1 s). */
@@ -47,7 +47,7 @@ export interface LearnerNodeOptions {
 const STATE = Object.fromEntries(ADAPTATION_STATES.map((s, i) => [s, i])) as Record<(typeof ADAPTATION_STATES)[number], number>;
 
 /** Stand-in until the learner core lands: counts flags, honours pause and reports it. */
-export class NullLearnerCore implements LearnerCore {
+export class NullLearnerCore implements LearnerCorePort {
   #flags = 0;
   #paused = false;
   #listeners: (() => void)[] = [];
@@ -93,7 +93,7 @@ export class LearnerNode extends ManagedNode {
   readonly #o: LearnerNodeOptions;
   readonly #log: NodeLog;
   readonly #pubs: PublisherSet;
-  #core: LearnerCore | undefined;
+  #core: LearnerCorePort | undefined;
   #paused = false;
   #subs: Subscription[] = [];
   #stopTimer: (() => void) | undefined;
@@ -108,7 +108,7 @@ export class LearnerNode extends ManagedNode {
     this.#pubs = new PublisherSet(options.transport);
   }
 
-  get core(): LearnerCore | undefined {
+  get core(): LearnerCorePort | undefined {
     return this.#core;
   }
 
