@@ -12,6 +12,15 @@ export interface PlanInput<T> {
   /** 1 when batching is off. */
   readonly maxBatch: number;
   readonly threshold: number;
+  /**
+   * Cameras whose last frame was dropped for its deadline. When every pending frame is late and
+   * nothing runs, the earliest of such a camera runs anyway (a miss, counted): dropping it would
+   * delay nothing, and without a run the cost model never learns that the load has passed — a
+   * one-off slow frame would otherwise starve a camera for good.
+   */
+  readonly starving?: (camera: string) => boolean;
+  /** Nothing is in flight. */
+  readonly idle?: boolean;
 }
 
 export interface Plan<T> {
@@ -53,7 +62,13 @@ export function plan<T>(input: PlanInput<T>): Plan<T> {
     if (nowMs + single > f.deadlineMs) late.push(f);
     else if (input.busy === undefined || !input.busy.has(f.camera)) live.push(f);
   }
-  if (live.length === 0) return { late, batch: [] };
+  if (live.length === 0) {
+    if (input.idle && input.starving && late.length > 0) {
+      const rescue = [...late].sort(edfOrder).find((f) => input.starving!(f.camera) && (input.busy === undefined || !input.busy.has(f.camera)));
+      if (rescue) return { late: late.filter((f) => f !== rescue), batch: [rescue] };
+    }
+    return { late, batch: [] };
+  }
   live.sort(edfOrder);
   const batch = [live[0]];
   if (input.maxBatch > 1 && live[0].sourceSize !== undefined) {

@@ -138,6 +138,29 @@ describe('deadlines', () => {
     expect(snap.cameras.b.offered).toBe(1);
   });
 
+  it('recovers from a one-off slow run instead of starving the camera for good', () => {
+    let slow = true;
+    const h = harness({ cameras: { a: { budgetMs: 30 } }, cost: () => (slow ? 100 : 10), sizes: [SMALL] });
+    for (let i = 0; i < 3; i++) {
+      h.offer('a', `slow${i}`);
+      stepOnce(h.s, h.clock, h.runner); // teaches the cost model ~100 ms, over the 30 ms budget
+      h.clock.advance(100);
+    }
+    slow = false;
+    const served: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      h.offer('a', `f${i}`);
+      const d = stepOnce(h.s, h.clock, h.runner);
+      if (d) served.push(...d.frames.map((f) => f.payload));
+      h.clock.advance(100);
+    }
+    // The first late frame is dropped; the next one runs anyway (nothing else to do), teaching
+    // the model the new cost, after which frames make their deadlines again.
+    expect(h.drops.filter((d) => d.reason === 'deadline').length).toBeGreaterThan(0);
+    expect(served.length).toBeGreaterThanOrEqual(5);
+    expect(served.at(-1)).toBe('f9');
+  });
+
   it('a late frame never delays a newer one', () => {
     const h = harness({ cameras: { tight: { budgetMs: 25 }, loose: { budgetMs: 200 } }, cost: () => 20 });
     for (let i = 0; i < 3; i++) {

@@ -45,6 +45,8 @@ export class Scheduler<T, R> {
   // Cameras with a frame in flight (only matters when maxInFlight > 1): one at a time per camera
   // keeps each camera's results in stamp order.
   private readonly busy = new Set<string>();
+  // Cameras whose last frame was dropped for its deadline (see PlanInput.starving).
+  private readonly starving = new Set<string>();
   private readonly pump: Pump<T, R>;
   // Reused by every poll: the pump polls once per dispatch and per wake-up.
   private readonly heads: PendingFrame<T>[] = [];
@@ -149,6 +151,8 @@ export class Scheduler<T, R> {
       cost: this.cost,
       maxBatch: this.cfg.batching.enabled ? this.cfg.batching.maxBatch : 1,
       threshold: this.cfg.batching.threshold,
+      starving: (camera) => this.starving.has(camera),
+      idle: this.inFlight.size === 0,
     });
     // Take every frame out before any callback runs: a callback may offer, and a new frame must
     // land in an empty slot, not replace one this poll already decided about.
@@ -163,7 +167,10 @@ export class Scheduler<T, R> {
       this.inFlight.set(d.id, d);
       this.metrics.dispatched(batch.length);
     }
-    for (const f of late) this.dropLoad(f, 'deadline');
+    for (const f of late) {
+      this.starving.add(f.camera);
+      this.dropLoad(f, 'deadline');
+    }
     // Deadline drops are overload the ladder must see even when nothing gets to run: a size too
     // slow for every budget would otherwise drop every frame and never step down.
     if (late.length > 0) this.observeLoad(now);
@@ -186,6 +193,7 @@ export class Scheduler<T, R> {
     let missed = false;
     for (let i = 0; i < n; i++) {
       const f = d.frames[i];
+      this.starving.delete(f.camera);
       const miss = end > f.deadlineMs;
       missed ||= miss;
       this.metrics.served(f.camera, end - f.arrivalMs, miss);
