@@ -27,6 +27,9 @@ export interface AdaptReplayOptions {
   labelDelayMs: number;
   maxLabels: number;
   log: (line: string) => void;
+  /** Learner cadence: training steps between gate decisions, labelled samples before training. */
+  stepsPerCandidate?: number;
+  minNewSamples?: number;
   /** How to start the learner process (default: this package's CLI, `learner` command). */
   spawnLearner?: (args: string[]) => ChildProcess;
 }
@@ -48,6 +51,7 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
   let adapt: AdaptPerception | undefined;
   let learner: ChildProcess | undefined;
   let bagTimeS = () => 0;
+  let slackStats = () => ({ grants: 0, granted_ms: 0 });
   const steady = new LatencyRecorder();
   const duringSwap = new LatencyRecorder();
   let swapWindowEndS = -Infinity;
@@ -75,6 +79,10 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
     outputs: FEATURES,
     async start(ctx) {
       bagTimeS = ctx.bagTimeS;
+      slackStats = () => {
+        const slack = ctx.scheduler.snapshot().slack;
+        return { grants: slack.grants, granted_ms: Math.round(slack.granted_ms - slack.revoked_ms) };
+      };
       adapt = await AdaptPerception.open({
         engine: ctx.engine,
         stateDir: join(o.workDir, 'perception-state'),
@@ -98,6 +106,8 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
         '--state', join(o.workDir, 'learner-state'),
         '--uplink', adapt.endpoints.uplink,
         '--downlink', adapt.endpoints.downlink,
+        '--steps-per-candidate', String(o.stepsPerCandidate ?? 120),
+        '--min-new', String(o.minNewSamples ?? 12),
       ];
       learner = o.spawnLearner ? o.spawnLearner(args) : spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
       if (learner.stderr) createInterface({ input: learner.stderr }).on('line', (l) => o.log(`[learner] ${l}`));
@@ -130,7 +140,7 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
     async finish({ firstFifth, lastFifth }) {
       if (!adapt) return { summary: {}, markers: [] };
       await adapt.swaps.idle();
-      const s = adapt.summary({ grants: 0, granted_ms: 0 });
+      const s = adapt.summary(slackStats());
       const markers = s.events
         .filter((e) => e.kind === 'swapped' || e.kind === 'rolled_back')
         .map((e) => ({ t: e.at_s, label: e.kind === 'swapped' ? `swap to v${e.version}` : `rollback to v${e.to}` }));

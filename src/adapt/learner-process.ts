@@ -44,7 +44,8 @@ export async function runLearner(o: LearnerProcessOptions): Promise<void> {
   const matcher = new LabelMatcher(store);
   const source = storeSource(store);
   let current: TailWeights = pkg.tails;
-  const trainer = new Trainer(pkg.manifest, current, source);
+  // Half of each step from the old-domain reservoir: the gate refuses candidates that forget.
+  const trainer = new Trainer(pkg.manifest, current, source, { oldRatio: 0.5 });
   const gate = new Gate(pkg.manifest, o.gate);
   const stepsPerCandidate = o.stepsPerCandidate ?? 120;
   const minNew = o.minNewSamples ?? 12;

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { runLearner } from '../adapt/learner-process.js';
+import { parseIntOption } from './args.js';
 
 /** The learner process, as `replay --adapt` (or a deployment on another machine) starts it. */
 export function registerLearnerCommand(program: Command): void {
@@ -13,6 +14,8 @@ export function registerLearnerCommand(program: Command): void {
     .requiredOption('--state <dir>', 'sample store and learner state')
     .requiredOption('--uplink <endpoint>', "perception's uplink endpoint (learner → perception)")
     .requiredOption('--downlink <endpoint>', "perception's downlink endpoint (perception → learner)")
+    .option('--steps-per-candidate <n>', 'training steps between gate decisions', (v) => parseIntOption('--steps-per-candidate', 1, 1_000_000)(v), 120)
+    .option('--min-new <n>', 'labelled new-domain samples needed before training', (v) => parseIntOption('--min-new', 1, 1_000_000)(v), 12)
     .action(async (o) => {
       await runLearner({
         modelDir: o.model,
@@ -21,6 +24,8 @@ export function registerLearnerCommand(program: Command): void {
         server: o.server,
         stateDir: o.state,
         endpoints: { uplink: o.uplink, downlink: o.downlink },
+        stepsPerCandidate: o.stepsPerCandidate,
+        minNewSamples: o.minNew,
         log: (line) => process.stderr.write(`${line}\n`),
       });
     });

@@ -4,6 +4,7 @@ import { registerBagCommands } from './bag.js';
 import { registerDatasetCommand } from './dataset.js';
 import { registerLearnerCommand } from './learner.js';
 import { registerReplayCommand } from './replay.js';
+import { registerRosCommand } from './ros.js';
 import { registerSimCommand } from './sim.js';
 
 /** Builds the command tree; each subcommand lives in its own module. */
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerBagCommands(program);
   registerDatasetCommand(program);
   registerLearnerCommand(program);
+  registerRosCommand(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

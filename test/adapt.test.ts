@@ -1,0 +1,95 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adaptHooks } from '../src/adapt/adapt-replay.js';
+import type { AdaptationSummary } from '../src/adapt/perception-side.js';
+import { writeSimBag } from '../src/cli/sim.js';
+import { replay } from '../src/replay/replay.js';
+
+/**
+ * The adaptation loop end to end, small: perception and a real learner process over a short
+ * shifted-domain bag. The full scenario (three minutes, figures) is bench/adaptation.ts.
+ */
+const ROOT = resolve(import.meta.dirname, '..');
+const MODEL = join(ROOT, 'models', 'default');
+const BIN = join(ROOT, 'bin', 'adaptive-perception.js');
+let dir: string;
+let bag: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'adapt-'));
+  bag = join(dir, 'newpaint.mcap');
+  await writeSimBag({ out: bag, domain: 'newpaint', frames: 150, seed: 11, cameras: ['front'], width: 320, height: 180, rateHz: 10, compressed: true, jpegQuality: 85, gtScale: 2 });
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+type AdaptSummary = AdaptationSummary & { metrics_before: { score: number | null }; metrics_after: { score: number | null } };
+
+describe('replay --adapt', () => {
+  it('flags, labels only flagged frames, trains in a separate process, gates, and never drops a frame for a swap', async () => {
+    const lines: string[] = [];
+    const hooks = await adaptHooks({
+      modelDir: MODEL,
+      workDir: join(dir, 'run1'),
+      referenceBag: join(ROOT, 'bags', 'day_front.mcap'),
+      referenceFrames: 20,
+      labelDelayMs: 500,
+      maxLabels: 60,
+      stepsPerCandidate: 20,
+      minNewSamples: 6,
+      log: (l) => lines.push(l),
+    });
+    try {
+      const s = await replay({ bag, modelDir: MODEL, outDir: join(dir, 'out1'), providers: ['cpu'], rate: 1, hooks });
+      const a = (s as unknown as { adaptation: AdaptSummary }).adaptation;
+      expect(s.processed + s.dropped).toBe(s.frames);
+      expect(a.flags).toBeGreaterThan(0);
+      expect(a.flags).toBeLessThanOrEqual(60);
+      expect(a.labels).toBeGreaterThan(0);
+      expect(a.labels).toBeLessThanOrEqual(a.flags); // the annotator labels flagged frames only
+      expect(a.frames_dropped_by_swap).toBe(0);
+      expect(a.slack.grants).toBeGreaterThan(0);
+      expect(lines.some((l) => /sent 20 old-domain reference frames/.test(l))).toBe(true);
+      expect(a.versions.length, lines.filter((l) => /gate|learner/.test(l)).join('\n')).toBeGreaterThan(0);
+      for (const v of a.versions) expect(['promote', 'reject']).toContain(v.decision);
+      expect(a.swaps).toBe(a.versions.filter((v) => v.decision === 'promote').length - a.rejected);
+      expect(typeof a.metrics_before.score).toBe('number');
+      expect(typeof a.metrics_after.score).toBe('number');
+    } finally {
+      await hooks.close();
+    }
+  }, 180_000);
+
+  it('perception keeps running when the learner is killed mid-run', async () => {
+    const lines: string[] = [];
+    let child: ChildProcess | undefined;
+    const hooks = await adaptHooks({
+      modelDir: MODEL,
+      workDir: join(dir, 'run2'),
+      referenceBag: join(ROOT, 'bags', 'day_front.mcap'),
+      referenceFrames: 10,
+      labelDelayMs: 500,
+      maxLabels: 60,
+      log: (l) => lines.push(l),
+      spawnLearner: (args) => {
+        child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+        return child;
+      },
+    });
+    try {
+      const killer = setTimeout(() => child?.kill('SIGKILL'), 3000);
+      const s = await replay({ bag, modelDir: MODEL, outDir: join(dir, 'out2'), providers: ['cpu'], rate: 2, hooks });
+      clearTimeout(killer);
+      expect(child?.signalCode).toBe('SIGKILL');
+      expect(s.processed + s.dropped).toBe(s.frames);
+      expect(s.processed).toBeGreaterThan(s.frames / 2);
+      expect(lines.some((l) => /learner exited \(SIGKILL\)/.test(l))).toBe(true);
+    } finally {
+      await hooks.close();
+    }
+  }, 180_000);
+});
