@@ -11,6 +11,11 @@ export interface FramePayload {
   stampNs: bigint;
   logTimeNs: bigint;
   encoded: EncodedImage;
+  /**
+   * Whether this frame's overlay should be rendered where it runs (PerceptionWorker renders it
+   * in its thread and returns it as `result.overlay`); unset: the runner's own policy.
+   */
+  overlay?: boolean;
 }
 
 export type FrameOutcome = { ok: true; result: FrameResult; image: RgbImage } | { ok: false; error: PerceptionError };

@@ -5,6 +5,7 @@ import type { InputSize, OutputName } from '../model/manifest.js';
 import type { Engine } from '../engine/engine.js';
 import { OverlayRenderer, type RgbFrame } from '../engine/overlay.js';
 import type { RunnerTensor } from '../engine/runner.js';
+import type { WeightSet } from '../engine/weights.js';
 import type { RgbImage } from './image-decode.js';
 import { depthImage, detectionArray, headerFor, monoImage, rgbImage } from './messages.js';
 import { resultTopic } from './topics.js';
@@ -23,6 +24,8 @@ export interface FrameResult {
   weights: string;
   /** The raw engine outputs (features for the learner when asked for). */
   tensors: Partial<Record<OutputName, RunnerTensor>>;
+  /** The overlay, when it was rendered where the frame ran (a worker thread); `overlay()` uses it. */
+  overlay?: RgbFrame;
 }
 
 export interface PerceptionOptions {
@@ -52,7 +55,7 @@ export class Perception {
 
   constructor(
     readonly engine: Engine,
-    private readonly options: PerceptionOptions,
+    readonly options: PerceptionOptions,
   ) {}
 
   /** Runs one frame (see processBatch). */
@@ -61,11 +64,14 @@ export class Perception {
     return r;
   }
 
-  /** Runs same-size frames as one batch at `size` (default: the engine's input size). */
-  async processBatch(frames: ReadonlyArray<{ camera: string; stampNs: bigint; image: RgbImage }>, size?: InputSize): Promise<FrameResult[]> {
+  /**
+   * Runs same-size frames as one batch at `size` (default: the engine's input size), with
+   * `weights` instead of the engine's current set when given (a candidate's probe).
+   */
+  async processBatch(frames: ReadonlyArray<{ camera: string; stampNs: bigint; image: RgbImage }>, size?: InputSize, weights?: WeightSet): Promise<FrameResult[]> {
     const outs = await this.engine.infer(
       frames.map((f) => f.image),
-      { size, outputs: this.options.outputs },
+      { size, outputs: this.options.outputs, weights },
     );
     return outs.map((out, i) => {
       const { camera, stampNs, image } = frames[i];
@@ -97,10 +103,12 @@ export class Perception {
       lane: { ...r.lane, data: r.lane.data.slice() },
       depth: { ...r.depth, data: r.depth.data.slice() },
       tensors: {},
+      overlay: undefined,
     };
   }
 
   overlay(r: FrameResult, image: RgbImage): RgbFrame {
+    if (r.overlay) return r.overlay;
     let renderer = this.overlays.get(r.camera);
     if (!renderer) {
       renderer = new OverlayRenderer({ width: Math.min(this.options.overlayWidth, image.width) });

@@ -1,0 +1,134 @@
+/**
+ * The worker-thread side of PerceptionWorker (see perception-worker.ts for the protocol and
+ * why). Owns one Engine and one Perception; handles messages strictly in order, so a weight
+ * swap posted between two runs takes effect exactly at that frame boundary.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { Engine } from '../engine/engine.js';
+import type { TailWeights } from '../model/package.js';
+import { isPerceptionError } from '../errors.js';
+import { FrameRunner, type FramePayload } from './frame-runner.js';
+import type { RgbImage } from './image-decode.js';
+import { Perception, type FrameResult } from './perception.js';
+import type { ToWorker, FromWorker, WireError, WireOutcome, WorkerInit } from './perception-worker.js';
+
+const port = parentPort;
+if (!port) throw new Error('perception-worker-entry must run in a worker thread');
+
+const init = workerData as WorkerInit;
+const post = (msg: FromWorker, transfer: ArrayBuffer[] = []) => {
+  try {
+    port.postMessage(msg, transfer);
+  } catch {
+    // A buffer that cannot be transferred (not detachable): send copies instead.
+    port.postMessage(msg);
+  }
+};
+const log = (line: string) => post({ type: 'log', line });
+
+function wireError(err: unknown): WireError {
+  if (isPerceptionError(err)) return { code: err.code, message: err.message, context: { ...err.context }, stack: err.stack };
+  const e = err as Error;
+  return { message: e?.message ?? String(err), stack: e?.stack };
+}
+
+async function main(): Promise<void> {
+  let engine: Engine;
+  try {
+    engine = await Engine.create({ modelDir: init.modelDir, providers: init.providers, inputSize: init.inputSize, threads: init.threads, log });
+  } catch (err) {
+    post({ type: 'fatal', error: wireError(err) });
+    return;
+  }
+  const perception = new Perception(engine, init.perception);
+  const runner = new FrameRunner(perception);
+  post({ type: 'ready', manifest: engine.manifest, inputSize: engine.inputSize, provider: engine.provider, weights: engine.currentWeights.id });
+
+  // Messages are queued and handled one at a time: the order the main thread posted them in
+  // is the order they act on the engine.
+  let chain = Promise.resolve();
+  port!.on('message', (msg: ToWorker) => {
+    chain = chain.then(() => handle(msg)).catch((err: unknown) => post({ type: 'reply', id: msg.id, error: wireError(err) }));
+  });
+
+  async function handle(msg: ToWorker): Promise<void> {
+    switch (msg.type) {
+      case 'run': {
+        const outcomes = await runner.run(msg.frames, msg.size);
+        const transfer = new Set<ArrayBuffer>();
+        const wire: WireOutcome[] = outcomes.map((o, i) => {
+          if (!o.ok) return { ok: false, error: wireError(o.error) };
+          const f = msg.frames[i];
+          const result: FrameResult = { ...o.result };
+          if (f.overlay) {
+            // The renderer reuses its output buffer per camera: hand out a copy.
+            const ov = perception.overlay(o.result, o.image);
+            result.overlay = { width: ov.width, height: ov.height, data: ov.data.slice() };
+          }
+          // The main thread has the frame's bytes when they were a packed rgb8 view of what it
+          // sent (no copy back); anything this side converted or decoded goes back.
+          const image = isViewOfInput(f.encoded, o.image) ? undefined : ownImage(f.encoded, o.image);
+          collect(result, image, transfer);
+          return { ok: true, result, image };
+        });
+        post({ type: 'reply', id: msg.id, outcomes: wire }, [...transfer]);
+        return;
+      }
+      case 'swap': {
+        const prev = engine.swapWeights(engine.makeWeightSet(msg.tails as TailWeights, msg.weightsId));
+        post({ type: 'reply', id: msg.id, previous: prev.id });
+        return;
+      }
+      case 'probe': {
+        const ws = engine.makeWeightSet(msg.tails as TailWeights, msg.weightsId);
+        const results = await perception.processBatch(
+          msg.frames.map((image, i) => ({ camera: `probe${i}`, stampNs: 0n, image })),
+          msg.size,
+          ws,
+        );
+        const transfer = new Set<ArrayBuffer>();
+        for (const r of results) collect(r, undefined, transfer);
+        post({ type: 'reply', id: msg.id, results }, [...transfer]);
+        return;
+      }
+      case 'dispose': {
+        await engine.dispose();
+        post({ type: 'reply', id: msg.id });
+        port!.close();
+        return;
+      }
+    }
+  }
+}
+
+/** A packed rgb8 raw frame decodes to a view of the bytes the main thread still holds. */
+function isViewOfInput(encoded: FramePayload['encoded'], image: RgbImage): boolean {
+  return encoded.kind === 'raw' && encoded.data.buffer === image.data.buffer;
+}
+
+/**
+ * An image this side made, safe to transfer: sharp returns a fresh buffer per decode (moved,
+ * no copy); ImageDecoder.decodeRaw's converted frames share a per-camera scratch buffer that
+ * must not be detached, so those are copied (one memcpy, ~0.3 ms at 720p).
+ */
+function ownImage(encoded: FramePayload['encoded'], image: RgbImage): RgbImage {
+  const whole = image.data.byteOffset === 0 && image.data.byteLength === image.data.buffer.byteLength;
+  if (encoded.kind === 'compressed' && whole) return image;
+  return { width: image.width, height: image.height, data: image.data.slice() };
+}
+
+/** Every ArrayBuffer a result refers to, each once (batch outputs share one per tensor). */
+function collect(r: FrameResult, image: RgbImage | undefined, into: Set<ArrayBuffer>): void {
+  const add = (a: ArrayBufferView | undefined) => {
+    if (a && a.buffer instanceof ArrayBuffer && a.buffer.byteLength > 0) into.add(a.buffer);
+  };
+  add(r.lane.data);
+  add(r.depth.data);
+  for (const t of Object.values(r.tensors)) add(t?.data);
+  add(r.overlay?.data);
+  add(image?.data);
+}
+
+main().catch((err: unknown) => {
+  post({ type: 'fatal', error: wireError(err) });
+});
