@@ -59,6 +59,9 @@ export type FromWorker =
 
 // ------------------------------------------------------------------ main-thread side
 
+/** replay's default for `inference` (measured: see the comment at the end of this file's header). */
+export const DEFAULT_INFERENCE: 'worker' | 'main' = 'worker';
+
 export interface PerceptionWorkerOptions {
   modelDir: string;
   providers?: readonly Provider[];

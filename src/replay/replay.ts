@@ -12,6 +12,7 @@ import { DEFAULT_OUTPUTS } from '../engine/engine.js';
 import { nsToSeconds, timeToNs, validateImage, type CompressedImage, type Detection2DArray, type Image } from '../msgs/index.js';
 import { Scheduler, systemClock, type CameraConfig, type DropReason } from '../scheduler/index.js';
 import { FrameRunner, type FrameOutcome, type FramePayload } from './frame-runner.js';
+import { DEFAULT_INFERENCE, PerceptionWorker } from './perception-worker.js';
 import type { EncodedImage, RgbImage } from './image-decode.js';
 import { encodedSize } from './image-size.js';
 import { boxesFromDetections, bytePixels, floatPixels } from './messages.js';
@@ -50,6 +51,8 @@ export interface ReplayOptions {
   log?: (line: string) => void;
   /** Extensions (online adaptation): see ReplayHooks. */
   hooks?: ReplayHooks;
+  /** Where inference runs: a worker thread (PerceptionWorker) or the main thread (FrameRunner). Default: see DEFAULT_INFERENCE. */
+  inference?: 'worker' | 'main';
 }
 
 /**
@@ -89,6 +92,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   let engine: Engine | undefined;
   let writer: McapBagWriter | undefined;
   let scheduler: Scheduler<FramePayload, FrameOutcome> | undefined;
+  let worker: PerceptionWorker | undefined;
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   try {
     const info = reader.info();
@@ -157,10 +161,14 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       settle?.();
       settle = undefined;
     };
+    // The worker owns its own engine (1 ORT thread) and follows `engine`'s weight swaps (--adapt).
+    if ((options.inference ?? DEFAULT_INFERENCE) === 'worker') {
+      worker = await PerceptionWorker.create({ modelDir: options.modelDir, providers: [engine.provider], inputSize: engine.inputSize, perception: perception.options, overlayRateHz: options.overlayRateHz ?? 10, follow: engine, log });
+    }
     scheduler = new Scheduler<FramePayload, FrameOutcome>({
       cameras: cameraConfigs(cameraTopics, info, rate, options),
       sizes: engine.manifest.input.sizes.filter((s) => s[0] * s[1] <= engine!.inputSize[0] * engine!.inputSize[1]),
-      runner: new FrameRunner(perception),
+      runner: worker ?? new FrameRunner(perception),
       clock: systemClock,
       batching: { enabled: options.batching ?? true, maxBatch: Math.min(4, cameraTopics.length) },
       onResult: (camera, payload, outcome, timing) => {
@@ -270,6 +278,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   } finally {
     loopDelay.disable();
     scheduler?.dispose();
+    await worker?.dispose();
     await writer?.close();
     await engine?.dispose();
     await reader.close();
