@@ -26,6 +26,8 @@ interface Args {
   model: string;
   python: string;
   skipPeers: boolean;
+  /** replay's `inference` for every replay figure (default: replay's own default). */
+  inference?: 'worker' | 'main';
 }
 
 function parseArgs(argv: string[]): Args {
@@ -35,13 +37,17 @@ function parseArgs(argv: string[]): Args {
     if (k === '--json') a.json = true;
     else if (k === '--quick') a.quick = true;
     else if (k === '--no-peers') a.skipPeers = true;
-    else if (k === '--model' || k === '--python') {
+    else if (k === '--inference') {
+      const v = argv[++i];
+      if (v !== 'worker' && v !== 'main') throw new Error('--inference needs worker or main');
+      a.inference = v;
+    } else if (k === '--model' || k === '--python') {
       const v = argv[++i];
       if (!v) throw new Error(`${k} needs a value`);
       if (k === '--model') a.model = v;
       else a.python = v;
     } else if (k === '--help' || k === '-h') {
-      process.stdout.write('usage: npm run bench -- [--json] [--quick] [--model DIR] [--python PATH] [--no-peers]\n');
+      process.stdout.write('usage: npm run bench -- [--json] [--quick] [--model DIR] [--python PATH] [--no-peers] [--inference worker|main]\n');
       process.exit(0);
     } else throw new Error(`unknown option ${k} (try --help)`);
   }
@@ -79,6 +85,7 @@ async function timedReplay(name: string, opts: Partial<Parameters<typeof replay>
       modelDir: args.model,
       outDir: join(outRoot, name),
       providers: ['cpu'],
+      ...(args.inference ? { inference: args.inference } : {}),
       ...opts,
       onProgress: (done, n) => {
         marks.push(performance.now());
@@ -155,7 +162,7 @@ function runPython(argv: string[]): Promise<Record<string, unknown>> {
 
 async function main() {
   const t0 = performance.now();
-  const result: Record<string, unknown> = { machine: machine(), model: args.model, quick: args.quick };
+  const result: Record<string, unknown> = { machine: machine(), model: args.model, quick: args.quick, inference: args.inference ?? 'default' };
   await mkdir(outRoot, { recursive: true });
   const bag1 = await ensureBag(one, log);
   const bag4 = await ensureBag(four, log);
