@@ -3,13 +3,12 @@ import { join } from 'node:path';
 import { encodeBundle, modelRef } from '../learner/bundle.js';
 import { ChannelClient } from '../learner/channel.js';
 import type { ToLearner } from '../learner/channel-codec.js';
-import { Gate, type GateOptions } from '../learner/gate.js';
+import type { GateOptions } from '../learner/gate.js';
+import { LearnerCore } from '../learner/learner-core.js';
 import { loadIdentity, loadPublicIdentity } from '../learner/keys.js';
-import { LabelMatcher } from '../learner/labels.js';
 import { SampleStore } from '../learner/store.js';
 import { initTf } from '../learner/tails-tf.js';
-import { Trainer, type TrainSample, type TrainingSource } from '../learner/trainer.js';
-import { loadModelPackage, type TailWeights } from '../model/package.js';
+import { loadModelPackage } from '../model/package.js';
 import { labelFromMessage, sampleFromMessage } from './wire.js';
 
 export interface LearnerProcessOptions {
@@ -41,22 +40,37 @@ export async function runLearner(o: LearnerProcessOptions): Promise<void> {
   const server = await loadPublicIdentity(o.keysDir, o.server);
   await mkdir(o.stateDir, { recursive: true });
   const store = SampleStore.open(join(o.stateDir, 'samples.db'));
-  const matcher = new LabelMatcher(store);
-  const source = storeSource(store);
-  let current: TailWeights = pkg.tails;
-  // Half of each step from the old-domain reservoir: the gate refuses candidates that forget.
-  const trainer = new Trainer(pkg.manifest, current, source, { oldRatio: 0.5 });
-  const gate = new Gate(pkg.manifest, o.gate);
-  const stepsPerCandidate = o.stepsPerCandidate ?? 120;
-  const minNew = o.minNewSamples ?? 12;
-  let version = 1;
-  let paused = true;
-  let stepsSinceCandidate = 0;
-  let training = Promise.resolve();
-  let stopping = false;
   const started = performance.now();
-  const nowMs = () => performance.now() - started;
-
+  let version = 0;
+  let stopping = false;
+  let training = Promise.resolve();
+  // The channel is connected below; the core only publishes after a slack grant arrives on it.
+  const ref: { channel?: ChannelClient } = {};
+  const core = new LearnerCore(
+    pkg.manifest,
+    pkg.tails,
+    store,
+    {
+      clock: () => performance.now() - started,
+      log,
+      publishCandidate: async (tails, d) => {
+        const bytes = encodeBundle(
+          { model: modelRef(pkg.manifest), version: d.version, parent: version, created_s: Math.round(Date.now() / 1000), metrics: { val_new: d.val_new_after, val_old: d.val_old_after } },
+          tails,
+          me.signing.privateKey,
+        );
+        version = d.version;
+        await ref.channel?.send({ kind: 'bundle', version: d.version, bytes });
+      },
+    },
+    {
+      minNewLabeled: o.minNewSamples ?? 12,
+      stepsPerCandidate: o.stepsPerCandidate ?? 120,
+      // Half of each step from the old-domain reservoir: the gate refuses candidates that forget.
+      trainer: { oldRatio: 0.5 },
+      gate: o.gate,
+    },
+  );
   const channel = await ChannelClient.connect({
     endpoints: o.endpoints,
     keys: me.curve,
@@ -65,64 +79,45 @@ export async function runLearner(o: LearnerProcessOptions): Promise<void> {
     onMessage: (msg: ToLearner) => {
       switch (msg.kind) {
         case 'sample': {
-          const r = store.insert(sampleFromMessage(msg));
+          const r = core.onSample(sampleFromMessage(msg));
           if (r.evicted.length > 0) log(`store: evicted ${r.evicted.length} sample(s)`);
           break;
         }
         case 'label':
-          matcher.onLabel(nowMs(), labelFromMessage(msg));
+          core.onLabel(labelFromMessage(msg));
           break;
         case 'slack':
-          paused = false;
-          training = training.then(() => trainSlice(msg.grantMs));
+          // Grants queue behind the one in progress; a pause stops the current one at its next step.
+          training = training.then(() => slice(msg.grantMs));
           break;
         case 'pause':
-          paused = true;
+          core.onPause();
           break;
       }
     },
   });
+  ref.channel = channel;
   log(`learner ready: tf backend ${backend}, model ${modelRef(pkg.manifest)}, store ${store.file}`);
   await channel.send({ kind: 'status', state: 'ready', detail: { backend } });
 
-  async function trainSlice(grantMs: number): Promise<void> {
-    if (stopping || paused) return;
-    const labelledNew = store.count({ domain: 'new', split: 'train', labeled: true });
-    if (labelledNew < minNew) return;
-    const report = await trainer.trainFor(grantMs, () => paused || stopping);
-    stepsSinceCandidate += report.steps;
-    if (stepsSinceCandidate >= stepsPerCandidate && !paused) {
-      stepsSinceCandidate = 0;
-      await consider();
-    }
-  }
-
-  async function consider(): Promise<void> {
-    const heldOut = store.list({ domain: 'new', split: 'val', labeled: true }).map((s) => source.load(s.id));
-    const oldRef = store.list({ domain: 'old', split: 'val', labeled: true }).map((s) => source.load(s.id));
-    if (heldOut.length < 3 || oldRef.length < 3) return;
-    const candidate = trainer.candidate();
-    const d = gate.decide(version, current, candidate, heldOut, oldRef);
-    store.recordDecision(d);
-    log(`gate v${version}: ${d.decision} (${d.reason}) new ${d.val_new_before.toFixed(3)}→${d.val_new_after.toFixed(3)}, old ${d.val_old_before.toFixed(3)}→${d.val_old_after.toFixed(3)}`);
-    await channel.send({ kind: 'status', state: 'gate', version, detail: { decision: d.decision, val_new: d.val_new_after, val_old: d.val_old_after, val_new_before: d.val_new_before, val_old_before: d.val_old_before, reason: d.reason } });
-    if (d.decision === 'promote') {
-      const bytes = encodeBundle(
-        { model: modelRef(pkg.manifest), version, parent: version - 1, created_s: Math.round(Date.now() / 1000), metrics: { val_new: d.val_new_after, val_old: d.val_old_after } },
-        candidate,
-        me.signing.privateKey,
-      );
-      await channel.send({ kind: 'bundle', version, bytes });
-      current = candidate;
-    } else {
-      trainer.reset(current);
-    }
-    version++;
+  async function slice(grantMs: number): Promise<void> {
+    if (stopping) return;
+    const r = await core.onSlack(grantMs);
+    const d = r.decision;
+    if (!d) return;
+    log(`gate v${d.version}: ${d.decision} (${d.reason}) new ${d.val_new_before.toFixed(3)}→${d.val_new_after.toFixed(3)}, old ${d.val_old_before.toFixed(3)}→${d.val_old_after.toFixed(3)}`);
+    await channel.send({
+      kind: 'status',
+      state: 'gate',
+      version: d.version,
+      detail: { decision: d.decision, val_new: d.val_new_after, val_old: d.val_old_after, val_new_before: d.val_new_before, val_old_before: d.val_old_before, reason: d.reason },
+    });
   }
 
   await new Promise<void>((resolve) => {
     const stop = () => {
       stopping = true;
+      core.onPause();
       resolve();
     };
     process.once('SIGTERM', stop);
@@ -130,18 +125,6 @@ export async function runLearner(o: LearnerProcessOptions): Promise<void> {
   });
   await training;
   await channel.close();
+  core.dispose();
   store.close();
-}
-
-/** The trainer's view of the store: labelled training ids per domain, samples loaded on demand. */
-function storeSource(store: SampleStore): TrainingSource {
-  return {
-    newIds: () => store.list({ domain: 'new', split: 'train', labeled: true }).map((s) => s.id),
-    // Old-domain frames split too: the trainer rehearses the train part, the gate checks the val part.
-    oldIds: () => store.list({ domain: 'old', split: 'train', labeled: true }).map((s) => s.id),
-    load: (id: number): TrainSample => {
-      const s = store.get(id);
-      return { features: s.features, labels: s.labels, inputSize: s.inputSize, cameraSize: s.cameraSize };
-    },
-  };
 }

@@ -1,0 +1,145 @@
+/**
+ * The adaptation scenario (issue 5's proof), runnable: `npx tsx bench/adaptation.ts [--quick] [--json]`.
+ *
+ * 1. Renders, once, a training-domain reference bag (day) and a shifted-domain bag (newpaint:
+ *    different lane paint colour and width), 640x360 JPEG at 10 Hz, from fixed seeds.
+ * 2. Replays the reference bag: the model's accuracy on its training domains, in the same
+ *    pipeline and format (score = mean of det mAP@0.5, lane IoU, 1 − depth AbsRel).
+ * 3. Replays the shifted bag without adaptation (the counterfactual) and with `--adapt` at the
+ *    recorded rate (the learner's wall time is real), comparing the last fifth of each.
+ * 4. Replays the reference bag again with the last promoted weights (restored from the
+ *    perception state folder exactly as a restart would), to measure old-domain regression.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { adaptHooks } from '../src/adapt/adapt-replay.js';
+import { writeSimBag } from '../src/cli/sim.js';
+import { loadPublicIdentity } from '../src/learner/keys.js';
+import { SwapManager } from '../src/learner/swap.js';
+import type { ReplayHooks } from '../src/replay/replay.js';
+import { replay } from '../src/replay/replay.js';
+import type { MetricsSummary, ReplaySummary } from '../src/replay/summary.js';
+import { combinedScore } from '../src/replay/timeline.js';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const MODEL = join(ROOT, 'models', 'default');
+const CACHE = join(ROOT, 'bench', '.cache', 'adaptation');
+const quick = process.argv.includes('--quick');
+const json = process.argv.includes('--json');
+const SHIFT_FRAMES = quick ? 600 : 1800; // 1 or 3 minutes at 10 Hz
+const REF_FRAMES = quick ? 200 : 600;
+const log = (l: string) => process.stderr.write(`${l}\n`);
+
+async function bag(name: string, domain: 'day' | 'newpaint', frames: number, seed: number): Promise<string> {
+  const out = join(CACHE, `${name}-${frames}.mcap`);
+  if (!existsSync(out)) {
+    log(`rendering ${out}`);
+    await writeSimBag({ out, domain, frames, seed, cameras: ['front'], width: 640, height: 360, rateHz: 10, compressed: true, jpegQuality: 85, gtScale: 4 });
+  }
+  return out;
+}
+
+/** A hook that only captures the first and last fifth of a run. */
+function fifths(): ReplayHooks & { got?: { first: MetricsSummary; last: MetricsSummary } } {
+  const h: ReplayHooks & { got?: { first: MetricsSummary; last: MetricsSummary } } = {
+    async finish({ firstFifth, lastFifth }) {
+      h.got = { first: firstFifth, last: lastFifth };
+      return { summary: {}, markers: [] };
+    },
+  };
+  return h;
+}
+
+/** A hook that starts the engine on the latest promoted weights of a perception state folder. */
+function restored(stateDir: string, keysDir: string): ReplayHooks {
+  return {
+    async start({ engine }) {
+      const learner = await loadPublicIdentity(keysDir, 'learner');
+      const m = await SwapManager.open({ engine, manifest: engine.manifest, stateDir, publicKeys: [learner.signingKey], log });
+      log(`old-domain check runs on v${m.currentVersion}`);
+    },
+  };
+}
+
+const pick = (m: MetricsSummary) => ({ det_map50: m.det_map50, lane_iou: m.lane_iou, depth_absrel: m.depth_absrel, score: combinedScore(m) });
+
+async function main(): Promise<void> {
+  await mkdir(CACHE, { recursive: true });
+  const refBag = await bag('day', 'day', REF_FRAMES, 500);
+  const shiftBag = await bag('newpaint', 'newpaint', SHIFT_FRAMES, 501);
+  const work = join(CACHE, 'run');
+  await rm(work, { recursive: true, force: true });
+
+  log('1/4 reference (training domain) …');
+  const ref = await replay({ bag: refBag, modelDir: MODEL, outDir: join(work, 'reference'), fast: true });
+  log('2/4 shifted domain, no adaptation …');
+  const baseHook = fifths();
+  await replay({ bag: shiftBag, modelDir: MODEL, outDir: join(work, 'baseline'), fast: true, hooks: baseHook });
+  log('3/4 shifted domain with --adapt at the recorded rate …');
+  const hooks = await adaptHooks({ modelDir: MODEL, workDir: join(work, 'adapt', 'adapt'), referenceBag: join(ROOT, 'bags', 'day_front.mcap'), referenceFrames: 40, labelDelayMs: 2000, maxLabels: 200, log });
+  const t0 = performance.now();
+  let adapted: ReplaySummary;
+  try {
+    adapted = await replay({ bag: shiftBag, modelDir: MODEL, outDir: join(work, 'adapt'), hooks, log });
+  } finally {
+    await hooks.close();
+  }
+  const wallS = (performance.now() - t0) / 1000;
+  log('4/4 training domain again, on the promoted weights …');
+  const old = await replay({ bag: refBag, modelDir: MODEL, outDir: join(work, 'old-after'), fast: true, hooks: restored(join(work, 'adapt', 'adapt', 'perception-state'), join(work, 'adapt', 'adapt', 'keys')) });
+
+  const a = (adapted as unknown as { adaptation: Record<string, unknown> & { metrics_before: MetricsSummary; metrics_after: MetricsSummary; latency_steady_ms: { p99: number } | null; latency_during_swaps_ms: { p99: number } | null } }).adaptation;
+  const refScore = combinedScore(ref.metrics)!;
+  const baseLast = combinedScore(baseHook.got!.last)!;
+  const adaptLast = combinedScore(a.metrics_after)!;
+  const lost = refScore - baseLast;
+  const result = {
+    machine: `${(await import('node:os')).cpus()[0].model}, ${(await import('node:os')).cpus().length} cores`,
+    bags: { reference: refBag, shifted: shiftBag, shifted_minutes: SHIFT_FRAMES / 600 },
+    reference_training_domain: pick(ref.metrics),
+    shifted_no_adaptation: { first_fifth: pick(baseHook.got!.first), last_fifth: pick(baseHook.got!.last) },
+    shifted_adapted: { first_fifth: pick(a.metrics_before), last_fifth: pick(a.metrics_after) },
+    lost: round(lost),
+    recovered: round(adaptLast - baseLast),
+    recovered_fraction: lost > 0 ? round((adaptLast - baseLast) / lost) : null,
+    labels: a.labels,
+    flags: a.flags,
+    swaps: a.swaps,
+    rollbacks: a.rollbacks,
+    versions: a.versions,
+    wall_s: round(wallS),
+    old_domain: { before: pick(ref.metrics), after: pick(old.metrics), regression_points: round(100 * (refScore - combinedScore(old.metrics)!)) },
+    frames_dropped_by_swap: a.frames_dropped_by_swap,
+    drops: adapted.drops_by_reason,
+    p99_ms: { steady: a.latency_steady_ms?.p99 ?? null, during_swaps: a.latency_during_swaps_ms?.p99 ?? null },
+  };
+  if (json) {
+    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    return;
+  }
+  const f = (v: number | null | undefined) => (v === null || v === undefined ? '—' : v.toFixed(3));
+  const row = (name: string, m: ReturnType<typeof pick>) => `| ${name} | ${f(m.det_map50)} | ${f(m.lane_iou)} | ${f(m.depth_absrel)} | ${f(m.score)} |`;
+  process.stdout.write(
+    [
+      `machine: ${result.machine}; shifted bag ${result.bags.shifted_minutes} min of newpaint at 10 Hz`,
+      '| run | det mAP@0.5 | lane IoU | depth AbsRel | score |',
+      '|---|---|---|---|---|',
+      row('training domain (reference)', result.reference_training_domain),
+      row('newpaint, no adaptation, last fifth', result.shifted_no_adaptation.last_fifth),
+      row('newpaint, --adapt, first fifth', result.shifted_adapted.first_fifth),
+      row('newpaint, --adapt, last fifth', result.shifted_adapted.last_fifth),
+      row('training domain on the promoted weights', result.old_domain.after),
+      '',
+      `lost ${f(result.lost)}, recovered ${f(result.recovered)} (${result.recovered_fraction === null ? '—' : (100 * result.recovered_fraction).toFixed(0) + ' %'}) with ${result.labels} labels (${result.flags} flags), ${result.swaps} swap(s), ${result.rollbacks} rollback(s), wall ${result.wall_s.toFixed(0)} s`,
+      `old-domain regression ${result.old_domain.regression_points.toFixed(1)} points; frames dropped by a swap ${result.frames_dropped_by_swap}; p99 steady ${f(result.p99_ms.steady)} ms, during swaps ${f(result.p99_ms.during_swaps)} ms`,
+    ].join('\n') + '\n',
+  );
+}
+
+const round = (v: number) => Math.round(v * 1000) / 1000;
+
+main().catch((err) => {
+  process.stderr.write(`${(err as Error).stack ?? err}\n`);
+  process.exitCode = 1;
+});
