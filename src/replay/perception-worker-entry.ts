@@ -19,8 +19,9 @@ const init = workerData as WorkerInit;
 const post = (msg: FromWorker, transfer: ArrayBuffer[] = []) => {
   try {
     port.postMessage(msg, transfer);
-  } catch {
+  } catch (e) {
     // A buffer that cannot be transferred (not detachable): send copies instead.
+    if (process.env.PW_DEBUG) console.error('transfer fallback', e);
     port.postMessage(msg);
   }
 };
@@ -63,7 +64,7 @@ async function main(): Promise<void> {
           if (f.overlay) {
             // The renderer reuses its output buffer per camera: hand out a copy.
             const ov = perception.overlay(o.result, o.image);
-            result.overlay = { width: ov.width, height: ov.height, data: ov.data.slice() };
+            result.overlay = { width: ov.width, height: ov.height, data: new Uint8Array(ov.data) };
           }
           // The main thread has the frame's bytes when they were a packed rgb8 view of what it
           // sent (no copy back); anything this side converted or decoded goes back.
@@ -114,7 +115,7 @@ function isViewOfInput(encoded: FramePayload['encoded'], image: RgbImage): boole
 function ownImage(encoded: FramePayload['encoded'], image: RgbImage): RgbImage {
   const whole = image.data.byteOffset === 0 && image.data.byteLength === image.data.buffer.byteLength;
   if (encoded.kind === 'compressed' && whole) return image;
-  return { width: image.width, height: image.height, data: image.data.slice() };
+  return { width: image.width, height: image.height, data: new Uint8Array(image.data) };
 }
 
 /** Every ArrayBuffer a result refers to, each once (batch outputs share one per tensor). */

@@ -133,6 +133,14 @@ describe('PerceptionWorker', () => {
     expect(o.ok).toBe(true);
     expect(chunk.byteLength).toBe(W * H * 3 + 100);
     expect(view[0]).toBe(picture(3)[0]);
+    // a Node Buffer view too (Buffer#slice is a view: transferring its buffer would detach the chunk)
+    const buf = Buffer.alloc(W * H * 3 + 100);
+    buf.set(picture(3), 50);
+    const bview = buf.subarray(50, 50 + W * H * 3);
+    const [o2] = await worker.run([payload('front', 5, raw(bview))], engine.inputSize);
+    expect(o2.ok).toBe(true);
+    expect(buf.byteLength).toBe(W * H * 3 + 100);
+    expect(bview[1]).toBe(picture(3)[1]);
   });
 
   it('renders the overlay in the worker when asked, equal to the main thread’s', async () => {

@@ -203,7 +203,8 @@ export class PerceptionWorker implements BatchRunner<FramePayload, FrameOutcome>
     this.syncFollowed();
     const transfer: ArrayBuffer[] = [];
     const wire: WireFrame[] = frames.map((f) => {
-      const data = f.encoded.data.slice();
+      // new Uint8Array(view) always copies (a Node Buffer's slice() would be a view of the chunk).
+      const data = new Uint8Array(f.encoded.data);
       transfer.push(data.buffer);
       return { camera: f.camera, topic: f.topic, index: f.index, stampNs: f.stampNs, logTimeNs: f.logTimeNs, encoded: { ...f.encoded, data }, overlay: this.wantOverlay(f) };
     });
@@ -228,7 +229,7 @@ export class PerceptionWorker implements BatchRunner<FramePayload, FrameOutcome>
   /** Runs frames with candidate tails without swapping them in (a warm-up probe before a swap). */
   async probe(frames: readonly RgbImage[], tails: TailWeights, opts: { id?: string; size?: InputSize } = {}): Promise<FrameResult[]> {
     // Copies (not transfers): the caller keeps its frames.
-    const copies = frames.map((f) => ({ width: f.width, height: f.height, data: f.data.slice() }));
+    const copies = frames.map((f) => ({ width: f.width, height: f.height, data: new Uint8Array(f.data) }));
     const reply = await this.call(
       { type: 'probe', id: 0, frames: copies, tails, weightsId: opts.id ?? 'probe', size: opts.size },
       copies.map((c) => c.data.buffer),
