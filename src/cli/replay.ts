@@ -3,6 +3,7 @@ import { adaptHooks } from '../adapt/adapt-replay.js';
 import type { Command } from 'commander';
 import { PROVIDERS, type Provider } from '../engine/runner.js';
 import type { InputSize } from '../model/manifest.js';
+import { DEFAULT_INFERENCE } from '../replay/perception-worker.js';
 import { replay } from '../replay/replay.js';
 import { parseFloatOption, parseIntOption, parseList } from './args.js';
 import { createProgress, type Progress } from './progress.js';
@@ -15,6 +16,11 @@ function parseInputSize(value: string): InputSize {
   const m = /^(\d+)x(\d+)$/.exec(value.trim());
   if (!m) throw new Error(`--input-size must be HxW (an entry of the model's input ladder), got '${value}'`);
   return [Number(m[1]), Number(m[2])];
+}
+
+function parseInference(value: string): 'worker' | 'main' {
+  if (value !== 'worker' && value !== 'main') throw new Error(`--inference must be worker or main, got '${value}'`);
+  return value;
 }
 
 export function registerReplayCommand(program: Command): void {
@@ -31,6 +37,7 @@ export function registerReplayCommand(program: Command): void {
     .option('--fast', 'as fast as possible: each frame waits for the previous one, nothing is dropped', false)
     .option('--budget-ms <ms>', "per-camera deadline budget (default: the camera's frame period at the playback rate)", parseFloatOption('--budget-ms', 0.1, 60000))
     .option('--no-batching', 'never batch frames of different cameras')
+    .option('--inference <where>', `where the model runs: worker (a worker thread; the event loop stays free) or main (default ${DEFAULT_INFERENCE})`, parseInference)
     .option('--score-threshold <t>', 'detection score threshold', parseFloatOption('--score-threshold', 0.01, 1), 0.3)
     .option('--dense-at-camera-size', 'publish lane mask and depth at camera size (default: model output size)', false)
     .option('--overlay-width <px>', 'overlay image width', parseIntOption('--overlay-width', 16, 8192), 640)
@@ -67,6 +74,7 @@ export function registerReplayCommand(program: Command): void {
           fast: o.fast,
           budgetMs: o.budgetMs,
           batching: o.batching,
+          inference: o.inference,
           hooks,
           scoreThreshold: o.scoreThreshold,
           denseAtCameraSize: o.denseAtCameraSize,
