@@ -59,7 +59,17 @@ export type FromWorker =
 
 // ------------------------------------------------------------------ main-thread side
 
-/** replay's default for `inference` (measured: see the comment at the end of this file's header). */
+/**
+ * replay's default for `inference`: the worker. Measured with `npm run -s bench -- --json
+ * [--quick] --no-peers --inference main|worker` on the shared 2-core EPYC (load 2-5, noisy):
+ * replay --fast is a draw (40.1 vs 40.7 ms/frame full run; 31-32 vs 33-53 quick), because fast
+ * mode waits for each frame's fate before reading the next, so bag I/O cannot overlap the
+ * model, and the worker's one ORT thread is slower than the main thread's two. At the recorded
+ * rate the worker wins: event-loop delay p99 20 vs 98 ms and p50 1.1 vs 18 ms (replay --fast
+ * CLI), realtime_4cam latency p99 3.6 s vs 6.7 s (full) / 0.40 vs 0.55 s (quick), batching
+ * replay 30 vs 17 fps. Neither meets the targets: the main thread's own work per frame (bag
+ * CRC + zstd + copy, results zstd + CRC, scoring: ~25-30 ms) is the bottleneck now.
+ */
 export const DEFAULT_INFERENCE: 'worker' | 'main' = 'worker';
 
 export interface PerceptionWorkerOptions {
