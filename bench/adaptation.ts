@@ -67,7 +67,10 @@ const pick = (m: MetricsSummary) => ({ det_map50: m.det_map50, lane_iou: m.lane_
 async function main(): Promise<void> {
   await mkdir(CACHE, { recursive: true });
   const refBag = await bag('day', 'day', REF_FRAMES, 500);
-  const shiftBag = await bag('newpaint', 'newpaint', SHIFT_FRAMES, 501);
+  // The learner's old-domain reference set comes from another day drive than the check's.
+  const refSetBag = await bag('day-refset', 'day', 150, 502);
+  // Seed 303 is the committed newpaint bag's drive: blue paint the model has never seen.
+  const shiftBag = await bag('newpaint', 'newpaint', SHIFT_FRAMES, 303);
   const work = join(CACHE, 'run');
   await rm(work, { recursive: true, force: true });
 
@@ -77,7 +80,7 @@ async function main(): Promise<void> {
   const baseHook = fifths();
   await replay({ bag: shiftBag, modelDir: MODEL, outDir: join(work, 'baseline'), fast: true, hooks: baseHook });
   log('3/4 shifted domain with --adapt at the recorded rate …');
-  const hooks = await adaptHooks({ modelDir: MODEL, workDir: join(work, 'adapt', 'adapt'), referenceBag: join(ROOT, 'bags', 'day_front.mcap'), referenceFrames: 40, labelDelayMs: 2000, maxLabels: 200, log });
+  const hooks = await adaptHooks({ modelDir: MODEL, workDir: join(work, 'adapt', 'adapt'), referenceBag: refSetBag, referenceFrames: 120, labelDelayMs: 2000, maxLabels: 200, log });
   const t0 = performance.now();
   let adapted: ReplaySummary;
   try {

@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import { openBag } from '../bag/reader.js';
 import { PerceptionError } from '../errors.js';
 import { createIdentity } from '../learner/keys.js';
-import type { OutputName } from '../model/manifest.js';
+import type { HeadName, OutputName } from '../model/manifest.js';
 import type { CompressedImage, Detection2DArray, Image } from '../msgs/index.js';
 import { timeToNs, validateImage } from '../msgs/index.js';
 import { ImageDecoder, type EncodedImage } from '../replay/image-decode.js';
@@ -30,6 +30,8 @@ export interface AdaptReplayOptions {
   /** Learner cadence: training steps between gate decisions, labelled samples before training. */
   stepsPerCandidate?: number;
   minNewSamples?: number;
+  /** Tails trained online (default: the learner's, seg and depth). */
+  heads?: readonly HeadName[];
   /** How to start the learner process (default: this package's CLI, `learner` command). */
   spawnLearner?: (args: string[]) => ChildProcess;
 }
@@ -108,6 +110,7 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
         '--downlink', adapt.endpoints.downlink,
         '--steps-per-candidate', String(o.stepsPerCandidate ?? 120),
         '--min-new', String(o.minNewSamples ?? 12),
+        ...(o.heads ? ['--heads', o.heads.join(',')] : []),
       ];
       learner = o.spawnLearner ? o.spawnLearner(args) : spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
       if (learner.stderr) createInterface({ input: learner.stderr }).on('line', (l) => o.log(`[learner] ${l}`));

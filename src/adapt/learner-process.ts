@@ -8,7 +8,22 @@ import { LearnerCore } from '../learner/learner-core.js';
 import { loadIdentity, loadPublicIdentity } from '../learner/keys.js';
 import { SampleStore } from '../learner/store.js';
 import { initTf } from '../learner/tails-tf.js';
+import { HEADS, type HeadName } from '../model/manifest.js';
 import { loadModelPackage } from '../model/package.js';
+
+/**
+ * Detection is not adapted online by default: the online targets have no ignore regions for
+ * tiny or hidden objects (the offline trainer has), and in the adaptation scenario training
+ * the det tail on them cost the training domain half its mAP@0.5 while the gate's small
+ * old-domain set did not see it. Seg and depth adapt safely. `--heads det,seg,depth` opts in.
+ */
+export const DEFAULT_ADAPT_HEADS: readonly HeadName[] = ['seg', 'depth'];
+
+export function parseHeads(value: string): HeadName[] {
+  const heads = value.split(',').map((h) => h.trim());
+  for (const h of heads) if (!(HEADS as readonly string[]).includes(h)) throw new Error(`--heads: unknown head '${h}' (allowed: ${HEADS.join(', ')})`);
+  return heads as HeadName[];
+}
 import { labelFromMessage, sampleFromMessage } from './wire.js';
 
 export interface LearnerProcessOptions {
@@ -23,6 +38,8 @@ export interface LearnerProcessOptions {
   /** Labelled new-domain samples needed before training starts. */
   minNewSamples?: number;
   gate?: GateOptions;
+  /** Tails trained online (default seg and depth; see adapt-replay.ts for why not det). */
+  heads?: readonly HeadName[];
   log: (line: string) => void;
 }
 
@@ -60,14 +77,14 @@ export async function runLearner(o: LearnerProcessOptions): Promise<void> {
           me.signing.privateKey,
         );
         version = d.version;
-        await ref.channel?.send({ kind: 'bundle', version: d.version, bytes });
+        await ref.channel?.send({ kind: 'bundle', version: d.version, bytes }).catch((err: Error) => log(`bundle v${d.version} not delivered: ${err.message}`));
       },
     },
     {
       minNewLabeled: o.minNewSamples ?? 12,
       stepsPerCandidate: o.stepsPerCandidate ?? 120,
       // Half of each step from the old-domain reservoir: the gate refuses candidates that forget.
-      trainer: { oldRatio: 0.5 },
+      trainer: { oldRatio: 0.5, heads: o.heads ?? DEFAULT_ADAPT_HEADS },
       gate: o.gate,
     },
   );
@@ -88,7 +105,7 @@ export async function runLearner(o: LearnerProcessOptions): Promise<void> {
           break;
         case 'slack':
           // Grants queue behind the one in progress; a pause stops the current one at its next step.
-          training = training.then(() => slice(msg.grantMs));
+          training = training.then(() => slice(msg.grantMs)).catch((err: Error) => log(`training slice failed: ${err.message}`));
           break;
         case 'pause':
           core.onPause();
@@ -104,14 +121,14 @@ export async function runLearner(o: LearnerProcessOptions): Promise<void> {
     if (stopping) return;
     const r = await core.onSlack(grantMs);
     const d = r.decision;
-    if (!d) return;
-    log(`gate v${d.version}: ${d.decision} (${d.reason}) new ${d.val_new_before.toFixed(3)}→${d.val_new_after.toFixed(3)}, old ${d.val_old_before.toFixed(3)}→${d.val_old_after.toFixed(3)}`);
+    if (!d || stopping) return;
+    // Perception may be shutting down: a status that cannot be delivered is not worth a crash.
     await channel.send({
       kind: 'status',
       state: 'gate',
       version: d.version,
       detail: { decision: d.decision, val_new: d.val_new_after, val_old: d.val_old_after, val_new_before: d.val_new_before, val_old_before: d.val_old_before, reason: d.reason },
-    });
+    }).catch((err: Error) => log(`status not delivered: ${err.message}`));
   }
 
   await new Promise<void>((resolve) => {

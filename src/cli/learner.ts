@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { runLearner } from '../adapt/learner-process.js';
+import { DEFAULT_ADAPT_HEADS, parseHeads, runLearner } from '../adapt/learner-process.js';
 import { parseIntOption } from './args.js';
 
 /** The learner process, as `replay --adapt` (or a deployment on another machine) starts it. */
@@ -16,6 +16,7 @@ export function registerLearnerCommand(program: Command): void {
     .requiredOption('--downlink <endpoint>', "perception's downlink endpoint (perception → learner)")
     .option('--steps-per-candidate <n>', 'training steps between gate decisions', (v) => parseIntOption('--steps-per-candidate', 1, 1_000_000)(v), 120)
     .option('--min-new <n>', 'labelled new-domain samples needed before training', (v) => parseIntOption('--min-new', 1, 1_000_000)(v), 12)
+    .option('--heads <list>', `tails trained online (default ${DEFAULT_ADAPT_HEADS.join(',')})`, parseHeads)
     .action(async (o) => {
       await runLearner({
         modelDir: o.model,
@@ -26,6 +27,7 @@ export function registerLearnerCommand(program: Command): void {
         endpoints: { uplink: o.uplink, downlink: o.downlink },
         stepsPerCandidate: o.stepsPerCandidate,
         minNewSamples: o.minNew,
+        heads: o.heads,
         log: (line) => process.stderr.write(`${line}\n`),
       });
     });
