@@ -37,6 +37,7 @@ export function registerReplayCommand(program: Command): void {
     .option('--fast', 'as fast as possible: each frame waits for the previous one, nothing is dropped', false)
     .option('--budget-ms <ms>', "per-camera deadline budget (default: the camera's frame period at the playback rate)", parseFloatOption('--budget-ms', 0.1, 60000))
     .option('--no-batching', 'never batch frames of different cameras')
+    .option('--results-compression <c>', 'chunk compression of results.mcap: none, zstd or lz4', (v) => parseList('--results-compression', ['none', 'zstd', 'lz4'] as const)(v)[0], 'none')
     .option('--inference <where>', `where the model runs: worker (a worker thread; the event loop stays free) or main (default ${DEFAULT_INFERENCE})`, parseInference)
     .option('--score-threshold <t>', 'detection score threshold', parseFloatOption('--score-threshold', 0.01, 1), 0.3)
     .option('--dense-at-camera-size', 'publish lane mask and depth at camera size (default: model output size)', false)
@@ -74,6 +75,7 @@ export function registerReplayCommand(program: Command): void {
           fast: o.fast,
           budgetMs: o.budgetMs,
           batching: o.batching,
+          resultsCompression: o.resultsCompression,
           inference: o.inference,
           hooks,
           scoreThreshold: o.scoreThreshold,

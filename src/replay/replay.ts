@@ -49,6 +49,8 @@ export interface ReplayOptions {
   reportOverlays?: number;
   onProgress?: (done: number, total: number) => void;
   log?: (line: string) => void;
+  /** Chunk compression of results.mcap (default none). */
+  resultsCompression?: 'zstd' | 'lz4' | 'none';
   /** Extensions (online adaptation): see ReplayHooks. */
   hooks?: ReplayHooks;
   /** Where inference runs: a worker thread (PerceptionWorker) or the main thread (FrameRunner). Default: see DEFAULT_INFERENCE. */
@@ -105,7 +107,9 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       throw new PerceptionError('INVALID_ARGUMENT', 'bag has no camera topics (sensor_msgs/Image on /C/image_raw or CompressedImage on /C/image_raw/compressed)', { file: options.bag });
     }
     engine = await Engine.create({ modelDir: options.modelDir, providers: options.providers, inputSize: options.inputSize, log });
-    writer = await McapBagWriter.open(join(options.outDir, 'results.mcap'), { compression: 'zstd' });
+    // Uncompressed by default, as rosbag2 records: zstd on dense results cost ~5 ms a frame on the
+    // main thread here (bench profile), more than the model at its smaller input sizes.
+    writer = await McapBagWriter.open(join(options.outDir, 'results.mcap'), { compression: options.resultsCompression ?? 'none' });
     const perception = new Perception(engine, {
       scoreThreshold: options.scoreThreshold ?? 0.3,
       denseAtCameraSize: options.denseAtCameraSize ?? false,
