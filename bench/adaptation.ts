@@ -14,6 +14,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { adaptHooks } from '../src/adapt/adapt-replay.js';
+import { parseHeads } from '../src/adapt/learner-process.js';
+import type { HeadName } from '../src/model/manifest.js';
 import { writeSimBag } from '../src/cli/sim.js';
 import { loadPublicIdentity } from '../src/learner/keys.js';
 import { SwapManager } from '../src/learner/swap.js';
@@ -80,7 +82,7 @@ async function main(): Promise<void> {
   const baseHook = fifths();
   await replay({ bag: shiftBag, modelDir: MODEL, outDir: join(work, 'baseline'), fast: true, hooks: baseHook });
   log('3/4 shifted domain with --adapt at the recorded rate …');
-  const hooks = await adaptHooks({ modelDir: MODEL, workDir: join(work, 'adapt', 'adapt'), referenceBag: refSetBag, referenceFrames: 120, labelDelayMs: 2000, maxLabels: 200, log });
+  const hooks = await adaptHooks({ modelDir: MODEL, workDir: join(work, 'adapt', 'adapt'), referenceBag: refSetBag, referenceFrames: 120, heads: headsArg(), labelDelayMs: 2000, maxLabels: 200, log });
   const t0 = performance.now();
   let adapted: ReplaySummary;
   try {
@@ -141,6 +143,12 @@ async function main(): Promise<void> {
 }
 
 const round = (v: number) => Math.round(v * 1000) / 1000;
+
+/** `--heads seg,depth`: the tails the learner trains (default: the learner's). */
+function headsArg(): HeadName[] | undefined {
+  const i = process.argv.indexOf('--heads');
+  return i > 0 ? parseHeads(process.argv[i + 1]) : undefined;
+}
 
 main().catch((err) => {
   process.stderr.write(`${(err as Error).stack ?? err}\n`);

@@ -125,14 +125,19 @@ export class Gate {
     if (!(this.tolerance >= 0)) throw new PerceptionError('INVALID_CONFIG', `gate tolerance must be ≥ 0, got ${this.tolerance}`, { field: 'tolerance' });
   }
 
-  /** Promote only if new-domain score rises by ≥ margin and old-domain score falls by ≤ tolerance. */
-  decide(version: number, current: TailWeights, candidate: TailWeights, heldOutNew: readonly TrainSample[], oldRef: readonly TrainSample[]): GateDecision {
+  /**
+   * Promote only if new-domain score rises by ≥ margin over `current` and old-domain score falls
+   * by ≤ tolerance from `oldBaseline` — the shipped weights by default in the learner, so that
+   * successive promotions cannot add up to more than the tolerance.
+   */
+  decide(version: number, current: TailWeights, candidate: TailWeights, heldOutNew: readonly TrainSample[], oldRef: readonly TrainSample[], oldBaseline: TailWeights = current): GateDecision {
     const cur = TfTails.create(this.manifest, current);
     const cand = TfTails.create(this.manifest, candidate);
+    const base = oldBaseline === current ? cur : TfTails.create(this.manifest, oldBaseline);
     try {
       const nb = evaluateTails(cur, heldOutNew, this.manifest, this.options);
       const na = evaluateTails(cand, heldOutNew, this.manifest, this.options);
-      const ob = evaluateTails(cur, oldRef, this.manifest, this.options);
+      const ob = evaluateTails(base, oldRef, this.manifest, this.options);
       const oa = evaluateTails(cand, oldRef, this.manifest, this.options);
       const gain = na.score - nb.score;
       const drop = ob.score - oa.score;
@@ -159,6 +164,7 @@ export class Gate {
     } finally {
       cur.dispose();
       cand.dispose();
+      if (base !== cur) base.dispose();
     }
   }
 }

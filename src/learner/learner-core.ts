@@ -76,7 +76,7 @@ export class LearnerCore {
 
   constructor(
     private readonly manifest: CoreManifest,
-    initial: TailWeights,
+    private readonly initial: TailWeights,
     private readonly store: LearnerStore,
     private readonly ports: LearnerPorts,
     options: LearnerOptions = {},
@@ -169,7 +169,8 @@ export class LearnerCore {
     let oldRef = this.gateSet({ domain: 'old', split: 'val', labeled: true });
     // A small reservoir may hold no held-out old frame yet; forgetting shows on trained-on ones too.
     if (oldRef.length < 4) oldRef = this.gateSet({ domain: 'old', labeled: true });
-    const d = this.gate.decide(this.version + 1, this.current, candidate, heldOut, oldRef);
+    // Old-domain regression is measured from the shipped weights, so promotions cannot add up.
+    const d = this.gate.decide(this.version + 1, this.current, candidate, heldOut, oldRef, this.initial);
     this.stepsSinceGate = 0;
     this.decisions.push(d);
     this.store.recordDecision({ ...d, at_ms: this.ports.clock() });

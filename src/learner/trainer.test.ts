@@ -65,4 +65,22 @@ describe('Trainer', () => {
     expect(d).toMatchObject({ version: 2, decision: 'reject' });
     expect(d.reason).toMatch(/old-domain drop/);
   });
+
+  it('gate measures old-domain drop from the given baseline (cumulative regression)', async () => {
+    const a = new Trainer(SYN_MANIFEST, synWeights(), arraySource(oldTrain, []), { lr: 1e-2, pixelsPerSample: 256 });
+    await a.trainFor(60_000, () => a.steps >= 200);
+    const shipped = a.candidate();
+    a.dispose();
+    const b = new Trainer(SYN_MANIFEST, shipped, arraySource(newTrain, []), { lr: 1e-2, pixelsPerSample: 256, oldRatio: 0 });
+    await b.trainFor(60_000, () => b.steps >= 200);
+    const drifted = b.candidate();
+    b.dispose();
+    const gate = new Gate(SYN_MANIFEST, { margin: 0, tolerance: 0.02 });
+    // Against `current = drifted` alone, the same weights look harmless to the old domain…
+    expect(gate.decide(3, drifted, drifted, newVal, oldVal).val_old_before).toBeCloseTo(gate.decide(3, drifted, drifted, newVal, oldVal).val_old_after, 6);
+    // …against the shipped baseline they are a regression and are refused.
+    const d = gate.decide(3, drifted, drifted, newVal, oldVal, shipped);
+    expect(d.val_old_before - d.val_old_after).toBeGreaterThan(0.02);
+    expect(d).toMatchObject({ decision: 'reject' });
+  });
 });
