@@ -224,9 +224,11 @@ describe('PerceptionWorker', () => {
     await expect(PerceptionWorker.create({ modelDir: MODEL, providers: ['cpu'], threads: 0, perception: OPTS })).rejects.toMatchObject({ code: 'INVALID_CONFIG' });
   });
 
-  it('dispose terminates (idempotent); calls after it and calls in flight reject, never hang', async () => {
+  it('dispose lets a run in flight finish, then terminates (idempotent); calls after it reject, never hang', async () => {
     const w = await PerceptionWorker.create({ modelDir: MODEL, providers: ['cpu'], perception: OPTS });
-    const inFlight = expect(w.run([payload('front', 13, raw(picture(1)))], w.inputSize)).rejects.toMatchObject({ code: 'MODEL_RUNTIME', message: /disposed/ });
+    // The worker releases its session itself after the run in flight (tearing a thread down
+    // under a native session run is what can crash a process).
+    const inFlight = expect(w.run([payload('front', 13, raw(picture(1)))], w.inputSize)).resolves.toHaveLength(1);
     const d1 = w.dispose();
     const d2 = w.dispose();
     expect(d2).toBe(d1);

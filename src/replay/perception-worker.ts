@@ -250,9 +250,12 @@ export class PerceptionWorker implements BatchRunner<FramePayload, FrameOutcome>
   /** Stops the worker (idempotent). Pending calls reject; resolves once the thread has exited. */
   dispose(): Promise<void> {
     this.disposing ??= (async () => {
+      // Ask the worker to release its ONNX Runtime session itself first (it waits for a run in
+      // flight): tearing a thread down under a native session can take the process with it.
+      // terminate() is the fallback for a worker that does not answer in time.
+      const graceful = this.failure ? Promise.resolve() : this.call({ type: 'dispose', id: 0 }).catch(() => undefined);
+      await Promise.race([graceful, new Promise((r) => setTimeout(r, 2000).unref())]);
       this.fail(new PerceptionError('MODEL_RUNTIME', 'perception worker disposed'));
-      // terminate() stops the thread at its next JavaScript instruction; a native
-      // session.run in progress finishes first (milliseconds), so this cannot hang on it.
       await this.worker.terminate();
     })();
     return this.disposing;
