@@ -1,3 +1,4 @@
+import { iou } from '../engine/decode.js';
 import { PerceptionError } from '../errors.js';
 
 /** An axis-aligned box, `x1`/`y1` exclusive, in any consistent pixel frame. */
@@ -28,13 +29,8 @@ export interface DetectionResult {
   readonly iouThreshold: number;
 }
 
-export function boxIoU(a: EvalBox, b: EvalBox): number {
-  const iw = Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0);
-  const ih = Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0);
-  if (iw <= 0 || ih <= 0) return 0;
-  const inter = iw * ih;
-  return inter / ((a.x1 - a.x0) * (a.y1 - a.y0) + (b.x1 - b.x0) * (b.y1 - b.y0) - inter);
-}
+/** Intersection over union of two boxes (one definition, shared with the decoders' NMS). */
+export const boxIoU: (a: EvalBox, b: EvalBox) => number = iou;
 
 /**
  * mAP@IoU (default 0.5), Pascal VOC style, accumulated image by image:
