@@ -157,13 +157,9 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     let done = 0;
     const progress = () => options.onProgress?.(done, total);
     const countBad = (code: ErrorCode | string, camera?: string) => out.countBad(code, camera);
-    // In fast mode the reader waits for each frame's fate before reading on (backpressure).
-    let settle: (() => void) | undefined;
     const finished = () => {
       done++;
       progress();
-      settle?.();
-      settle = undefined;
     };
     // The worker owns its own engine (1 ORT thread) and follows `engine`'s weight swaps (--adapt).
     if ((options.inference ?? DEFAULT_INFERENCE) === 'worker') {
@@ -234,9 +230,14 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
               arrivalMs = Math.min(dueMs, performance.now());
             }
             const payload: FramePayload = { camera: role.camera, topic: m.topic, index: m.index, stampNs: stampOf(m), logTimeNs: m.logTimeNs, encoded };
-            const fate = options.fast ? new Promise<void>((r) => (settle = r)) : undefined;
-            const outcome = scheduler.offer(role.camera, payload, { stampNs: payload.stampNs, arrivalMs, sourceSize: encodedSize(encoded) });
-            if (outcome === 'queued' && fate) await fate;
+            if (options.fast) {
+              // Backpressure with one frame of lookahead: a frame waits in its mailbox while the
+              // one before it runs, so reading the bag overlaps inference; the next offer waits
+              // until that frame has been dispatched, so keep-latest never replaces (drops) it.
+              while (scheduler.pending > 0) await new Promise<void>((r) => setImmediate(r));
+              arrivalMs = performance.now();
+            }
+            scheduler.offer(role.camera, payload, { stampNs: payload.stampNs, arrivalMs, sourceSize: encodedSize(encoded) });
             break;
           }
           case 'gt_detections':
@@ -265,6 +266,10 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       out.bagError = `${err.code}: ${err.message}`;
       log(`bag ended early, results cover what was read: ${out.bagError}`);
     }
+    // The bag is read; let the frames still waiting in mailboxes run before stopping.
+    // (Bounded: a frame either runs or is dropped at the next poll; the bound guards a bug, not load.)
+    const drainUntil = performance.now() + 60_000;
+    while ((scheduler.pending > 0 || scheduler.inFlightCount > 0) && performance.now() < drainUntil) await new Promise<void>((r) => setImmediate(r));
     await scheduler.stop();
     loopDelay.disable();
     pairing.flush();
