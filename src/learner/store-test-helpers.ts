@@ -1,16 +1,8 @@
+import { mulberry32 } from './random.js';
 import type { Domain, FeatureMap, FlaggedSample } from './store-types.js';
 
 /** Deterministic pseudo-random numbers in [0, 1) (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 export function randomFeature(c: number, h: number, w: number, r: () => number): FeatureMap {
   const data = new Float32Array(c * h * w);

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { mulberry32 } from './random.js';
 import { PerceptionError } from '../errors.js';
 import { HEADS, type HeadName, type Manifest } from '../model/manifest.js';
 import type { TailWeights } from '../model/package.js';
@@ -97,7 +98,7 @@ export class Trainer {
     this.depthRange = { minM: manifest.depth?.min_m ?? 1, maxM: manifest.depth?.max_m ?? 120 };
     this.tails = TfTails.create(manifest, initial);
     this.opt = tf.train.adam(this.o.lr);
-    this.rand = mulberry(this.o.seed);
+    this.rand = mulberry32(this.o.seed);
   }
 
   /**
@@ -299,13 +300,3 @@ interface Rows {
   dep: { x: Float32Array[]; t: number[] };
 }
 
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
