@@ -153,7 +153,8 @@ export class BagTransport implements Transport {
           startLog ??= m.logTimeNs;
           if (startWall === 0) startWall = performance.now();
           const dueMs = startWall + Number(m.logTimeNs - startLog) / 1e6 / rate;
-          await this.#sleepUntil(dueMs);
+          // setTimeout may fire up to a millisecond early: sleep again until the frame is due.
+          while (!core.disposed && performance.now() < dueMs) await this.#sleepUntil(dueMs);
           if (core.disposed) break;
         }
         this.#simNowNs = m.logTimeNs;
@@ -228,7 +229,7 @@ export class BagTransport implements Transport {
     const wait = dueMs - performance.now();
     if (wait <= 0) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, wait);
+      const timer = setTimeout(done, Math.ceil(wait));
       function done(): void {
         clearTimeout(timer);
         resolve();
