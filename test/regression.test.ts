@@ -34,6 +34,9 @@ describe('regression: committed bags against golden thresholds', async () => {
   it.each(Object.keys(golden.bags))('%s', async (bag) => {
     const s = await replay({ bag: join(ROOT, 'bags', bag), modelDir: MODEL, outDir: join(dir, bag), providers: ['cpu'], fast: true });
     expect(s.processed).toBe(s.frames);
+    // --fast pins the input size, so the figures do not depend on how busy the machine is.
+    expect(s.scheduler.ladder_changes).toBe(0);
+    expect(s.scheduler.input_size).toEqual(s.model.input_size);
     const failures = checkGolden(bag, s.metrics, golden.bags[bag]);
     expect(failures, formatFailures(failures)).toEqual([]);
   });

@@ -167,7 +167,9 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     }
     scheduler = new Scheduler<FramePayload, FrameOutcome>({
       cameras: cameraConfigs(cameraTopics, info, rate, options),
-      sizes: engine.manifest.input.sizes.filter((s) => s[0] * s[1] <= engine!.inputSize[0] * engine!.inputSize[1]),
+      // --fast runs every frame at the chosen size: nothing is late, so the ladder has no job
+      // (and stepping down on a busy CPU would make metrics depend on machine load).
+      sizes: options.fast ? [engine.inputSize] : engine.manifest.input.sizes.filter((s) => s[0] * s[1] <= engine!.inputSize[0] * engine!.inputSize[1]),
       runner: worker ?? new FrameRunner(perception),
       clock: systemClock,
       batching: { enabled: options.batching ?? true, maxBatch: Math.min(4, cameraTopics.length) },
