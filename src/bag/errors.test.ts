@@ -8,13 +8,16 @@ import { codecFor, definitionFor } from '../msgs/registry.js';
 import { sampleRgbImage } from '../msgs/samples.js';
 import { McapBagReader } from './mcap-reader.js';
 import { McapBagWriter } from './mcap-writer.js';
-import { openBag } from './reader.js';
+import { openBag as openBagHere } from './reader.js';
+import { ThreadedBagReader } from './threaded-reader.js';
 import { Ros1BagWriter } from './ros1-writer.js';
 import { collect, fixtureMessages, T0, withTmp, within, writeAll } from './test-helpers.js';
-import type { BagMessage } from './types.js';
+import type { BagMessage, BagReader } from './types.js';
+
+type Opener = (path: string) => Promise<BagReader>;
 
 /** Opens and drains a bag; returns what was read and the error that ended it, if any. */
-async function drain(path: string): Promise<{ read: BagMessage[]; error?: unknown }> {
+async function drain(path: string, openBag: Opener): Promise<{ read: BagMessage[]; error?: unknown }> {
   const read: BagMessage[] = [];
   try {
     const reader = await openBag(path);
@@ -29,19 +32,25 @@ async function drain(path: string): Promise<{ read: BagMessage[]; error?: unknow
   }
 }
 
-describe('corrupt and unsupported input', () => {
+// The same contract in the reading thread and behind a reader thread (ThreadedBagReader).
+const OPENERS: [string, Opener][] = [
+  ['in-thread', openBagHere],
+  ['reader thread', (path) => ThreadedBagReader.open(path)],
+];
+
+describe.each(OPENERS)('corrupt and unsupported input (%s)', (_name, openBag) => {
   it('truncated MCAP, cut at many points: a clear error naming the file, the readable prefix, no hang', () =>
     withTmp(async (dir) => {
       const full = join(dir, 'full.mcap');
       await writeAll(await McapBagWriter.open(full, { compression: 'none', chunkSize: 400 }), fixtureMessages());
       const bytes = await readFile(full);
-      const complete = (await drain(full)).read;
+      const complete = (await drain(full, openBag)).read;
       expect(complete).toHaveLength(15);
       const cuts = [3, 8, 40, Math.floor(bytes.length / 3), Math.floor(bytes.length / 2), bytes.length - 200, bytes.length - 30, bytes.length - 1];
       for (const cut of cuts) {
         const path = join(dir, `cut-${cut}.mcap`);
         await writeFile(path, bytes.subarray(0, cut));
-        const { read, error } = await within(5000, drain(path));
+        const { read, error } = await within(5000, drain(path, openBag));
         expect(error, `cut at ${cut}`).toBeInstanceOf(PerceptionError);
         const e = error as PerceptionError;
         expect(e.code, `cut at ${cut}`).toBe('BAG_TRUNCATED');
@@ -51,7 +60,7 @@ describe('corrupt and unsupported input', () => {
       }
       // The cut near the end still yields everything before the summary.
       const late = join(dir, `cut-${bytes.length - 1}.mcap`);
-      expect((await drain(late)).read).toHaveLength(15);
+      expect((await drain(late, openBag)).read).toHaveLength(15);
       const reader = await openBag(late);
       expect(reader.info()).toMatchObject({ truncated: true, messageCount: 15 });
       await reader.close();
@@ -64,7 +73,7 @@ describe('corrupt and unsupported input', () => {
       const bytes = await readFile(path);
       for (let i = 200; i < 260; i++) bytes[i] ^= 0x5a;
       await writeFile(path, bytes);
-      const { error } = await within(5000, drain(path));
+      const { error } = await within(5000, drain(path, openBag));
       expect(error).toBeInstanceOf(PerceptionError);
       expect(['BAG_CORRUPT', 'BAG_TRUNCATED']).toContain((error as PerceptionError).code);
       expect((error as Error).message).toContain(path);
@@ -78,7 +87,7 @@ describe('corrupt and unsupported input', () => {
       for (const cut of [20, 5000, bytes.length - 10]) {
         const path = join(dir, `cut-${cut}.bag`);
         await writeFile(path, bytes.subarray(0, cut));
-        const { error } = await within(5000, drain(path));
+        const { error } = await within(5000, drain(path, openBag));
         expect(error, `cut at ${cut}`).toBeInstanceOf(PerceptionError);
         expect(['BAG_TRUNCATED', 'BAG_CORRUPT']).toContain((error as PerceptionError).code);
         expect((error as Error).message).toContain(path);
@@ -148,6 +157,26 @@ describe('corrupt and unsupported input', () => {
 });
 
 describe('pull-based reading', () => {
+  it('two iterators pulled at once do not corrupt each other (each read gets its own buffer)', () =>
+    withTmp(async (dir) => {
+      const path = join(dir, 'raw.mcap');
+      const msgs = fixtureMessages();
+      await writeAll(await McapBagWriter.open(path, { compression: 'none', chunkSize: 400 }), msgs);
+      const reader = await openBagHere(path);
+      try {
+        const a = reader.messages()[Symbol.asyncIterator]();
+        const b = reader.messages()[Symbol.asyncIterator]();
+        const got: [bigint, bigint][] = [];
+        for (let i = 0; i < msgs.length; i++) {
+          const [x, y] = await Promise.all([a.next(), b.next()]);
+          got.push([x.value!.logTimeNs, y.value!.logTimeNs]);
+        }
+        expect(got).toEqual(msgs.map((m) => [m.t, m.t]).sort((p, q) => (p[0] < q[0] ? -1 : p[0] > q[0] ? 1 : 0)));
+      } finally {
+        await reader.close();
+      }
+    }));
+
   it('reading the first message of a large MCAP reads a small part of the file', () =>
     withTmp(async (dir) => {
       const path = join(dir, 'big.mcap');

@@ -1,6 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { McapIndexedReader, McapStreamReader, type McapTypes } from '@mcap/core';
-import { FileHandleReadable } from '@mcap/nodejs';
 import { PerceptionError } from '../errors.js';
 import { makeRos2Codec, toRos2Name } from '../msgs/index.js';
 import { loadCodecs } from './compression.js';
@@ -52,7 +51,7 @@ export class McapBagReader implements BagReader {
       throw new PerceptionError('IO', `cannot open bag: ${(cause as Error).message}`, { file: path }, { cause });
     }
     try {
-      return await McapBagReader.fromReadable(path, new FileHandleReadable(handle), handle);
+      return await McapBagReader.fromReadable(path, new FreshReadable(handle), handle);
     } catch (err) {
       await handle.close();
       throw err;
@@ -275,5 +274,28 @@ export async function* streamRecords(path: string, readable: McapTypes.IReadable
     // Copy: a readable may reuse its buffer, and the stream reader keeps what it has not parsed.
     reader.append((await readable.read(offset, n)).slice());
     offset += n;
+  }
+}
+
+/**
+ * IReadable over a file handle that returns a new buffer for every read. @mcap/nodejs's
+ * FileHandleReadable reuses one buffer for all reads: messages of an uncompressed chunk are
+ * views into it, so the next read overwrote messages still held (a frame waiting in a mailbox),
+ * and two iterators reading at once corrupted each other's chunks. A fresh allocation per
+ * read (one per chunk or index, not per message) costs less than the copy it replaces.
+ */
+class FreshReadable implements McapTypes.IReadable {
+  constructor(private readonly handle: FileHandle) {}
+
+  async size(): Promise<bigint> {
+    return BigInt((await this.handle.stat()).size);
+  }
+
+  async read(offset: bigint, length: bigint): Promise<Uint8Array> {
+    if (offset > BigInt(Number.MAX_SAFE_INTEGER) || length > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`read too large: offset ${offset}, length ${length}`);
+    const buffer = new Uint8Array(Number(length));
+    const { bytesRead } = await this.handle.read(buffer, 0, buffer.length, Number(offset));
+    if (bytesRead !== buffer.length) throw new Error(`read only ${bytesRead} bytes from offset ${offset}, expected ${length}`);
+    return buffer;
   }
 }
