@@ -6,11 +6,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Engine } from '../engine/engine.js';
 import type { TailWeights } from '../model/package.js';
-import { isPerceptionError } from '../errors.js';
 import { FrameRunner, type FramePayload } from './frame-runner.js';
 import type { RgbImage } from './image-decode.js';
 import { Perception, type FrameResult } from './perception.js';
-import type { ToWorker, FromWorker, WireError, WireOutcome, WorkerInit } from './perception-worker.js';
+import type { ToWorker, FromWorker, WireOutcome, WorkerInit } from './perception-worker.js';
+import { toWireError } from '../worker-thread.js';
 
 const port = parentPort;
 if (!port) throw new Error('perception-worker-entry must run in a worker thread');
@@ -27,11 +27,7 @@ const post = (msg: FromWorker, transfer: ArrayBuffer[] = []) => {
 };
 const log = (line: string) => post({ type: 'log', line });
 
-function wireError(err: unknown): WireError {
-  if (isPerceptionError(err)) return { code: err.code, message: err.message, context: { ...err.context }, stack: err.stack };
-  const e = err as Error;
-  return { message: e?.message ?? String(err), stack: e?.stack };
-}
+const wireError = toWireError;
 
 async function main(): Promise<void> {
   let engine: Engine;

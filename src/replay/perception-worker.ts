@@ -1,12 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Engine } from '../engine/engine.js';
 import type { Provider } from '../engine/runner.js';
 import type { WeightSet } from '../engine/weights.js';
-import { PerceptionError, type ErrorCode, type ErrorContext } from '../errors.js';
+import { PerceptionError } from '../errors.js';
+import { fromWireError, spawnModuleWorker, type WireError } from '../worker-thread.js';
 import type { InputSize, Manifest } from '../model/manifest.js';
 import type { TailWeights } from '../model/package.js';
 import type { BatchRunner } from '../scheduler/index.js';
@@ -42,12 +39,7 @@ export type ToWorker =
   | { type: 'probe'; id: number; frames: RgbImage[]; tails: TailWeights; weightsId: string; size?: InputSize }
   | { type: 'dispose'; id: number };
 
-export interface WireError {
-  code?: ErrorCode;
-  message: string;
-  context?: ErrorContext;
-  stack?: string;
-}
+export type { WireError };
 
 export type WireOutcome = { ok: true; result: FrameResult; image?: RgbImage } | { ok: false; error: WireError };
 
@@ -317,15 +309,7 @@ export class PerceptionWorker implements BatchRunner<FramePayload, FrameOutcome>
 }
 
 /** A worker error as a PerceptionError with its code and context (not re-formatted). */
-function toError(w: WireError): PerceptionError {
-  const e = new PerceptionError(w.code ?? 'MODEL_RUNTIME', w.code ? '' : `perception worker: ${w.message}`);
-  if (w.code) {
-    e.message = w.message;
-    Object.assign(e.context, w.context ?? {});
-  }
-  if (w.stack) e.stack = `${e.name}: ${e.message}\n    [in perception worker]\n${w.stack.split('\n').slice(1).join('\n')}`;
-  return e;
-}
+const toError = (w: WireError): PerceptionError => fromWireError(w, 'MODEL_RUNTIME', 'perception worker');
 
 /** The RgbImage of a packed rgb8 raw frame: a view of the main thread's own bytes. */
 function mainImage(encoded: EncodedImage): RgbImage {
@@ -340,14 +324,5 @@ function mainImage(encoded: EncodedImage): RgbImage {
  * worker's entry module).
  */
 function spawnWorker(init: WorkerInit): Worker {
-  const compiled = fileURLToPath(import.meta.url).endsWith('.js');
-  const entry = new URL(`./perception-worker-entry.${compiled ? 'js' : 'ts'}`, import.meta.url);
-  if (compiled || !existsSync(fileURLToPath(entry))) return new Worker(entry, { workerData: init });
-  // tsx resolved from here by absolute path, so it loads wherever the process was started.
-  // (require.resolve would give its CommonJS build, which cannot load its ESM half from import()).
-  const pkgFile = createRequire(import.meta.url).resolve('tsx/package.json');
-  const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { exports: Record<string, { import?: { default?: string } }> };
-  const api = pathToFileURL(join(dirname(pkgFile), pkg.exports['./esm/api']?.import?.default ?? 'dist/esm/api/index.mjs')).href;
-  const code = `import(${JSON.stringify(api)}).then((m) => m.tsImport(${JSON.stringify(entry.href)}, ${JSON.stringify(entry.href)}))`;
-  return new Worker(code, { eval: true, workerData: init });
+  return spawnModuleWorker(new URL('./perception-worker-entry.ts', import.meta.url), init);
 }
