@@ -28,6 +28,8 @@ interface Args {
   skipPeers: boolean;
   /** replay's `inference` for every replay figure (default: replay's own default). */
   inference?: 'worker' | 'main';
+  /** replay's `reader` for every replay figure (default: replay's own default). */
+  reader?: 'thread' | 'main';
 }
 
 function parseArgs(argv: string[]): Args {
@@ -41,13 +43,17 @@ function parseArgs(argv: string[]): Args {
       const v = argv[++i];
       if (v !== 'worker' && v !== 'main') throw new Error('--inference needs worker or main');
       a.inference = v;
+    } else if (k === '--reader') {
+      const v = argv[++i];
+      if (v !== 'thread' && v !== 'main') throw new Error('--reader needs thread or main');
+      a.reader = v;
     } else if (k === '--model' || k === '--python') {
       const v = argv[++i];
       if (!v) throw new Error(`${k} needs a value`);
       if (k === '--model') a.model = v;
       else a.python = v;
     } else if (k === '--help' || k === '-h') {
-      process.stdout.write('usage: npm run bench -- [--json] [--quick] [--model DIR] [--python PATH] [--no-peers] [--inference worker|main]\n');
+      process.stdout.write('usage: npm run bench -- [--json] [--quick] [--model DIR] [--python PATH] [--no-peers] [--inference worker|main] [--reader thread|main]\n');
       process.exit(0);
     } else throw new Error(`unknown option ${k} (try --help)`);
   }
@@ -86,6 +92,7 @@ async function timedReplay(name: string, opts: Partial<Parameters<typeof replay>
       outDir: join(outRoot, name),
       providers: ['cpu'],
       ...(args.inference ? { inference: args.inference } : {}),
+      ...(args.reader ? { reader: args.reader } : {}),
       ...opts,
       onProgress: (done, n) => {
         marks.push(performance.now());
@@ -162,7 +169,7 @@ function runPython(argv: string[]): Promise<Record<string, unknown>> {
 
 async function main() {
   const t0 = performance.now();
-  const result: Record<string, unknown> = { machine: machine(), model: args.model, quick: args.quick, inference: args.inference ?? 'default' };
+  const result: Record<string, unknown> = { machine: machine(), model: args.model, quick: args.quick, inference: args.inference ?? 'default', reader: args.reader ?? 'default' };
   await mkdir(outRoot, { recursive: true });
   const bag1 = await ensureBag(one, log);
   const bag4 = await ensureBag(four, log);

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { PROVIDERS, type Provider } from '../engine/runner.js';
 import type { InputSize } from '../model/manifest.js';
 import { DEFAULT_INFERENCE } from '../replay/perception-worker.js';
-import { replay } from '../replay/replay.js';
+import { DEFAULT_READER, replay } from '../replay/replay.js';
 import { parseFloatOption, parseIntOption, parseList } from './args.js';
 import { createProgress, type Progress } from './progress.js';
 
@@ -20,6 +20,11 @@ function parseInputSize(value: string): InputSize {
 
 function parseInference(value: string): 'worker' | 'main' {
   if (value !== 'worker' && value !== 'main') throw new Error(`--inference must be worker or main, got '${value}'`);
+  return value;
+}
+
+function parseReader(value: string): 'thread' | 'main' {
+  if (value !== 'thread' && value !== 'main') throw new Error(`--reader must be thread or main, got '${value}'`);
   return value;
 }
 
@@ -39,6 +44,7 @@ export function registerReplayCommand(program: Command): void {
     .option('--no-batching', 'never batch frames of different cameras')
     .option('--results-compression <c>', 'chunk compression of results.mcap: none, zstd or lz4', (v) => parseList('--results-compression', ['none', 'zstd', 'lz4'] as const)(v)[0], 'none')
     .option('--inference <where>', `where the model runs: worker (a worker thread; the event loop stays free) or main (default ${DEFAULT_INFERENCE})`, parseInference)
+    .option('--reader <where>', `where the bag is read and decoded: thread (a reader thread) or main (default here: ${DEFAULT_READER}, thread from 4 cores)`, parseReader)
     .option('--score-threshold <t>', 'detection score threshold', parseFloatOption('--score-threshold', 0.01, 1), 0.3)
     .option('--dense-at-camera-size', 'publish lane mask and depth at camera size (default: model output size)', false)
     .option('--overlay-width <px>', 'overlay image width', parseIntOption('--overlay-width', 16, 8192), 640)
@@ -77,6 +83,7 @@ export function registerReplayCommand(program: Command): void {
           batching: o.batching,
           resultsCompression: o.resultsCompression,
           inference: o.inference,
+          reader: o.reader,
           hooks,
           scoreThreshold: o.scoreThreshold,
           denseAtCameraSize: o.denseAtCameraSize,

@@ -77,7 +77,15 @@ describe('replay', () => {
     expect([lane.width, lane.height]).toEqual([320, 180]);
   });
 
-  it('counts and skips bad frames, and goes on', async () => {
+  it('the reader thread and the replay thread read the same frames: same counts and metrics', async () => {
+    const run = (reader: 'thread' | 'main') => replay({ bag, modelDir: MODEL, outDir: join(dir, `out-reader-${reader}`), providers: ['cpu'], fast: true, reader });
+    const [a, b] = [await run('thread'), await run('main')];
+    expect([a.frames, a.processed, a.dropped]).toEqual([8, 8, 0]);
+    expect(a.metrics).toEqual(b.metrics);
+    expect(a.bad_frames).toEqual(b.bad_frames);
+  });
+
+  it.each(['thread', 'main'] as const)('counts and skips bad frames, and goes on (reader: %s)', async (reader) => {
     const bad = join(dir, 'bad.mcap');
     const w = await McapBagWriter.open(bad);
     await w.addTopic('/front/image_raw', 'sensor_msgs/msg/Image');
@@ -90,7 +98,7 @@ describe('replay', () => {
     await w.write('/front/image_raw', 5n, good(4));
     await w.close();
     const lines: string[] = [];
-    const s = await replay({ bag: bad, modelDir: MODEL, outDir: join(dir, 'out-bad'), providers: ['cpu'], fast: true, log: (l) => lines.push(l) });
+    const s = await replay({ bag: bad, modelDir: MODEL, outDir: join(dir, `out-bad-${reader}`), providers: ['cpu'], fast: true, reader, log: (l) => lines.push(l) });
     expect([s.frames, s.processed]).toEqual([5, 2]);
     expect(s.bad_frames).toEqual({ BAD_IMAGE: 2, UNSUPPORTED_ENCODING: 1 });
     expect(s.per_camera.front.bad_frames).toBe(3);
@@ -98,11 +106,11 @@ describe('replay', () => {
     expect(lines.some((l) => /skipping frame: BAD_IMAGE: .*\[camera=front, topic=\/front\/image_raw, index=1\]/.test(l))).toBe(true);
   });
 
-  it('stops cleanly at a truncated bag and says so in the summary', async () => {
-    const cut = join(dir, 'cut.mcap');
+  it.each(['thread', 'main'] as const)('stops cleanly at a truncated bag and says so in the summary (reader: %s)', async (reader) => {
+    const cut = join(dir, `cut-${reader}.mcap`);
     await writeSimBag({ out: cut, domain: 'day', frames: 8, seed: 4, cameras: ['front'], width: 320, height: 180, rateHz: 10, compressed: false, jpegQuality: 85, gtScale: 1 });
     await truncate(cut, Math.floor((await stat(cut)).size * 0.6));
-    const s = await replay({ bag: cut, modelDir: MODEL, outDir: join(dir, 'out-cut'), providers: ['cpu'], fast: true });
+    const s = await replay({ bag: cut, modelDir: MODEL, outDir: join(dir, `out-cut-${reader}`), providers: ['cpu'], fast: true, reader });
     expect(s.processed).toBeGreaterThan(0);
     expect(s.processed).toBeLessThan(8);
     expect((s as unknown as { bag_error: string }).bag_error).toMatch(/BAG_TRUNCATED/);
