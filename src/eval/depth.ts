@@ -47,6 +47,14 @@ export class DepthEvaluator {
     }
   }
 
+  /** Adds everything `other` has counted (same depth range assumed: the caller built both). */
+  merge(other: DepthEvaluator): void {
+    this.absRel += other.absRel;
+    this.sqErr += other.sqErr;
+    this.good += other.good;
+    this.n += other.n;
+  }
+
   result(): DepthResult {
     const n = this.n;
     return { absRel: this.absRel / n, rmse: Math.sqrt(this.sqErr / n), delta1: this.good / n, pixels: n };

@@ -39,6 +39,12 @@ export class SegmentationEvaluator {
     }
   }
 
+  /** Adds everything `other` has counted (frames scored once, summed into several totals). */
+  merge(other: SegmentationEvaluator): void {
+    for (let i = 0; i < this.conf.length; i++) this.conf[i] += other.conf[i];
+    this.pixels += other.pixels;
+  }
+
   result(): SegmentationResult {
     const C = SEG_CLASSES.length;
     const iou = {} as Record<(typeof SEG_CLASSES)[number], number | null>;

@@ -21,7 +21,7 @@ import { boxesFromDetections, bytePixels, floatPixels } from './messages.js';
 import { Pairing } from './pairing.js';
 import { Perception, type FrameResult } from './perception.js';
 import { ReplayOutputs } from './outputs.js';
-import { CameraScorer, type Truth } from './scoring.js';
+import { CameraScorer, scoreFrame, type Truth } from './scoring.js';
 import { TimelineScorer } from './timeline.js';
 import { classifyTopic, type TopicRole } from './topics.js';
 import type { MetricsSummary, ReplaySummary } from './summary.js';
@@ -149,16 +149,19 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       if (r.role === 'gt_depth') out.camera(r.camera).truthParts.add('depth');
     }
     const overall = new CameraScorer(engine.manifest.classes);
+    const classIndex = new Map(engine.manifest.classes.map((c, i) => [c, i]));
     const timeline = new TimelineScorer(engine.manifest.classes, info.startNs, info.durationNs, 10);
     const fifths = new TimelineScorer(engine.manifest.classes, info.startNs, info.durationNs, 5);
     const pairing = new Pairing<FrameResult, Truth>({
       expected: (camera) => out.camera(camera).truthParts,
       retain: (r) => perception.retain(r),
       score: (camera, _stamp, prediction, truth) => {
-        out.camera(camera).scorer.add(prediction, truth);
-        overall.add(prediction, truth);
-        timeline.add(prediction.stampNs, prediction, truth);
-        fifths.add(prediction.stampNs, prediction, truth);
+        // Scored once, summed into four totals.
+        const score = scoreFrame(classIndex, prediction, truth);
+        out.camera(camera).scorer.addScore(score);
+        overall.addScore(score);
+        timeline.addScore(prediction.stampNs, score);
+        fifths.addScore(prediction.stampNs, score);
       },
     });
 

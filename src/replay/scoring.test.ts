@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FrameResult } from './perception.js';
-import { CameraScorer } from './scoring.js';
+import { CameraScorer, scoreFrame } from './scoring.js';
 
 function result(boxes: FrameResult['boxes']): FrameResult {
   return {
@@ -39,5 +39,34 @@ describe('CameraScorer', () => {
     expect([m.lane_iou, m.drivable_iou]).toEqual([1, 1]);
     expect(m.depth_absrel).toBeCloseTo((0 + 5 / 25) / 2, 4);
     expect(m.det_map50).toBeNull();
+  });
+});
+
+describe('scoreFrame + addScore', () => {
+  it('a frame scored once and summed into a total gives the same metrics as adding it frame by frame', () => {
+    const frames = [0, 1, 2].map((k) => {
+      const r = result([{ cls: 'car', classIndex: 0, score: 0.9 - k * 0.2, x0: 0, y0: 0, x1: 40 + k * 10, y1: 40 }]);
+      r.lane = { width: 2, height: 1, data: Uint8Array.of(k % 3, 1) };
+      r.depth = { width: 2, height: 1, data: Float32Array.of(10 + k, 20 - k) };
+      const truth = {
+        detections: { kind: 'detections' as const, boxes: [{ cls: 'car', score: 1, x0: 0, y0: 0, x1: 50, y1: 40 }] },
+        lane: { kind: 'lane' as const, width: 4, height: 2, data: Uint8Array.of(1, 1, 2, 2, 1, 1, 0, 0) },
+        depth: { kind: 'depth' as const, width: 4, height: 2, data: Float32Array.of(10, 10, 25, 25, 12, 12, 90, 90) },
+      };
+      return { r, truth };
+    });
+    const direct = new CameraScorer(['car', 'truck']);
+    const summed = new CameraScorer(['car', 'truck']);
+    const other = new CameraScorer(['car', 'truck']);
+    for (const { r, truth } of frames) {
+      direct.add(r, truth);
+      const score = scoreFrame(['car', 'truck'], r, truth);
+      summed.addScore(score);
+      other.addScore(score); // one score may be summed into several totals
+    }
+    expect(summed.result()).toEqual(direct.result());
+    expect(other.result()).toEqual(direct.result());
+    expect(direct.result().scored_frames).toBe(3);
+    expect(direct.result().lane_iou).not.toBeNull();
   });
 });

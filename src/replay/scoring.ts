@@ -43,31 +43,26 @@ export class CameraScorer {
   }
 
   add(pred: FrameResult, truth: Partial<Record<'detections' | 'lane' | 'depth', Truth>>): void {
+    this.addScore(scoreFrame(this.classIndex, pred, truth));
+  }
+
+  /**
+   * Adds a frame scored once by `scoreFrame`: replay sums every frame into several totals
+   * (its camera, the whole run, a timeline window, a fifth), and resizing the ground truth and
+   * counting pixels once instead of four times saves ~3 ms a frame on the event loop.
+   */
+  addScore(f: FrameScore): void {
     this.frames++;
-    const d = truth.detections;
-    if (d?.kind === 'detections') {
-      const gts: EvalBox[] = [];
-      const ignore: EvalBox[] = [];
-      const minHeight = (MIN_BOX_MODEL_PX * pred.cameraSize.height) / pred.size[0];
-      for (const b of d.boxes) {
-        const classIndex = this.classIndex.get(b.cls);
-        if (classIndex === undefined) continue;
-        const box = { classIndex, x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1 };
-        (b.y1 - b.y0 < minHeight || b.score < MIN_VISIBLE ? ignore : gts).push(box);
-      }
-      const preds: ScoredBox[] = pred.boxes.map((b) => ({ classIndex: b.classIndex, score: b.score, x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1 }));
-      this.det.add(preds, gts, ignore);
+    if (f.det) {
+      this.det.add(f.det.preds, f.det.gts, f.det.ignore);
       this.hasDet = true;
     }
-    const l = truth.lane;
-    if (l?.kind === 'lane') {
-      this.seg.add(pred.lane.data, resizeLabels(l.data, l.width, l.height, pred.lane.width, pred.lane.height));
+    if (f.seg) {
+      this.seg.merge(f.seg);
       this.hasSeg = true;
     }
-    const z = truth.depth;
-    if (z?.kind === 'depth') {
-      const gt = z.width === pred.depth.width && z.height === pred.depth.height ? z.data : upscaleDepth(z.data, z.width, z.height, pred.depth.width, pred.depth.height, { mode: 'nearest' });
-      this.depth.add(pred.depth.data, gt);
+    if (f.depth) {
+      this.depth.merge(f.depth);
       this.hasDepth = true;
     }
   }
@@ -94,6 +89,49 @@ export class CameraScorer {
     }
     return m;
   }
+}
+
+/** One frame's contribution to the metrics, computed once (see CameraScorer.addScore). */
+export interface FrameScore {
+  det?: { preds: ScoredBox[]; gts: EvalBox[]; ignore: EvalBox[] };
+  seg?: SegmentationEvaluator;
+  depth?: DepthEvaluator;
+}
+
+/**
+ * Scores one frame: detections split into ground truth and ignore regions, lane labels and
+ * depth compared at the prediction's resolution (nearest samples, never blended).
+ */
+export function scoreFrame(classIndex: ReadonlyMap<string, number> | readonly string[], pred: FrameResult, truth: Partial<Record<'detections' | 'lane' | 'depth', Truth>>): FrameScore {
+  const out: FrameScore = {};
+  if (Array.isArray(classIndex)) classIndex = new Map(classIndex.map((c, i) => [c, i]));
+  const index = classIndex as ReadonlyMap<string, number>;
+  const d = truth.detections;
+  if (d?.kind === 'detections') {
+    const gts: EvalBox[] = [];
+    const ignore: EvalBox[] = [];
+    const minHeight = (MIN_BOX_MODEL_PX * pred.cameraSize.height) / pred.size[0];
+    for (const b of d.boxes) {
+      const ci = index.get(b.cls);
+      if (ci === undefined) continue;
+      const box = { classIndex: ci, x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1 };
+      (b.y1 - b.y0 < minHeight || b.score < MIN_VISIBLE ? ignore : gts).push(box);
+    }
+    const preds: ScoredBox[] = pred.boxes.map((b) => ({ classIndex: b.classIndex, score: b.score, x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1 }));
+    out.det = { preds, gts, ignore };
+  }
+  const l = truth.lane;
+  if (l?.kind === 'lane') {
+    out.seg = new SegmentationEvaluator();
+    out.seg.add(pred.lane.data, resizeLabels(l.data, l.width, l.height, pred.lane.width, pred.lane.height));
+  }
+  const z = truth.depth;
+  if (z?.kind === 'depth') {
+    const gt = z.width === pred.depth.width && z.height === pred.depth.height ? z.data : upscaleDepth(z.data, z.width, z.height, pred.depth.width, pred.depth.height, { mode: 'nearest' });
+    out.depth = new DepthEvaluator({ maxDepth: DEPTH_EVAL_MAX_M });
+    out.depth.add(pred.depth.data, gt);
+  }
+  return out;
 }
 
 const round = (v: number) => Math.round(v * 1e4) / 1e4;

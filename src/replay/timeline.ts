@@ -1,5 +1,5 @@
 import type { FrameResult } from './perception.js';
-import { CameraScorer, type Truth } from './scoring.js';
+import { CameraScorer, type FrameScore, type Truth } from './scoring.js';
 import type { MetricsSummary } from './summary.js';
 
 /** One number for "how good": mean of det mAP@0.5, lane IoU and 1 − depth AbsRel (those present). */
@@ -32,6 +32,11 @@ export class TimelineScorer {
 
   add(stampNs: bigint, prediction: FrameResult, truth: Partial<Record<'detections' | 'lane' | 'depth', Truth>>): void {
     this.scorers[this.bucketOf(stampNs)].add(prediction, truth);
+  }
+
+  /** A frame already scored (scoreFrame), stamped `stampNs`. */
+  addScore(stampNs: bigint, score: FrameScore): void {
+    this.scorers[this.bucketOf(stampNs)].addScore(score);
   }
 
   /** The metrics of window `i` (0-based). */
