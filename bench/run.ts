@@ -80,6 +80,10 @@ const outRoot = join(CACHE, 'out');
 /** Replay with timestamps of every finished frame (processed or dropped) and RSS samples. */
 async function timedReplay(name: string, opts: Partial<Parameters<typeof replay>[0]> & { bag: string }) {
   const marks: number[] = [];
+  // Process CPU time (all threads: main, workers, ONNX Runtime's pool) at the first and the
+  // latest finished frame, so the steady part's CPU per frame can be set beside its wall time.
+  let cpuFirst: NodeJS.CpuUsage | undefined;
+  let cpuLast: NodeJS.CpuUsage | undefined;
   const rss: number[] = [];
   const quartiles: Record<string, number> = {};
   let total = 0;
@@ -96,6 +100,8 @@ async function timedReplay(name: string, opts: Partial<Parameters<typeof replay>
       ...opts,
       onProgress: (done, n) => {
         marks.push(performance.now());
+        cpuLast = process.cpuUsage();
+        cpuFirst ??= cpuLast;
         total = n;
         const r = process.memoryUsage().rss;
         rss.push(r);
@@ -105,7 +111,9 @@ async function timedReplay(name: string, opts: Partial<Parameters<typeof replay>
   } finally {
     clearInterval(timer);
   }
-  return { summary, marks, total, rssStartMb: mb(rssStart), rssPeakMb: mb(Math.max(rssStart, ...rss)), rssAt: quartiles };
+  const cpuMs = cpuFirst && cpuLast ? (cpuLast.user - cpuFirst.user + cpuLast.system - cpuFirst.system) / 1000 : NaN;
+  const cpuMsPerFrame = marks.length > 1 ? cpuMs / (marks.length - 1) : NaN;
+  return { summary, marks, total, cpuMsPerFrame, rssStartMb: mb(rssStart), rssPeakMb: mb(Math.max(rssStart, ...rss)), rssAt: quartiles };
 }
 
 function machine() {
@@ -185,13 +193,18 @@ async function main() {
   // --- floor (before and after the pipeline run, pooled, so that both see the same load)
   log('bench: floor (raw onnxruntime-node session.run loop)');
   const floor = await openFloor(args.model);
+  const floorCpu0 = process.cpuUsage();
   const floorA = await floor.pass(images, 5);
+  const floorCpuA = process.cpuUsage(floorCpu0);
 
   // --- pipeline: one camera, as fast as possible
   log('bench: pipeline (replay --fast, one camera)');
   const pipe = await timedReplay('pipeline', { bag: bag1, fast: true });
   const floorB = await floor.pass(images, 2);
   await floor.release();
+  // CPU per floor frame from the first pass (its warm-up runs counted as frames too).
+  const floorCpuMs = (floorCpuA.user + floorCpuA.system) / 1000 / (floorA.length + 5);
+  const cores = os.availableParallelism();
   const floorMs = [...floorA, ...floorB];
   const floorMed = quantile(floorMs, 0.5);
   const n = pipe.summary.processed;
@@ -206,6 +219,7 @@ async function main() {
     before_pipeline_median_ms: r3(quantile(floorA, 0.5)),
     after_pipeline_median_ms: r3(quantile(floorB, 0.5)),
     frames: floorMs.length,
+    cpu_ms_per_frame: r3(floorCpuMs),
     timed: 'rgb8 view from the Image message + ort.Tensor + session.run (same feeds/fetches as the engine: image, size, tails; det_heat, det_box, seg_mask, seg_entropy, depth, feat_mean)',
   };
   result.pipeline = {
@@ -215,6 +229,10 @@ async function main() {
     p99_latency_ms: pipe.summary.latency_ms?.p99 ?? null,
     ratio_to_floor: r2(pipelineMs / floorMed),
     ratio_to_floor_median_latency: pipe.summary.latency_ms ? r2(pipe.summary.latency_ms.p50 / floorMed) : null,
+    cpu_ms_per_frame: r3(pipe.cpuMsPerFrame),
+    cpu_ratio_to_floor: r2(pipe.cpuMsPerFrame / floorCpuMs),
+    // What the CPU time alone allows: all cores busy all the time, nothing waiting.
+    cpu_bound_ms_per_frame: r3(pipe.cpuMsPerFrame / cores),
     frames: n,
     input_size_end: pipe.summary.scheduler.input_size,
     ladder_changes: pipe.summary.scheduler.ladder_changes,
@@ -230,6 +248,8 @@ async function main() {
     ms_per_frame: r3(steadyN),
     median_latency_ms: pipeN.summary.latency_ms?.p50 ?? null,
     ratio_to_floor: r2(steadyN / floorMed),
+    cpu_ms_per_frame: r3(pipeN.cpuMsPerFrame),
+    cpu_bound_ms_per_frame: r3(pipeN.cpuMsPerFrame / cores),
     frames: pipeN.summary.processed,
     input_size_end: pipeN.summary.scheduler.input_size,
     ladder_changes: pipeN.summary.scheduler.ladder_changes,
@@ -387,6 +407,7 @@ function table(r: Obj): string {
   const m = r.machine as Obj;
   add('floor: raw session.run', `${f(g(r, 'floor', 'median_ms'), ' ms')} (p90 ${f(g(r, 'floor', 'p90_ms'), ' ms')})`, 'the reference');
   add('pipeline: replay --fast, 1 cam', `${f(g(r, 'pipeline', 'ms_per_frame'), ' ms/frame')} (latency p50 ${f(g(r, 'pipeline', 'median_latency_ms'), ' ms')})`, `${f(g(r, 'pipeline', 'ratio_to_floor'), 'x')} floor (target <= 1.25x)`);
+  add('  CPU time per frame (all threads)', `${f(g(r, 'pipeline', 'cpu_ms_per_frame'), ' ms')} vs floor ${f(g(r, 'floor', 'cpu_ms_per_frame'), ' ms')}`, `${f(g(r, 'pipeline', 'cpu_ratio_to_floor'), 'x')} floor CPU; on these cores no faster than ${f(g(r, 'pipeline', 'cpu_bound_ms_per_frame'), ' ms/frame')}`);
   add('  same, uncompressed bag', `${f(g(r, 'pipeline_uncompressed_bag', 'ms_per_frame'), ' ms/frame')}`, `${f(g(r, 'pipeline_uncompressed_bag', 'ratio_to_floor'), 'x')} floor; bag read alone ${f(g(r, 'bag_read_ms_per_frame', 'one_cam_zstd'), ' ms/frame')} zstd, ${f(g(r, 'bag_read_ms_per_frame', 'one_cam_uncompressed'), ' ms')} uncompressed`);
   add('realtime_4cam: 4 x 30 Hz', `p50 ${f(g(r, 'realtime_4cam', 'p50_ms'))} / p99 ${f(g(r, 'realtime_4cam', 'p99_ms'), ' ms')}, misses ${f(g(r, 'realtime_4cam', 'misses'))}, drops ${f(g(r, 'realtime_4cam', 'drops'))}`, `p99 = ${f(g(r, 'realtime_4cam', 'p99_over_single_frame'), 'x')} single frame ${f(g(r, 'realtime_4cam', 'single_frame_ms'), ' ms')} (target 0 misses, <= 2x)`);
   add('  same, uncompressed bag', `p50 ${f(g(r, 'realtime_4cam_uncompressed_bag', 'p50_ms'))} / p99 ${f(g(r, 'realtime_4cam_uncompressed_bag', 'p99_ms'), ' ms')}, misses ${f(g(r, 'realtime_4cam_uncompressed_bag', 'misses'))}, drops ${f(g(r, 'realtime_4cam_uncompressed_bag', 'drops'))}`, `p99 = ${f(g(r, 'realtime_4cam_uncompressed_bag', 'p99_over_single_frame'), 'x')} single frame`);
