@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import { openBag } from '../bag/reader.js';
 import { PerceptionError } from '../errors.js';
 import { createIdentity } from '../learner/keys.js';
-import type { HeadName, OutputName } from '../model/manifest.js';
+import type { HeadName } from '../model/manifest.js';
 import type { CompressedImage, Detection2DArray, Image } from '../msgs/index.js';
 import { timeToNs, validateImage } from '../msgs/index.js';
 import { ImageDecoder, type EncodedImage } from '../replay/image-decode.js';
@@ -15,6 +15,7 @@ import type { Truth } from '../replay/scoring.js';
 import { LatencyRecorder } from '../replay/summary.js';
 import { combinedScore } from '../replay/timeline.js';
 import { classifyTopic } from '../replay/topics.js';
+import { FEATURE_OUTPUTS } from './perception-parts.js';
 import { AdaptPerception } from './perception-side.js';
 
 export interface AdaptReplayOptions {
@@ -36,7 +37,6 @@ export interface AdaptReplayOptions {
   spawnLearner?: (args: string[]) => ChildProcess;
 }
 
-const FEATURES: readonly OutputName[] = ['det_feat', 'seg_feat', 'depth_feat', 'feat_mean'];
 const BIN = resolve(import.meta.dirname, '..', '..', 'bin', 'adaptive-perception.js');
 
 /**
@@ -78,7 +78,7 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
   };
 
   return {
-    outputs: FEATURES,
+    outputs: FEATURE_OUTPUTS,
     async start(ctx) {
       bagTimeS = ctx.bagTimeS;
       slackStats = () => {

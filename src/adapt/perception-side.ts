@@ -5,13 +5,12 @@ import type { ToPerception } from '../learner/channel-codec.js';
 import { Flagger, type FlaggerOptions } from '../learner/flagger.js';
 import type { CurveKeys } from '../learner/keys.js';
 import { Annotator } from '../learner/labels.js';
-import type { FeatureMap, FlaggedSample, GtBox } from '../learner/store-types.js';
-import { SwapManager, type SwapEvent } from '../learner/swap.js';
-import type { HeadName } from '../model/manifest.js';
+import type { SwapEvent, SwapManager } from '../learner/swap.js';
 import type { RgbImage } from '../replay/image-decode.js';
 import type { FrameResult } from '../replay/perception.js';
 import type { Truth } from '../replay/scoring.js';
-import type { Scheduler, SlackGrant } from '../scheduler/index.js';
+import type { Scheduler } from '../scheduler/index.js';
+import { flaggedSample, frameHealth, openPerceptionSwaps, SlackRelay, tailFeatures, truthToLabels } from './perception-parts.js';
 import { labelToMessage, sampleToMessage } from './wire.js';
 
 export interface AdaptPerceptionOptions {
@@ -56,8 +55,7 @@ export class AdaptPerception {
   private readonly annotator: Annotator;
   private readonly flagReasons: Record<string, number> = {};
   private readonly decisions = new Map<number, { val_new: number | null; val_old: number | null; decision: string }>();
-  private grant: SlackGrant | null = null;
-  private slackTimer: NodeJS.Timeout | undefined;
+  private readonly slack: SlackRelay;
   private lastImage: RgbImage | undefined;
   private labelsSent = 0;
   private flagged = new Set<string>();
@@ -73,24 +71,13 @@ export class AdaptPerception {
     const m = o.engine.manifest;
     this.flagger = new Flagger({ featureStats: m.feature_stats && m.feature_stats.mean.length > 0 ? m.feature_stats : undefined, ...o.flagger });
     this.annotator = new Annotator({ delayMs: o.labelDelayMs });
+    this.slack = new SlackRelay(channel);
   }
 
   static async open(o: AdaptPerceptionOptions): Promise<AdaptPerception> {
     // The callbacks below need the instance, which exists only once both are built.
     const ref: { self?: AdaptPerception } = {};
-    const swaps = await SwapManager.open({
-      engine: o.engine,
-      manifest: o.engine.manifest,
-      stateDir: o.stateDir,
-      publicKeys: o.signers,
-      probe: async (candidate) => {
-        const image = ref.self?.lastImage ?? { width: 64, height: 64, data: new Uint8Array(64 * 64 * 3).fill(128) };
-        const [out] = await o.engine.infer([image], { weights: candidate });
-        return out.tensors as Record<string, { data: ArrayLike<unknown> }>;
-      },
-      now: o.bagTimeS,
-      log: o.log,
-    });
+    const swaps = await openPerceptionSwaps({ engine: o.engine, stateDir: o.stateDir, signers: o.signers, lastImage: () => ref.self?.lastImage, now: o.bagTimeS, log: o.log });
     const channel = await ChannelServer.bind({
       endpoints: o.endpoints,
       keys: o.keys,
@@ -120,24 +107,8 @@ export class AdaptPerception {
   }
 
   /** Offers the learner compute time whenever the scheduler can spare it. */
-  attach(scheduler: Scheduler<unknown, unknown>, sliceMs = 40): void {
-    this.slackTimer = setInterval(() => {
-      if (this.closed || this.grant) return;
-      const grant = scheduler.requestSlack(sliceMs, () => {
-        void this.channel.send({ kind: 'pause', reason: 'frame' });
-        this.grant = null;
-      });
-      if (!grant) return;
-      this.grant = grant;
-      void this.channel.send({ kind: 'slack', grantMs: sliceMs });
-      setTimeout(() => {
-        if (this.grant === grant) {
-          grant.release();
-          this.grant = null;
-        }
-      }, sliceMs).unref();
-    }, 5);
-    this.slackTimer.unref();
+  attach(scheduler: Scheduler<unknown, unknown>): void {
+    if (!this.closed) this.slack.attach(scheduler);
   }
 
   /** Called with every processed frame (result tensors must include the tail features). */
@@ -145,41 +116,20 @@ export class AdaptPerception {
     this.lastImage = image;
     const featMean = r.tensors.feat_mean?.data as Float32Array | undefined;
     const decision = this.flagger.observe({ camera: r.camera, stampNs: r.stampNs, detections: r.boxes, segEntropy: r.segEntropy, featMean });
-    this.swaps.observe({ maxScore: r.boxes.reduce((a, b) => Math.max(a, b.score), 0), segEntropy: r.segEntropy, flagged: decision !== null });
+    this.swaps.observe(frameHealth(r, decision !== null));
     if (!decision || this.flagged.size >= this.o.maxLabels) return;
-    const features = {} as Record<HeadName, FeatureMap>;
-    for (const h of ['det', 'seg', 'depth'] as const) {
-      const t = r.tensors[`${h}_feat`];
-      if (!t || t.type !== 'float32') return; // features not fetched: nothing to learn from
-      const [channels, height, width] = t.dims;
-      features[h] = { channels, height, width, data: t.data };
-    }
+    const sample = flaggedSample(r, decision);
+    if (!sample) return; // features not fetched: nothing to learn from
     for (const reason of decision.reasons) this.flagReasons[reason] = (this.flagReasons[reason] ?? 0) + 1;
     this.flagged.add(`${r.camera}@${r.stampNs}`);
-    const sample: FlaggedSample = {
-      camera: r.camera,
-      stampNs: r.stampNs,
-      domain: 'new',
-      reasons: decision.reasons,
-      scores: { ...decision.scores },
-      inputSize: r.size,
-      cameraSize: r.cameraSize,
-      features,
-      predictions: { detections: r.boxes.length, seg_entropy: r.segEntropy },
-    };
     void this.channel.send(sampleToMessage(sample));
     this.annotator.onFlag(this.nowMs(), r.camera, r.stampNs);
   }
 
   /** An old-domain reference frame, labelled at once (the reservoir against forgetting). */
   sendReference(r: FrameResult, truth: Partial<Record<'detections' | 'lane' | 'depth', Truth>>): void {
-    const features = {} as Record<HeadName, FeatureMap>;
-    for (const h of ['det', 'seg', 'depth'] as const) {
-      const t = r.tensors[`${h}_feat`];
-      if (!t || t.type !== 'float32') return;
-      const [channels, height, width] = t.dims;
-      features[h] = { channels, height, width, data: t.data.slice() };
-    }
+    const features = tailFeatures(r, true);
+    if (!features) return;
     void this.channel.send(sampleToMessage({ camera: r.camera, stampNs: r.stampNs, domain: 'old', reasons: [], scores: {}, inputSize: r.size, cameraSize: r.cameraSize, features }));
     void this.channel.send(labelToMessage({ camera: r.camera, stampNs: r.stampNs, labels: this.labels(truth) }));
   }
@@ -220,8 +170,7 @@ export class AdaptPerception {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.slackTimer);
-    this.grant?.release();
+    this.slack.stop();
     await this.swaps.idle();
     await this.channel.close();
   }
@@ -248,17 +197,7 @@ export class AdaptPerception {
   }
 
   private labels(truth: Partial<Record<'detections' | 'lane' | 'depth', Truth>>) {
-    const classes = this.o.engine.manifest.classes;
-    const out: { boxes?: GtBox[]; lane?: { width: number; height: number; data: Uint8Array }; depth?: { width: number; height: number; data: Float32Array } } = {};
-    if (truth.detections?.kind === 'detections') {
-      out.boxes = truth.detections.boxes.flatMap((b) => {
-        const classIndex = classes.indexOf(b.cls);
-        return classIndex < 0 ? [] : [{ classIndex, x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1 }];
-      });
-    }
-    if (truth.lane?.kind === 'lane') out.lane = { width: truth.lane.width, height: truth.lane.height, data: truth.lane.data.slice() };
-    if (truth.depth?.kind === 'depth') out.depth = { width: truth.depth.width, height: truth.depth.height, data: truth.depth.data.slice() };
-    return out;
+    return truthToLabels(this.o.engine.manifest.classes, truth);
   }
 
   private nowMs(): number {

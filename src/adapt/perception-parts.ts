@@ -1,0 +1,142 @@
+import type { KeyObject } from 'node:crypto';
+import type { Engine } from '../engine/engine.js';
+import type { ChannelServer } from '../learner/channel.js';
+import type { FlagDecision } from '../learner/flagger.js';
+import type { FeatureMap, FlaggedSample, GtBox, SampleLabels } from '../learner/store-types.js';
+import { SwapManager } from '../learner/swap.js';
+import type { HeadName, OutputName } from '../model/manifest.js';
+import type { RgbImage } from '../replay/image-decode.js';
+import type { FrameResult } from '../replay/perception.js';
+import type { Truth } from '../replay/scoring.js';
+import type { Scheduler, SlackGrant } from '../scheduler/index.js';
+
+/**
+ * The pieces of perception's side of adaptation that `replay --adapt` (AdaptPerception) and
+ * the ROS perception node (node/perception-adaptation.ts) share: what a flagged frame sends,
+ * how a weight bundle is probed, how the scheduler's slack is relayed to the learner.
+ */
+
+/** Engine outputs the learner needs besides the defaults: the tails' inputs and the drift statistic. */
+export const FEATURE_OUTPUTS: readonly OutputName[] = ['det_feat', 'seg_feat', 'depth_feat', 'feat_mean'];
+
+/** The tails' input features of a processed frame; undefined when the engine did not fetch them. */
+export function tailFeatures(r: FrameResult, copy = false): Record<HeadName, FeatureMap> | undefined {
+  const features = {} as Record<HeadName, FeatureMap>;
+  for (const h of ['det', 'seg', 'depth'] as const) {
+    const t = r.tensors[`${h}_feat`];
+    if (!t || t.type !== 'float32') return undefined;
+    const [channels, height, width] = t.dims;
+    features[h] = { channels, height, width, data: copy ? t.data.slice() : t.data };
+  }
+  return features;
+}
+
+/** A new-domain sample for the learner from a flagged frame; undefined without features. */
+export function flaggedSample(r: FrameResult, decision: Pick<FlagDecision, 'reasons' | 'scores'>): FlaggedSample | undefined {
+  const features = tailFeatures(r);
+  if (!features) return undefined;
+  return {
+    camera: r.camera,
+    stampNs: r.stampNs,
+    domain: 'new',
+    reasons: decision.reasons,
+    scores: { ...decision.scores },
+    inputSize: r.size,
+    cameraSize: r.cameraSize,
+    features,
+    predictions: { detections: r.boxes.length, seg_entropy: r.segEntropy },
+  };
+}
+
+/** Per-frame health for `SwapManager.observe`. */
+export function frameHealth(r: FrameResult, flagged: boolean): { maxScore: number; segEntropy: number; flagged: boolean } {
+  return { maxScore: r.boxes.reduce((a, b) => Math.max(a, b.score), 0), segEntropy: r.segEntropy, flagged };
+}
+
+export interface PerceptionSwapsOptions {
+  readonly engine: Engine;
+  readonly stateDir: string;
+  readonly signers: readonly KeyObject[];
+  /** The newest camera frame, for the probe run (a grey frame before the first one). */
+  readonly lastImage: () => RgbImage | undefined;
+  readonly maxBundleBytes?: number;
+  readonly now?: () => number;
+  readonly log: (line: string) => void;
+}
+
+/** The SwapManager of a perception process: its probe runs the newest frame with the candidate set. */
+export function openPerceptionSwaps(o: PerceptionSwapsOptions): Promise<SwapManager> {
+  return SwapManager.open({
+    engine: o.engine,
+    manifest: o.engine.manifest,
+    stateDir: o.stateDir,
+    publicKeys: o.signers,
+    ...(o.maxBundleBytes !== undefined ? { maxBundleBytes: o.maxBundleBytes } : {}),
+    probe: async (candidate) => {
+      const image = o.lastImage() ?? { width: 64, height: 64, data: new Uint8Array(64 * 64 * 3).fill(128) };
+      const [out] = await o.engine.infer([image], { weights: candidate });
+      return out.tensors as Record<string, { data: ArrayLike<unknown> }>;
+    },
+    ...(o.now ? { now: o.now } : {}),
+    log: o.log,
+  });
+}
+
+/**
+ * Offers the learner compute time whenever the scheduler can spare it: a `slack` message per
+ * grant, a `pause` when a frame revokes it. One grant at a time, each at most `sliceMs`.
+ */
+export class SlackRelay {
+  private grant: SlackGrant | null = null;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly channel: Pick<ChannelServer, 'send'>,
+    private readonly sliceMs = 40,
+  ) {}
+
+  /** Starts relaying `scheduler`'s slack (a new scheduler replaces the previous one). */
+  attach(scheduler: Pick<Scheduler<unknown, unknown>, 'requestSlack'>): void {
+    this.stop();
+    const sliceMs = this.sliceMs;
+    this.timer = setInterval(() => {
+      if (this.grant) return;
+      const grant = scheduler.requestSlack(sliceMs, () => {
+        void this.channel.send({ kind: 'pause', reason: 'frame' });
+        this.grant = null;
+      });
+      if (!grant) return;
+      this.grant = grant;
+      void this.channel.send({ kind: 'slack', grantMs: sliceMs });
+      setTimeout(() => {
+        if (this.grant === grant) {
+          grant.release();
+          this.grant = null;
+        }
+      }, sliceMs).unref();
+    }, 5);
+    this.timer.unref();
+  }
+
+  /** Stops relaying and releases the grant in progress. Idempotent. */
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.grant?.release();
+    this.grant = null;
+  }
+}
+
+/** Ground truth in replay's form → sample labels (boxes of classes the model does not know are dropped). */
+export function truthToLabels(classes: readonly string[], truth: Partial<Record<'detections' | 'lane' | 'depth', Truth>>): SampleLabels {
+  const out: { boxes?: GtBox[]; lane?: SampleLabels['lane']; depth?: SampleLabels['depth'] } = {};
+  if (truth.detections?.kind === 'detections') {
+    out.boxes = truth.detections.boxes.flatMap((b) => {
+      const classIndex = classes.indexOf(b.cls);
+      return classIndex < 0 ? [] : [{ classIndex, x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1 }];
+    });
+  }
+  if (truth.lane?.kind === 'lane') out.lane = { width: truth.lane.width, height: truth.lane.height, data: truth.lane.data.slice() };
+  if (truth.depth?.kind === 'depth') out.depth = { width: truth.depth.width, height: truth.depth.height, data: truth.depth.data.slice() };
+  return out;
+}
