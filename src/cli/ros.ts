@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { PerceptionError } from '../errors.js';
-import { LearnerNode } from '../node/learner-node.js';
+import { LearnerNode, type LearnerNodeOptions } from '../node/learner-node.js';
 import { bindRclLifecycle, type ManagedNode } from '../node/lifecycle.js';
 import { RclParameterHost } from '../node/params-host.js';
 import { PerceptionNode } from '../node/perception-node.js';
@@ -21,6 +21,8 @@ export interface RunRosNodeOptions {
   readonly log?: NodeLog;
   /** Perception only: e.g. a shared engine in tests. */
   readonly perception?: Partial<PerceptionNodeOptions>;
+  /** Learner only: e.g. a stand-in core in tests. */
+  readonly learner?: Partial<LearnerNodeOptions>;
   /** Called once the node is active (tests). */
   readonly onActive?: (node: ManagedNode) => void;
 }
@@ -46,7 +48,7 @@ export async function runRosNode(role: Role, options: RunRosNodeOptions): Promis
     node =
       role === 'perception'
         ? new PerceptionNode({ defaultModelDir: DEFAULT_MODEL_DIR, ...options.perception, transport, params, nodeName: lc.name(), log })
-        : new LearnerNode({ transport, params, nodeName: lc.name(), log });
+        : new LearnerNode({ defaultModelDir: DEFAULT_MODEL_DIR, ...options.learner, transport, params, nodeName: lc.name(), log });
     const lifecycle = bindRclLifecycle(lc, node, log);
     lc.spin();
     lc.configure();

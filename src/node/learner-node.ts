@@ -1,9 +1,11 @@
 import { nsToTime } from '../msgs/index.js';
 import { buildDiagnostics, learnerDiagnostic, type DiagnosticArray } from '../ros/diagnostics.js';
+import type { LabelEvent } from '../learner/labels.js';
 import { LEARNER_PARAMS } from '../ros/params.js';
 import { ADAPTATION_TOPICS, DIAGNOSTICS_TOPIC } from '../ros/topics.js';
-import type { Subscription, Transport } from '../transport/types.js';
+import { SENSOR_DATA_QOS, type Subscription, type Transport } from '../transport/types.js';
 import { ADAPTATION_STATES, type AdaptationStatus, type FlaggedFrame, type WeightUpdate } from './adaptation-msgs.js';
+import { labelFromTopic, labelTopics } from './label-topics.js';
 import { ManagedNode } from './lifecycle.js';
 import type { ParameterHost } from './params-host.js';
 import { PublisherSet } from './publishers.js';
@@ -13,13 +15,17 @@ import { defaultInterval, type IntervalFn, type NodeLog } from './types.js';
 export type LearnerReport = Omit<AdaptationStatus, 'header'>;
 
 /**
- * The port the learner core (src/learner/, in progress) plugs into. The node owns ROS:
+ * The port a learner core plugs into (RosLearnerCore by default). The node owns ROS:
  * parameters, topics, life cycle, diagnostics; the core owns learning. Calls come on the
  * node's event loop; the core must not train there (DESIGN: training never blocks the loop).
  */
 export interface LearnerCorePort {
   /** A frame flagged by perception (copy what you keep: the message may be reused). */
   flagged(msg: FlaggedFrame): void;
+  /** An annotation from `label_topics` (when `label_source` is `topic`); cores without it get none. */
+  label?(ev: LabelEvent): void;
+  /** The model's class names, to map annotation boxes to class indices. */
+  readonly classes?: readonly string[];
   setPaused(paused: boolean): void;
   /** Roll back to `version`, or the previous one when empty. */
   rollback(version: string): void;
@@ -32,12 +38,25 @@ export interface LearnerCorePort {
 /** Parameter values by name, validated (see LEARNER_PARAMS). */
 export type LearnerParams = ReadonlyMap<string, unknown>;
 
+/** What the node lends its core: the way out to perception, and the transport's clock. */
+export interface LearnerNodePorts {
+  /** Publishes on adaptation/weights (latched); false when the node is not active. */
+  readonly announceWeights: (msg: WeightUpdate) => boolean;
+  readonly now: () => bigint;
+  readonly defaultModelDir?: string;
+}
+
 export interface LearnerNodeOptions {
   readonly transport: Transport;
   readonly params: ParameterHost;
   readonly nodeName?: string;
-  /** Builds the core at configure; default: `NullLearnerCore` (counts flags, honours pause, never trains). */
-  readonly createCore?: (params: LearnerParams, log: NodeLog) => Promise<LearnerCorePort>;
+  /**
+   * Builds the core at configure; default: `createRosLearnerCore` (LearnerCore on the
+   * perception node's channel). `NullLearnerCore` is the stand-in that never trains.
+   */
+  readonly createCore?: (params: LearnerParams, log: NodeLog, ports: LearnerNodePorts) => Promise<LearnerCorePort>;
+  /** Model folder used when `model_path` is empty (the bundled default). */
+  readonly defaultModelDir?: string;
   readonly log?: NodeLog;
   readonly interval?: IntervalFn;
   /** Diagnostics period (default 1 s). */
@@ -46,12 +65,12 @@ export interface LearnerNodeOptions {
 
 const STATE = Object.fromEntries(ADAPTATION_STATES.map((s, i) => [s, i])) as Record<(typeof ADAPTATION_STATES)[number], number>;
 
-/** Stand-in until the learner core lands: counts flags, honours pause and reports it. */
+/** A stand-in core (tests, or a node that only relays): counts flags, honours pause, never trains. */
 export class NullLearnerCore implements LearnerCorePort {
   #flags = 0;
   #paused = false;
   #listeners: (() => void)[] = [];
-  #reason = 'no learner core attached (flags are counted, nothing is trained)';
+  #reason = 'null learner core (flags are counted, nothing is trained)';
   constructor(private readonly log: NodeLog = () => {}) {}
   flagged(): void {
     this.#flags++;
@@ -95,6 +114,7 @@ export class LearnerNode extends ManagedNode {
   readonly #pubs: PublisherSet;
   #core: LearnerCorePort | undefined;
   #paused = false;
+  #labelErrors = 0;
   #subs: Subscription[] = [];
   #stopTimer: (() => void) | undefined;
 
@@ -118,8 +138,9 @@ export class LearnerNode extends ManagedNode {
 
   protected async onConfigure(): Promise<void> {
     const values = this.params.declare(LEARNER_PARAMS);
-    const create = this.#o.createCore ?? (async (_p, log) => new NullLearnerCore(log));
-    this.#core = await create(values, this.#log);
+    const create = this.#o.createCore ?? (await import('./ros-learner-core.js')).createRosLearnerCore;
+    const ports: LearnerNodePorts = { announceWeights: (m) => this.announceWeights(m), now: () => this.transport.clock.now(), defaultModelDir: this.#o.defaultModelDir };
+    this.#core = await create(values, this.#log, ports);
     this.#core.onChange(() => this.publishStatus());
   }
 
@@ -132,6 +153,8 @@ export class LearnerNode extends ManagedNode {
       t.subscribe<{ data: boolean }>(a.pause.topic, a.pause.type, (m) => this.#setPaused(m.data), { qos: a.pause.qos }),
       t.subscribe<{ data: string }>(a.rollback.topic, a.rollback.type, (m) => this.#core?.rollback(m.data), { qos: a.rollback.qos }),
     );
+    if (this.params.get('label_source') === 'topic') this.#subscribeLabels();
+    else this.#log('warn', 'label_source is teacher: no teacher model is shipped yet, so no labels arrive and nothing is trained');
     this.publishStatus();
     this.#stopTimer = (this.#o.interval ?? defaultInterval)((this.#o.diagnosticsPeriodS ?? 1) * 1000, () => this.publishDiagnostics());
   }
@@ -171,16 +194,35 @@ export class LearnerNode extends ManagedNode {
       servingVersion: r?.serving_version ?? '',
       candidateVersion: r?.candidate_version || undefined,
       flaggedFrames: r?.flagged_frames ?? 0,
-      storedSamples: 0, // the sample store is the core's; it will report it in metrics
+      storedSamples: Number(r?.metrics.find((m) => m.key === 'stored')?.value ?? 0),
       maxStoredSamples: maxStored,
       paused: this.#paused,
       lastReason: r?.reason,
-      error: r ? undefined : `node is ${this.state}`,
+      error: r ? (this.#labelErrors > 0 ? `${this.#labelErrors} label message(s) refused (see the log)` : undefined) : `node is ${this.state}`,
     };
     const msg = buildDiagnostics(nsToTime(this.transport.clock.now()), {}, { nodeName: this.nodeName });
     msg.status.push(learnerDiagnostic(learner, { nodeName: this.nodeName }));
     this.#pubs.publish(DIAGNOSTICS_TOPIC.topic, msg);
     return msg;
+  }
+
+  /** Annotation topics → the core, matched by camera and stamp there. Bad messages are logged and skipped. */
+  #subscribeLabels(): void {
+    const core = this.#core;
+    if (!core?.label) return;
+    for (const lt of labelTopics(this.params.get('label_topics') as string[])) {
+      // Best effort matches every publisher (ros2 bag play offers what was recorded).
+      this.#subs.push(
+        this.transport.subscribe(lt.topic, lt.type, (msg) => {
+          try {
+            core.label?.(labelFromTopic(lt, msg, core.classes ?? []));
+          } catch (err) {
+            this.#labelErrors++;
+            this.#log('warn', `label on ${lt.topic} refused: ${(err as Error).message}`);
+          }
+        }, { qos: { ...SENSOR_DATA_QOS, depth: 50 } }),
+      );
+    }
   }
 
   #setPaused(paused: boolean): void {

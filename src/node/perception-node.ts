@@ -1,4 +1,5 @@
-import { Engine } from '../engine/engine.js';
+import { FEATURE_OUTPUTS } from '../adapt/perception-parts.js';
+import { DEFAULT_OUTPUTS, Engine } from '../engine/engine.js';
 import type { Provider } from '../engine/runner.js';
 import { nsToTime, timeToNs } from '../msgs/index.js';
 import { FrameRunner, type FrameOutcome, type FramePayload } from '../replay/frame-runner.js';
@@ -15,6 +16,7 @@ import { isFrameError, takeFrame } from './intake.js';
 import { ManagedNode } from './lifecycle.js';
 import { detectionMarkers, marker, MARKER } from './markers.js';
 import type { ParamChange, ParameterHost } from './params-host.js';
+import { openAdaptationFromParams, type PerceptionAdaptation } from './perception-adaptation.js';
 import { PublisherSet } from './publishers.js';
 import { defaultInterval, type NodeLog, type PerceptionHooks, type PerceptionNodeOptions } from './types.js';
 
@@ -63,6 +65,8 @@ export class PerceptionNode extends ManagedNode {
   #subs: Subscription[] = [];
   #stopTimer: (() => void) | undefined;
   #events = { transport: 0, publish: 0 };
+  #adaptation: PerceptionAdaptation | undefined;
+  #adaptationError: string | undefined;
 
   constructor(options: PerceptionNodeOptions) {
     super();
@@ -72,10 +76,12 @@ export class PerceptionNode extends ManagedNode {
     this.nodeName = options.nodeName ?? 'perception';
     this.#log = options.log ?? (() => {});
     const log = this.#log;
+    const off = 'adaptation is off (adaptation.enabled: false)';
+    // With adaptation on, the hooks drive it; without, they say why nothing happens.
     this.#hooks = {
-      onFlag: (camera, stampNs) => log('info', `operator flag for ${camera} at ${stampNs} ns (no learner attached yet)`),
-      onRollback: (version) => log('info', `rollback requested to ${version || 'the previous version'} (no learner attached yet)`),
-      onWeights: (m) => log('info', `weight update ${m.version} announced (no weight path attached yet)`),
+      onFlag: (camera, stampNs) => (this.#adaptation ? void this.#adaptation.operatorFlag(camera, stampNs) : log('info', `operator flag for ${camera} at ${stampNs} ns ignored: ${this.#adaptationError ?? off}`)),
+      onRollback: (version) => (this.#adaptation ? void this.#adaptation.rollback(version) : log('info', `rollback to ${version || 'the previous version'} ignored: ${this.#adaptationError ?? off}`)),
+      onWeights: (m) => (this.#adaptation ? void this.#adaptation.onWeights(m) : log('info', `weight update ${m.version} ignored: ${this.#adaptationError ?? off}`)),
       onLearnerStatus: () => {},
       ...options.hooks,
     };
@@ -84,6 +90,11 @@ export class PerceptionNode extends ManagedNode {
 
   get engine(): Engine | undefined {
     return this.#engine;
+  }
+
+  /** Online adaptation, when `adaptation.enabled` and it could start (see the diagnostics otherwise). */
+  get adaptation(): PerceptionAdaptation | undefined {
+    return this.#adaptation;
   }
 
   /** Live transport entities this node holds (zero when inactive). */
@@ -129,6 +140,7 @@ export class PerceptionNode extends ManagedNode {
       this.#engine = await open({ modelDir, providers: get('execution_providers') as Provider[], log: (l) => this.#log('info', l) });
       this.#ownsEngine = true;
     }
+    if (get('adaptation.enabled') === true) await this.#openAdaptation();
     this.#buildPerception();
     this.params.onChange((changes) => this.#onParams(changes));
     const e = this.#engine;
@@ -138,6 +150,7 @@ export class PerceptionNode extends ManagedNode {
   protected async onActivate(): Promise<void> {
     this.#scheduler = this.#newScheduler();
     this.#scheduler.start();
+    this.#adaptation?.attach(this.#scheduler);
     this.#pubs.sync(this.#wantedPublications());
     const t = this.transport;
     for (const cam of this.#cameras.values()) {
@@ -159,6 +172,7 @@ export class PerceptionNode extends ManagedNode {
     this.#stopTimer = undefined;
     for (const s of this.#subs) s.dispose();
     this.#subs = [];
+    this.#adaptation?.detach();
     await this.#rebuild;
     const s = this.#scheduler;
     this.#scheduler = undefined;
@@ -171,6 +185,10 @@ export class PerceptionNode extends ManagedNode {
 
   protected async onCleanup(): Promise<void> {
     this.params.onChange(undefined);
+    const a = this.#adaptation;
+    this.#adaptation = undefined;
+    this.#adaptationError = undefined;
+    await a?.close();
     this.#perception = undefined;
     this.#runner = undefined;
     const e = this.#engine;
@@ -185,8 +203,11 @@ export class PerceptionNode extends ManagedNode {
     const now = performance.now();
     const cameras = [...this.#cameras.values()].map((c) => c.stats.status(now, this.#budget(c), snap?.cameras[c.name]));
     const e = this.#engine;
+    const a = this.#adaptation?.counts();
+    const errors = [this.#events.publish > 0 ? `${this.#events.publish} publish error(s)` : '', this.#adaptationError ? `adaptation unavailable: ${this.#adaptationError}` : ''].filter(Boolean);
+    const adaptation = a ? { swaps: a.swaps, rollbacks: a.rollbacks, servingWeights: `v${a.servingVersion}`, rejectedUpdates: a.rejected, lastRejectedUpdate: a.lastRejected } : { swaps: 0, rollbacks: 0 };
     const model = e
-      ? { name: e.manifest.name, version: e.manifest.version, executionProvider: e.provider, loaded: true, swaps: 0, rollbacks: 0, error: this.#events.publish > 0 ? `${this.#events.publish} publish error(s)` : undefined }
+      ? { name: e.manifest.name, version: e.manifest.version, executionProvider: e.provider, loaded: true, ...adaptation, error: errors.length > 0 ? errors.join('; ') : undefined }
       : { name: 'none', version: '', executionProvider: '', loaded: false, swaps: 0, rollbacks: 0, error: `node is ${this.state}` };
     const msg = buildDiagnostics(nsToTime(this.transport.clock.now()), { cameras, model }, { nodeName: this.nodeName });
     this.#pubs.publish('/diagnostics', msg);
@@ -236,6 +257,7 @@ export class PerceptionNode extends ManagedNode {
       cam.stats.modelInput = timing.size;
       if (timing.endMs > timing.deadlineMs) cam.stats.deadlineMisses++;
       this.#publishResult(cam, outcome, timing);
+      this.#adaptation?.onFrame(outcome.result, outcome.image);
     } finally {
       payload.settle();
     }
@@ -274,8 +296,22 @@ export class PerceptionNode extends ManagedNode {
     return this.params.get(`cameras.${c.key}.budget_ms`) as number;
   }
 
+  async #openAdaptation(): Promise<void> {
+    const publishFlagged = (m: FlaggedFrame) => void this.publishFlagged(m);
+    try {
+      this.#adaptation = await openAdaptationFromParams((n) => this.params.get(n), this.#engine!, publishFlagged, this.#log, this.#o.flagger);
+      this.#log('info', `adaptation on: serving weights v${this.#adaptation.servingVersion}, channel ${this.#adaptation.endpoints.uplink} / ${this.#adaptation.endpoints.downlink}`);
+    } catch (err) {
+      // Perception without adaptation is still perception: report it, do not refuse to run.
+      this.#adaptationError = (err as Error).message;
+      this.#log('error', `adaptation unavailable, running without it: ${this.#adaptationError}`);
+    }
+  }
+
   #buildPerception(): void {
-    this.#perception = new Perception(this.#engine!, { scoreThreshold: this.#o.scoreThreshold ?? 0.3, denseAtCameraSize: false, overlayWidth: this.#settings!.overlayWidth });
+    // With adaptation on, the engine also fetches the tails' input features (the learner's samples).
+    const outputs = this.#adaptation ? [...new Set([...DEFAULT_OUTPUTS, ...FEATURE_OUTPUTS])] : undefined;
+    this.#perception = new Perception(this.#engine!, { scoreThreshold: this.#o.scoreThreshold ?? 0.3, denseAtCameraSize: false, overlayWidth: this.#settings!.overlayWidth, outputs });
     this.#runner = new FrameRunner(this.#perception);
   }
 
@@ -340,6 +376,7 @@ export class PerceptionNode extends ManagedNode {
     if (rebuildPerception) this.#buildPerception();
     const fresh = this.#newScheduler(overrides);
     this.#scheduler = fresh;
+    this.#adaptation?.attach(fresh);
     this.#rebuild = this.#rebuild.then(async () => {
       await old.stop();
       old.dispose();

@@ -1,4 +1,5 @@
 import type { Engine, EngineOptions } from '../engine/engine.js';
+import type { FlaggerOptions } from '../learner/flagger.js';
 import type { AdaptationStatus, FlaggedFrame, WeightUpdate } from './adaptation-msgs.js';
 import type { ParameterHost } from './params-host.js';
 import type { Transport } from '../transport/types.js';
@@ -48,6 +49,8 @@ export interface PerceptionNodeOptions {
   readonly hooks?: Partial<PerceptionHooks>;
   readonly log?: NodeLog;
   readonly interval?: IntervalFn;
+  /** Flagger settings beyond `adaptation.max_flags_per_minute` (thresholds, burst), e.g. in tests. */
+  readonly flagger?: FlaggerOptions;
   /** Detection score threshold (default 0.3, as replay). */
   readonly scoreThreshold?: number;
 }

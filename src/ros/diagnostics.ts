@@ -68,6 +68,10 @@ export interface ModelStatus {
   readonly error?: string;
   /** The last refused update is a warning while the serving model is fine. */
   readonly lastRejectedUpdate?: string;
+  /** Online adaptation: the weight bundle version serving now (`v0` = the shipped weights). */
+  readonly servingWeights?: string;
+  /** Online adaptation: weight updates refused so far. */
+  readonly rejectedUpdates?: number;
 }
 
 export interface LearnerStatus {
@@ -174,6 +178,8 @@ export function modelDiagnostic(model: ModelStatus, options: DiagnosticsOptions)
     kv('swaps', model.swaps),
     kv('rollbacks', model.rollbacks),
   ];
+  if (model.servingWeights !== undefined) values.push(kv('serving weights', model.servingWeights));
+  if (model.rejectedUpdates !== undefined) values.push(kv('rejected updates', model.rejectedUpdates));
   return { level: s.level, name: `${options.nodeName}: model`, message: s.message(`${model.name} ${model.version} on ${model.executionProvider}`), hardware_id: `${model.name}@${model.version}`, values };
 }
 

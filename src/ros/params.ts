@@ -41,6 +41,11 @@ export const PERCEPTION_PARAMS: readonly ParamSpec[] = [
   p({ name: 'overlay.width', kind: 'integer', default: 640, range: { from: 64, to: 4096, step: 1 }, description: 'Overlay image width in pixels (height keeps the aspect ratio)' }),
   p({ name: 'overlay.max_rate_hz', kind: 'double', default: 10, range: { from: 0.1, to: 60 }, description: 'Most overlays per second per camera (drawing costs CPU)' }),
   p({ name: 'diagnostics_period_s', kind: 'double', default: 1, range: { from: 0.1, to: 60 }, description: 'Period of /diagnostics, as diagnostic_updater (1 s)' }),
+  p({ name: 'adaptation.enabled', kind: 'bool', default: false, readOnly: true, description: 'Online adaptation: flag frames, send their features to the learner, swap in the weights it announces' }),
+  p({ name: 'adaptation.state_dir', kind: 'string', default: '', readOnly: true, description: 'Promoted weight bundles and the version to serve after a restart; empty for $ROS_HOME/adaptive_perception/perception-state' }),
+  p({ name: 'adaptation.max_flags_per_minute', kind: 'integer', default: 30, readOnly: true, range: { from: 1, to: 600, step: 1 }, description: 'Automatic flags per minute (token bucket, bursts of 5); operator flags are not limited' }),
+  p({ name: 'adaptation.max_bundle_bytes', kind: 'integer', default: 16 << 20, readOnly: true, range: { from: 1024, to: 256 << 20, step: 1 }, description: 'Largest weight bundle accepted, checked before it is read' }),
+  ...channelParams('adaptation.', 'perception', 'learner'),
 ];
 
 /** Per-camera parameters, `cameras.<camera>.*` (a namespaced camera `a/b` becomes `a.b`), declared once the camera list is known. */
@@ -52,10 +57,30 @@ export function cameraParams(camera: string): ParamSpec[] {
   ];
 }
 
+/**
+ * The channel between the two nodes (ZeroMQ, CURVE): its endpoints and the key folder, under
+ * `prefix` (perception: `adaptation.`; learner: none). `self`/`peer` are the key names.
+ */
+function channelParams(prefix: string, self: string, peer: string): ParamSpec[] {
+  return [
+    p({ name: `${prefix}keys_dir`, kind: 'string', default: '', readOnly: true, description: 'Key folder (Ed25519 signing and CURVE keys of both nodes); empty for $ROS_HOME/adaptive_perception/keys' }),
+    p({ name: `${prefix}identity`, kind: 'string', default: self, readOnly: true, description: `This node's key name in the key folder (created on first start)` }),
+    p({ name: `${prefix}${peer}_identity`, kind: 'string', default: peer, readOnly: true, description: `The ${peer} node's key name in the key folder (its public halves)` }),
+    p({ name: `${prefix}peer_wait_s`, kind: 'double', default: 30, readOnly: true, range: { from: 0, to: 600 }, description: `How long configure waits for the ${peer}'s public keys to appear in the key folder` }),
+    p({ name: `${prefix}uplink`, kind: 'string', default: 'tcp://127.0.0.1:5601', readOnly: true, description: 'ZeroMQ endpoint learner → perception (perception binds, the learner connects)' }),
+    p({ name: `${prefix}downlink`, kind: 'string', default: 'tcp://127.0.0.1:5602', readOnly: true, description: 'ZeroMQ endpoint perception → learner (tail features, slack grants)' }),
+  ];
+}
+
 export const LEARNER_PARAMS: readonly ParamSpec[] = [
   p({ name: 'model_path', kind: 'string', default: '', readOnly: true, description: 'Model package the heads are trained for; empty for the bundled default model' }),
-  p({ name: 'sample_store_dir', kind: 'string', default: '', readOnly: true, description: 'Durable store of flagged samples; empty for $ROS_HOME/adaptive_perception/samples' }),
-  p({ name: 'label_source', kind: 'string', default: 'teacher', choices: ['teacher', 'topic'], description: 'Where labels come from: a teacher model, or annotations on a topic' }),
+  p({ name: 'sample_store_dir', kind: 'string', default: '', readOnly: true, description: 'Learner state: the sample store (samples.db) and the promoted, signed bundles (bundles/); empty for $ROS_HOME/adaptive_perception/samples' }),
+  p({ name: 'label_source', kind: 'string', default: 'topic', choices: ['teacher', 'topic'], description: 'Where labels come from: annotations on label_topics (topic), or a teacher model (teacher: none is shipped yet, so no labels arrive)' }),
+  p({ name: 'label_topics', kind: 'string_array', default: ['/gt/front/detections', '/gt/front/lane_mask', '/gt/front/depth'], readOnly: true, description: 'Annotation topics, /gt/CAMERA/{detections,lane_mask,depth} (vision_msgs/Detection2DArray, sensor_msgs/Image mono8, 32FC1), matched to flagged frames by camera and stamp' }),
+  p({ name: 'min_new_samples', kind: 'integer', default: 12, readOnly: true, range: { from: 1, to: 100000, step: 1 }, description: 'Labelled new-domain samples needed before training starts' }),
+  p({ name: 'steps_per_candidate', kind: 'integer', default: 120, readOnly: true, range: { from: 1, to: 1000000, step: 1 }, description: 'Training steps between validation-gate decisions' }),
+  p({ name: 'heads', kind: 'string_array', default: ['seg', 'depth'], readOnly: true, minItems: 1, choices: ['det', 'seg', 'depth'], description: 'Tails trained online (det is off by default: online targets have no ignore regions)' }),
+  ...channelParams('', 'learner', 'perception'),
   p({ name: 'max_flags_per_minute', kind: 'integer', default: 30, range: { from: 0, to: 600, step: 1 }, description: 'Flagged frames accepted per minute; the rest are counted and dropped' }),
   p({ name: 'max_stored_samples', kind: 'integer', default: 2000, range: { from: 10, to: 100000, step: 1 }, description: 'Samples kept in the store (oldest evicted first)' }),
   p({ name: 'training_slack_share', kind: 'double', default: 0.5, range: { from: 0, to: 1 }, description: 'Share of the inference slack the learner may use for training' }),

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { registerRosCommand, runRosNode } from '../../src/cli/ros.js';
 import { Engine } from '../../src/engine/engine.js';
 import type { ManagedNode } from '../../src/node/lifecycle.js';
+import { NullLearnerCore } from '../../src/node/learner-node.js';
 import { createFakeRcl } from '../ros/fake-rclnodejs.js';
 
 describe('adaptive-perception ros', () => {
@@ -46,7 +47,7 @@ describe('adaptive-perception ros', () => {
   it('runs the learner shell the same way', async () => {
     const rcl = createFakeRcl();
     const stop = new AbortController();
-    await runRosNode('learner', { rcl, signal: stop.signal, onActive: () => stop.abort() });
+    await runRosNode('learner', { rcl, signal: stop.signal, onActive: () => stop.abort(), learner: { createCore: async (_p, log) => new NullLearnerCore(log) } });
     expect(rcl.isShutdown()).toBe(true);
   });
 });

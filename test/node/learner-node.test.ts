@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { sampleOfEveryType } from '../../src/msgs/samples.js';
-import { LearnerNode } from '../../src/node/learner-node.js';
+import { LearnerNode, NullLearnerCore } from '../../src/node/learner-node.js';
 import { MemoryParameterHost, RclParameterHost } from '../../src/node/params-host.js';
 import { flattenParams } from '../../src/ros/params.js';
 import { RosTransport } from '../../src/transport/index.js';
@@ -17,7 +17,7 @@ describe('LearnerNode shell on the fake rclnodejs', () => {
     const lc = new rcl.lifecycle.LifecycleNode('learner') as FakeLifecycleNode;
     lc.spin();
     const transport = await RosTransport.open({ rcl, node: lc, nodeName: 'learner' });
-    const node = new LearnerNode({ transport, params: new RclParameterHost(rcl, lc) });
+    const node = new LearnerNode({ transport, params: new RclParameterHost(rcl, lc), createCore: async (_p, log) => new NullLearnerCore(log) });
     await node.configure();
     await node.activate();
     const status = [...rcl.graph.pubs].find((p) => p.topic === '/adaptation/status')!;
@@ -47,7 +47,7 @@ describe('LearnerNode shell on the fake rclnodejs', () => {
     await rcl.init(undefined, []);
     const lc = new rcl.lifecycle.LifecycleNode('learner');
     const transport = await RosTransport.open({ rcl, node: lc, nodeName: 'learner' });
-    const node = new LearnerNode({ transport, params });
+    const node = new LearnerNode({ transport, params, createCore: async (_p, log) => new NullLearnerCore(log) });
     await node.configure();
     for (const name of Object.keys(values)) expect(params.names()).toContain(name);
     expect(params.set('training_slack_share', 1.5)).toEqual({ successful: false, reason: expect.stringMatching(/0\.\.1/) });

@@ -1,0 +1,307 @@
+/**
+ * Online adaptation under ROS 2, on the in-memory rclnodejs: the perception node (flagger,
+ * channel, SwapManager) and the learner node (RosLearnerCore: store, labels, trainer) on one
+ * graph, with the real ZeroMQ channel between them and a real engine.
+ */
+import { createHash, type KeyObject } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../../src/engine/engine.js';
+import { encodeBundle, modelRef } from '../../src/learner/bundle.js';
+import { makeTails } from '../../src/learner/bundle-fixtures.js';
+import type { GateDecision } from '../../src/learner/gate.js';
+import { createIdentity, keyFingerprint, type Identity } from '../../src/learner/keys.js';
+import type { Image } from '../../src/msgs/index.js';
+import { timeToNs } from '../../src/msgs/index.js';
+import type { WeightUpdate } from '../../src/node/adaptation-msgs.js';
+import { LearnerNode } from '../../src/node/learner-node.js';
+import { MemoryParameterHost } from '../../src/node/params-host.js';
+import { PerceptionNode } from '../../src/node/perception-node.js';
+import type { RosLearnerCore } from '../../src/node/ros-learner-core.js';
+import { RMW, RosTransport } from '../../src/transport/index.js';
+import { createFakeRcl, FakeQoS, type FakeRcl } from '../ros/fake-rclnodejs.js';
+import { IMAGE, idle, simFeed, type FeedItem } from './fixtures.js';
+
+const RELIABLE = new FakeQoS(RMW.HISTORY_KEEP_LAST, 10, RMW.RELIABILITY_RELIABLE, RMW.DURABILITY_VOLATILE);
+const LATCHED = new FakeQoS(RMW.HISTORY_KEEP_LAST, 1, RMW.RELIABILITY_RELIABLE, RMW.DURABILITY_TRANSIENT_LOCAL);
+const WEIGHTS = 'adaptive_perception/msg/WeightUpdate';
+const stampOf = (m: unknown) => timeToNs((m as { header: { stamp: { sec: number; nanosec: number } } }).header.stamp);
+
+async function until(what: string, cond: () => boolean, rcl: FakeRcl, timeoutMs = 30_000): Promise<void> {
+  const end = performance.now() + timeoutMs;
+  while (!cond()) {
+    if (performance.now() > end) throw new Error(`timed out waiting for: ${what}`);
+    await rcl.graph.settle();
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('online adaptation on the ROS nodes', () => {
+  let engine: Engine;
+  let good: FeedItem[];
+  let dir: string;
+  let perceptionId: Identity;
+  let learnerId: Identity;
+  let shipped: Engine['currentWeights'];
+  const cleanups: (() => Promise<void>)[] = [];
+
+  beforeAll(async () => {
+    engine = await Engine.create({ modelDir: 'models/default', providers: ['cpu'], threads: 1 });
+    shipped = engine.currentWeights;
+    ({ good } = await simFeed());
+  });
+  afterAll(() => engine?.dispose());
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+    engine.swapWeights(shipped); // each test starts on the shipped weights
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  async function world() {
+    dir = await mkdtemp(join(tmpdir(), 'ap-ros-adapt-'));
+    perceptionId = await createIdentity(join(dir, 'keys'), 'perception');
+    learnerId = await createIdentity(join(dir, 'keys'), 'learner');
+    const rcl = createFakeRcl();
+    await rcl.init(undefined, []);
+    cleanups.push(async () => {
+      if (!rcl.isShutdown()) rcl.shutdown();
+    });
+    return rcl;
+  }
+
+  async function startPerception(rcl: FakeRcl, lines: string[], extra: Record<string, unknown> = {}) {
+    const lc = new rcl.lifecycle.LifecycleNode('perception');
+    lc.spin();
+    const ref: { node?: PerceptionNode } = {};
+    const transport = await RosTransport.open({ rcl, node: lc, nodeName: 'perception', onEvent: (e) => ref.node?.handleTransportEvent(e) });
+    const params = new MemoryParameterHost({
+      'cameras.front.budget_ms': 1000,
+      'adaptation.enabled': true,
+      'adaptation.keys_dir': join(dir, 'keys'),
+      'adaptation.state_dir': join(dir, 'perception-state'),
+      'adaptation.uplink': 'tcp://127.0.0.1:*',
+      'adaptation.downlink': 'tcp://127.0.0.1:*',
+      'adaptation.peer_wait_s': 0,
+      ...extra,
+    });
+    // Seg entropy above 0 on every frame: every frame triggers (the token bucket allows a burst of 5).
+    const node = new PerceptionNode({ transport, params, engine, flagger: { entropyThreshold: 0 }, log: (l, s) => void lines.push(`${l}: ${s}`) });
+    ref.node = node;
+    await node.configure();
+    await node.activate();
+    cleanups.push(async () => {
+      await node.shutdown();
+      await transport.dispose();
+      lc.destroy();
+    });
+    return node;
+  }
+
+  async function startLearner(rcl: FakeRcl, perception: PerceptionNode, lines: string[]) {
+    const lc = new rcl.lifecycle.LifecycleNode('learner');
+    lc.spin();
+    const transport = await RosTransport.open({ rcl, node: lc, nodeName: 'learner' });
+    const ep = perception.adaptation!.endpoints;
+    const params = new MemoryParameterHost({
+      model_path: 'models/default',
+      keys_dir: join(dir, 'keys'),
+      sample_store_dir: join(dir, 'learner-state'),
+      uplink: ep.uplink,
+      downlink: ep.downlink,
+      peer_wait_s: 0,
+      min_new_samples: 1,
+      steps_per_candidate: 1_000_000, // no gate here: this test is about data flow and slack
+      label_topics: ['/gt/front/lane_mask'],
+    });
+    const node = new LearnerNode({ transport, params, log: (l, s) => void lines.push(`${l}: ${s}`) });
+    await node.configure();
+    await node.activate();
+    cleanups.push(async () => {
+      await node.shutdown();
+      await transport.dispose();
+      lc.destroy();
+    });
+    return node;
+  }
+
+  async function drive(rcl: FakeRcl, node: PerceptionNode, feed: readonly FeedItem[]) {
+    for (const f of feed) {
+      rcl.graph.inject('/front/image_raw', IMAGE, f.msg);
+      await rcl.graph.settle();
+      await idle(() => node.pendingFrames());
+    }
+  }
+
+  function laneLabel(stampNs: bigint): Image {
+    const width = 160;
+    const height = 96;
+    const data = new Uint8Array(width * height);
+    data.fill(2, width * 60); // the bottom of the image is road
+    return { header: { stamp: { sec: Number(stampNs / 1_000_000_000n), nanosec: Number(stampNs % 1_000_000_000n) }, frame_id: 'front_camera_optical_frame' }, height, width, encoding: 'mono8', is_bigendian: 0, step: width, data };
+  }
+
+  function bundleFile(version: number, signer: KeyObject, seed = version) {
+    const bytes = encodeBundle({ model: modelRef(engine.manifest), version, parent: version - 1, created_s: 1, metrics: { val_new: 0.5 } }, makeTails(engine.manifest, seed), signer);
+    return bytes;
+  }
+
+  async function announce(rcl: FakeRcl, bytes: Uint8Array, version: number, edit: Partial<WeightUpdate> = {}) {
+    const file = join(dir, `announced-v${version}-${Math.random().toString(36).slice(2)}.bundle`);
+    await writeFile(file, bytes);
+    const msg: WeightUpdate = {
+      header: { stamp: { sec: 1, nanosec: 0 }, frame_id: '' },
+      model_name: modelRef(engine.manifest),
+      version: `v${version}`,
+      base_version: `v${version - 1}`,
+      heads: ['seg', 'depth'],
+      uri: pathToFileURL(file).href,
+      size_bytes: BigInt(bytes.length),
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      key_id: keyFingerprint(learnerId.signing.publicKey),
+      signature: bytes.slice(bytes.length - 64),
+      new_domain_score: 0.5,
+      old_domain_score: 0.5,
+      ...edit,
+    };
+    rcl.graph.inject('/adaptation/weights', WEIGHTS, msg, LATCHED);
+  }
+
+  const modelValues = (node: PerceptionNode) => {
+    const s = node.publishDiagnostics().status.find((x) => x.name === 'perception: model')!;
+    return { level: s.level, message: s.message, values: Object.fromEntries(s.values.map((v) => [v.key, v.value])) };
+  };
+
+  it('automatic flags reach the learner store; labels on the topic reach flagged frames only; pause stops training; a promoted bundle is announced and swapped in', async () => {
+    const rcl = await world();
+    const plines: string[] = [];
+    const llines: string[] = [];
+    const perception = await startPerception(rcl, plines);
+    const learnerNode = await startLearner(rcl, perception, llines);
+    const core = learnerNode.core as RosLearnerCore;
+    await until('the learner to reach perception over the channel', () => perception.adaptation!.counts().learnerConnected, rcl);
+
+    await drive(rcl, perception, good);
+    const flaggedOut = rcl.graph.sent.filter((s) => s.topic === '/adaptation/flagged');
+    expect(flaggedOut.map((s) => stampOf(s.msg))).toEqual(good.map((f) => stampOf(f.msg)));
+    expect(flaggedOut[0].msg).toMatchObject({ camera: 'front', trigger: 1, reason: expect.stringContaining('entropy') });
+    await until('three samples in the learner store', () => core.status().samples === 3, rcl);
+    expect(core.status().rosFlags).toBe(3); // the FlaggedFrame messages reached the learner node too
+
+    // Labels: for each flagged frame, and one for a frame that was never flagged.
+    const annotator = rcl.graph;
+    for (const f of good) annotator.inject('/gt/front/lane_mask', IMAGE, laneLabel(stampOf(f.msg)));
+    annotator.inject('/gt/front/lane_mask', IMAGE, laneLabel(stampOf(good[0].msg) + 1234n));
+    await until('four labels at the core', () => core.status().labels === 4, rcl);
+    expect(core.status()).toMatchObject({ labeledNew: 3, samples: 3 }); // the unflagged frame's label stored nothing
+
+    // Pause: slack keeps coming from perception's scheduler, the learner does not train on it
+    // (the step in progress when the pause arrives may finish; none starts after it).
+    rcl.graph.inject('/adaptation/pause', 'std_msgs/msg/Bool', { data: true }, RELIABLE);
+    await until('slack grants while paused', () => core.status().slackWhilePaused >= 3, rcl);
+    const frozen = core.status().steps;
+    const ignored = core.status().slackWhilePaused;
+    await until('more slack grants while paused', () => core.status().slackWhilePaused >= ignored + 10, rcl);
+    expect(core.status().steps).toBe(frozen);
+    expect(learnerNode.publishStatus()).toMatchObject({ state: 7, flagged_frames: 3, labelled_frames: 3 });
+    rcl.graph.inject('/adaptation/pause', 'std_msgs/msg/Bool', { data: false }, RELIABLE);
+    await until('training steps after resume', () => core.status().steps > frozen, rcl, 60_000);
+
+    // The canonical weight path: the learner signs and writes the bundle, announces it on
+    // adaptation/weights (file://), and perception fetches, verifies, probes and swaps it.
+    rcl.graph.inject('/adaptation/pause', 'std_msgs/msg/Bool', { data: true }, RELIABLE);
+    const decision = { version: 1, decision: 'promote', val_new_after: 0.6, val_old_after: 0.5, val_new_before: 0.4, val_old_before: 0.5, reason: 'test' } as unknown as GateDecision;
+    await core.promote(makeTails(engine.manifest, 7), decision);
+    const announced = rcl.graph.sent.filter((s) => s.topic === '/adaptation/weights').map((s) => s.msg as WeightUpdate);
+    expect(announced).toHaveLength(1);
+    expect(announced[0]).toMatchObject({ version: 'v1', base_version: 'v0', uri: expect.stringMatching(/^file:\/\/.*learner-state\/bundles\/v000001\.bundle$/), key_id: keyFingerprint(learnerId.signing.publicKey) });
+    await until('perception serving v1', () => perception.adaptation!.servingVersion === 1, rcl);
+    expect(engine.currentWeights).not.toBe(shipped);
+    expect(modelValues(perception).values).toMatchObject({ swaps: '1', 'serving weights': 'v1' });
+    expect(learnerNode.publishStatus()).toMatchObject({ serving_version: 'v1', state: 7 });
+  }, 120_000);
+
+  it('a signed bundle file announced on adaptation/weights is swapped in; bad ones are refused and the serving version stays; rollback; a restart serves the last promoted version', async () => {
+    const rcl = await world();
+    const lines: string[] = [];
+    let perception = await startPerception(rcl, lines);
+    const a = () => perception.adaptation!;
+    await drive(rcl, perception, good.slice(0, 1));
+
+    await announce(rcl, bundleFile(1, learnerId.signing.privateKey), 1);
+    await until('v1 serving', () => a().servingVersion === 1, rcl);
+    await a().swaps.idle();
+    expect(modelValues(perception).values).toMatchObject({ swaps: '1', rollbacks: '0', 'serving weights': 'v1', 'rejected updates': '0' });
+
+    // Bad updates, each refused before or by verification.
+    const v2 = bundleFile(2, learnerId.signing.privateKey);
+    await announce(rcl, v2, 2, { sha256: 'f'.repeat(64) }); // wrong hash
+    await announce(rcl, bundleFile(2, perceptionId.signing.privateKey), 2); // signed by a key perception does not trust
+    await announce(rcl, v2, 2, { size_bytes: 1n << 40n }); // oversize
+    await announce(rcl, v2, 2, { uri: 'http://example.com/v2.bundle' }); // not a file
+    await until('four refusals', () => a().counts().rejected === 4, rcl);
+    await a().swaps.idle();
+    expect(a().servingVersion).toBe(1);
+    const m = modelValues(perception);
+    expect(m.level).toBe(1); // WARN: the last refusal
+    expect(m.values).toMatchObject({ swaps: '1', 'serving weights': 'v1', 'rejected updates': '4' });
+    for (const why of [/bad_hash/, /unknown_signer/, /oversized/, /unsupported_uri.*only file:\/\//]) expect(lines.some((l) => /^warn: weight update v2 refused/.test(l) && why.test(l)), String(why)).toBe(true);
+
+    // Rollback on the topic, then a good v2.
+    rcl.graph.inject('/adaptation/rollback', 'std_msgs/msg/String', { data: '' }, RELIABLE);
+    await until('rolled back to v0', () => a().servingVersion === 0, rcl);
+    expect(engine.currentWeights).toBe(shipped);
+    expect(modelValues(perception).values).toMatchObject({ rollbacks: '1', 'serving weights': 'v0' });
+    await announce(rcl, v2, 2);
+    await until('v2 serving', () => a().servingVersion === 2, rcl);
+    await a().swaps.idle();
+    const v2Weights = engine.currentWeights;
+
+    // Restart with the same state folder (a crash loses nothing the rename made durable).
+    await perception.shutdown();
+    engine.swapWeights(shipped);
+    perception = await startPerception(rcl, lines);
+    expect(a().servingVersion).toBe(2);
+    expect(engine.currentWeights).not.toBe(shipped);
+    expect(engine.currentWeights.id).toBe(v2Weights.id);
+    expect(modelValues(perception).values).toMatchObject({ 'serving weights': 'v2' });
+  }, 120_000);
+
+  it('an operator flag picks the kept frame of that stamp; adaptation that cannot start is reported, not fatal', async () => {
+    const rcl = await world();
+    const lines: string[] = [];
+    const perception = await startPerception(rcl, lines);
+    await drive(rcl, perception, good);
+    const before = perception.adaptation!.counts();
+    const stamp = stampOf(good[1].msg);
+    rcl.graph.inject('/adaptation/flag', 'adaptive_perception/msg/FlaggedFrame', { header: { stamp: (good[1].msg as Image).header.stamp, frame_id: '' }, camera: 'front', trigger: 0, reason: 'operator', score: 0, model_version: '', image: { header: { stamp: { sec: 0, nanosec: 0 }, frame_id: '' }, format: '', data: new Uint8Array(0) } }, RELIABLE);
+    await until('the operator flag', () => perception.adaptation!.counts().operatorFlags === 1, rcl);
+    const op = rcl.graph.sent.filter((s) => s.topic === '/adaptation/flagged').at(-1)!;
+    expect(op.msg).toMatchObject({ camera: 'front', trigger: 0, reason: 'manual' });
+    expect(stampOf(op.msg)).toBe(stamp);
+    expect(perception.adaptation!.counts().flags).toBe(before.flags + 1);
+    // A stamp older than every kept frame is refused with the reason.
+    expect(perception.adaptation!.operatorFlag('front', 1n)).toBe(false);
+    expect(lines.some((l) => /operator flag .* refused: that frame is no longer kept/.test(l))).toBe(true);
+
+    // A second perception without the learner's keys: it runs, and says why adaptation does not.
+    const lc = new rcl.lifecycle.LifecycleNode('perception2');
+    const transport = await RosTransport.open({ rcl, node: lc, nodeName: 'perception2' });
+    const params = new MemoryParameterHost({ 'adaptation.enabled': true, 'adaptation.keys_dir': join(dir, 'keys'), 'adaptation.learner_identity': 'nobody', 'adaptation.peer_wait_s': 0, 'adaptation.state_dir': join(dir, 'p2') });
+    const p2 = new PerceptionNode({ transport, params, engine, nodeName: 'perception2' });
+    cleanups.push(async () => {
+      await p2.shutdown();
+      await transport.dispose();
+      lc.destroy();
+    });
+    await p2.configure();
+    await p2.activate();
+    expect(p2.state).toBe('active');
+    expect(p2.adaptation).toBeUndefined();
+    const model = p2.publishDiagnostics().status.find((s) => s.name === 'perception2: model')!;
+    expect(model.level).toBe(1);
+    expect(model.message).toMatch(/adaptation unavailable: no public keys of 'nobody'/);
+  }, 120_000);
+});
