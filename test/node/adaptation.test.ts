@@ -72,6 +72,18 @@ describe('online adaptation on the ROS nodes', () => {
     return rcl;
   }
 
+  /** Configures and activates a node; the test's clean-up shuts it down and frees what it used. */
+  async function bringUp<N extends PerceptionNode | LearnerNode>(node: N, transport: RosTransport, lc: { destroy(): void }): Promise<N> {
+    cleanups.push(async () => {
+      await node.shutdown();
+      await transport.dispose();
+      lc.destroy();
+    });
+    await node.configure();
+    await node.activate();
+    return node;
+  }
+
   async function startPerception(rcl: FakeRcl, lines: string[], extra: Record<string, unknown> = {}) {
     const lc = new rcl.lifecycle.LifecycleNode('perception');
     lc.spin();
@@ -90,14 +102,7 @@ describe('online adaptation on the ROS nodes', () => {
     // Seg entropy above 0 on every frame: every frame triggers (the token bucket allows a burst of 5).
     const node = new PerceptionNode({ transport, params, engine, flagger: { entropyThreshold: 0 }, log: (l, s) => void lines.push(`${l}: ${s}`) });
     ref.node = node;
-    await node.configure();
-    await node.activate();
-    cleanups.push(async () => {
-      await node.shutdown();
-      await transport.dispose();
-      lc.destroy();
-    });
-    return node;
+    return bringUp(node, transport, lc);
   }
 
   async function startLearner(rcl: FakeRcl, perception: PerceptionNode, lines: string[]) {
@@ -117,14 +122,7 @@ describe('online adaptation on the ROS nodes', () => {
       label_topics: ['/gt/front/lane_mask'],
     });
     const node = new LearnerNode({ transport, params, log: (l, s) => void lines.push(`${l}: ${s}`) });
-    await node.configure();
-    await node.activate();
-    cleanups.push(async () => {
-      await node.shutdown();
-      await transport.dispose();
-      lc.destroy();
-    });
-    return node;
+    return bringUp(node, transport, lc);
   }
 
   async function drive(rcl: FakeRcl, node: PerceptionNode, feed: readonly FeedItem[]) {
@@ -290,14 +288,7 @@ describe('online adaptation on the ROS nodes', () => {
     const lc = new rcl.lifecycle.LifecycleNode('perception2');
     const transport = await RosTransport.open({ rcl, node: lc, nodeName: 'perception2' });
     const params = new MemoryParameterHost({ 'adaptation.enabled': true, 'adaptation.keys_dir': join(dir, 'keys'), 'adaptation.learner_identity': 'nobody', 'adaptation.peer_wait_s': 0, 'adaptation.state_dir': join(dir, 'p2') });
-    const p2 = new PerceptionNode({ transport, params, engine, nodeName: 'perception2' });
-    cleanups.push(async () => {
-      await p2.shutdown();
-      await transport.dispose();
-      lc.destroy();
-    });
-    await p2.configure();
-    await p2.activate();
+    const p2 = await bringUp(new PerceptionNode({ transport, params, engine, nodeName: 'perception2' }), transport, lc);
     expect(p2.state).toBe('active');
     expect(p2.adaptation).toBeUndefined();
     const model = p2.publishDiagnostics().status.find((s) => s.name === 'perception2: model')!;
