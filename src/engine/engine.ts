@@ -32,6 +32,8 @@ export class Engine {
   readonly manifest: Manifest;
   readonly inputSize: InputSize;
   private weights: WeightSet;
+  /** The package's own tails: what a routed set falls back to. */
+  readonly shipped: WeightSet;
   private readonly outputs: readonly OutputName[];
   // int64 [H, W] feeds, one per ladder size, built once: they never change.
   private readonly sizeTensors = new Map<string, RunnerTensor>();
@@ -59,6 +61,7 @@ export class Engine {
       throw new PerceptionError('MODEL_INVALID', `the model graph lacks input(s) ${missing.join(', ')} required by the contract`, { model: modelId(m) });
     }
     this.weights = WeightSet.fromTails(pkg.tails, m, `${modelId(m)}/shipped`);
+    this.shipped = this.weights;
   }
 
   static async create(options: EngineOptions): Promise<Engine> {
@@ -88,6 +91,11 @@ export class Engine {
     return this.runner.provider;
   }
 
+  /** The outputs `infer` fetches when not told otherwise. */
+  get defaultOutputs(): readonly OutputName[] {
+    return this.outputs;
+  }
+
   /** The weight set new runs will use. */
   get currentWeights(): WeightSet {
     return this.weights;
@@ -95,7 +103,8 @@ export class Engine {
 
   /** A weight set for this model from tail weights (checked against the tails spec). */
   makeWeightSet(tails: TailWeights, id: string): WeightSet {
-    return WeightSet.fromTails(tails, this.manifest, id);
+    // A routed update (tails + router) routes between itself and the shipped set.
+    return WeightSet.fromTails(tails, this.manifest, id, this.shipped);
   }
 
   /**

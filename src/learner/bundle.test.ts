@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isPerceptionError } from '../errors.js';
+import { routerDim } from '../model/manifest.js';
 import { encodeBundle, verifyBundle, type BundleInfo, type BundleRejectReason } from './bundle.js';
 import { makeTails, resignBundle, smallManifest } from './bundle-fixtures.js';
 import { generateSigningKeys, keyFingerprint } from './keys.js';
@@ -66,6 +67,18 @@ describe('weight bundles', () => {
     const extra = new Map(tails).set('evil_w0', { shape: [1], data: new Float32Array(1) });
     expectRejected(encodeBundle(info, extra, signer.privateKey), 'wrong_tensors', /evil_w0/);
   });
+  it('carries a domain router beside the tails (all of it or none), checked like the tails', () => {
+    const n = routerDim(manifest.tails);
+    const routed = new Map([...tails, ['router_w', { shape: [n], data: new Float32Array(n).fill(0.25) }], ['router_b', { shape: [1], data: Float32Array.of(-1.5) }]]);
+    const { tails: back } = verifyBundle(encodeBundle(info, routed, signer.privateKey), opts);
+    expect(back.get('router_b')?.data).toEqual(Float32Array.of(-1.5));
+    expect(back.get('router_w')?.data.length).toBe(n);
+    const half = new Map([...tails, ['router_w', { shape: [n], data: new Float32Array(n) }]]);
+    expectRejected(encodeBundle(info, half, signer.privateKey), 'wrong_tensors', /router weight 'router_b' is missing/);
+    const wrong = new Map([...tails, ['router_w', { shape: [n + 1], data: new Float32Array(n + 1) }], ['router_b', { shape: [1], data: Float32Array.of(0) }]]);
+    expectRejected(encodeBundle(info, wrong, signer.privateKey), 'wrong_tensors', new RegExp(`router_w.*\\[${n + 1}\\].*\\[${n}\\]`));
+  });
+
   it('rejects NaN and Inf weights even when signed', () => {
     expectRejected(craft(good, (_m, p) => p.writeFloatLE(NaN, 8)), 'non_finite', /NaN/);
     expectRejected(craft(good, (_m, p) => p.writeFloatLE(-Infinity, 0)), 'non_finite', /-Infinity/);

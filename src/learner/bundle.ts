@@ -1,6 +1,6 @@
 import { createHash, sign, verify, type KeyObject } from 'node:crypto';
 import { PerceptionError } from '../errors.js';
-import { tailTensorSpecs, type Manifest } from '../model/manifest.js';
+import { routerTensorSpecs, tailTensorSpecs, type Manifest } from '../model/manifest.js';
 import { checkTailWeights, type TailTensor, type TailWeights } from '../model/package.js';
 import { keyFingerprint } from './keys.js';
 
@@ -208,7 +208,7 @@ function decodeTensors(
 ): TailWeights {
   // Names and shapes first, with the bundle's own wording; checkTailWeights then re-checks
   // them (one definition of the contract) and copies into arrays the caller owns.
-  const specs = new Map(tailTensorSpecs(manifest.tails).map((s) => [s.name, s.shape]));
+  const specs = new Map([...tailTensorSpecs(manifest.tails), ...routerTensorSpecs(manifest.tails)].map((s) => [s.name, s.shape]));
   const raw: Record<string, { shape: readonly number[]; data: Float32Array }> = {};
   for (const e of entries) {
     const shape = specs.get(e.name);
@@ -225,7 +225,7 @@ function decodeTensors(
     raw[e.name] = { shape: e.shape, data };
   }
   try {
-    return checkTailWeights(raw, manifest, `bundle v${meta.version}`);
+    return checkTailWeights(raw, manifest, `bundle v${meta.version}`, { router: 'allowed' });
   } catch (cause) {
     return reject('wrong_tensors', (cause as Error).message, { version: meta.version }, cause);
   }

@@ -5,6 +5,7 @@ import { DetectionEvaluator } from '../eval/detection.js';
 import { SegmentationEvaluator } from '../eval/segmentation.js';
 import type { Manifest } from '../model/manifest.js';
 import type { TailWeights } from '../model/package.js';
+import { poolFeatures, routerScore, type Router } from '../engine/router.js';
 import { depthFromRaw, detOutputs, segArgmax } from './tails-tf-post.js';
 import { TfTails } from './tails-tf.js';
 import { depthTargets, segTargets } from './targets.js';
@@ -55,8 +56,21 @@ export interface GateDecision {
 
 type GateManifest = Pick<Manifest, 'tails' | 'classes' | 'strides' | 'depth'>;
 
-/** Scores tails on samples (see the file comment for how). */
-export function evaluateTails(tails: TfTails, samples: readonly TrainSample[], manifest: GateManifest, options: GateOptions = {}): Metrics {
+/** Routing for an evaluation: each sample runs on `tails` if the router reads it as new-domain, else on `fallback`. */
+export interface EvalRouting {
+  readonly router: Router;
+  readonly fallback: TfTails;
+}
+
+/** The router a set of tail weights carries (a routed update), if any. */
+export function routerOf(w: TailWeights): Router | undefined {
+  const rw = w.get('router_w');
+  const rb = w.get('router_b');
+  return rw && rb ? { w: rw.data, b: rb.data[0] } : undefined;
+}
+
+/** Scores tails on samples (see the file comment for how), routed per sample when `routing` is given. */
+export function evaluateTails(chosen: TfTails, samples: readonly TrainSample[], manifest: GateManifest, options: GateOptions = {}, routing?: EvalRouting): Metrics {
   const K = manifest.classes.length;
   const maxM = manifest.depth?.max_m ?? 120;
   const minM = manifest.depth?.min_m ?? 1;
@@ -68,6 +82,7 @@ export function evaluateTails(tails: TfTails, samples: readonly TrainSample[], m
   let nDep = 0;
   for (const s of samples) {
     const f = s.features;
+    const tails = routing && routerScore(routing.router, poolFeatures(f, manifest.tails)) <= 0 ? routing.fallback : chosen;
     if (s.labels.boxes) {
       const { heat, box } = detOutputs(tails.applyMap('det', f.det), K, f.det.height, f.det.width);
       const preds = decodeDetections(heat, box, {
@@ -135,10 +150,16 @@ export class Gate {
     const cand = TfTails.create(this.manifest, candidate);
     const base = oldBaseline === current ? cur : TfTails.create(this.manifest, oldBaseline);
     try {
-      const nb = evaluateTails(cur, heldOutNew, this.manifest, this.options);
-      const na = evaluateTails(cand, heldOutNew, this.manifest, this.options);
-      const ob = evaluateTails(base, oldRef, this.manifest, this.options);
-      const oa = evaluateTails(cand, oldRef, this.manifest, this.options);
+      // A routed set (tails + router) serves each sample as perception would: its own tails
+      // where the router reads the new domain, the baseline's (the shipped tails) elsewhere.
+      const routing = (w: TailWeights): EvalRouting | undefined => {
+        const router = routerOf(w);
+        return router ? { router, fallback: base } : undefined;
+      };
+      const nb = evaluateTails(cur, heldOutNew, this.manifest, this.options, routing(current));
+      const na = evaluateTails(cand, heldOutNew, this.manifest, this.options, routing(candidate));
+      const ob = evaluateTails(base, oldRef, this.manifest, this.options, routing(oldBaseline));
+      const oa = evaluateTails(cand, oldRef, this.manifest, this.options, routing(candidate));
       const gain = na.score - nb.score;
       const drop = ob.score - oa.score;
       let decision: GateDecision['decision'] = 'reject';

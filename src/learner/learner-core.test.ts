@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { TailWeights } from '../model/package.js';
-import type { GateDecision } from './gate.js';
+import { poolFeatures, routerScore } from '../engine/router.js';
+import { routerOf, type GateDecision } from './gate.js';
 import { LearnerCore } from './learner-core.js';
 import { SampleStore } from './store.js';
 import type { Domain, FlaggedSample } from './store-types.js';
@@ -32,7 +33,7 @@ function flagged(domain: Domain, seed: number) {
   return { sample, labels: s.labels };
 }
 
-function setup(opts: { minNewLabeled?: number; stepsPerCandidate?: number } = {}) {
+function setup(opts: { minNewLabeled?: number; stepsPerCandidate?: number; route?: boolean } = {}) {
   let now = 0;
   const published: { tails: TailWeights; meta: GateDecision }[] = [];
   const logs: string[] = [];
@@ -41,7 +42,7 @@ function setup(opts: { minNewLabeled?: number; stepsPerCandidate?: number } = {}
     clock: () => now,
     publishCandidate: (tails, meta) => void published.push({ tails, meta }),
     log: (l) => void logs.push(l),
-  }, { minNewLabeled: opts.minNewLabeled ?? 8, stepsPerCandidate: opts.stepsPerCandidate ?? 200, trainer: { lr: 1e-2, pixelsPerSample: 256, oldRatio: 0.4 }, gate: { margin: 0.05 } });
+  }, { minNewLabeled: opts.minNewLabeled ?? 8, stepsPerCandidate: opts.stepsPerCandidate ?? 200, trainer: { lr: 1e-2, pixelsPerSample: 256, oldRatio: 0.4 }, gate: { margin: 0.05 }, route: opts.route });
   return { core, store, published, logs, tick: (ms: number) => (now += ms) };
 }
 
@@ -74,6 +75,32 @@ describe('LearnerCore', () => {
     expect(core.currentTails).toBe(published[0].tails);
     expect(store.decisions()).toHaveLength(1);
     expect(logs.some((l) => /v1 promote/.test(l))).toBe(true);
+    core.dispose();
+    store.close();
+  });
+
+  it.each([true, false])('candidates carry a domain router fitted on the stored samples (route: %s)', async (route) => {
+    const { core, store, published } = setup({ route });
+    for (let i = 0; i < 16; i++) {
+      const n = flagged('new', 4000 + i);
+      core.onSample(n.sample, n.labels);
+      const o = flagged('old', 5000 + i);
+      core.onSample(o.sample, o.labels);
+    }
+    let decision: GateDecision | null = null;
+    for (let k = 0; k < 20 && !decision; k++) decision = (await core.onSlack(400)).decision;
+    expect(decision).not.toBeNull();
+    const candidate = published[0]?.tails ?? core.currentTails;
+    if (decision?.decision !== 'promote') throw new Error(`expected a promotion, got ${decision?.reason}`);
+    expect(candidate.has('router_w')).toBe(route);
+    if (route) {
+      const router = routerOf(candidate)!;
+      // The router reads unseen frames of each domain right.
+      const score = (d: 'new' | 'old', seed: number) => routerScore(router, poolFeatures(synSample(d, seed).features, SYN_MANIFEST.tails));
+      const seeds = [9001, 9002, 9003, 9004];
+      expect(seeds.every((s) => score('new', s) > 0)).toBe(true);
+      expect(seeds.every((s) => score('old', s) < 0)).toBe(true);
+    }
     core.dispose();
     store.close();
   });

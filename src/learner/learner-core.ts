@@ -1,6 +1,7 @@
 import { PerceptionError } from '../errors.js';
 import type { Manifest } from '../model/manifest.js';
 import type { TailWeights } from '../model/package.js';
+import { fitRouter, poolFeatures } from '../engine/router.js';
 import { Gate, type GateDecision, type GateOptions } from './gate.js';
 import { LabelMatcher, type LabelEvent, type LabelMatcherOptions } from './labels.js';
 import type { InsertResult, SampleFilter, SampleInfo } from './store.js';
@@ -42,6 +43,13 @@ export interface LearnerOptions {
   readonly trainer?: TrainerOptions;
   readonly gate?: GateOptions;
   readonly labels?: LabelMatcherOptions;
+  /**
+   * Ship candidates with a domain router (default true; see src/engine/router.ts): perception
+   * then runs the adapted tails only on cameras whose frames read as the new domain, and the
+   * shipped tails elsewhere. Needs ≥ 2 stored samples of each domain; without, candidates go
+   * out as plain tails.
+   */
+  readonly route?: boolean;
 }
 
 export interface SlackReport {
@@ -73,6 +81,9 @@ export class LearnerCore {
   private busy = false;
   private pauseRequested = false;
   private readonly o: { minNewLabeled: number; stepsPerCandidate: number; maxGateSamples: number };
+  private readonly route: boolean;
+  /** Pooled features per stored sample id (samples never change once stored). */
+  private readonly pooled = new Map<number, Float32Array>();
 
   constructor(
     private readonly manifest: CoreManifest,
@@ -89,6 +100,7 @@ export class LearnerCore {
     for (const [k, v] of Object.entries(this.o)) {
       if (!(Number.isInteger(v) && v >= 1)) throw new PerceptionError('INVALID_CONFIG', `learner ${k} must be an integer ≥ 1, got ${v}`, { field: k });
     }
+    this.route = options.route ?? true;
     this.current = initial;
     this.labels = new LabelMatcher(store, options.labels);
     this.gate = new Gate(manifest, options.gate);
@@ -164,7 +176,7 @@ export class LearnerCore {
   }
 
   private async runGate(): Promise<GateDecision> {
-    const candidate = this.trainer.candidate();
+    const candidate = this.withRouter(this.trainer.candidate());
     const heldOut = this.gateSet({ domain: 'new', split: 'val', labeled: true });
     let oldRef = this.gateSet({ domain: 'old', split: 'val', labeled: true });
     // A small reservoir may hold no held-out old frame yet; forgetting shows on trained-on ones too.
@@ -181,6 +193,25 @@ export class LearnerCore {
       await this.ports.publishCandidate(candidate, d);
     }
     return d;
+  }
+
+  /** `tails` plus a router fitted on the stored training samples of both domains (when routing is on and possible). */
+  private withRouter(tails: TailWeights): TailWeights {
+    if (!this.route) return tails;
+    const pooled = (f: SampleFilter) =>
+      this.ids(f).map((id) => {
+        let p = this.pooled.get(id);
+        if (!p) {
+          p = poolFeatures(this.store.get(id).features, this.manifest.tails);
+          this.pooled.set(id, p);
+        }
+        return p;
+      });
+    const olds = pooled({ domain: 'old', split: 'train' });
+    const news = pooled({ domain: 'new', split: 'train' });
+    if (olds.length < 2 || news.length < 2) return tails;
+    const r = fitRouter(olds, news);
+    return new Map([...tails, ['router_w', { shape: [r.w.length], data: r.w }], ['router_b', { shape: [1], data: Float32Array.of(r.b) }]]);
   }
 
   private ids(f: SampleFilter): number[] {

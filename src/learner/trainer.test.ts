@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { routerDim } from '../model/manifest.js';
 import { Gate } from './gate.js';
 import { initTf } from './tails-tf.js';
 import { Trainer } from './trainer.js';
@@ -82,5 +83,28 @@ describe('Trainer', () => {
     const d = gate.decide(3, drifted, drifted, newVal, oldVal, shipped);
     expect(d.val_old_before - d.val_old_after).toBeGreaterThan(0.02);
     expect(d).toMatchObject({ decision: 'reject' });
+  });
+});
+
+describe('Gate with a routed candidate', () => {
+  const withRouter = (w: ReturnType<typeof synWeights>, b: number) => {
+    const n = routerDim(SYN_MANIFEST.tails);
+    return new Map([...w, ['router_w', { shape: [n], data: new Float32Array(n) }], ['router_b', { shape: [1], data: Float32Array.of(b) }]]);
+  };
+
+  it('scores each sample on the tails the router picks: the candidate where it reads new, the baseline elsewhere', () => {
+    const initial = synWeights(3);
+    const other = synWeights(11); // different tails: they score differently from the shipped ones
+    const gate = new Gate(SYN_MANIFEST, { margin: 0, tolerance: 1 });
+    const plain = gate.decide(1, initial, other, newVal, oldVal);
+    expect(plain.val_old_after).not.toBeCloseTo(plain.val_old_before, 6);
+    // A router that never reads "new": every sample runs on the baseline, whatever the tails.
+    const never = gate.decide(1, initial, withRouter(other, -1), newVal, oldVal);
+    expect(never.val_new_after).toBe(never.val_new_before);
+    expect(never.val_old_after).toBe(never.val_old_before);
+    // One that always does: exactly the plain candidate's scores.
+    const always = gate.decide(1, initial, withRouter(other, 1), newVal, oldVal);
+    expect(always.val_new_after).toBe(plain.val_new_after);
+    expect(always.val_old_after).toBe(plain.val_old_after);
   });
 });

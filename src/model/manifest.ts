@@ -85,6 +85,23 @@ export function tailTensorSpecs(tails: Manifest['tails']): { name: string; shape
   return specs;
 }
 
+/**
+ * The optional tensors of a domain router that a weight update may carry beside its tails
+ * (see src/engine/router.ts): `router_w` scores the pooled tail features (mean and standard
+ * deviation of every input channel of every head's tail), `router_b` is its bias.
+ */
+export function routerTensorSpecs(tails: Manifest['tails']): { name: string; shape: readonly number[] }[] {
+  return [
+    { name: 'router_w', shape: [routerDim(tails)] },
+    { name: 'router_b', shape: [1] },
+  ];
+}
+
+/** Length of the pooled feature vector a router scores: 2 values per tail input channel. */
+export function routerDim(tails: Manifest['tails']): number {
+  return 2 * HEADS.reduce((a, h) => a + tails[h].in, 0);
+}
+
 const SEMVER = /^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$/;
 const HEX64 = /^[0-9a-f]{64}$/;
 

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PerceptionError } from '../errors.js';
-import { tailTensorSpecs, validateManifest, type Manifest } from './manifest.js';
+import { routerTensorSpecs, tailTensorSpecs, validateManifest, type Manifest } from './manifest.js';
 
 /** One tail weight tensor: `[out, in, 1, 1]` weights or `[out]` bias, row-major float32. */
 export interface TailTensor {
@@ -62,11 +62,15 @@ export async function loadModelPackage(dir: string): Promise<ModelPackage> {
  * the manifest's tails spec implies are present, with the right shapes and finite values.
  * Also the entry point for weight updates (same format).
  */
-export function checkTailWeights(json: unknown, manifest: Pick<Manifest, 'tails'>, file: string): TailWeights {
+export function checkTailWeights(json: unknown, manifest: Pick<Manifest, 'tails'>, file: string, options: { router?: 'allowed' | 'forbidden' } = {}): TailWeights {
   const bad = (message: string, tensor?: string) => new PerceptionError('MODEL_INVALID', message, { file, field: tensor });
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw bad('tail weights must be an object { name: { shape, data } }');
   const src = json as Record<string, unknown>;
   const specs = tailTensorSpecs(manifest.tails);
+  // A weight update may carry a domain router (all of its tensors or none); a package may not.
+  const router = routerTensorSpecs(manifest.tails);
+  const routed = options.router === 'allowed' && router.some((r) => src[r.name] !== undefined);
+  if (routed) specs.push(...router);
   const expected = new Set(specs.map((s) => s.name));
   for (const name of Object.keys(src)) {
     if (!expected.has(name)) throw bad(`tail weights hold '${name}', which the manifest's tails spec does not define`, name);
@@ -74,7 +78,7 @@ export function checkTailWeights(json: unknown, manifest: Pick<Manifest, 'tails'
   const out = new Map<string, TailTensor>();
   for (const { name, shape } of specs) {
     const t = src[name] as { shape?: unknown; data?: unknown } | undefined;
-    if (t === undefined) throw bad(`tail weight '${name}' is missing (expected shape [${shape.join(', ')}])`, name);
+    if (t === undefined) throw bad(`${routed && name.startsWith('router_') ? 'router' : 'tail'} weight '${name}' is missing (expected shape [${shape.join(', ')}])`, name);
     const got = Array.isArray(t.shape) ? t.shape : undefined;
     if (got === undefined || got.length !== shape.length || got.some((v, i) => v !== shape[i])) {
       throw bad(`tail weight '${name}' has shape ${JSON.stringify(t.shape)}, expected [${shape.join(', ')}]`, name);

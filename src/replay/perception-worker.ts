@@ -264,7 +264,7 @@ export class PerceptionWorker implements BatchRunner<FramePayload, FrameOutcome>
     const ws = this.options.follow?.currentWeights;
     if (!ws || ws === this.followed) return;
     this.followed = ws;
-    const tails = new Map([...ws.tensors].map(([name, t]) => [name, { shape: t.dims, data: t.data as Float32Array }]));
+    const tails = ws.toTails(); // router tensors included: the worker routes as the main engine would
     // Posted before the run that follows it, so the swap lands at that frame boundary. A
     // rejected swap (cannot happen for a set the main engine accepted) is logged, not thrown.
     this.swapWeights(tails, ws.id).catch((err: unknown) => this.options.log?.(`perception worker: swap to '${ws.id}' failed: ${(err as Error).message}`));

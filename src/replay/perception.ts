@@ -3,12 +3,17 @@ import type { Detection } from '../engine/decode.js';
 import { decodeFrame } from '../engine/frame-result.js';
 import type { InputSize, OutputName } from '../model/manifest.js';
 import type { Engine } from '../engine/engine.js';
+import type { RawOutputs } from '../engine/types.js';
 import { OverlayRenderer, type RgbFrame } from '../engine/overlay.js';
 import type { RunnerTensor } from '../engine/runner.js';
 import type { WeightSet } from '../engine/weights.js';
+import { poolFeatures, routerScore, RouterState } from '../engine/router.js';
 import type { RgbImage } from './image-decode.js';
 import { depthImage, detectionArray, headerFor, monoImage, rgbImage } from './messages.js';
 import { resultTopic } from './topics.js';
+
+/** The tail features a router scores. */
+const FEATURE_OUTPUTS: readonly OutputName[] = ['det_feat', 'seg_feat', 'depth_feat'];
 
 /** One frame's decoded results: boxes in camera pixels, dense maps at `width`×`height`. */
 export interface FrameResult {
@@ -52,6 +57,8 @@ export class Perception {
   // One renderer (and so one reused output buffer) per camera: an overlay is serialised
   // before that camera's next frame is drawn.
   private readonly overlays = new Map<string, OverlayRenderer>();
+  private readonly routing = new RouterState();
+  private routerOf: WeightSet['router'];
 
   constructor(
     readonly engine: Engine,
@@ -69,10 +76,56 @@ export class Perception {
    * `weights` instead of the engine's current set when given (a candidate's probe).
    */
   async processBatch(frames: ReadonlyArray<{ camera: string; stampNs: bigint; image: RgbImage }>, size?: InputSize, weights?: WeightSet): Promise<FrameResult[]> {
+    const current = this.engine.currentWeights;
+    // A routed set in service picks, per camera, its adapted tails or the shipped ones; an
+    // explicit set (a candidate's probe) runs as given.
+    if (!weights && current.router && current.fallback) return this.processRouted(frames, size, current);
     const outs = await this.engine.infer(
       frames.map((f) => f.image),
       { size, outputs: this.options.outputs, weights },
     );
+    return this.decode(frames, outs);
+  }
+
+  /**
+   * Runs each frame on the tails its camera is routed to (see engine/router.ts), grouped into
+   * one batch per weight set, fetching the tail features the router needs; then scores each
+   * frame and updates its camera's routing state for the next frame. Feature outputs nobody
+   * asked for are not returned.
+   */
+  private async processRouted(frames: ReadonlyArray<{ camera: string; stampNs: bigint; image: RgbImage }>, size: InputSize | undefined, ws: WeightSet): Promise<FrameResult[]> {
+    if (this.routerOf !== ws.router) {
+      this.routing.reset(); // another router's scores mean nothing to this one
+      this.routerOf = ws.router;
+    }
+    const asked = this.options.outputs ?? this.engine.defaultOutputs;
+    const outputs = [...new Set<OutputName>([...asked, ...FEATURE_OUTPUTS])];
+    const groups = new Map<WeightSet, number[]>();
+    frames.forEach((f, i) => {
+      const set = this.routing.useAdapted(f.camera) ? ws : ws.fallback!;
+      groups.set(set, [...(groups.get(set) ?? []), i]);
+    });
+    const results: FrameResult[] = new Array(frames.length);
+    for (const [set, idx] of groups) {
+      const group = idx.map((i) => frames[i]);
+      const outs = await this.engine.infer(group.map((f) => f.image), { size, outputs, weights: set });
+      this.decode(group, outs).forEach((r, k) => {
+        const t = r.tensors;
+        const map = (name: OutputName) => {
+          const x = t[name]!;
+          const [channels, height, width] = x.dims.length === 4 ? x.dims.slice(1) : x.dims;
+          return { channels, height, width, data: x.data as Float32Array };
+        };
+        const pooled = poolFeatures({ det: map('det_feat'), seg: map('seg_feat'), depth: map('depth_feat') }, this.engine.manifest.tails);
+        this.routing.observe(r.camera, routerScore(ws.router!, pooled));
+        for (const name of FEATURE_OUTPUTS) if (!asked.includes(name)) delete t[name];
+        results[idx[k]] = r;
+      });
+    }
+    return results;
+  }
+
+  private decode(frames: ReadonlyArray<{ camera: string; stampNs: bigint; image: RgbImage }>, outs: readonly RawOutputs[]): FrameResult[] {
     return outs.map((out, i) => {
       const { camera, stampNs, image } = frames[i];
       const d = decodeFrame(out, this.engine.manifest, {

@@ -1,0 +1,93 @@
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../engine/engine.js';
+import { routerDim } from '../model/manifest.js';
+import { loadModelPackage, type TailWeights } from '../model/package.js';
+import { FrameRunner, type FramePayload } from './frame-runner.js';
+import { Perception, type PerceptionOptions } from './perception.js';
+import { PerceptionWorker } from './perception-worker.js';
+
+const MODEL = resolve(import.meta.dirname, '..', '..', 'models', 'default');
+const OPTS: PerceptionOptions = { scoreThreshold: 0.3, denseAtCameraSize: false, overlayWidth: 320 };
+const W = 160;
+const H = 90;
+
+function frame(camera: string, index: number): FramePayload {
+  const data = new Uint8Array(W * H * 3);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 31 + index * 7) & 0xff;
+  const stampNs = BigInt(index + 1) * 100_000_000n;
+  return { camera, topic: `/${camera}/image_raw`, index, stampNs, logTimeNs: stampNs, encoded: { kind: 'raw', width: W, height: H, encoding: 'rgb8', step: W * 3, data } };
+}
+
+let engine: Engine;
+let tails: TailWeights;
+beforeAll(async () => {
+  engine = await Engine.create({ modelDir: MODEL, providers: ['cpu'], threads: 1 });
+  tails = (await loadModelPackage(MODEL)).tails;
+});
+afterAll(() => engine?.dispose());
+
+/** The shipped tails scaled (so results differ), plus a router with bias `b` and zero weights. */
+function routed(b: number): TailWeights {
+  const n = routerDim(engine.manifest.tails);
+  const scaled = [...tails].map(([k, t]) => [k, { shape: t.shape, data: t.data.map((v) => v * 0.5) }] as const);
+  return new Map([...scaled, ['router_w', { shape: [n], data: new Float32Array(n) }], ['router_b', { shape: [1], data: Float32Array.of(b) }]]);
+}
+
+describe('routed weights in service', () => {
+  it('a camera starts on the shipped tails and moves to the adapted ones once its frames read as the new domain', async () => {
+    const p = new Perception(engine, OPTS);
+    const runner = new FrameRunner(p);
+    const shippedId = engine.currentWeights.id;
+    const prev = engine.swapWeights(engine.makeWeightSet(routed(2), 'v1'));
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const [o] = await runner.run([frame('front', i)], engine.inputSize);
+        if (!o.ok) throw o.error;
+        ids.push(o.result.weights);
+        // Tail features were fetched for the router, not handed out (nobody asked for them).
+        expect(o.result.tensors.seg_feat).toBeUndefined();
+      }
+      expect(ids).toEqual([shippedId, 'v1', 'v1']);
+      // A second camera has its own state: it starts on the shipped tails too.
+      const [o] = await runner.run([frame('rear', 0)], engine.inputSize);
+      expect(o.ok && o.result.weights).toBe(shippedId);
+    } finally {
+      engine.swapWeights(prev);
+    }
+  });
+
+  it('a router that never reads the new domain leaves every frame on the shipped tails, bit for bit', async () => {
+    const plain = new Perception(engine, OPTS);
+    const [before] = await plain.processBatch([{ camera: 'front', stampNs: 1n, image: { width: W, height: H, data: frame('front', 0).encoded.data } }]);
+    const prev = engine.swapWeights(engine.makeWeightSet(routed(-2), 'v1'));
+    try {
+      const p = new Perception(engine, OPTS);
+      for (let i = 0; i < 2; i++) {
+        const [r] = await p.processBatch([{ camera: 'front', stampNs: 1n, image: { width: W, height: H, data: frame('front', 0).encoded.data } }]);
+        expect(r.weights).toBe(prev.id);
+        expect(Array.from(r.depth.data)).toEqual(Array.from(before.depth.data));
+      }
+    } finally {
+      engine.swapWeights(prev);
+    }
+  });
+
+  it('the perception worker follows a routed swap and routes the same way', async () => {
+    const worker = await PerceptionWorker.create({ modelDir: MODEL, providers: ['cpu'], threads: 1, perception: OPTS, follow: engine });
+    const prev = engine.swapWeights(engine.makeWeightSet(routed(2), 'v1'));
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const [o] = await worker.run([frame('front', i)], engine.inputSize);
+        if (!o.ok) throw o.error;
+        ids.push(o.result.weights);
+      }
+      expect(ids).toEqual([prev.id, 'v1', 'v1']);
+    } finally {
+      engine.swapWeights(prev);
+      await worker.dispose();
+    }
+  });
+});
