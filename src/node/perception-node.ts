@@ -80,8 +80,8 @@ export class PerceptionNode extends ManagedNode {
     // With adaptation on, the hooks drive it; without, they say why nothing happens.
     this.#hooks = {
       onFlag: (camera, stampNs) => (this.#adaptation ? void this.#adaptation.operatorFlag(camera, stampNs) : log('info', `operator flag for ${camera} at ${stampNs} ns ignored: ${this.#adaptationError ?? off}`)),
-      onRollback: (version) => (this.#adaptation ? void this.#adaptation.rollback(version) : log('info', `rollback to ${version || 'the previous version'} ignored: ${this.#adaptationError ?? off}`)),
-      onWeights: (m) => (this.#adaptation ? void this.#adaptation.onWeights(m) : log('info', `weight update ${m.version} ignored: ${this.#adaptationError ?? off}`)),
+      onRollback: (version) => (this.#adaptation ? void this.#adaptation.rollback(version).catch((err: Error) => log('error', `rollback: ${err.message}`)) : log('info', `rollback to ${version || 'the previous version'} ignored: ${this.#adaptationError ?? off}`)),
+      onWeights: (m) => (this.#adaptation ? void this.#adaptation.onWeights(m).catch((err: Error) => log('error', `weight update ${m.version}: ${err.message}`)) : log('info', `weight update ${m.version} ignored: ${this.#adaptationError ?? off}`)),
       onLearnerStatus: () => {},
       ...options.hooks,
     };

@@ -82,7 +82,7 @@ export class RosLearnerCore implements LearnerCorePort {
   #last: GateDecision | undefined;
   #lastPromoted: GateDecision | undefined;
   #accepted: number[] = [];
-  readonly #n = { rosFlags: 0, samples: 0, droppedByRate: 0, malformed: 0, labels: 0, slackGrants: 0, slackWhilePaused: 0, steps: 0, bundles: 0 };
+  readonly #n = { rosFlags: 0, samples: 0, droppedByRate: 0, malformed: 0, labels: 0, slackGrants: 0, slackWhilePaused: 0, slackWhileBusy: 0, steps: 0, bundles: 0 };
 
   private constructor(o: RosLearnerCoreOptions, store: SampleStore, versionBase: number) {
     this.#o = o;
@@ -203,8 +203,16 @@ export class RosLearnerCore implements LearnerCorePort {
             this.#n.slackWhilePaused++;
             break;
           }
-          // Grants queue behind the slice in progress; a pause stops it at its next step.
-          this.#training = this.#training.then(() => this.#slice(msg.grantMs * this.#o.slackShare)).catch((err: Error) => this.#o.log('error', `training slice failed: ${err.message}`));
+          // A grant is for now: one that arrives while a slice still runs is dropped, not queued
+          // (run later, it could overlap frames). A pause stops the running slice at its next step.
+          if (this.#busy) {
+            this.#n.slackWhileBusy++;
+            break;
+          }
+          this.#busy = true;
+          this.#training = this.#slice(msg.grantMs * this.#o.slackShare)
+            .catch((err: Error) => this.#o.log('error', `training slice failed: ${err.message}`))
+            .finally(() => (this.#busy = false));
           break;
         case 'pause':
           this.#core.onPause();
@@ -233,17 +241,12 @@ export class RosLearnerCore implements LearnerCorePort {
 
   async #slice(grantMs: number): Promise<void> {
     if (this.#disposed || this.#paused || grantMs < 1) return;
-    this.#busy = true;
-    try {
-      const r = await this.#core.onSlack(grantMs);
-      this.#n.steps += r.trained?.steps ?? 0;
-      const d = r.decision;
-      if (d) {
-        this.#last = d;
-        if (d.decision !== 'promote') this.#set('rejected', `v${this.#versionBase + d.version} refused by the gate: ${d.reason}`);
-      }
-    } finally {
-      this.#busy = false;
+    const r = await this.#core.onSlack(grantMs);
+    this.#n.steps += r.trained?.steps ?? 0;
+    const d = r.decision;
+    if (d) {
+      this.#last = d;
+      if (d.decision !== 'promote') this.#set('rejected', `v${this.#versionBase + d.version} refused by the gate: ${d.reason}`);
     }
   }
 
