@@ -42,6 +42,7 @@ export function registerReplayCommand(program: Command): void {
     .option('--fast', 'as fast as possible: each frame waits for the previous one, nothing is dropped', false)
     .option('--budget-ms <ms>', "per-camera deadline budget (default: the camera's frame period at the playback rate)", parseFloatOption('--budget-ms', 0.1, 60000))
     .option('--no-batching', 'never batch frames of different cameras')
+    .option('--no-ladder', 'keep every frame at the input size (no stepping down under overload): accuracy independent of machine load')
     .option('--results-compression <c>', 'chunk compression of results.mcap: none, zstd or lz4', (v) => parseList('--results-compression', ['none', 'zstd', 'lz4'] as const)(v)[0], 'none')
     .option('--inference <where>', `where the model runs: worker (a worker thread; the event loop stays free) or main (default ${DEFAULT_INFERENCE})`, parseInference)
     .option('--reader <where>', `where the bag is read and decoded: thread (a reader thread) or main (default here: ${DEFAULT_READER}, thread from 4 cores)`, parseReader)
@@ -81,6 +82,7 @@ export function registerReplayCommand(program: Command): void {
           fast: o.fast,
           budgetMs: o.budgetMs,
           batching: o.batching,
+          ladder: o.ladder,
           resultsCompression: o.resultsCompression,
           inference: o.inference,
           reader: o.reader,

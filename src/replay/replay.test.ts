@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -83,6 +84,17 @@ describe('replay', () => {
     expect([a.frames, a.processed, a.dropped]).toEqual([8, 8, 0]);
     expect(a.metrics).toEqual(b.metrics);
     expect(a.bad_frames).toEqual(b.bad_frames);
+  });
+
+  it.each([true, false])('under sustained overload the ladder steps down unless it is off (ladder: %s)', async (ladder) => {
+    const long = join(dir, 'long.mcap');
+    if (!existsSync(long)) await writeSimBag({ out: long, domain: 'day', frames: 40, seed: 5, cameras: ['front'], width: 320, height: 180, rateHz: 30, compressed: false, jpegQuality: 85, gtScale: 4 });
+    const s = await replay({ bag: long, modelDir: MODEL, outDir: join(dir, `out-ladder-${ladder}`), providers: ['cpu'], rate: 1, budgetMs: 1, ladder });
+    if (ladder) expect(s.scheduler.ladder_changes).toBeGreaterThan(0);
+    else {
+      expect(s.scheduler.ladder_changes).toBe(0);
+      expect(s.scheduler.input_size).toEqual([192, 384]);
+    }
   });
 
   it.each(['thread', 'main'] as const)('counts and skips bad frames, and goes on (reader: %s)', async (reader) => {

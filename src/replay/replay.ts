@@ -38,6 +38,12 @@ export interface ReplayOptions {
   fast?: boolean;
   /** Per-camera deadline budget (ms); default: the camera's frame period at the playback rate. */
   budgetMs?: number;
+  /**
+   * The resolution ladder (default on at a playback rate): steps the input size down under
+   * sustained overload. `false` keeps every frame at the engine's input size, as `fast` does,
+   * for runs whose accuracy must not depend on machine load (regression and adaptation runs).
+   */
+  ladder?: boolean;
   /** Cross-camera batching (default on; the cost model decides when it pays). */
   batching?: boolean;
   /** Detection score threshold (0..1). */
@@ -186,7 +192,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       cameras: cameraConfigs(cameraTopics, info, rate, options),
       // --fast runs every frame at the chosen size: nothing is late, so the ladder has no job
       // (and stepping down on a busy CPU would make metrics depend on machine load).
-      sizes: options.fast ? [engine.inputSize] : engine.manifest.input.sizes.filter((s) => s[0] * s[1] <= engine!.inputSize[0] * engine!.inputSize[1]),
+      sizes: options.fast || options.ladder === false ? [engine.inputSize] : engine.manifest.input.sizes.filter((s) => s[0] * s[1] <= engine!.inputSize[0] * engine!.inputSize[1]),
       runner: worker ?? new FrameRunner(perception),
       clock: systemClock,
       batching: { enabled: options.batching ?? true, maxBatch: Math.min(4, cameraTopics.length) },
