@@ -2,21 +2,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { openBag } from '../bag/reader.js';
 import { PerceptionError } from '../errors.js';
 import { createIdentity } from '../learner/keys.js';
 import type { HeadName } from '../model/manifest.js';
-import type { CompressedImage, Detection2DArray, Image } from '../msgs/index.js';
-import { timeToNs, validateImage } from '../msgs/index.js';
-import { ImageDecoder, type EncodedImage } from '../replay/image-decode.js';
-import { boxesFromDetections, bytePixels, floatPixels } from '../replay/messages.js';
 import type { ReplayHooks } from '../replay/replay.js';
-import type { Truth } from '../replay/scoring.js';
 import { LatencyRecorder } from '../replay/summary.js';
 import { combinedScore } from '../replay/timeline.js';
-import { classifyTopic } from '../replay/topics.js';
 import { FEATURE_OUTPUTS } from './perception-parts.js';
 import { AdaptPerception } from './perception-side.js';
+import { readReferenceSet } from './reference-set.js';
 
 export interface AdaptReplayOptions {
   modelDir: string;
@@ -119,7 +113,7 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
         await close();
         throw new PerceptionError('IO', 'the learner process did not connect within 60 s', { field: 'learner' });
       }
-      const sent = await sendReferenceSet(adapt, ctx.perception, o);
+      const sent = await readReferenceSet(o.referenceBag, o.referenceFrames, (camera, stampNs, image) => ctx.perception.process(camera, stampNs, image), (r, truth) => adapt!.sendReference(r, truth));
       o.log(`adapt: learner connected; sent ${sent} old-domain reference frames from ${o.referenceBag}`);
       adapt.attach(ctx.scheduler as never);
     },
@@ -164,53 +158,4 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
     },
     close,
   };
-}
-
-/** Runs the reference bag's first frames through the engine and sends them, labelled, as the old domain. */
-async function sendReferenceSet(adapt: AdaptPerception, perception: Parameters<NonNullable<ReplayHooks['start']>>[0]['perception'], o: AdaptReplayOptions): Promise<number> {
-  const reader = await openBag(o.referenceBag);
-  const decoder = new ImageDecoder();
-  const truth = new Map<string, Partial<Record<'detections' | 'lane' | 'depth', Truth>>>();
-  let sent = 0;
-  try {
-    for await (const m of reader.messages()) {
-      if (sent >= o.referenceFrames) break;
-      const role = classifyTopic(m.topic, m.type);
-      const header = (m.msg as { header: { stamp: { sec: number; nanosec: number } } }).header;
-      const key = `${role.role === 'other' ? '' : role.camera}@${timeToNs(header.stamp)}`;
-      const t = truth.get(key) ?? {};
-      truth.set(key, t);
-      switch (role.role) {
-        case 'gt_detections':
-          t.detections = { kind: 'detections', boxes: boxesFromDetections(m.msg as Detection2DArray) };
-          break;
-        case 'gt_lane': {
-          const img = validateImage(m.msg);
-          t.lane = { kind: 'lane', width: img.width, height: img.height, data: bytePixels(img) };
-          break;
-        }
-        case 'gt_depth': {
-          const img = validateImage(m.msg);
-          t.depth = { kind: 'depth', width: img.width, height: img.height, data: floatPixels(img) };
-          break;
-        }
-        case 'camera': {
-          const enc: EncodedImage = role.compressed
-            ? { kind: 'compressed', format: (m.msg as CompressedImage).format, data: (m.msg as CompressedImage).data }
-            : { kind: 'raw', ...(m.msg as Image) };
-          const image = await decoder.decode(enc, { camera: role.camera, topic: m.topic, index: m.index });
-          const result = await perception.process(role.camera, timeToNs(header.stamp), image);
-          adapt.sendReference(result, t);
-          truth.delete(key);
-          sent++;
-          break;
-        }
-        case 'other':
-          break;
-      }
-    }
-  } finally {
-    await reader.close();
-  }
-  return sent;
 }

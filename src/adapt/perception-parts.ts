@@ -9,6 +9,8 @@ import type { RgbImage } from '../replay/image-decode.js';
 import type { FrameResult } from '../replay/perception.js';
 import type { Truth } from '../replay/scoring.js';
 import type { Scheduler, SlackGrant } from '../scheduler/index.js';
+import type { LabelMessage, SampleMessage } from '../learner/channel-codec.js';
+import { labelToMessage, sampleToMessage } from './wire.js';
 
 /**
  * The pieces of perception's side of adaptation that `replay --adapt` (AdaptPerception) and
@@ -139,4 +141,17 @@ export function truthToLabels(classes: readonly string[], truth: Partial<Record<
   if (truth.lane?.kind === 'lane') out.lane = { width: truth.lane.width, height: truth.lane.height, data: truth.lane.data.slice() };
   if (truth.depth?.kind === 'depth') out.depth = { width: truth.depth.width, height: truth.depth.height, data: truth.depth.data.slice() };
   return out;
+}
+
+/**
+ * An old-domain reference frame as the two messages the learner takes: its tail features
+ * (domain 'old') and its labels at once. Undefined when the result carries no tail features.
+ */
+export function referenceMessages(r: FrameResult, truth: Partial<Record<'detections' | 'lane' | 'depth', Truth>>, classes: readonly string[]): [SampleMessage, LabelMessage] | undefined {
+  const features = tailFeatures(r, true);
+  if (!features) return undefined;
+  return [
+    sampleToMessage({ camera: r.camera, stampNs: r.stampNs, domain: 'old', reasons: [], scores: {}, inputSize: r.size, cameraSize: r.cameraSize, features }),
+    labelToMessage({ camera: r.camera, stampNs: r.stampNs, labels: truthToLabels(classes, truth) }),
+  ];
 }

@@ -10,7 +10,7 @@ import type { RgbImage } from '../replay/image-decode.js';
 import type { FrameResult } from '../replay/perception.js';
 import type { Truth } from '../replay/scoring.js';
 import type { Scheduler } from '../scheduler/index.js';
-import { flaggedSample, frameHealth, openPerceptionSwaps, SlackRelay, tailFeatures, truthToLabels } from './perception-parts.js';
+import { flaggedSample, frameHealth, openPerceptionSwaps, referenceMessages, SlackRelay, truthToLabels } from './perception-parts.js';
 import { labelToMessage, sampleToMessage } from './wire.js';
 
 export interface AdaptPerceptionOptions {
@@ -128,10 +128,7 @@ export class AdaptPerception {
 
   /** An old-domain reference frame, labelled at once (the reservoir against forgetting). */
   sendReference(r: FrameResult, truth: Partial<Record<'detections' | 'lane' | 'depth', Truth>>): void {
-    const features = tailFeatures(r, true);
-    if (!features) return;
-    void this.channel.send(sampleToMessage({ camera: r.camera, stampNs: r.stampNs, domain: 'old', reasons: [], scores: {}, inputSize: r.size, cameraSize: r.cameraSize, features }));
-    void this.channel.send(labelToMessage({ camera: r.camera, stampNs: r.stampNs, labels: this.labels(truth) }));
+    for (const msg of referenceMessages(r, truth, this.o.engine.manifest.classes) ?? []) void this.channel.send(msg);
   }
 
   /** Ground truth from the bag: held by the annotator, released only for flagged frames. */

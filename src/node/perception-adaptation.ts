@@ -1,6 +1,8 @@
-import { flaggedSample, frameHealth, openPerceptionSwaps, SlackRelay } from '../adapt/perception-parts.js';
+import { resolve } from 'node:path';
+import { FEATURE_OUTPUTS, flaggedSample, frameHealth, openPerceptionSwaps, referenceMessages, SlackRelay } from '../adapt/perception-parts.js';
+import { readReferenceSet } from '../adapt/reference-set.js';
 import { sampleToMessage } from '../adapt/wire.js';
-import type { Engine } from '../engine/engine.js';
+import { DEFAULT_OUTPUTS, Engine } from '../engine/engine.js';
 import { isPerceptionError } from '../errors.js';
 import { ChannelServer, type ChannelEndpoints } from '../learner/channel.js';
 import type { ToPerception } from '../learner/channel-codec.js';
@@ -10,7 +12,7 @@ import type { FlagReasonKind } from '../learner/store-types.js';
 import type { OfferResult, SwapManager } from '../learner/swap.js';
 import { nsToTime } from '../msgs/index.js';
 import type { RgbImage } from '../replay/image-decode.js';
-import type { FrameResult } from '../replay/perception.js';
+import { Perception, type FrameResult } from '../replay/perception.js';
 import type { Scheduler } from '../scheduler/index.js';
 import type { FlaggedFrame, WeightUpdate } from './adaptation-msgs.js';
 import { loadNodeKeys, rosHomeDir } from './adaptation-keys.js';
@@ -33,6 +35,15 @@ export interface PerceptionAdaptationOptions {
   readonly maxBundleBytes: number;
   /** Processed frames kept per camera for operator flags (default 4). */
   readonly keepFrames?: number;
+  /**
+   * The old-domain reference set (see adapt/reference-set.ts): the first `referenceFrames`
+   * frames of `referenceBag`, run on a short-lived engine of `modelDir`, go to the learner the
+   * first time it is heard from. Without it the gate has no old-domain set and refuses every
+   * candidate. Skipped when any of the three is missing or 0.
+   */
+  readonly referenceBag?: string;
+  readonly referenceFrames?: number;
+  readonly modelDir?: string;
   /** Publishes an automatic or operator flag on `adaptation/flagged`. */
   readonly publishFlagged: (msg: FlaggedFrame) => void;
   readonly log: NodeLog;
@@ -76,6 +87,7 @@ export class PerceptionAdaptation {
   #operatorFlags = 0;
   #samplesSent = 0;
   #learnerHeard = false;
+  #referenceSent: Promise<number> = Promise.resolve(0);
   #closed = false;
 
   private constructor(
@@ -261,6 +273,41 @@ export class PerceptionAdaptation {
     return r;
   }
 
+  /** Resolves to the number of reference frames sent to the learner (0 until it connects, or when none). */
+  referenceSent(): Promise<number> {
+    return this.#referenceSent;
+  }
+
+  /**
+   * Sends the reference set on an engine of its own (one ONNX Runtime thread, disposed after):
+   * the node's engine is serving the cameras, and the reference frames must not take their turns.
+   */
+  async #sendReferenceSet(): Promise<number> {
+    const { referenceBag, referenceFrames, modelDir } = this.#o;
+    if (!referenceBag || !modelDir || !referenceFrames) return 0;
+    let engine: Engine | undefined;
+    try {
+      engine = await Engine.create({ modelDir, providers: ['cpu'], threads: 1, outputs: [...DEFAULT_OUTPUTS, ...FEATURE_OUTPUTS] });
+      const perception = new Perception(engine, { scoreThreshold: 0.3, denseAtCameraSize: false, overlayWidth: 64 });
+      const classes = engine.manifest.classes;
+      const sent = await readReferenceSet(
+        referenceBag,
+        referenceFrames,
+        (camera, stampNs, image) => perception.process(camera, stampNs, image),
+        (r, truth) => {
+          for (const m of referenceMessages(r, truth, classes) ?? []) void this.channel.send(m);
+        },
+      );
+      this.#o.log('info', `sent ${sent} old-domain reference frames from ${referenceBag} to the learner`);
+      return sent;
+    } catch (err) {
+      this.#o.log('warn', `old-domain reference set not sent (the learner's gate refuses candidates without one): ${(err as Error).message}`);
+      return 0;
+    } finally {
+      await engine?.dispose();
+    }
+  }
+
   #onLearnerMessage(msg: ToPerception): void {
     switch (msg.kind) {
       case 'bundle':
@@ -269,15 +316,21 @@ export class PerceptionAdaptation {
         void this.#offer(msg.bytes, `bundle v${msg.version} (channel)`);
         break;
       case 'status':
-        if (!this.#learnerHeard) this.#o.log('info', `learner connected over the channel (${msg.state})`);
+        if (!this.#learnerHeard) {
+          this.#o.log('info', `learner connected over the channel (${msg.state})`);
+          this.#referenceSent = this.#sendReferenceSet();
+        }
         this.#learnerHeard = true;
         break;
     }
   }
 }
 
+/** The package's training-domain demo bag (share/adaptive_perception/bags/ when installed). */
+export const DEFAULT_REFERENCE_BAG = resolve(import.meta.dirname, '..', '..', 'bags', 'day_front.mcap');
+
 /** Opens the adaptation from the node's `adaptation.*` parameters (keys and state folder default under $ROS_HOME). */
-export async function openAdaptationFromParams(get: (name: string) => unknown, engine: Engine, publishFlagged: (msg: FlaggedFrame) => void, log: NodeLog, flagger: FlaggerOptions = {}): Promise<PerceptionAdaptation> {
+export async function openAdaptationFromParams(get: (name: string) => unknown, engine: Engine, publishFlagged: (msg: FlaggedFrame) => void, log: NodeLog, flagger: FlaggerOptions = {}, modelDir?: string): Promise<PerceptionAdaptation> {
   const str = (n: string) => get(`adaptation.${n}`) as string;
   const keys = await loadNodeKeys({ dir: str('keys_dir') || rosHomeDir('keys'), self: str('identity'), peer: str('learner_identity'), waitS: get('adaptation.peer_wait_s') as number, log });
   return PerceptionAdaptation.open({
@@ -288,6 +341,9 @@ export async function openAdaptationFromParams(get: (name: string) => unknown, e
     endpoints: { uplink: str('uplink'), downlink: str('downlink') },
     flagger: { perMinute: get('adaptation.max_flags_per_minute') as number, ...flagger },
     maxBundleBytes: get('adaptation.max_bundle_bytes') as number,
+    referenceBag: str('reference_bag') || DEFAULT_REFERENCE_BAG,
+    referenceFrames: get('adaptation.reference_frames') as number,
+    modelDir,
     publishFlagged,
     log,
   });

@@ -299,7 +299,8 @@ export class PerceptionNode extends ManagedNode {
   async #openAdaptation(): Promise<void> {
     const publishFlagged = (m: FlaggedFrame) => void this.publishFlagged(m);
     try {
-      this.#adaptation = await openAdaptationFromParams((n) => this.params.get(n), this.#engine!, publishFlagged, this.#log, this.#o.flagger);
+      const modelDir = (this.params.get('model_path') as string) || this.#o.defaultModelDir;
+      this.#adaptation = await openAdaptationFromParams((n) => this.params.get(n), this.#engine!, publishFlagged, this.#log, this.#o.flagger, modelDir);
       this.#log('info', `adaptation on: serving weights v${this.#adaptation.servingVersion}, channel ${this.#adaptation.endpoints.uplink} / ${this.#adaptation.endpoints.downlink}`);
     } catch (err) {
       // Perception without adaptation is still perception: report it, do not refuse to run.

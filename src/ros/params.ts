@@ -44,6 +44,8 @@ export const PERCEPTION_PARAMS: readonly ParamSpec[] = [
   p({ name: 'adaptation.enabled', kind: 'bool', default: false, readOnly: true, description: 'Online adaptation: flag frames, send their features to the learner, swap in the weights it announces' }),
   p({ name: 'adaptation.state_dir', kind: 'string', default: '', readOnly: true, description: 'Promoted weight bundles and the version to serve after a restart; empty for $ROS_HOME/adaptive_perception/perception-state' }),
   p({ name: 'adaptation.max_flags_per_minute', kind: 'integer', default: 30, readOnly: true, range: { from: 1, to: 600, step: 1 }, description: 'Automatic flags per minute (token bucket, bursts of 5); operator flags are not limited' }),
+  p({ name: 'adaptation.reference_bag', kind: 'string', default: '', readOnly: true, description: "A bag of the training domains with ground truth: its first frames go to the learner as the old-domain reference set (the gate refuses every candidate without one); empty for the package's bags/day_front.mcap" }),
+  p({ name: 'adaptation.reference_frames', kind: 'integer', default: 40, readOnly: true, range: { from: 0, to: 1000, step: 1 }, description: 'Reference frames sent when a learner connects (0: none)' }),
   p({ name: 'adaptation.max_bundle_bytes', kind: 'integer', default: 16 << 20, readOnly: true, range: { from: 1024, to: 256 << 20, step: 1 }, description: 'Largest weight bundle accepted, checked before it is read' }),
   ...channelParams('adaptation.', 'perception', 'learner'),
 ];

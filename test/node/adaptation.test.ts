@@ -25,6 +25,7 @@ import { RMW, RosTransport } from '../../src/transport/index.js';
 import { createFakeRcl, FakeQoS, type FakeRcl } from '../ros/fake-rclnodejs.js';
 import { IMAGE, idle, simFeed, type FeedItem } from './fixtures.js';
 
+const MODEL_DIR = join(import.meta.dirname, '..', '..', 'models', 'default');
 const RELIABLE = new FakeQoS(RMW.HISTORY_KEEP_LAST, 10, RMW.RELIABILITY_RELIABLE, RMW.DURABILITY_VOLATILE);
 const LATCHED = new FakeQoS(RMW.HISTORY_KEEP_LAST, 1, RMW.RELIABILITY_RELIABLE, RMW.DURABILITY_TRANSIENT_LOCAL);
 const WEIGHTS = 'adaptive_perception/msg/WeightUpdate';
@@ -294,5 +295,28 @@ describe('online adaptation on the ROS nodes', () => {
     const model = p2.publishDiagnostics().status.find((s) => s.name === 'perception2: model')!;
     expect(model.level).toBe(1);
     expect(model.message).toMatch(/adaptation unavailable: no public keys of 'nobody'/);
+  }, 120_000);
+
+  it('a learner that connects gets the old-domain reference set (frames of the reference bag with their labels), so its gate can run', async () => {
+    const rcl = await world();
+    const plines: string[] = [];
+    const llines: string[] = [];
+    const perception = await startPerception(rcl, plines, { model_path: MODEL_DIR, 'adaptation.reference_frames': 5, 'adaptation.reference_bag': join(MODEL_DIR, '..', '..', 'bags', 'day_front.mcap') });
+    const learnerNode = await startLearner(rcl, perception, llines);
+    const core = learnerNode.core as RosLearnerCore;
+    await until('the learner to reach perception over the channel', () => perception.adaptation!.counts().learnerConnected, rcl);
+    expect(await perception.adaptation!.referenceSent()).toBe(5);
+    await until('five labelled old-domain samples in the learner store', () => core.status().labeledOld === 5, rcl);
+    expect(plines.some((l) => /sent 5 old-domain reference frames/.test(l))).toBe(true);
+
+    // A reference bag that cannot be read: a warning, and perception goes on.
+    const rcl2 = await world();
+    const lines2: string[] = [];
+    const p2 = await startPerception(rcl2, lines2, { model_path: MODEL_DIR, 'adaptation.reference_frames': 5, 'adaptation.reference_bag': join(dir, 'missing.mcap'), 'adaptation.state_dir': join(dir, 'p3') });
+    await startLearner(rcl2, p2, []);
+    await until('the second learner', () => p2.adaptation!.counts().learnerConnected, rcl2);
+    expect(await p2.adaptation!.referenceSent()).toBe(0);
+    expect(lines2.some((l) => /warn: old-domain reference set not sent .*missing\.mcap/.test(l))).toBe(true);
+    expect(p2.state).toBe('active');
   }, 120_000);
 });
