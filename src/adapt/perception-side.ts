@@ -116,7 +116,7 @@ export class AdaptPerception {
     this.lastImage = image;
     const featMean = r.tensors.feat_mean?.data as Float32Array | undefined;
     const decision = this.flagger.observe({ camera: r.camera, stampNs: r.stampNs, detections: r.boxes, segEntropy: r.segEntropy, featMean });
-    this.swaps.observe(frameHealth(r, decision !== null));
+    this.swaps.observe(frameHealth(r, this.flagger.triggered));
     if (!decision || this.flagged.size >= this.o.maxLabels) return;
     const sample = flaggedSample(r, decision);
     if (!sample) return; // features not fetched: nothing to learn from

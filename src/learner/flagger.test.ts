@@ -43,8 +43,15 @@ describe('Flagger', () => {
     const f = new Flagger({ perMinute: 6, burst: 2, maxTotal: 4 });
     const amb = [box(0.4)];
     const got = [];
-    for (let i = 0; i < 6; i++) got.push(f.observe({ camera: 'a', stampNs: BigInt(i) * S, detections: amb }) !== null);
+    const triggered = [];
+    for (let i = 0; i < 6; i++) {
+      got.push(f.observe({ camera: 'a', stampNs: BigInt(i) * S, detections: amb }) !== null);
+      triggered.push(f.triggered);
+    }
     expect(got).toEqual([true, true, false, false, false, false]); // burst 2, refill 1 per 10 s
+    expect(triggered).toEqual([true, true, true, true, true, true]); // the trigger, before the limit (health signal)
+    f.observe({ camera: 'a', stampNs: 6n * S, detections: [box(0.95)] });
+    expect(f.triggered).toBe(false);
     expect(f.observe({ camera: 'a', stampNs: 15n * S, detections: amb })).not.toBeNull(); // refilled
     f.requestManual('a', 16n * S);
     expect(f.observe({ camera: 'a', stampNs: 16n * S, detections: [] })?.reasons).toEqual(['manual']);

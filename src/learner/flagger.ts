@@ -125,6 +125,17 @@ export class Flagger {
     this.cam(camera).manual.push(stampNs);
   }
 
+  /**
+   * Whether the last observed frame met an automatic trigger, before the budget and the rate
+   * limit: the rate of this is the health signal after a weight swap (the flags themselves
+   * come in bursts as the token bucket refills, so their rate says more about the bucket).
+   */
+  get triggered(): boolean {
+    return this.lastTriggered;
+  }
+
+  private lastTriggered = false;
+
   /** Looks at one decoded frame; returns a flag or null. Frames of a camera must come in stamp order. */
   observe(f: FrameObservation): FlagDecision | null {
     this.stats.observed++;
@@ -141,6 +152,7 @@ export class Flagger {
     if (scores.segEntropy > this.o.entropyThreshold) reasons.push('entropy');
     if (scores.flicker >= this.o.flickerCount) reasons.push('temporal');
     if (scores.drift > this.o.driftThreshold) reasons.push('drift');
+    this.lastTriggered = reasons.length > 0;
     const manual = this.takeManual(st, f.stampNs);
     if (manual) reasons.push('manual');
     this.refill(f.stampNs);

@@ -151,7 +151,7 @@ export class PerceptionAdaptation {
     this.#lastImage = image;
     this.#keep(r);
     const decision = this.#flagger.observe({ camera: r.camera, stampNs: r.stampNs, detections: r.boxes, segEntropy: r.segEntropy, featMean: r.tensors.feat_mean?.data as Float32Array | undefined });
-    this.swaps.observe(frameHealth(r, decision !== null));
+    this.swaps.observe(frameHealth(r, this.#flagger.triggered));
     if (decision) this.#flag(r, decision);
   }
 

@@ -3,6 +3,7 @@ import { DEFAULT_OUTPUTS, Engine } from '../engine/engine.js';
 import type { Provider } from '../engine/runner.js';
 import { nsToTime, timeToNs } from '../msgs/index.js';
 import { FrameRunner, type FrameOutcome, type FramePayload } from '../replay/frame-runner.js';
+import { PerceptionWorker } from '../replay/perception-worker.js';
 import { encodedSize } from '../replay/image-size.js';
 import { Perception } from '../replay/perception.js';
 import { buildDiagnostics, type DiagnosticArray } from '../ros/diagnostics.js';
@@ -59,7 +60,8 @@ export class PerceptionNode extends ManagedNode {
   #cameras = new Map<string, Camera>();
   #settings: Settings | undefined;
   #perception: Perception | undefined;
-  #runner: FrameRunner | undefined;
+  #runner: FrameRunner | PerceptionWorker | undefined;
+  #worker: PerceptionWorker | undefined;
   #scheduler: Scheduler<NodePayload, FrameOutcome> | undefined;
   #rebuild: Promise<void> = Promise.resolve();
   #subs: Subscription[] = [];
@@ -142,6 +144,7 @@ export class PerceptionNode extends ManagedNode {
     }
     if (get('adaptation.enabled') === true) await this.#openAdaptation();
     this.#buildPerception();
+    if (get('inference') === 'worker') await this.#openWorker();
     this.params.onChange((changes) => this.#onParams(changes));
     const e = this.#engine;
     this.#log('info', `configured: ${e.manifest.name} ${e.manifest.version} on ${e.provider}, cameras ${topics.join(', ')}`);
@@ -191,10 +194,18 @@ export class PerceptionNode extends ManagedNode {
     await a?.close();
     this.#perception = undefined;
     this.#runner = undefined;
+    const w = this.#worker;
+    this.#worker = undefined;
+    await w?.dispose();
     const e = this.#engine;
     this.#engine = undefined;
     if (e && this.#ownsEngine) await e.dispose();
     this.#ownsEngine = false;
+  }
+
+  /** Where the model runs: a worker thread, or this node's thread (see the `inference` parameter). */
+  get inferenceThread(): 'worker' | 'node' {
+    return this.#runner instanceof PerceptionWorker ? 'worker' : 'node';
   }
 
   /** Builds and publishes one DiagnosticArray now (the timer calls this every `diagnostics_period_s`). */
@@ -313,7 +324,31 @@ export class PerceptionNode extends ManagedNode {
     // With adaptation on, the engine also fetches the tails' input features (the learner's samples).
     const outputs = this.#adaptation ? [...new Set([...DEFAULT_OUTPUTS, ...FEATURE_OUTPUTS])] : undefined;
     this.#perception = new Perception(this.#engine!, { scoreThreshold: this.#o.scoreThreshold ?? 0.3, denseAtCameraSize: false, overlayWidth: this.#settings!.overlayWidth, outputs });
-    this.#runner = new FrameRunner(this.#perception);
+    // The worker (when there is one) keeps running; this Perception publishes and draws overlays.
+    this.#runner = this.#worker ?? new FrameRunner(this.#perception);
+  }
+
+  /**
+   * Moves inference to a worker thread (PerceptionWorker: its own engine of the same model, one
+   * ONNX Runtime thread, following this engine's weight swaps at frame boundaries), so that
+   * subscriptions, timers and services keep their turns while the model runs. Overlays are
+   * drawn here, at their own rate. Without a model folder (an engine handed in, e.g. in tests),
+   * or if the worker cannot start, the model runs on this thread and the log says so.
+   */
+  async #openWorker(): Promise<void> {
+    const modelDir = (this.params.get('model_path') as string) || this.#o.defaultModelDir;
+    if (!modelDir) {
+      this.#log('info', 'inference on the node thread: no model folder to open in a worker (engine handed in)');
+      return;
+    }
+    const e = this.#engine!;
+    try {
+      this.#worker = await PerceptionWorker.create({ modelDir, providers: [e.provider], inputSize: e.inputSize, perception: this.#perception!.options, follow: e, log: (l) => this.#log('info', l) });
+      this.#runner = this.#worker;
+      this.#log('info', `inference in a worker thread (${e.provider})`);
+    } catch (err) {
+      this.#log('warn', `inference on the node thread: the worker did not start: ${(err as Error).message}`);
+    }
   }
 
   #newScheduler(overrides: Readonly<Record<string, unknown>> = {}): Scheduler<NodePayload, FrameOutcome> {

@@ -34,6 +34,7 @@ export const PERCEPTION_PARAMS: readonly ParamSpec[] = [
   p({ name: 'camera_topics', kind: 'string_array', default: ['/front/image_raw'], readOnly: true, minItems: 1, description: 'Camera topics, /CAMERA/image_raw (sensor_msgs/Image) or /CAMERA/image_raw/compressed (sensor_msgs/CompressedImage)' }),
   p({ name: 'model_path', kind: 'string', default: '', readOnly: true, description: 'Model package folder (manifest + ONNX); empty for the bundled default model' }),
   p({ name: 'execution_providers', kind: 'string_array', default: ['cuda', 'cpu'], readOnly: true, minItems: 1, choices: EXECUTION_PROVIDERS, description: 'ONNX Runtime execution providers in order of preference; unavailable ones are skipped' }),
+  p({ name: 'inference', kind: 'string', default: 'worker', readOnly: true, choices: ['worker', 'main'], description: "Where the model runs: a worker thread (the node's event loop stays free for subscriptions, timers and services) or the node's own thread" }),
   p({ name: 'publish.overlay', kind: 'bool', default: true, description: 'Publish CAMERA/perception/overlay (rgb8)' }),
   p({ name: 'publish.depth', kind: 'bool', default: true, description: 'Publish CAMERA/perception/depth (32FC1, metres)' }),
   p({ name: 'publish.lane_mask', kind: 'bool', default: true, description: 'Publish CAMERA/perception/lane_mask (mono8)' }),

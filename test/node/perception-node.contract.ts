@@ -61,8 +61,12 @@ export function runPerceptionNodeContract(harness: NodeHarness): void {
       rig = undefined;
     });
 
-    it('results appear on the result topics, stamped with the source frames; diagnostics report per camera and the model', async () => {
-      const r = await make();
+    it.each([
+      ['on the node thread', {}],
+      ['in a worker thread', { model_path: 'models/default', inference: 'worker' }],
+    ] as const)('results appear on the result topics, stamped with the source frames; diagnostics report per camera and the model (inference %s)', async (where, overrides) => {
+      const r = await make(overrides);
+      expect(r.node.inferenceThread).toBe(where === 'in a worker thread' ? 'worker' : 'node');
       await r.drive(good);
       const diag = r.node.publishDiagnostics();
       await r.node.shutdown();

@@ -8,14 +8,17 @@ import { runPerceptionNodeContract, type NodeHarness } from './perception-node.c
 runPerceptionNodeContract({
   name: 'RosTransport on the in-memory rclnodejs (camera frames from another node)',
   feed: simFeed,
-  async create(engine) {
+  async create(engine, overrides) {
     const rcl = createFakeRcl();
     await rcl.init(undefined, []);
     const lc = new rcl.lifecycle.LifecycleNode('perception') as FakeLifecycleNode;
     lc.spin();
     const ref: { node?: PerceptionNode } = {};
     const transport = await RosTransport.open({ rcl, node: lc, nodeName: 'perception', onEvent: (e) => ref.node?.handleTransportEvent(e) });
-    ref.node = new PerceptionNode({ transport, params: new RclParameterHost(rcl, lc), engine });
+    // Parameters come from the launch file under ROS: here only `model_path` is honoured, as the
+    // node's default model folder (with it, `inference` keeps its default: a worker thread).
+    const defaultModelDir = overrides?.model_path as string | undefined;
+    ref.node = new PerceptionNode({ transport, params: new RclParameterHost(rcl, lc), engine, defaultModelDir });
     const n = ref.node;
     // A camera driver: its own node, publishing best effort as most drivers do.
     const camera = new rcl.Node('camera_driver');
