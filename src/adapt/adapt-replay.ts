@@ -92,6 +92,7 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
         flagger: { perMinute: 120, burst: 10, maxTotal: o.maxLabels },
         bagTimeS: () => bagTimeS(),
         log: o.log,
+        probeRun: ctx.probe,
       });
       const args = [
         'learner',

@@ -3,7 +3,7 @@ import type { Engine } from '../engine/engine.js';
 import type { ChannelServer } from '../learner/channel.js';
 import type { FlagDecision } from '../learner/flagger.js';
 import type { FeatureMap, FlaggedSample, GtBox, SampleLabels } from '../learner/store-types.js';
-import { SwapManager } from '../learner/swap.js';
+import { probeSize, SwapManager, type ProbeRun } from '../learner/swap.js';
 import type { HeadName, OutputName } from '../model/manifest.js';
 import type { RgbImage } from '../replay/image-decode.js';
 import type { FrameResult } from '../replay/perception.js';
@@ -64,7 +64,14 @@ export interface PerceptionSwapsOptions {
   readonly maxBundleBytes?: number;
   readonly now?: () => number;
   readonly log: (line: string) => void;
+  /**
+   * Runs the probe: one frame with the candidate set, not swapped in, its raw outputs back.
+   * Default: `engine.infer` here, at the smallest input size. Replay hands in its inference
+   * worker, so a probe does not hold this thread's event loop while frames arrive.
+   */
+  readonly probeRun?: ProbeRun;
 }
+
 
 /** The SwapManager of a perception process: its probe runs the newest frame with the candidate set. */
 export function openPerceptionSwaps(o: PerceptionSwapsOptions): Promise<SwapManager> {
@@ -76,7 +83,8 @@ export function openPerceptionSwaps(o: PerceptionSwapsOptions): Promise<SwapMana
     ...(o.maxBundleBytes !== undefined ? { maxBundleBytes: o.maxBundleBytes } : {}),
     probe: async (candidate) => {
       const image = o.lastImage() ?? { width: 64, height: 64, data: new Uint8Array(64 * 64 * 3).fill(128) };
-      const [out] = await o.engine.infer([image], { weights: candidate });
+      if (o.probeRun) return o.probeRun(image, candidate);
+      const [out] = await o.engine.infer([image], { weights: candidate, size: probeSize(o.engine.manifest) });
       return out.tensors as Record<string, { data: ArrayLike<unknown> }>;
     },
     ...(o.now ? { now: o.now } : {}),

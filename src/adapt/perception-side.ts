@@ -5,7 +5,7 @@ import type { ToPerception } from '../learner/channel-codec.js';
 import { Flagger, type FlaggerOptions } from '../learner/flagger.js';
 import type { CurveKeys } from '../learner/keys.js';
 import { Annotator } from '../learner/labels.js';
-import type { SwapEvent, SwapManager } from '../learner/swap.js';
+import type { ProbeRun, SwapEvent, SwapManager } from '../learner/swap.js';
 import type { RgbImage } from '../replay/image-decode.js';
 import type { FrameResult } from '../replay/perception.js';
 import type { Truth } from '../replay/scoring.js';
@@ -28,6 +28,8 @@ export interface AdaptPerceptionOptions {
   /** Bag seconds, for events. */
   bagTimeS: () => number;
   log: (line: string) => void;
+  /** Where candidate probes run (see PerceptionSwapsOptions.probeRun). */
+  probeRun?: ProbeRun;
 }
 
 /** What `replay --adapt` reports about adaptation (see ReplaySummary.adaptation). */
@@ -77,7 +79,7 @@ export class AdaptPerception {
   static async open(o: AdaptPerceptionOptions): Promise<AdaptPerception> {
     // The callbacks below need the instance, which exists only once both are built.
     const ref: { self?: AdaptPerception } = {};
-    const swaps = await openPerceptionSwaps({ engine: o.engine, stateDir: o.stateDir, signers: o.signers, lastImage: () => ref.self?.lastImage, now: o.bagTimeS, log: o.log });
+    const swaps = await openPerceptionSwaps({ engine: o.engine, stateDir: o.stateDir, signers: o.signers, lastImage: () => ref.self?.lastImage, now: o.bagTimeS, log: o.log, probeRun: o.probeRun });
     const channel = await ChannelServer.bind({
       endpoints: o.endpoints,
       keys: o.keys,

@@ -34,6 +34,14 @@ export interface SwapPort {
 export type ProbeOutputs = Readonly<Record<string, { readonly data: ArrayLike<unknown> }>>;
 /** Runs one cached frame with a candidate set (never with the live set). */
 export type ProbeFn = (candidate: WeightSet) => Promise<ProbeOutputs>;
+/** Runs `image` with a candidate set, not swapped in (where frames run: a worker, or here). */
+export type ProbeRun = (image: { width: number; height: number; data: Uint8Array }, candidate: WeightSet) => Promise<ProbeOutputs>;
+
+/** The smallest rung of a model's input ladder: a probe only has to show that a set runs clean. */
+export function probeSize(manifest: Pick<Manifest, 'input'>): [number, number] {
+  const s = manifest.input.sizes.reduce((a, b) => (b[0] * b[1] < a[0] * a[1] ? b : a));
+  return [s[0], s[1]];
+}
 
 export interface SwapManagerOptions {
   readonly engine: SwapPort;

@@ -86,6 +86,31 @@ describe('replay', () => {
     expect(a.bad_frames).toEqual(b.bad_frames);
   });
 
+  it.each(['worker', 'main'] as const)('hands extensions a probe that runs a candidate set where frames run, without swapping it in (inference: %s)', async (inference) => {
+    let checked = false;
+    await replay({
+      bag, modelDir: MODEL, outDir: join(dir, `out-probe-${inference}`), providers: ['cpu'], fast: true, inference,
+      hooks: {
+        async start({ engine, probe }) {
+          const shipped = engine.currentWeights;
+          const scaled = new Map([...shipped.toTails()].map(([k, t]) => [k, { shape: t.shape, data: t.data.map((v) => v * 0.5) }]));
+          const candidate = engine.makeWeightSet(scaled, 'candidate');
+          const image = { width: 64, height: 48, data: new Uint8Array(64 * 48 * 3).fill(100) };
+          const out = await probe(image, candidate);
+          const heat = out.det_heat.data as Float32Array;
+          expect(heat.length).toBeGreaterThan(0);
+          expect(heat.every(Number.isFinite)).toBe(true);
+          expect(engine.currentWeights).toBe(shipped);
+          // The probe really ran the candidate: the shipped set gives other outputs.
+          const mine = await probe(image, shipped);
+          expect(Array.from(mine.depth.data as Float32Array)).not.toEqual(Array.from(out.depth.data as Float32Array));
+          checked = true;
+        },
+      },
+    });
+    expect(checked).toBe(true);
+  });
+
   it.each([true, false])('under sustained overload the ladder steps down unless it is off (ladder: %s)', async (ladder) => {
     const long = join(dir, 'long.mcap');
     if (!existsSync(long)) await writeSimBag({ out: long, domain: 'day', frames: 40, seed: 5, cameras: ['front'], width: 320, height: 180, rateHz: 30, compressed: false, jpegQuality: 85, gtScale: 4 });

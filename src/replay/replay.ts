@@ -23,6 +23,7 @@ import { Perception, type FrameResult } from './perception.js';
 import { ReplayOutputs } from './outputs.js';
 import { CameraScorer, scoreFrame, type Truth } from './scoring.js';
 import { TimelineScorer } from './timeline.js';
+import { probeSize, type ProbeRun } from '../learner/swap.js';
 import { classifyTopic, type TopicRole } from './topics.js';
 import type { MetricsSummary, ReplaySummary } from './summary.js';
 
@@ -76,7 +77,7 @@ export interface ReplayOptions {
 export interface ReplayHooks {
   /** Extra engine outputs to fetch for every frame (e.g. tail features). */
   outputs?: readonly OutputName[];
-  start?(ctx: { engine: Engine; perception: Perception; scheduler: Scheduler<FramePayload, FrameOutcome>; bagTimeS: () => number }): Promise<void>;
+  start?(ctx: { engine: Engine; perception: Perception; scheduler: Scheduler<FramePayload, FrameOutcome>; bagTimeS: () => number; probe: ProbeRun }): Promise<void>;
   onFrame?(result: FrameResult, image: RgbImage, latencyMs: number): void;
   onTruth?(camera: string, stampNs: bigint, truth: Truth): void;
   onDrop?(camera: string, reason: DropReason): void;
@@ -215,7 +216,14 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       },
       onError: (err, where) => log(`scheduler ${where.phase}${where.camera ? ` (${where.camera})` : ''}: ${(err as Error).message}`),
     });
-    await hooks?.start?.({ engine, perception, scheduler, bagTimeS: () => nsToSeconds(bagNowNs - info.startNs) });
+    // A candidate's probe runs where frames run (the worker, when there is one), at the smallest
+    // input size, so that a hot-swap does not hold this event loop while frames arrive.
+    const small = probeSize(engine.manifest);
+    const w = worker;
+    const probe: ProbeRun = w
+      ? async (image, candidate) => (await w.probe([image], candidate.toTails(), { id: candidate.id, size: small }))[0].tensors
+      : async (image, candidate) => (await perception.processBatch([{ camera: 'probe', stampNs: 0n, image }], small, candidate))[0].tensors;
+    await hooks?.start?.({ engine, perception, scheduler, bagTimeS: () => nsToSeconds(bagNowNs - info.startNs), probe });
     scheduler.start();
     loopDelay.enable();
 
