@@ -43,6 +43,8 @@ export interface TrainerOptions {
   readonly seed?: number;
   /** Prepared samples (features + targets) kept in memory (default 64). */
   readonly cacheSize?: number;
+  /** Loss weight of each segmentation class, background / lane / drivable (default 1, 4, 1). */
+  readonly segClassWeights?: readonly [number, number, number];
 }
 
 export interface TrainReport {
@@ -54,7 +56,6 @@ export interface TrainReport {
   readonly stoppedBy: 'budget' | 'stop' | 'no-data';
 }
 
-const SEG_W = [1, 4, 1];
 
 interface Prepared {
   readonly s: TrainSample;
@@ -88,11 +89,13 @@ export class Trainer {
       heads: options.heads ?? HEADS,
       seed: options.seed ?? 1,
       cacheSize: options.cacheSize ?? 64,
+      segClassWeights: options.segClassWeights ?? [1, 4, 1],
     };
     const bad = (field: string, msg: string) => new PerceptionError('INVALID_CONFIG', `trainer ${field} ${msg}`, { field });
     if (!(this.o.lr > 0 && this.o.lr < 1)) throw bad('lr', `must be in (0, 1), got ${this.o.lr}`);
     if (!(this.o.oldRatio >= 0 && this.o.oldRatio <= 1)) throw bad('oldRatio', `must be in [0, 1], got ${this.o.oldRatio}`);
     if (!(Number.isInteger(this.o.samplesPerStep) && this.o.samplesPerStep >= 1)) throw bad('samplesPerStep', `must be an integer ≥ 1, got ${this.o.samplesPerStep}`);
+    if (!(this.o.segClassWeights.length === 3 && this.o.segClassWeights.every((w) => w > 0 && Number.isFinite(w)))) throw bad('segClassWeights', `must be 3 positive numbers, got ${JSON.stringify(this.o.segClassWeights)}`);
     if (!(Number.isInteger(this.o.pixelsPerSample) && this.o.pixelsPerSample >= 1)) throw bad('pixelsPerSample', `must be an integer ≥ 1, got ${this.o.pixelsPerSample}`);
     this.K = manifest.classes.length;
     this.depthRange = { minM: manifest.depth?.min_m ?? 1, maxM: manifest.depth?.max_m ?? 120 };
@@ -279,7 +282,7 @@ export class Trainer {
       const N = r.seg.y.length;
       const raw = this.tails.apply('seg', tf.tensor2d(flat(r.seg.x), [N, spec.seg.in]));
       const y = tf.oneHot(tf.tensor1d(r.seg.y, 'int32'), 3);
-      const wy = tf.tensor1d(r.seg.y.map((c) => SEG_W[c]));
+      const wy = tf.tensor1d(r.seg.y.map((c) => this.o.segClassWeights[c]));
       const nll = tf.neg(tf.sum(tf.mul(y, tf.logSoftmax(raw)), 1));
       total = tf.add(total, tf.div(tf.sum(tf.mul(nll, wy)), tf.sum(wy)));
     }

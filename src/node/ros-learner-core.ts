@@ -3,6 +3,7 @@ import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { labelFromMessage, sampleFromMessage } from '../adapt/wire.js';
+import { ADAPT_TRAINER } from '../adapt/learner-process.js';
 import { encodeBundle, modelRef } from '../learner/bundle.js';
 import { ChannelClient, type ChannelEndpoints } from '../learner/channel.js';
 import type { ToLearner } from '../learner/channel-codec.js';
@@ -95,7 +96,7 @@ export class RosLearnerCore implements LearnerCorePort {
       o.tails,
       store,
       { clock: () => performance.now(), log: (l) => o.log('info', l), publishCandidate: (tails, d) => this.promote(tails, d) },
-      { minNewLabeled: o.minNewSamples, stepsPerCandidate: o.stepsPerCandidate, trainer: { oldRatio: 0.5, ...o.trainer, heads: o.heads }, gate: o.gate },
+      { minNewLabeled: o.minNewSamples, stepsPerCandidate: o.stepsPerCandidate, trainer: { ...ADAPT_TRAINER, ...o.trainer, heads: o.heads }, gate: o.gate },
     );
   }
 
