@@ -33,7 +33,7 @@ const SHIFT_FRAMES = quick ? 600 : 1800; // 1 or 3 minutes at 10 Hz
 const REF_FRAMES = quick ? 200 : 600;
 const log = (l: string) => process.stderr.write(`${l}\n`);
 
-async function bag(name: string, domain: 'day' | 'newpaint', frames: number, seed: number): Promise<string> {
+async function bag(name: string, domain: 'day' | 'dusk' | 'fog' | 'newpaint', frames: number, seed: number): Promise<string> {
   const out = join(CACHE, `${name}-${frames}.mcap`);
   if (!existsSync(out)) {
     log(`rendering ${out}`);
@@ -69,8 +69,10 @@ const pick = (m: MetricsSummary) => ({ det_map50: m.det_map50, lane_iou: m.lane_
 async function main(): Promise<void> {
   await mkdir(CACHE, { recursive: true });
   const refBag = await bag('day', 'day', REF_FRAMES, 500);
-  // The learner's old-domain reference set comes from another day drive than the check's.
-  const refSetBag = await bag('day-refset', 'day', 150, 502);
+  // The learner's old-domain reference set: three other drives than the check's, in the model's
+  // training domains (day, dusk, fog). One drive made the domain router learn that drive: other
+  // day drives then read as new often enough to cost the old domain 3-5 points.
+  const refSetBags = [await bag('day-refset', 'day', 150, 502), await bag('dusk-refset', 'dusk', 60, 503), await bag('fog-refset', 'fog', 60, 504)];
   // Seed 303 is the committed newpaint bag's drive: blue paint the model has never seen.
   const shiftBag = await bag('newpaint', 'newpaint', SHIFT_FRAMES, 303);
   const work = join(CACHE, 'run');
@@ -82,7 +84,7 @@ async function main(): Promise<void> {
   const baseHook = fifths();
   await replay({ bag: shiftBag, modelDir: MODEL, outDir: join(work, 'baseline'), fast: true, hooks: baseHook });
   log('3/4 shifted domain with --adapt at the recorded rate …');
-  const hooks = await adaptHooks({ modelDir: MODEL, workDir: join(work, 'adapt', 'adapt'), referenceBag: refSetBag, referenceFrames: 120, heads: headsArg(), labelDelayMs: 2000, maxLabels: 200, log });
+  const hooks = await adaptHooks({ modelDir: MODEL, workDir: join(work, 'adapt', 'adapt'), referenceBag: refSetBags, referenceFrames: 120, heads: headsArg(), labelDelayMs: 2000, maxLabels: 200, log });
   const t0 = performance.now();
   let adapted: ReplaySummary;
   try {

@@ -17,7 +17,9 @@ export interface AdaptReplayOptions {
   /** Keys, the learner's sample store and promoted weights live here. */
   workDir: string;
   /** A bag of the training domains with ground truth: the old-domain reference set. */
-  referenceBag: string;
+  /** Bag(s) of the training domains with ground truth; several drives make a more varied reference. */
+  referenceBag: string | readonly string[];
+  /** Reference frames in all, shared evenly between the bags (the first frames of each). */
   referenceFrames: number;
   labelDelayMs: number;
   maxLabels: number;
@@ -114,8 +116,13 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
         await close();
         throw new PerceptionError('IO', 'the learner process did not connect within 60 s', { field: 'learner' });
       }
-      const sent = await readReferenceSet(o.referenceBag, o.referenceFrames, (camera, stampNs, image) => ctx.perception.process(camera, stampNs, image), (r, truth) => adapt!.sendReference(r, truth));
-      o.log(`adapt: learner connected; sent ${sent} old-domain reference frames from ${o.referenceBag}`);
+      const bags = typeof o.referenceBag === 'string' ? [o.referenceBag] : o.referenceBag;
+      let sent = 0;
+      for (const bag of bags) {
+        const share = Math.ceil(o.referenceFrames / bags.length);
+        sent += await readReferenceSet(bag, Math.min(share, o.referenceFrames - sent), (camera, stampNs, image) => ctx.perception.process(camera, stampNs, image), (r, truth) => adapt!.sendReference(r, truth));
+      }
+      o.log(`adapt: learner connected; sent ${sent} old-domain reference frames from ${bags.join(', ')}`);
       adapt.attach(ctx.scheduler as never);
     },
     onFrame(result, image, latencyMs) {

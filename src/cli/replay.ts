@@ -51,7 +51,7 @@ export function registerReplayCommand(program: Command): void {
     .option('--overlay-width <px>', 'overlay image width', parseIntOption('--overlay-width', 16, 8192), 640)
     .option('--overlay-rate <hz>', 'maximum overlay rate per camera', parseFloatOption('--overlay-rate', 0.01, 1000), 10)
     .option('--adapt', 'online adaptation: run the learner as a separate process and hot-swap the weights it sends', false)
-    .option('--reference <bag>', 'with --adapt: a bag of the training domains with ground truth (old-domain reference set)', DEFAULT_REFERENCE_BAG)
+    .option('--reference <bag>', 'with --adapt: bag(s) of the training domains with ground truth, comma-separated (old-domain reference set)', DEFAULT_REFERENCE_BAG)
     .option('--reference-frames <n>', 'with --adapt: reference frames sent to the learner', parseIntOption('--reference-frames', 1, 10000), 40)
     .option('--label-delay-ms <ms>', 'with --adapt: annotation delay in bag time', parseFloatOption('--label-delay-ms', 0, 600000), 2000)
     .option('--max-labels <n>', 'with --adapt: most flagged frames that get labels', parseIntOption('--max-labels', 1, 100000), 200)
@@ -64,7 +64,7 @@ export function registerReplayCommand(program: Command): void {
         ? await adaptHooks({
             modelDir: o.model,
             workDir: join(o.out, 'adapt'),
-            referenceBag: o.reference,
+            referenceBag: String(o.reference).split(',').map((b) => b.trim()).filter((b) => b.length > 0),
             referenceFrames: o.referenceFrames,
             labelDelayMs: o.labelDelayMs,
             maxLabels: o.maxLabels,
