@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adaptHooks } from '../src/adapt/adapt-replay.js';
 import type { AdaptationSummary } from '../src/adapt/perception-side.js';
 import { writeSimBag } from '../src/cli/sim.js';
+import { SampleStore } from '../src/learner/store.js';
 import { replay } from '../src/replay/replay.js';
 
 /**
@@ -35,7 +36,8 @@ describe('replay --adapt', () => {
     const hooks = await adaptHooks({
       modelDir: MODEL,
       workDir: join(dir, 'run1'),
-      referenceBag: join(ROOT, 'bags', 'day_front.mcap'),
+      // Two drives that share their stamps (here: the same bag twice), 10 frames from each.
+      referenceBag: [join(ROOT, 'bags', 'day_front.mcap'), join(ROOT, 'bags', 'day_front.mcap')],
       referenceFrames: 20,
       labelDelayMs: 500,
       maxLabels: 60,
@@ -61,6 +63,13 @@ describe('replay --adapt', () => {
       expect(typeof a.metrics_after.score).toBe('number');
     } finally {
       await hooks.close();
+    }
+    // Every reference frame reached the learner's store as its own labelled old-domain sample.
+    const store = SampleStore.open(join(dir, 'run1', 'learner-state', 'samples.db'));
+    try {
+      expect(store.count({ domain: 'old', labeled: true })).toBe(20);
+    } finally {
+      store.close();
     }
   }, 180_000);
 

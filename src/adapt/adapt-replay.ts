@@ -118,9 +118,12 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
       }
       const bags = typeof o.referenceBag === 'string' ? [o.referenceBag] : o.referenceBag;
       let sent = 0;
-      for (const bag of bags) {
+      for (const [k, bag] of bags.entries()) {
         const share = Math.ceil(o.referenceFrames / bags.length);
-        sent += await readReferenceSet(bag, Math.min(share, o.referenceFrames - sent), (camera, stampNs, image) => ctx.perception.process(camera, stampNs, image), (r, truth) => adapt!.sendReference(r, truth));
+        // The learner keys samples by camera and stamp, and recorded drives may share stamps
+        // (every simulated bag starts at the same time): each bag's cameras get their own names.
+        const name = (camera: string) => (bags.length > 1 ? `${camera}~ref${k}` : camera);
+        sent += await readReferenceSet(bag, Math.min(share, o.referenceFrames - sent), (camera, stampNs, image) => ctx.perception.process(name(camera), stampNs, image), (r, truth) => adapt!.sendReference(r, truth));
       }
       o.log(`adapt: learner connected; sent ${sent} old-domain reference frames from ${bags.join(', ')}`);
       adapt.attach(ctx.scheduler as never);
