@@ -43,6 +43,7 @@ describe('replay --adapt', () => {
       maxLabels: 60,
       stepsPerCandidate: 20,
       minNewSamples: 6,
+      minRouterSamples: 6,
       log: (l) => lines.push(l),
     });
     try {

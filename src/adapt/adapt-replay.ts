@@ -27,6 +27,8 @@ export interface AdaptReplayOptions {
   /** Learner cadence: training steps between gate decisions, labelled samples before training. */
   stepsPerCandidate?: number;
   minNewSamples?: number;
+  /** New-domain samples stored before the learner gates its first routed candidate (default: the learner's). */
+  minRouterSamples?: number;
   /** Tails trained online (default: the learner's, seg and depth). */
   heads?: readonly HeadName[];
   /** How to start the learner process (default: this package's CLI, `learner` command). */
@@ -107,6 +109,7 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
         '--downlink', adapt.endpoints.downlink,
         '--steps-per-candidate', String(o.stepsPerCandidate ?? 120),
         '--min-new', String(o.minNewSamples ?? 12),
+        ...(o.minRouterSamples !== undefined ? ['--min-router', String(o.minRouterSamples)] : []),
         ...(o.heads ? ['--heads', o.heads.join(',')] : []),
       ];
       learner = o.spawnLearner ? o.spawnLearner(args) : spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -46,6 +46,8 @@ export interface LearnerProcessOptions {
   stepsPerCandidate?: number;
   /** Labelled new-domain samples needed before training starts. */
   minNewSamples?: number;
+  /** New-domain samples stored before the first routed candidate is gated (LearnerOptions.minRouterSamples). */
+  minRouterSamples?: number;
   gate?: GateOptions;
   /** Tails trained online (default seg and depth; see adapt-replay.ts for why not det). */
   heads?: readonly HeadName[];
@@ -91,6 +93,7 @@ export async function runLearner(o: LearnerProcessOptions): Promise<void> {
     },
     {
       minNewLabeled: o.minNewSamples ?? 12,
+      ...(o.minRouterSamples !== undefined ? { minRouterSamples: o.minRouterSamples } : {}),
       stepsPerCandidate: o.stepsPerCandidate ?? 120,
       trainer: { ...ADAPT_TRAINER, heads: o.heads ?? DEFAULT_ADAPT_HEADS },
       gate: o.gate,

@@ -16,6 +16,7 @@ export function registerLearnerCommand(program: Command): void {
     .requiredOption('--downlink <endpoint>', "perception's downlink endpoint (perception → learner)")
     .option('--steps-per-candidate <n>', 'training steps between gate decisions', (v) => parseIntOption('--steps-per-candidate', 1, 1_000_000)(v), 120)
     .option('--min-new <n>', 'labelled new-domain samples needed before training', (v) => parseIntOption('--min-new', 1, 1_000_000)(v), 12)
+    .option('--min-router <n>', 'new-domain samples stored before the first routed candidate is gated (default 40)', (v) => parseIntOption('--min-router', 1, 1_000_000)(v))
     .option('--heads <list>', `tails trained online (default ${DEFAULT_ADAPT_HEADS.join(',')})`, parseHeads)
     .action(async (o) => {
       await runLearner({
@@ -27,6 +28,7 @@ export function registerLearnerCommand(program: Command): void {
         endpoints: { uplink: o.uplink, downlink: o.downlink },
         stepsPerCandidate: o.stepsPerCandidate,
         minNewSamples: o.minNew,
+        minRouterSamples: o.minRouter,
         heads: o.heads,
         log: (line) => process.stderr.write(`${line}\n`),
       });

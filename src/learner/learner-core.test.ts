@@ -33,7 +33,7 @@ function flagged(domain: Domain, seed: number) {
   return { sample, labels: s.labels };
 }
 
-function setup(opts: { minNewLabeled?: number; stepsPerCandidate?: number; route?: boolean } = {}) {
+function setup(opts: { minNewLabeled?: number; stepsPerCandidate?: number; route?: boolean; minRouterSamples?: number } = {}) {
   let now = 0;
   const published: { tails: TailWeights; meta: GateDecision }[] = [];
   const logs: string[] = [];
@@ -42,7 +42,7 @@ function setup(opts: { minNewLabeled?: number; stepsPerCandidate?: number; route
     clock: () => now,
     publishCandidate: (tails, meta) => void published.push({ tails, meta }),
     log: (l) => void logs.push(l),
-  }, { minNewLabeled: opts.minNewLabeled ?? 8, stepsPerCandidate: opts.stepsPerCandidate ?? 200, trainer: { lr: 1e-2, pixelsPerSample: 256, oldRatio: 0.4 }, gate: { margin: 0.05 }, route: opts.route });
+  }, { minNewLabeled: opts.minNewLabeled ?? 8, stepsPerCandidate: opts.stepsPerCandidate ?? 200, trainer: { lr: 1e-2, pixelsPerSample: 256, oldRatio: 0.4 }, gate: { margin: 0.05 }, route: opts.route, minRouterSamples: opts.minRouterSamples ?? 8 });
   return { core, store, published, logs, tick: (ms: number) => (now += ms) };
 }
 
@@ -101,6 +101,27 @@ describe('LearnerCore', () => {
       expect(seeds.every((s) => score('new', s) > 0)).toBe(true);
       expect(seeds.every((s) => score('old', s) < 0)).toBe(true);
     }
+    core.dispose();
+    store.close();
+  });
+
+  it('with routing, holds the gate until enough new-domain samples exist to fit a router', async () => {
+    const { core, store } = setup({ minRouterSamples: 30, stepsPerCandidate: 20 });
+    const add = (i: number) => {
+      const n = flagged('new', 6000 + i);
+      core.onSample(n.sample, n.labels);
+    };
+    for (let i = 0; i < 12; i++) {
+      add(i);
+      const o = flagged('old', 7000 + i);
+      core.onSample(o.sample, o.labels);
+    }
+    for (let k = 0; k < 5; k++) expect((await core.onSlack(200)).decision).toBeNull();
+    expect(core.status().stepsSinceGate).toBeGreaterThan(20); // trained, not gated
+    for (let i = 12; i < 60 && store.count({ domain: 'new', split: 'train' }) < 30; i++) add(i);
+    let decision: GateDecision | null = null;
+    for (let k = 0; k < 5 && !decision; k++) decision = (await core.onSlack(200)).decision;
+    expect(decision).not.toBeNull();
     core.dispose();
     store.close();
   });

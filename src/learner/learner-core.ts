@@ -50,6 +50,13 @@ export interface LearnerOptions {
    * out as plain tails.
    */
   readonly route?: boolean;
+  /**
+   * With routing, no candidate is gated before this many new-domain samples are stored (default
+   * 40): the router is fitted at the gate, and one fitted on a handful of samples ships with an
+   * early promotion and misroutes for as long as it serves. Measured on the newpaint scenario:
+   * routers fitted in the first 20 s sent half of the drive's later frames to the wrong tails.
+   */
+  readonly minRouterSamples?: number;
 }
 
 export interface SlackReport {
@@ -80,7 +87,7 @@ export class LearnerCore {
   private stepsSinceGate = 0;
   private busy = false;
   private pauseRequested = false;
-  private readonly o: { minNewLabeled: number; stepsPerCandidate: number; maxGateSamples: number };
+  private readonly o: { minNewLabeled: number; stepsPerCandidate: number; maxGateSamples: number; minRouterSamples: number };
   private readonly route: boolean;
   /** Pooled features per stored sample id (samples never change once stored). */
   private readonly pooled = new Map<number, Float32Array>();
@@ -96,6 +103,7 @@ export class LearnerCore {
       minNewLabeled: options.minNewLabeled ?? 16,
       stepsPerCandidate: options.stepsPerCandidate ?? 200,
       maxGateSamples: options.maxGateSamples ?? 64,
+      minRouterSamples: options.minRouterSamples ?? 40,
     };
     for (const [k, v] of Object.entries(this.o)) {
       if (!(Number.isInteger(v) && v >= 1)) throw new PerceptionError('INVALID_CONFIG', `learner ${k} must be an integer ≥ 1, got ${v}`, { field: k });
@@ -144,7 +152,8 @@ export class LearnerCore {
       const trained = await this.trainer.trainFor(grantMs, () => this.pauseRequested);
       this.stepsSinceGate += trained.steps;
       let decision: GateDecision | null = null;
-      if (!this.pauseRequested && this.stepsSinceGate >= this.o.stepsPerCandidate) decision = await this.runGate();
+      const routerReady = !this.route || this.store.count({ domain: 'new', split: 'train' }) >= this.o.minRouterSamples;
+      if (!this.pauseRequested && routerReady && this.stepsSinceGate >= this.o.stepsPerCandidate) decision = await this.runGate();
       return { trained, decision };
     } finally {
       this.busy = false;
