@@ -100,8 +100,9 @@ export function fitRouter(oldSamples: readonly ArrayLike<number>[], newSamples: 
   for (let j = 0; j < D; j++) w[j] = (mn[j] - mo[j]) / (v[j] / n + 0.01 * meanVar + 1e-12);
   // Threshold: halfway between the old samples' 90th percentile and the new samples' median
   // (or between the class means, if that is higher). The old samples are a reference drive or
-  // two; other drives of the old domain score higher than they do. Measured on the newpaint
-  // scenario: another day drive's frames had a median score of -1 where the reference drive's
+  // two; other drives of the old domain score higher than they do. Measured once on the newpaint
+  // scenario's state (one-off script; bench/router-check.ts prints the routing shares of the
+  // last run): another day drive's frames had a median score of -1 where the reference drive's
   // had -83 (newpaint: +47); with the per-camera average (RouterState) this threshold (+24)
   // sent 9 % of that drive's frames to the adapted tails where zero sent 59 %, and newpaint's
   // frames all to them either way. Reading an old-domain camera as new costs the training

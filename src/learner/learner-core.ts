@@ -53,8 +53,9 @@ export interface LearnerOptions {
   /**
    * With routing, no candidate is gated before this many new-domain samples are stored (default
    * 40): the router is fitted at the gate, and one fitted on a handful of samples ships with an
-   * early promotion and misroutes for as long as it serves. Measured on the newpaint scenario:
-   * routers fitted in the first 20 s sent half of the drive's later frames to the wrong tails.
+   * early promotion and serves until a later candidate passes the gate. A precaution, not a
+   * cure: in the newpaint scenario a router fitted on ≥ 40 samples still put only 52 % of the
+   * drive's last fifth on the adapted tails (`npx tsx bench/router-check.ts`).
    */
   readonly minRouterSamples?: number;
 }
