@@ -1,0 +1,162 @@
+/**
+ * How well a domain router fitted on the learner's stored samples routes whole drives, for
+ * the router fit in use (src/engine/router.ts) and the diagonal discriminant it replaced:
+ * `npx tsx bench/router-fit.ts [--json]` after `npx tsx bench/adaptation.ts`.
+ *
+ * Reads the last scenario's sample store (a copy; the store is not changed), pools each stored
+ * sample's tail features, and runs the engine (192x384, the scenario's size) over the
+ * training-domain check drive (every 2nd of its first 600 frames) and the newpaint drive
+ * (every 3rd frame). Then, as if the learner fitted its router after 20 s, 50 s or all of the
+ * drive's stored samples, prints per fit:
+ * - `old_val_read_new`: held-out reference frames whose own score reads new (the gate routes
+ *   each sample on its own score, so these are what make it see old-domain drops);
+ * - `new_val_read_new`: held-out newpaint samples read as new;
+ * - `check_drive_on_adapted`: frames of the other day drive a camera would run on the adapted
+ *   tails (RouterState's running average);
+ * - `newpaint_last_fifth_on_adapted`: the same for newpaint's last fifth.
+ */
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { openBag } from '../src/bag/reader.js';
+import { Engine } from '../src/engine/engine.js';
+import { fitRouter, poolFeatures, routerScore, RouterState, type Router } from '../src/engine/router.js';
+import { SampleStore } from '../src/learner/store.js';
+import type { CompressedImage } from '../src/msgs/index.js';
+import { ImageDecoder } from '../src/replay/image-decode.js';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const CACHE = join(ROOT, 'bench', '.cache', 'adaptation');
+const STORE = join(CACHE, 'run', 'adapt', 'adapt', 'learner-state', 'samples.db');
+const json = process.argv.includes('--json');
+const log = (l: string) => process.stderr.write(`${l}\n`);
+
+interface Pooled {
+  x: Float32Array;
+  t: number; // seconds into the drive
+}
+
+/** The previous fit, kept here for comparison: a diagonal linear discriminant (see router.ts). */
+function fitDiagonalDiscriminant(olds: readonly Float32Array[], news: readonly Float32Array[]): Router {
+  const D = olds[0].length;
+  const mean = (xs: readonly Float32Array[]) => {
+    const m = new Float64Array(D);
+    for (const x of xs) for (let j = 0; j < D; j++) m[j] += x[j] / xs.length;
+    return m;
+  };
+  const mo = mean(olds);
+  const mn = mean(news);
+  const v = new Float64Array(D);
+  for (const x of olds) for (let j = 0; j < D; j++) v[j] += (x[j] - mo[j]) ** 2;
+  for (const x of news) for (let j = 0; j < D; j++) v[j] += (x[j] - mn[j]) ** 2;
+  const n = olds.length + news.length;
+  const meanVar = v.reduce((a, x) => a + x / n / D, 0);
+  const w = Float32Array.from({ length: D }, (_, j) => (mn[j] - mo[j]) / (v[j] / n + 0.01 * meanVar + 1e-12));
+  const score = (x: ArrayLike<number>) => Array.from(w).reduce((a, wj, j) => a + wj * x[j], 0);
+  const q = (xs: readonly Float32Array[], p: number) => {
+    const s = xs.map(score).sort((a, b) => a - b);
+    return s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  };
+  const mid = (score(mo) + score(mn)) / 2;
+  return { w, b: -Math.max(mid, (q(olds, 0.9) + q(news, 0.5)) / 2) };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'router-fit-'));
+  const engine = await Engine.create({ modelDir: join(ROOT, 'models', 'default'), providers: ['cpu'], inputSize: [192, 384], log: () => {} });
+  try {
+    copyFileSync(STORE, join(dir, 'samples.db'));
+    const store = SampleStore.open(join(dir, 'samples.db'));
+    const stored: Array<Pooled & { domain: string; split: string }> = [];
+    let t0: bigint | undefined;
+    for (const info of store.list({})) {
+      const s = store.get(info.id);
+      if (s.domain === 'new' && (t0 === undefined || s.stampNs < t0)) t0 = s.stampNs;
+      stored.push({ x: poolFeatures(s.features, engine.manifest.tails), t: Number(s.stampNs), domain: s.domain, split: s.split });
+    }
+    store.close();
+    for (const s of stored) s.t = s.domain === 'new' && t0 !== undefined ? (s.t - Number(t0)) / 1e9 : 0;
+    log(`store: ${stored.length} samples`);
+
+    const decoder = new ImageDecoder();
+    const drive = async (bag: string, every: number, max: number): Promise<Pooled[]> => {
+      const reader = await openBag(join(CACHE, bag));
+      const out: Pooled[] = [];
+      let i = 0;
+      try {
+        for await (const m of reader.messages({ topics: ['/front/image_raw/compressed'] })) {
+          const k = i++;
+          if (k >= max) break;
+          if (k % every !== 0) continue;
+          const c = m.msg as CompressedImage;
+          const image = await decoder.decode({ kind: 'compressed', format: c.format, data: c.data }, { camera: 'front', topic: m.topic, index: m.index });
+          const [o] = await engine.infer([image], { outputs: ['det_feat', 'seg_feat', 'depth_feat'] });
+          const map = (name: 'det_feat' | 'seg_feat' | 'depth_feat') => {
+            const t = o.tensors[name]!;
+            const [channels, height, width] = t.dims.length === 4 ? t.dims.slice(1) : t.dims;
+            return { channels, height, width, data: t.data as Float32Array };
+          };
+          out.push({ x: poolFeatures({ det: map('det_feat'), seg: map('seg_feat'), depth: map('depth_feat') }, engine.manifest.tails), t: k / 10 });
+        }
+      } finally {
+        await reader.close();
+      }
+      log(`${bag}: ${out.length} frames`);
+      return out;
+    };
+    const check = await drive('day-600.mcap', 2, 600);
+    const newpaint = await drive('newpaint-1800.mcap', 3, 1800);
+    const lastFifthFrom = (newpaint[newpaint.length - 1].t * 4) / 5;
+
+    const onAdapted = (router: Router, frames: readonly Pooled[], from = -Infinity) => {
+      const state = new RouterState();
+      let n = 0;
+      let on = 0;
+      for (const f of frames) {
+        if (f.t >= from) {
+          n++;
+          if (state.useAdapted('front')) on++;
+        }
+        state.observe('front', routerScore(router, f.x));
+      }
+      return round(on / n);
+    };
+    const readNew = (router: Router, xs: readonly Pooled[]) => round(xs.filter((s) => routerScore(router, s.x) > 0).length / xs.length);
+    const pick = (domain: string, split: string, until = Infinity) => stored.filter((s) => s.domain === domain && s.split === split && s.t < until);
+    const rows = [];
+    for (const until of [20, 50, Infinity]) {
+      const olds = pick('old', 'train').map((s) => s.x);
+      const news = pick('new', 'train', until).map((s) => s.x);
+      for (const [fit, router] of [
+        ['logistic (in use)', fitRouter(olds, news)],
+        ['diagonal discriminant (before)', fitDiagonalDiscriminant(olds, news)],
+      ] as const) {
+        rows.push({
+          fitted_on_s: Number.isFinite(until) ? until : 'all',
+          new_samples: news.length,
+          fit,
+          old_val_read_new: readNew(router, pick('old', 'val')),
+          new_val_read_new: readNew(router, pick('new', 'val')),
+          check_drive_on_adapted: onAdapted(router, check),
+          newpaint_last_fifth_on_adapted: onAdapted(router, newpaint, lastFifthFrom),
+        });
+      }
+    }
+    if (json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+    else {
+      const cols = Object.keys(rows[0]) as Array<keyof (typeof rows)[0]>;
+      process.stdout.write(cols.join('\t') + '\n');
+      for (const r of rows) process.stdout.write(cols.map((c) => String(r[c])).join('\t') + '\n');
+    }
+  } finally {
+    await engine.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const round = (v: number) => Math.round(v * 100) / 100;
+
+main().catch((err) => {
+  process.stderr.write(`${(err as Error).stack ?? err}\n`);
+  process.exitCode = 1;
+});
