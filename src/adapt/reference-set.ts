@@ -7,12 +7,18 @@ import type { FrameResult } from '../replay/perception.js';
 import type { Truth } from '../replay/scoring.js';
 import { classifyTopic } from '../replay/topics.js';
 
+/** Frames' worth of ground truth held while waiting for their camera frame. */
+const MAX_PENDING_TRUTH = 64;
+
 export type ReferenceTruth = Partial<Record<'detections' | 'lane' | 'depth', Truth>>;
 
 /**
- * The old-domain reference set: the first `maxFrames` camera frames of a bag of the training
- * domains, each run through `process` and handed to `onFrame` with the ground truth recorded
- * before it (the `/gt/...` topics of the same camera and stamp). The learner's gate measures
+ * The old-domain reference set: up to `maxFrames` camera frames of a bag of the training
+ * domains, spread evenly over the whole bag (the first frame of each of `maxFrames` equal stretches),
+ * each run through `process` and handed to `onFrame` with the ground truth recorded before it
+ * (the `/gt/...` topics of the same camera and stamp). Spread, not the first frames: a drive's
+ * first seconds are one scene, and the learner's router learns what the old domain looks like
+ * from these frames (bench/router-fit.ts). The learner's gate measures
  * forgetting on these, and its reservoir trains on them. Used by `replay --adapt` and by the
  * ROS perception node (`adaptation.reference_bag`). Resolves to the number of frames sent.
  */
@@ -25,6 +31,11 @@ export async function readReferenceSet(
   const reader = await openBag(bag);
   const decoder = new ImageDecoder();
   const truth = new Map<string, ReferenceTruth>();
+  const info = reader.info();
+  const cameraFrames = info.topics.filter((t) => classifyTopic(t.topic, t.type).role === 'camera').reduce((a, t) => a + t.count, 0);
+  // Frame i is sent when it starts a new one of `maxFrames` equal stretches of the bag.
+  const stretch = (i: number) => Math.floor((i * Math.max(0, maxFrames)) / Math.max(1, cameraFrames));
+  let seen = 0;
   let sent = 0;
   try {
     for await (const m of reader.messages()) {
@@ -34,6 +45,8 @@ export async function readReferenceSet(
       const key = `${role.role === 'other' ? '' : role.camera}@${timeToNs(header.stamp)}`;
       const t = truth.get(key) ?? {};
       truth.set(key, t);
+      // Ground truth recorded after its frame is never claimed: keep only the newest entries.
+      if (truth.size > MAX_PENDING_TRUTH) truth.delete(truth.keys().next().value!);
       switch (role.role) {
         case 'gt_detections':
           t.detections = { kind: 'detections', boxes: boxesFromDetections(m.msg as Detection2DArray) };
@@ -49,6 +62,11 @@ export async function readReferenceSet(
           break;
         }
         case 'camera': {
+          const i = seen++;
+          if (i > 0 && stretch(i) === stretch(i - 1)) {
+            truth.delete(key);
+            break;
+          }
           const enc: EncodedImage = role.compressed
             ? { kind: 'compressed', format: (m.msg as CompressedImage).format, data: (m.msg as CompressedImage).data }
             : { kind: 'raw', ...(m.msg as Image) };

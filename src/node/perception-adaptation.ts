@@ -36,8 +36,8 @@ export interface PerceptionAdaptationOptions {
   /** Processed frames kept per camera for operator flags (default 4). */
   readonly keepFrames?: number;
   /**
-   * The old-domain reference set (see adapt/reference-set.ts): the first `referenceFrames`
-   * frames of `referenceBag`, run on a short-lived engine of `modelDir`, go to the learner the
+   * The old-domain reference set (see adapt/reference-set.ts): `referenceFrames` frames
+   * spread over `referenceBag`, run on a short-lived engine of `modelDir`, go to the learner the
    * first time it is heard from. Without it the gate has no old-domain set and refuses every
    * candidate. Skipped when any of the three is missing or 0.
    */

@@ -1,0 +1,43 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { FrameResult } from '../replay/perception.js';
+import { readReferenceSet, type ReferenceTruth } from './reference-set.js';
+
+const BAG = join(import.meta.dirname, '..', '..', 'bags', 'day_front.mcap'); // 50 frames at 10 Hz
+
+async function read(maxFrames: number): Promise<Array<{ stampNs: bigint; truth: ReferenceTruth; width: number }>> {
+  const got: Array<{ stampNs: bigint; truth: ReferenceTruth; width: number }> = [];
+  const sent = await readReferenceSet(
+    BAG,
+    maxFrames,
+    async (camera, stampNs, image) => ({ camera, stampNs, width: image.width }) as unknown as FrameResult,
+    (r, truth) => {
+      const x = r as unknown as { stampNs: bigint; width: number };
+      got.push({ stampNs: x.stampNs, truth, width: x.width });
+    },
+  );
+  expect(sent).toBe(got.length);
+  return got;
+}
+
+describe('old-domain reference set', () => {
+  it('spreads its frames over the whole bag, each with its own ground truth', async () => {
+    const got = await read(5);
+    expect(got).toHaveLength(5);
+    const t0 = 1_700_000_000_000_000_000n;
+    // Frames 0, 10, 20, 30, 40 of 50 (10 Hz): one per tenth-of-a-drive stretch, not the first five.
+    expect(got.map((g) => Number(g.stampNs - t0) / 1e9)).toEqual([0, 1, 2, 3, 4]);
+    for (const g of got) {
+      expect(g.width).toBeGreaterThan(0);
+      expect(g.truth.detections?.kind).toBe('detections');
+      expect(g.truth.lane?.kind).toBe('lane');
+      expect(g.truth.depth?.kind).toBe('depth');
+    }
+  });
+
+  it('sends every frame when asked for more than the bag holds', async () => {
+    const got = await read(80);
+    expect(got).toHaveLength(50);
+    expect(new Set(got.map((g) => g.stampNs)).size).toBe(50);
+  });
+});
