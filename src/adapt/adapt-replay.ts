@@ -55,7 +55,8 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
   const steady = new LatencyRecorder();
   const duringSwap = new LatencyRecorder();
   let swapWindowEndS = -Infinity;
-  let swapsSeen = 0;
+  let eventsSeen = 0;
+  let swapping = false;
   let droppedWhileSwapping = 0;
 
   const close = async () => {
@@ -133,12 +134,18 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
     },
     onFrame(result, image, latencyMs) {
       if (!adapt) return;
-      const swaps = adapt.swaps.events.filter((e) => e.kind === 'swapped' || e.kind === 'rolled_back').length;
-      if (swaps !== swapsSeen) {
-        swapsSeen = swaps;
-        swapWindowEndS = bagTimeS() + 1;
+      // A swap's window: from the bundle's arrival (verification, build and probe run while
+      // frames keep coming) to one second after it is swapped in, refused or rolled back.
+      const events = adapt.swaps.events;
+      for (; eventsSeen < events.length; eventsSeen++) {
+        const kind = events[eventsSeen].kind;
+        if (kind === 'received') swapping = true;
+        else if (kind === 'swapped' || kind === 'rejected' || kind === 'rolled_back') {
+          swapping = false;
+          swapWindowEndS = bagTimeS() + 1;
+        }
       }
-      (bagTimeS() <= swapWindowEndS ? duringSwap : steady).recordMs(latencyMs);
+      (swapping || bagTimeS() <= swapWindowEndS ? duringSwap : steady).recordMs(latencyMs);
       adapt.onFrame(result, image);
       adapt.pollLabels();
     },
@@ -146,7 +153,7 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
       adapt?.onGroundTruth(camera, stampNs, truth);
     },
     onDrop() {
-      if (bagTimeS() <= swapWindowEndS) droppedWhileSwapping++;
+      if (swapping || bagTimeS() <= swapWindowEndS) droppedWhileSwapping++;
     },
     async finish({ firstFifth, lastFifth }) {
       if (!adapt) return { summary: {}, markers: [] };

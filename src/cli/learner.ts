@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { DEFAULT_ADAPT_HEADS, parseHeads, runLearner } from '../adapt/learner-process.js';
+import { LEARNER_NICE, lowerProcessPriority } from '../learner/priority.js';
 import { parseIntOption } from './args.js';
 
 /** The learner process, as `replay --adapt` (or a deployment on another machine) starts it. */
@@ -18,7 +19,10 @@ export function registerLearnerCommand(program: Command): void {
     .option('--min-new <n>', 'labelled new-domain samples needed before training', (v) => parseIntOption('--min-new', 1, 1_000_000)(v), 12)
     .option('--min-router <n>', 'new-domain samples stored before the first routed candidate is gated (default 40)', (v) => parseIntOption('--min-router', 1, 1_000_000)(v))
     .option('--heads <list>', `tails trained online (default ${DEFAULT_ADAPT_HEADS.join(',')})`, parseHeads)
+    .option('--nice <n>', 'CPU niceness of the learner process, 0..19 (0: unchanged): its bursts yield to perception on shared cores', (v) => parseIntOption('--nice', 0, 19)(v), LEARNER_NICE)
     .action(async (o) => {
+      // First, so that every thread the learner starts later (tfjs, libuv's pool) inherits it.
+      if (o.nice > 0) lowerProcessPriority(o.nice);
       await runLearner({
         modelDir: o.model,
         keysDir: o.keys,

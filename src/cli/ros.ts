@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { PerceptionError } from '../errors.js';
+import { LEARNER_NICE, lowerProcessPriority } from '../learner/priority.js';
 import { LearnerNode, type LearnerNodeOptions } from '../node/learner-node.js';
 import { bindRclLifecycle, type ManagedNode } from '../node/lifecycle.js';
 import { RclParameterHost } from '../node/params-host.js';
@@ -86,6 +87,8 @@ export function registerRosCommand(program: Command): void {
       const onSignal = () => stop.abort();
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
+      // The learner is background work: below perception's priority when they share cores.
+      if (role === 'learner') lowerProcessPriority(LEARNER_NICE);
       try {
         // rcl parses from argv[1] on (argv[0] is the program), the arguments after --ros-args as rclcpp does.
         await runRosNode(role as Role, { argv: [process.argv[1] ?? 'adaptive-perception', ...rosArgs], signal: stop.signal, log });

@@ -1,7 +1,7 @@
 import { PerceptionError } from '../errors.js';
 import type { Manifest } from '../model/manifest.js';
 import type { TailWeights } from '../model/package.js';
-import { fitRouter, poolFeatures } from '../engine/router.js';
+import { fitRouter, poolFeatures, type Router } from '../engine/router.js';
 import { Gate, type GateDecision, type GateOptions } from './gate.js';
 import { LabelMatcher, type LabelEvent, type LabelMatcherOptions } from './labels.js';
 import type { InsertResult, SampleFilter, SampleInfo } from './store.js';
@@ -92,6 +92,8 @@ export class LearnerCore {
   private readonly route: boolean;
   /** Pooled features per stored sample id (samples never change once stored). */
   private readonly pooled = new Map<number, Float32Array>();
+  /** The last router fitted, with the sample ids it was fitted on. */
+  private router: { key: string; router: Router } | undefined;
 
   constructor(
     private readonly manifest: CoreManifest,
@@ -208,8 +210,8 @@ export class LearnerCore {
   /** `tails` plus a router fitted on the stored training samples of both domains (when routing is on and possible). */
   private withRouter(tails: TailWeights): TailWeights {
     if (!this.route) return tails;
-    const pooled = (f: SampleFilter) =>
-      this.ids(f).map((id) => {
+    const pooled = (ids: number[]) =>
+      ids.map((id) => {
         let p = this.pooled.get(id);
         if (!p) {
           p = poolFeatures(this.store.get(id).features, this.manifest.tails);
@@ -217,10 +219,13 @@ export class LearnerCore {
         }
         return p;
       });
-    const olds = pooled({ domain: 'old', split: 'train' });
-    const news = pooled({ domain: 'new', split: 'train' });
-    if (olds.length < 2 || news.length < 2) return tails;
-    const r = fitRouter(olds, news);
+    const oldIds = this.ids({ domain: 'old', split: 'train' });
+    const newIds = this.ids({ domain: 'new', split: 'train' });
+    if (oldIds.length < 2 || newIds.length < 2) return tails;
+    // A fit costs ~0.5 s of CPU at 300 samples; the same samples give the same router.
+    const key = `${oldIds.join(',')}|${newIds.join(',')}`;
+    if (this.router?.key !== key) this.router = { key, router: fitRouter(pooled(oldIds), pooled(newIds)) };
+    const r = this.router.router;
     return new Map([...tails, ['router_w', { shape: [r.w.length], data: r.w }], ['router_b', { shape: [1], data: Float32Array.of(r.b) }]]);
   }
 
