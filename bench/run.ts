@@ -11,6 +11,7 @@ import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { join, relative } from 'node:path';
+import { loadCodecs } from '../src/bag/compression.js';
 import { Engine } from '../src/engine/engine.js';
 import type { Image } from '../src/msgs/index.js';
 import { replay } from '../src/replay/replay.js';
@@ -259,6 +260,8 @@ async function main() {
     one_cam_uncompressed: r3(await bagReadMsPerFrame(bag1n)),
     four_cam_zstd: r3(await bagReadMsPerFrame(bag4)),
     four_cam_uncompressed: r3(await bagReadMsPerFrame(bag4n)),
+    // The codecs the read ran on (bench/read.ts sets them beside the WebAssembly / JS baseline).
+    codecs: (await loadCodecs()).info,
     note: 'time to iterate the camera and /gt topics alone (what replay reads), per camera frame, on the main thread',
   };
 
@@ -408,7 +411,7 @@ function table(r: Obj): string {
   add('floor: raw session.run', `${f(g(r, 'floor', 'median_ms'), ' ms')} (p90 ${f(g(r, 'floor', 'p90_ms'), ' ms')})`, 'the reference');
   add('pipeline: replay --fast, 1 cam', `${f(g(r, 'pipeline', 'ms_per_frame'), ' ms/frame')} (latency p50 ${f(g(r, 'pipeline', 'median_latency_ms'), ' ms')})`, `${f(g(r, 'pipeline', 'ratio_to_floor'), 'x')} floor (target <= 1.25x)`);
   add('  CPU time per frame (all threads)', `${f(g(r, 'pipeline', 'cpu_ms_per_frame'), ' ms')} vs floor ${f(g(r, 'floor', 'cpu_ms_per_frame'), ' ms')}`, `${f(g(r, 'pipeline', 'cpu_ratio_to_floor'), 'x')} floor CPU; on these cores no faster than ${f(g(r, 'pipeline', 'cpu_bound_ms_per_frame'), ' ms/frame')}`);
-  add('  same, uncompressed bag', `${f(g(r, 'pipeline_uncompressed_bag', 'ms_per_frame'), ' ms/frame')}`, `${f(g(r, 'pipeline_uncompressed_bag', 'ratio_to_floor'), 'x')} floor; bag read alone ${f(g(r, 'bag_read_ms_per_frame', 'one_cam_zstd'), ' ms/frame')} zstd, ${f(g(r, 'bag_read_ms_per_frame', 'one_cam_uncompressed'), ' ms')} uncompressed`);
+  add('  same, uncompressed bag', `${f(g(r, 'pipeline_uncompressed_bag', 'ms_per_frame'), ' ms/frame')}`, `${f(g(r, 'pipeline_uncompressed_bag', 'ratio_to_floor'), 'x')} floor; bag read alone ${f(g(r, 'bag_read_ms_per_frame', 'one_cam_zstd'), ' ms/frame')} zstd (${f(g(r, 'bag_read_ms_per_frame', 'codecs', 'zstd'))}), ${f(g(r, 'bag_read_ms_per_frame', 'one_cam_uncompressed'), ' ms')} uncompressed`);
   add('realtime_4cam: 4 x 30 Hz', `p50 ${f(g(r, 'realtime_4cam', 'p50_ms'))} / p99 ${f(g(r, 'realtime_4cam', 'p99_ms'), ' ms')}, misses ${f(g(r, 'realtime_4cam', 'misses'))}, drops ${f(g(r, 'realtime_4cam', 'drops'))}`, `p99 = ${f(g(r, 'realtime_4cam', 'p99_over_single_frame'), 'x')} single frame ${f(g(r, 'realtime_4cam', 'single_frame_ms'), ' ms')} (target 0 misses, <= 2x)`);
   add('  same, uncompressed bag', `p50 ${f(g(r, 'realtime_4cam_uncompressed_bag', 'p50_ms'))} / p99 ${f(g(r, 'realtime_4cam_uncompressed_bag', 'p99_ms'), ' ms')}, misses ${f(g(r, 'realtime_4cam_uncompressed_bag', 'misses'))}, drops ${f(g(r, 'realtime_4cam_uncompressed_bag', 'drops'))}`, `p99 = ${f(g(r, 'realtime_4cam_uncompressed_bag', 'p99_over_single_frame'), 'x')} single frame`);
   add('overload_2x: 4 x 60 Hz', `p99 ${f(g(r, 'overload_2x', 'p99_ms'), ' ms')}, drops ${f(g(r, 'overload_2x', 'drops'))}, peak rss ${f(g(r, 'overload_2x', 'peak_rss_mb'), ' MB')}`, `budget ${f(g(r, 'overload_2x', 'budget_ms'), ' ms')}; rss ${f(g(r, 'overload_2x', 'rss_mb_at'))} flat: ${f(g(r, 'overload_2x', 'rss_flat'))}`);

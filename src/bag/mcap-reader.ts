@@ -2,11 +2,16 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { McapIndexedReader, McapStreamReader, type McapTypes } from '@mcap/core';
 import { PerceptionError } from '../errors.js';
 import { makeRos2Codec, toRos2Name } from '../msgs/index.js';
-import { loadCodecs } from './compression.js';
+import { loadCodecs, type Codecs } from './compression.js';
 import { decodeOne, inRange, TopicCounter, type ChannelDecoder } from './decode.js';
 import type { BagInfo, BagMessage, BagReader, ReadOptions } from './types.js';
 
 type Channel = McapTypes.TypedMcapRecords['Channel'];
+
+export interface McapReaderOptions {
+  /** The codecs to decompress chunks with (default: loadCodecs(), zstd-napi when it loads). */
+  codecs?: Codecs;
+}
 type Schema = McapTypes.TypedMcapRecords['Schema'];
 
 /** How much the streaming fallback reads at a time. */
@@ -26,6 +31,7 @@ export class McapBagReader implements BagReader {
   readonly #handle: FileHandle | undefined;
   readonly #indexed: McapIndexedReader | undefined;
   readonly #info: BagInfo;
+  readonly #codecs: Codecs;
   readonly #decoders = new Map<number, ChannelDecoder>();
   #closing: Promise<void> | undefined;
 
@@ -35,15 +41,17 @@ export class McapBagReader implements BagReader {
     handle?: FileHandle;
     indexed?: McapIndexedReader;
     info: BagInfo;
+    codecs: Codecs;
   }) {
     this.path = init.path;
     this.#readable = init.readable;
     this.#handle = init.handle;
     this.#indexed = init.indexed;
     this.#info = init.info;
+    this.#codecs = init.codecs;
   }
 
-  static async open(path: string): Promise<McapBagReader> {
+  static async open(path: string, options: McapReaderOptions = {}): Promise<McapBagReader> {
     let handle: FileHandle;
     try {
       handle = await open(path, 'r');
@@ -51,7 +59,7 @@ export class McapBagReader implements BagReader {
       throw new PerceptionError('IO', `cannot open bag: ${(cause as Error).message}`, { file: path }, { cause });
     }
     try {
-      return await McapBagReader.fromReadable(path, new FreshReadable(handle), handle);
+      return await McapBagReader.fromReadable(path, new FreshReadable(handle), { ...options, handle });
     } catch (err) {
       await handle.close();
       throw err;
@@ -62,8 +70,10 @@ export class McapBagReader implements BagReader {
    * For tests and non-file sources: `path` is only used in messages. The readable must return a
    * buffer it will not reuse: uncompressed chunks are not copied, so messages are views into it.
    */
-  static async fromReadable(path: string, readable: McapTypes.IReadable, handle?: FileHandle): Promise<McapBagReader> {
-    const { decompressHandlers } = await loadCodecs();
+  static async fromReadable(path: string, readable: McapTypes.IReadable, options: McapReaderOptions & { handle?: FileHandle } = {}): Promise<McapBagReader> {
+    const { handle } = options;
+    const codecs = options.codecs ?? (await loadCodecs());
+    const { decompressHandlers } = codecs;
     let indexed: McapIndexedReader | undefined;
     try {
       indexed = await McapIndexedReader.Initialize({ readable, decompressHandlers });
@@ -71,13 +81,13 @@ export class McapBagReader implements BagReader {
       indexed = undefined; // no footer or summary: fall back to a streaming scan below
     }
     if (indexed && (indexed.chunkIndexes.length > 0 || indexed.statistics?.messageCount === 0n) && indexed.statistics) {
-      return new McapBagReader({ path, readable, handle, indexed, info: indexedInfo(path, indexed) });
+      return new McapBagReader({ path, readable, handle, indexed, info: indexedInfo(path, indexed), codecs });
     }
     // The scan's error (truncation) is met again, after the readable messages, by messages().
-    const { info } = await scanInfo(path, readable);
+    const { info } = await scanInfo(path, readable, codecs);
     // An index without statistics is still usable for seeking; only the counts needed the scan.
     const usable = indexed && indexed.chunkIndexes.length > 0 ? indexed : undefined;
-    return new McapBagReader({ path, readable, handle, indexed: usable, info });
+    return new McapBagReader({ path, readable, handle, indexed: usable, info, codecs });
   }
 
   info(): BagInfo {
@@ -114,7 +124,7 @@ export class McapBagReader implements BagReader {
     }
     const channels = new Map<number, Channel>();
     const schemas = new Map<number, Schema>();
-    for await (const rec of streamRecords(this.path, this.#readable)) {
+    for await (const rec of streamRecords(this.path, this.#readable, { codecs: this.#codecs })) {
       this.#assertOpen();
       if (rec.type === 'Schema') schemas.set(rec.id, rec);
       else if (rec.type === 'Channel') channels.set(rec.id, rec);
@@ -207,7 +217,7 @@ function finishInfo(
 }
 
 /** Counts what a streaming pass can read; used when there is no usable index or statistics. */
-async function scanInfo(path: string, readable: McapTypes.IReadable): Promise<{ info: BagInfo; error?: PerceptionError }> {
+async function scanInfo(path: string, readable: McapTypes.IReadable, codecs: Codecs): Promise<{ info: BagInfo; error?: PerceptionError }> {
   const channels = new Map<number, Channel>();
   const schemas = new Map<number, Schema>();
   const counts = new Map<number, number>();
@@ -217,7 +227,7 @@ async function scanInfo(path: string, readable: McapTypes.IReadable): Promise<{ 
   let total = 0;
   let error: PerceptionError | undefined;
   try {
-    for await (const rec of streamRecords(path, readable, true)) {
+    for await (const rec of streamRecords(path, readable, { includeChunks: true, codecs })) {
       if (rec.type === 'Schema') schemas.set(rec.id, rec);
       else if (rec.type === 'Channel') channels.set(rec.id, rec);
       else if (rec.type === 'Chunk') compressions.add(rec.compression || 'none');
@@ -248,8 +258,13 @@ async function scanInfo(path: string, readable: McapTypes.IReadable): Promise<{ 
  * stops before the footer, 'BAG_CORRUPT' when a record does not parse. Always terminates: each
  * pass reads a strictly advancing range of a file whose size is fixed at the start.
  */
-export async function* streamRecords(path: string, readable: McapTypes.IReadable, includeChunks = false): AsyncGenerator<McapTypes.TypedMcapRecord> {
-  const { decompressHandlers } = await loadCodecs();
+export async function* streamRecords(
+  path: string,
+  readable: McapTypes.IReadable,
+  options: { includeChunks?: boolean; codecs?: Codecs } = {},
+): AsyncGenerator<McapTypes.TypedMcapRecord> {
+  const includeChunks = options.includeChunks ?? false;
+  const { decompressHandlers } = options.codecs ?? (await loadCodecs());
   const reader = new McapStreamReader({ decompressHandlers, includeChunks });
   const size = await readable.size();
   let offset = 0n;
