@@ -1,6 +1,6 @@
 import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { McapWriter, type McapTypes } from '@mcap/core';
+import { McapIndexedReader, McapWriter, type McapTypes } from '@mcap/core';
 import { FileHandleReadable, FileHandleWritable } from '@mcap/nodejs';
 import { describe, expect, it } from 'vitest';
 import { PerceptionError } from '../errors.js';
@@ -30,6 +30,15 @@ async function drain(path: string, openBag: Opener): Promise<{ read: BagMessage[
   } catch (error) {
     return { read, error };
   }
+}
+
+/** 12 std_msgs/String messages 'crc-probe-NNNN', about three to a chunk; returns the path. */
+async function writeProbes(path: string, compression: 'none' | 'zstd'): Promise<string> {
+  const writer = await McapBagWriter.open(path, { compression, chunkSize: 100 });
+  await writer.addTopic('/probe', 'std_msgs/msg/String');
+  for (let i = 0; i < 12; i++) await writer.write('/probe', T0 + BigInt(i), { data: `crc-probe-${String(i).padStart(4, '0')}` });
+  await writer.close();
+  return path;
 }
 
 // The same contract in the reading thread and behind a reader thread (ThreadedBagReader).
@@ -77,6 +86,44 @@ describe.each(OPENERS)('corrupt and unsupported input (%s)', (_name, openBag) =>
       expect(error).toBeInstanceOf(PerceptionError);
       expect(['BAG_CORRUPT', 'BAG_TRUNCATED']).toContain((error as PerceptionError).code);
       expect((error as Error).message).toContain(path);
+    }));
+
+  it('a byte changed inside an uncompressed chunk → BAG_CORRUPT from the chunk CRC, indexed or streamed', () =>
+    withTmp(async (dir) => {
+      const path = join(dir, 'x.mcap');
+      const bytes = await readFile(await writeProbes(path, 'none'));
+      // The message still decodes after the change: only the CRC can tell.
+      const at = bytes.indexOf('crc-probe-0007');
+      expect(at).toBeGreaterThan(0);
+      bytes[at + 13] ^= 0x40; // 'crc-probe-000w'
+      await writeFile(path, bytes);
+      const cut = join(dir, 'cut.mcap'); // no summary: read by the streaming scan
+      await writeFile(cut, bytes.subarray(0, bytes.length - 100));
+      for (const p of [path, cut]) {
+        const { read, error } = await within(5000, drain(p, openBag));
+        expect(error, p).toMatchObject({ name: 'PerceptionError', code: 'BAG_CORRUPT', context: { file: p } });
+        expect((error as Error).message).toMatch(/crc/i);
+        const texts = read.map((m) => (m.msg as { data: string }).data);
+        expect(texts).toEqual(texts.filter((t) => t < 'crc-probe-0007'));
+      }
+    }));
+
+  it('a zstd chunk announcing the wrong uncompressed size → BAG_CORRUPT naming both sizes', () =>
+    withTmp(async (dir) => {
+      const path = join(dir, 'x.mcap');
+      await writeProbes(path, 'zstd');
+      const fh = await open(path, 'r');
+      const { chunkIndexes } = await McapIndexedReader.Initialize({ readable: new FileHandleReadable(fh) });
+      await fh.close();
+      const bytes = await readFile(path);
+      const sizeAt = Number(chunkIndexes[1].chunkStartOffset) + 9 + 16; // opcode, length, start and end time
+      const size = bytes.readBigUInt64LE(sizeAt);
+      bytes.writeBigUInt64LE(size + 8n, sizeAt);
+      await writeFile(path, bytes);
+      const { read, error } = await within(5000, drain(path, openBag));
+      expect(error).toMatchObject({ name: 'PerceptionError', code: 'BAG_CORRUPT', context: { file: path } });
+      expect((error as Error).message).toContain(`announces ${size + 8n}`);
+      expect(read.length).toBeGreaterThan(0); // the first chunk was fine
     }));
 
   it('truncated ROS 1 bag → BAG_TRUNCATED naming the file', () =>
@@ -153,6 +200,21 @@ describe.each(OPENERS)('corrupt and unsupported input (%s)', (_name, openBag) =>
       expect((await it.next()).done).toBe(false);
       await reader.close();
       await expect(it.next()).rejects.toMatchObject({ code: 'IO' });
+    }));
+});
+
+describe("@mcap/core's own read path (messageViews: false)", () => {
+  it('reports the same chunk CRC failure as the view path', () =>
+    withTmp(async (dir) => {
+      const path = join(dir, 'x.mcap');
+      const bytes = await readFile(await writeProbes(path, 'none'));
+      bytes[bytes.indexOf('crc-probe-0007') + 13] ^= 0x40;
+      await writeFile(path, bytes);
+      for (const messageViews of [true, false]) {
+        const { error } = await within(5000, drain(path, (p) => McapBagReader.open(p, { messageViews })));
+        expect(error, `messageViews ${messageViews}`).toMatchObject({ code: 'BAG_CORRUPT' });
+        expect((error as Error).message).toMatch(/incorrect chunk crc/i);
+      }
     }));
 });
 

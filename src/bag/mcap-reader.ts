@@ -4,15 +4,21 @@ import { PerceptionError } from '../errors.js';
 import { makeRos2Codec, toRos2Name } from '../msgs/index.js';
 import { loadCodecs, type Codecs } from './compression.js';
 import { decodeOne, inRange, TopicCounter, type ChannelDecoder } from './decode.js';
+import { chunksInOrder, FreshReadable, readMessageViews } from './mcap-views.js';
 import type { BagInfo, BagMessage, BagReader, ReadOptions } from './types.js';
 
 type Channel = McapTypes.TypedMcapRecords['Channel'];
+type Schema = McapTypes.TypedMcapRecords['Schema'];
 
 export interface McapReaderOptions {
   /** The codecs to decompress chunks with (default: loadCodecs(), zstd-napi when it loads). */
   codecs?: Codecs;
+  /**
+   * true (default): messages of chunks in time order are views into their chunk (mcap-views.ts);
+   * false: all through @mcap/core's readMessages, which copies each one (bench/read.ts's "before").
+   */
+  messageViews?: boolean;
 }
-type Schema = McapTypes.TypedMcapRecords['Schema'];
 
 /** How much the streaming fallback reads at a time. */
 const STREAM_PIECE = 1 << 20;
@@ -32,6 +38,7 @@ export class McapBagReader implements BagReader {
   readonly #indexed: McapIndexedReader | undefined;
   readonly #info: BagInfo;
   readonly #codecs: Codecs;
+  readonly #views: boolean;
   readonly #decoders = new Map<number, ChannelDecoder>();
   #closing: Promise<void> | undefined;
 
@@ -42,6 +49,7 @@ export class McapBagReader implements BagReader {
     indexed?: McapIndexedReader;
     info: BagInfo;
     codecs: Codecs;
+    views: boolean;
   }) {
     this.path = init.path;
     this.#readable = init.readable;
@@ -49,6 +57,7 @@ export class McapBagReader implements BagReader {
     this.#indexed = init.indexed;
     this.#info = init.info;
     this.#codecs = init.codecs;
+    this.#views = init.views;
   }
 
   static async open(path: string, options: McapReaderOptions = {}): Promise<McapBagReader> {
@@ -72,6 +81,7 @@ export class McapBagReader implements BagReader {
    */
   static async fromReadable(path: string, readable: McapTypes.IReadable, options: McapReaderOptions & { handle?: FileHandle } = {}): Promise<McapBagReader> {
     const { handle } = options;
+    const views = options.messageViews ?? true;
     const codecs = options.codecs ?? (await loadCodecs());
     const { decompressHandlers } = codecs;
     let indexed: McapIndexedReader | undefined;
@@ -81,13 +91,13 @@ export class McapBagReader implements BagReader {
       indexed = undefined; // no footer or summary: fall back to a streaming scan below
     }
     if (indexed && (indexed.chunkIndexes.length > 0 || indexed.statistics?.messageCount === 0n) && indexed.statistics) {
-      return new McapBagReader({ path, readable, handle, indexed, info: indexedInfo(path, indexed), codecs });
+      return new McapBagReader({ path, readable, handle, indexed, info: indexedInfo(path, indexed), codecs, views });
     }
     // The scan's error (truncation) is met again, after the readable messages, by messages().
     const { info } = await scanInfo(path, readable, codecs);
     // An index without statistics is still usable for seeking; only the counts needed the scan.
     const usable = indexed && indexed.chunkIndexes.length > 0 ? indexed : undefined;
-    return new McapBagReader({ path, readable, handle, indexed: usable, info, codecs });
+    return new McapBagReader({ path, readable, handle, indexed: usable, info, codecs, views });
   }
 
   info(): BagInfo {
@@ -111,7 +121,10 @@ export class McapBagReader implements BagReader {
     const wanted = opts.topics ? new Set(opts.topics) : undefined;
     if (this.#indexed) {
       const indexed = this.#indexed;
-      const iter = indexed.readMessages({ topics: opts.topics, startTime: opts.startNs, endTime: opts.endNs });
+      const query = { topics: opts.topics, startTime: opts.startNs, endTime: opts.endNs };
+      // Chunks in time order (ours, most recorders'): views, no copies; overlapping ones: @mcap/core's merge.
+      const chunks = this.#views ? chunksInOrder(indexed, query) : undefined;
+      const iter = chunks ? readMessageViews(indexed, this.#readable, this.#codecs, chunks, query) : indexed.readMessages(query);
       while (true) {
         const r = await this.#pull(iter);
         if (r.done) return;
@@ -287,30 +300,7 @@ export async function* streamRecords(
     }
     const n = size - offset < BigInt(STREAM_PIECE) ? size - offset : BigInt(STREAM_PIECE);
     // Copy: a readable may reuse its buffer, and the stream reader keeps what it has not parsed.
-    reader.append((await readable.read(offset, n)).slice());
+    reader.append(new Uint8Array(await readable.read(offset, n)));
     offset += n;
-  }
-}
-
-/**
- * IReadable over a file handle that returns a new buffer for every read. @mcap/nodejs's
- * FileHandleReadable reuses one buffer for all reads: messages of an uncompressed chunk are
- * views into it, so the next read overwrote messages still held (a frame waiting in a mailbox),
- * and two iterators reading at once corrupted each other's chunks. A fresh allocation per
- * read (one per chunk or index, not per message) costs less than the copy it replaces.
- */
-class FreshReadable implements McapTypes.IReadable {
-  constructor(private readonly handle: FileHandle) {}
-
-  async size(): Promise<bigint> {
-    return BigInt((await this.handle.stat()).size);
-  }
-
-  async read(offset: bigint, length: bigint): Promise<Uint8Array> {
-    if (offset > BigInt(Number.MAX_SAFE_INTEGER) || length > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`read too large: offset ${offset}, length ${length}`);
-    const buffer = new Uint8Array(Number(length));
-    const { bytesRead } = await this.handle.read(buffer, 0, buffer.length, Number(offset));
-    if (bytesRead !== buffer.length) throw new Error(`read only ${bytesRead} bytes from offset ${offset}, expected ${length}`);
-    return buffer;
   }
 }
