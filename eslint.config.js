@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'out/', 'coverage/', 'training/.data/', 'training/.runs/'] },
+  { ignores: ['dist/', 'node_modules/', 'out/', 'coverage/', 'training/.data/', 'training/.runs/', 'bench/.cache/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
