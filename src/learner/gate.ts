@@ -143,9 +143,10 @@ export class Gate {
   /**
    * Promote only if new-domain score rises by ≥ margin over `current` and old-domain score falls
    * by ≤ tolerance from `oldBaseline` — the shipped weights by default in the learner, so that
-   * successive promotions cannot add up to more than the tolerance.
+   * successive promotions cannot add up to more than the tolerance. `margin` overrides the
+   * gate's own (a router refresh only has to do no worse: 0).
    */
-  decide(version: number, current: TailWeights, candidate: TailWeights, heldOutNew: readonly TrainSample[], oldRef: readonly TrainSample[], oldBaseline: TailWeights = current): GateDecision {
+  decide(version: number, current: TailWeights, candidate: TailWeights, heldOutNew: readonly TrainSample[], oldRef: readonly TrainSample[], oldBaseline: TailWeights = current, margin = this.margin): GateDecision {
     const cur = TfTails.create(this.manifest, current);
     const cand = TfTails.create(this.manifest, candidate);
     const base = oldBaseline === current ? cur : TfTails.create(this.manifest, oldBaseline);
@@ -166,11 +167,11 @@ export class Gate {
       let reason: string;
       if (!Number.isFinite(nb.score) || !Number.isFinite(na.score)) reason = 'no labelled held-out new-domain samples';
       else if (!Number.isFinite(ob.score) || !Number.isFinite(oa.score)) reason = 'no labelled old-domain reference samples';
-      else if (gain < this.margin) reason = `new-domain gain ${gain.toFixed(4)} < margin ${this.margin}`;
+      else if (gain < margin) reason = `new-domain gain ${gain.toFixed(4)} < margin ${margin}`;
       else if (drop > this.tolerance) reason = `old-domain drop ${drop.toFixed(4)} > tolerance ${this.tolerance}`;
       else {
         decision = 'promote';
-        reason = `new-domain gain ${gain.toFixed(4)} ≥ ${this.margin}, old-domain drop ${drop.toFixed(4)} ≤ ${this.tolerance}`;
+        reason = `new-domain gain ${gain.toFixed(4)} ≥ ${margin}, old-domain drop ${drop.toFixed(4)} ≤ ${this.tolerance}`;
       }
       return {
         version,

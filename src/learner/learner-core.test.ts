@@ -105,6 +105,58 @@ describe('LearnerCore', () => {
     store.close();
   });
 
+  it('refreshes the promoted tails\' router once twice the new-domain samples exist, tails unchanged, gated at margin 0', async () => {
+    const { core, store, published } = setup({ stepsPerCandidate: 50 });
+    const add = (from: number, n: number, labelled = true) => {
+      for (let i = from; i < from + n; i++) {
+        const s = flagged('new', 8000 + i);
+        core.onSample(s.sample, labelled ? s.labels : undefined);
+        if (!labelled) continue;
+        const o = flagged('old', 9000 + i);
+        core.onSample(o.sample, o.labels);
+      }
+    };
+    add(0, 16);
+    for (let k = 0; k < 20 && published.length === 0; k++) await core.onSlack(400);
+    expect(published).toHaveLength(1);
+    // Flagged frames whose labels have not come yet: the router fits on them (it needs no
+    // labels) while training and the gate's held-out set stay as they were. Each time the
+    // new-domain samples double, the next gate whose trained candidate misses the 0.05 margin
+    // tries a refresh; a trained candidate that clears it ships a fresh router itself, so the
+    // samples are doubled again.
+    let refresh: GateDecision | undefined;
+    let next = 16;
+    const double = () => {
+      const n = store.count({ domain: 'new', split: 'train' });
+      while (store.count({ domain: 'new', split: 'train' }) < 2 * n) add(next++, 1, false);
+    };
+    double();
+    for (let k = 0; k < 60 && !refresh; k++) {
+      const d = (await core.onSlack(400)).decision;
+      if (d?.decision !== 'promote') continue;
+      if (/router refresh/.test(d.reason)) refresh = d;
+      else double();
+    }
+    expect(refresh).toBeDefined();
+    const last = published[published.length - 1];
+    const first = published[published.length - 2].tails; // the promoted set it refreshes
+    expect(last.meta).toBe(refresh);
+    // Same tails, a new router.
+    for (const [name, t] of first) {
+      if (name.startsWith('router_')) continue;
+      expect(Array.from(last.tails.get(name)!.data)).toEqual(Array.from(t.data));
+    }
+    expect(Array.from(last.tails.get('router_w')!.data)).not.toEqual(Array.from(first.get('router_w')!.data));
+    // The candidate it stood in for was refused first; both decisions were stored.
+    const stored = store.decisions();
+    expect(stored[stored.length - 2]).toMatchObject({ version: refresh!.version, decision: 'reject' });
+    expect(stored[stored.length - 1]).toMatchObject({ version: refresh!.version, decision: 'promote' });
+    // No second refresh before the samples double again.
+    for (let k = 0; k < 4; k++) expect((await core.onSlack(400)).decision?.reason ?? '').not.toMatch(/router refresh/);
+    core.dispose();
+    store.close();
+  });
+
   it('with routing, holds the gate until enough new-domain samples exist to fit a router', async () => {
     const { core, store } = setup({ minRouterSamples: 30, stepsPerCandidate: 20 });
     const add = (i: number) => {
