@@ -135,12 +135,13 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
     onFrame(result, image, latencyMs) {
       if (!adapt) return;
       // A swap's window: from the bundle's arrival (verification, build and probe run while
-      // frames keep coming) to one second after it is swapped in, refused or rolled back.
+      // frames keep coming) through the swap and the post-swap health watch, to its verdict
+      // (healthy or rolled back) or the bundle's refusal, and one second more.
       const events = adapt.swaps.events;
       for (; eventsSeen < events.length; eventsSeen++) {
         const kind = events[eventsSeen].kind;
         if (kind === 'received') swapping = true;
-        else if (kind === 'swapped' || kind === 'rejected' || kind === 'rolled_back') {
+        else if (kind === 'healthy' || kind === 'rejected' || kind === 'rolled_back') {
           swapping = false;
           swapWindowEndS = bagTimeS() + 1;
         }

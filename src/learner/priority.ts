@@ -2,14 +2,19 @@ import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { PerceptionError } from '../errors.js';
 
-/** The learner's default niceness: background work, below perception (nice 0). */
-export const LEARNER_NICE = 10;
+/**
+ * The learner's default niceness: background work, below perception (nice 0). 19, the lowest:
+ * CFS weighs a nice-19 thread 15 against perception's 1024 (nice 10: 110), so a perception
+ * thread that wakes while the learner holds its core preempts it at once. Training only runs in
+ * granted slack anyway; what this keeps off perception's frames is the learner's own bursts.
+ */
+export const LEARNER_NICE = 19;
 
 /**
  * Lowers this whole process's CPU priority to `nice` (0..19), so that the learner's bursts
  * (gate evaluations, router fits, training steps) never take a core from perception on a
  * machine whose cores are all busy: with CFS a nice-10 process gets about a tenth of a
- * contended core. On Linux a nice value belongs to a thread and new threads inherit their
+ * contended core (nice 19: under 2 %). On Linux a nice value belongs to a thread and new threads inherit their
  * creator's, so every thread that exists now (V8's platform and GC threads, libuv's pool) is
  * set through /proc/self/task; elsewhere the process's priority is set. Raising the niceness
  * needs no privilege. Returns the number of threads set; a thread that ended meanwhile is
