@@ -121,15 +121,18 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
         throw new PerceptionError('IO', 'the learner process did not connect within 60 s', { field: 'learner' });
       }
       const bags = typeof o.referenceBag === 'string' ? [o.referenceBag] : o.referenceBag;
+      let taken = 0;
       let sent = 0;
       for (const [k, bag] of bags.entries()) {
         const share = Math.ceil(o.referenceFrames / bags.length);
         // The learner keys samples by camera and stamp, and recorded drives may share stamps
         // (every simulated bag starts at the same time): each bag's cameras get their own names.
         const name = (camera: string) => (bags.length > 1 ? `${camera}~ref${k}` : camera);
-        sent += await readReferenceSet(bag, Math.min(share, o.referenceFrames - sent), (camera, stampNs, image) => ctx.perception.process(name(camera), stampNs, image), (r, truth) => adapt!.sendReference(r, truth));
+        const r = await readReferenceSet(bag, Math.min(share, o.referenceFrames - taken), (camera, stampNs, image) => ctx.perception.process(name(camera), stampNs, image), (r, truth) => adapt!.sendReference(r, truth));
+        taken += r.frames;
+        sent += r.delivered;
       }
-      o.log(`adapt: learner connected; sent ${sent} old-domain reference frames from ${bags.join(', ')}`);
+      o.log(`adapt: learner connected; sent ${sent} old-domain reference frames from ${bags.join(', ')}${sent < taken ? ` (${taken - sent} of ${taken} could not be delivered: the learner's queue stayed full)` : ''}`);
       adapt.attach(ctx.scheduler as never);
     },
     onFrame(result, image, latencyMs) {

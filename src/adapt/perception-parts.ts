@@ -155,6 +155,13 @@ export function truthToLabels(classes: readonly string[], truth: Partial<Record<
  * An old-domain reference frame as the two messages the learner takes: its tail features
  * (domain 'old') and its labels at once. Undefined when the result carries no tail features.
  */
+/**
+ * How long one old-domain reference message may wait for room in the learner's queue before it
+ * counts as lost. The set goes out in a burst at start-up, faster than the learner stores it:
+ * sent with the frames' zero wait, 75 of 200 reference frames were dropped.
+ */
+export const REFERENCE_SEND_WAIT_MS = 10_000;
+
 export function referenceMessages(r: FrameResult, truth: Partial<Record<'detections' | 'lane' | 'depth', Truth>>, classes: readonly string[]): [SampleMessage, LabelMessage] | undefined {
   const features = tailFeatures(r, true);
   if (!features) return undefined;

@@ -10,7 +10,7 @@ import type { RgbImage } from '../replay/image-decode.js';
 import type { FrameResult } from '../replay/perception.js';
 import type { Truth } from '../replay/scoring.js';
 import type { Scheduler } from '../scheduler/index.js';
-import { flaggedSample, frameHealth, openPerceptionSwaps, referenceMessages, SlackRelay, truthToLabels } from './perception-parts.js';
+import { flaggedSample, frameHealth, openPerceptionSwaps, REFERENCE_SEND_WAIT_MS, referenceMessages, SlackRelay, truthToLabels } from './perception-parts.js';
 import { labelToMessage, sampleToMessage } from './wire.js';
 
 export interface AdaptPerceptionOptions {
@@ -129,8 +129,17 @@ export class AdaptPerception {
   }
 
   /** An old-domain reference frame, labelled at once (the reservoir against forgetting). */
-  sendReference(r: FrameResult, truth: Partial<Record<'detections' | 'lane' | 'depth', Truth>>): void {
-    for (const msg of referenceMessages(r, truth, this.o.engine.manifest.classes) ?? []) void this.channel.send(msg);
+  /**
+   * Sends one old-domain reference frame and its labels, waiting for room in the learner's
+   * queue (the set is sent in a burst at start-up, faster than the learner stores it: sent
+   * without waiting, 75 of 200 frames were dropped). True when both arrived in the queue.
+   */
+  async sendReference(r: FrameResult, truth: Partial<Record<'detections' | 'lane' | 'depth', Truth>>): Promise<boolean> {
+    const msgs = referenceMessages(r, truth, this.o.engine.manifest.classes);
+    if (!msgs) return false;
+    let ok = true;
+    for (const msg of msgs) ok = (await this.channel.send(msg, { waitMs: REFERENCE_SEND_WAIT_MS })) && ok;
+    return ok;
   }
 
   /** Ground truth from the bag: held by the annotator, released only for flagged frames. */

@@ -16,7 +16,7 @@ async function read(maxFrames: number): Promise<Array<{ stampNs: bigint; truth: 
       got.push({ stampNs: x.stampNs, truth, width: x.width });
     },
   );
-  expect(sent).toBe(got.length);
+  expect(sent).toEqual({ frames: got.length, delivered: got.length });
   return got;
 }
 
@@ -33,6 +33,25 @@ describe('old-domain reference set', () => {
       expect(g.truth.lane?.kind).toBe('lane');
       expect(g.truth.depth?.kind).toBe('depth');
     }
+  });
+
+  it('waits for a slow consumer and counts the frames it could not deliver', async () => {
+    let busy = 0;
+    let maxBusy = 0;
+    let n = 0;
+    const sent = await readReferenceSet(
+      BAG,
+      6,
+      async (camera, stampNs) => ({ camera, stampNs }) as unknown as FrameResult,
+      async () => {
+        maxBusy = Math.max(maxBusy, ++busy);
+        await new Promise((res) => setTimeout(res, 5));
+        busy--;
+        return n++ % 2 === 0; // every other frame lost
+      },
+    );
+    expect(maxBusy).toBe(1); // one frame at a time: the next waits for the last one's delivery
+    expect(sent).toEqual({ frames: 6, delivered: 3 });
   });
 
   it('sends every frame when asked for more than the bag holds', async () => {

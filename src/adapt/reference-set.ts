@@ -20,14 +20,16 @@ export type ReferenceTruth = Partial<Record<'detections' | 'lane' | 'depth', Tru
  * first seconds are one scene, and the learner's router learns what the old domain looks like
  * from these frames (bench/router-fit.ts). The learner's gate measures
  * forgetting on these, and its reservoir trains on them. Used by `replay --adapt` and by the
- * ROS perception node (`adaptation.reference_bag`). Resolves to the number of frames sent.
+ * ROS perception node (`adaptation.reference_bag`). `onFrame` may wait (for room in the
+ * learner's queue) and returns false for a frame it could not deliver. Resolves to the frames
+ * taken from the bag and how many of them were delivered.
  */
 export async function readReferenceSet(
   bag: string,
   maxFrames: number,
   process: (camera: string, stampNs: bigint, image: RgbImage) => Promise<FrameResult>,
-  onFrame: (result: FrameResult, truth: ReferenceTruth) => void,
-): Promise<number> {
+  onFrame: (result: FrameResult, truth: ReferenceTruth) => boolean | void | Promise<boolean | void>,
+): Promise<{ frames: number; delivered: number }> {
   const reader = await openBag(bag);
   const decoder = new ImageDecoder();
   const truth = new Map<string, ReferenceTruth>();
@@ -36,10 +38,11 @@ export async function readReferenceSet(
   // Frame i is sent when it starts a new one of `maxFrames` equal stretches of the bag.
   const stretch = (i: number) => Math.floor((i * Math.max(0, maxFrames)) / Math.max(1, cameraFrames));
   let seen = 0;
+  let taken = 0;
   let sent = 0;
   try {
     for await (const m of reader.messages()) {
-      if (sent >= maxFrames) break;
+      if (taken >= maxFrames) break;
       const role = classifyTopic(m.topic, m.type);
       const header = (m.msg as { header: { stamp: { sec: number; nanosec: number } } }).header;
       const key = `${role.role === 'other' ? '' : role.camera}@${timeToNs(header.stamp)}`;
@@ -71,9 +74,10 @@ export async function readReferenceSet(
             ? { kind: 'compressed', format: (m.msg as CompressedImage).format, data: (m.msg as CompressedImage).data }
             : { kind: 'raw', ...(m.msg as Image) };
           const image = await decoder.decode(enc, { camera: role.camera, topic: m.topic, index: m.index });
-          onFrame(await process(role.camera, timeToNs(header.stamp), image), t);
+          const delivered = await onFrame(await process(role.camera, timeToNs(header.stamp), image), t);
           truth.delete(key);
-          sent++;
+          taken++;
+          if (delivered !== false) sent++;
           break;
         }
         case 'other':
@@ -83,5 +87,5 @@ export async function readReferenceSet(
   } finally {
     await reader.close();
   }
-  return sent;
+  return { frames: taken, delivered: sent };
 }

@@ -95,6 +95,25 @@ describe('ZeroMQ channel with CURVE', () => {
     expect(server.stats.dropped).toBe(1);
   });
 
+  it('a send that may wait (the reference set) waits for the learner, and only that send', async () => {
+    const { server } = await serve();
+    const waited = server.send({ kind: 'slack', grantMs: 7 }, { waitMs: 5000 });
+    await new Promise((r) => setTimeout(r, 50));
+    const { got: down } = client(server.endpoints); // connects after the send started
+    expect(await waited).toBe(true);
+    await until(() => down.length > 0);
+    expect(down[0]).toEqual({ kind: 'slack', grantMs: 7 });
+    // The wait was for that message only: the next one without a wait does not block.
+    const { server: lonely } = await serve();
+    const t0 = Date.now();
+    expect(await lonely.send({ kind: 'pause' }, { waitMs: 100 })).toBe(false);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(90);
+    const t1 = Date.now();
+    expect(await lonely.send({ kind: 'pause' })).toBe(false);
+    expect(Date.now() - t1).toBeLessThan(50);
+    expect(lonely.stats.dropped).toBe(2);
+  });
+
   it('a learner whose key is not on the allow-list is refused, logged once, and its message never arrives', async () => {
     const { server, got, log } = await serve();
     const { c } = client(server.endpoints, strangerKeys, serverKeys.publicKey, 300);

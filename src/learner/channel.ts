@@ -127,12 +127,17 @@ export class ChannelServer {
 
   /**
    * Queues a message for the learner without waiting for it. False (and counted as dropped)
-   * when no authenticated learner is connected or its queue is full.
+   * when no authenticated learner is connected or its queue is full. `waitMs` > 0 waits up to
+   * that long for room instead (a burst that must arrive whole, such as the old-domain
+   * reference set at start-up, sent faster than the learner stores it); frames never wait so.
    */
-  send(msg: ToLearner): Promise<boolean> {
+  send(msg: ToLearner, opts: { waitMs?: number } = {}): Promise<boolean> {
     if (this.closing) return Promise.resolve(false);
     const frames = encodeMessage(msg);
+    const waitMs = opts.waitMs ?? 0;
     const p = this.sendChain.then(async () => {
+      // Sends are chained, so a timeout set for this one cannot leak into another.
+      if (waitMs > 0) this.down.sendTimeout = waitMs;
       try {
         await this.down.send(frames);
         this.stats.sent++;
@@ -140,6 +145,8 @@ export class ChannelServer {
       } catch {
         this.stats.dropped++;
         return false;
+      } finally {
+        if (waitMs > 0 && !this.down.closed) this.down.sendTimeout = 0;
       }
     });
     this.sendChain = p;

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { FEATURE_OUTPUTS, flaggedSample, frameHealth, openPerceptionSwaps, referenceMessages, SlackRelay } from '../adapt/perception-parts.js';
+import { FEATURE_OUTPUTS, flaggedSample, frameHealth, openPerceptionSwaps, REFERENCE_SEND_WAIT_MS, referenceMessages, SlackRelay } from '../adapt/perception-parts.js';
 import { readReferenceSet } from '../adapt/reference-set.js';
 import { sampleToMessage } from '../adapt/wire.js';
 import { DEFAULT_OUTPUTS, Engine } from '../engine/engine.js';
@@ -290,16 +290,18 @@ export class PerceptionAdaptation {
       engine = await Engine.create({ modelDir, providers: ['cpu'], threads: 1, outputs: [...DEFAULT_OUTPUTS, ...FEATURE_OUTPUTS] });
       const perception = new Perception(engine, { scoreThreshold: 0.3, denseAtCameraSize: false, overlayWidth: 64 });
       const classes = engine.manifest.classes;
-      const sent = await readReferenceSet(
+      const { frames, delivered } = await readReferenceSet(
         referenceBag,
         referenceFrames,
         (camera, stampNs, image) => perception.process(camera, stampNs, image),
-        (r, truth) => {
-          for (const m of referenceMessages(r, truth, classes) ?? []) void this.channel.send(m);
+        async (r, truth) => {
+          let ok = true;
+          for (const m of referenceMessages(r, truth, classes) ?? []) ok = (await this.channel.send(m, { waitMs: REFERENCE_SEND_WAIT_MS })) && ok;
+          return ok;
         },
       );
-      this.#o.log('info', `sent ${sent} old-domain reference frames from ${referenceBag} to the learner`);
-      return sent;
+      this.#o.log(delivered < frames ? 'warn' : 'info', `sent ${delivered} of ${frames} old-domain reference frames from ${referenceBag} to the learner${delivered < frames ? " (the rest found the learner's queue full)" : ''}`);
+      return delivered;
     } catch (err) {
       this.#o.log('warn', `old-domain reference set not sent (the learner's gate refuses candidates without one): ${(err as Error).message}`);
       return 0;
