@@ -1,0 +1,154 @@
+/**
+ * Which old-domain reference set keeps the domain router off other training-domain drives:
+ * `npx tsx bench/router-refset.ts [--json]` after `npx tsx bench/adaptation.ts`.
+ *
+ * Takes the new-domain training samples of the last scenario run's sample store (a copy), and
+ * pools the tail features (engine at 192x384, the scenario's size) of every frame of:
+ * - reference drives: the scenario's three first ones (day 502, dusk 503, fog 504) and its five
+ *   added ones (day 505-507, dusk 508, fog 509), rendered by the scenario;
+ * - check drives the learner never sees: the scenario's day check drive (seed 500, first 600
+ *   frames), another day drive (599) and a dusk drive (598), 300 frames each, rendered here;
+ * - the newpaint drive (every frame).
+ * Then fits routers (src/engine/router.ts) on reference frames taken evenly from each drive, as
+ * the scenario sends them (~170 for training: the store holds ~15 % out for the gate), against
+ * the new-domain samples of the first 20 s, 60 s or all of the drive, and prints the share of
+ * each check drive's frames a camera would run on the adapted tails (RouterState's running
+ * average), and the same for newpaint's last fifth.
+ */
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { openBag } from '../src/bag/reader.js';
+import { writeSimBag } from '../src/cli/sim.js';
+import { Engine } from '../src/engine/engine.js';
+import { fitRouter, poolFeatures, routerScore, RouterState, type Router } from '../src/engine/router.js';
+import { SampleStore } from '../src/learner/store.js';
+import type { CompressedImage } from '../src/msgs/index.js';
+import { ImageDecoder } from '../src/replay/image-decode.js';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const CACHE = join(ROOT, 'bench', '.cache', 'adaptation');
+const STORE = join(CACHE, 'run', 'adapt', 'adapt', 'learner-state', 'samples.db');
+const json = process.argv.includes('--json');
+const log = (l: string) => process.stderr.write(`${l}\n`);
+
+interface Pooled {
+  x: Float32Array;
+  t: number; // seconds into the drive
+}
+
+/** A drive of the scenario's kind (640x360 JPEG, 10 Hz), rendered once into the cache. */
+async function bag(name: string, domain: 'day' | 'dusk' | 'fog', frames: number, seed: number): Promise<string> {
+  const out = join(CACHE, `${name}-${frames}.mcap`);
+  if (!existsSync(out)) {
+    log(`rendering ${out}`);
+    await writeSimBag({ out, domain, frames, seed, cameras: ['front'], width: 640, height: 360, rateHz: 10, compressed: true, jpegQuality: 85, gtScale: 4 });
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const engine = await Engine.create({ modelDir: join(ROOT, 'models', 'default'), providers: ['cpu'], inputSize: [192, 384], log: () => {} });
+  const dir = mkdtempSync(join(tmpdir(), 'router-refset-'));
+  try {
+    copyFileSync(STORE, join(dir, 'samples.db'));
+    const store = SampleStore.open(join(dir, 'samples.db'));
+    const stored = store.list({ domain: 'new', split: 'train' }).map((i) => store.get(i.id));
+    const storedOld = store.list({ domain: 'old', split: 'train' }).map((i) => poolFeatures(store.get(i.id).features, engine.manifest.tails));
+    store.close();
+    const t0 = stored.reduce((a, s) => (s.stampNs < a ? s.stampNs : a), stored[0].stampNs);
+    const news: Pooled[] = stored.map((s) => ({ x: poolFeatures(s.features, engine.manifest.tails), t: Number(s.stampNs - t0) / 1e9 }));
+    log(`store: ${news.length} new-domain training samples`);
+
+    const decoder = new ImageDecoder();
+    const drive = async (path: string, max = Infinity): Promise<Pooled[]> => {
+      const reader = await openBag(path);
+      const out: Pooled[] = [];
+      let k = 0;
+      try {
+        for await (const m of reader.messages({ topics: ['/front/image_raw/compressed'] })) {
+          if (k >= max) break;
+          const c = m.msg as CompressedImage;
+          const image = await decoder.decode({ kind: 'compressed', format: c.format, data: c.data }, { camera: 'front', topic: m.topic, index: m.index });
+          const [o] = await engine.infer([image], { outputs: ['det_feat', 'seg_feat', 'depth_feat'] });
+          const map = (name: 'det_feat' | 'seg_feat' | 'depth_feat') => {
+            const t = o.tensors[name]!;
+            const [channels, height, width] = t.dims.length === 4 ? t.dims.slice(1) : t.dims;
+            return { channels, height, width, data: t.data as Float32Array };
+          };
+          out.push({ x: poolFeatures({ det: map('det_feat'), seg: map('seg_feat'), depth: map('depth_feat') }, engine.manifest.tails), t: k++ / 10 });
+        }
+      } finally {
+        await reader.close();
+      }
+      log(`${path}: ${out.length} frames`);
+      return out;
+    };
+    const checks = {
+      day_500: await drive(join(CACHE, 'day-600.mcap'), 600),
+      day_599: await drive(await bag('day-check599', 'day', 300, 599)),
+      dusk_598: await drive(await bag('dusk-check598', 'dusk', 300, 598)),
+    };
+    const newpaint = await drive(join(CACHE, 'newpaint-1800.mcap'));
+    const lastFifthFrom = (newpaint[newpaint.length - 1].t * 4) / 5;
+    const three = [await drive(join(CACHE, 'day-refset-150.mcap')), await drive(join(CACHE, 'dusk-refset-60.mcap')), await drive(join(CACHE, 'fog-refset-60.mcap'))];
+    const added = [
+      await drive(join(CACHE, 'day-refset505-150.mcap')),
+      await drive(join(CACHE, 'day-refset506-150.mcap')),
+      await drive(join(CACHE, 'day-refset507-150.mcap')),
+      await drive(join(CACHE, 'dusk-refset2-60.mcap')),
+      await drive(join(CACHE, 'fog-refset2-60.mcap')),
+    ];
+    /** `n` frames spread evenly over each drive, `total` in all. */
+    const evenly = (drives: Pooled[][], total: number) =>
+      drives.flatMap((d) => {
+        const n = Math.min(d.length, Math.round(total / drives.length));
+        return Array.from({ length: n }, (_, i) => d[Math.floor((i * d.length) / n)].x);
+      });
+    const onAdapted = (router: Router, frames: readonly Pooled[], from = -Infinity) => {
+      const state = new RouterState();
+      let n = 0;
+      let on = 0;
+      for (const f of frames) {
+        if (f.t >= from) {
+          n++;
+          if (state.useAdapted('front')) on++;
+        }
+        state.observe('front', routerScore(router, f.x));
+      }
+      return Math.round((100 * on) / n);
+    };
+    const rows = [];
+    for (const [name, olds] of [
+      ['three drives', evenly(three, 170)],
+      ['eight drives', evenly([...three, ...added], 170)],
+      [`the run's stored (${storedOld.length})`, storedOld],
+    ] as const) {
+      for (const until of [20, 60, Infinity]) {
+        const fitted = news.filter((s) => s.t < until).map((s) => s.x);
+        const router = fitRouter(olds, fitted);
+        rows.push({
+          reference: name,
+          fitted_on_s: Number.isFinite(until) ? until : 'all',
+          new_samples: fitted.length,
+          ...Object.fromEntries(Object.entries(checks).map(([k, v]) => [`${k}_on_adapted_pct`, onAdapted(router, v)])),
+          newpaint_last_fifth_on_adapted_pct: onAdapted(router, newpaint, lastFifthFrom),
+        });
+      }
+    }
+    if (json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+    else {
+      const cols = Object.keys(rows[0]) as Array<keyof (typeof rows)[0]>;
+      process.stdout.write(cols.join('\t') + '\n');
+      for (const r of rows) process.stdout.write(cols.map((c) => String(r[c])).join('\t') + '\n');
+    }
+  } finally {
+    await engine.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`${(err as Error).stack ?? err}\n`);
+  process.exitCode = 1;
+});
