@@ -267,7 +267,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
               // Backpressure with one frame of lookahead: a frame waits in its mailbox while the
               // one before it runs, so reading the bag overlaps inference; the next offer waits
               // until that frame has been dispatched, so keep-latest never replaces (drops) it.
-              while (scheduler.pending > 0) await new Promise<void>((r) => setImmediate(r));
+              while (scheduler.pending > 0) await scheduler.progress();
               arrivalMs = performance.now();
             }
             scheduler.offer(role.camera, payload, { stampNs: payload.stampNs, arrivalMs, sourceSize: encodedSize(encoded) });
@@ -302,7 +302,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     // The bag is read; let the frames still waiting in mailboxes run before stopping.
     // (Bounded: a frame either runs or is dropped at the next poll; the bound guards a bug, not load.)
     const drainUntil = performance.now() + 60_000;
-    while ((scheduler.pending > 0 || scheduler.inFlightCount > 0) && performance.now() < drainUntil) await new Promise<void>((r) => setImmediate(r));
+    while ((scheduler.pending > 0 || scheduler.inFlightCount > 0) && performance.now() < drainUntil) await Promise.race([scheduler.progress(), sleep(100)]);
     await scheduler.stop();
     loopDelay.disable();
     pairing.flush();

@@ -269,3 +269,41 @@ describe('cross-camera batching', () => {
     expect(d?.frames.map((f) => f.camera)).toEqual(['c', 'a']);
   });
 });
+
+describe('progress()', () => {
+  it('resolves when a frame leaves its mailbox and when a dispatch settles, not before', async () => {
+    const h = harness();
+    h.offer('a', 'f1');
+    let woke = 0;
+    const waitTake = h.s.progress().then(() => woke++);
+    await Promise.resolve();
+    expect(woke).toBe(0); // nothing happened yet
+    const d = h.s.poll()!; // f1 leaves the mailbox
+    await waitTake;
+    expect(woke).toBe(1);
+    const waitSettle = h.s.progress().then(() => woke++);
+    await Promise.resolve();
+    expect(woke).toBe(1);
+    h.clock.advance(5);
+    h.s.complete(d, h.runner.results(['f1'], d.size));
+    await waitSettle;
+    expect(woke).toBe(2);
+    // A producer waiting for room, as replay --fast does, gets it without polling.
+    h.offer('a', 'f2');
+    const waiting = (async () => {
+      while (h.s.pending > 0) await h.s.progress();
+      return 'room';
+    })();
+    stepOnce(h.s, h.clock, h.runner);
+    await expect(waiting).resolves.toBe('room');
+  });
+
+  it('resolves at once after dispose, and wakes waiters on dispose', async () => {
+    const h = harness();
+    h.offer('a', 'f1');
+    const waiting = h.s.progress();
+    h.s.dispose();
+    await expect(waiting).resolves.toBeUndefined();
+    await expect(h.s.progress()).resolves.toBeUndefined();
+  });
+});

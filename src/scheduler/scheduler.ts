@@ -54,6 +54,8 @@ export class Scheduler<T, R> {
   private nextId = 1;
   private pendingCount = 0;
   private disposed = false;
+  // Callers of `progress()` waiting for a frame to leave a mailbox or a dispatch to settle.
+  private progressWaiters: Array<() => void> = [];
 
   constructor(options: SchedulerOptions<T, R>) {
     this.cfg = resolveConfig(options);
@@ -81,6 +83,18 @@ export class Scheduler<T, R> {
 
   get inFlightCount(): number {
     return this.inFlight.size;
+  }
+
+  /**
+   * Resolves the next time a frame leaves a mailbox (dispatched or dropped), a dispatch
+   * settles, or the scheduler is disposed. For a producer that waits for room (replay --fast
+   * offers a frame only once the one before it has been dispatched) without polling: a
+   * `setImmediate` loop kept the replay thread spinning, taking a core from the model and
+   * allocating a promise per turn (about a garbage collection every few frames).
+   */
+  progress(): Promise<void> {
+    if (this.disposed) return Promise.resolve();
+    return new Promise<void>((resolve) => this.progressWaiters.push(resolve));
   }
 
   /** Expected cost (EWMA, or prior) and the high quantile for a batch at a size. */
@@ -281,16 +295,26 @@ export class Scheduler<T, R> {
     this.inFlight.clear();
     this.busy.clear();
     for (const d of dispatches) for (const f of d.frames) this.drop(f.camera, f.payload, 'shutdown');
+    this.wakeProgress();
   }
 
   private settle(d: Dispatch<T>): void {
     this.inFlight.delete(d.id);
     for (const f of d.frames) this.busy.delete(f.camera);
+    this.wakeProgress();
   }
 
   private takeFrom(f: PendingFrame<T>): void {
     (this.mailboxes.get(f.camera) as Mailbox<T>).take();
     this.pendingCount -= 1;
+    this.wakeProgress();
+  }
+
+  private wakeProgress(): void {
+    if (this.progressWaiters.length === 0) return;
+    const waiters = this.progressWaiters;
+    this.progressWaiters = [];
+    for (const w of waiters) w();
   }
 
   /** A drop that says the scheduler is behind: it counts toward the miss rate and ends slack. */
