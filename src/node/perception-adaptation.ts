@@ -300,7 +300,8 @@ export class PerceptionAdaptation {
           return ok;
         },
       );
-      this.#o.log(delivered < frames ? 'warn' : 'info', `sent ${delivered} of ${frames} old-domain reference frames from ${referenceBag} to the learner${delivered < frames ? " (the rest found the learner's queue full)" : ''}`);
+      if (delivered < frames) this.#o.log('warn', `sent ${delivered} of ${frames} old-domain reference frames from ${referenceBag} to the learner (the rest found the learner's queue full)`);
+      else this.#o.log('info', `sent ${delivered} old-domain reference frames from ${referenceBag} to the learner`);
       return delivered;
     } catch (err) {
       this.#o.log('warn', `old-domain reference set not sent (the learner's gate refuses candidates without one): ${(err as Error).message}`);

@@ -1,3 +1,8 @@
+/** A camera is taken as silent after this many of its periods without a frame… */
+const SILENT_PERIODS = 10;
+/** …and never sooner than this. */
+const SILENT_MIN_MS = 500;
+
 interface Rate {
   lastMs: number;
   periodMs: number | undefined;
@@ -21,11 +26,18 @@ export class ArrivalRates {
     r.lastMs = Math.max(r.lastMs, arrivalMs);
   }
 
-  /** Time until the first camera is next expected to deliver; Infinity while no period is known. */
+  /**
+   * Time until the first camera is next expected to deliver; Infinity while no period is known.
+   * A camera silent for SILENT_PERIODS of its periods (and at least SILENT_MIN_MS) is not
+   * expected any more (a bag that ended, a camera that stopped): otherwise a camera with a
+   * period shorter than a slack slice, once silent, would refuse all training time for good.
+   * If it comes back, its first frame revokes any grant at once (Scheduler.offer).
+   */
   idleMs(nowMs: number): number {
     let idle = Infinity;
     for (const r of this.rates.values()) {
       if (r.periodMs === undefined || r.periodMs <= 0) continue;
+      if (nowMs - r.lastMs > Math.max(SILENT_PERIODS * r.periodMs, SILENT_MIN_MS)) continue;
       // A camera that is overdue is expected at its next period boundary, not "now".
       const k = Math.max(1, Math.floor((nowMs - r.lastMs) / r.periodMs) + 1);
       idle = Math.min(idle, r.lastMs + k * r.periodMs - nowMs);

@@ -26,6 +26,27 @@ describe('slack for training', () => {
     expect(stats).toMatchObject({ grants: 1, refusals: 2, granted_ms: 15 });
   });
 
+  it('a camera silent for ten of its periods (and ≥ 500 ms) is no longer expected; its next frame revokes', () => {
+    const h = idleAt70(); // period 30 ms: a 40 ms slice never fits between its frames
+    const refusedAt = (t: number, ms = 40) => {
+      h.clock.set(t);
+      const g = h.s.requestSlack(ms);
+      g?.release();
+      return g === null;
+    };
+    expect(refusedAt(70)).toBe(true);
+    expect(refusedAt(400)).toBe(true); // 11 periods, but under 500 ms
+    expect(refusedAt(561)).toBe(false); // silent: the bag ended, the camera stopped
+    h.clock.set(600);
+    const g = h.s.requestSlack(40)!;
+    h.offer('a', 'back'); // the camera comes back
+    expect(g.revoked).toBe(true);
+    stepOnce(h.s, h.clock, h.runner);
+    // Expected again: its period is now 132 ms (EWMA with the 540 ms gap), next frame due at 732.
+    expect(refusedAt(610, 130)).toBe(true);
+    expect(refusedAt(610, 100)).toBe(false);
+  });
+
   it('is refused while a frame waits or runs', () => {
     const h = idleAt70();
     h.offer('a', 'waiting');
