@@ -1,5 +1,5 @@
 /**
- * The adaptation scenario (issue 5's proof), runnable: `npx tsx bench/adaptation.ts [--quick] [--json]`.
+ * The adaptation scenario (issue 5's proof), runnable: `npm run -s adaptation -- [--quick] [--json]`.
  *
  * 1. Renders, once, a training-domain reference bag (day) and a shifted-domain bag (newpaint:
  *    different lane paint colour and width), 640x360 JPEG at 10 Hz, from fixed seeds.

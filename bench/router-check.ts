@@ -1,6 +1,6 @@
 /**
  * How the domain router of the last adaptation scenario routes whole drives:
- * `npx tsx bench/router-check.ts` after `npx tsx bench/adaptation.ts`.
+ * `npx tsx bench/router-check.ts` after `npm run -s adaptation`.
  *
  * Restores the promoted weights exactly as a restart would (the scenario's perception state
  * folder), runs the first 300 frames of the training-domain check drive and the last fifth of

@@ -1,7 +1,7 @@
 /**
  * How well a domain router fitted on the learner's stored samples routes whole drives, for
  * the router fit in use (src/engine/router.ts) and the diagonal discriminant it replaced:
- * `npx tsx bench/router-fit.ts [--json]` after `npx tsx bench/adaptation.ts`.
+ * `npx tsx bench/router-fit.ts [--json]` after `npm run -s adaptation`.
  *
  * Reads the last scenario's sample store (a copy; the store is not changed), pools each stored
  * sample's tail features, and runs the engine (192x384, the scenario's size) over the

@@ -1,6 +1,6 @@
 /**
  * Which old-domain reference set keeps the domain router off other training-domain drives:
- * `npx tsx bench/router-refset.ts [--json]` after `npx tsx bench/adaptation.ts`.
+ * `npx tsx bench/router-refset.ts [--json]` after `npm run -s adaptation`.
  *
  * Takes the new-domain training samples of the last scenario run's sample store (a copy), and
  * pools the tail features (engine at 192x384, the scenario's size) of every frame of:
