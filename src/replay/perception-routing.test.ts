@@ -58,6 +58,18 @@ describe('routed weights in service', () => {
     }
   });
 
+  it('a routed candidate run as given (its probe) runs its own tails on every frame, scores its router, and leaves routing alone', async () => {
+    const p = new Perception(engine, OPTS);
+    const candidate = engine.makeWeightSet(routed(-2), 'cand'); // reads everything as old
+    const image = { width: W, height: H, data: frame('front', 0).encoded.data };
+    const [r] = await p.processBatch([{ camera: 'front', stampNs: 1n, image }], undefined, candidate);
+    expect(r.weights).toBe('cand'); // as given: a probe tests the candidate's own tails
+    expect(r.tensors.seg_feat).toBeUndefined(); // fetched for the router, not handed out
+    // Nothing in service changed: the next frame runs on the shipped tails, unrouted.
+    const [next] = await p.processBatch([{ camera: 'front', stampNs: 2n, image }]);
+    expect(next.weights).toBe(engine.currentWeights.id);
+  });
+
   it('a router that never reads the new domain leaves every frame on the shipped tails, bit for bit', async () => {
     const plain = new Perception(engine, OPTS);
     const [before] = await plain.processBatch([{ camera: 'front', stampNs: 1n, image: { width: W, height: H, data: frame('front', 0).encoded.data } }]);
