@@ -18,23 +18,16 @@
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { openBag } from '../src/bag/reader.js';
 import { Engine } from '../src/engine/engine.js';
-import { fitRouter, poolFeatures, routerScore, RouterState, type Router } from '../src/engine/router.js';
+import { fitRouter, poolFeatures, routerScore, type Router } from '../src/engine/router.js';
 import { SampleStore } from '../src/learner/store.js';
-import type { CompressedImage } from '../src/msgs/index.js';
-import { ImageDecoder } from '../src/replay/image-decode.js';
+import { adaptedShare, pooledDrive, printRows, type Pooled } from './router-drives.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const CACHE = join(ROOT, 'bench', '.cache', 'adaptation');
 const STORE = join(CACHE, 'run', 'adapt', 'adapt', 'learner-state', 'samples.db');
 const json = process.argv.includes('--json');
 const log = (l: string) => process.stderr.write(`${l}\n`);
-
-interface Pooled {
-  x: Float32Array;
-  t: number; // seconds into the drive
-}
 
 /** The previous fit, kept here for comparison: a diagonal linear discriminant (see router.ts). */
 function fitDiagonalDiscriminant(olds: readonly Float32Array[], news: readonly Float32Array[]): Router {
@@ -78,49 +71,12 @@ async function main(): Promise<void> {
     for (const s of stored) s.t = s.domain === 'new' && t0 !== undefined ? (s.t - Number(t0)) / 1e9 : 0;
     log(`store: ${stored.length} samples`);
 
-    const decoder = new ImageDecoder();
-    const drive = async (bag: string, every: number, max: number): Promise<Pooled[]> => {
-      const reader = await openBag(join(CACHE, bag));
-      const out: Pooled[] = [];
-      let i = 0;
-      try {
-        for await (const m of reader.messages({ topics: ['/front/image_raw/compressed'] })) {
-          const k = i++;
-          if (k >= max) break;
-          if (k % every !== 0) continue;
-          const c = m.msg as CompressedImage;
-          const image = await decoder.decode({ kind: 'compressed', format: c.format, data: c.data }, { camera: 'front', topic: m.topic, index: m.index });
-          const [o] = await engine.infer([image], { outputs: ['det_feat', 'seg_feat', 'depth_feat'] });
-          const map = (name: 'det_feat' | 'seg_feat' | 'depth_feat') => {
-            const t = o.tensors[name]!;
-            const [channels, height, width] = t.dims.length === 4 ? t.dims.slice(1) : t.dims;
-            return { channels, height, width, data: t.data as Float32Array };
-          };
-          out.push({ x: poolFeatures({ det: map('det_feat'), seg: map('seg_feat'), depth: map('depth_feat') }, engine.manifest.tails), t: k / 10 });
-        }
-      } finally {
-        await reader.close();
-      }
-      log(`${bag}: ${out.length} frames`);
-      return out;
-    };
+    const drive = (bag: string, every: number, max = Infinity) => pooledDrive(engine, join(CACHE, bag), { every, max, log });
     const check = await drive('day-600.mcap', 2, 600);
     const newpaint = await drive('newpaint-1800.mcap', 3, 1800);
     const lastFifthFrom = (newpaint[newpaint.length - 1].t * 4) / 5;
 
-    const onAdapted = (router: Router, frames: readonly Pooled[], from = -Infinity) => {
-      const state = new RouterState();
-      let n = 0;
-      let on = 0;
-      for (const f of frames) {
-        if (f.t >= from) {
-          n++;
-          if (state.useAdapted('front')) on++;
-        }
-        state.observe('front', routerScore(router, f.x));
-      }
-      return round(on / n);
-    };
+    const onAdapted = (router: Router, frames: readonly Pooled[], from = -Infinity) => round(adaptedShare(router, frames, from));
     const readNew = (router: Router, xs: readonly Pooled[]) => round(xs.filter((s) => routerScore(router, s.x) > 0).length / xs.length);
     const pick = (domain: string, split: string, until = Infinity) => stored.filter((s) => s.domain === domain && s.split === split && s.t < until);
     const rows = [];
@@ -142,12 +98,7 @@ async function main(): Promise<void> {
         });
       }
     }
-    if (json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
-    else {
-      const cols = Object.keys(rows[0]) as Array<keyof (typeof rows)[0]>;
-      process.stdout.write(cols.join('\t') + '\n');
-      for (const r of rows) process.stdout.write(cols.map((c) => String(r[c])).join('\t') + '\n');
-    }
+    printRows(rows, json);
   } finally {
     await engine.dispose();
     rmSync(dir, { recursive: true, force: true });

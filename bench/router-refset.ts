@@ -18,24 +18,17 @@
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { openBag } from '../src/bag/reader.js';
 import { writeSimBag } from '../src/cli/sim.js';
 import { Engine } from '../src/engine/engine.js';
-import { fitRouter, poolFeatures, routerScore, RouterState, type Router } from '../src/engine/router.js';
+import { fitRouter, poolFeatures, type Router } from '../src/engine/router.js';
 import { SampleStore } from '../src/learner/store.js';
-import type { CompressedImage } from '../src/msgs/index.js';
-import { ImageDecoder } from '../src/replay/image-decode.js';
+import { adaptedShare, pooledDrive, printRows, type Pooled } from './router-drives.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const CACHE = join(ROOT, 'bench', '.cache', 'adaptation');
 const STORE = join(CACHE, 'run', 'adapt', 'adapt', 'learner-state', 'samples.db');
 const json = process.argv.includes('--json');
 const log = (l: string) => process.stderr.write(`${l}\n`);
-
-interface Pooled {
-  x: Float32Array;
-  t: number; // seconds into the drive
-}
 
 /** A drive of the scenario's kind (640x360 JPEG, 10 Hz), rendered once into the cache. */
 async function bag(name: string, domain: 'day' | 'dusk' | 'fog', frames: number, seed: number): Promise<string> {
@@ -60,30 +53,7 @@ async function main(): Promise<void> {
     const news: Pooled[] = stored.map((s) => ({ x: poolFeatures(s.features, engine.manifest.tails), t: Number(s.stampNs - t0) / 1e9 }));
     log(`store: ${news.length} new-domain training samples`);
 
-    const decoder = new ImageDecoder();
-    const drive = async (path: string, max = Infinity): Promise<Pooled[]> => {
-      const reader = await openBag(path);
-      const out: Pooled[] = [];
-      let k = 0;
-      try {
-        for await (const m of reader.messages({ topics: ['/front/image_raw/compressed'] })) {
-          if (k >= max) break;
-          const c = m.msg as CompressedImage;
-          const image = await decoder.decode({ kind: 'compressed', format: c.format, data: c.data }, { camera: 'front', topic: m.topic, index: m.index });
-          const [o] = await engine.infer([image], { outputs: ['det_feat', 'seg_feat', 'depth_feat'] });
-          const map = (name: 'det_feat' | 'seg_feat' | 'depth_feat') => {
-            const t = o.tensors[name]!;
-            const [channels, height, width] = t.dims.length === 4 ? t.dims.slice(1) : t.dims;
-            return { channels, height, width, data: t.data as Float32Array };
-          };
-          out.push({ x: poolFeatures({ det: map('det_feat'), seg: map('seg_feat'), depth: map('depth_feat') }, engine.manifest.tails), t: k++ / 10 });
-        }
-      } finally {
-        await reader.close();
-      }
-      log(`${path}: ${out.length} frames`);
-      return out;
-    };
+    const drive = (path: string, max = Infinity) => pooledDrive(engine, path, { max, log });
     const checks = {
       day_500: await drive(join(CACHE, 'day-600.mcap'), 600),
       day_599: await drive(await bag('day-check599', 'day', 300, 599)),
@@ -105,19 +75,7 @@ async function main(): Promise<void> {
         const n = Math.min(d.length, Math.round(total / drives.length));
         return Array.from({ length: n }, (_, i) => d[Math.floor((i * d.length) / n)].x);
       });
-    const onAdapted = (router: Router, frames: readonly Pooled[], from = -Infinity) => {
-      const state = new RouterState();
-      let n = 0;
-      let on = 0;
-      for (const f of frames) {
-        if (f.t >= from) {
-          n++;
-          if (state.useAdapted('front')) on++;
-        }
-        state.observe('front', routerScore(router, f.x));
-      }
-      return Math.round((100 * on) / n);
-    };
+    const onAdapted = (router: Router, frames: readonly Pooled[], from = -Infinity) => Math.round(100 * adaptedShare(router, frames, from));
     const rows = [];
     for (const [name, olds] of [
       ['three drives', evenly(three, 170)],
@@ -136,12 +94,7 @@ async function main(): Promise<void> {
         });
       }
     }
-    if (json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
-    else {
-      const cols = Object.keys(rows[0]) as Array<keyof (typeof rows)[0]>;
-      process.stdout.write(cols.join('\t') + '\n');
-      for (const r of rows) process.stdout.write(cols.map((c) => String(r[c])).join('\t') + '\n');
-    }
+    printRows(rows, json);
   } finally {
     await engine.dispose();
     rmSync(dir, { recursive: true, force: true });
