@@ -6,6 +6,7 @@ import { ChannelClient } from '../learner/channel.js';
 import type { ToLearner } from '../learner/channel-codec.js';
 import type { GateOptions } from '../learner/gate.js';
 import { LearnerCore } from '../learner/learner-core.js';
+import { SlackClosedError, SlackWindow } from '../learner/slack-window.js';
 import { loadIdentity, loadPublicIdentity } from '../learner/keys.js';
 import { SampleStore } from '../learner/store.js';
 import { initTf } from '../learner/tails-tf.js';
@@ -73,6 +74,9 @@ export async function runLearner(o: LearnerProcessOptions): Promise<void> {
   let version = 0;
   let stopping = false;
   let training = Promise.resolve();
+  let busy = false;
+  // Perception's grants: a window of time, never a queue (see slack-window.ts).
+  const slack = new SlackWindow();
   // The channel is connected below; the core only publishes after a slack grant arrives on it.
   const ref: { channel?: ChannelClient } = {};
   const core = new LearnerCore(
@@ -82,6 +86,7 @@ export async function runLearner(o: LearnerProcessOptions): Promise<void> {
     {
       clock: () => performance.now() - started,
       log,
+      pacer: slack,
       publishCandidate: async (tails, d) => {
         const bytes = encodeBundle(
           { model: modelRef(pkg.manifest), version: d.version, parent: version, created_s: Math.round(Date.now() / 1000), metrics: { val_new: d.val_new_after, val_old: d.val_old_after } },
@@ -116,10 +121,20 @@ export async function runLearner(o: LearnerProcessOptions): Promise<void> {
           core.onLabel(labelFromMessage(msg));
           break;
         case 'slack':
-          // Grants queue behind the one in progress; a pause stops the current one at its next step.
-          training = training.then(() => slice(msg.grantMs)).catch((err: Error) => log(`training slice failed: ${err.message}`));
+          // A grant opens the window; a slice starts unless one runs (a paced gate in a slice
+          // goes on in the new window). A pause closes it and stops training at its next step.
+          slack.grant(msg.grantMs);
+          if (!busy && !stopping) {
+            busy = true;
+            training = slice(slack.remainingMs())
+              .catch((err: Error) => {
+                if (!(err instanceof SlackClosedError)) log(`training slice failed: ${err.message}`);
+              })
+              .finally(() => (busy = false));
+          }
           break;
         case 'pause':
+          slack.revoke();
           core.onPause();
           break;
       }
@@ -146,6 +161,7 @@ export async function runLearner(o: LearnerProcessOptions): Promise<void> {
   await new Promise<void>((resolve) => {
     const stop = () => {
       stopping = true;
+      slack.close();
       core.onPause();
       resolve();
     };

@@ -75,6 +75,7 @@ const ROUTER_L2 = 10;
 /** Full-batch gradient steps; deterministic, ~0.1 s for 250 samples of 160 values. */
 const ROUTER_STEPS = 3000;
 const ROUTER_STEP_SIZE = 0.1;
+const ROUTER_STEPS_PER_PIECE = 100;
 
 /**
  * Fits a router separating `oldSamples` from `newSamples` (pooled vectors): an L2-regularised
@@ -99,6 +100,19 @@ const ROUTER_STEP_SIZE = 0.1;
  * gain.
  */
 export function fitRouter(oldSamples: readonly ArrayLike<number>[], newSamples: readonly ArrayLike<number>[]): Router {
+  const fit = fitRouterPaced(oldSamples, newSamples);
+  for (;;) {
+    const r = fit.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * fitRouter in pieces: a generator that yields every ROUTER_STEPS_PER_PIECE gradient steps
+ * (~a few ms at 300 samples), so that the learner can run the fit inside perception's slack
+ * (src/learner/paced.ts).
+ */
+export function* fitRouterPaced(oldSamples: readonly ArrayLike<number>[], newSamples: readonly ArrayLike<number>[]): Generator<void, Router, undefined> {
   if (oldSamples.length < 2 || newSamples.length < 2) {
     throw new PerceptionError('INVALID_ARGUMENT', `a router needs ≥ 2 samples of each domain, got ${oldSamples.length} old and ${newSamples.length} new`, { field: 'samples' });
   }
@@ -135,6 +149,7 @@ export function fitRouter(oldSamples: readonly ArrayLike<number>[], newSamples: 
     }
     for (let j = 0; j < D; j++) w[j] -= (ROUTER_STEP_SIZE * (grad[j] + ROUTER_L2 * w[j])) / N;
     b -= (ROUTER_STEP_SIZE * gb) / N;
+    if ((step + 1) % ROUTER_STEPS_PER_PIECE === 0) yield;
   }
   const scoreZ = (i: number) => {
     let s = 0;

@@ -10,6 +10,7 @@ import { depthFromRaw, detOutputs, segArgmax } from './tails-tf-post.js';
 import { TfTails } from './tails-tf.js';
 import { depthTargets, segTargets } from './targets.js';
 import type { TrainSample } from './trainer.js';
+import { runNow, type Paced } from './paced.js';
 
 /**
  * The validation gate: scores current and candidate tails on held-out new-domain samples and
@@ -71,6 +72,11 @@ export function routerOf(w: TailWeights): Router | undefined {
 
 /** Scores tails on samples (see the file comment for how), routed per sample when `routing` is given. */
 export function evaluateTails(chosen: TfTails, samples: readonly TrainSample[], manifest: GateManifest, options: GateOptions = {}, routing?: EvalRouting): Metrics {
+  return runNow(evaluateTailsPaced(chosen, samples, manifest, options, routing));
+}
+
+/** evaluateTails in pieces: yields after each sample (a few ms of tail runs). */
+export function* evaluateTailsPaced(chosen: TfTails, samples: readonly TrainSample[], manifest: GateManifest, options: GateOptions = {}, routing?: EvalRouting): Paced<Metrics> {
   const K = manifest.classes.length;
   const maxM = manifest.depth?.max_m ?? 120;
   const minM = manifest.depth?.min_m ?? 1;
@@ -112,6 +118,7 @@ export function evaluateTails(chosen: TfTails, samples: readonly TrainSample[], 
       dep.add(pred, gt);
       nDep++;
     }
+    yield;
   }
   const mAP = nDet ? det.result().mAP : NaN;
   const lane = nSeg ? seg.result().iou.lane : null;
@@ -147,6 +154,11 @@ export class Gate {
    * gate's own (a router refresh only has to do no worse: 0).
    */
   decide(version: number, current: TailWeights, candidate: TailWeights, heldOutNew: readonly TrainSample[], oldRef: readonly TrainSample[], oldBaseline: TailWeights = current, margin = this.margin): GateDecision {
+    return runNow(this.decideSteps(version, current, candidate, heldOutNew, oldRef, oldBaseline, margin));
+  }
+
+  /** `decide` in pieces (paced.ts), a piece per sample evaluated: a gate takes seconds of CPU, which the learner takes only from granted slack. */
+  *decideSteps(version: number, current: TailWeights, candidate: TailWeights, heldOutNew: readonly TrainSample[], oldRef: readonly TrainSample[], oldBaseline: TailWeights = current, margin = this.margin): Paced<GateDecision> {
     const cur = TfTails.create(this.manifest, current);
     const cand = TfTails.create(this.manifest, candidate);
     const base = oldBaseline === current ? cur : TfTails.create(this.manifest, oldBaseline);
@@ -157,10 +169,10 @@ export class Gate {
         const router = routerOf(w);
         return router ? { router, fallback: base } : undefined;
       };
-      const nb = evaluateTails(cur, heldOutNew, this.manifest, this.options, routing(current));
-      const na = evaluateTails(cand, heldOutNew, this.manifest, this.options, routing(candidate));
-      const ob = evaluateTails(base, oldRef, this.manifest, this.options, routing(oldBaseline));
-      const oa = evaluateTails(cand, oldRef, this.manifest, this.options, routing(candidate));
+      const nb = yield* evaluateTailsPaced(cur, heldOutNew, this.manifest, this.options, routing(current));
+      const na = yield* evaluateTailsPaced(cand, heldOutNew, this.manifest, this.options, routing(candidate));
+      const ob = yield* evaluateTailsPaced(base, oldRef, this.manifest, this.options, routing(oldBaseline));
+      const oa = yield* evaluateTailsPaced(cand, oldRef, this.manifest, this.options, routing(candidate));
       const gain = na.score - nb.score;
       const drop = ob.score - oa.score;
       let decision: GateDecision['decision'] = 'reject';

@@ -6,6 +6,7 @@ import type { TailWeights } from '../model/package.js';
 import { poolFeatures, routerScore } from '../engine/router.js';
 import { routerOf, type GateDecision } from './gate.js';
 import { LearnerCore } from './learner-core.js';
+import type { Pacer } from './paced.js';
 import { SampleStore } from './store.js';
 import type { Domain, FlaggedSample } from './store-types.js';
 import { initTf } from './tails-tf.js';
@@ -33,7 +34,7 @@ function flagged(domain: Domain, seed: number) {
   return { sample, labels: s.labels };
 }
 
-function setup(opts: { minNewLabeled?: number; stepsPerCandidate?: number; route?: boolean; minRouterSamples?: number } = {}) {
+function setup(opts: { minNewLabeled?: number; stepsPerCandidate?: number; route?: boolean; minRouterSamples?: number; pacer?: Pacer } = {}) {
   let now = 0;
   const published: { tails: TailWeights; meta: GateDecision }[] = [];
   const logs: string[] = [];
@@ -42,11 +43,46 @@ function setup(opts: { minNewLabeled?: number; stepsPerCandidate?: number; route
     clock: () => now,
     publishCandidate: (tails, meta) => void published.push({ tails, meta }),
     log: (l) => void logs.push(l),
+    ...(opts.pacer ? { pacer: opts.pacer } : {}),
   }, { minNewLabeled: opts.minNewLabeled ?? 8, stepsPerCandidate: opts.stepsPerCandidate ?? 200, trainer: { lr: 1e-2, pixelsPerSample: 256, oldRatio: 0.4 }, gate: { margin: 0.05 }, route: opts.route, minRouterSamples: opts.minRouterSamples ?? 8 });
   return { core, store, published, logs, tick: (ms: number) => (now += ms) };
 }
 
 describe('LearnerCore', () => {
+  it('runs its gate in pieces through the pacer: held there, it decides nothing and the store keeps working', async () => {
+    let paces = 0;
+    let open!: () => void;
+    const held = new Promise<void>((r) => (open = r));
+    let holding = true;
+    const pacer: Pacer = { begin: () => undefined, pace: async () => { paces++; if (holding) await held; } };
+    const { core, store, published } = setup({ stepsPerCandidate: 5, pacer });
+    for (let i = 0; i < 16; i++) {
+      const { sample, labels } = flagged('new', 1000 + i);
+      core.onSample(sample, labels);
+    }
+    for (let i = 0; i < 12; i++) core.onSample(flagged('old', 2000 + i).sample, flagged('old', 2000 + i).labels);
+    let settled = false;
+    const slice = core.onSlack(400).then((r) => ((settled = true), r));
+    for (let k = 0; k < 50 && paces === 0; k++) await new Promise((r) => setTimeout(r, 20));
+    expect(paces).toBe(1); // trained, entered the gate, waits at its first piece
+    await new Promise((r) => setTimeout(r, 50));
+    expect(settled).toBe(false);
+    expect(published).toHaveLength(0);
+    expect(core.decisions).toHaveLength(0);
+    expect((await core.onSlack(400)).idle).toBe('busy'); // one slice at a time
+    expect(core.onSample(flagged('new', 3000).sample).id).not.toBeNull();
+    holding = false;
+    open();
+    const r = await slice;
+    expect(r.decision?.version).toBe(1);
+    expect(core.decisions).toHaveLength(1);
+    // A piece per pooled sample, per gate sample read and per sample evaluated (four evaluations).
+    const val = store.count({ domain: 'new', split: 'val', labeled: true }) + store.count({ domain: 'old', split: 'val', labeled: true });
+    expect(paces).toBeGreaterThan(3 * val);
+    core.dispose();
+    store.close();
+  });
+
   it('BAD CALL: rejects stepsPerCandidate 0', () => {
     expect(() => setup({ stepsPerCandidate: 0 })).toThrow(/stepsPerCandidate/);
   });

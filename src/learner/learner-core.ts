@@ -1,11 +1,12 @@
-import { PerceptionError } from '../errors.js';
+import { isPerceptionError, PerceptionError } from '../errors.js';
 import type { Manifest } from '../model/manifest.js';
 import type { TailWeights } from '../model/package.js';
-import { fitRouter, poolFeatures, type Router } from '../engine/router.js';
+import { fitRouterPaced, poolFeatures, type Router } from '../engine/router.js';
 import { Gate, type GateDecision, type GateOptions } from './gate.js';
 import { LabelMatcher, type LabelEvent, type LabelMatcherOptions } from './labels.js';
 import type { InsertResult, SampleFilter, SampleInfo } from './store.js';
 import type { FlaggedSample, SampleLabels, StoredSample } from './store-types.js';
+import { runPaced, type Paced, type Pacer } from './paced.js';
 import { Trainer, type TrainerOptions, type TrainReport } from './trainer.js';
 
 /**
@@ -31,7 +32,15 @@ export interface LearnerPorts {
   /** Called with every promoted set of tails; the bundle/swap side signs and ships it. */
   readonly publishCandidate: (tails: TailWeights, meta: GateDecision) => void | Promise<void>;
   readonly log: (line: string) => void;
+  /**
+   * Paces the gate (seconds of CPU: router fit, four evaluations) between its pieces, so it
+   * runs inside the granted slack like the training steps (a SlackWindow). Absent: it runs
+   * through at once.
+   */
+  readonly pacer?: Pacer;
 }
+
+const UNPACED: Pacer = { begin: () => undefined, pace: () => Promise.resolve() };
 
 export interface LearnerOptions {
   /** Train only once this many labelled new-domain training samples exist (default 16). */
@@ -190,15 +199,28 @@ export class LearnerCore {
   }
 
   private async runGate(): Promise<GateDecision> {
-    const candidate = this.withRouter(this.trainer.candidate());
-    const heldOut = this.gateSet({ domain: 'new', split: 'val', labeled: true });
-    let oldRef = this.gateSet({ domain: 'old', split: 'val', labeled: true });
-    // A small reservoir may hold no held-out old frame yet; forgetting shows on trained-on ones too.
-    if (oldRef.length < 4) oldRef = this.gateSet({ domain: 'old', labeled: true });
-    // Old-domain regression is measured from the shipped weights, so promotions cannot add up.
-    let d = this.gate.decide(this.version + 1, this.current, candidate, heldOut, oldRef, this.initial);
-    let promoted = candidate;
+    const { decision: d, promoted, routerSamples } = await runPaced(this.gateSteps(), this.ports.pacer ?? UNPACED);
+    this.stepsSinceGate = 0;
+    this.record(d);
+    if (d.decision === 'promote') {
+      this.version = d.version;
+      this.current = promoted;
+      this.promotedRouterSamples = routerSamples;
+      await this.ports.publishCandidate(promoted, d);
+    }
+    return d;
+  }
+
+  /** The gate's work, in pieces (see paced.ts): what to promote, if anything, and on how many new-domain samples its router was fitted. */
+  private *gateSteps(): Paced<{ decision: GateDecision; promoted: TailWeights; routerSamples: number }> {
+    const candidate = yield* this.withRouter(this.trainer.candidate());
     const candidateRouterSamples = this.router?.newSamples ?? 0;
+    const heldOut = yield* this.gateSet({ domain: 'new', split: 'val', labeled: true });
+    let oldRef = yield* this.gateSet({ domain: 'old', split: 'val', labeled: true });
+    // A small reservoir may hold no held-out old frame yet; forgetting shows on trained-on ones too.
+    if (oldRef.length < 4) oldRef = yield* this.gateSet({ domain: 'old', labeled: true });
+    // Old-domain regression is measured from the shipped weights, so promotions cannot add up.
+    const d = yield* this.gate.decideSteps(this.version + 1, this.current, candidate, heldOut, oldRef, this.initial);
     if (d.decision !== 'promote' && this.routerStale()) {
       // A router refresh: the promoted tails with a router fitted on (at least) twice the
       // new-domain samples of the one they carry. An early promotion's router, fitted on its
@@ -206,21 +228,16 @@ export class LearnerCore {
       // against 97-100 % for one fitted on 100+ (one-off script on a scenario run's stored
       // samples), and when no later candidate clears the margin it would serve to the end. It
       // has to do no worse on either domain (margin 0, same tolerance).
-      const refreshed = this.withRouter(this.current);
-      const r = this.gate.decide(this.version + 1, this.current, refreshed, heldOut, oldRef, this.initial, 0);
+      const refreshed = yield* this.withRouter(this.current);
+      const r = yield* this.gate.decideSteps(this.version + 1, this.current, refreshed, heldOut, oldRef, this.initial, 0);
       this.record(d);
-      d = { ...r, reason: `router refresh (${this.router?.newSamples ?? 0} new-domain samples, was ${this.promotedRouterSamples}): ${r.reason}` };
-      promoted = refreshed;
+      return {
+        decision: { ...r, reason: `router refresh (${this.router?.newSamples ?? 0} new-domain samples, was ${this.promotedRouterSamples}): ${r.reason}` },
+        promoted: refreshed,
+        routerSamples: this.router?.newSamples ?? 0,
+      };
     }
-    this.stepsSinceGate = 0;
-    this.record(d);
-    if (d.decision === 'promote') {
-      this.version = d.version;
-      this.current = promoted;
-      this.promotedRouterSamples = promoted === candidate ? candidateRouterSamples : (this.router?.newSamples ?? 0);
-      await this.ports.publishCandidate(promoted, d);
-    }
-    return d;
+    return { decision: d, promoted: candidate, routerSamples: candidateRouterSamples };
   }
 
   private record(d: GateDecision): void {
@@ -236,23 +253,19 @@ export class LearnerCore {
   }
 
   /** `tails` plus a router fitted on the stored training samples of both domains (when routing is on and possible). */
-  private withRouter(tails: TailWeights): TailWeights {
+  private *withRouter(tails: TailWeights): Paced<TailWeights> {
     if (!this.route) return tails;
-    const pooled = (ids: number[]) =>
-      ids.map((id) => {
-        let p = this.pooled.get(id);
-        if (!p) {
-          p = poolFeatures(this.store.get(id).features, this.manifest.tails);
-          this.pooled.set(id, p);
-        }
-        return p;
-      });
     const oldIds = this.ids({ domain: 'old', split: 'train' });
     const newIds = this.ids({ domain: 'new', split: 'train' });
     if (oldIds.length < 2 || newIds.length < 2) return tails;
     // A fit costs ~0.5 s of CPU at 300 samples; the same samples give the same router.
     const key = `${oldIds.join(',')}|${newIds.join(',')}`;
-    if (this.router?.key !== key) this.router = { key, router: fitRouter(pooled(oldIds), pooled(newIds)), newSamples: newIds.length };
+    if (this.router?.key !== key) {
+      const olds = yield* this.pooledFeatures(oldIds);
+      const news = yield* this.pooledFeatures(newIds);
+      if (olds.length >= 2 && news.length >= 2) this.router = { key, router: yield* fitRouterPaced(olds, news), newSamples: news.length };
+    }
+    if (!this.router) return tails;
     const r = this.router.router;
     return new Map([...tails, ['router_w', { shape: [r.w.length], data: r.w }], ['router_b', { shape: [1], data: Float32Array.of(r.b) }]]);
   }
@@ -261,8 +274,42 @@ export class LearnerCore {
     return this.store.list(f).map((r) => r.id);
   }
 
-  private gateSet(f: SampleFilter): StoredSample[] {
-    return this.ids(f).slice(-this.o.maxGateSamples).map((id) => this.store.get(id));
+  /** Pooled features of stored samples (cached: samples never change), one piece per sample read. Evicted meanwhile: left out. */
+  private *pooledFeatures(ids: readonly number[]): Paced<Float32Array[]> {
+    const out: Float32Array[] = [];
+    for (const id of ids) {
+      let p = this.pooled.get(id);
+      if (!p) {
+        const s = this.load(id);
+        if (!s) continue;
+        p = poolFeatures(s.features, this.manifest.tails);
+        this.pooled.set(id, p);
+        yield;
+      }
+      out.push(p);
+    }
+    return out;
+  }
+
+  /** The newest `maxGateSamples` samples matching `f`, one piece per sample read. Evicted meanwhile: left out. */
+  private *gateSet(f: SampleFilter): Paced<StoredSample[]> {
+    const out: StoredSample[] = [];
+    for (const id of this.ids(f).slice(-this.o.maxGateSamples)) {
+      const s = this.load(id);
+      if (s) out.push(s);
+      yield;
+    }
+    return out;
+  }
+
+  /** A stored sample, or undefined when the store evicted it while paced work waited for slack. */
+  private load(id: number): StoredSample | undefined {
+    try {
+      return this.store.get(id);
+    } catch (err) {
+      if (isPerceptionError(err, 'INVALID_ARGUMENT')) return undefined;
+      throw err;
+    }
   }
 }
 

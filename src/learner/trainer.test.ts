@@ -25,6 +25,22 @@ describe('Trainer', () => {
     t.dispose();
   });
 
+  it('starts no step that would end past its budget (the slack), by how long steps have taken', async () => {
+    const clock = { t: 0 };
+    class TenMsSteps extends Trainer {
+      override step(): number | null {
+        clock.t += 10;
+        return 1;
+      }
+    }
+    const t = new TenMsSteps(SYN_MANIFEST, synWeights(), arraySource(newTrain, oldTrain), { clock: () => clock.t });
+    // 0-10, 10-20, 20-30; a fourth would end at 40 > 35.
+    expect(await t.trainFor(35)).toMatchObject({ steps: 3, ms: 30, stoppedBy: 'budget' });
+    // A budget shorter than one step still gets the first.
+    expect(await t.trainFor(5)).toMatchObject({ steps: 1, ms: 10 });
+    t.dispose();
+  });
+
   it('stops at once when told to, between steps', async () => {
     const t = new Trainer(SYN_MANIFEST, synWeights(), arraySource(newTrain, oldTrain));
     let calls = 0;

@@ -45,6 +45,8 @@ export interface TrainerOptions {
   readonly cacheSize?: number;
   /** Loss weight of each segmentation class, background / lane / drivable (default 1, 4, 1). */
   readonly segClassWeights?: readonly [number, number, number];
+  /** Milliseconds, monotonic: what `trainFor` budgets against (default performance.now). */
+  readonly clock?: () => number;
 }
 
 export interface TrainReport {
@@ -74,6 +76,8 @@ export class Trainer {
   private readonly depthRange: { minM: number; maxM: number };
   /** Steps since construction or the last `reset`. */
   steps = 0;
+  /** How long a step takes (EWMA, ms; 0 before the first). */
+  private stepMs = 0;
 
   constructor(
     private readonly manifest: Pick<Manifest, 'tails' | 'classes' | 'strides' | 'depth'>,
@@ -90,6 +94,7 @@ export class Trainer {
       seed: options.seed ?? 1,
       cacheSize: options.cacheSize ?? 64,
       segClassWeights: options.segClassWeights ?? [1, 4, 1],
+      clock: options.clock ?? (() => performance.now()),
     };
     const bad = (field: string, msg: string) => new PerceptionError('INVALID_CONFIG', `trainer ${field} ${msg}`, { field });
     if (!(this.o.lr > 0 && this.o.lr < 1)) throw bad('lr', `must be in (0, 1), got ${this.o.lr}`);
@@ -109,17 +114,23 @@ export class Trainer {
    * every step; the event loop gets a turn between steps so a revocation can arrive).
    */
   async trainFor(budgetMs: number, shouldStop: () => boolean = () => false): Promise<TrainReport> {
-    const t0 = performance.now();
+    const now = this.o.clock;
+    const t0 = now();
     let steps = 0;
     let sum = 0;
     let last = NaN;
     let stoppedBy: TrainReport['stoppedBy'] = 'budget';
-    while (performance.now() - t0 < budgetMs) {
+    // A step is not started when the last ones say it would end past the budget (the first
+    // always runs): the budget is perception's slack, and a step runs to its end once begun.
+    while (steps === 0 ? now() - t0 < budgetMs : now() - t0 + this.stepMs <= budgetMs) {
       if (shouldStop()) {
         stoppedBy = 'stop';
         break;
       }
+      const ts = now();
       const l = this.step();
+      const took = now() - ts;
+      this.stepMs = this.stepMs === 0 ? took : this.stepMs + 0.2 * (took - this.stepMs);
       if (l === null) {
         stoppedBy = 'no-data';
         break;
@@ -129,7 +140,7 @@ export class Trainer {
       last = l;
       await new Promise<void>((r) => setImmediate(r));
     }
-    return { steps, loss: steps ? sum / steps : NaN, lastLoss: last, ms: performance.now() - t0, stoppedBy };
+    return { steps, loss: steps ? sum / steps : NaN, lastLoss: last, ms: now() - t0, stoppedBy };
   }
 
   /** One optimisation step; returns its loss, or null when there is nothing labelled to train on. */

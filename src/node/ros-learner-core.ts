@@ -23,6 +23,7 @@ import { PerceptionError } from '../errors.js';
 import { loadNodeKeys, rosHomeDir } from './adaptation-keys.js';
 import type { LearnerCorePort, LearnerNodePorts, LearnerParams, LearnerReport } from './learner-node.js';
 import type { NodeLog } from './types.js';
+import { SlackClosedError, SlackWindow } from '../learner/slack-window.js';
 
 /**
  * The learner node's core under ROS 2: `LearnerCore` (store + label matching + trainer + gate)
@@ -76,6 +77,8 @@ export class RosLearnerCore implements LearnerCorePort {
   #serving = 0;
   #paused = false;
   #busy = false;
+  /** Perception's grants, scaled by slackShare: a window of time, never a queue (slack-window.ts). */
+  readonly #slack = new SlackWindow();
   #training: Promise<void> = Promise.resolve();
   #disposed = false;
   #listeners: (() => void)[] = [];
@@ -95,7 +98,7 @@ export class RosLearnerCore implements LearnerCorePort {
       o.manifest,
       o.tails,
       store,
-      { clock: () => performance.now(), log: (l) => o.log('info', l), publishCandidate: (tails, d) => this.promote(tails, d) },
+      { clock: () => performance.now(), log: (l) => o.log('info', l), publishCandidate: (tails, d) => this.promote(tails, d), pacer: this.#slack },
       { minNewLabeled: o.minNewSamples, stepsPerCandidate: o.stepsPerCandidate, trainer: { ...ADAPT_TRAINER, ...o.trainer, heads: o.heads }, gate: o.gate },
     );
   }
@@ -141,7 +144,10 @@ export class RosLearnerCore implements LearnerCorePort {
 
   setPaused(paused: boolean): void {
     this.#paused = paused;
-    if (paused) this.#core.onPause();
+    if (paused) {
+      this.#slack.revoke();
+      this.#core.onPause();
+    }
     this.#changed();
   }
 
@@ -180,6 +186,7 @@ export class RosLearnerCore implements LearnerCorePort {
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
+    this.#slack.close();
     this.#core.onPause();
     await this.#training;
     await this.#channel?.close();
@@ -204,18 +211,23 @@ export class RosLearnerCore implements LearnerCorePort {
             this.#n.slackWhilePaused++;
             break;
           }
-          // A grant is for now: one that arrives while a slice still runs is dropped, not queued
-          // (run later, it could overlap frames). A pause stops the running slice at its next step.
+          // A grant is for now: it opens the window. One that arrives while a slice still runs
+          // starts no other (queued and run later, it could overlap frames); a paced gate in the
+          // running slice goes on in it. A pause closes the window and stops training at its next step.
+          this.#slack.grant(msg.grantMs * this.#o.slackShare);
           if (this.#busy) {
             this.#n.slackWhileBusy++;
             break;
           }
           this.#busy = true;
-          this.#training = this.#slice(msg.grantMs * this.#o.slackShare)
-            .catch((err: Error) => this.#o.log('error', `training slice failed: ${err.message}`))
+          this.#training = this.#slice(this.#slack.remainingMs())
+            .catch((err: Error) => {
+              if (!(err instanceof SlackClosedError)) this.#o.log('error', `training slice failed: ${err.message}`);
+            })
             .finally(() => (this.#busy = false));
           break;
         case 'pause':
+          this.#slack.revoke();
           this.#core.onPause();
           break;
       }
