@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { DEFAULT_ADAPT_HEADS, parseHeads, runLearner } from '../adapt/learner-process.js';
-import { LEARNER_NICE, lowerProcessPriority } from '../learner/priority.js';
+import { LEARNER_NICE, lowerLearnerPriority, type LearnerSched } from '../learner/priority.js';
+import { PerceptionError } from '../errors.js';
 import { parseIntOption } from './args.js';
 
 /** The learner process, as `replay --adapt` (or a deployment on another machine) starts it. */
@@ -20,9 +21,10 @@ export function registerLearnerCommand(program: Command): void {
     .option('--min-router <n>', 'new-domain samples stored before the first routed candidate is gated (default 40)', (v) => parseIntOption('--min-router', 1, 1_000_000)(v))
     .option('--heads <list>', `tails trained online (default ${DEFAULT_ADAPT_HEADS.join(',')})`, parseHeads)
     .option('--nice <n>', 'CPU niceness of the learner process, 0..19 (0: unchanged): its bursts yield to perception on shared cores', (v) => parseIntOption('--nice', 0, 19)(v), LEARNER_NICE)
+    .option('--sched <policy>', "CPU scheduling of the learner: 'idle' (Linux SCHED_IDLE: runs only on cores perception leaves idle) or 'normal'", parseSched, 'idle')
     .action(async (o) => {
       // First, so that every thread the learner starts later (tfjs, libuv's pool) inherits it.
-      if (o.nice > 0) lowerProcessPriority(o.nice);
+      process.stderr.write(`${lowerLearnerPriority({ nice: o.nice, sched: o.sched })}\n`);
       await runLearner({
         modelDir: o.model,
         keysDir: o.keys,
@@ -37,4 +39,9 @@ export function registerLearnerCommand(program: Command): void {
         log: (line) => process.stderr.write(`${line}\n`),
       });
     });
+}
+
+function parseSched(v: string): LearnerSched {
+  if (v !== 'idle' && v !== 'normal') throw new PerceptionError('INVALID_ARGUMENT', `--sched must be idle or normal, got '${v}'`, { field: '--sched' });
+  return v;
 }

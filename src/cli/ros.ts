@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { PerceptionError } from '../errors.js';
-import { LEARNER_NICE, lowerProcessPriority } from '../learner/priority.js';
+import { LEARNER_NICE, lowerLearnerPriority } from '../learner/priority.js';
 import { LearnerNode, type LearnerNodeOptions } from '../node/learner-node.js';
 import { bindRclLifecycle, type ManagedNode } from '../node/lifecycle.js';
 import { RclParameterHost } from '../node/params-host.js';
@@ -88,7 +88,7 @@ export function registerRosCommand(program: Command): void {
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       // The learner is background work: below perception's priority when they share cores.
-      if (role === 'learner') lowerProcessPriority(LEARNER_NICE);
+      if (role === 'learner') log('info', lowerLearnerPriority({ nice: LEARNER_NICE, sched: 'idle' }));
       try {
         // rcl parses from argv[1] on (argv[0] is the program), the arguments after --ros-args as rclcpp does.
         await runRosNode(role as Role, { argv: [process.argv[1] ?? 'adaptive-perception', ...rosArgs], signal: stop.signal, log });

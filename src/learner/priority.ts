@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { PerceptionError } from '../errors.js';
@@ -41,4 +42,48 @@ export function lowerProcessPriority(nice: number): number {
     }
   }
   return set;
+}
+
+/**
+ * Puts every thread of this process under Linux's SCHED_IDLE policy (threads started later
+ * inherit it): they run only when a core has nothing else to run, and the kernel places a
+ * waking perception thread on a core that runs only SCHED_IDLE work as if it were idle. A nice
+ * value does neither. With the learner at nice 19, frame latency in the newpaint scenario went
+ * from p50 9.9 / p99 15.2 ms (no learner) to 11.6-11.7 / 19.5-22.2 ms, slow frames being slow
+ * in the worker's model run, whether or not the learner was training at the time (likely:
+ * perception's two threads placed on one core while the learner held the other); under
+ * SCHED_IDLE it was 10.3 / 15.7 ms (one traced run each, `npm run -s adaptation`).
+ * The cost: a learner on cores that perception keeps busy gets no CPU at all, so it also stores
+ * no samples until perception leaves some slack (the channel counts what its queue drops).
+ *
+ * Node has no call for sched_setscheduler; util-linux's `chrt` (present on every Debian and
+ * Ubuntu system) makes it for each thread (`--all-tasks`). Lowering one's own policy needs no
+ * privilege. Returns why it could not, or null when it did.
+ */
+export function useIdleScheduling(run: (file: string, args: string[]) => void = (file, args) => void execFileSync(file, args, { stdio: 'pipe', timeout: 10_000 })): string | null {
+  if (process.platform !== 'linux') return `SCHED_IDLE is Linux's (this is ${process.platform})`;
+  try {
+    run('chrt', ['--idle', '--all-tasks', '--pid', '0', String(process.pid)]);
+    return null;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: Buffer };
+    if (e.code === 'ENOENT') return 'chrt (util-linux) is not installed';
+    return `chrt failed: ${(e.stderr?.toString().trim() || e.message).split('\n')[0]}`;
+  }
+}
+
+/** How the learner's CPU priority is lowered at start-up: `--sched` and `--nice`. */
+export type LearnerSched = 'idle' | 'normal';
+
+/**
+ * The learner's start-up call, before it starts any thread of its own: niceness `nice` (a
+ * fallback where SCHED_IDLE is unavailable, and what `ps` shows) and, with `sched: 'idle'`,
+ * SCHED_IDLE. Returns a line for the log.
+ */
+export function lowerLearnerPriority(o: { nice: number; sched: LearnerSched }): string {
+  if (o.nice > 0) lowerProcessPriority(o.nice);
+  const nice = o.nice > 0 ? `nice ${o.nice}` : 'nice unchanged';
+  if (o.sched === 'normal') return `learner CPU priority: ${nice}, normal scheduling`;
+  const why = useIdleScheduling();
+  return why === null ? `learner CPU priority: SCHED_IDLE (runs only on otherwise idle cores), ${nice}` : `learner CPU priority: ${nice}; SCHED_IDLE not set: ${why}`;
 }
