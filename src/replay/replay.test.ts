@@ -111,6 +111,20 @@ describe('replay', () => {
     expect(checked).toBe(true);
   });
 
+  it('at a rate, warms up on each camera\'s first frame at every ladder size and batch before the clock starts; the warm-up frames count nowhere', async () => {
+    const lines: string[] = [];
+    const s = await replay({ bag, modelDir: MODEL, outDir: join(dir, 'out-warm'), providers: ['cpu'], rate: 4, log: (l) => lines.push(l) });
+    const warm = lines.find((l) => l.startsWith('warm-up on the cameras'));
+    expect(warm).toBeDefined();
+    for (const size of ['192x384', '160x320', '128x256']) {
+      expect(warm).toMatch(new RegExp(`${size} [0-9.]+ ms`));
+      expect(warm).toMatch(new RegExp(`${size} batch 2 [0-9.]+ ms`)); // two cameras of one size
+    }
+    expect(s.frames).toBe(8);
+    expect(s.processed + s.dropped).toBe(8);
+    expect(Object.keys(s.per_camera)).toEqual(['front', 'left']);
+  });
+
   it.each([true, false])('under sustained overload the ladder steps down unless it is off (ladder: %s)', async (ladder) => {
     const long = join(dir, 'long.mcap');
     if (!existsSync(long)) await writeSimBag({ out: long, domain: 'day', frames: 40, seed: 5, cameras: ['front'], width: 320, height: 180, rateHz: 30, compressed: false, jpegQuality: 85, gtScale: 4 });

@@ -161,6 +161,37 @@ describe('deadlines', () => {
     expect(served.at(-1)).toBe('f9');
   });
 
+  it('does not run a frame that is late only because it waited: a starving camera whose frames fit its budget gets its next one', () => {
+    const h = harness({ cameras: { a: { budgetMs: 30 }, b: { budgetMs: 30 } }, cost: () => 20, sizes: [SMALL] });
+    for (let i = 0; i < 3; i++) {
+      h.offer('a', `warm${i}`);
+      stepOnce(h.s, h.clock, h.runner); // cost model: 20 ms, within the 30 ms budget
+    }
+    h.offer('a', 'a1');
+    h.offer('b', 'b1');
+    stepOnce(h.s, h.clock, h.runner); // a1 runs 0→20
+    expect(h.s.poll()).toBeNull(); // b1 would end at 40 > 30: dropped, b starves
+    h.offer('b', 'b2');
+    h.clock.advance(15); // b2 waited (the loop was busy): now + 20 > its deadline
+    expect(h.s.poll()).toBeNull(); // idle, b starving, but b2 is not run late
+    expect(h.drops.map((d) => d.payload)).toEqual(['b1', 'b2']);
+    h.offer('b', 'b3');
+    const d = stepOnce(h.s, h.clock, h.runner);
+    expect(d?.frames.map((f) => f.payload)).toEqual(['b3']);
+    expect(h.s.snapshot().cameras.b.deadline_misses).toBe(0);
+  });
+
+  it('learnCost: a run measured before start plans the first frames; BAD CALL off the ladder or with a bad time', () => {
+    const h = harness({ cameras: { a: { budgetMs: 30 } }, cost: () => 40, sizes: [SMALL] });
+    h.s.learnCost(1, SMALL, 40); // the prior would have let the first frame run
+    h.offer('a', 'a1');
+    expect(h.s.poll()).toBeNull(); // 40 ms > 30 ms budget: dropped, not run late
+    expect(h.drops.map((d) => d.reason)).toEqual(['deadline']);
+    expect(() => h.s.learnCost(1, [7, 7], 5)).toThrow(/size \[7,7\] is not on the ladder/);
+    expect(() => h.s.learnCost(1, SMALL, Number.NaN)).toThrow(/finite number ≥ 0, got NaN/);
+    expect(() => h.s.learnCost(0, SMALL, 5)).toThrow(/batch must be an integer in 1\.\.1, got 0/);
+  });
+
   it('a late frame never delays a newer one', () => {
     const h = harness({ cameras: { tight: { budgetMs: 25 }, loose: { budgetMs: 200 } }, cost: () => 20 });
     for (let i = 0; i < 3; i++) {

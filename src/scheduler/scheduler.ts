@@ -76,6 +76,22 @@ export class Scheduler<T, R> {
     return this.ladder.current;
   }
 
+  /**
+   * Teaches the cost model a measured run (batch `batch` at `size` took `ms`), as if a dispatch
+   * had taken it: e.g. warm-up runs on a real frame before `start()`, so that the first frames
+   * are planned on real costs rather than the prior. Throws INVALID_ARGUMENT for a size off the
+   * ladder, a batch outside 1..maxBatch or a negative or non-finite time.
+   */
+  learnCost(batch: number, size: InputSize, ms: number): void {
+    const rung = this.cfg.sizes.find((s) => s[0] === size?.[0] && s[1] === size?.[1]);
+    if (!rung) throw new PerceptionError('INVALID_ARGUMENT', `size ${JSON.stringify(size)} is not on the ladder`, { field: 'size' });
+    if (!(Number.isInteger(batch) && batch >= 1 && batch <= Math.max(1, this.cfg.batching.maxBatch))) {
+      throw new PerceptionError('INVALID_ARGUMENT', `batch must be an integer in 1..${Math.max(1, this.cfg.batching.maxBatch)}, got ${batch}`, { field: 'batch' });
+    }
+    if (!(Number.isFinite(ms) && ms >= 0)) throw new PerceptionError('INVALID_ARGUMENT', `a run's time must be a finite number ≥ 0, got ${ms}`, { field: 'ms' });
+    this.cost.record(batch, rung, ms);
+  }
+
   /** Frames waiting in mailboxes (at most one per camera). */
   get pending(): number {
     return this.pendingCount;
