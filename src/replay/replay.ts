@@ -190,11 +190,12 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       worker = await PerceptionWorker.create({ modelDir: options.modelDir, providers: [engine.provider], inputSize: engine.inputSize, perception: perception.options, overlayRateHz: options.overlayRateHz ?? 10, follow: engine, log });
     }
     const runner = worker ?? new FrameRunner(perception);
+    const cams = cameraConfigs(cameraTopics, info, rate, options);
     const batchingOn = options.batching ?? true;
     const maxBatch = Math.min(4, cameraTopics.length);
     const ladderSizes = options.fast || options.ladder === false ? [engine.inputSize] : engine.manifest.input.sizes.filter((s) => s[0] * s[1] <= engine!.inputSize[0] * engine!.inputSize[1]);
     scheduler = new Scheduler<FramePayload, FrameOutcome>({
-      cameras: cameraConfigs(cameraTopics, info, rate, options),
+      cameras: cams,
       // --fast runs every frame at the chosen size: nothing is late, so the ladder has no job
       // (and stepping down on a busy CPU would make metrics depend on machine load).
       sizes: ladderSizes,
@@ -243,6 +244,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       },
     });
     const wallStart = performance.now();
+    let warnedLag = false;
     try {
       for await (const m of messages) {
         bagNowNs = m.logTimeNs;
@@ -266,6 +268,13 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
               const dueMs = wallStart + Number(m.logTimeNs - info.startNs) / 1e6 / rate;
               if (dueMs > arrivalMs) await sleep(dueMs - arrivalMs);
               arrivalMs = Math.min(dueMs, performance.now());
+              // Frames offered past their whole budget are dropped for their deadline: say once
+              // that the bag is read slower than the rate asks, rather than drop frames silently.
+              const lagMs = performance.now() - arrivalMs;
+              if (!warnedLag && lagMs > (cams[role.camera]?.budgetMs ?? Infinity)) {
+                warnedLag = true;
+                log(`replay: reading the bag runs behind --rate ${rate} (a ${role.camera} frame reached the scheduler ${lagMs.toFixed(0)} ms after it was due, its budget is ${cams[role.camera].budgetMs.toFixed(1)} ms): frames that late are dropped for their deadline; use a lower --rate, --fast, or --budget-ms`);
+              }
             }
             const payload: FramePayload = { camera: role.camera, topic: m.topic, index: m.index, stampNs: stampOf(m), logTimeNs: m.logTimeNs, encoded };
             if (options.fast) {
