@@ -350,7 +350,8 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
  * cost, the first 600 ms of the bench's four-camera replay held most of its deadline misses
  * (18 of 20-23 over three runs; traced). Each frame runs under its own camera's name, so each
  * camera's buffers exist before its first live frame; results are discarded and stamped 0, so
- * no overlay or routing decision of a live frame moves.
+ * the overlay rate of live frames does not move (a routed weight set, restored at start, scores
+ * these frames into the camera's routing average as it would the same first live frame).
  */
 async function warmUpOnBagFrames(reader: BagReader, cameraTopics: BagInfo['topics'], runner: BatchRunner<FramePayload, FrameOutcome>, scheduler: Scheduler<FramePayload, FrameOutcome>, sizes: readonly InputSize[], maxBatch: number, log: (line: string) => void): Promise<void> {
   const frames: FramePayload[] = [];
@@ -368,13 +369,18 @@ async function warmUpOnBagFrames(reader: BagReader, cameraTopics: BagInfo['topic
     }
   }
   if (frames.length === 0) return;
-  const same = frames.filter((f) => { const a = encodedSize(f.encoded); const b = encodedSize(frames[0].encoded); return a !== undefined && b !== undefined && a[0] === b[0] && a[1] === b[1]; });
+  // Only frames of one raw size batch together (as the scheduler batches them).
+  const first = encodedSize(frames[0].encoded);
+  const same = frames.filter((f) => {
+    const a = encodedSize(f.encoded);
+    return a !== undefined && first !== undefined && a[0] === first[0] && a[1] === first[1];
+  });
   const runs: string[] = [];
   const timed = async (batch: FramePayload[], size: InputSize): Promise<number | undefined> => {
     const t0 = performance.now();
     const outcomes = await runner.run(batch, size);
     const bad = outcomes.find((o) => !o.ok);
-    if (bad && !bad.ok) {
+    if (bad !== undefined && !bad.ok) {
       log(`warm-up stopped: a first frame did not run (${bad.error.message})`);
       return undefined;
     }
