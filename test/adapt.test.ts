@@ -52,6 +52,8 @@ describe('replay --adapt', () => {
       expect(s.processed + s.dropped).toBe(s.frames);
       expect(a.flags).toBeGreaterThan(0);
       expect(a.flags).toBeLessThanOrEqual(60);
+      // Flagged frames' features were held in the inference worker and fetched, none lost.
+      expect(lines.filter((l) => /flagged frame .* not sent|could not fetch the features/.test(l))).toEqual([]);
       expect(a.labels).toBeGreaterThan(0);
       expect(a.labels).toBeLessThanOrEqual(a.flags); // the annotator labels flagged frames only
       expect(a.frames_dropped_by_swap).toBe(0);
@@ -69,6 +71,7 @@ describe('replay --adapt', () => {
     const store = SampleStore.open(join(dir, 'run1', 'learner-state', 'samples.db'));
     try {
       expect(store.count({ domain: 'old', labeled: true })).toBe(20);
+      expect(store.count({ domain: 'new' })).toBeGreaterThan(0); // flagged frames, features fetched from the worker
     } finally {
       store.close();
     }

@@ -8,7 +8,7 @@ import type { HeadName } from '../model/manifest.js';
 import type { ReplayHooks } from '../replay/replay.js';
 import { LatencyRecorder } from '../replay/summary.js';
 import { combinedScore } from '../replay/timeline.js';
-import { FEATURE_OUTPUTS } from './perception-parts.js';
+import { FEATURE_OUTPUTS, TAIL_FEATURE_OUTPUTS } from './perception-parts.js';
 import { AdaptPerception } from './perception-side.js';
 import { readReferenceSet } from './reference-set.js';
 
@@ -78,6 +78,10 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
 
   return {
     outputs: FEATURE_OUTPUTS,
+    // Every frame's feat_mean is read here (drift); the tails' features (2.4 MB a frame) only
+    // for flagged frames. Sent back with every result, they were most of the buffers this
+    // thread took in (~40 MB/s at 10 Hz), and its major collections overlapped the slow frames.
+    held: TAIL_FEATURE_OUTPUTS,
     async start(ctx) {
       bagTimeS = ctx.bagTimeS;
       slackStats = () => {
@@ -98,6 +102,7 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
         bagTimeS: () => bagTimeS(),
         log: o.log,
         probeRun: ctx.probe,
+        takeHeld: ctx.takeHeld,
       });
       const args = [
         'learner',

@@ -20,12 +20,14 @@ import { labelToMessage, sampleToMessage } from './wire.js';
 
 /** Engine outputs the learner needs besides the defaults: the tails' inputs and the drift statistic. */
 export const FEATURE_OUTPUTS: readonly OutputName[] = ['det_feat', 'seg_feat', 'depth_feat', 'feat_mean'];
+/** Of those, the tails' inputs: big, and needed only for flagged frames and reference frames. */
+export const TAIL_FEATURE_OUTPUTS: readonly OutputName[] = ['det_feat', 'seg_feat', 'depth_feat'];
 
-/** The tails' input features of a processed frame; undefined when the engine did not fetch them. */
-export function tailFeatures(r: FrameResult, copy = false): Record<HeadName, FeatureMap> | undefined {
+/** The tails' input features among a frame's raw outputs; undefined when they are not all there. */
+export function tailFeatures(tensors: FrameResult['tensors'], copy = false): Record<HeadName, FeatureMap> | undefined {
   const features = {} as Record<HeadName, FeatureMap>;
   for (const h of ['det', 'seg', 'depth'] as const) {
-    const t = r.tensors[`${h}_feat`];
+    const t = tensors[`${h}_feat`];
     if (!t || t.type !== 'float32') return undefined;
     const [channels, height, width] = t.dims;
     features[h] = { channels, height, width, data: copy ? t.data.slice() : t.data };
@@ -33,9 +35,12 @@ export function tailFeatures(r: FrameResult, copy = false): Record<HeadName, Fea
   return features;
 }
 
-/** A new-domain sample for the learner from a flagged frame; undefined without features. */
-export function flaggedSample(r: FrameResult, decision: Pick<FlagDecision, 'reasons' | 'scores'>): FlaggedSample | undefined {
-  const features = tailFeatures(r);
+/**
+ * A new-domain sample for the learner from a flagged frame, its features from `tensors` (default:
+ * the result's own; a worker that held them hands them over separately); undefined without.
+ */
+export function flaggedSample(r: FrameResult, decision: Pick<FlagDecision, 'reasons' | 'scores'>, tensors: FrameResult['tensors'] = r.tensors): FlaggedSample | undefined {
+  const features = tailFeatures(tensors);
   if (!features) return undefined;
   return {
     camera: r.camera,
@@ -163,7 +168,7 @@ export function truthToLabels(classes: readonly string[], truth: Partial<Record<
 export const REFERENCE_SEND_WAIT_MS = 10_000;
 
 export function referenceMessages(r: FrameResult, truth: Partial<Record<'detections' | 'lane' | 'depth', Truth>>, classes: readonly string[]): [SampleMessage, LabelMessage] | undefined {
-  const features = tailFeatures(r, true);
+  const features = tailFeatures(r.tensors, true);
   if (!features) return undefined;
   return [
     sampleToMessage({ camera: r.camera, stampNs: r.stampNs, domain: 'old', reasons: [], scores: {}, inputSize: r.size, cameraSize: r.cameraSize, features }),

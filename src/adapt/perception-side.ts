@@ -2,15 +2,16 @@ import type { KeyObject } from 'node:crypto';
 import type { Engine } from '../engine/engine.js';
 import { ChannelServer } from '../learner/channel.js';
 import type { ToPerception } from '../learner/channel-codec.js';
-import { Flagger, type FlaggerOptions } from '../learner/flagger.js';
+import { Flagger, type FlagDecision, type FlaggerOptions } from '../learner/flagger.js';
 import type { CurveKeys } from '../learner/keys.js';
 import { Annotator } from '../learner/labels.js';
 import type { ProbeRun, SwapEvent, SwapManager } from '../learner/swap.js';
 import type { RgbImage } from '../replay/image-decode.js';
 import type { FrameResult } from '../replay/perception.js';
+import type { FrameTensors } from '../replay/perception-worker.js';
 import type { Truth } from '../replay/scoring.js';
 import type { Scheduler } from '../scheduler/index.js';
-import { flaggedSample, frameHealth, openPerceptionSwaps, REFERENCE_SEND_WAIT_MS, referenceMessages, SlackRelay, truthToLabels } from './perception-parts.js';
+import { flaggedSample, frameHealth, tailFeatures, openPerceptionSwaps, REFERENCE_SEND_WAIT_MS, referenceMessages, SlackRelay, truthToLabels } from './perception-parts.js';
 import { labelToMessage, sampleToMessage } from './wire.js';
 
 export interface AdaptPerceptionOptions {
@@ -30,6 +31,11 @@ export interface AdaptPerceptionOptions {
   log: (line: string) => void;
   /** Where candidate probes run (see PerceptionSwapsOptions.probeRun). */
   probeRun?: ProbeRun;
+  /**
+   * Fetches the raw outputs a worker held back for a frame (ReplayHooks.held): a flagged frame
+   * whose result came without its tail features gets them from here.
+   */
+  takeHeld?: (camera: string, stampNs: bigint) => Promise<FrameTensors | undefined>;
 }
 
 /** What `replay --adapt` reports about adaptation (see ReplaySummary.adaptation). */
@@ -61,6 +67,9 @@ export class AdaptPerception {
   private lastImage: RgbImage | undefined;
   private labelsSent = 0;
   private flagged = new Set<string>();
+  /** Feature fetches in flight (flagged frames whose features a worker held). */
+  private readonly fetches = new Set<Promise<void>>();
+  private closing = false;
   private closed = false;
   private ready = false;
   private onReady: (() => void) | undefined;
@@ -113,19 +122,48 @@ export class AdaptPerception {
     if (!this.closed) this.slack.attach(scheduler);
   }
 
-  /** Called with every processed frame (result tensors must include the tail features). */
+  /**
+   * Called with every processed frame. A flagged frame's tail features come from its result or,
+   * when a worker held them back, from `takeHeld` (the sample goes out once they arrive).
+   */
   onFrame(r: FrameResult, image: RgbImage): void {
     this.lastImage = image;
     const featMean = r.tensors.feat_mean?.data as Float32Array | undefined;
     const decision = this.flagger.observe({ camera: r.camera, stampNs: r.stampNs, detections: r.boxes, segEntropy: r.segEntropy, featMean });
     this.swaps.observe(frameHealth(r, this.flagger.triggered));
     if (!decision || this.flagged.size >= this.o.maxLabels) return;
-    const sample = flaggedSample(r, decision);
-    if (!sample) return; // features not fetched: nothing to learn from
+    const atMs = this.nowMs();
+    if (tailFeatures(r.tensors) || !this.o.takeHeld) {
+      this.flag(r, decision, r.tensors, atMs);
+      return;
+    }
+    // Held in the worker: the frame counts against the budget from now on.
+    const key = `${r.camera}@${r.stampNs}`;
+    this.flagged.add(key);
+    const fetch = this.o
+      .takeHeld(r.camera, r.stampNs)
+      .catch((err: unknown) => {
+        this.o.log(`adapt: could not fetch the features of flagged frame ${key}: ${(err as Error).message}`);
+        return undefined;
+      })
+      .then((tensors) => {
+        this.flagged.delete(key);
+        if (this.closing) return;
+        if (!tensors || !this.flag(r, decision, tensors, atMs)) this.o.log(`adapt: flagged frame ${key} not sent: its features were no longer held`);
+      });
+    this.fetches.add(fetch);
+    void fetch.finally(() => this.fetches.delete(fetch));
+  }
+
+  /** Sends a flagged frame's sample and tells the annotator; false without features. */
+  private flag(r: FrameResult, decision: FlagDecision, tensors: FrameResult['tensors'], atMs: number): boolean {
+    const sample = flaggedSample(r, decision, tensors);
+    if (!sample) return false; // features not fetched: nothing to learn from
     for (const reason of decision.reasons) this.flagReasons[reason] = (this.flagReasons[reason] ?? 0) + 1;
     this.flagged.add(`${r.camera}@${r.stampNs}`);
     void this.channel.send(sampleToMessage(sample));
-    this.annotator.onFlag(this.nowMs(), r.camera, r.stampNs);
+    this.annotator.onFlag(atMs, r.camera, r.stampNs);
+    return true;
   }
 
   /** An old-domain reference frame, labelled at once (the reservoir against forgetting). */
@@ -179,6 +217,9 @@ export class AdaptPerception {
     if (this.closed) return;
     this.closed = true;
     this.slack.stop();
+    // Samples whose features are on their way still go out; none is sent after this.
+    await Promise.all([...this.fetches]);
+    this.closing = true;
     await this.swaps.idle();
     await this.channel.close();
   }

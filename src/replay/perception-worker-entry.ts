@@ -9,7 +9,7 @@ import type { TailWeights } from '../model/package.js';
 import { FrameRunner, type FramePayload } from './frame-runner.js';
 import type { RgbImage } from './image-decode.js';
 import { Perception, type FrameResult } from './perception.js';
-import type { ToWorker, FromWorker, WireOutcome, WorkerInit } from './perception-worker.js';
+import type { FrameTensors, HeldOutputs, ToWorker, FromWorker, WireOutcome, WorkerInit } from './perception-worker.js';
 import { toWireError } from '../worker-thread.js';
 
 const port = parentPort;
@@ -39,6 +39,8 @@ async function main(): Promise<void> {
   }
   const perception = new Perception(engine, init.perception);
   const runner = new FrameRunner(perception);
+  const held = init.hold ? new HeldTensors(init.hold) : undefined;
+  const returned = init.returnTensors ? new Set(init.returnTensors) : undefined;
   post({ type: 'ready', manifest: engine.manifest, inputSize: engine.inputSize, provider: engine.provider, weights: engine.currentWeights.id });
 
   // Messages are queued and handled one at a time: the order the main thread posted them in
@@ -56,7 +58,9 @@ async function main(): Promise<void> {
         const wire: WireOutcome[] = outcomes.map((o, i) => {
           if (!o.ok) return { ok: false, error: wireError(o.error) };
           const f = msg.frames[i];
-          const result: FrameResult = { ...o.result };
+          const result: FrameResult = { ...o.result, tensors: { ...o.result.tensors } };
+          held?.keep(result);
+          if (returned) for (const name of Object.keys(result.tensors) as Array<keyof FrameTensors>) if (!returned.has(name)) delete result.tensors[name];
           if (f.overlay) {
             // The renderer reuses its output buffer per camera: hand out a copy.
             const ov = perception.overlay(o.result, o.image);
@@ -88,6 +92,13 @@ async function main(): Promise<void> {
         post({ type: 'reply', id: msg.id, results }, [...transfer]);
         return;
       }
+      case 'take': {
+        const tensors = held?.take(msg.camera, msg.stampNs);
+        const transfer = new Set<ArrayBuffer>();
+        for (const t of Object.values(tensors ?? {})) if (t && t.data.buffer instanceof ArrayBuffer) transfer.add(t.data.buffer);
+        post({ type: 'reply', id: msg.id, tensors }, [...transfer]);
+        return;
+      }
       case 'dispose': {
         await engine.dispose();
         post({ type: 'reply', id: msg.id });
@@ -95,6 +106,40 @@ async function main(): Promise<void> {
         return;
       }
     }
+  }
+}
+
+/**
+ * The held outputs of the newest frames per camera (a ring each). A frame's tensors are taken
+ * out of its result here, so they are never sent with it; `take` hands them over once.
+ */
+class HeldTensors {
+  private readonly rings = new Map<string, Array<{ stampNs: bigint; tensors: FrameTensors }>>();
+
+  constructor(private readonly o: HeldOutputs) {}
+
+  keep(r: FrameResult): void {
+    const tensors: FrameTensors = {};
+    for (const name of this.o.tensors) {
+      const t = r.tensors[name];
+      if (!t) continue;
+      delete r.tensors[name];
+      // A batch's frames are views of one buffer per output: each held frame gets its own
+      // (one memcpy), so that taking one frame's never detaches another's.
+      const whole = t.data.byteOffset === 0 && t.data.byteLength === t.data.buffer.byteLength;
+      tensors[name] = whole ? t : ({ ...t, data: t.data.slice() } as typeof t);
+    }
+    let ring = this.rings.get(r.camera);
+    if (!ring) this.rings.set(r.camera, (ring = []));
+    ring.push({ stampNs: r.stampNs, tensors });
+    if (ring.length > this.o.frames) ring.shift();
+  }
+
+  take(camera: string, stampNs: bigint): FrameTensors | undefined {
+    const ring = this.rings.get(camera);
+    const i = ring?.findIndex((e) => e.stampNs === stampNs) ?? -1;
+    if (!ring || i < 0) return undefined;
+    return ring.splice(i, 1)[0].tensors;
   }
 }
 

@@ -217,6 +217,46 @@ describe('PerceptionWorker', () => {
     }
   });
 
+  it('returns only the raw outputs asked for; holds the tails\' features per camera for takeHeld, each once', async () => {
+    const features = ['det_feat', 'seg_feat', 'depth_feat'] as const;
+    const opts: PerceptionOptions = { ...OPTS, outputs: [...DEFAULT_OUTPUTS, ...features, 'feat_mean'] };
+    const held = await PerceptionWorker.create({ modelDir: MODEL, providers: ['cpu'], threads: 1, perception: opts, returnTensors: ['feat_mean'], hold: { tensors: features, frames: 2 } });
+    const reference = new FrameRunner(new Perception(engine, opts));
+    try {
+      const size = engine.inputSize;
+      const same = async (f: FramePayload) => {
+        const got = await held.takeHeld(f.camera, f.stampNs);
+        const [want] = (await reference.run([f], size)).map(okResult);
+        for (const name of features) {
+          expect(got?.[name]?.dims).toEqual(want.tensors[name]!.dims);
+          const [x, y] = [got![name]!.data as Float32Array, want.tensors[name]!.data as Float32Array];
+          let maxDiff = 0;
+          for (let i = 0; i < x.length; i++) maxDiff = Math.max(maxDiff, Math.abs(x[i] - y[i]));
+          expect(maxDiff).toBeLessThanOrEqual(1e-5);
+        }
+        expect(await held.takeHeld(f.camera, f.stampNs)).toBeUndefined(); // taken once
+      };
+      // A batch of two cameras (one buffer per output, shared by both frames): taking one
+      // frame's features leaves the other's whole.
+      const batch = [payload('front', 1, raw(picture(1))), payload('left', 1, raw(picture(2)))];
+      for (const r of (await held.run(batch, size)).map(okResult)) expect(Object.keys(r.tensors)).toEqual(['feat_mean']);
+      await same(batch[1]);
+      await same(batch[0]);
+      // Each camera keeps its newest two frames.
+      const fronts = [2, 3, 4].map((i) => payload('front', i, raw(picture(i))));
+      for (const f of fronts) await held.run([f], size);
+      expect(await held.takeHeld('front', fronts[0].stampNs)).toBeUndefined();
+      await same(fronts[2]);
+      expect(await held.takeHeld('front', fronts[1].stampNs)).toBeDefined();
+      expect(await held.takeHeld('nowhere', 0n)).toBeUndefined();
+      // a worker that holds nothing answers undefined; one that returns everything sends the features
+      expect(await worker.takeHeld('front', 1n)).toBeUndefined();
+      await expect(PerceptionWorker.create({ modelDir: MODEL, perception: opts, hold: { tensors: features, frames: 0 } })).rejects.toMatchObject({ code: 'INVALID_CONFIG' });
+    } finally {
+      await held.dispose();
+    }
+  });
+
   it('an invalid model dir rejects create with MODEL_INVALID and leaves no thread behind', async () => {
     await writeFile(join(dir, 'manifest.json'), '{"name": 1}');
     await expect(PerceptionWorker.create({ modelDir: dir, providers: ['cpu'], perception: OPTS })).rejects.toMatchObject({ code: 'MODEL_INVALID', name: 'PerceptionError' });

@@ -4,7 +4,8 @@ import type { Provider } from '../engine/runner.js';
 import type { WeightSet } from '../engine/weights.js';
 import { PerceptionError } from '../errors.js';
 import { fromWireError, spawnModuleWorker, type WireError } from '../worker-thread.js';
-import type { InputSize, Manifest } from '../model/manifest.js';
+import type { InputSize, Manifest, OutputName } from '../model/manifest.js';
+import type { RunnerTensor } from '../engine/runner.js';
 import type { TailWeights } from '../model/package.js';
 import type { BatchRunner } from '../scheduler/index.js';
 import type { FrameOutcome, FramePayload } from './frame-runner.js';
@@ -20,7 +21,20 @@ export interface WorkerInit {
   inputSize?: InputSize;
   threads: number;
   perception: PerceptionOptions;
+  /** See PerceptionWorkerOptions.returnTensors (undefined: all). */
+  returnTensors?: readonly OutputName[];
+  /** See PerceptionWorkerOptions.hold. */
+  hold?: HeldOutputs;
 }
+
+/** Raw outputs the worker keeps for the newest `frames` frames of each camera instead of sending them. */
+export interface HeldOutputs {
+  tensors: readonly OutputName[];
+  frames: number;
+}
+
+/** Raw engine outputs of one frame, by name. */
+export type FrameTensors = Partial<Record<OutputName, RunnerTensor>>;
 
 export interface WireFrame {
   camera: string;
@@ -37,6 +51,7 @@ export type ToWorker =
   | { type: 'run'; id: number; frames: WireFrame[]; size: InputSize }
   | { type: 'swap'; id: number; tails: TailWeights; weightsId: string }
   | { type: 'probe'; id: number; frames: RgbImage[]; tails: TailWeights; weightsId: string; size?: InputSize }
+  | { type: 'take'; id: number; camera: string; stampNs: bigint }
   | { type: 'dispose'; id: number };
 
 export type { WireError };
@@ -47,7 +62,7 @@ export type FromWorker =
   | { type: 'ready'; manifest: Manifest; inputSize: InputSize; provider: Provider; weights: string }
   | { type: 'fatal'; error: WireError }
   | { type: 'log'; line: string }
-  | { type: 'reply'; id: number; error?: WireError; outcomes?: WireOutcome[]; results?: FrameResult[]; previous?: string };
+  | { type: 'reply'; id: number; error?: WireError; outcomes?: WireOutcome[]; results?: FrameResult[]; previous?: string; tensors?: FrameTensors };
 
 // ------------------------------------------------------------------ main-thread side
 
@@ -86,6 +101,20 @@ export interface PerceptionWorkerOptions {
    * adaptation hot-swap), the worker swaps to it before the next run, at that frame boundary.
    */
   follow?: Pick<Engine, 'currentWeights'>;
+  /**
+   * The raw engine outputs that come back with each result (default: every one fetched). The
+   * worker decodes the frame itself, so the main thread needs few or none of them, and each
+   * one it gets is a buffer the main thread's heap must take in and collect: with the tail
+   * features `replay --adapt` fetches, 2.9 MB a frame at the default input size, of which only
+   * `feat_mean` (256 bytes) is read for every frame.
+   */
+  returnTensors?: readonly OutputName[];
+  /**
+   * Raw outputs kept in the worker, for the newest `frames` frames of each camera, instead of
+   * being sent; `takeHeld` fetches one frame's. `replay --adapt` holds the tails' features
+   * (2.4 MB a frame) that only a flagged frame, at most a few a second, sends to the learner.
+   */
+  hold?: HeldOutputs;
   log?: (line: string) => void;
   /** How long `create` waits for the worker's engine (default 120 s). */
   startTimeoutMs?: number;
@@ -152,7 +181,19 @@ export class PerceptionWorker implements BatchRunner<FramePayload, FrameOutcome>
     if (!(Number.isInteger(threads) && threads >= 1 && threads <= 256)) {
       throw new PerceptionError('INVALID_CONFIG', `threads must be an integer in 1..256, got ${threads}`, { field: 'threads' });
     }
-    const init: WorkerInit = { modelDir: options.modelDir, providers: options.providers, inputSize: options.inputSize, threads, perception: options.perception };
+    const hold = options.hold;
+    if (hold && !(Number.isInteger(hold.frames) && hold.frames >= 1 && hold.frames <= 1000)) {
+      throw new PerceptionError('INVALID_CONFIG', `hold.frames must be an integer in 1..1000, got ${hold.frames}`, { field: 'hold.frames' });
+    }
+    const init: WorkerInit = {
+      modelDir: options.modelDir,
+      providers: options.providers,
+      inputSize: options.inputSize,
+      threads,
+      perception: options.perception,
+      returnTensors: options.returnTensors,
+      hold: hold && hold.tensors.length > 0 ? { tensors: [...hold.tensors], frames: hold.frames } : undefined,
+    };
     const worker = spawnWorker(init);
     const log = options.log ?? (() => {});
     let onMessage: (m: FromWorker) => void = () => {};
@@ -237,6 +278,15 @@ export class PerceptionWorker implements BatchRunner<FramePayload, FrameOutcome>
       copies.map((c) => c.data.buffer),
     );
     return reply.results ?? [];
+  }
+
+  /**
+   * The held outputs (see `hold`) of `camera`'s frame at `stampNs`, moved out of the worker:
+   * a second call for the same frame, or one for a frame already pushed out by newer ones, gets
+   * undefined. Answered after the runs posted before it.
+   */
+  async takeHeld(camera: string, stampNs: bigint): Promise<FrameTensors | undefined> {
+    return (await this.call({ type: 'take', id: 0, camera, stampNs })).tensors;
   }
 
   /** Stops the worker (idempotent). Pending calls reject; resolves once the thread has exited. */

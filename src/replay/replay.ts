@@ -14,7 +14,7 @@ import { DEFAULT_OUTPUTS } from '../engine/engine.js';
 import { nsToSeconds, timeToNs, validateImage, type CompressedImage, type Detection2DArray, type Image } from '../msgs/index.js';
 import { Scheduler, systemClock, type BatchRunner, type CameraConfig, type DropReason } from '../scheduler/index.js';
 import { FrameRunner, type FrameOutcome, type FramePayload } from './frame-runner.js';
-import { DEFAULT_INFERENCE, PerceptionWorker } from './perception-worker.js';
+import { DEFAULT_INFERENCE, PerceptionWorker, type FrameTensors } from './perception-worker.js';
 import type { EncodedImage, RgbImage } from './image-decode.js';
 import { encodedSize } from './image-size.js';
 import { boxesFromDetections, bytePixels, floatPixels } from './messages.js';
@@ -77,13 +77,27 @@ export interface ReplayOptions {
 export interface ReplayHooks {
   /** Extra engine outputs to fetch for every frame (e.g. tail features). */
   outputs?: readonly OutputName[];
-  start?(ctx: { engine: Engine; perception: Perception; scheduler: Scheduler<FramePayload, FrameOutcome>; bagTimeS: () => number; probe: ProbeRun }): Promise<void>;
+  /**
+   * Of `outputs`, those a frame's result does not carry to this thread when inference runs in a
+   * worker: the worker keeps them for the newest HELD_FRAMES frames of each camera and
+   * `ctx.takeHeld` fetches one frame's (big features that only a few frames need). With
+   * inference on this thread they stay in the result and `takeHeld` has nothing.
+   */
+  held?: readonly OutputName[];
+  start?(ctx: { engine: Engine; perception: Perception; scheduler: Scheduler<FramePayload, FrameOutcome>; bagTimeS: () => number; probe: ProbeRun; takeHeld: (camera: string, stampNs: bigint) => Promise<FrameTensors | undefined> }): Promise<void>;
   onFrame?(result: FrameResult, image: RgbImage, latencyMs: number): void;
   onTruth?(camera: string, stampNs: bigint, truth: Truth): void;
   onDrop?(camera: string, reason: DropReason): void;
   /** Called after the bag is read and the scheduler drained; returns summary additions. */
   finish?(ctx: { firstFifth: MetricsSummary; lastFifth: MetricsSummary }): Promise<{ summary: Record<string, unknown>; markers: Array<{ t: number; label: string }> }>;
 }
+
+/**
+ * Frames per camera whose held outputs (ReplayHooks.held) the worker keeps: a flag is decided
+ * on this thread once a result arrives, and its fetch waits behind the runs already posted
+ * (one or two at the recorded rate), so a handful is plenty.
+ */
+export const HELD_FRAMES = 8;
 
 const FRAME_ERRORS = new Set<string>(['BAD_IMAGE', 'UNSUPPORTED_ENCODING', 'MESSAGE_DECODE', 'UNKNOWN_MESSAGE_TYPE']);
 
@@ -187,7 +201,20 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     };
     // The worker owns its own engine (1 ORT thread) and follows `engine`'s weight swaps (--adapt).
     if ((options.inference ?? DEFAULT_INFERENCE) === 'worker') {
-      worker = await PerceptionWorker.create({ modelDir: options.modelDir, providers: [engine.provider], inputSize: engine.inputSize, perception: perception.options, overlayRateHz: options.overlayRateHz ?? 10, follow: engine, log });
+      // Results bring back only the extra outputs a hook reads for every frame: the worker
+      // decodes the rest itself (see PerceptionWorkerOptions.returnTensors).
+      const heldNames = new Set(hooks?.held ?? []);
+      worker = await PerceptionWorker.create({
+        modelDir: options.modelDir,
+        providers: [engine.provider],
+        inputSize: engine.inputSize,
+        perception: perception.options,
+        overlayRateHz: options.overlayRateHz ?? 10,
+        follow: engine,
+        returnTensors: (hooks?.outputs ?? []).filter((n) => !heldNames.has(n)),
+        hold: heldNames.size > 0 ? { tensors: [...heldNames], frames: HELD_FRAMES } : undefined,
+        log,
+      });
     }
     const runner = worker ?? new FrameRunner(perception);
     const cams = cameraConfigs(cameraTopics, info, rate, options);
@@ -229,7 +256,8 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       ? async (image, candidate) => (await w.probe([image], candidate.toTails(), { id: candidate.id, size: small }))[0].tensors
       : async (image, candidate) => (await perception.processBatch([{ camera: 'probe', stampNs: 0n, image }], small, candidate))[0].tensors;
     if (!options.fast) await warmUpOnBagFrames(reader, cameraTopics, runner, scheduler, ladderSizes, batchingOn ? maxBatch : 1, log);
-    await hooks?.start?.({ engine, perception, scheduler, bagTimeS: () => nsToSeconds(bagNowNs - info.startNs), probe });
+    const takeHeld = async (camera: string, stampNs: bigint) => (w ? w.takeHeld(camera, stampNs) : undefined);
+    await hooks?.start?.({ engine, perception, scheduler, bagTimeS: () => nsToSeconds(bagNowNs - info.startNs), probe, takeHeld });
     scheduler.start();
     loopDelay.enable();
 
