@@ -139,6 +139,8 @@ async function main(): Promise<void> {
     p99_ms: { steady: a.latency_steady_ms?.p99 ?? null, during_swaps: a.latency_during_swaps_ms?.p99 ?? null },
     // Frames behind each p99: the swap windows (bundle arrival through the post-swap health watch) hold few.
     latency_frames: { steady: a.latency_steady_ms?.count ?? 0, during_swaps: a.latency_during_swaps_ms?.count ?? 0 },
+    // Perception's main thread during the --adapt replay: its collections compete with the worker for the cores.
+    perception_gc_ms: adapted.gc_ms,
   };
   if (json) {
     process.stdout.write(JSON.stringify(result, null, 2) + '\n');

@@ -7,6 +7,7 @@ import type { Engine } from '../engine/engine.js';
 import { nsToSeconds } from '../msgs/index.js';
 import type { DropReason, SchedulerSnapshot } from '../scheduler/index.js';
 import type { FramePayload } from './frame-runner.js';
+import type { GcSummary } from './gc-stats.js';
 import type { RgbImage } from './image-decode.js';
 import type { TruthPart } from './pairing.js';
 import type { FrameResult, Perception } from './perception.js';
@@ -116,6 +117,7 @@ export class ReplayOutputs {
     timeline: ReplaySummary['timeline'];
     scheduler: SchedulerSnapshot;
     eventLoopDelayMs: { p50: number; p99: number; max: number };
+    gc: GcSummary;
     wallS: number;
     mode: string;
     /** Additions from replay hooks (e.g. `adaptation`). */
@@ -158,6 +160,7 @@ export class ReplayOutputs {
       latency_ms: all.summary(),
       dispatch_delay_ms: delay.summary(),
       event_loop_delay_ms: round3(extra.eventLoopDelayMs),
+      gc_ms: extra.gc,
       metrics: extra.overall,
       timeline: extra.timeline,
       model: { name: engine.manifest.name, version: engine.manifest.version, input_size: [engine.inputSize[0], engine.inputSize[1]], provider: engine.provider },

@@ -18,6 +18,7 @@ import { DEFAULT_INFERENCE, PerceptionWorker, type FrameTensors } from './percep
 import type { EncodedImage, RgbImage } from './image-decode.js';
 import { encodedSize } from './image-size.js';
 import { boxesFromDetections, bytePixels, floatPixels } from './messages.js';
+import { GcRecorder } from './gc-stats.js';
 import { Pairing } from './pairing.js';
 import { Perception, type FrameResult } from './perception.js';
 import { ReplayOutputs } from './outputs.js';
@@ -131,6 +132,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   let scheduler: Scheduler<FramePayload, FrameOutcome> | undefined;
   let worker: PerceptionWorker | undefined;
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  const gc = new GcRecorder();
   try {
     const info = reader.info();
     const roles = new Map<string, TopicRole>(info.topics.map((t) => [t.topic, classifyTopic(t.topic, t.type)]));
@@ -260,6 +262,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     await hooks?.start?.({ engine, perception, scheduler, bagTimeS: () => nsToSeconds(bagNowNs - info.startNs), probe, takeHeld });
     scheduler.start();
     loopDelay.enable();
+    gc.start();
 
     const relevant = info.topics.filter((t) => roles.get(t.topic)!.role !== 'other').map((t) => t.topic);
     const messages = reader.messages({
@@ -347,6 +350,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     while ((scheduler.pending > 0 || scheduler.inFlightCount > 0) && performance.now() < drainUntil) await Promise.race([scheduler.progress(), sleep(100)]);
     await scheduler.stop();
     loopDelay.disable();
+    const gcSummary = gc.stop();
     pairing.flush();
     const extension = await hooks?.finish?.({ firstFifth: fifths.bucket(0), lastFifth: fifths.bucket(4) });
     if (extension) out.markers.push(...extension.markers);
@@ -355,12 +359,14 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       timeline: timeline.series(),
       scheduler: scheduler.snapshot(),
       eventLoopDelayMs: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
+      gc: gcSummary,
       wallS: (performance.now() - t0) / 1000,
       mode: options.fast ? 'fast' : `rate ${rate}`,
       extra: extension?.summary,
     });
   } finally {
     loopDelay.disable();
+    gc.stop();
     scheduler?.dispose();
     await worker?.dispose();
     await writer?.close();

@@ -15,6 +15,7 @@ function summary(): ReplaySummary {
     latency_ms: { p50: 4, p90: 5, p99: 6, max: 7, mean: 4.2, count: 9 },
     dispatch_delay_ms: null,
     event_loop_delay_ms: { p50: 1, p99: 2, max: 3 },
+    gc_ms: { major: { count: 1, total_ms: 2, max_ms: 2 }, minor: { count: 0, total_ms: 0, max_ms: 0 }, incremental: { count: 0, total_ms: 0, max_ms: 0 }, weak_callbacks: { count: 0, total_ms: 0, max_ms: 0 } },
     metrics: { ...emptyMetrics(), det_map50: 0.61 },
     timeline: [],
     model: { name: 'default', version: '1.0.0', input_size: [192, 384], provider: 'cpu' },

@@ -1,3 +1,4 @@
+import type { GcSummary } from './gc-stats.js';
 import * as hdr from 'hdr-histogram-js';
 
 /** What `replay` writes to summary.json (and prints with --json). */
@@ -52,6 +53,8 @@ export interface ReplaySummary {
   /** Message in → the scheduler starts it (queueing and event-loop blocking). */
   dispatch_delay_ms: LatencySummary | null;
   event_loop_delay_ms: { p50: number; p99: number; max: number };
+  /** This (the replay's main) thread's garbage collections while frames ran, by kind. */
+  gc_ms: GcSummary;
   metrics: MetricsSummary;
   /** Metrics per tenth of the bag's duration (t = window start, seconds); `score` = mean(mAP, lane IoU, 1 − AbsRel). */
   timeline: Array<{ t: number; metrics: MetricsSummary; score: number | null }>;
