@@ -113,7 +113,7 @@ async function main(): Promise<void> {
   log('4/4 training domain again, on the promoted weights …');
   const old = await replay({ bag: refBag, modelDir: MODEL, outDir: join(work, 'old-after'), fast: true, hooks: restored(join(work, 'adapt', 'adapt', 'perception-state'), join(work, 'adapt', 'adapt', 'keys')) });
 
-  const a = (adapted as unknown as { adaptation: Record<string, unknown> & { metrics_before: MetricsSummary; metrics_after: MetricsSummary; latency_steady_ms: { p99: number; count: number } | null; latency_during_swaps_ms: { p99: number; count: number } | null } }).adaptation;
+  const a = (adapted as unknown as { adaptation: Record<string, unknown> & { metrics_before: MetricsSummary; metrics_after: MetricsSummary; latency_steady_ms: { p99: number; count: number } | null; latency_during_swaps_ms: { p99: number; count: number } | null; latency_over_target?: { threshold_ms: number; steady: number; during_swaps: number } | null } }).adaptation;
   const refScore = combinedScore(ref.metrics)!;
   const baseLast = combinedScore(baseHook.got!.last)!;
   const adaptLast = combinedScore(a.metrics_after)!;
@@ -139,6 +139,7 @@ async function main(): Promise<void> {
     p99_ms: { steady: a.latency_steady_ms?.p99 ?? null, during_swaps: a.latency_during_swaps_ms?.p99 ?? null },
     // Frames behind each p99: the swap windows (bundle arrival through the post-swap health watch) hold few.
     latency_frames: { steady: a.latency_steady_ms?.count ?? 0, during_swaps: a.latency_during_swaps_ms?.count ?? 0 },
+    latency_over_target: a.latency_over_target ?? null,
     // Perception's main thread during the --adapt replay: its collections compete with the worker for the cores.
     perception_gc_ms: adapted.gc_ms,
   };

@@ -35,6 +35,14 @@ export interface AdaptReplayOptions {
   spawnLearner?: (args: string[]) => ChildProcess;
 }
 
+/** Frames slower than 1.1x the steady p99, steady and during swaps. */
+function tail(steady: LatencyRecorder, duringSwap: LatencyRecorder): { threshold_ms: number; steady: number; during_swaps: number } | null {
+  const p99 = steady.summary()?.p99;
+  if (p99 === undefined) return null;
+  const threshold = Math.round(1.1 * p99 * 1000) / 1000;
+  return { threshold_ms: threshold, steady: steady.countAbove(threshold), during_swaps: duringSwap.countAbove(threshold) };
+}
+
 const BIN = resolve(import.meta.dirname, '..', '..', 'bin', 'adaptive-perception.js');
 
 /**
@@ -179,6 +187,10 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
           metrics_after: { ...lastFifth, score: combinedScore(lastFifth) },
           latency_steady_ms: steady.summary(),
           latency_during_swaps_ms: duringSwap.summary(),
+          // How heavy the tail is: frames over the target (1.1x the steady p99), in each set. A
+          // window of under 100 frames has its slowest frame for its p99 (HDR), so one such
+          // frame in a window fails it; the steady count says how often they come at all.
+          latency_over_target: tail(steady, duringSwap),
         },
       };
       steady.destroy();

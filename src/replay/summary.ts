@@ -92,6 +92,13 @@ export class LatencyRecorder {
     return this.histogram.totalCount;
   }
 
+  /** Samples above `ms` (to the histogram's 3 significant digits). */
+  countAbove(ms: number): number {
+    const h = this.histogram;
+    if (h.totalCount === 0) return 0;
+    return h.totalCount - countBelow(h, Math.round(ms * 1000));
+  }
+
   summary(): LatencySummary | null {
     const h = this.histogram;
     if (h.totalCount === 0) return null;
