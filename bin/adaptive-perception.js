@@ -1,11 +1,24 @@
-#!/usr/bin/env -S node --initial-old-space-size=128
-// Entry point. The V8 flag (a startup flag: NODE_OPTIONS refuses it and v8.setFlagsFromString
-// comes too late): with V8's small initial old-generation limit, the replay thread ran a full
-// garbage collection every ~3 frames (`node --trace-gc`), each 2-15 ms; starting the old space
-// at 128 MB took a --fast replay of 600 frames from 8.0-8.5 to 6.2-6.8 s wall, 11-12 to 7.5-8.5 s
-// CPU and latency p99 from 42 to 29 ms, for ~55 MB more peak RSS. `node bin/adaptive-perception.js`
-// runs without it; the ROS wrappers (CMakeLists.txt) and the npm scripts pass it. Uses the compiled JavaScript in dist/ when `npm run build` has produced it
-// (the colcon install path); otherwise runs the TypeScript sources through tsx.
+#!/usr/bin/env -S node --initial-old-space-size=128 --v8-pool-size=1
+// Entry point. Two V8/Node start-up flags (NODE_OPTIONS refuses the first, v8.setFlagsFromString
+// comes too late for both):
+// - --initial-old-space-size=128: with V8's small initial old-generation limit, the replay
+//   thread ran a full garbage collection every ~3 frames (`node --trace-gc`), each 2-15 ms;
+//   starting the old space at 128 MB took a --fast replay of 600 frames from 8.0-8.5 to 6.2-6.8 s
+//   wall, 11-12 to 7.5-8.5 s CPU and latency p99 from 42 to 29 ms, for ~55 MB more peak RSS.
+// - --v8-pool-size=1: one V8 background thread (default four) for the collector's concurrent
+//   marking and parallel work of every thread of the process. The inference worker's heap is
+//   small, but the model's output buffers count as external memory, and it runs a full
+//   collection every ~40 frames (`--trace-gc`); the main thread one every ~80. Four helper
+//   threads marking beside the main thread and the worker oversubscribe two cores, and the
+//   model run on its one core slows 2-3x. In the adaptation scenario (README, issue 5's runs
+//   32-46; counted from run 39), frames over 1.1x the steady p99 during swaps (when weight sets
+//   are built and probed) fell from 1.6 % (6 of 369, default pool) to 0.2 % (1 of 410), and the swap-window target
+//   held in 5 of 5 runs against 4 of 8; steady state did not move (p99 median 17.9 ms both,
+//   0.44 against 0.48 % of frames over the target). Where more cores are free, run
+//   `node --initial-old-space-size=128 bin/adaptive-perception.js ...` for the default pool.
+// `node bin/adaptive-perception.js` runs without them; the ROS wrappers (CMakeLists.txt) and the
+// npm scripts pass them. Uses the compiled JavaScript in dist/ when `npm run build` has produced
+// it (the colcon install path); otherwise runs the TypeScript sources through tsx.
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
