@@ -10,11 +10,11 @@
 //   small, but the model's output buffers count as external memory, and it runs a full
 //   collection every ~40 frames (`--trace-gc`); the main thread one every ~80. Four helper
 //   threads marking beside the main thread and the worker oversubscribe two cores, and the
-//   model run on its one core slows 2-3x. In the adaptation scenario (README, issue 5's runs
-//   32-46; counted from run 39), frames over 1.1x the steady p99 during swaps (when weight sets
-//   are built and probed) fell from 1.6 % (6 of 369, default pool) to 0.2 % (1 of 410), and the swap-window target
-//   held in 5 of 5 runs against 4 of 8; steady state did not move (p99 median 17.9 ms both,
-//   0.44 against 0.48 % of frames over the target). Where more cores are free, run
+//   model run on its one core slows 2-3x. With one: the four-camera benchmark's misses 9.5 -> 5
+//   and the 2x-overload p99 25.8 -> 21.9 ms (medians of six alternated runs each, bench/README);
+//   in the adaptation scenario (README, issue 5's runs 32-48), frames over 1.1x the steady p99
+//   during swaps (when weight sets are built and probed) 1.6 % -> 0.5 %, the steady rate, which
+//   did not move (p99 median 17.9 ms both). Where more cores are free, run
 //   `node --initial-old-space-size=128 bin/adaptive-perception.js ...` for the default pool.
 // `node bin/adaptive-perception.js` runs without them; the ROS wrappers (CMakeLists.txt) and the
 // npm scripts pass them. Uses the compiled JavaScript in dist/ when `npm run build` has produced
