@@ -343,7 +343,11 @@ export class PerceptionNode extends ManagedNode {
     }
     const e = this.#engine!;
     try {
-      this.#worker = await PerceptionWorker.create({ modelDir, providers: [e.provider], inputSize: e.inputSize, perception: this.#perception!.options, follow: e, log: (l) => this.#log('info', l) });
+      // Results bring back only the raw outputs this thread reads: with adaptation, its drift
+      // statistic and the tails' features (flagged and operator-flagged frames are taken from
+      // the frames kept here); without, none (the worker decodes them).
+      const returnTensors = this.#adaptation ? FEATURE_OUTPUTS : [];
+      this.#worker = await PerceptionWorker.create({ modelDir, providers: [e.provider], inputSize: e.inputSize, perception: this.#perception!.options, follow: e, returnTensors, log: (l) => this.#log('info', l) });
       this.#runner = this.#worker;
       this.#log('info', `inference in a worker thread (${e.provider})`);
     } catch (err) {
