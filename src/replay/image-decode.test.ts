@@ -30,6 +30,11 @@ describe('ImageDecoder', () => {
       code: 'UNSUPPORTED_ENCODING',
     });
   });
+  it('decodes with one libvips thread and no operation cache (frames are decoded once, beside the model)', () => {
+    expect(sharp.concurrency()).toBe(1);
+    expect(sharp.cache().memory.max).toBe(0);
+  });
+
   it('decodes JPEG and rejects garbage', async () => {
     const raw = Buffer.alloc(16 * 8 * 3, 128);
     const jpeg = await sharp(raw, { raw: { width: 16, height: 8, channels: 3 } }).jpeg().toBuffer();
