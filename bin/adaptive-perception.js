@@ -12,9 +12,9 @@
 //   threads marking beside the main thread and the worker oversubscribe two cores, and the
 //   model run on its one core slows 2-3x. With one: the four-camera benchmark's misses 9.5 -> 5
 //   and the 2x-overload p99 25.8 -> 21.9 ms (medians of six alternated runs each, bench/README);
-//   in the adaptation scenario (README, issue 5's runs 32-48), frames over 1.1x the steady p99
-//   during swaps (when weight sets are built and probed) 1.6 % -> 0.5 %, the steady rate, which
-//   did not move (p99 median 17.9 ms both). Where more cores are free, run
+//   in the adaptation scenario (README, issue 5's runs 32-52), frames over 1.1x the steady p99
+//   during swaps (when weight sets are built and probed) 1.6 % -> 0.7 %, about the steady
+//   rate, which did not move (p99 median 17.9 ms both). Where more cores are free, run
 //   `node --initial-old-space-size=128 bin/adaptive-perception.js ...` for the default pool.
 // `node bin/adaptive-perception.js` runs without them; the ROS wrappers (CMakeLists.txt) and the
 // npm scripts pass them. Uses the compiled JavaScript in dist/ when `npm run build` has produced
