@@ -80,6 +80,7 @@ describe('replay --adapt', () => {
   it('perception keeps running when the learner is killed mid-run', async () => {
     const lines: string[] = [];
     let child: ChildProcess | undefined;
+    let killer: NodeJS.Timeout | undefined;
     const hooks = await adaptHooks({
       modelDir: MODEL,
       workDir: join(dir, 'run2'),
@@ -87,14 +88,18 @@ describe('replay --adapt', () => {
       referenceFrames: 10,
       labelDelayMs: 500,
       maxLabels: 60,
-      log: (l) => lines.push(l),
+      // Killed 2 s after it connected (mid-training): a fixed time from the start killed it,
+      // on a slow machine, before it had connected at all.
+      log: (l) => {
+        lines.push(l);
+        if (/adapt: learner connected/.test(l)) killer = setTimeout(() => child?.kill('SIGKILL'), 2000);
+      },
       spawnLearner: (args) => {
         child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
         return child;
       },
     });
     try {
-      const killer = setTimeout(() => child?.kill('SIGKILL'), 3000);
       const s = await replay({ bag, modelDir: MODEL, outDir: join(dir, 'out2'), providers: ['cpu'], rate: 2, hooks });
       clearTimeout(killer);
       expect(child?.signalCode).toBe('SIGKILL');

@@ -161,7 +161,7 @@ export class AdaptPerception {
     if (!sample) return false; // features not fetched: nothing to learn from
     for (const reason of decision.reasons) this.flagReasons[reason] = (this.flagReasons[reason] ?? 0) + 1;
     this.flagged.add(`${r.camera}@${r.stampNs}`);
-    void this.channel.send(sampleToMessage(sample));
+    this.slack.sendInSlack(sampleToMessage(sample));
     this.annotator.onFlag(atMs, r.camera, r.stampNs);
     return true;
   }

@@ -41,6 +41,27 @@ describe('Trainer', () => {
     t.dispose();
   });
 
+  it('keeps prepared samples within its memory budget: each read once when all fit, read again when none do', async () => {
+    const counting = (budgetMb: number) => {
+      const src = arraySource(newTrain, oldTrain);
+      const reads = new Map<number, number>();
+      const t = new Trainer(SYN_MANIFEST, synWeights(), { ...src, load: (id) => (reads.set(id, (reads.get(id) ?? 0) + 1), src.load(id)) }, { cacheMb: budgetMb, heads: ['seg', 'depth'] });
+      return { t, reads };
+    };
+    const all = counting(512);
+    await all.t.trainFor(60_000, () => all.t.steps >= 40);
+    expect(all.reads.size).toBeGreaterThan(12); // 40 steps of 4 drew from most of the 24 samples
+    expect(Math.max(...all.reads.values())).toBe(1);
+    all.t.dispose();
+    const none = counting(0);
+    await none.t.trainFor(60_000, () => none.t.steps >= 40);
+    // Only a sample drawn twice in a row is not read again.
+    expect([...none.reads.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(40 * 4 * 0.8);
+    expect(Math.max(...none.reads.values())).toBeGreaterThan(1);
+    none.t.dispose();
+    expect(() => new Trainer(SYN_MANIFEST, synWeights(), arraySource([], []), { cacheMb: -1 })).toThrow(/cacheMb/);
+  });
+
   it('stops at once when told to, between steps', async () => {
     const t = new Trainer(SYN_MANIFEST, synWeights(), arraySource(newTrain, oldTrain));
     let calls = 0;

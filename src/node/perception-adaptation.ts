@@ -247,7 +247,7 @@ export class PerceptionAdaptation {
     const sample = flaggedSample(r, decision);
     if (sample) {
       this.#samplesSent++;
-      void this.channel.send(sampleToMessage(sample));
+      this.#slack.sendInSlack(sampleToMessage(sample));
     }
     const first = decision.reasons[0] ?? 'manual';
     const s = decision.scores;
