@@ -124,7 +124,16 @@ export class LearnerCore {
     }
     this.route = options.route ?? true;
     this.current = initial;
-    this.labels = new LabelMatcher(store, options.labels);
+    // Labels that reach a stored frame make the trainer's prepared copy of it stale.
+    const sink = {
+      has: (camera: string, stampNs: bigint) => store.has(camera, stampNs),
+      setLabels: (camera: string, stampNs: bigint, labels: SampleLabels) => {
+        const ok = store.setLabels(camera, stampNs, labels);
+        if (ok) this.trainer.forget(camera, stampNs);
+        return ok;
+      },
+    };
+    this.labels = new LabelMatcher(sink, options.labels);
     this.gate = new Gate(manifest, options.gate);
     this.trainer = new Trainer(
       manifest,

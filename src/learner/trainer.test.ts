@@ -62,6 +62,23 @@ describe('Trainer', () => {
     expect(() => new Trainer(SYN_MANIFEST, synWeights(), arraySource([], []), { cacheMb: -1 })).toThrow(/cacheMb/);
   });
 
+  it('reads a sample again once told its labels changed (its prepared targets are stale)', async () => {
+    const src = arraySource(newTrain.slice(0, 1), []);
+    const reads: number[] = [];
+    const keyed = (id: number) => ({ ...src.load(id), camera: 'front', stampNs: BigInt(id) });
+    const t = new Trainer(SYN_MANIFEST, synWeights(), { ...src, load: (id) => (reads.push(id), keyed(id)) }, { heads: ['seg', 'depth'] });
+    await t.trainFor(60_000, () => t.steps >= 3);
+    expect(reads).toHaveLength(1);
+    const [id] = src.newIds();
+    t.forget('front', BigInt(id) + 1n); // another frame: nothing to drop
+    await t.trainFor(60_000, () => t.steps >= 6);
+    expect(reads).toHaveLength(1);
+    t.forget('front', BigInt(id));
+    await t.trainFor(60_000, () => t.steps >= 9);
+    expect(reads).toHaveLength(2);
+    t.dispose();
+  });
+
   it('stops at once when told to, between steps', async () => {
     const t = new Trainer(SYN_MANIFEST, synWeights(), arraySource(newTrain, oldTrain));
     let calls = 0;

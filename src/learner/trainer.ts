@@ -17,6 +17,9 @@ import { depthTargets, detTargets, segTargets, type DepthTargets, type DetTarget
 
 /** What the trainer and the gate need of a stored sample. */
 export interface TrainSample {
+  /** Which frame (stored samples have them): `forget` finds its prepared copy by these. */
+  readonly camera?: string;
+  readonly stampNs?: bigint;
   readonly features: Readonly<Record<HeadName, FeatureMap>>;
   readonly labels: SampleLabels;
   readonly inputSize: readonly [number, number];
@@ -72,6 +75,7 @@ interface Prepared {
   readonly seg?: Uint8Array;
   readonly depth?: DepthTargets;
   readonly bytes: number;
+  readonly key: string | undefined;
 }
 
 export class Trainer {
@@ -80,6 +84,8 @@ export class Trainer {
   private opt: tf.AdamOptimizer;
   private readonly cache = new Map<number, Prepared>();
   private cacheBytes = 0;
+  /** Cached sample ids by camera@stamp, for `forget`. */
+  private readonly ids = new Map<string, number>();
   private rand: () => number;
   private readonly K: number;
   private readonly depthRange: { minM: number; maxM: number };
@@ -187,10 +193,27 @@ export class Trainer {
     this.steps = 0;
   }
 
+  /**
+   * A stored frame's labels changed (a part arrived after it was prepared): its cached targets
+   * are stale, so the next step that draws it reads it again.
+   */
+  forget(camera: string, stampNs: bigint): void {
+    const id = this.ids.get(`${camera}@${stampNs}`);
+    const p = id === undefined ? undefined : this.cache.get(id);
+    if (id !== undefined && p) this.drop(id, p);
+  }
+
+  private drop(id: number, p: Prepared): void {
+    this.cache.delete(id);
+    if (p.key !== undefined) this.ids.delete(p.key);
+    this.cacheBytes -= p.bytes;
+  }
+
   dispose(): void {
     this.opt.dispose();
     this.tails.dispose();
     this.cache.clear();
+    this.ids.clear();
     this.cacheBytes = 0;
   }
 
@@ -213,14 +236,14 @@ export class Trainer {
     const features = Object.fromEntries([...heads].map((h) => [h, f[h]])) as Partial<TrainSample['features']>;
     let bytes = 0;
     for (const a of [features.det?.data, features.seg?.data, features.depth?.data, det?.heat, det?.reg, det?.mask, seg, depth?.logDepth, depth?.valid]) bytes += a?.byteLength ?? 0;
-    const p: Prepared = { features, det, seg, depth, bytes };
+    const p: Prepared = { features, det, seg, depth, bytes, key: s.camera === undefined || s.stampNs === undefined ? undefined : `${s.camera}@${s.stampNs}` };
     this.cache.set(id, p);
+    if (p.key !== undefined) this.ids.set(p.key, id);
     this.cacheBytes += bytes;
     // Least recently used out first; the sample just prepared stays even over the budget.
     for (const [k, v] of this.cache) {
       if (this.cacheBytes <= this.o.cacheMb * 2 ** 20 || k === id) break;
-      this.cache.delete(k);
-      this.cacheBytes -= v.bytes;
+      this.drop(k, v);
     }
     return p;
   }
