@@ -113,7 +113,7 @@ async function main(): Promise<void> {
   log('4/4 training domain again, on the promoted weights …');
   const old = await replay({ bag: refBag, modelDir: MODEL, outDir: join(work, 'old-after'), fast: true, hooks: restored(join(work, 'adapt', 'adapt', 'perception-state'), join(work, 'adapt', 'adapt', 'keys')) });
 
-  const a = (adapted as unknown as { adaptation: Record<string, unknown> & { metrics_before: MetricsSummary; metrics_after: MetricsSummary; latency_steady_ms: { p99: number; count: number } | null; latency_during_swaps_ms: { p99: number; count: number } | null; latency_over_target?: { threshold_ms: number; steady: number; during_swaps: number } | null } }).adaptation;
+  const a = (adapted as unknown as { adaptation: Record<string, unknown> & { metrics_before: MetricsSummary; metrics_after: MetricsSummary; latency_steady_ms: { p99: number; count: number } | null; latency_during_swaps_ms: { p99: number; count: number } | null; latency_over_target?: { threshold_ms: number; steady: number; during_swaps: number } | null; latency_steady_windows?: { frames_per_window: number; windows: number; over_target: number; worst_ratio: number } | null } }).adaptation;
   const refScore = combinedScore(ref.metrics)!;
   const baseLast = combinedScore(baseHook.got!.last)!;
   const adaptLast = combinedScore(a.metrics_after)!;
@@ -140,6 +140,10 @@ async function main(): Promise<void> {
     // Frames behind each p99: the swap windows (bundle arrival through the post-swap health watch) hold few.
     latency_frames: { steady: a.latency_steady_ms?.count ?? 0, during_swaps: a.latency_during_swaps_ms?.count ?? 0 },
     latency_over_target: a.latency_over_target ?? null,
+    // The reference for the swap windows' p99: plain steady windows of as many frames, and how
+    // many of them are over 1.1x the steady p99 too (no swap in them).
+    latency_steady_windows: a.latency_steady_windows ?? null,
+    p99_ratio: a.latency_steady_ms && a.latency_during_swaps_ms ? round(a.latency_during_swaps_ms.p99 / a.latency_steady_ms.p99) : null,
     // Perception's main thread during the --adapt replay: its collections compete with the worker for the cores.
     perception_gc_ms: adapted.gc_ms,
   };
@@ -161,7 +165,10 @@ async function main(): Promise<void> {
       row('training domain on the promoted weights', result.old_domain.after),
       '',
       `lost ${f(result.lost)}, recovered ${f(result.recovered)} (${result.recovered_fraction === null ? '—' : (100 * result.recovered_fraction).toFixed(0) + ' %'}) with ${result.labels} labels (${result.flags} flags), ${result.swaps} swap(s), ${result.rollbacks} rollback(s), wall ${result.wall_s.toFixed(0)} s`,
-      `old-domain regression ${result.old_domain.regression_points.toFixed(1)} points; frames dropped by a swap ${result.frames_dropped_by_swap}; p99 steady ${f(result.p99_ms.steady)} ms, during swaps ${f(result.p99_ms.during_swaps)} ms (${result.latency_frames.steady} and ${result.latency_frames.during_swaps} frames)`,
+      `old-domain regression ${result.old_domain.regression_points.toFixed(1)} points; frames dropped by a swap ${result.frames_dropped_by_swap}; p99 steady ${f(result.p99_ms.steady)} ms, during swaps ${f(result.p99_ms.during_swaps)} ms (${result.latency_frames.steady} and ${result.latency_frames.during_swaps} frames): ${result.p99_ratio === null ? '—' : result.p99_ratio.toFixed(2) + 'x'}`,
+      result.latency_steady_windows
+        ? `reference: ${result.latency_steady_windows.over_target} of ${result.latency_steady_windows.windows} plain steady windows of ${result.latency_steady_windows.frames_per_window} frames have a p99 over 1.1x the steady p99 too (worst ${result.latency_steady_windows.worst_ratio.toFixed(2)}x)`
+        : 'reference: no steady windows (no swap, or too few steady frames)',
     ].join('\n') + '\n',
   );
 }

@@ -43,6 +43,30 @@ function tail(steady: LatencyRecorder, duringSwap: LatencyRecorder): { threshold
   return { threshold_ms: threshold, steady: steady.countAbove(threshold), during_swaps: duringSwap.countAbove(threshold) };
 }
 
+/**
+ * The swap windows' test applied to steady frames, the reference for how often it fails by
+ * chance: the steady frames, in order, cut into windows of as many frames as the swap windows
+ * held in all (the rest left out), each window's p99 (HDR, as for the swap windows) against
+ * 1.1x the steady p99. A window of ~100 frames has its slowest or second-slowest frame for its
+ * p99, so on a machine whose steady tail is long a share of plain steady windows fails too.
+ */
+export function steadyWindows(steadyMs: readonly number[], size: number, thresholdMs: number): { frames_per_window: number; windows: number; over_target: number; worst_ratio: number } | null {
+  if (!(size >= 1) || steadyMs.length < size || !(thresholdMs > 0)) return null;
+  let windows = 0;
+  let over = 0;
+  let worst = 0;
+  for (let i = 0; i + size <= steadyMs.length; i += size) {
+    const r = new LatencyRecorder();
+    for (let j = i; j < i + size; j++) r.recordMs(steadyMs[j]);
+    const p99 = r.summary()!.p99;
+    r.destroy();
+    windows++;
+    if (p99 > thresholdMs) over++;
+    worst = Math.max(worst, p99 / (thresholdMs / 1.1));
+  }
+  return { frames_per_window: size, windows, over_target: over, worst_ratio: Math.round(worst * 100) / 100 };
+}
+
 const BIN = resolve(import.meta.dirname, '..', '..', 'bin', 'adaptive-perception.js');
 
 /**
@@ -62,6 +86,8 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
   let slackStats = () => ({ grants: 0, granted_ms: 0 });
   const steady = new LatencyRecorder();
   const duringSwap = new LatencyRecorder();
+  /** Steady frames' latencies in order, for `steadyWindows`. */
+  const steadyMs: number[] = [];
   let swapWindowEndS = -Infinity;
   let eventsSeen = 0;
   let swapping = false;
@@ -150,9 +176,11 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
     },
     onFrame(result, image, latencyMs) {
       if (!adapt) return;
-      // A swap's window: from the bundle's arrival (verification, build and probe run while
-      // frames keep coming) through the swap and the post-swap health watch, to its verdict
-      // (healthy or rolled back) or the bundle's refusal, and one second more.
+      // A swap's window: from the bundle's arrival (it waits for a slack window, then its
+      // verification, build and probe run while frames keep coming) through the swap and the
+      // post-swap health watch, to its verdict (healthy or rolled back) or the bundle's
+      // refusal, and one second more.
+      if (adapt.bundlesPending > 0) swapping = true;
       const events = adapt.swaps.events;
       for (; eventsSeen < events.length; eventsSeen++) {
         const kind = events[eventsSeen].kind;
@@ -162,7 +190,11 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
           swapWindowEndS = bagTimeS() + 1;
         }
       }
-      (swapping || bagTimeS() <= swapWindowEndS ? duringSwap : steady).recordMs(latencyMs);
+      if (swapping || bagTimeS() <= swapWindowEndS) duringSwap.recordMs(latencyMs);
+      else {
+        steady.recordMs(latencyMs);
+        steadyMs.push(latencyMs);
+      }
       adapt.onFrame(result, image);
       adapt.pollLabels();
     },
@@ -179,6 +211,7 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
       const markers = s.events
         .filter((e) => e.kind === 'swapped' || e.kind === 'rolled_back')
         .map((e) => ({ t: e.at_s, label: e.kind === 'swapped' ? `swap to v${e.version}` : `rollback to v${e.to}` }));
+      const overTarget = tail(steady, duringSwap);
       const summary = {
         adaptation: {
           ...s,
@@ -190,7 +223,10 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
           // How heavy the tail is: frames over the target (1.1x the steady p99), in each set. A
           // window of under 100 frames has its slowest frame for its p99 (HDR), so one such
           // frame in a window fails it; the steady count says how often they come at all.
-          latency_over_target: tail(steady, duringSwap),
+          latency_over_target: overTarget,
+          // The same test on plain steady windows of the swap windows' size: how often it
+          // fails with no swap at all (the reference for the ratio above).
+          latency_steady_windows: overTarget && duringSwap.count > 0 ? steadyWindows(steadyMs, duringSwap.count, overTarget.threshold_ms) : null,
         },
       };
       steady.destroy();

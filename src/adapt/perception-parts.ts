@@ -110,11 +110,20 @@ export function openPerceptionSwaps(o: PerceptionSwapsOptions): Promise<SwapMana
  * work, and the run's slowest frame (112 ms) was one of them. A sample waits at most
  * `maxDeferMs` for a window (a scheduler that never has slack, under overload, still gets its
  * samples to the learner); without an attached scheduler, or once stopped, it goes at once.
+ *
+ * Perception's own work off the frame path (`runInSlack`: a weight bundle's verification,
+ * build and probe run) takes the next window before the learner does, with the same bound.
  */
 export class SlackRelay {
   private grant: SlackGrant | null = null;
   private timer: NodeJS.Timeout | undefined;
   private readonly outbox: { msg: ToLearner; atMs: number }[] = [];
+  /** Perception's own work waiting for a window, oldest first. */
+  private readonly jobs: { run: () => Promise<void>; atMs: number }[] = [];
+  /** Jobs running: no window goes to the learner meanwhile. */
+  private running = 0;
+  /** Settles when the last started job has. */
+  private lastJob: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly channel: Pick<ChannelServer, 'send'>,
@@ -125,6 +134,11 @@ export class SlackRelay {
   /** Messages waiting for a slack window. */
   get deferred(): number {
     return this.outbox.length;
+  }
+
+  /** Perception's own jobs waiting for a slack window or running (see `runInSlack`). */
+  get pendingWork(): number {
+    return this.jobs.length + this.running;
   }
 
   /**
@@ -139,20 +153,53 @@ export class SlackRelay {
     this.outbox.push({ msg, atMs: this.now() });
   }
 
+  /**
+   * Runs `work` in the next slack window instead of lending that window to the learner: work
+   * of a few milliseconds that must not land on a frame (a weight bundle's verification, build
+   * and probe run in the inference worker, which queues the next frame behind it). One job per
+   * window, in order; a job that waited `maxDeferMs` without a window runs anyway (overload);
+   * without an attached scheduler, or once stopped, it runs at once. Resolves or rejects as
+   * `work` does.
+   */
+  runInSlack<T>(work: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      // Promise.resolve().then: a `work` that throws synchronously rejects too.
+      const run = () => Promise.resolve().then(work).then(resolve, reject);
+      if (!this.timer) {
+        void this.startJob(run, null);
+        return;
+      }
+      this.jobs.push({ run, atMs: this.now() });
+    });
+  }
+
   /** Starts relaying `scheduler`'s slack (a new scheduler replaces the previous one). */
   attach(scheduler: Pick<Scheduler<unknown, unknown>, 'requestSlack'>): void {
     this.stop();
     const sliceMs = this.sliceMs;
     const maxDeferMs = this.o.maxDeferMs ?? 1000;
     this.timer = setInterval(() => {
-      if (this.outbox.length > 0 && this.now() - this.outbox[0].atMs >= maxDeferMs) this.flush();
+      const now = this.now();
+      if (this.outbox.length > 0 && now - this.outbox[0].atMs >= maxDeferMs) this.flush();
+      if (this.running > 0) return;
+      if (this.jobs.length > 0 && now - this.jobs[0].atMs >= maxDeferMs) {
+        void this.startJob(this.jobs.shift()!.run, null);
+        return;
+      }
       if (this.grant) return;
+      const ownWork = this.jobs.length > 0;
       const grant = scheduler.requestSlack(sliceMs, () => {
-        void this.channel.send({ kind: 'pause', reason: 'frame' });
-        this.grant = null;
+        // A frame took the window back. The learner is told to stop; a job of ours runs on
+        // (it is a few milliseconds and cannot be cut), and its grant simply ends.
+        if (!ownWork) void this.channel.send({ kind: 'pause', reason: 'frame' });
+        if (this.grant === grant) this.grant = null;
       });
       if (!grant) return;
       this.grant = grant;
+      if (ownWork) {
+        void this.startJob(this.jobs.shift()!.run, grant);
+        return;
+      }
       // The grant first: the learner's window opens when it reads it, and storing the samples
       // that follow takes its time from that window rather than pushing the window later.
       void this.channel.send({ kind: 'slack', grantMs: sliceMs });
@@ -167,6 +214,25 @@ export class SlackRelay {
     this.timer.unref();
   }
 
+  /** Runs one job (its own errors reach its caller through `runInSlack`); releases its grant after. */
+  private startJob(run: () => Promise<void>, grant: SlackGrant | null): Promise<void> {
+    this.running++;
+    this.lastJob = this.runJob(run, grant);
+    return this.lastJob;
+  }
+
+  private async runJob(run: () => Promise<void>, grant: SlackGrant | null): Promise<void> {
+    try {
+      await run();
+    } finally {
+      this.running--;
+      if (grant) {
+        grant.release();
+        if (this.grant === grant) this.grant = null;
+      }
+    }
+  }
+
   private flush(): void {
     for (const { msg } of this.outbox.splice(0)) void this.channel.send(msg);
   }
@@ -175,13 +241,18 @@ export class SlackRelay {
     return this.o.now ? this.o.now() : performance.now();
   }
 
-  /** Stops relaying and releases the grant in progress; deferred messages go out now. Idempotent. */
+  /**
+   * Stops relaying and releases the grant in progress; deferred messages go out now and
+   * waiting jobs start now, one after another. Idempotent.
+   */
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
     this.flush();
     this.grant?.release();
     this.grant = null;
+    const jobs = this.jobs.splice(0);
+    if (jobs.length > 0) void jobs.reduce((prev, j) => prev.then(() => this.startJob(j.run, null)), this.lastJob);
   }
 }
 

@@ -117,6 +117,11 @@ export class AdaptPerception {
     });
   }
 
+  /** Bundles received and waiting for a slack window, or being verified and probed in one. */
+  get bundlesPending(): number {
+    return this.slack.pendingWork;
+  }
+
   /** Offers the learner compute time whenever the scheduler can spare it. */
   attach(scheduler: Scheduler<unknown, unknown>): void {
     if (!this.closed) this.slack.attach(scheduler);
@@ -227,7 +232,10 @@ export class AdaptPerception {
   private onLearnerMessage(msg: ToPerception): void {
     switch (msg.kind) {
       case 'bundle':
-        void this.swaps.offer(msg.bytes).then((r) => {
+        // Verification, the weight set's build and its probe run (in the inference worker,
+        // where it would queue the next frame behind it) wait for the scheduler's next slack
+        // window (at most a second); the swap itself then happens at a frame boundary.
+        void this.slack.runInSlack(() => this.swaps.offer(msg.bytes)).then((r) => {
           if (!r.ok) this.o.log(`adapt: bundle v${msg.version} rejected: ${r.reason}: ${r.message}`);
           else this.o.log(`adapt: swapped to v${r.version}`);
         });

@@ -103,4 +103,90 @@ describe('SlackRelay', () => {
     expect(kinds()).toEqual(['slack', 'pause', 'slack', 'sample:x']);
     relay.stop();
   });
+
+  it("runs perception's own work in the next window instead of lending it to the learner", async () => {
+    const { channel, sched, kinds } = rig();
+    const released: number[] = [];
+    let grants = 0;
+    const request = sched.requestSlack.bind(sched);
+    sched.requestSlack = (ms, onRevoke) => {
+      const g = request(ms, onRevoke);
+      if (!g) return null;
+      const id = ++grants;
+      return { release: () => released.push(id) } as unknown as SlackGrant;
+    };
+    const relay = new SlackRelay(channel, 40, { now: () => Date.now() });
+    relay.attach(sched);
+    const ran: string[] = [];
+    let finish!: () => void;
+    const job = relay.runInSlack(async () => {
+      ran.push('bundle');
+      await new Promise<void>((r) => (finish = r));
+      return 7;
+    });
+    relay.sendInSlack(sample('a'));
+    await vi.advanceTimersByTimeAsync(50); // busy: nothing runs, nothing sent
+    expect(ran).toEqual([]);
+    expect(relay.pendingWork).toBe(1);
+    sched.idle = true;
+    await vi.advanceTimersByTimeAsync(5);
+    expect(ran).toEqual(['bundle']); // the window went to the job…
+    expect(kinds()).toEqual([]); // …not to the learner, whose sample still waits
+    await vi.advanceTimersByTimeAsync(20); // the job still runs: no window for the learner meanwhile
+    expect(kinds()).toEqual([]);
+    expect(relay.pendingWork).toBe(1);
+    finish();
+    await expect(job).resolves.toBe(7);
+    expect(released).toEqual([1]); // its grant is handed back when it is done
+    expect(relay.pendingWork).toBe(0);
+    await vi.advanceTimersByTimeAsync(5);
+    expect(kinds()).toEqual(['slack', 'sample:a']);
+    relay.stop();
+  });
+
+  it('a revoked window does not pause the learner for a job, and a job waits at most maxDeferMs', async () => {
+    const { channel, sched, kinds } = rig();
+    const relay = new SlackRelay(channel, 40, { maxDeferMs: 100, now: () => Date.now() });
+    sched.idle = true;
+    relay.attach(sched);
+    const ran: string[] = [];
+    const first = relay.runInSlack(async () => {
+      ran.push('first');
+      sched.revoke?.(); // a frame arrives while it runs
+    });
+    await vi.advanceTimersByTimeAsync(5);
+    await first;
+    expect(ran).toEqual(['first']);
+    expect(kinds()).toEqual([]); // no pause: the learner had no window
+    sched.idle = false; // overload: no slack from now on
+    const second = relay.runInSlack(async () => {
+      ran.push('second');
+    });
+    await vi.advanceTimersByTimeAsync(95);
+    expect(ran).toEqual(['first']);
+    await vi.advanceTimersByTimeAsync(10);
+    await second;
+    expect(ran).toEqual(['first', 'second']);
+    relay.stop();
+  });
+
+  it('runs jobs at once without a scheduler and after stop, and passes their errors on', async () => {
+    const { channel, sched } = rig();
+    const relay = new SlackRelay(channel, 40, { now: () => Date.now() });
+    await expect(relay.runInSlack(async () => 'now')).resolves.toBe('now');
+    await expect(
+      relay.runInSlack(() => {
+        throw new Error('bad bundle');
+      }),
+    ).rejects.toThrow('bad bundle');
+    relay.attach(sched);
+    const order: string[] = [];
+    const a = relay.runInSlack(async () => void order.push('a'));
+    const b = relay.runInSlack(async () => void order.push('b'));
+    expect(order).toEqual([]);
+    relay.stop();
+    await Promise.all([a, b]);
+    expect(order).toEqual(['a', 'b']);
+    expect(relay.pendingWork).toBe(0);
+  });
 });

@@ -267,7 +267,9 @@ export class PerceptionAdaptation {
   }
 
   async #offer(bytes: Uint8Array, what: string): Promise<OfferResult> {
-    const r = await this.swaps.offer(bytes);
+    // Verification, build and probe run in the scheduler's next slack window (at most a second
+    // away), not on a frame's time: the probe shares the inference worker with the cameras.
+    const r = await this.#slack.runInSlack(() => this.swaps.offer(bytes));
     if (r.ok) this.#o.log('info', `${what}: swapped to v${r.version}`);
     else this.#o.log('warn', `${what} refused (${r.reason}); still serving v${this.servingVersion}: ${r.message}`);
     return r;
