@@ -122,8 +122,10 @@ export class SlackRelay {
   private readonly jobs: { run: () => Promise<void>; atMs: number }[] = [];
   /** Jobs running: no window goes to the learner meanwhile. */
   private running = 0;
-  /** Settles when the last started job has. */
+  /** Settles when the last started job has (never rejects: a job's error goes to its caller). */
   private lastJob: Promise<void> = Promise.resolve();
+  /** Settles when the jobs waiting at `stop` have run. */
+  private draining: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly channel: Pick<ChannelServer, 'send'>,
@@ -243,7 +245,7 @@ export class SlackRelay {
 
   /**
    * Stops relaying and releases the grant in progress; deferred messages go out now and
-   * waiting jobs start now, one after another. Idempotent.
+   * waiting jobs start now, one after another (`idle` says when they are done). Idempotent.
    */
   stop(): void {
     clearInterval(this.timer);
@@ -251,8 +253,19 @@ export class SlackRelay {
     this.flush();
     this.grant?.release();
     this.grant = null;
-    const jobs = this.jobs.splice(0);
-    if (jobs.length > 0) void jobs.reduce((prev, j) => prev.then(() => this.startJob(j.run, null)), this.lastJob);
+    if (this.jobs.length > 0) this.draining = this.drain();
+  }
+
+  /** Resolves once the jobs started or waiting when `stop` was called (and any started since) are done. */
+  async idle(): Promise<void> {
+    await this.draining;
+    await this.lastJob;
+  }
+
+  /** After stop: the waiting jobs, one after another. */
+  private async drain(): Promise<void> {
+    await this.lastJob;
+    for (let j = this.jobs.shift(); j; j = this.jobs.shift()) await this.startJob(j.run, null);
   }
 }
 

@@ -225,6 +225,8 @@ export class AdaptPerception {
     // Samples whose features are on their way still go out; none is sent after this.
     await Promise.all([...this.fetches]);
     this.closing = true;
+    // A bundle that was waiting for a slack window is offered now; the swaps then settle.
+    await this.slack.idle();
     await this.swaps.idle();
     await this.channel.close();
   }

@@ -185,8 +185,9 @@ describe('SlackRelay', () => {
     const b = relay.runInSlack(async () => void order.push('b'));
     expect(order).toEqual([]);
     relay.stop();
-    await Promise.all([a, b]);
+    await relay.idle(); // both have run by the time it resolves
     expect(order).toEqual(['a', 'b']);
     expect(relay.pendingWork).toBe(0);
+    await Promise.all([a, b]);
   });
 });

@@ -226,6 +226,8 @@ export class PerceptionAdaptation {
     if (this.#closed) return;
     this.#closed = true;
     this.#slack.stop();
+    // A bundle that was waiting for a slack window is offered now; the swaps then settle.
+    await this.#slack.idle();
     await this.swaps.idle();
     await this.channel.close();
   }
