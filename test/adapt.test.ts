@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adaptHooks } from '../src/adapt/adapt-replay.js';
+import { parseManualFlag } from '../src/adapt/manual-flags.js';
 import type { AdaptationSummary } from '../src/adapt/perception-side.js';
 import { writeSimBag } from '../src/cli/sim.js';
 import { SampleStore } from '../src/learner/store.js';
@@ -44,6 +45,9 @@ describe('replay --adapt', () => {
       stepsPerCandidate: 20,
       minNewSamples: 6,
       minRouterSamples: 6,
+      // An operator's flags (replay --flag): one between two frames of the bag's camera, one for
+      // a camera the bag does not have.
+      manualFlags: [parseManualFlag('front@+3.05'), parseManualFlag('side@+1')],
       log: (l) => lines.push(l),
       // Normal scheduling: under SCHED_IDLE the learner gets no CPU while the suite's other
       // worker keeps the second core busy, and on a slow machine it reached no gate in the
@@ -56,6 +60,9 @@ describe('replay --adapt', () => {
       expect(s.processed + s.dropped).toBe(s.frames);
       expect(a.flags).toBeGreaterThan(0);
       expect(a.flags).toBeLessThanOrEqual(60);
+      expect(a.manual_flags).toEqual({ requested: 2, flagged: 1, expired: 0, unmatched: 1, refused: 0 });
+      expect(a.flags_by_reason.manual).toBe(1);
+      expect(lines.some((l) => /of 2 manual flag\(s\), 1 found no frame/.test(l))).toBe(true);
       // Flagged frames' features were held in the inference worker and fetched, none lost.
       expect(lines.filter((l) => /flagged frame .* not sent|could not fetch the features/.test(l))).toEqual([]);
       expect(a.labels).toBeGreaterThan(0);

@@ -10,6 +10,7 @@ import { LatencyRecorder } from '../replay/summary.js';
 import { combinedScore } from '../replay/timeline.js';
 import { FEATURE_OUTPUTS, TAIL_FEATURE_OUTPUTS } from './perception-parts.js';
 import { AdaptPerception } from './perception-side.js';
+import { manualFlagStamp, type ManualFlagSpec } from './manual-flags.js';
 import { readReferenceSet } from './reference-set.js';
 
 export interface AdaptReplayOptions {
@@ -31,6 +32,8 @@ export interface AdaptReplayOptions {
   minRouterSamples?: number;
   /** Tails trained online (default: the learner's, seg and depth). */
   heads?: readonly HeadName[];
+  /** Operator flags (`--flag CAMERA@STAMP`), requested before the first frame. */
+  manualFlags?: readonly ManualFlagSpec[];
   /** How to start the learner process (default: this package's CLI, `learner` command). */
   spawnLearner?: (args: string[]) => ChildProcess;
 }
@@ -172,6 +175,11 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
         sent += r.delivered;
       }
       o.log(`adapt: learner connected; sent ${sent} old-domain reference frames from ${bags.join(', ')}${sent < taken ? ` (${taken - sent} of ${taken} could not be delivered: the learner's queue stayed full)` : ''}`);
+      for (const f of o.manualFlags ?? []) {
+        const stampNs = manualFlagStamp(f, ctx.bagStartNs);
+        adapt.requestManual(f.camera, stampNs);
+        o.log(`adapt: manual flag ${f.spec}: ${f.camera}'s first frame at or after stamp ${stampNs} ns will be flagged`);
+      }
       adapt.attach(ctx.scheduler as never);
     },
     onFrame(result, image, latencyMs) {
@@ -208,6 +216,10 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
       if (!adapt) return { summary: {}, markers: [] };
       await adapt.swaps.idle();
       const s = adapt.summary(slackStats());
+      const mf = s.manual_flags;
+      if (mf.unmatched + mf.expired + mf.refused > 0) {
+        o.log(`adapt: of ${mf.requested} manual flag(s), ${mf.unmatched} found no frame (a camera the bag does not have, or a stamp past its end), ${mf.expired} found none within 5 s of the stamp, ${mf.refused} came after the label budget was spent`);
+      }
       const markers = s.events
         .filter((e) => e.kind === 'swapped' || e.kind === 'rolled_back')
         .map((e) => ({ t: e.at_s, label: e.kind === 'swapped' ? `swap to v${e.version}` : `rollback to v${e.to}` }));

@@ -43,6 +43,12 @@ export interface AdaptationSummary {
   versions: Array<{ version: number; at_s: number; val_new: number | null; val_old: number | null; decision: string }>;
   flags: number;
   flags_by_reason: Record<string, number>;
+  /**
+   * Operator requests (`requestManual`): made; met by a frame that was flagged and sent; expired
+   * (the camera's first frame at or after the stamp came over 5 s after it); never reached (no
+   * such camera, or a stamp past the bag's end); refused (the label budget was spent).
+   */
+  manual_flags: { requested: number; flagged: number; expired: number; unmatched: number; refused: number };
   labels: number;
   swaps: number;
   rollbacks: number;
@@ -66,6 +72,7 @@ export class AdaptPerception {
   private readonly slack: SlackRelay;
   private lastImage: RgbImage | undefined;
   private labelsSent = 0;
+  private manualRequested = 0;
   private flagged = new Set<string>();
   /** Feature fetches in flight (flagged frames whose features a worker held). */
   private readonly fetches = new Set<Promise<void>>();
@@ -115,6 +122,16 @@ export class AdaptPerception {
         resolve(true);
       };
     });
+  }
+
+  /**
+   * An operator's request (replay's `--flag`): the next frame of `camera` at or after `stampNs`
+   * (within 5 s of it) is flagged with reason `manual`, outside the rate limit, and labelled
+   * like any flagged frame.
+   */
+  requestManual(camera: string, stampNs: bigint): void {
+    this.manualRequested++;
+    this.flagger.requestManual(camera, stampNs);
   }
 
   /** Bundles received and waiting for a slack window, or being verified and probed in one. */
@@ -208,6 +225,7 @@ export class AdaptPerception {
       versions,
       flags: this.flagged.size,
       flags_by_reason: { ...this.flagReasons },
+      manual_flags: this.manualSummary(),
       labels: this.labelsSent,
       swaps: events.filter((e) => e.kind === 'swapped').length,
       rollbacks: events.filter((e) => e.kind === 'rolled_back').length,
@@ -216,6 +234,13 @@ export class AdaptPerception {
       slack: schedulerSlack,
       events,
     };
+  }
+
+  private manualSummary(): AdaptationSummary['manual_flags'] {
+    const flagged = this.flagReasons.manual ?? 0;
+    const expired = this.flagger.stats.manualExpired;
+    const unmatched = this.flagger.pendingManual;
+    return { requested: this.manualRequested, flagged, expired, unmatched, refused: Math.max(0, this.manualRequested - flagged - expired - unmatched) };
   }
 
   async close(): Promise<void> {

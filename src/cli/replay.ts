@@ -1,7 +1,9 @@
 import { join, resolve } from 'node:path';
 import { adaptHooks } from '../adapt/adapt-replay.js';
+import { parseManualFlag, type ManualFlagSpec } from '../adapt/manual-flags.js';
 import type { Command } from 'commander';
 import { PROVIDERS, type Provider } from '../engine/runner.js';
+import { PerceptionError } from '../errors.js';
 import type { InputSize } from '../model/manifest.js';
 import { DEFAULT_INFERENCE } from '../replay/perception-worker.js';
 import { DEFAULT_READER, replay } from '../replay/replay.js';
@@ -55,11 +57,15 @@ export function registerReplayCommand(program: Command): void {
     .option('--reference-frames <n>', 'with --adapt: reference frames sent to the learner', parseIntOption('--reference-frames', 1, 10000), 40)
     .option('--label-delay-ms <ms>', 'with --adapt: annotation delay in bag time', parseFloatOption('--label-delay-ms', 0, 600000), 2000)
     .option('--max-labels <n>', 'with --adapt: most flagged frames that get labels', parseIntOption('--max-labels', 1, 100000), 200)
+    .option('--flag <camera@stamp>', "with --adapt: flag a camera's frame by hand (repeatable): CAMERA@SECONDS (header stamp) or CAMERA@+SECONDS (from the bag's start)", (v: string, prev: ManualFlagSpec[]) => [...prev, parseManualFlag(v)], [] as ManualFlagSpec[])
     .option('--quiet', 'no log lines on stderr', false)
     .action(async (bag: string, o) => {
       const stderr = process.stderr;
       const log = o.quiet ? () => {} : (line: string) => stderr.write(`${line}\n`);
       let progress: Progress | undefined;
+      if (o.flag.length > 0 && !o.adapt) {
+        throw new PerceptionError('INVALID_ARGUMENT', '--flag asks the learner to train on a frame: it needs --adapt', { field: '--flag' });
+      }
       const hooks = o.adapt
         ? await adaptHooks({
             modelDir: o.model,
@@ -68,6 +74,7 @@ export function registerReplayCommand(program: Command): void {
             referenceFrames: o.referenceFrames,
             labelDelayMs: o.labelDelayMs,
             maxLabels: o.maxLabels,
+            manualFlags: o.flag,
             log,
           })
         : undefined;

@@ -64,7 +64,13 @@ describe('Flagger', () => {
   it('expires a manual request whose frame never came', () => {
     const f = new Flagger({ manualWaitNs: S });
     f.requestManual('a', 0n);
+    f.requestManual('a', 9n * S);
+    f.requestManual('b', 0n); // a camera that never sends
+    expect(f.pendingManual).toBe(3);
     expect(f.observe({ camera: 'a', stampNs: 3n * S, detections: [] })).toBeNull();
     expect(f.stats.manualExpired).toBe(1);
+    expect(f.pendingManual).toBe(2); // a's later request and b's still wait
+    expect(f.observe({ camera: 'a', stampNs: 9n * S, detections: [] })?.reasons).toEqual(['manual']);
+    expect(f.pendingManual).toBe(1);
   });
 });

@@ -125,6 +125,13 @@ export class Flagger {
     this.cam(camera).manual.push(stampNs);
   }
 
+  /** Manual requests still waiting for their frame. */
+  get pendingManual(): number {
+    let n = 0;
+    for (const st of this.cams.values()) n += st.manual.length;
+    return n;
+  }
+
   /**
    * Whether the last observed frame met an automatic trigger, before the budget and the rate
    * limit: the rate of this is the health signal after a weight swap (the flags themselves

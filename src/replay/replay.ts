@@ -85,7 +85,7 @@ export interface ReplayHooks {
    * inference on this thread they stay in the result and `takeHeld` has nothing.
    */
   held?: readonly OutputName[];
-  start?(ctx: { engine: Engine; perception: Perception; scheduler: Scheduler<FramePayload, FrameOutcome>; bagTimeS: () => number; probe: ProbeRun; takeHeld: (camera: string, stampNs: bigint) => Promise<FrameTensors | undefined> }): Promise<void>;
+  start?(ctx: { engine: Engine; perception: Perception; scheduler: Scheduler<FramePayload, FrameOutcome>; bagTimeS: () => number; bagStartNs: bigint; probe: ProbeRun; takeHeld: (camera: string, stampNs: bigint) => Promise<FrameTensors | undefined> }): Promise<void>;
   onFrame?(result: FrameResult, image: RgbImage, latencyMs: number): void;
   onTruth?(camera: string, stampNs: bigint, truth: Truth): void;
   onDrop?(camera: string, reason: DropReason): void;
@@ -259,7 +259,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       : async (image, candidate) => (await perception.processBatch([{ camera: 'probe', stampNs: 0n, image }], small, candidate))[0].tensors;
     if (!options.fast) await warmUpOnBagFrames(reader, cameraTopics, runner, scheduler, ladderSizes, batchingOn ? maxBatch : 1, log);
     const takeHeld = async (camera: string, stampNs: bigint) => (w ? w.takeHeld(camera, stampNs) : undefined);
-    await hooks?.start?.({ engine, perception, scheduler, bagTimeS: () => nsToSeconds(bagNowNs - info.startNs), probe, takeHeld });
+    await hooks?.start?.({ engine, perception, scheduler, bagTimeS: () => nsToSeconds(bagNowNs - info.startNs), bagStartNs: info.startNs, probe, takeHeld });
     scheduler.start();
     loopDelay.enable();
     gc.start();
