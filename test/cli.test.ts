@@ -64,5 +64,11 @@ describe('adaptive-perception CLI', () => {
     const notBag = await cli(['bag', 'info', 'README.md']);
     expect(notBag.code).toBe(1);
     expect(notBag.stderr).toMatch(/BAG_UNSUPPORTED: .*file=README\.md/);
+    const badFlag = await cli(['replay', 'bags/day_front.mcap', '--adapt', '--flag', 'front@soon', '--out', join(dir, 'o')]);
+    expect(badFlag.code).toBe(1);
+    expect(badFlag.stderr).toMatch(/INVALID_ARGUMENT: --flag "front@soon": time "soon" is not a number of seconds \(expected CAMERA@SECONDS/);
+    const flagAlone = await cli(['replay', 'bags/day_front.mcap', '--flag', 'front@+1', '--out', join(dir, 'o')]);
+    expect(flagAlone.code).toBe(1);
+    expect(flagAlone.stderr).toMatch(/--flag .* needs --adapt/);
   });
 });
