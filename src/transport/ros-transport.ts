@@ -1,6 +1,7 @@
 import { PerceptionError } from '../errors.js';
 import { TransportCore, type PubEntry, type SubEntry } from './base.js';
 import { conformError } from './conform.js';
+import { withWholeBuffers } from './whole-buffers.js';
 import { PARAMETER_TYPE, RMW, type RclLike, type RclNodeLike, type RclPublisherLike, type RclSubscriptionLike } from './rcl-like.js';
 import type {
   AdvertiseOptions,
@@ -146,7 +147,7 @@ export class RosTransport implements Transport {
         const error = conformError(entry.type, msg, { topic: entry.topic });
         if (error) return core.report({ kind: 'publish_error', topic: entry.topic, error });
         try {
-          pub.publish(msg as object);
+          pub.publish(withWholeBuffers(msg) as object);
         } catch (cause) {
           core.report({ kind: 'publish_error', topic: entry.topic, error: new PerceptionError('INVALID_ARGUMENT', `message does not fit ${entry.type}: ${(cause as Error).message}`, { topic: entry.topic }, { cause }) });
         }

@@ -155,7 +155,7 @@ export class FakeGraph {
   send(pub: FakePub, msg: unknown): void {
     if (pub.destroyed) throw new Error('fake rclnodejs: publish on a destroyed publisher');
     conformMessage(pub.type, msg); // rclnodejs throws on a message that does not fit its type
-    const bytes = codecFor(pub.type).serialize(msg);
+    const bytes = codecFor(pub.type).serialize(asRclnodejsReadsViews(msg));
     this.sent.push({ topic: pub.topic, type: pub.type, qos: pub.qos, msg: codecFor(pub.type).deserialize(bytes.slice()) });
     this.#send(pub.topic, pub.type, pub.qos, bytes);
   }
@@ -188,6 +188,22 @@ export class FakeGraph {
       }),
     );
   }
+}
+
+/**
+ * rclnodejs 2.2 serialises a typed array from the start of its backing ArrayBuffer for the
+ * array's length, ignoring the view's offset (src/transport/whole-buffers.ts): the fake does
+ * the same, so a view that reaches `publish` sends the wrong bytes here too.
+ */
+function asRclnodejsReadsViews(value: unknown, depth = 0): unknown {
+  if (typeof value !== 'object' || value === null || depth > 32) return value;
+  if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
+    const v = value as unknown as { buffer: ArrayBufferLike; length: number; constructor: new (b: ArrayBufferLike, o: number, n: number) => unknown };
+    const Ctor = (Buffer.isBuffer(value) ? Uint8Array : v.constructor) as new (b: ArrayBufferLike, o: number, n: number) => unknown;
+    return new Ctor(v.buffer, 0, v.length);
+  }
+  if (Array.isArray(value)) return value.map((x) => asRclnodejsReadsViews(x, depth + 1));
+  return Object.fromEntries(Object.entries(value).map(([k, x]) => [k, asRclnodejsReadsViews(x, depth + 1)]));
 }
 
 function scribble(obj: unknown, depth = 0): void {

@@ -85,6 +85,21 @@ export function runTransportContract(harness: Harness): void {
       expect(out.map((o) => [o.topic, o.type, (o.msg as Detection2DArray).header.stamp.nanosec])).toEqual(feed.map((_, i) => ['/cam/perception/detections', DETECTIONS, i * 100_000_000]));
     });
 
+    it('byte arrays that are views into a larger buffer go out as the bytes they view (signatures, per-camera slices of a batch)', async () => {
+      const r = await make([]);
+      const pub = r.transport.advertise<Image>('/cam/perception/lane_mask', IMAGE);
+      const batch = Uint8Array.from({ length: 24 }, (_, i) => i);
+      const second = batch.subarray(12, 24); // camera 2's mask inside one batch output
+      const pooled = Buffer.from([200, 201, 202, 203, 204, 205]).subarray(2, 5); // a Node Buffer inside the shared pool
+      const mask = (data: Uint8Array): Image => ({ header: sampleHeader(1_700_000_000, 0, 'cam'), height: 3, width: data.length / 3, encoding: 'mono8', is_bigendian: 0, step: data.length / 3, data });
+      pub.publish(mask(second));
+      pub.publish(mask(pooled));
+      expect(Array.from(second)).toEqual([12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23]); // the caller's arrays are left alone
+      await r.transport.dispose();
+      const out = await r.published();
+      expect(out.map((o) => Array.from((o.msg as Image).data))).toEqual([Array.from(second), [202, 203, 204]]);
+    });
+
     it('camera subscriptions default to sensor-data QoS (best effort, keep last); publishers to reliable', async () => {
       const r = await make([]);
       const raw = r.transport.subscribe('/cam/image_raw', IMAGE, () => {});
