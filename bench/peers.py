@@ -24,12 +24,26 @@ exporter wrote), BatchNorm replaced by identity; the output of both is checked a
 other (max abs difference printed).
 """
 import argparse
+import importlib.util
 import json
 import os
 import sys
 import time
 
-import numpy as np
+# The Debian package of each module the peers import. One that is missing is reported with the
+# package to install, as one JSON line like a result (so `npm run bench` shows it in its table),
+# instead of a traceback.
+DEBIAN_PACKAGES = {"numpy": "python3-numpy", "onnx": "python3-onnx", "cv2": "python3-opencv", "torch": "python3-torch"}
+_missing = [m for m in DEBIAN_PACKAGES if importlib.util.find_spec(m) is None]
+if _missing:
+    _msg = (f"peers: {sys.executable} lacks the Python module(s) {', '.join(_missing)}; "
+            f"needs Debian's {', '.join(DEBIAN_PACKAGES[m] for m in _missing)}: "
+            f"apt-get install {' '.join(DEBIAN_PACKAGES[m] for m in _missing)} (or npm run bench -- --python PATH)")
+    print(_msg, file=sys.stderr, flush=True)
+    print(json.dumps({"error": _msg}))
+    sys.exit(3)
+
+import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)

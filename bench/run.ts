@@ -165,7 +165,7 @@ function runPython(argv: string[]): Promise<Record<string, unknown>> {
       err += d.toString();
       for (const l of d.toString().split('\n')) if (l.startsWith('peers:')) log(l);
     });
-    child.on('error', (e) => resolve({ error: `cannot start ${args.python}: ${e.message}` }));
+    child.on('error', (e) => resolve({ error: `cannot start ${args.python}: ${e.message} (the peers need Debian's Python with python3-opencv, python3-torch, python3-onnx, python3-numpy: apt-get install python3 python3-opencv python3-torch python3-onnx python3-numpy, or pass --python PATH)` }));
     child.on('close', (code) => {
       try {
         resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as Record<string, unknown>);

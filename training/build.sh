@@ -28,6 +28,20 @@ while [[ $# -gt 0 ]]; do
 done
 
 PYTHON=${PYTHON:-/usr/bin/python3}
+# The factory runs in Debian's Python (torch 1.13, cv2, onnx, numpy): say up front what is
+# missing and how to get it, rather than fail with a traceback minutes into a build.
+PY_PACKAGES="python3-torch python3-opencv python3-onnx python3-numpy"
+if ! "$PYTHON" -c pass 2>/dev/null; then
+  echo "build.sh: cannot run Python at $PYTHON; the model factory needs Debian's python3 with $PY_PACKAGES: apt-get install python3 $PY_PACKAGES (or set PYTHON=...)" >&2
+  exit 1
+fi
+missing=$("$PYTHON" -c 'import importlib.util as u
+deb = {"torch": "python3-torch", "cv2": "python3-opencv", "onnx": "python3-onnx", "numpy": "python3-numpy"}
+print(" ".join(p for m, p in deb.items() if u.find_spec(m) is None))')
+if [[ -n $missing ]]; then
+  echo "build.sh: $PYTHON lacks modules the model factory needs; install Debian's $missing: apt-get install $missing (or set PYTHON=...)" >&2
+  exit 1
+fi
 DOMAINS=${DOMAINS:-day,dusk,fog}
 TRAIN_SEED=${TRAIN_SEED:-1}
 HELDOUT_SEED=${HELDOUT_SEED:-1001}
