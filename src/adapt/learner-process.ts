@@ -137,6 +137,9 @@ export async function runLearner(o: LearnerProcessOptions): Promise<void> {
           slack.revoke();
           core.onPause();
           break;
+        case 'serving':
+          log(`perception serves v${msg.version}${msg.reason ? ` (${msg.reason})` : ''}`);
+          break;
       }
     },
   });

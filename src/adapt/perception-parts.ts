@@ -3,7 +3,7 @@ import type { Engine } from '../engine/engine.js';
 import type { ChannelServer } from '../learner/channel.js';
 import type { FlagDecision } from '../learner/flagger.js';
 import type { FeatureMap, FlaggedSample, GtBox, SampleLabels } from '../learner/store-types.js';
-import { probeSize, SwapManager, type ProbeRun } from '../learner/swap.js';
+import { probeSize, SwapManager, type ProbeRun, type SwapEvent } from '../learner/swap.js';
 import type { HeadName, OutputName } from '../model/manifest.js';
 import type { RgbImage } from '../replay/image-decode.js';
 import type { FrameResult } from '../replay/perception.js';
@@ -75,6 +75,7 @@ export interface PerceptionSwapsOptions {
    * worker, so a probe does not hold this thread's event loop while frames arrive.
    */
   readonly probeRun?: ProbeRun;
+  readonly onEvent?: (e: SwapEvent) => void;
 }
 
 
@@ -93,6 +94,7 @@ export function openPerceptionSwaps(o: PerceptionSwapsOptions): Promise<SwapMana
       return out.tensors as Record<string, { data: ArrayLike<unknown> }>;
     },
     ...(o.now ? { now: o.now } : {}),
+    ...(o.onEvent ? { onEvent: o.onEvent } : {}),
     log: o.log,
   });
 }

@@ -62,13 +62,23 @@ export interface StatusMessage {
   readonly detail?: { readonly [k: string]: JsonValue };
 }
 
+/**
+ * The weights perception serves now (after a swap, a rollback, a refusal, and when a learner
+ * connects): the learner reports this, not what it last promoted.
+ */
+export interface ServingMessage {
+  readonly kind: 'serving';
+  readonly version: number;
+  readonly reason?: string;
+}
+
 /** Perception → learner (downlink). */
-export type ToLearner = SampleMessage | LabelMessage | SlackMessage | PauseMessage;
+export type ToLearner = SampleMessage | LabelMessage | SlackMessage | PauseMessage | ServingMessage;
 /** Learner → perception (uplink). */
 export type ToPerception = BundleMessage | StatusMessage;
 export type ChannelMessage = ToLearner | ToPerception;
 export type MessageKind = ChannelMessage['kind'];
-export const TO_LEARNER: readonly MessageKind[] = ['sample', 'label', 'slack', 'pause'];
+export const TO_LEARNER: readonly MessageKind[] = ['sample', 'label', 'slack', 'pause', 'serving'];
 export const TO_PERCEPTION: readonly MessageKind[] = ['bundle', 'status'];
 
 export interface ChannelLimits {
@@ -112,6 +122,9 @@ export function encodeMessage(msg: ChannelMessage): Buffer[] {
       break;
     case 'pause':
       fields = { reason: msg.reason };
+      break;
+    case 'serving':
+      fields = { version: msg.version, reason: msg.reason };
       break;
     case 'bundle':
       fields = { version: msg.version };
@@ -173,6 +186,9 @@ export function decodeMessage(frames: readonly Uint8Array[], accept: readonly Me
     case 'pause':
       noBlobs();
       return h.reason === undefined ? { kind } : { kind, reason: str('reason') };
+    case 'serving':
+      noBlobs();
+      return { kind, version: num('version', 0, Number.MAX_SAFE_INTEGER), ...(h.reason !== undefined ? { reason: str('reason') } : {}) };
     case 'bundle': {
       const b = blobs.get('bytes');
       if (b === undefined || blobs.size !== 1 || b.dtype !== 'uint8') return bad('a bundle message carries exactly one uint8 blob named "bytes"', 'blobs');

@@ -44,7 +44,7 @@ describe('channel codec', () => {
     expect(frames[1].length).toBe(96);
     const back = decodeMessage(frames, TO_LEARNER);
     expect(back).toEqual(sample);
-    for (const m of [{ kind: 'slack', grantMs: 250 }, { kind: 'pause' }, { kind: 'label', camera: 'c', stampNs: 5n, label: { boxes: [] } }] as ToLearner[]) {
+    for (const m of [{ kind: 'slack', grantMs: 250 }, { kind: 'pause' }, { kind: 'label', camera: 'c', stampNs: 5n, label: { boxes: [] } }, { kind: 'serving', version: 3, reason: 'swapped from v2' }, { kind: 'serving', version: 0 }] as ToLearner[]) {
       expect(decodeMessage(encodeMessage(m), TO_LEARNER)).toEqual(m);
     }
     const bundle: ToPerception = { kind: 'bundle', version: 4, bytes: Uint8Array.of(1, 2, 3) };

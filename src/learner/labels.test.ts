@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Annotator, DelayQueue, LabelMatcher, type LabelEvent } from './labels.js';
+import { Annotator, DelayQueue, LabelMatcher, validateLabels, type LabelEvent } from './labels.js';
 import { SampleStore } from './store.js';
 import { fakeSample } from './store-test-helpers.js';
 
@@ -62,5 +62,26 @@ describe('LabelMatcher with the store', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('validateLabels', () => {
+  const ev = (labels: LabelEvent['labels']): LabelEvent => ({ camera: 'front', stampNs: 7n, labels });
+  it('accepts boxes, lane masks (0, 1, 2, 255 = ignore) and depth (any float: unknown pixels are masked)', () => {
+    expect(() => validateLabels(ev({ boxes: [{ classIndex: 3, x0: 0, y0: 0, x1: 4, y1: 4 }], lane: { width: 2, height: 2, data: Uint8Array.of(0, 1, 2, 255) }, depth: { width: 1, height: 2, data: Float32Array.of(NaN, -1) } }), 4)).not.toThrow();
+  });
+  it('refuses a lane value outside the classes, naming the pixel and the value', () => {
+    expect(() => validateLabels(ev({ lane: { width: 3, height: 1, data: Uint8Array.of(0, 1, 4) } }), 4)).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/lane mask value 4 at pixel 2/), context: expect.objectContaining({ field: 'lane', index: 2 }) }),
+    );
+  });
+  it('refuses images whose size and data disagree, and absurd sizes', () => {
+    expect(() => validateLabels(ev({ lane: { width: 3, height: 2, data: new Uint8Array(5) } }), 4)).toThrow(/lane image has 5 values, 3x2 needs 6/);
+    expect(() => validateLabels(ev({ depth: { width: 0, height: 2, data: new Float32Array(0) } }), 4)).toThrow(/depth image is 0x2/);
+  });
+  it('refuses boxes with an unknown class or corners that are not finite and ordered', () => {
+    expect(() => validateLabels(ev({ boxes: [{ classIndex: 4, x0: 0, y0: 0, x1: 1, y1: 1 }] }), 4)).toThrow(/box 0 has class index 4, not one of 0..3/);
+    expect(() => validateLabels(ev({ boxes: [{ classIndex: 0, x0: 0, y0: NaN, x1: 1, y1: 1 }] }), 4)).toThrow(/box 0 has corners/);
+    expect(() => validateLabels(ev({ boxes: [{ classIndex: 0, x0: 5, y0: 0, x1: 1, y1: 1 }] }), 4)).toThrow(/x1 ≥ x0/);
   });
 });

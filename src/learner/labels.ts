@@ -1,5 +1,6 @@
 import { PerceptionError } from '../errors.js';
-import { sampleKey, type SampleLabels } from './store-types.js';
+import { IGNORE_LABEL } from '../eval/segmentation.js';
+import { sampleKey, type LabelImage, type SampleLabels } from './store-types.js';
 
 /**
  * Labels reach the learner as events for one frame (camera + stamp), each with one or more
@@ -115,6 +116,49 @@ export interface LabelMatcherOptions {
 export interface LabelSink {
   has(camera: string, stampNs: bigint): boolean;
   setLabels(camera: string, stampNs: bigint, labels: SampleLabels): boolean;
+}
+
+/** Lane-mask values a label may hold: background, lane marking, drivable road, or ignore. */
+const LANE_VALUES = new Set([0, 1, 2, IGNORE_LABEL]);
+/** Largest label image side accepted (a 8K camera is 7680 wide). */
+const MAX_LABEL_SIDE = 16384;
+
+/**
+ * Checks a label event before it can reach the store: one bad annotation (a lane value 4, a
+ * mask whose size and data disagree, a box with NaN corners) would otherwise fail every later
+ * training slice that reads it. Throws PerceptionError('INVALID_ARGUMENT') naming the part,
+ * the pixel or box, and the value; the caller logs, counts and drops the event.
+ */
+export function validateLabels(ev: LabelEvent, classCount: number): void {
+  const where = `label for ${ev.camera} at ${ev.stampNs} ns`;
+  const { boxes, lane, depth } = ev.labels;
+  boxes?.forEach((b, i) => {
+    if (!Number.isInteger(b.classIndex) || b.classIndex < 0 || b.classIndex >= classCount) {
+      throw new PerceptionError('INVALID_ARGUMENT', `${where}: box ${i} has class index ${b.classIndex}, not one of 0..${classCount - 1}`, { field: 'boxes', index: i });
+    }
+    const corners = [b.x0, b.y0, b.x1, b.y1];
+    if (!corners.every(Number.isFinite) || b.x1 < b.x0 || b.y1 < b.y0) {
+      throw new PerceptionError('INVALID_ARGUMENT', `${where}: box ${i} has corners ${corners.join(', ')} (finite, x1 ≥ x0, y1 ≥ y0 needed)`, { field: 'boxes', index: i });
+    }
+  });
+  if (lane) {
+    checkImage(where, 'lane', lane);
+    for (let i = 0; i < lane.data.length; i++) {
+      if (!LANE_VALUES.has(lane.data[i])) {
+        throw new PerceptionError('INVALID_ARGUMENT', `${where}: lane mask value ${lane.data[i]} at pixel ${i} is not 0 (background), 1 (lane marking), 2 (drivable) or ${IGNORE_LABEL} (ignore)`, { field: 'lane', index: i });
+      }
+    }
+  }
+  // Depth values that are not finite and positive are unknown pixels (the targets mask them).
+  if (depth) checkImage(where, 'depth', depth);
+}
+
+function checkImage(where: string, part: 'lane' | 'depth', img: LabelImage<Uint8Array | Float32Array>): void {
+  const { width: w, height: h } = img;
+  if (!Number.isInteger(w) || !Number.isInteger(h) || w < 1 || h < 1 || w > MAX_LABEL_SIDE || h > MAX_LABEL_SIDE) {
+    throw new PerceptionError('INVALID_ARGUMENT', `${where}: ${part} image is ${w}x${h} (1..${MAX_LABEL_SIDE} per side)`, { field: part });
+  }
+  if (img.data.length !== w * h) throw new PerceptionError('INVALID_ARGUMENT', `${where}: ${part} image has ${img.data.length} values, ${w}x${h} needs ${w * h}`, { field: part });
 }
 
 export class LabelMatcher {

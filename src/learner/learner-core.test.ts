@@ -84,6 +84,19 @@ describe('LearnerCore', () => {
     store.close();
   });
 
+  it('BAD CALL: a label that does not fit is refused before it reaches the store, and later training is not affected', () => {
+    const { core, store } = setup();
+    const { sample, labels } = flagged('new', 1000);
+    core.onSample(sample);
+    const bad = { camera: sample.camera, stampNs: sample.stampNs, labels: { lane: { width: 2, height: 1, data: Uint8Array.of(1, 4) } } };
+    expect(() => core.onLabel(bad)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/lane mask value 4/) }));
+    expect(core.status()).toMatchObject({ labeledNew: 0 });
+    expect(core.onLabel({ camera: sample.camera, stampNs: sample.stampNs, labels })).toBe(true);
+    expect(core.status()).toMatchObject({ labeledNew: 1 });
+    core.dispose();
+    store.close();
+  });
+
   it('BAD CALL: rejects stepsPerCandidate 0', () => {
     expect(() => setup({ stepsPerCandidate: 0 })).toThrow(/stepsPerCandidate/);
   });

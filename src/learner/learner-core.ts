@@ -3,7 +3,7 @@ import type { Manifest } from '../model/manifest.js';
 import type { TailWeights } from '../model/package.js';
 import { fitRouterPaced, poolFeatures, type Router } from '../engine/router.js';
 import { Gate, type GateDecision, type GateOptions } from './gate.js';
-import { LabelMatcher, type LabelEvent, type LabelMatcherOptions } from './labels.js';
+import { LabelMatcher, validateLabels, type LabelEvent, type LabelMatcherOptions } from './labels.js';
 import type { InsertResult, SampleFilter, SampleInfo } from './store.js';
 import type { FlaggedSample, SampleLabels, StoredSample } from './store-types.js';
 import { runPaced, type Paced, type Pacer } from './paced.js';
@@ -154,8 +154,13 @@ export class LearnerCore {
     return r;
   }
 
-  /** A label arrived: true if it reached a stored sample now (otherwise it waits, or is dropped). */
+  /**
+   * A label arrived: true if it reached a stored sample now (otherwise it waits, or is dropped).
+   * Throws PerceptionError('INVALID_ARGUMENT') for a label that does not fit (validateLabels): it
+   * is never stored; the caller logs and counts it.
+   */
   onLabel(ev: LabelEvent): boolean {
+    validateLabels(ev, this.manifest.classes.length);
     return this.labels.onLabel(this.ports.clock(), ev);
   }
 

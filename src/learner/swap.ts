@@ -60,6 +60,8 @@ export interface SwapManagerOptions {
   /** Seconds, for event timestamps (default wall clock; replay passes bag time). */
   readonly now?: () => number;
   readonly log?: (line: string) => void;
+  /** Called with every event as it is recorded (e.g. to tell the learner what is served). */
+  readonly onEvent?: (e: SwapEvent) => void;
 }
 
 export type SwapRejectReason = BundleRejectReason | 'stale_version' | 'probe_failed' | 'superseded' | 'unreadable';
@@ -85,7 +87,7 @@ export class SwapManager {
   private readonly stack: { version: number; set: WeightSet }[] = [];
   private readonly watch: HealthWatch;
   private chain: Promise<unknown> = Promise.resolve();
-  private readonly o: Required<Omit<SwapManagerOptions, 'probe' | 'health' | 'log'>> & Pick<SwapManagerOptions, 'probe' | 'log'>;
+  private readonly o: Required<Omit<SwapManagerOptions, 'probe' | 'health' | 'log' | 'onEvent'>> & Pick<SwapManagerOptions, 'probe' | 'log' | 'onEvent'>;
 
   private constructor(options: SwapManagerOptions) {
     this.o = { maxBundleBytes: 16 << 20, keepVersions: 5, rollbackDepth: 2, now: () => Date.now() / 1000, ...options };
@@ -274,6 +276,7 @@ export class SwapManager {
 
   private record(e: SwapEvent): void {
     this.events.push(e);
+    this.o.onEvent?.(e);
   }
   private now(): number {
     return this.o.now();

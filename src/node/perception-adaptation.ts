@@ -9,7 +9,7 @@ import type { ToPerception } from '../learner/channel-codec.js';
 import { Flagger, type FlagDecision, type FlaggerOptions } from '../learner/flagger.js';
 import type { Identity, PublicIdentity } from '../learner/keys.js';
 import type { FlagReasonKind } from '../learner/store-types.js';
-import type { OfferResult, SwapManager } from '../learner/swap.js';
+import type { OfferResult, SwapEvent, SwapManager } from '../learner/swap.js';
 import { nsToTime } from '../msgs/index.js';
 import type { RgbImage } from '../replay/image-decode.js';
 import { Perception, type FrameResult } from '../replay/perception.js';
@@ -105,7 +105,15 @@ export class PerceptionAdaptation {
   static async open(o: PerceptionAdaptationOptions): Promise<PerceptionAdaptation> {
     const ref: { self?: PerceptionAdaptation } = {};
     const log = (line: string) => o.log('info', line);
-    const swaps = await openPerceptionSwaps({ engine: o.engine, stateDir: o.stateDir, signers: [o.learner.signingKey], lastImage: () => (ref.self ? ref.self.#lastImage : undefined), maxBundleBytes: o.maxBundleBytes, log });
+    const swaps = await openPerceptionSwaps({
+      engine: o.engine,
+      stateDir: o.stateDir,
+      signers: [o.learner.signingKey],
+      lastImage: () => (ref.self ? ref.self.#lastImage : undefined),
+      maxBundleBytes: o.maxBundleBytes,
+      log,
+      onEvent: (e) => ref.self && ref.self.#onSwapEvent(e),
+    });
     const channel = await ChannelServer.bind({ endpoints: o.endpoints, keys: o.identity.curve, allowedClients: [o.learner.curveKey], log, onMessage: (m) => ref.self && ref.self.#onLearnerMessage(m) });
     ref.self = new PerceptionAdaptation(o, channel, swaps);
     return ref.self;
@@ -315,6 +323,28 @@ export class PerceptionAdaptation {
     }
   }
 
+  /** The learner reports what perception serves: tell it whenever that changes, or is confirmed. */
+  #onSwapEvent(e: SwapEvent): void {
+    switch (e.kind) {
+      case 'swapped':
+        return this.#tellServing(`swapped from v${e.from}`);
+      case 'rolled_back':
+        return this.#tellServing(`rolled back from v${e.from}: ${e.reason}`);
+      case 'rejected':
+        return this.#tellServing(`v${e.version ?? '?'} refused (${e.reason})`);
+      case 'received':
+      case 'healthy':
+      case 'restored':
+      case 'persist_failed':
+        return;
+    }
+  }
+
+  #tellServing(reason: string): void {
+    if (this.#closed) return;
+    this.channel.send({ kind: 'serving', version: this.servingVersion, reason: reason.slice(0, 256) }).catch((err: Error) => this.#o.log('warn', `could not tell the learner the serving version: ${err.message}`));
+  }
+
   #onLearnerMessage(msg: ToPerception): void {
     switch (msg.kind) {
       case 'bundle':
@@ -325,6 +355,7 @@ export class PerceptionAdaptation {
       case 'status':
         if (!this.#learnerHeard) {
           this.#o.log('info', `learner connected over the channel (${msg.state})`);
+          this.#tellServing('learner connected');
           this.#referenceSent = this.#sendReferenceSet();
         }
         this.#learnerHeard = true;

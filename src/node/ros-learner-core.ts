@@ -74,7 +74,10 @@ export class RosLearnerCore implements LearnerCorePort {
   readonly #bundlesDir: string;
   /** Core versions restart at 1 with each process; bundles continue from the newest on disk. */
   readonly #versionBase: number;
+  /** The newest version this learner promoted (its next bundle's parent). */
   #serving = 0;
+  /** What perception says it serves (`serving` messages); undefined until it has said. */
+  #perceptionServing: { version: number; reason: string } | undefined;
   #paused = false;
   #busy = false;
   /** Perception's grants, scaled by slackShare: a window of time, never a queue (slack-window.ts). */
@@ -85,8 +88,8 @@ export class RosLearnerCore implements LearnerCorePort {
   #event: { state: AdaptationStateLabel; reason: string } = { state: 'idle', reason: 'waiting for flagged frames' };
   #last: GateDecision | undefined;
   #lastPromoted: GateDecision | undefined;
-  #accepted: number[] = [];
-  readonly #n = { rosFlags: 0, samples: 0, droppedByRate: 0, malformed: 0, labels: 0, slackGrants: 0, slackWhilePaused: 0, slackWhileBusy: 0, steps: 0, bundles: 0 };
+  readonly #budget: FlagBudget;
+  readonly #n = { rosFlags: 0, samples: 0, referenceSamples: 0, droppedByRate: 0, malformed: 0, labels: 0, slackGrants: 0, slackWhilePaused: 0, slackWhileBusy: 0, steps: 0, bundles: 0 };
 
   private constructor(o: RosLearnerCoreOptions, store: SampleStore, versionBase: number) {
     this.#o = o;
@@ -94,6 +97,7 @@ export class RosLearnerCore implements LearnerCorePort {
     this.#bundlesDir = join(o.stateDir, 'bundles');
     this.#versionBase = versionBase;
     this.#serving = versionBase;
+    this.#budget = new FlagBudget(o.maxFlagsPerMinute);
     this.#core = new LearnerCore(
       o.manifest,
       o.tails,
@@ -165,7 +169,8 @@ export class RosLearnerCore implements LearnerCorePort {
     const c = this.#core.status();
     return {
       model_name: modelRef(this.#o.manifest),
-      serving_version: `v${this.#serving}`,
+      // What perception serves, as it last said; '' until it has said (e.g. not yet connected).
+      serving_version: this.#perceptionServing ? `v${this.#perceptionServing.version}` : '',
       candidate_version: this.#busy ? `v${this.#versionBase + c.version + 1}` : '',
       state,
       reason: this.#event.reason,
@@ -175,7 +180,7 @@ export class RosLearnerCore implements LearnerCorePort {
       old_domain_score: d?.val_old_after ?? NaN,
       serving_new_domain_score: p?.val_new_after ?? d?.val_new_before ?? NaN,
       serving_old_domain_score: p?.val_old_after ?? d?.val_old_before ?? NaN,
-      metrics: Object.entries({ ...n, stored: c.samples, labelled_old: c.labeledOld, steps_since_gate: c.stepsSinceGate, decisions: c.decisions }).map(([key, v]) => ({ key, value: String(v) })),
+      metrics: Object.entries({ ...n, promoted_version: `v${this.#serving}`, serving_reason: this.#perceptionServing?.reason ?? 'perception has not reported', stored: c.samples, labelled_old: c.labeledOld, steps_since_gate: c.stepsSinceGate, decisions: c.decisions }).map(([key, v]) => ({ key, value: String(v) })),
     };
   }
 
@@ -230,6 +235,10 @@ export class RosLearnerCore implements LearnerCorePort {
           this.#slack.revoke();
           this.#core.onPause();
           break;
+        case 'serving':
+          this.#perceptionServing = { version: msg.version, reason: msg.reason ?? '' };
+          this.#changed();
+          break;
       }
     } catch (err) {
       this.#n.malformed++;
@@ -238,15 +247,16 @@ export class RosLearnerCore implements LearnerCorePort {
   }
 
   #onSample(msg: Extract<ToLearner, { kind: 'sample' }>): void {
+    const sample = sampleFromMessage(msg);
     const now = performance.now();
-    while (this.#accepted.length > 0 && now - this.#accepted[0] > 60_000) this.#accepted.shift();
-    if (this.#accepted.length >= this.#o.maxFlagsPerMinute) {
+    if (!this.#budget.allows(sample.domain, now)) {
       this.#n.droppedByRate++;
       return;
     }
-    const r = this.#core.onSample(sampleFromMessage(msg));
+    const r = this.#core.onSample(sample);
     if (r.id === null) return;
-    this.#accepted.push(now);
+    this.#budget.spend(sample.domain, now);
+    if (sample.domain === 'old') this.#n.referenceSamples++;
     this.#n.samples++;
     if (this.#event.state === 'idle') this.#set('collecting', 'flagged frames arriving; training starts with enough labels');
     else this.#changed();
@@ -320,6 +330,27 @@ export class RosLearnerCore implements LearnerCorePort {
         this.#o.log('error', `status listener: ${(err as Error).message}`);
       }
     }
+  }
+}
+
+/**
+ * Flagged frames accepted per minute (sliding window). Only new-domain samples spend it:
+ * old-domain reference frames arrive in one burst when the channel connects, and counted
+ * against the budget they used it up, so the first real flags were dropped (seen live: 30 of
+ * 40 reference frames stored, then 0 of 19 flags).
+ */
+export class FlagBudget {
+  readonly #times: number[] = [];
+  constructor(readonly perMinute: number) {}
+
+  allows(domain: 'new' | 'old', nowMs: number): boolean {
+    if (domain === 'old') return true;
+    while (this.#times.length > 0 && nowMs - this.#times[0] > 60_000) this.#times.shift();
+    return this.#times.length < this.perMinute;
+  }
+
+  spend(domain: 'new' | 'old', nowMs: number): void {
+    if (domain === 'new') this.#times.push(nowMs);
   }
 }
 

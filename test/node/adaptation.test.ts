@@ -219,6 +219,8 @@ describe('online adaptation on the ROS nodes', () => {
     await until('perception serving v1', () => perception.adaptation!.servingVersion === 1, rcl);
     expect(engine.currentWeights).not.toBe(shipped);
     expect(modelValues(perception).values).toMatchObject({ swaps: '1', 'serving weights': 'v1' });
+    // The learner reports what perception serves (told over the channel), not what it promoted.
+    await until('the learner hears perception serves v1', () => learnerNode.publishStatus()?.serving_version === 'v1', rcl);
     expect(learnerNode.publishStatus()).toMatchObject({ serving_version: 'v1', state: 7 });
   }, 120_000);
 
