@@ -267,14 +267,14 @@ export class PerceptionNode extends ManagedNode {
       cam.stats.processed++;
       cam.stats.modelInput = timing.size;
       if (timing.endMs > timing.deadlineMs) cam.stats.deadlineMisses++;
-      this.#publishResult(cam, outcome, timing);
+      this.#publishResult(cam, outcome);
       this.#adaptation?.onFrame(outcome.result, outcome.image);
     } finally {
       payload.settle();
     }
   }
 
-  #publishResult(cam: Camera, outcome: Extract<FrameOutcome, { ok: true }>, timing: FrameTiming): void {
+  #publishResult(cam: Camera, outcome: Extract<FrameOutcome, { ok: true }>): void {
     const s = this.#settings!;
     const r = outcome.result;
     const periodNs = BigInt(Math.round(1e9 / s.overlayRateHz));
@@ -284,7 +284,10 @@ export class PerceptionNode extends ManagedNode {
     void this.#perception!.publish(this.#pubs, logTimeNs, r, wantOverlay ? outcome.image : null);
     const header = { stamp: nsToTime(r.stampNs), frame_id: `${cam.name}_camera_optical_frame` };
     if (s.toggles.markers) this.#pubs.publish(`${cam.name}/perception/markers`, detectionMarkers(r, header));
-    this.#pubs.publish(`${cam.name}/perception/latency_ms`, { data: timing.endMs - timing.arrivalMs });
+    // End to end, as a robot sees it: from the camera's header stamp to this publish, on the
+    // node's clock (sim time under use_sim_time). It includes transport and queueing before the
+    // node; the node's own share (arrival to results) is in /diagnostics.
+    this.#pubs.publish(`${cam.name}/perception/latency_ms`, { data: Number(logTimeNs - r.stampNs) / 1e6 });
   }
 
   #onLearnerStatus(m: AdaptationStatus): void {

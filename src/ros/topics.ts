@@ -88,7 +88,7 @@ export function perceptionPublications(cameraTopics: readonly string[], toggles:
     if (toggles.depth) add('depth', 'sensor_msgs/msg/Image', 'depth in metres, 32FC1 (REP 118), model resolution');
     if (toggles.overlay) add('overlay', 'sensor_msgs/msg/Image', 'rgb8 overlay of boxes, lanes and status for rviz2');
     if (toggles.markers) out.push({ topic: `${camera}/perception/markers`, type: 'visualization_msgs/msg/MarkerArray', qos: RESULTS_QOS, camera, purpose: 'boxes and labels as markers' });
-    out.push({ topic: `${camera}/perception/latency_ms`, type: 'std_msgs/msg/Float64', qos: RESULTS_QOS, camera, purpose: 'end-to-end latency per frame, for PlotJuggler' });
+    out.push({ topic: `${camera}/perception/latency_ms`, type: 'std_msgs/msg/Float64', qos: RESULTS_QOS, camera, purpose: 'end-to-end latency per frame, header stamp to publish (ms), for PlotJuggler' });
   }
   const a = ADAPTATION_TOPICS;
   out.push(

@@ -76,6 +76,8 @@ export function runPerceptionNodeContract(harness: NodeHarness): void {
       expect(on('/front/perception/detections').map((o) => stampOf(o.msg))).toEqual(stamps);
       for (const t of ['lane_mask', 'depth', 'markers', 'latency_ms']) expect(on(`/front/perception/${t}`).length, t).toBe(3);
       expect((on('/front/perception/depth')[0].msg as Image).encoding).toBe('32FC1');
+      // Header stamp to publish, on the node's clock: never negative here (the frames are stamped before they are sent).
+      for (const o of on('/front/perception/latency_ms')) expect((o.msg as { data: number }).data).toBeGreaterThanOrEqual(0);
       // 3 frames 100 ms apart at most 10 overlays/s: the first two (period 100 ms) at least.
       expect(on('/front/perception/overlay').length).toBeGreaterThanOrEqual(2);
       const markers = on('/front/perception/markers')[0].msg as { markers: { header: { frame_id: string }; action: number }[] };

@@ -28,6 +28,8 @@ runPerceptionNodeContract({
       async drive(feed) {
         // One at a time, as a camera at 10 Hz would (a burst would be superseded in the mailbox, by design).
         for (const f of feed) {
+          // The driver publishes when the frame was taken: the graph's clock stands at its time.
+          if (f.timeNs > rcl.graph.wallNs) rcl.graph.advance(f.timeNs - rcl.graph.wallNs);
           pub.publish(f.msg as object);
           await rcl.graph.settle();
           await idle(() => n.pendingFrames());
