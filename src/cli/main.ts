@@ -3,6 +3,7 @@ import { isPerceptionError } from '../errors.js';
 import { registerBagCommands } from './bag.js';
 import { registerDatasetCommand } from './dataset.js';
 import { registerLearnerCommand } from './learner.js';
+import { registerQuantizeCommand } from './quantize.js';
 import { registerReplayCommand } from './replay.js';
 import { registerRosCommand } from './ros.js';
 import { registerSimCommand } from './sim.js';
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerBagCommands(program);
   registerDatasetCommand(program);
   registerLearnerCommand(program);
+  registerQuantizeCommand(program);
   registerRosCommand(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;

@@ -4,7 +4,8 @@ import { parseManualFlag, type ManualFlagSpec } from '../adapt/manual-flags.js';
 import type { Command } from 'commander';
 import { PROVIDERS, type Provider } from '../engine/runner.js';
 import { PerceptionError } from '../errors.js';
-import type { InputSize } from '../model/manifest.js';
+import { PRECISIONS, type InputSize } from '../model/manifest.js';
+import { PRECISION_ENV } from '../engine/engine.js';
 import { DEFAULT_INFERENCE } from '../replay/perception-worker.js';
 import { DEFAULT_READER, replay } from '../replay/replay.js';
 import { parseFloatOption, parseIntOption, parseList } from './args.js';
@@ -39,6 +40,7 @@ export function registerReplayCommand(program: Command): void {
     .option('--out <dir>', 'output folder', 'out/replay')
     .option('--json', 'print the summary as JSON on stdout and nothing else', false)
     .option('--providers <list>', `execution providers in priority order, of ${PROVIDERS.join(', ')}`, parseList('--providers', PROVIDERS), [...PROVIDERS] as Provider[])
+    .option('--precision <p>', `the model variant to run, of ${PRECISIONS.join(', ')} (default: the manifest's precisions.default, else fp32)`, (v) => parseList('--precision', PRECISIONS)(v)[0])
     .option('--input-size <HxW>', "model input size (an entry of the model's ladder; default its largest)", parseInputSize)
     .option('--rate <r>', 'playback speed: 1 = recorded rate, 2 = twice as fast (to overload)', parseFloatOption('--rate', 0.01, 1000), 1)
     .option('--fast', 'as fast as possible: each frame waits for the previous one, nothing is dropped', false)
@@ -63,6 +65,9 @@ export function registerReplayCommand(program: Command): void {
       const stderr = process.stderr;
       const log = o.quiet ? () => {} : (line: string) => stderr.write(`${line}\n`);
       let progress: Progress | undefined;
+      // Engines open in this thread, in the inference worker and in the learner process: the
+      // environment reaches all three (EngineOptions.precision where a caller sets it).
+      if (o.precision) process.env[PRECISION_ENV] = o.precision;
       if (o.flag.length > 0 && !o.adapt) {
         throw new PerceptionError('INVALID_ARGUMENT', '--flag asks the learner to train on a frame: it needs --adapt', { field: '--flag' });
       }

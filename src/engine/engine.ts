@@ -1,5 +1,5 @@
 import { PerceptionError } from '../errors.js';
-import { OUTPUT_NAMES, tailTensorSpecs, type InputSize, type Manifest, type OutputName } from '../model/manifest.js';
+import { OUTPUT_NAMES, tailTensorSpecs, type InputSize, type Manifest, type OutputName, type Precision } from '../model/manifest.js';
 import { loadModelPackage, type ModelPackage, type TailWeights } from '../model/package.js';
 import { PROVIDERS, type LogFn, type ModelRunner, type Provider, type RunnerTensor } from './runner.js';
 import { createSession, type OpenFn } from './session.js';
@@ -22,7 +22,16 @@ export interface EngineOptions {
   readonly log?: LogFn;
   /** Replaces ONNX Runtime (tests, fakes). */
   readonly open?: OpenFn;
+  /**
+   * Precision variant of the package to run: fp32, int8, fp16 (manifest `precisions`).
+   * Default: the `ADAPTIVE_PERCEPTION_PRECISION` environment variable when set (how the
+   * CLI's `--precision` reaches engines opened in worker threads), else the manifest's default.
+   */
+  readonly precision?: string;
 }
+
+/** Environment variable naming the precision variant when `EngineOptions.precision` is not given. */
+export const PRECISION_ENV = 'ADAPTIVE_PERCEPTION_PRECISION';
 
 /**
  * Runs a model package on batches of camera frames. Built by `Engine.create` (or
@@ -42,6 +51,7 @@ export class Engine {
   private batchBuf = new Uint8Array(0);
   private batchBusy = false;
   private disposed: Promise<void> | undefined;
+  private readonly pkgPrecision: Precision;
 
   private constructor(
     pkg: ModelPackage,
@@ -49,6 +59,7 @@ export class Engine {
     opts: Omit<EngineOptions, 'modelDir'>,
   ) {
     this.manifest = pkg.manifest;
+    this.pkgPrecision = pkg.precision ?? 'fp32';
     const m = pkg.manifest;
     for (const [h, w] of m.input.sizes) {
       this.sizeTensors.set(key([h, w]), Object.freeze({ type: 'int64', dims: [2], data: BigInt64Array.of(BigInt(h), BigInt(w)) }));
@@ -65,7 +76,9 @@ export class Engine {
   }
 
   static async create(options: EngineOptions): Promise<Engine> {
-    const pkg = await loadModelPackage(options.modelDir);
+    const fromEnv = process.env[PRECISION_ENV];
+    const precision = options.precision ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined);
+    const pkg = await loadModelPackage(options.modelDir, { precision });
     let engine: Engine | undefined;
     await createSession(pkg.modelPath, {
       providers: options.providers ?? PROVIDERS,
@@ -89,6 +102,11 @@ export class Engine {
 
   get provider(): Provider {
     return this.runner.provider;
+  }
+
+  /** The precision variant running (manifest `precisions`). */
+  get precision(): Precision {
+    return this.pkgPrecision;
   }
 
   /** The outputs `infer` fetches when not told otherwise. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isPerceptionError } from '../errors.js';
-import { tailTensorSpecs, validateManifest } from './manifest.js';
+import { precisionVariants, tailTensorSpecs, validateManifest } from './manifest.js';
 
 const HEX = 'a'.repeat(64);
 
@@ -83,5 +83,56 @@ describe('validateManifest', () => {
     expect(specs.map((s) => s.name)).toEqual(['det_w0', 'det_b0', 'det_w1', 'det_b1', 'seg_w0', 'seg_b0', 'seg_w1', 'seg_b1', 'depth_w0', 'depth_b0', 'depth_w1', 'depth_b1']);
     expect(specs[2].shape).toEqual([8, 32, 1, 1]);
     expect(specs[9].shape).toEqual([16]);
+  });
+});
+
+describe('manifest precisions', () => {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests poke arbitrary fields into the JSON
+  const withVariants = (m: any) => {
+    m.files.model_int8 = 'model.int8.onnx';
+    m.sha256['model.int8.onnx'] = HEX;
+    m.sha256['model.fp16.onnx'] = HEX;
+    m.precisions = { default: 'int8', variants: { fp32: { file: 'model.onnx' }, int8: { file: 'model.int8.onnx', providers: ['cpu'] }, fp16: { file: 'model.fp16.onnx' } } };
+  };
+
+  it('a manifest without precisions has one variant: fp32 = files.model, the default', () => {
+    const m = validateManifest(good(), 'm.json');
+    expect(precisionVariants(m)).toEqual({ default: 'fp32', variants: { fp32: { file: 'model.onnx' } } });
+  });
+
+  it('reads the variants and the default', () => {
+    const raw = good();
+    withVariants(raw);
+    const p = precisionVariants(validateManifest(raw, 'm.json'));
+    expect(p.default).toBe('int8');
+    expect(Object.keys(p.variants).sort()).toEqual(['fp16', 'fp32', 'int8']);
+    expect(p.variants.fp16?.file).toBe('model.fp16.onnx');
+  });
+
+  it('fp32 is implied when the variants leave it out; default fp32 when not given', () => {
+    const raw = good();
+    raw.sha256 = { ...(raw.sha256 as object), 'model.int8.onnx': HEX };
+    raw.precisions = { variants: { int8: { file: 'model.int8.onnx' } } };
+    const p = precisionVariants(validateManifest(raw, 'm.json'));
+    expect(p.default).toBe('fp32');
+    expect(p.variants.fp32?.file).toBe('model.onnx');
+    expect(p.variants.int8?.file).toBe('model.int8.onnx');
+  });
+
+  describe('BAD CALL', () => {
+    const bad = (edit: (m: Record<string, any>) => void, field: string, re?: RegExp) => // eslint-disable-line @typescript-eslint/no-explicit-any
+      expectBad((m) => {
+        withVariants(m);
+        edit(m);
+      }, field, re);
+    it('precisions not an object', () => bad((m) => (m.precisions = ['int8']), 'precisions'));
+    it('unknown key beside default and variants', () => bad((m) => (m.precisions.int8 = 'x.onnx'), 'precisions.int8', /default, variants/));
+    it('unknown precision name', () => bad((m) => (m.precisions.variants.int4 = { file: 'model.onnx' }), 'precisions.variants.int4', /unknown precision "int4".*fp32, int8, fp16/));
+    it('variant without file', () => bad((m) => (m.precisions.variants.int8 = {}), 'precisions.variants.int8.file'));
+    it('variant escaping the package', () => bad((m) => (m.precisions.variants.int8.file = '../x.onnx'), 'precisions.variants.int8.file', /inside the package/));
+    it('variant file without sha256', () => bad((m) => delete m.sha256['model.fp16.onnx'], 'sha256["model.fp16.onnx"]', /precisions\.variants\.fp16/));
+    it('default not a precision', () => bad((m) => (m.precisions.default = 'fast'), 'precisions.default', /one of fp32, int8, fp16/));
+    it('default not among the variants', () => bad((m) => delete m.precisions.variants.int8, 'precisions.default', /"int8", which is not in precisions.variants \(has: fp32, fp16\)/));
+    it('providers not a list', () => bad((m) => (m.precisions.variants.fp16.providers = 'cuda'), 'precisions.variants.fp16.providers'));
   });
 });

@@ -38,6 +38,31 @@ export interface TailSpec {
 
 export type InputSize = readonly [height: number, width: number];
 
+/** Numeric precisions a package may ship its graph in (see `precisions` below). */
+export const PRECISIONS = ['fp32', 'int8', 'fp16'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+
+/** One precision variant of the graph: same inputs and outputs as `files.model`. */
+export interface PrecisionVariant {
+  /** ONNX file inside the package (its sha256 is in `sha256`). */
+  readonly file: string;
+  /** Execution providers this variant is meant for (informative; e.g. fp16 → cuda, tensorrt). */
+  readonly providers?: readonly string[];
+  /** How it was made and what it scored (informative; written by `quantize`). */
+  readonly [key: string]: unknown;
+}
+
+/**
+ * Optional `precisions` section: `{ "default": "int8", "variants": { "fp32": { "file":
+ * "model.onnx" }, "int8": { "file": "model.int8.onnx" }, "fp16": { ... } } }`. Without it a
+ * package has one variant, fp32 = `files.model`, the default.
+ */
+export interface Precisions {
+  /** Default fp32. */
+  readonly default?: Precision;
+  readonly variants: Readonly<Partial<Record<Precision, PrecisionVariant>>>;
+}
+
 export interface Manifest {
   readonly format: typeof MODEL_FORMAT;
   readonly name: string;
@@ -57,6 +82,16 @@ export interface Manifest {
   readonly depth?: { readonly min_m: number; readonly max_m: number };
   readonly feature_stats?: { readonly mean: readonly number[]; readonly std: readonly number[] };
   readonly training?: Readonly<Record<string, unknown>>;
+  readonly precisions?: Precisions;
+}
+
+/**
+ * The precision variants of a package, with the implicit fp32 = `files.model` filled in
+ * (a package without `precisions`, or whose `precisions.variants` has no fp32).
+ */
+export function precisionVariants(m: Pick<Manifest, 'files' | 'precisions'>): { default: Precision; variants: Readonly<Partial<Record<Precision, PrecisionVariant>>> } {
+  const variants: Partial<Record<Precision, PrecisionVariant>> = { fp32: { file: m.files.model }, ...(m.precisions?.variants ?? {}) };
+  return { default: m.precisions?.default ?? 'fp32', variants };
 }
 
 /** Output channels each head's last tail layer must produce (contract): det K+4, seg 3, depth 1. */
@@ -209,7 +244,38 @@ export function validateManifest(json: unknown, file: string): Manifest {
     mean.forEach((v, i) => isFiniteNum(v) || fail(`feature_stats.mean[${i}]`, `must be a finite number, got ${JSON.stringify(v)}`));
     std.forEach((v, i) => (isFiniteNum(v) && v >= 0) || fail(`feature_stats.std[${i}]`, `must be a finite number ≥ 0, got ${JSON.stringify(v)}`));
   }
+  if (m.precisions !== undefined) validatePrecisions(m.precisions, sha, fail);
   return m as unknown as Manifest;
+}
+
+function validatePrecisions(v: unknown, sha: Obj, fail: (field: string, message: string) => never): void {
+  if (!isObj(v)) fail('precisions', 'must be an object { default, variants }');
+  const p = v as Obj;
+  const allowed = `one of ${PRECISIONS.join(', ')}`;
+  for (const key of Object.keys(p)) if (key !== 'default' && key !== 'variants') fail(`precisions.${key}`, 'is not a field of precisions (allowed: default, variants)');
+  if (!isObj(p.variants)) fail('precisions.variants', 'must be an object { <precision>: { file } }');
+  const variants = p.variants as Obj;
+  for (const [name, entry] of Object.entries(variants)) {
+    const at = `precisions.variants.${name}`;
+    if (!(PRECISIONS as readonly string[]).includes(name)) fail(at, `names an unknown precision "${name}" (${allowed})`);
+    if (!isObj(entry)) fail(at, 'must be an object { file }');
+    const file = (entry as Obj).file;
+    if (typeof file !== 'string' || file.length === 0) fail(`${at}.file`, 'must be a non-empty string');
+    const f = file as string;
+    if (f.includes('..') || f.startsWith('/')) fail(`${at}.file`, `must be a plain path inside the package, got "${f}"`);
+    const h = sha[f];
+    if (typeof h !== 'string' || !HEX64.test(h)) fail(`sha256["${f}"]`, `must be 64 lowercase hex digits (sha256 of ${f}, ${at}), got ${JSON.stringify(h)}`);
+    const providers = (entry as Obj).providers;
+    if (providers !== undefined && (!Array.isArray(providers) || providers.some((x) => typeof x !== 'string'))) fail(`${at}.providers`, 'must be an array of provider names');
+  }
+  if (p.default !== undefined) {
+    if (typeof p.default !== 'string' || !(PRECISIONS as readonly string[]).includes(p.default)) {
+      fail('precisions.default', `must be ${allowed}, got ${JSON.stringify(p.default)}`);
+    }
+    if (p.default !== 'fp32' && variants[p.default as string] === undefined) {
+      fail('precisions.default', `names "${String(p.default)}", which is not in precisions.variants (has: fp32${Object.keys(variants).filter((k) => k !== 'fp32').map((k) => `, ${k}`).join('')})`);
+    }
+  }
 }
 
 /** Outputs every package must provide; the feature maps and feat_mean serve the learner. */

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PerceptionError } from '../errors.js';
-import { routerTensorSpecs, tailTensorSpecs, validateManifest, type Manifest } from './manifest.js';
+import { PRECISIONS, precisionVariants, routerTensorSpecs, tailTensorSpecs, validateManifest, type Manifest, type Precision } from './manifest.js';
 
 /** One tail weight tensor: `[out, in, 1, 1]` weights or `[out]` bias, row-major float32. */
 export interface TailTensor {
@@ -17,9 +17,39 @@ export type TailWeights = ReadonlyMap<string, TailTensor>;
 export interface ModelPackage {
   readonly dir: string;
   readonly manifest: Manifest;
-  /** Absolute or dir-relative path of the ONNX graph. */
+  /** Absolute or dir-relative path of the ONNX graph: the selected precision's file. */
   readonly modelPath: string;
+  /** The precision variant `modelPath` holds (absent in hand-built packages: fp32). */
+  readonly precision?: Precision;
   readonly tails: TailWeights;
+}
+
+export interface LoadOptions {
+  /**
+   * Which precision variant to run (manifest `precisions.variants`); default the manifest's
+   * `precisions.default`, else fp32 (`files.model`). Unknown or absent: INVALID_CONFIG
+   * naming the field `precision` and what the package has.
+   */
+  readonly precision?: string;
+}
+
+/** The variant `requested` (or the manifest's default) of a validated manifest; its file name. */
+export function selectPrecision(manifest: Manifest, requested?: string, file = 'manifest.json'): { precision: Precision; file: string } {
+  const { default: dflt, variants } = precisionVariants(manifest);
+  const has = Object.keys(variants).join(', ');
+  const want = requested ?? dflt;
+  if (!(PRECISIONS as readonly string[]).includes(want)) {
+    throw new PerceptionError('INVALID_CONFIG', `precision '${want}' is not one of ${PRECISIONS.join(', ')} (this package has: ${has})`, { field: 'precision', file });
+  }
+  const v = variants[want as Precision];
+  if (v === undefined) {
+    throw new PerceptionError('INVALID_CONFIG', `precision '${want}' is not in the package's manifest field 'precisions.variants' (this package has: ${has})`, {
+      field: 'precision',
+      file,
+      model: `${manifest.name}@${manifest.version}`,
+    });
+  }
+  return { precision: want as Precision, file: v.file };
 }
 
 /**
@@ -27,13 +57,15 @@ export interface ModelPackage {
  * file's sha256, and the shipped tail weights against the manifest's tails spec.
  * Throws MODEL_INVALID naming the file (and field or tensor) at fault.
  */
-export async function loadModelPackage(dir: string): Promise<ModelPackage> {
+export async function loadModelPackage(dir: string, options: LoadOptions = {}): Promise<ModelPackage> {
   const manifestFile = join(dir, 'manifest.json');
   const manifest = validateManifest(parseJson(await readOrFail(manifestFile), manifestFile), manifestFile);
   const ctx = { model: `${manifest.name}@${manifest.version}` };
+  const selected = selectPrecision(manifest, options.precision, manifestFile);
 
   let tailsBytes: Buffer | undefined;
-  for (const name of new Set(Object.values(manifest.files))) {
+  // Every file in `files`, and the selected variant's graph (other variants are not read).
+  for (const name of new Set([...Object.values(manifest.files), selected.file])) {
     const file = join(dir, name);
     const expected = manifest.sha256[name];
     let found: string;
@@ -54,7 +86,7 @@ export async function loadModelPackage(dir: string): Promise<ModelPackage> {
   }
   const tailsFile = join(dir, manifest.files.tails);
   const tails = checkTailWeights(parseJson(tailsBytes as Buffer, tailsFile), manifest, tailsFile);
-  return { dir, manifest, modelPath: join(dir, manifest.files.model), tails };
+  return { dir, manifest, modelPath: join(dir, selected.file), precision: selected.precision, tails };
 }
 
 /**
