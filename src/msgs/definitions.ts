@@ -114,6 +114,12 @@ export const MESSAGE_TEXT: Readonly<Record<string, string>> = {
   ].join('\n'),
   'diagnostic_msgs/msg/DiagnosticArray': 'std_msgs/Header header\nDiagnosticStatus[] status',
 
+  // The managed-node protocol (the perception and learner nodes serve it themselves: src/node/lifecycle-server.ts).
+  'lifecycle_msgs/msg/State': 'uint8 id\nstring label',
+  'lifecycle_msgs/msg/Transition': 'uint8 id\nstring label',
+  'lifecycle_msgs/msg/TransitionDescription': 'Transition transition\nState start_state\nState goal_state',
+  'lifecycle_msgs/msg/TransitionEvent': 'uint64 timestamp\nTransition transition\nState start_state\nState goal_state',
+
   // This package's own types: the comment-free text of msgs/msg/*.msg (a test keeps them equal).
   'adaptive_perception/msg/AdaptationStatus': [
     'uint8 STATE_IDLE=0',

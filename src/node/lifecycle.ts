@@ -1,8 +1,7 @@
 import { PerceptionError } from '../errors.js';
-import { CALLBACK_RETURN, type RclLifecycleNodeLike } from '../transport/rcl-like.js';
-import type { LifecycleState, NodeLog } from './types.js';
+import type { LifecycleState } from './types.js';
 
-type Transition = 'configure' | 'activate' | 'deactivate' | 'cleanup' | 'shutdown';
+export type Transition = 'configure' | 'activate' | 'deactivate' | 'cleanup' | 'shutdown';
 
 /**
  * The managed-node life cycle (unconfigured → inactive → active and back, finalized at the end),
@@ -14,9 +13,21 @@ type Transition = 'configure' | 'activate' | 'deactivate' | 'cleanup' | 'shutdow
 export abstract class ManagedNode {
   #state: LifecycleState = 'unconfigured';
   #chain: Promise<unknown> = Promise.resolve();
+  #running: Transition | undefined;
+  #lastFailure: { transition: Transition; reason: string } | undefined;
 
   get state(): LifecycleState {
     return this.#state;
+  }
+
+  /** The transition running now (ROS shows its transition state, e.g. `configuring`), if any. */
+  get transitioning(): Transition | undefined {
+    return this.#running;
+  }
+
+  /** The last transition that failed and why (cleared by the next one that succeeds). */
+  get lastFailure(): { readonly transition: Transition; readonly reason: string } | undefined {
+    return this.#lastFailure;
   }
 
   configure(): Promise<void> {
@@ -89,31 +100,20 @@ export abstract class ManagedNode {
     }
   }
 
-  #run(_t: Transition, fn: () => Promise<void>): Promise<void> {
-    const next = this.#chain.then(fn);
+  #run(t: Transition, fn: () => Promise<void>): Promise<void> {
+    const next = this.#chain.then(async () => {
+      this.#running = t;
+      try {
+        await fn();
+        this.#lastFailure = undefined;
+      } catch (err) {
+        this.#lastFailure = { transition: t, reason: (err as Error).message };
+        throw err;
+      } finally {
+        this.#running = undefined;
+      }
+    });
     this.#chain = next.catch(() => {});
     return next;
   }
-}
-
-/**
- * Drives a ManagedNode from an rclnodejs LifecycleNode (`ros2 lifecycle set /perception …`).
- * rclnodejs calls transition callbacks synchronously, while ours are async: the callback starts
- * the transition and answers SUCCESS; a failure is logged (and shows in /diagnostics), and the
- * node stays in its previous state — so rcl's state may run ahead of ours until the next
- * transition. `settled()` waits for the transitions started so far.
- */
-export function bindRclLifecycle(rclNode: RclLifecycleNodeLike, node: ManagedNode, log: NodeLog): { settled(): Promise<void> } {
-  let pending: Promise<unknown> = Promise.resolve();
-  const start = (t: Transition) => () => {
-    const p = node[t]().catch((err: unknown) => log('error', `${t} failed: ${(err as Error).message}`));
-    pending = Promise.all([pending, p]);
-    return CALLBACK_RETURN.SUCCESS;
-  };
-  rclNode.registerOnConfigure(start('configure'));
-  rclNode.registerOnActivate(start('activate'));
-  rclNode.registerOnDeactivate(start('deactivate'));
-  rclNode.registerOnCleanup(start('cleanup'));
-  rclNode.registerOnShutdown(start('shutdown'));
-  return { settled: async () => void (await pending) };
 }

@@ -36,6 +36,7 @@ const num = (v: unknown) => (typeof v === 'bigint' ? Number(v) : v);
 
 /** Runs the spec validator for every change, then the node's handler. */
 function vet(specs: ReadonlyMap<string, ParamSpec>, handler: ChangeHandler | undefined, params: readonly ParamChange[]): RclSetParametersResult {
+  params = params.map((p) => ({ name: p.name, value: specs.has(p.name) ? widen(specs.get(p.name)!, p.value) : p.value }));
   const relevant = params.filter((p) => p.name !== 'use_sim_time');
   const basic = onSetParameters([...specs.values()])(relevant.map((p) => ({ name: p.name, type: 0, value: p.value })));
   if (!basic.successful) return basic;
@@ -58,7 +59,7 @@ export class MemoryParameterHost implements ParameterHost {
     const reasons: string[] = [];
     for (const spec of specs) {
       if (this.#specs.has(spec.name)) continue;
-      const value = num(this.#overrides.has(spec.name) ? this.#overrides.get(spec.name) : spec.default);
+      const value = num(this.#overrides.has(spec.name) ? widen(spec, this.#overrides.get(spec.name)) : spec.default);
       const bad = checkParam(spec, value);
       if (bad) reasons.push(bad);
       this.#specs.set(spec.name, spec);
@@ -82,7 +83,7 @@ export class MemoryParameterHost implements ParameterHost {
     // rcl refuses these from the descriptor before any callback runs (declaration passes them).
     if (spec.readOnly) return { successful: false, reason: `parameter ${name} is read-only: changing it needs a restart of the node` };
     const result = vet(this.#specs, this.#handler, [{ name, value }]);
-    if (result.successful) this.#values.set(name, num(value));
+    if (result.successful) this.#values.set(name, num(widen(spec, value)));
     return result;
   }
 
@@ -91,39 +92,52 @@ export class MemoryParameterHost implements ParameterHost {
   }
 }
 
-const TYPE_OF_VALUE = (v: unknown): number =>
-  typeof v === 'boolean' ? PARAMETER_TYPE.BOOL
-  : typeof v === 'bigint' || (typeof v === 'number' && Number.isInteger(v)) ? PARAMETER_TYPE.INTEGER
-  : typeof v === 'number' ? PARAMETER_TYPE.DOUBLE
-  : typeof v === 'string' ? PARAMETER_TYPE.STRING
-  : PARAMETER_TYPE.STRING_ARRAY;
-
 /**
- * Parameters of an rclnodejs node: declared with descriptors (`declareParams`), so
- * `--params-file` overrides and `ros2 param` work as for any node. One on-set callback for the
- * whole table (each validator refuses names it does not know, so declaring in stages with one
- * validator per stage would refuse every set).
+ * Parameters of an rclnodejs node, declared with descriptors (type, description, range,
+ * read-only) so `ros2 param list|get|describe|set` work as for any node.
+ *
+ * - Values come from `overrides`, resolved from the ROS arguments with rclcpp's rules
+ *   (src/ros/param-overrides.ts); rclnodejs's own override lookup is bypassed on declaration,
+ *   because it drops the `/<node>` entries launch_ros writes.
+ * - `ros2 param set` reaches `node.setParameters` (rclnodejs's parameter service calls it).
+ *   rclnodejs checks the type and the descriptor's range there, before any on-set callback, and
+ *   refuses an integer for a double and an out-of-range value with its own garbled text
+ *   ("Parameter x does not  readonly"). The host wraps `setParameters` and
+ *   `setParametersAtomically` on this node: integers are widened for double parameters, and the
+ *   spec validator answers first, in our words (the same as at declaration).
+ * One on-set callback serves the whole table (each validator refuses names it does not know, so
+ * declaring in stages with one validator per stage would refuse every set).
  */
 export class RclParameterHost implements ParameterHost {
   readonly #specs = new Map<string, ParamSpec>();
+  readonly #overrides: ReadonlyMap<string, unknown>;
+  readonly #log: (line: string) => void;
   #handler: ChangeHandler | undefined;
   #installed = false;
 
   constructor(
     private readonly rcl: RclLike,
     private readonly node: RclNodeLike,
-  ) {}
+    options: { readonly overrides?: ReadonlyMap<string, unknown>; readonly log?: (line: string) => void } = {},
+  ) {
+    this.#overrides = options.overrides ?? new Map();
+    this.#log = options.log ?? (() => {});
+  }
 
   declare(specs: readonly ParamSpec[]): ReadonlyMap<string, unknown> {
-    if (!this.#installed) {
-      this.#installed = true;
-      this.node.addOnSetParametersCallback((params: RclParameterLike[]) => vet(this.#specs, this.#handler, params));
-    }
+    if (!this.#installed) this.#install();
     const fresh = specs.filter((s) => !this.#specs.has(s.name) && !this.node.hasParameter(s.name));
     // Known before declaring, so the callback accepts the values the declaration itself checks.
     for (const s of specs) this.#specs.set(s.name, s);
-    declareParams(this.rcl, this.node, fresh, { installValidator: false });
+    const values = new Map<string, unknown>();
+    for (const s of fresh) if (this.#overrides.has(s.name)) values.set(s.name, widen(s, this.#overrides.get(s.name)));
+    declareParams(this.rcl, this.node, fresh, { installValidator: false, values });
     return new Map(this.names().map((n) => [n, this.get(n)]));
+  }
+
+  /** Override names no declared parameter takes (typos in a params file or a launch argument), for a warning. */
+  unused(): string[] {
+    return [...this.#overrides.keys()].filter((n) => n !== 'use_sim_time' && !this.#specs.has(n));
   }
 
   get(name: string): unknown {
@@ -136,7 +150,7 @@ export class RclParameterHost implements ParameterHost {
 
   set(name: string, value: unknown): RclSetParametersResult {
     const spec = this.#specs.get(name);
-    const type = spec ? TYPE_OF_VALUE(spec.kind === 'double' ? 0.5 : spec.default) : TYPE_OF_VALUE(value);
+    const type = spec ? TYPE_OF[spec.kind] : typeOfValue(value);
     const v = type === PARAMETER_TYPE.INTEGER && typeof value === 'number' && Number.isInteger(value) ? BigInt(value) : value;
     return this.node.setParameter(new this.rcl.Parameter(name, type, v));
   }
@@ -144,4 +158,57 @@ export class RclParameterHost implements ParameterHost {
   onChange(handler: ChangeHandler | undefined): void {
     this.#handler = handler;
   }
+
+  #install(): void {
+    this.#installed = true;
+    const node = this.node;
+    node.addOnSetParametersCallback((params: RclParameterLike[]) => vet(this.#specs, this.#handler, params));
+    // rclnodejs's own setParameters sets each parameter atomically on its own; so do we.
+    const setAtomically = node.setParametersAtomically.bind(node);
+    node.setParameters = (params) => params.map((p) => this.#precheck(p) ?? setAtomically([this.#widened(p)]));
+    node.setParametersAtomically = (params) => params.map((p) => this.#precheck(p)).find((r) => r !== undefined) ?? setAtomically(params.map((p) => this.#widened(p)));
+  }
+
+  /** Our refusal for a set rclnodejs would refuse with its own text; undefined to let it through. */
+  #precheck(p: RclParameterLike): RclSetParametersResult | undefined {
+    const spec = this.#specs.get(p.name);
+    if (!spec) return p.name === 'use_sim_time' ? undefined : { successful: false, reason: `parameter ${p.name} is not declared by ${this.node.name()}` };
+    if (spec.readOnly) return { successful: false, reason: `parameter ${p.name} is read-only: changing it needs a restart of the node` };
+    const bad = checkParam(spec, widen(spec, p.value));
+    if (bad) {
+      this.#log(`parameter set refused: ${bad}`);
+      return { successful: false, reason: bad };
+    }
+    return undefined;
+  }
+
+  #widened(p: RclParameterLike): RclParameterLike {
+    const spec = this.#specs.get(p.name);
+    if (spec?.kind === 'double' && p.type === PARAMETER_TYPE.INTEGER) return new this.rcl.Parameter(p.name, PARAMETER_TYPE.DOUBLE, Number(p.value));
+    if (spec?.kind === 'integer' && p.type === PARAMETER_TYPE.DOUBLE && Number.isInteger(p.value)) return new this.rcl.Parameter(p.name, PARAMETER_TYPE.INTEGER, BigInt(p.value as number));
+    return p;
+  }
+}
+
+const TYPE_OF: Record<ParamSpec['kind'], number> = {
+  bool: PARAMETER_TYPE.BOOL,
+  integer: PARAMETER_TYPE.INTEGER,
+  double: PARAMETER_TYPE.DOUBLE,
+  string: PARAMETER_TYPE.STRING,
+  string_array: PARAMETER_TYPE.STRING_ARRAY,
+};
+
+const typeOfValue = (v: unknown): number =>
+  typeof v === 'boolean' ? PARAMETER_TYPE.BOOL
+  : typeof v === 'bigint' || (typeof v === 'number' && Number.isInteger(v)) ? PARAMETER_TYPE.INTEGER
+  : typeof v === 'number' ? PARAMETER_TYPE.DOUBLE
+  : typeof v === 'string' ? PARAMETER_TYPE.STRING
+  : PARAMETER_TYPE.STRING_ARRAY;
+
+/** Numeric parameters take integers and floats alike (`80` for a double, `5.0` for an integer), as users type them. */
+export function widen(spec: ParamSpec, value: unknown): unknown {
+  const n = typeof value === 'bigint' ? Number(value) : value;
+  if (spec.kind === 'double' && typeof n === 'number') return n;
+  if (spec.kind === 'integer' && typeof n === 'number' && Number.isInteger(n)) return n;
+  return value;
 }

@@ -1,5 +1,5 @@
 import { PerceptionError } from '../errors.js';
-import { PARAMETER_TYPE, type RclLike, type RclNodeLike, type RclParameterLike, type RclSetParametersResult } from '../transport/rcl-like.js';
+import { PARAMETER_TYPE, type RclLike, type RclNodeLike, type RclParameterLike, type RclRangeLike, type RclSetParametersResult } from '../transport/rcl-like.js';
 import { cameraOfTopic } from './topics.js';
 
 /**
@@ -186,31 +186,39 @@ const TYPE_OF: Record<ParamKind, number> = {
 };
 
 /**
- * Declares every spec on a node with its descriptor (overrides from `--params-file` apply, as
- * rclnodejs does on declaration), checks the resulting values, and installs the on-set callback.
- * Throws PerceptionError('INVALID_CONFIG') listing every bad value. Returns the values by name.
- * `installValidator: false` leaves the callback to the caller: a node that declares in stages
- * (the camera list first, then the per-camera parameters it implies) installs one validator for
- * the whole table, since each installed validator refuses names it does not know.
+ * Declares every spec on a node with its descriptor, checks the resulting values, and installs
+ * the on-set callback. Throws PerceptionError('INVALID_CONFIG') listing every bad value. Returns
+ * the values by name. `values` (the overrides resolved from the ROS arguments,
+ * param-overrides.ts) replace the defaults; when given, rclnodejs's own override lookup is
+ * bypassed. `installValidator: false` leaves the callback to the caller: a node that declares in
+ * stages (the camera list first, then the per-camera parameters it implies) installs one
+ * validator for the whole table, since each installed validator refuses names it does not know.
  */
-export function declareParams(rcl: RclLike, node: RclNodeLike, specs: readonly ParamSpec[], options: { readonly installValidator?: boolean } = {}): Map<string, unknown> {
+export function declareParams(
+  rcl: RclLike,
+  node: RclNodeLike,
+  specs: readonly ParamSpec[],
+  options: { readonly installValidator?: boolean; readonly values?: ReadonlyMap<string, unknown> } = {},
+): Map<string, unknown> {
   if (options.installValidator ?? true) node.addOnSetParametersCallback(onSetParameters(specs));
   const values = new Map<string, unknown>();
   const reasons: string[] = [];
   for (const spec of specs) {
     const type = TYPE_OF[spec.kind];
-    const range =
-      spec.range === undefined
-        ? undefined
-        : spec.kind === 'integer'
-          ? new rcl.IntegerRange(BigInt(spec.range.from), BigInt(spec.range.to), BigInt(spec.range.step ?? 1))
-          : new rcl.FloatingPointRange(spec.range.from, spec.range.to, spec.range.step ?? 0);
     const description = spec.choices ? `${spec.description} (one of: ${spec.choices.join(', ')})` : spec.description;
-    const initial = Array.isArray(spec.default) ? [...spec.default] : spec.default;
+    const given = options.values?.has(spec.name);
+    const initial = given ? options.values!.get(spec.name) : Array.isArray(spec.default) ? [...spec.default] : spec.default;
+    const bad = checkParam(spec, initial);
+    if (bad) {
+      reasons.push(bad);
+      continue;
+    }
     try {
-      const declared = node.declareParameter(new rcl.Parameter(spec.name, type, initial), new rcl.ParameterDescriptor(spec.name, type, description, spec.readOnly ?? false, range));
-      const bad = checkParam(spec, declared.value);
-      if (bad) reasons.push(bad);
+      const value = spec.kind === 'integer' ? BigInt(initial as number) : initial;
+      const descriptor = new rcl.ParameterDescriptor(spec.name, type, description, spec.readOnly ?? false, describedRange(rcl, spec));
+      const declared = node.declareParameter(new rcl.Parameter(spec.name, type, value), descriptor, options.values !== undefined);
+      const after = checkParam(spec, declared.value);
+      if (after) reasons.push(after);
       values.set(spec.name, typeof declared.value === 'bigint' ? Number(declared.value) : declared.value);
     } catch (cause) {
       reasons.push(`parameter ${spec.name}: ${(cause as Error).message}`);
@@ -218,6 +226,22 @@ export function declareParams(rcl: RclLike, node: RclNodeLike, specs: readonly P
   }
   if (reasons.length > 0) throw new PerceptionError('INVALID_CONFIG', `invalid parameters: ${reasons.join('; ')}`, { node: node.name(), field: 'parameters' });
   return values;
+}
+
+/**
+ * The descriptor's range, as rclnodejs's class (its checks use it) that also carries the
+ * message's field names: rclnodejs 2.2 puts the range object itself into
+ * rcl_interfaces/ParameterDescriptor, whose fields are `from_value` / `to_value` / `step`, so
+ * `ros2 param describe` showed no range (lib/parameter.js `toMessage`).
+ */
+function describedRange(rcl: RclLike, spec: ParamSpec): RclRangeLike | undefined {
+  const r = spec.range;
+  if (!r) return undefined;
+  const range =
+    spec.kind === 'integer' ? new rcl.IntegerRange(BigInt(r.from), BigInt(r.to), BigInt(r.step ?? 1)) : new rcl.FloatingPointRange(r.from, r.to, r.step ?? 0);
+  const from = spec.kind === 'integer' ? BigInt(r.from) : r.from;
+  const to = spec.kind === 'integer' ? BigInt(r.to) : r.to;
+  return Object.defineProperties(range, { from_value: { value: from, enumerable: true }, to_value: { value: to, enumerable: true } });
 }
 
 /** Flattens a params-file node section (`ros__parameters`, nested maps) to dotted names. */

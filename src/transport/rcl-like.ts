@@ -44,6 +44,18 @@ export interface RclSubscriptionLike {
   readonly topic: string;
 }
 
+/** rclnodejs `Service`: requests are answered by the callback given to `createService`. */
+export interface RclServiceLike {
+  readonly serviceName: string;
+}
+
+/**
+ * A service callback returns the response object, or a promise of it (rclnodejs sends it when
+ * the promise resolves, lib/service.js), so a long request (a lifecycle transition that loads a
+ * model) is answered when it is done without blocking the event loop.
+ */
+export type RclServiceCallback = (request: unknown) => object | Promise<object>;
+
 export interface RclTimerLike {
   cancel(): void;
   isCanceled(): boolean;
@@ -93,42 +105,30 @@ export interface RclNodeLike {
   destroySubscription(subscription: RclSubscriptionLike): void;
   createTimer(period: bigint, callback: () => void): RclTimerLike;
   destroyTimer(timer: RclTimerLike): void;
-  declareParameter(parameter: RclParameterLike, descriptor?: RclParameterDescriptorLike): RclParameterLike;
+  /** `ignoreOverrides`: declare with this value, not one rclnodejs took from the ROS arguments. */
+  declareParameter(parameter: RclParameterLike, descriptor?: RclParameterDescriptorLike, ignoreOverrides?: boolean): RclParameterLike;
   hasParameter(name: string): boolean;
   getParameter(name: string): RclParameterLike;
   setParameter(parameter: RclParameterLike): RclSetParametersResult;
+  /** What the parameter service (`ros2 param set`) calls; one result per parameter. */
+  setParameters(parameters: RclParameterLike[]): RclSetParametersResult[];
+  setParametersAtomically(parameters: RclParameterLike[]): RclSetParametersResult;
   addOnSetParametersCallback(callback: (parameters: RclParameterLike[]) => RclSetParametersResult): void;
+  createService(typeClass: string, serviceName: string, options: RclEntityOptions | undefined, callback: (request: unknown) => object | Promise<object>): RclServiceLike;
   destroy(): void;
-}
-
-/** rclnodejs `lifecycle.State`: read through `asMessage()`, the only public accessor in its .d.ts. */
-export interface RclStateLike {
-  asMessage(): { id: number; label: string };
-}
-
-/** Transition callbacks return 97 (SUCCESS), 98 (FAILURE) or 99 (ERROR), as lifecycle_msgs does. */
-export type RclTransitionCallback = (previousState: RclStateLike) => number;
-
-export interface RclLifecycleNodeLike extends RclNodeLike {
-  readonly currentState: RclStateLike;
-  registerOnConfigure(cb: RclTransitionCallback): void;
-  registerOnActivate(cb: RclTransitionCallback): void;
-  registerOnDeactivate(cb: RclTransitionCallback): void;
-  registerOnCleanup(cb: RclTransitionCallback): void;
-  registerOnShutdown(cb: RclTransitionCallback): void;
-  configure(): RclStateLike;
-  activate(): RclStateLike;
-  deactivate(): RclStateLike;
-  cleanup(): RclStateLike;
-  shutdown(): RclStateLike;
 }
 
 export interface RclLike {
   init(context?: undefined, argv?: string[]): Promise<void>;
   shutdown(): void;
   isShutdown(): boolean;
+  /**
+   * Importing rclnodejs installs a SIGINT handler that shuts every context down at once: the
+   * nodes' graceful stop then publishes on released handles. Removed on load (loadRclnodejs);
+   * the command installs its own handlers for SIGINT and SIGTERM.
+   */
+  removeSignalHandlers(): void;
   Node: new (nodeName: string, namespace?: string) => RclNodeLike;
-  lifecycle: { LifecycleNode: new (nodeName: string, namespace?: string) => RclLifecycleNodeLike };
   QoS: new (history?: number, depth?: number, reliability?: number, durability?: number) => RclQoSLike;
   Parameter: new (name: string, type: number, value?: unknown) => RclParameterLike;
   ParameterDescriptor: new (name: string, type: number, description?: string, readOnly?: boolean, range?: RclRangeLike) => RclParameterDescriptorLike;
@@ -158,6 +158,3 @@ export const PARAMETER_TYPE = {
   DOUBLE_ARRAY: 8,
   STRING_ARRAY: 9,
 } as const;
-
-/** lifecycle_msgs/msg/Transition TRANSITION_CALLBACK_* values. */
-export const CALLBACK_RETURN = { SUCCESS: 97, FAILURE: 98, ERROR: 99 } as const;

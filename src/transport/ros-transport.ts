@@ -29,12 +29,18 @@ export async function loadRclnodejs(env: NodeJS.ProcessEnv = process.env): Promi
   if (!env.ROS_DISTRO) {
     throw new PerceptionError('IO', `ROS 2 is not sourced (ROS_DISTRO is unset). ${HOW_TO}`, { field: 'ROS_DISTRO' });
   }
+  let rcl: RclLike;
   try {
-    const mod = (await import('rclnodejs')) as unknown as { default?: unknown };
-    return (mod.default ?? mod) as RclLike;
+    // A specifier TypeScript does not resolve: `npm run build` must work where rclnodejs is absent (its optional build failed).
+    const name = 'rclnodejs';
+    const mod = (await import(name)) as { default?: unknown };
+    rcl = (mod.default ?? mod) as RclLike;
   } catch (cause) {
     throw new PerceptionError('IO', `rclnodejs cannot be loaded for ROS ${env.ROS_DISTRO}: ${(cause as Error).message}. ${HOW_TO}`, { field: 'rclnodejs' }, { cause });
   }
+  // Its SIGINT handler shuts rcl down before our graceful stop runs (see RclLike.removeSignalHandlers).
+  rcl.removeSignalHandlers();
+  return rcl;
 }
 
 export interface RosTransportOptions extends TransportOptions {
@@ -47,6 +53,8 @@ export interface RosTransportOptions extends TransportOptions {
   /** Passed to `rclnodejs.init` (ROS arguments: remappings, `--params-file`). Default `process.argv`. */
   readonly argv?: string[];
 }
+
+const wallNowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
 // Per rclnodejs module: how many transports own a node on it. The first inits rcl, the last shuts it down.
 const owners = new WeakMap<object, number>();
@@ -73,7 +81,9 @@ export class RosTransport implements Transport {
     this.#core = core;
     this.#ownsNode = ownsNode;
     const sim = node.hasParameter('use_sim_time') && node.getParameter('use_sim_time').value === true;
-    this.clock = { source: sim ? 'sim' : 'wall', now: () => node.now().nanoseconds };
+    // After rcl has shut down (a signal, the end of a test) the node's clock is gone; a timer that
+    // fires late must not crash the process on it: fall back to the wall clock.
+    this.clock = { source: sim ? 'sim' : 'wall', now: () => (rcl.isShutdown() ? wallNowNs() : node.now().nanoseconds) };
   }
 
   static async open(options: RosTransportOptions): Promise<RosTransport> {

@@ -86,7 +86,7 @@ describe('online adaptation on the ROS nodes', () => {
   }
 
   async function startPerception(rcl: FakeRcl, lines: string[], extra: Record<string, unknown> = {}) {
-    const lc = new rcl.lifecycle.LifecycleNode('perception');
+    const lc = new rcl.Node('perception');
     lc.spin();
     const ref: { node?: PerceptionNode } = {};
     const transport = await RosTransport.open({ rcl, node: lc, nodeName: 'perception', onEvent: (e) => ref.node?.handleTransportEvent(e) });
@@ -107,7 +107,7 @@ describe('online adaptation on the ROS nodes', () => {
   }
 
   async function startLearner(rcl: FakeRcl, perception: PerceptionNode, lines: string[]) {
-    const lc = new rcl.lifecycle.LifecycleNode('learner');
+    const lc = new rcl.Node('learner');
     lc.spin();
     const transport = await RosTransport.open({ rcl, node: lc, nodeName: 'learner' });
     const ep = perception.adaptation!.endpoints;
@@ -288,7 +288,7 @@ describe('online adaptation on the ROS nodes', () => {
     expect(lines.some((l) => /operator flag .* refused: that frame is no longer kept/.test(l))).toBe(true);
 
     // A second perception without the learner's keys: it runs, and says why adaptation does not.
-    const lc = new rcl.lifecycle.LifecycleNode('perception2');
+    const lc = new rcl.Node('perception2');
     const transport = await RosTransport.open({ rcl, node: lc, nodeName: 'perception2' });
     const params = new MemoryParameterHost({ 'adaptation.enabled': true, 'adaptation.keys_dir': join(dir, 'keys'), 'adaptation.learner_identity': 'nobody', 'adaptation.peer_wait_s': 0, 'adaptation.state_dir': join(dir, 'p2') });
     const p2 = await bringUp(new PerceptionNode({ transport, params, engine, nodeName: 'perception2' }), transport, lc);

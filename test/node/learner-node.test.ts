@@ -6,7 +6,7 @@ import { LearnerNode, NullLearnerCore } from '../../src/node/learner-node.js';
 import { MemoryParameterHost, RclParameterHost } from '../../src/node/params-host.js';
 import { flattenParams } from '../../src/ros/params.js';
 import { RosTransport } from '../../src/transport/index.js';
-import { createFakeRcl, type FakeLifecycleNode } from '../ros/fake-rclnodejs.js';
+import { createFakeRcl } from '../ros/fake-rclnodejs.js';
 
 const STATUS = 'adaptive_perception/msg/AdaptationStatus';
 
@@ -14,7 +14,7 @@ describe('LearnerNode shell on the fake rclnodejs', () => {
   it('publishes AdaptationStatus latched; flags, pause and rollback reach the core; counts return to zero', async () => {
     const rcl = createFakeRcl();
     await rcl.init(undefined, []);
-    const lc = new rcl.lifecycle.LifecycleNode('learner') as FakeLifecycleNode;
+    const lc = new rcl.Node('learner');
     lc.spin();
     const transport = await RosTransport.open({ rcl, node: lc, nodeName: 'learner' });
     const node = new LearnerNode({ transport, params: new RclParameterHost(rcl, lc), createCore: async (_p, log) => new NullLearnerCore(log) });
@@ -45,7 +45,7 @@ describe('LearnerNode shell on the fake rclnodejs', () => {
     const params = new MemoryParameterHost(values);
     const rcl = createFakeRcl();
     await rcl.init(undefined, []);
-    const lc = new rcl.lifecycle.LifecycleNode('learner');
+    const lc = new rcl.Node('learner');
     const transport = await RosTransport.open({ rcl, node: lc, nodeName: 'learner' });
     const node = new LearnerNode({ transport, params, createCore: async (_p, log) => new NullLearnerCore(log) });
     await node.configure();

@@ -1,7 +1,7 @@
 import { RclParameterHost } from '../../src/node/params-host.js';
 import { PerceptionNode } from '../../src/node/perception-node.js';
 import { RMW, RosTransport } from '../../src/transport/index.js';
-import { createFakeRcl, type FakeLifecycleNode } from '../ros/fake-rclnodejs.js';
+import { createFakeRcl, type FakeNode } from '../ros/fake-rclnodejs.js';
 import { IMAGE, idle, simFeed } from './fixtures.js';
 import { runPerceptionNodeContract, type NodeHarness } from './perception-node.contract.js';
 
@@ -11,7 +11,7 @@ runPerceptionNodeContract({
   async create(engine, overrides) {
     const rcl = createFakeRcl();
     await rcl.init(undefined, []);
-    const lc = new rcl.lifecycle.LifecycleNode('perception') as FakeLifecycleNode;
+    const lc = new rcl.Node('perception') as FakeNode;
     lc.spin();
     const ref: { node?: PerceptionNode } = {};
     const transport = await RosTransport.open({ rcl, node: lc, nodeName: 'perception', onEvent: (e) => ref.node?.handleTransportEvent(e) });

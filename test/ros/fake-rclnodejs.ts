@@ -1,7 +1,19 @@
 /**
  * An in-memory rclnodejs implementing exactly `RclLike`: nodes on one graph, publishers and
  * subscriptions delivering between them, QoS recorded (and incompatible QoS not delivering, as
- * DDS does), parameters with descriptors and ranges, lifecycle states, timers on a fake clock.
+ * DDS does), transient-local history for late joiners, services, parameters with descriptors
+ * and ranges, timers on a fake clock.
+ *
+ * Where the project depends on how rclnodejs 2.2 behaves, the fake behaves the same way, and a
+ * contract test (test/ros/rclnodejs.contract.ts) runs the same checks against the real library
+ * where ROS 2 is sourced:
+ * - parameter overrides from `init(argv)`: rcl reads `--params-file` and `-p`, and rclnodejs
+ *   applies only the `/**` entries and those keyed by the *bare* node name (a launch file's
+ *   `/perception` entries are dropped); `declareParameter(p, d, true)` ignores them;
+ * - `setParameters` checks type and range against the descriptor before any on-set callback,
+ *   refusing with rclnodejs's own (garbled) text;
+ * - importing installs a SIGINT handler that shuts rcl down; `removeSignalHandlers()` removes it;
+ * - typed-array views are serialised from the start of their backing buffer.
  *
  * Deliberately hostile where real middleware is allowed to be:
  * - delivery is asynchronous and only to nodes that spin (a transport that forgets spin() hears nothing);
@@ -10,15 +22,16 @@
  * - publish serialises through CDR and throws on a message that does not fit its type, like rclnodejs;
  * - destroying an entity twice throws (a real double free would crash the process).
  */
+import { parse as parseYaml } from 'yaml';
+import { readFileSync } from 'node:fs';
 import { codecFor } from '../../src/msgs/index.js';
+import { flattenParams } from '../../src/ros/params.js';
 import { resolveTopic } from '../../src/transport/names.js';
 import { conformMessage } from '../../src/transport/conform.js';
 import {
-  CALLBACK_RETURN,
   PARAMETER_TYPE,
   RMW,
   type RclEntityOptions,
-  type RclLifecycleNodeLike,
   type RclLike,
   type RclMessageInfoLike,
   type RclNodeLike,
@@ -27,11 +40,10 @@ import {
   type RclPublisherLike,
   type RclQoSLike,
   type RclRangeLike,
+  type RclServiceLike,
   type RclSetParametersResult,
-  type RclStateLike,
   type RclSubscriptionLike,
   type RclTimerLike,
-  type RclTransitionCallback,
 } from '../../src/transport/rcl-like.js';
 
 export class FakeQoS implements RclQoSLike {
@@ -103,6 +115,14 @@ interface FakePub extends RclPublisherLike {
   type: string;
   qos: FakeQoS;
   destroyed: boolean;
+  /** Transient local: the last `depth` messages, for subscriptions that join later. */
+  history: Uint8Array[];
+}
+
+interface FakeService extends RclServiceLike {
+  node: FakeNode;
+  type: string;
+  callback: (request: unknown) => object | Promise<object>;
 }
 
 export interface SentMessage {
@@ -123,6 +143,17 @@ export class FakeGraph {
   simNs = 0n;
   #pending: Promise<void>[] = [];
   timers = new Set<{ periodNs: bigint; nextNs: bigint; callback: () => void; canceled: boolean }>();
+  readonly services = new Map<string, FakeService>();
+  /** What `init(argv)` gave rcl: parameter tables by node key as written (`/**`, `perception`, `/perception`), and `__node` / `__ns` remaps. */
+  argv: { tables: Map<string, Record<string, unknown>>; node?: string; ns?: string } = { tables: new Map() };
+
+  /** Calls a service as `ros2 service call` / `ros2 lifecycle set` would; rejects when nobody serves it. */
+  async callService(name: string, request: unknown): Promise<Record<string, unknown>> {
+    await new Promise((r) => setImmediate(r));
+    const svc = this.services.get(name);
+    if (!svc || !svc.node.spinning || svc.node.destroyed) throw new Error(`fake rclnodejs: no service ${name}`);
+    return (await svc.callback(request)) as Record<string, unknown>;
+  }
 
   /** Resolves once every delivery queued so far has been made. */
   async settle(): Promise<void> {
@@ -157,7 +188,20 @@ export class FakeGraph {
     conformMessage(pub.type, msg); // rclnodejs throws on a message that does not fit its type
     const bytes = codecFor(pub.type).serialize(asRclnodejsReadsViews(msg));
     this.sent.push({ topic: pub.topic, type: pub.type, qos: pub.qos, msg: codecFor(pub.type).deserialize(bytes.slice()) });
+    if (pub.qos.durability === RMW.DURABILITY_TRANSIENT_LOCAL) {
+      pub.history.push(bytes);
+      if (pub.history.length > Math.max(1, pub.qos.depth)) pub.history.shift();
+    }
     this.#send(pub.topic, pub.type, pub.qos, bytes);
+  }
+
+  /** DDS: a transient-local reader that joins late gets the history of the transient-local writers it matches. */
+  lateJoin(sub: FakeSub): void {
+    if (sub.qos.durability !== RMW.DURABILITY_TRANSIENT_LOCAL) return;
+    for (const pub of this.pubs) {
+      if (pub.topic !== sub.topic || pub.type !== sub.type || pub.qos.durability !== RMW.DURABILITY_TRANSIENT_LOCAL) continue;
+      for (const bytes of pub.history) this.#deliver(sub, pub.type, bytes);
+    }
   }
 
   #send(topic: string, type: string, qos: FakeQoS, bytes: Uint8Array): void {
@@ -165,14 +209,18 @@ export class FakeGraph {
       if (sub.topic !== topic || sub.type !== type) continue;
       // DDS: a reliable reader does not match a best-effort writer.
       if (sub.qos.reliabilityValue === RMW.RELIABILITY_RELIABLE && qos.reliabilityValue === RMW.RELIABILITY_BEST_EFFORT) continue;
-      const stamp = this.wallNs;
-      this.#queue(sub, () => {
-        const fresh = codecFor(type).deserialize(bytes.slice()) as Record<string, unknown>;
-        sub.reused = Object.assign(sub.reused ?? {}, fresh);
-        sub.callback(sub.reused, { sourceTimestamp: stamp });
-        scribble(sub.reused);
-      });
+      this.#deliver(sub, type, bytes);
     }
+  }
+
+  #deliver(sub: FakeSub, type: string, bytes: Uint8Array): void {
+    const stamp = this.wallNs;
+    this.#queue(sub, () => {
+      const fresh = codecFor(type).deserialize(bytes.slice()) as Record<string, unknown>;
+      sub.reused = Object.assign(sub.reused ?? {}, fresh);
+      sub.callback(sub.reused, { sourceTimestamp: stamp });
+      scribble(sub.reused);
+    });
   }
 
   #queue(sub: FakeSub, deliver: () => void): void {
@@ -217,16 +265,25 @@ export class FakeNode implements RclNodeLike {
   destroyed = false;
   readonly params = new Map<string, { param: RclParameterLike; descriptor: RclParameterDescriptorLike }>();
   readonly onSet: ((p: RclParameterLike[]) => RclSetParametersResult)[] = [];
+  /** What rclnodejs takes from the ROS arguments: the `/**` entries, then the bare node name's (never `/name`). */
+  readonly overrides = new Map<string, RclParameterLike>();
+  readonly nodeName: string;
   readonly #ns: string;
 
   constructor(
     readonly graph: FakeGraph,
-    readonly nodeName: string,
+    nodeName: string,
     namespace = '',
   ) {
-    this.#ns = namespace === '' ? '/' : namespace;
+    // rcl applies the global __node / __ns remaps of the ROS arguments.
+    this.nodeName = graph.argv.node ?? nodeName;
+    const ns = graph.argv.ns ?? namespace;
+    this.#ns = ns === '' ? '/' : ns;
     graph.nodes.add(this);
-    // rclnodejs's TimeSource declares use_sim_time on every node.
+    for (const key of ['/**', this.nodeName]) {
+      for (const [name, value] of Object.entries(graph.argv.tables.get(key) ?? {})) this.overrides.set(name, parameterOf(name, value));
+    }
+    // rclnodejs's TimeSource declares use_sim_time on every node (an override applies).
     this.declareParameter(new FakeParameter('use_sim_time', PARAMETER_TYPE.BOOL, false));
   }
 
@@ -248,7 +305,7 @@ export class FakeNode implements RclNodeLike {
   createPublisher(typeClass: string, topic: string, options?: RclEntityOptions): RclPublisherLike {
     this.#alive();
     codecFor(typeClass); // unknown type throws, as rclnodejs does for a type it has not generated
-    const pub: FakePub = { node: this, type: typeClass, topic: resolveTopic(topic, this.#ns, this.nodeName), qos: qosOf(options), destroyed: false, publish: (m) => this.graph.send(pub, m) };
+    const pub: FakePub = { node: this, type: typeClass, topic: resolveTopic(topic, this.#ns, this.nodeName), qos: qosOf(options), destroyed: false, history: [], publish: (m) => this.graph.send(pub, m) };
     this.graph.pubs.add(pub);
     return pub;
   }
@@ -259,6 +316,7 @@ export class FakeNode implements RclNodeLike {
     if (options.enableTypedArray === false) throw new Error('fake rclnodejs: only typed arrays are modelled');
     const sub: FakeSub = { node: this, type: typeClass, topic: resolveTopic(topic, this.#ns, this.nodeName), qos: qosOf(options), callback, reused: undefined, destroyed: false };
     this.graph.subs.add(sub);
+    this.graph.lateJoin(sub);
     return sub;
   }
 
@@ -287,14 +345,15 @@ export class FakeNode implements RclNodeLike {
     this.graph.timers.delete((timer as unknown as { _t: never })._t);
   }
 
-  declareParameter(parameter: RclParameterLike, descriptor?: RclParameterDescriptorLike): RclParameterLike {
-    if (this.params.has(parameter.name)) throw new Error(`fake rclnodejs: parameter ${parameter.name} already declared`);
-    const d = descriptor ?? new FakeDescriptor(parameter.name, parameter.type);
-    if (d.type !== parameter.type) throw new TypeError(`fake rclnodejs: descriptor type ${d.type} ≠ parameter type ${parameter.type} for ${parameter.name}`);
-    const problem = checkRange(parameter, d) ?? this.#vetoed([parameter]);
-    if (problem) throw new RangeError(`fake rclnodejs: ${problem}`);
-    this.params.set(parameter.name, { param: parameter, descriptor: d });
-    return parameter;
+  declareParameter(parameter: RclParameterLike, descriptor?: RclParameterDescriptorLike, ignoreOverrides = false): RclParameterLike {
+    const p = !ignoreOverrides && this.overrides.has(parameter.name) ? this.overrides.get(parameter.name)! : parameter;
+    if (this.params.has(p.name)) throw new Error(`Parameter(${p.name}) already declared.`);
+    const d = descriptor ?? new FakeDescriptor(p.name, p.type);
+    // rclnodejs: the descriptor check (type, range) comes first, with its wording, then the on-set callbacks.
+    const problem = descriptorProblem(p, d) ?? this.#vetoed([p]);
+    if (problem) throw new Error(problem);
+    this.params.set(p.name, { param: p, descriptor: d });
+    return p;
   }
   hasParameter(name: string): boolean {
     return this.params.has(name);
@@ -303,17 +362,35 @@ export class FakeNode implements RclNodeLike {
     return this.params.get(name)?.param ?? new FakeParameter(name, PARAMETER_TYPE.NOT_SET);
   }
   setParameter(parameter: RclParameterLike): RclSetParametersResult {
-    const entry = this.params.get(parameter.name);
-    if (!entry) return { successful: false, reason: `parameter ${parameter.name} is not declared` };
-    if (entry.descriptor.readOnly) return { successful: false, reason: `parameter ${parameter.name} is read-only` };
-    if (parameter.type !== entry.param.type) return { successful: false, reason: `parameter ${parameter.name} has type ${entry.param.type}, got ${parameter.type}` };
-    const problem = checkRange(parameter, entry.descriptor) ?? this.#vetoed([parameter]);
-    if (problem) return { successful: false, reason: problem };
-    entry.param = parameter;
+    // rclnodejs: setParameter → this.setParameters([p])[0] (so a wrapper on setParameters sees it).
+    return this.setParameters([parameter])[0];
+  }
+  setParameters(parameters: RclParameterLike[]): RclSetParametersResult[] {
+    return parameters.map((p) => this.setParametersAtomically([p]));
+  }
+  setParametersAtomically(parameters: RclParameterLike[]): RclSetParametersResult {
+    for (const p of parameters) {
+      const entry = this.params.get(p.name);
+      if (!entry) return { successful: false, reason: `Parameter ${p.name} has not been declared` };
+      if (entry.descriptor.readOnly) return { successful: false, reason: `Parameter ${p.name} is readonly` };
+      if (descriptorProblem(p, entry.descriptor)) return { successful: false, reason: `Parameter ${p.name} does not  readonly` };
+    }
+    const veto = this.#vetoed(parameters);
+    if (veto) return { successful: false, reason: veto };
+    for (const p of parameters) this.params.get(p.name)!.param = p;
     return { successful: true, reason: '' };
   }
   addOnSetParametersCallback(callback: (p: RclParameterLike[]) => RclSetParametersResult): void {
     this.onSet.unshift(callback);
+  }
+
+  createService(typeClass: string, serviceName: string, _options: RclEntityOptions | undefined, callback: (request: unknown) => object | Promise<object>): RclServiceLike {
+    this.#alive();
+    const name = resolveTopic(serviceName, this.#ns, this.nodeName);
+    if (this.graph.services.has(name)) throw new Error(`fake rclnodejs: service ${name} already exists`);
+    const svc: FakeService = { node: this, type: typeClass, serviceName: name, callback };
+    this.graph.services.set(name, svc);
+    return svc;
   }
 
   destroy(): void {
@@ -321,6 +398,7 @@ export class FakeNode implements RclNodeLike {
     this.spinning = false;
     for (const s of [...this.graph.subs]) if (s.node === this) this.destroySubscription(s);
     for (const p of [...this.graph.pubs]) if (p.node === this) this.destroyPublisher(p);
+    for (const [name, svc] of [...this.graph.services]) if (svc.node === this) this.graph.services.delete(name);
     this.graph.nodes.delete(this);
   }
 
@@ -337,7 +415,9 @@ export class FakeNode implements RclNodeLike {
   }
 }
 
-function checkRange(p: RclParameterLike, d: RclParameterDescriptorLike): string | undefined {
+/** rclnodejs's ParameterDescriptor.validateParameter: type, then range. */
+function descriptorProblem(p: RclParameterLike, d: RclParameterDescriptorLike): string | undefined {
+  if (d.type !== p.type) return `Parameter ${p.name} has type ${p.type}, its descriptor ${d.type}`;
   const range = (d as FakeDescriptor).range;
   if (!range) return undefined;
   const values = Array.isArray(p.value) ? p.value : [p.value];
@@ -345,82 +425,85 @@ function checkRange(p: RclParameterLike, d: RclParameterDescriptorLike): string 
   return undefined;
 }
 
-const STATES = { unconfigured: 1, inactive: 2, active: 3, finalized: 4 } as const;
-type StateLabel = keyof typeof STATES;
-type TransitionName = 'configure' | 'activate' | 'deactivate' | 'cleanup' | 'shutdown';
-
-class FakeState implements RclStateLike {
-  constructor(readonly label: StateLabel) {}
-  asMessage(): { id: number; label: string } {
-    return { id: STATES[this.label], label: this.label };
+/** rcl's typing of a YAML value: bool, integer, double, string, or an array of one of them. */
+function parameterOf(name: string, value: unknown): FakeParameter {
+  const scalar = (v: unknown) => (typeof v === 'boolean' ? 'BOOL' : typeof v === 'number' ? (Number.isInteger(v) ? 'INTEGER' : 'DOUBLE') : 'STRING');
+  if (Array.isArray(value)) {
+    const kind = scalar(value[0]);
+    return new FakeParameter(name, PARAMETER_TYPE[`${kind}_ARRAY` as 'STRING_ARRAY'], kind === 'INTEGER' ? value.map((v) => BigInt(v as number)) : value);
   }
+  return new FakeParameter(name, PARAMETER_TYPE[scalar(value)], value);
 }
 
-export class FakeLifecycleNode extends FakeNode implements RclLifecycleNodeLike {
-  #state = new FakeState('unconfigured');
-  readonly #cbs: Partial<Record<TransitionName, RclTransitionCallback>> = {};
-
-  get currentState(): RclStateLike {
-    return this.#state;
+/** rcl's reading of the ROS arguments: parameter tables keyed as written, in order, and the __node / __ns remaps. */
+function readArgv(argv: readonly string[]): FakeGraph['argv'] {
+  const out: FakeGraph['argv'] = { tables: new Map() };
+  const put = (key: string, values: Record<string, unknown>) => out.tables.set(key, { ...out.tables.get(key), ...values });
+  let ros = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--ros-args') ros = true;
+    else if (a === '--') ros = false;
+    else if (!ros) continue;
+    else if (a === '--params-file') {
+      const walk = (node: Record<string, unknown>, path: string[]) => {
+        for (const [k, v] of Object.entries(node)) {
+          if (k === 'ros__parameters') put(path.join('/'), flattenParams(v));
+          else walk(v as Record<string, unknown>, [...path, k]);
+        }
+      };
+      walk((parseYaml(readFileSync(argv[++i], 'utf8')) ?? {}) as Record<string, unknown>, []);
+    } else if (a === '-p' || a === '--param') {
+      const rule = argv[++i];
+      const [lhs, value] = [rule.slice(0, rule.indexOf(':=')), rule.slice(rule.indexOf(':=') + 2)];
+      const colon = lhs.lastIndexOf(':');
+      put(colon >= 0 ? lhs.slice(0, colon) : '/**', { [lhs.slice(colon + 1)]: parseYaml(value) });
+    } else if (a === '-r' || a === '--remap') {
+      const m = /^__(node|ns):=(.*)$/.exec(argv[++i]);
+      if (m) out[m[1] as 'node' | 'ns'] = m[2];
+    }
   }
-  registerOnConfigure(cb: RclTransitionCallback): void {
-    this.#cbs.configure = cb;
-  }
-  registerOnActivate(cb: RclTransitionCallback): void {
-    this.#cbs.activate = cb;
-  }
-  registerOnDeactivate(cb: RclTransitionCallback): void {
-    this.#cbs.deactivate = cb;
-  }
-  registerOnCleanup(cb: RclTransitionCallback): void {
-    this.#cbs.cleanup = cb;
-  }
-  registerOnShutdown(cb: RclTransitionCallback): void {
-    this.#cbs.shutdown = cb;
-  }
-  configure(): RclStateLike {
-    return this.#transition('configure', ['unconfigured'], 'inactive', 'unconfigured');
-  }
-  activate(): RclStateLike {
-    return this.#transition('activate', ['inactive'], 'active', 'inactive');
-  }
-  deactivate(): RclStateLike {
-    return this.#transition('deactivate', ['active'], 'inactive', 'active');
-  }
-  cleanup(): RclStateLike {
-    return this.#transition('cleanup', ['inactive'], 'unconfigured', 'inactive');
-  }
-  shutdown(): RclStateLike {
-    return this.#transition('shutdown', ['unconfigured', 'inactive', 'active'], 'finalized', this.#state.label);
-  }
-
-  #transition(name: TransitionName, from: StateLabel[], to: StateLabel, onFailure: StateLabel): RclStateLike {
-    if (!from.includes(this.#state.label)) throw new Error(`fake rclnodejs: cannot ${name} from ${this.#state.label}`);
-    const prev = this.#state;
-    const code = this.#cbs[name]?.(prev) ?? CALLBACK_RETURN.SUCCESS;
-    this.#state = new FakeState(code === CALLBACK_RETURN.SUCCESS ? to : onFailure);
-    return this.#state;
-  }
+  return out;
 }
 
 export interface FakeRcl extends RclLike {
   readonly graph: FakeGraph;
   initCalls: number;
   shutdownCalls: number;
+  /** Whether Ctrl-C still shuts this module's rcl down (its handler was not removed). */
+  sigintHandled(): boolean;
 }
+
+// rclnodejs installs one SIGINT listener on import (`_sigHandler`, index.js). Each fake module
+// registers with this one process listener, so tests that build many fakes do not pile up
+// listeners; what a module's own handler would do is the same.
+const sigintHandlers = new Set<() => void>();
+process.on('SIGINT', function _sigHandler() {
+  for (const h of [...sigintHandlers]) h();
+});
 
 /** A fresh fake rclnodejs module with its own graph. */
 export function createFakeRcl(): FakeRcl {
   const graph = new FakeGraph();
   let shut = true;
+  // rclnodejs's handler: shut every context down on Ctrl-C.
+  const sigintHandler = () => {
+    if (!shut) rcl.shutdown();
+  };
+  sigintHandlers.add(sigintHandler);
   const rcl: FakeRcl = {
     graph,
     initCalls: 0,
     shutdownCalls: 0,
-    async init() {
+    sigintHandled: () => sigintHandlers.has(sigintHandler),
+    async init(_context?: undefined, argv: string[] = []) {
       if (!shut) throw new Error('fake rclnodejs: already initialised');
+      graph.argv = readArgv(argv);
       shut = false;
       rcl.initCalls++;
+    },
+    removeSignalHandlers() {
+      sigintHandlers.delete(sigintHandler);
     },
     shutdown() {
       if (shut) throw new Error('fake rclnodejs: already shut down');
@@ -433,13 +516,6 @@ export function createFakeRcl(): FakeRcl {
       constructor(name: string, namespace?: string) {
         super(graph, name, namespace);
       }
-    },
-    lifecycle: {
-      LifecycleNode: class extends FakeLifecycleNode {
-        constructor(name: string, namespace?: string) {
-          super(graph, name, namespace);
-        }
-      },
     },
     QoS: FakeQoS,
     Parameter: FakeParameter,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LEARNER_PARAMS, checkParam, declareParams, perceptionParamSpecs } from '../../src/ros/params.js';
+import { RclParameterHost } from '../../src/node/params-host.js';
 import { PARAMETER_TYPE } from '../../src/transport/rcl-like.js';
 import { createFakeRcl, FakeDescriptor, type FakeNode } from './fake-rclnodejs.js';
 
@@ -22,19 +23,43 @@ describe('node parameters', () => {
     rcl.shutdown();
   });
 
-  it('a set out of range is refused with a reason, and the old value stays', async () => {
+  it('a set out of range is refused with our reason, and the old value stays; numbers are accepted as integers or floats', async () => {
+    const rcl = createFakeRcl();
+    await rcl.init();
+    const node = new rcl.Node('perception');
+    const host = new RclParameterHost(rcl, node);
+    host.declare(perceptionParamSpecs(cams));
+    // What `ros2 param set` calls: node.setParameters (the host's check answers before rclnodejs's own).
+    const [r] = node.setParameters([new rcl.Parameter('cameras.front.budget_ms', PARAMETER_TYPE.DOUBLE, 5000)]);
+    expect(r).toEqual({ successful: false, reason: 'parameter cameras.front.budget_ms = 5000 is outside the allowed range 1..1000' });
+    expect(node.getParameter('cameras.front.budget_ms').value).toBe(50);
+    expect(node.setParameters([new rcl.Parameter('cameras.front.budget_ms', PARAMETER_TYPE.INTEGER, 80n)])).toEqual([{ successful: true, reason: '' }]); // `ros2 param set … 80`
+    expect(host.get('cameras.front.budget_ms')).toBe(80);
+    expect(node.getParameter('cameras.front.budget_ms').type).toBe(PARAMETER_TYPE.DOUBLE);
+    expect(node.setParameter(new rcl.Parameter('overlay.width', PARAMETER_TYPE.INTEGER, 10n))).toEqual({ successful: false, reason: expect.stringContaining('overlay.width = 10 is outside the allowed range 64..4096') });
+    expect(node.setParametersAtomically([new rcl.Parameter('camera_topics', PARAMETER_TYPE.STRING_ARRAY, ['/x/image_raw'])])).toEqual({ successful: false, reason: 'parameter camera_topics is read-only: changing it needs a restart of the node' });
+    rcl.shutdown();
+  });
+
+  it('without the host, rclnodejs refuses the same sets in its own words (why the host answers first)', async () => {
     const rcl = createFakeRcl();
     await rcl.init();
     const node = new rcl.Node('perception');
     declareParams(rcl, node, perceptionParamSpecs(cams));
-    const r = node.setParameter(new rcl.Parameter('cameras.front.budget_ms', PARAMETER_TYPE.DOUBLE, 5000));
-    expect(r.successful).toBe(false);
-    expect(r.reason).toMatch(/cameras\.front\.budget_ms.*5000.*1\.\.1000/);
-    expect(node.getParameter('cameras.front.budget_ms').value).toBe(50);
-    expect(node.setParameter(new rcl.Parameter('cameras.front.budget_ms', PARAMETER_TYPE.DOUBLE, 33)).successful).toBe(true);
-    const ep = node.setParameter(new rcl.Parameter('overlay.width', PARAMETER_TYPE.INTEGER, 10n));
-    expect(ep).toEqual({ successful: false, reason: expect.stringContaining('overlay.width') });
-    expect(node.setParameter(new rcl.Parameter('camera_topics', PARAMETER_TYPE.STRING_ARRAY, ['/x/image_raw'])).successful).toBe(false);
+    expect(node.setParameter(new rcl.Parameter('cameras.front.budget_ms', PARAMETER_TYPE.DOUBLE, 5000)).reason).toBe('Parameter cameras.front.budget_ms does not  readonly');
+    expect(node.setParameter(new rcl.Parameter('cameras.front.budget_ms', PARAMETER_TYPE.INTEGER, 80n)).successful).toBe(false);
+    rcl.shutdown();
+  });
+
+  it('ranges are in the descriptor as the message fields `ros2 param describe` reads', async () => {
+    const rcl = createFakeRcl();
+    await rcl.init();
+    const node = new rcl.Node('perception') as FakeNode;
+    declareParams(rcl, node, perceptionParamSpecs(cams));
+    const range = (node.params.get('overlay.width')!.descriptor as FakeDescriptor).range as unknown as Record<string, unknown>;
+    expect(range).toMatchObject({ from_value: 64n, to_value: 4096n, step: 1 });
+    const f = (node.params.get('cameras.front.budget_ms')!.descriptor as FakeDescriptor).range as unknown as Record<string, unknown>;
+    expect(f).toMatchObject({ from_value: 1, to_value: 1000 });
     rcl.shutdown();
   });
 
@@ -52,22 +77,5 @@ describe('node parameters', () => {
 
   it('a camera topic that is not /CAM/image_raw[/compressed] is refused at configuration', () => {
     expect(() => perceptionParamSpecs(['/front/points'])).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG', context: expect.objectContaining({ field: 'camera_topics' }) }));
-  });
-});
-
-describe('fake rclnodejs lifecycle (what the managed nodes will use)', () => {
-  it('walks unconfigured → inactive → active and back; a failing callback keeps the state', async () => {
-    const rcl = createFakeRcl();
-    await rcl.init();
-    const node = new rcl.lifecycle.LifecycleNode('perception');
-    let ok = false;
-    node.registerOnConfigure(() => (ok ? 97 : 98));
-    expect(node.configure().asMessage().label).toBe('unconfigured');
-    ok = true;
-    expect(node.configure().asMessage().label).toBe('inactive');
-    expect(node.activate().asMessage().label).toBe('active');
-    expect(node.deactivate().asMessage().label).toBe('inactive');
-    expect(node.shutdown().asMessage().label).toBe('finalized');
-    rcl.shutdown();
   });
 });
