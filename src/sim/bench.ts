@@ -1,5 +1,5 @@
 /**
- * Renderer speed: median frames/s of one front camera for `day` and `night` at 1280x720 and
+ * Renderer speed: median frames/s of one front camera for `day`, `night` and `rain` at 1280x720 and
  * 640x360. Run: `npx tsx src/sim/bench.ts [frames]`. Prints figures; asserts nothing.
  */
 import { Simulation } from './simulation.js';
@@ -23,5 +23,5 @@ function bench(domain: Domain, width: number, height: number): void {
 }
 
 for (const [w, h] of [[1280, 720], [640, 360]] as const) {
-  for (const d of ['day', 'night'] as const) bench(d, w, h);
+  for (const d of ['day', 'night', 'rain'] as const) bench(d, w, h);
 }

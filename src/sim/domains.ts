@@ -8,6 +8,7 @@
 import { PerceptionError } from '../errors.js';
 import { deriveSeed, Rng } from './rng.js';
 import type { Vec3 } from './camera.js';
+import type { RainLook } from './rain.js';
 
 export type Domain = 'day' | 'dusk' | 'night' | 'fog' | 'rain' | 'newpaint' | 'camshift';
 export const DOMAINS: readonly Domain[] = ['day', 'dusk', 'night', 'fog', 'rain', 'newpaint', 'camshift'];
@@ -31,6 +32,8 @@ export interface Look {
   fogColour: Rgb;
   /** 0 dry … 1 soaked: darker, more reflective road, rain streaks. */
   wet: number;
+  /** Rain's sheen, spray and water on the lens (rain.ts); null in every other domain. */
+  rain: RainLook | null;
   /** Headlights and tail-lights on, ego headlights light the road. */
   lightsOn: boolean;
   streetLights: boolean;
@@ -78,6 +81,7 @@ export function makeLook(domain: Domain, seed: number): Look {
     fogDensity: rng.range(0.0005, 0.003),
     fogColour: [0.65, 0.72, 0.82],
     wet: 0,
+    rain: null,
     lightsOn: false,
     streetLights: false,
     noise: rng.range(0.5, 2),
@@ -127,18 +131,32 @@ export function makeLook(domain: Domain, seed: number): Look {
       base.cloudCover = 0;
       base.lightsOn = rng.chance(0.5);
       break;
-    case 'rain':
+    case 'rain': {
+      // heavy overcast: dark sky, little direct light, haze, water on road and lens
+      // (strengths chosen against the bundled model: docs/experiments/2026-12-06-rain.md)
       base.wet = rng.range(0.6, 1);
-      base.sunColour = [0.2, 0.2, 0.22];
-      base.ambient = [0.3, 0.32, 0.36];
-      base.skyZenith = [0.35, 0.37, 0.4];
-      base.skyHorizon = [0.5, 0.52, 0.55];
+      const dim = rng.range(0.75, 1);
+      base.sunColour = [0.12, 0.12, 0.13];
+      base.ambient = scale([0.26, 0.27, 0.3], dim);
+      base.skyZenith = scale([0.2, 0.21, 0.23], dim);
+      base.skyHorizon = scale([0.36, 0.37, 0.39], dim);
       base.cloudCover = 1;
-      base.fogDensity = rng.range(0.005, 0.015);
-      base.fogColour = [0.45, 0.47, 0.5];
+      base.fogDensity = rng.range(0.006, 0.015);
+      base.fogColour = scale([0.36, 0.37, 0.39], dim);
       base.lightsOn = true;
-      base.exposure *= 0.9;
+      base.exposure *= 0.85;
+      base.noise = rng.range(1.5, 3.5);
+      base.rain = {
+        sheen: rng.range(0.5, 0.9) * base.wet,
+        spray: rng.range(0.5, 0.9) * base.wet,
+        veil: rng.range(0.15, 0.3),
+        smear: rng.range(0.5, 0.9),
+        drops: rng.int(30, 60),
+        skyReflection: scale([0.4, 0.41, 0.43], dim),
+        sprayColour: scale([0.42, 0.43, 0.45], dim),
+      };
       break;
+    }
   }
   if (domain === 'newpaint') {
     base.white = rng.chance(0.5) ? [0.05, 0.25, 0.85] : [0.9, 0.35, 0.03];

@@ -64,22 +64,26 @@ function splat(col: Float32Array, W: number, H: number, u: number, v: number, rx
 
 /**
  * Wet road as an imperfect mirror: in each column, a road pixel k rows below an object's
- * base takes a faded share of the object pixel k rows above it.
+ * base takes a faded share of the object pixel k rows above it. Walks rows (cache order)
+ * with one state per column; only road pixels change and only object pixels are read, so
+ * the order gives the same result as walking each column.
  */
 export function wetReflections(col: Float32Array, mat: Uint8Array, W: number, H: number, wet: number): void {
-  for (let x = 0; x < W; x++) {
-    let base = -1;
-    for (let y = 1; y < H; y++) {
-      const p = y * W + x;
-      if (mat[p] === MAT_OBJECT) { base = -1; continue; }
-      if (mat[p] !== MAT_ROAD) continue;
+  const OBJECT = MAT_OBJECT, ROAD = MAT_ROAD;
+  const bases = new Int32Array(W).fill(-1);
+  for (let y = 1; y < H; y++) {
+    for (let x = 0, p = y * W; x < W; x++, p++) {
+      const m = mat[p];
+      if (m === OBJECT) { bases[x] = -1; continue; }
+      if (m !== ROAD) continue;
+      let base = bases[x];
       if (base < 0) {
-        if (mat[p - W] !== MAT_OBJECT) continue;
-        base = y;
+        if (mat[p - W] !== OBJECT) continue;
+        base = bases[x] = y;
       }
       const k = y - base;
       const src = base - 1 - k;
-      if (src < 0 || mat[src * W + x] !== MAT_OBJECT) { base = -1; continue; }
+      if (src < 0 || mat[src * W + x] !== OBJECT) { bases[x] = -1; continue; }
       const f = 0.45 * wet * Math.exp(-k / 25);
       const o = p * 3, s = (src * W + x) * 3;
       col[o] += (col[s] - col[o]) * f; col[o + 1] += (col[s + 1] - col[o + 1]) * f; col[o + 2] += (col[s + 2] - col[o + 2]) * f;
@@ -115,16 +119,31 @@ export function rainStreaks(col: Float32Array, W: number, H: number, frameKey: n
   }
 }
 
-/** 3-tap blur blended at `amount` (0..1), horizontal then vertical, through a scratch buffer. */
+/**
+ * 3-tap blur blended at `amount` (0..1), horizontal then vertical, on the interior pixels.
+ * In place: each pass keeps the unblurred previous pixel (row) aside, so it reads only
+ * values the pass has not yet written. `tmp` (≥ 3·W floats) holds that row.
+ */
 export function softBlur(col: Float32Array, tmp: Float32Array, W: number, H: number, amount: number): void {
-  const keep = 1 - amount, side = amount / 3;
-  for (let pass = 0; pass < 2; pass++) {
-    const step = pass === 0 ? 3 : W * 3;
-    tmp.set(col);
-    for (let y = 1; y < H - 1; y++) {
-      for (let x = 1; x < W - 1; x++) {
-        const o = (y * W + x) * 3;
-        for (let c = 0; c < 3; c++) col[o + c] = tmp[o + c] * (keep + side) + (tmp[o + c - step] + tmp[o + c + step]) * side;
+  const keep = 1 - amount, side = amount / 3, centre = keep + side;
+  for (let y = 1; y < H - 1; y++) {
+    for (let c = 0; c < 3; c++) {
+      let prev = col[(y * W) * 3 + c];
+      for (let x = 1, o = (y * W + 1) * 3 + c; x < W - 1; x++, o += 3) {
+        const cur = col[o];
+        col[o] = cur * centre + (prev + col[o + 3]) * side;
+        prev = cur;
+      }
+    }
+  }
+  const rowLen = W * 3;
+  tmp.set(col.subarray(0, rowLen)); // row 0, unblurred by this pass
+  for (let y = 1; y < H - 1; y++) {
+    for (let x = 1, o = (y * W + 1) * 3; x < W - 1; x++, o += 3) {
+      for (let c = 0; c < 3; c++) {
+        const cur = col[o + c];
+        col[o + c] = cur * centre + (tmp[x * 3 + c] + col[o + c + rowLen]) * side;
+        tmp[x * 3 + c] = cur;
       }
     }
   }

@@ -8,6 +8,7 @@ import type { Camera } from './camera.js';
 import { drawBackground, FAR } from './background.js';
 import type { Look } from './domains.js';
 import { applyFog, drawLamps, rainStreaks, softBlur, toneMap, wetReflections, type Lamp } from './post.js';
+import { Defocus, drawSpray, lensWater, wetRoadSheen } from './rain.js';
 import { drawInstance, drawShadow, type FaceLight, type RasterTarget } from './raster.js';
 import type { RoadTable } from './road.js';
 import type { ActorClass } from './shapes.js';
@@ -48,6 +49,7 @@ export class ViewRenderer {
   private readonly mat: Uint8Array;
   private readonly tmp: Float32Array;
   private readonly shadow: Uint8Array;
+  private defocus: Defocus | null = null;
   private stampCounter = 0;
 
   constructor(readonly width: number, readonly height: number) {
@@ -58,7 +60,11 @@ export class ViewRenderer {
     this.shadow = new Uint8Array(n);
   }
 
-  render(cam: Camera, world: World, scene: Scene, look: Look, table: RoadTable, tex: Float32Array, frameKey: number, wantInstances: boolean): ViewOutput {
+  /**
+   * `frameKey` seeds what changes every frame (noise, falling rain); `lensKey` what stays on
+   * this camera's lens from frame to frame (rain drops), keyed with the scene time.
+   */
+  render(cam: Camera, world: World, scene: Scene, look: Look, table: RoadTable, tex: Float32Array, frameKey: number, wantInstances: boolean, lensKey = 0): ViewOutput {
     const { tgt, mat } = this;
     const W = this.width, H = this.height;
     tgt.zbuf.fill(Infinity);
@@ -84,12 +90,18 @@ export class ViewRenderer {
     drawBackground(tgt, lane, mat, { cam, road: world.road, table, look, tex, ego: scene.ego, shadow: shadows ? this.shadow : null });
 
     const lamps = collectLamps(scene, look);
+    if (look.rain) wetRoadSheen(tgt.col, tgt.zbuf, mat, cam, look.rain, tex);
     if (lamps.length > 0) drawLamps(cam, tgt.col, tgt.zbuf, lamps, look.wet);
     if (look.wet > 0) wetReflections(tgt.col, mat, W, H, look.wet);
+    if (look.rain) drawSpray(tgt.col, tgt.zbuf, cam, world, scene, look.rain, tex);
     applyFog(tgt.col, tgt.zbuf, look);
     if (look.wet > 0) {
       rainStreaks(tgt.col, W, H, frameKey, look.wet);
       softBlur(tgt.col, this.tmp, W, H, 0.5);
+    }
+    if (look.rain) {
+      this.defocus ??= new Defocus(W, H);
+      lensWater(tgt.col, W, H, look.rain, this.defocus, tex, lensKey, scene.t);
     }
     const rgb = new Uint8Array(W * H * 3);
     toneMap(tgt.col, rgb, look.exposure, look.noise, frameKey);

@@ -136,7 +136,8 @@ export class Simulation {
     const cameras: CameraFrame[] = this.options.cameras.map((name, ci) => {
       const cam = this.camera(name, index);
       const key = hash32(this.options.seed >>> 0, index, ci, 0xf4a3e);
-      const out = this.renderers.get(name)!.render(cam, this.world, scene, this.look, this.table, this.tex, key, this.options.instances);
+      const lensKey = hash32(this.options.seed >>> 0, ci, 0x1e25);
+      const out = this.renderers.get(name)!.render(cam, this.world, scene, this.look, this.table, this.tex, key, this.options.instances, lensKey);
       return { camera: name, width: cam.width, height: cam.height, intrinsics: { ...cam.intrinsics }, mount: this.mount(name), ...out };
     });
     return { index, stampNs: BigInt(Math.round((index * 1e9) / this.options.rateHz)), cameras };
