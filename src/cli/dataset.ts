@@ -7,7 +7,7 @@ import { endianness } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { PerceptionError } from '../errors.js';
-import { ACTOR_CLASSES, DOMAINS, FAR_DEPTH, Simulation, assertDomain, deriveSeed, type Domain } from '../sim/index.js';
+import { ACTOR_CLASSES, DOMAINS, FAR_DEPTH, Rng, Simulation, assertDomain, deriveSeed, type Domain } from '../sim/index.js';
 import { parseIntOption, parseList, parseSize } from './args.js';
 import { createProgress } from './progress.js';
 
@@ -25,6 +25,12 @@ export interface DatasetOptions {
   stride?: number;
   /** Frames per shard; default 1000. */
   shardSize?: number;
+  /**
+   * Domain randomisation of the camera geometry: each sequence draws its own mount height
+   * (1.1-2.4 m), horizontal field of view (45-110°) and pitch (-0.03-0.12 rad) from its seed,
+   * instead of the domain's camera. Default false (the domain's camera, as before).
+   */
+  cameraJitter?: boolean;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -42,6 +48,12 @@ interface Shard {
 
 function bad(field: string, message: string): PerceptionError {
   return new PerceptionError('INVALID_ARGUMENT', `${field} ${message}`, { field });
+}
+
+/** The camera a jittered sequence gets (see DatasetOptions.cameraJitter). */
+export function jitteredCamera(seqSeed: number): { height: number; hfov: number; pitch: number } {
+  const rng = new Rng(deriveSeed(seqSeed, 'camera-jitter'));
+  return { height: rng.range(1.1, 2.4), hfov: (rng.range(45, 110) * Math.PI) / 180, pitch: rng.range(-0.03, 0.12) };
 }
 
 function validate(opts: DatasetOptions): Required<Omit<DatasetOptions, 'onProgress'>> {
@@ -63,6 +75,7 @@ function validate(opts: DatasetOptions): Required<Omit<DatasetOptions, 'onProgre
     sequenceLength: int('sequenceLength', opts.sequenceLength, 8, 1, 100_000),
     stride: int('stride', opts.stride, 5, 1, 1000),
     shardSize: int('shardSize', opts.shardSize, 1000, 1, 100_000),
+    cameraJitter: opts.cameraJitter === true,
   };
 }
 
@@ -100,7 +113,7 @@ export async function writeDataset(options: DatasetOptions): Promise<void> {
       for (let seq = 0, kept = 0; kept < o.frames; seq++) {
         // each sequence is a different world; offsets vary where in it the sequence starts
         const seqSeed = deriveSeed(o.seed, `sequence:${domain}`, seq);
-        const sim = Simulation.create({ seed: seqSeed, domain, width: o.width, height: o.height });
+        const sim = Simulation.create({ seed: seqSeed, domain, width: o.width, height: o.height, ...(o.cameraJitter ? { camera: jitteredCamera(seqSeed) } : {}) });
         const start = seqSeed % 300;
         for (let k = 0; k < o.sequenceLength && kept < o.frames; k++, kept++) {
           const index = start + k * o.stride;
@@ -115,7 +128,10 @@ export async function writeDataset(options: DatasetOptions): Promise<void> {
           await shard.depth.write(float32LE(cam.depth));
           // cls is the index into meta.classes (what training/fake_dataset.py writes); name is for people
           shard.boxes.push(cam.boxes.map((b) => ({ cls: ACTOR_CLASSES.indexOf(b.cls), name: b.cls, x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1, occlusion: Number(b.occlusion.toFixed(4)), truncated: b.truncated })));
-          shard.frames.push({ domain, seed: seqSeed, index });
+          // camera geometry of the frame (focal lengths in pixels, mount height m, pitch rad): what
+          // focal-length-normalised depth training needs
+          const { fx, fy, cx, cy } = cam.intrinsics;
+          shard.frames.push({ domain, seed: seqSeed, index, fx, fy, cx, cy, cameraHeight: cam.mount.height, pitch: cam.mount.pitch, ...(o.cameraJitter ? { cameraJitter: true } : {}) });
           shard.count++;
           shards[shards.length - 1].count = shard.count;
           options.onProgress?.(++done, total);
@@ -139,6 +155,7 @@ export async function writeDataset(options: DatasetOptions): Promise<void> {
     seed: o.seed,
     sequenceLength: o.sequenceLength,
     stride: o.stride,
+    cameraJitter: o.cameraJitter,
     shards,
   };
   // meta.json last and atomically: a directory without it is an interrupted export
@@ -157,13 +174,14 @@ export function registerDatasetCommand(program: Command): void {
     .option('--seed <n>', 'base seed', parseIntOption('seed', 0, 2 ** 31 - 1), 1)
     .option('--size <WxH>', 'image size', parseSize('size'), { width: 640, height: 360 })
     .option('--sequence-length <n>', 'frames kept per sequence (world)', parseIntOption('sequence-length', 1, 100_000), 8)
-    .action(async (o: { out: string; domains: Domain[]; frames: number; seed: number; size: { width: number; height: number }; sequenceLength: number }) => {
+    .option('--camera-jitter', 'randomise camera height, field of view and pitch per sequence (domain randomisation)', false)
+    .action(async (o: { out: string; domains: Domain[]; frames: number; seed: number; size: { width: number; height: number }; sequenceLength: number; cameraJitter: boolean }) => {
       const total = o.frames * o.domains.length;
       const progress = createProgress('dataset', total);
       try {
         await writeDataset({
           out: o.out, domains: o.domains, frames: o.frames, seed: o.seed, width: o.size.width, height: o.size.height,
-          sequenceLength: o.sequenceLength, onProgress: (done) => progress.update(done),
+          sequenceLength: o.sequenceLength, cameraJitter: o.cameraJitter, onProgress: (done) => progress.update(done),
         });
       } finally {
         progress.stop();

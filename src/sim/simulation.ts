@@ -25,6 +25,20 @@ export interface SimOptions {
   rateHz?: number;
   /** Also return a per-pixel actor-id image (`CameraFrame.instances`); default false. */
   instances?: boolean;
+  /**
+   * Camera geometry overrides on top of the domain's look (ground truth follows), for
+   * domain randomisation in `dataset --camera-jitter`; absent = the domain's own camera.
+   */
+  camera?: CameraOverride;
+}
+
+export interface CameraOverride {
+  /** Mount height (m), 0.3..10. */
+  height?: number;
+  /** Horizontal field of view (rad), (0, pi). */
+  hfov?: number;
+  /** Pitch (rad, positive looks down), -0.5..0.5. */
+  pitch?: number;
 }
 
 export interface CameraFrame {
@@ -58,6 +72,7 @@ interface Resolved {
   cameras: CameraName[];
   rateHz: number;
   instances: boolean;
+  camera: CameraOverride | null;
 }
 
 function bad(field: string, message: string): PerceptionError {
@@ -83,7 +98,19 @@ export function resolveOptions(opts: SimOptions): Resolved {
     if (!CAMERA_NAMES.includes(c)) throw bad('cameras', `has unknown camera '${String(c)}' (allowed: ${CAMERA_NAMES.join(', ')})`);
   }
   if (new Set(cameras).size !== cameras.length) throw bad('cameras', 'must not repeat a camera');
-  return { seed: opts.seed, domain: opts.domain, width: size('width', 1280), height: size('height', 720), cameras: [...cameras], rateHz, instances: opts.instances === true };
+  let camera: CameraOverride | null = null;
+  if (opts.camera !== undefined) {
+    const c = opts.camera;
+    if (c === null || typeof c !== 'object') throw bad('camera', 'must be an object { height?, hfov?, pitch? }');
+    const num = (field: keyof CameraOverride, lo: number, hi: number): number | undefined => {
+      const v = c[field];
+      if (v === undefined) return undefined;
+      if (typeof v !== 'number' || !Number.isFinite(v) || v <= lo || v >= hi) throw bad(`camera.${field}`, `must be a number in (${lo}, ${hi}), got ${String(v)}`);
+      return v;
+    };
+    camera = { height: num('height', 0.3, 10), hfov: num('hfov', 0, Math.PI), pitch: num('pitch', -0.5, 0.5) };
+  }
+  return { seed: opts.seed, domain: opts.domain, width: size('width', 1280), height: size('height', 720), cameras: [...cameras], rateHz, instances: opts.instances === true, camera };
 }
 
 export class Simulation {
@@ -98,7 +125,9 @@ export class Simulation {
   private constructor(opts: Resolved) {
     this.options = opts;
     this.world = new World(opts.seed >>> 0);
-    this.look = makeLook(opts.domain, opts.seed >>> 0);
+    const look = makeLook(opts.domain, opts.seed >>> 0);
+    const c = opts.camera;
+    this.look = c ? { ...look, cameraHeight: c.height ?? look.cameraHeight, hfov: c.hfov ?? look.hfov, pitch: c.pitch ?? look.pitch } : look;
     this.tex = makeNoiseTile(hash32(opts.seed >>> 0, 0x7e));
     for (const c of opts.cameras) this.renderers.set(c, new ViewRenderer(opts.width, opts.height));
   }
