@@ -1,5 +1,5 @@
 import { PerceptionError } from '../errors.js';
-import { PARAMETER_TYPE, type RclLike, type RclNodeLike, type RclParameterLike, type RclRangeLike, type RclSetParametersResult } from '../transport/rcl-like.js';
+import { PARAMETER_TYPE, type RclLike, type RclNodeLike, type RclParameterDescriptorLike, type RclParameterLike, type RclRangeLike, type RclSetParametersResult } from '../transport/rcl-like.js';
 import { cameraOfTopic } from './topics.js';
 
 /**
@@ -215,7 +215,7 @@ export function declareParams(
     }
     try {
       const value = spec.kind === 'integer' ? BigInt(initial as number) : initial;
-      const descriptor = new rcl.ParameterDescriptor(spec.name, type, description, spec.readOnly ?? false, describedRange(rcl, spec));
+      const descriptor = descriptorOf(rcl, spec, type, description);
       const declared = node.declareParameter(new rcl.Parameter(spec.name, type, value), descriptor, options.values !== undefined);
       const after = checkParam(spec, declared.value);
       if (after) reasons.push(after);
@@ -228,20 +228,31 @@ export function declareParams(
   return values;
 }
 
-/**
- * The descriptor's range, as rclnodejs's class (its checks use it) that also carries the
- * message's field names: rclnodejs 2.2 puts the range object itself into
- * rcl_interfaces/ParameterDescriptor, whose fields are `from_value` / `to_value` / `step`, so
- * `ros2 param describe` showed no range (lib/parameter.js `toMessage`).
- */
-function describedRange(rcl: RclLike, spec: ParamSpec): RclRangeLike | undefined {
+function rangeOf(rcl: RclLike, spec: ParamSpec): RclRangeLike | undefined {
   const r = spec.range;
   if (!r) return undefined;
-  const range =
-    spec.kind === 'integer' ? new rcl.IntegerRange(BigInt(r.from), BigInt(r.to), BigInt(r.step ?? 1)) : new rcl.FloatingPointRange(r.from, r.to, r.step ?? 0);
-  const from = spec.kind === 'integer' ? BigInt(r.from) : r.from;
-  const to = spec.kind === 'integer' ? BigInt(r.to) : r.to;
-  return Object.defineProperties(range, { from_value: { value: from, enumerable: true }, to_value: { value: to, enumerable: true } });
+  return spec.kind === 'integer' ? new rcl.IntegerRange(BigInt(r.from), BigInt(r.to), BigInt(r.step ?? 1)) : new rcl.FloatingPointRange(r.from, r.to, r.step ?? 0);
+}
+
+/**
+ * The descriptor for a spec. rclnodejs 2.2 checks values against the range it is given, but its
+ * `toMessage()` (what `ros2 param describe` receives) reads a field the constructor never sets
+ * (`_rangeConstraint`, lib/parameter.js), so no range went out: the message this descriptor
+ * answers with carries it.
+ */
+function descriptorOf(rcl: RclLike, spec: ParamSpec, type: number, description: string): RclParameterDescriptorLike {
+  const range = rangeOf(rcl, spec);
+  const d = new rcl.ParameterDescriptor(spec.name, type, description, spec.readOnly ?? false, range);
+  const r = spec.range;
+  if (!r) return d;
+  const toMessage = d.toMessage.bind(d);
+  d.toMessage = () => ({
+    ...toMessage(),
+    ...(spec.kind === 'integer'
+      ? { integer_range: [{ from_value: BigInt(r.from), to_value: BigInt(r.to), step: BigInt(r.step ?? 1) }] }
+      : { floating_point_range: [{ from_value: r.from, to_value: r.to, step: r.step ?? 0 }] }),
+  });
+  return d;
 }
 
 /** Flattens a params-file node section (`ros__parameters`, nested maps) to dotted names. */

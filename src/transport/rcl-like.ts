@@ -82,6 +82,8 @@ export interface RclParameterDescriptorLike {
   readonly type: number;
   readonly description: string;
   readonly readOnly: boolean;
+  /** The rcl_interfaces/ParameterDescriptor the parameter service answers `describe` with. */
+  toMessage(): object;
 }
 
 export interface RclSetParametersResult {

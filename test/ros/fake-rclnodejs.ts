@@ -98,6 +98,10 @@ export class FakeDescriptor implements RclParameterDescriptorLike {
     readonly readOnly = false,
     readonly range?: RclRangeLike,
   ) {}
+  /** As rclnodejs 2.2: the range is never in the message (it reads an unset field). */
+  toMessage(): object {
+    return { name: this.name, type: this.type, description: this.description, additional_constraints: '', read_only: this.readOnly };
+  }
 }
 
 interface FakeSub extends RclSubscriptionLike {

@@ -51,15 +51,16 @@ describe('node parameters', () => {
     rcl.shutdown();
   });
 
-  it('ranges are in the descriptor as the message fields `ros2 param describe` reads', async () => {
+  it('ranges are in the descriptor message `ros2 param describe` receives (rclnodejs leaves them out)', async () => {
     const rcl = createFakeRcl();
     await rcl.init();
     const node = new rcl.Node('perception') as FakeNode;
     declareParams(rcl, node, perceptionParamSpecs(cams));
-    const range = (node.params.get('overlay.width')!.descriptor as FakeDescriptor).range as unknown as Record<string, unknown>;
-    expect(range).toMatchObject({ from_value: 64n, to_value: 4096n, step: 1 });
-    const f = (node.params.get('cameras.front.budget_ms')!.descriptor as FakeDescriptor).range as unknown as Record<string, unknown>;
-    expect(f).toMatchObject({ from_value: 1, to_value: 1000 });
+    const msg = (name: string) => node.params.get(name)!.descriptor.toMessage() as Record<string, unknown>;
+    expect(msg('overlay.width')).toMatchObject({ read_only: false, integer_range: [{ from_value: 64n, to_value: 4096n, step: 1n }] });
+    expect(msg('cameras.front.budget_ms')).toMatchObject({ floating_point_range: [{ from_value: 1, to_value: 1000, step: 0 }] });
+    expect(msg('camera_topics')).toMatchObject({ read_only: true });
+    expect(msg('camera_topics')).not.toHaveProperty('integer_range');
     rcl.shutdown();
   });
 
