@@ -9,7 +9,7 @@ import type { NodeLog } from './types.js';
  * folder, creating it on first start, and waits for the peer's public half to appear there
  * (the peer creates it on its own first start): on one machine the two nodes need nothing set
  * up by hand. Across machines, copy `<peer>.ed25519.pub.pem` and `<peer>.curve.pub` into each
- * node's key folder (see src/ros/README.md).
+ * node's key folder (see docs/ros.md).
  */
 export interface NodeKeys {
   readonly self: Identity;

@@ -36,7 +36,7 @@ process.env.ROS_DOMAIN_ID ??= String(100 + (process.pid % 100));
 const prefix = distro ? spawnSync('ros2', ['pkg', 'prefix', 'adaptive_perception'], { encoding: 'utf8' }) : undefined;
 const installed = prefix?.status === 0;
 const requireLaunch = process.env.ADAPTIVE_PERCEPTION_LIVE === 'require';
-const launchReason = installed ? 'package installed' : 'SKIPPED: adaptive_perception is not installed in the sourced workspace (colcon build it, see src/ros/README.md)';
+const launchReason = installed ? 'package installed' : 'SKIPPED: adaptive_perception is not installed in the sourced workspace (colcon build it, see docs/ros.md)';
 
 /** The real module, imported once (a specifier tsc does not resolve: rclnodejs may be absent). */
 let real: RclLike | undefined;
