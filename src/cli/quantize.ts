@@ -16,7 +16,8 @@ export function registerQuantizeCommand(program: Command): void {
     .option('--out <dir>', 'write the package with its variants here (default: in place)')
     .option('--precisions <list>', `variants to build, of ${BUILDABLE.join(', ')}`, parseList('--precisions', BUILDABLE), ['int8', 'fp16'])
     .option('--default <precision>', `the variant engines run by default, of ${PRECISIONS.join(', ')}`, (v) => parseList('--default', PRECISIONS)(v)[0])
-    .option('--method <m>', 'calibration: minmax or percentile', (v) => parseList('--method', ['minmax', 'percentile'] as const)(v)[0], 'minmax')
+    .option('--method <m>', 'calibration: minmax, percentile or mse (least squared error)', (v) => parseList('--method', ['minmax', 'percentile', 'mse'] as const)(v)[0], 'mse')
+    .option('--keep-first <n>', 'keep the first N Convs FP32 (the most noise-sensitive on the bundled model; bench/int8-sensitivity.ts ranks them)', parseIntOption('--keep-first', 0, 10_000), 5)
     .option('--percentile <p>', 'kept share for --method percentile', parseFloatOption('--percentile', 50.001, 100), 99.999)
     .option('--per-tensor', 'one weight scale per tensor instead of per output channel', false)
     .option('--no-resize-first', 'keep the FP32 graph\'s preprocessing order in the INT8 variant')
@@ -38,7 +39,7 @@ export function registerQuantizeCommand(program: Command): void {
         defaultPrecision: o.default as Precision | undefined,
         method: o.method,
         percentile: o.percentile,
-        qdq: { perChannel: !o.perTensor },
+        qdq: { perChannel: !o.perTensor, keepFirstConvs: o.keepFirst },
         resizeFirst: o.resizeFirst,
         log,
       });

@@ -3,8 +3,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, PRECISION_ENV } from '../engine/engine.js';
-import { makeTinyModel } from '../engine/fixtures/tiny-model.js';
-import { isPerceptionError } from '../errors.js';
+import { makeTinyModel } from '../../test/support/tiny-model/tiny-model.js';
+import { isPerceptionError } from '../core/errors.js';
 import { loadModelPackage } from '../model/package.js';
 import { buildPrecisionVariants } from './build.js';
 
@@ -20,7 +20,7 @@ function image(seed: number, w = 160, h = 90) {
 beforeAll(async () => {
   tiny = makeTinyModel();
   fp32Manifest = readFileSync(join(tiny.dir, 'manifest.json'), 'utf8');
-  await buildPrecisionVariants({ modelDir: tiny.dir, calibration: [1, 2, 3, 4, 5, 6].map((s) => image(s)), precisions: ['int8', 'fp16'], defaultPrecision: 'int8' });
+  await buildPrecisionVariants({ modelDir: tiny.dir, calibration: [1, 2, 3, 4, 5, 6].map((s) => image(s)), precisions: ['int8', 'fp16'], defaultPrecision: 'int8', qdq: { keepFirstConvs: 0 } });
 });
 afterAll(() => tiny?.cleanup());
 

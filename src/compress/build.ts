@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import { PRECISIONS, type Precision } from '../model/manifest.js';
 import { loadModelPackage, type ModelPackage } from '../model/package.js';
 import { calibrate, type CalibrationMethod } from '../model/quantize/calibrate.js';
@@ -23,7 +23,7 @@ import { probeTypes, toFloat16 } from '../model/quantize/fp16.js';
 import { cloneModel, encodeModel, readModel } from '../model/quantize/onnx.js';
 import { resizeFirst } from '../model/quantize/preprocess.js';
 import { applyQdq, planQdq, type QdqOptions } from '../model/quantize/qdq.js';
-import type { RgbImage } from '../replay/image-decode.js';
+import type { RgbImage } from '../pipeline/image-decode.js';
 
 export interface BuildVariantsOptions {
   /** The package to read (its FP32 graph is the source of every variant). */
@@ -35,7 +35,9 @@ export interface BuildVariantsOptions {
   readonly precisions: readonly Exclude<Precision, 'fp32'>[];
   /** The variant the engine runs when not told otherwise (default: unchanged, else fp32). */
   readonly defaultPrecision?: Precision;
+  /** QDQ options; default here: the first 5 Convs kept FP32 (see DEFAULT_KEEP_FIRST). */
   readonly qdq?: QdqOptions;
+  /** Calibration method (default 'mse'). */
   readonly method?: CalibrationMethod;
   readonly percentile?: number;
   /** Resize the camera image as uint8 before casting it (INT8 variant; default true). */
@@ -60,6 +62,16 @@ export interface BuildVariantsResult {
   readonly checks: Readonly<Record<string, VariantCheck>>;
   readonly quantization?: Record<string, unknown>;
 }
+
+/**
+ * Convs kept FP32 at the start of the graph. On the bundled model (docs/experiments/2026-12-06-
+ * int8-and-students.md, bench/int8-sensitivity.ts) quantizing one op at a time showed the
+ * early high-resolution layers put the most noise into every head (the first DS block alone
+ * half of depth's); with 1 / 3 / 5 kept, δ<1.25 lost 1.65 / 0.32 / -0.26 points on 120
+ * held-out frames for a single-thread speed-up of 1.22 / 1.15 / 1.17. Re-measure on a new model.
+ */
+export const DEFAULT_KEEP_FIRST = 5;
+export const DEFAULT_METHOD: CalibrationMethod = 'mse';
 
 export const VARIANT_FILES: Readonly<Record<Exclude<Precision, 'fp32'>, string>> = { int8: 'model.int8.onnx', fp16: 'model.fp16.onnx' };
 
@@ -109,15 +121,21 @@ export async function buildPrecisionVariants(o: BuildVariantsOptions): Promise<B
     if (precision === 'int8') {
       const src = cloneModel(fp32);
       const rf = (o.resizeFirst ?? true) && resizeFirst(src, log);
-      const plan = planQdq(src, o.qdq);
+      const qdq: QdqOptions = { keepFirstConvs: DEFAULT_KEEP_FIRST, ...o.qdq };
+      const method = o.method ?? DEFAULT_METHOD;
+      const plan = planQdq(src, qdq);
+      if (plan.quantized.length === 0) {
+        throw new PerceptionError('MODEL_INVALID', `nothing in ${pkg.modelPath} can be quantized (no Conv with constant weights outside the exclusions)`, { file: pkg.modelPath, field: 'int8' });
+      }
       log(`quantize: ${plan.quantized.length} ops to integer kernels, ${plan.foldedRelu.length} ReLUs folded, ${plan.keptFp32.length} Convs kept FP32 (${plan.keptFp32.map((k) => k.why.split(' (')[0]).filter((v, i, a) => a.indexOf(v) === i).join('; ')})`);
-      const ranges = await calibrate(src, [...plan.tensors, ...plan.observe], calib, { method: o.method, percentile: o.percentile, log });
-      bytes = encodeModel(applyQdq(src, plan, ranges, o.qdq).model);
+      const ranges = await calibrate(src, [...plan.tensors, ...plan.observe], calib, { method, percentile: o.percentile, log });
+      bytes = encodeModel(applyQdq(src, plan, ranges, qdq).model);
       quantization = {
         format: 'QDQ',
-        weights: `int8 symmetric, ${o.qdq?.perChannel === false ? 'per tensor' : 'per output channel'}`,
-        activations: `${o.qdq?.activations ?? 'uint8'} asymmetric, per tensor`,
-        calibration: { method: o.method ?? 'minmax', ...(o.method === 'percentile' ? { percentile: o.percentile ?? 99.999 } : {}), frames: calib.length },
+        weights: `int8 symmetric, ${qdq.perChannel === false ? 'per tensor' : 'per output channel'}`,
+        activations: `${qdq.activations ?? 'uint8'} asymmetric, per tensor`,
+        calibration: { method, ...(method === 'percentile' ? { percentile: o.percentile ?? 99.999 } : {}), frames: calib.length },
+        keep_first_convs: qdq.keepFirstConvs,
         quantized_ops: plan.quantized.length,
         folded_relu: plan.foldedRelu.length,
         kept_fp32: plan.keptFp32,

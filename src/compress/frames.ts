@@ -5,13 +5,13 @@
  * are one scene. Each frame owns its bytes (copied out of the bag's chunk buffers).
  */
 import { openBag } from '../bag/reader.js';
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import type { CompressedImage, Detection2DArray, Image } from '../msgs/index.js';
 import { timeToNs, validateImage } from '../msgs/index.js';
-import { ImageDecoder, type EncodedImage, type RgbImage } from '../replay/image-decode.js';
-import { boxesFromDetections, bytePixels, floatPixels } from '../replay/messages.js';
+import { ImageDecoder, type EncodedImage, type RgbImage } from '../pipeline/image-decode.js';
+import { boxesFromDetections, bytePixels, floatPixels } from '../pipeline/messages.js';
 import type { Truth } from '../replay/scoring.js';
-import { classifyTopic } from '../replay/topics.js';
+import { classifyTopic } from '../pipeline/topics.js';
 
 export interface LabelledFrame {
   readonly bag: string;

@@ -10,7 +10,7 @@
  * quantize command's report). Initializers are stored as float16: the file is about half size.
  */
 import * as ort from 'onnxruntime-node';
-import { PerceptionError } from '../../errors.js';
+import { PerceptionError } from '../../core/errors.js';
 import { GraphIndex, DT, attrInt, cloneModel, encodeModel, floatsOf, makeNode, makeTensor, type AttributeProto, type ModelProto, type NodeProto } from './onnx.js';
 
 /** Ops computed in float16 (others stay FP32 with Casts around them). */

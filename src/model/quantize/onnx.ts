@@ -6,7 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import protobuf from 'protobufjs';
-import { PerceptionError } from '../../errors.js';
+import { PerceptionError } from '../../core/errors.js';
 import schema from './onnx-proto.json' with { type: 'json' };
 
 const root = protobuf.Root.fromJSON(schema as protobuf.INamespace);

@@ -17,7 +17,7 @@
  * Activations: uint8 asymmetric by default (u8s8, the pair x86 VNNI kernels are built for).
  * Decisions and their measurements: docs/experiments/2026-12-06-int8-and-students.md.
  */
-import { PerceptionError } from '../../errors.js';
+import { PerceptionError } from '../../core/errors.js';
 import { GraphIndex, DT, attrInt, cloneModel, dimsOf, floatsOf, makeNode, makeTensor, onnxOpset, pruneInitializers, type ModelProto, type NodeProto, type TensorProto } from './onnx.js';
 import type { Range } from './calibrate.js';
 
@@ -30,16 +30,29 @@ export interface QdqOptions {
   readonly perChannel?: boolean;
   /** Op types quantized beside Conv when all their activation inputs are quantized. */
   readonly followers?: readonly string[];
-  /** Node names (or op types) kept FP32. */
-  readonly exclude?: readonly string[];
+  /** Nodes kept FP32: exact node names or op types, or patterns matched against node names. */
+  readonly exclude?: readonly (string | RegExp)[];
   /** Fold a ReLU that follows a quantized op into its output quantization (default true). */
   readonly foldRelu?: boolean;
+  /**
+   * Keep FP32 the Convs whose output (after a folded ReLU) is a graph output — the tails'
+   * input features, which the learner caches and trains on (default false).
+   */
+  readonly keepOutputConvsFp32?: boolean;
+  /**
+   * Keep the first N Convs with constant weights (graph order) FP32 (default 1). The first layer sees the image
+   * itself (3 channels: integer kernels gain nothing there), and the noise of the early,
+   * high-resolution activations reaches every head.
+   */
+  readonly keepFirstConvs?: number;
   /**
    * Fold the input normalisation `(x - mean) / std` (per-channel constants, Sub then Div)
    * that feeds a quantized tensor into a per-channel QuantizeLinear (default true): ONNX
    * Runtime's layout optimiser moves the NCHW↔NHWC transposes of the integer kernels through
    * Sub and Div, which then run as slow last-axis broadcasts. Exact up to half a quantization
-   * step (the per-channel zero points are rounded).
+   * step (the per-channel zero points are rounded). Default false: ONNX Runtime's per-axis
+   * QuantizeLinear was slower than the Sub and Div it replaces (docs/experiments/2026-12-06-
+   * int8-and-students.md), and with the first Conv kept FP32 the pattern does not arise.
    */
   readonly foldNormalization?: boolean;
 }
@@ -70,7 +83,9 @@ export function planQdq(model: ModelProto, options: QdqOptions = {}): QdqPlan {
   const g = model.graph;
   const idx = new GraphIndex(g);
   const followers = new Set(options.followers ?? DEFAULT_FOLLOWERS);
-  const exclude = new Set(options.exclude ?? []);
+  const names = new Set((options.exclude ?? []).filter((e): e is string => typeof e === 'string'));
+  const patterns = (options.exclude ?? []).filter((e): e is RegExp => e instanceof RegExp);
+  const excluded = (name: string, op: string) => names.has(name) || names.has(op) || patterns.some((p) => p.test(name));
   const foldRelu = options.foldRelu ?? true;
   const quantized = new Set<NodeProto>();
   const region = new Set<string>(); // tensors produced inside the quantized region
@@ -82,10 +97,15 @@ export function planQdq(model: ModelProto, options: QdqOptions = {}): QdqPlan {
   // A folded ReLU's output replaces its producer's output: follow the rename.
   const outName = new Map<string, string>();
   const nameOf = (n: NodeProto, i: number) => n.name || `${n.opType}_${i}`;
+  const firstConvs = new Set(g.node.filter((n) => n.opType === 'Conv' && idx.initializers.has(n.input[1])).slice(0, options.keepFirstConvs ?? 1));
 
   g.node.forEach((n, i) => {
     const name = nameOf(n, i);
-    if (exclude.has(name) || exclude.has(n.opType)) {
+    if (firstConvs.has(n)) {
+      keptFp32.push({ node: name, why: `one of the first ${firstConvs.size} Convs (keepFirstConvs)` });
+      return;
+    }
+    if (excluded(name, n.opType) && (n.opType === 'Conv' || followers.has(n.opType))) {
       if (n.opType === 'Conv') keptFp32.push({ node: name, why: 'excluded by option' });
       return;
     }
@@ -105,6 +125,15 @@ export function planQdq(model: ModelProto, options: QdqOptions = {}): QdqPlan {
         return;
       }
       if (idx.isConstant(n.input[0])) return;
+      if (options.keepOutputConvsFp32) {
+        const out = n.output[0];
+        const next = idx.consumers.get(out) ?? [];
+        const final = idx.graphOutputs.has(out) || (next.length === 1 && next[0].opType === 'Relu' && idx.graphOutputs.has(next[0].output[0]));
+        if (final) {
+          keptFp32.push({ node: name, why: 'its output is a graph output (keepOutputConvsFp32)' });
+          return;
+        }
+      }
       quantized.add(n);
       tensors.add(n.input[0]);
       for (const o of n.output) region.add(o);
@@ -204,7 +233,7 @@ export function applyQdq(model: ModelProto, plan: QdqPlan, ranges: ReadonlyMap<s
 
   // (x - mean) / std feeding a quantized tensor: one per-channel QuantizeLinear of x.
   const normFold = new Map<string, { x: string; scales: Float32Array; zps: Int32Array; drop: NodeProto[] }>();
-  if (options.foldNormalization ?? true) {
+  if (options.foldNormalization ?? false) {
     for (const t of toQuantize) {
       const div = idx.producer.get(t);
       if (div?.opType !== 'Div' || idx.graphOutputs.has(t)) continue;

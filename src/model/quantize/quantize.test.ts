@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTinyModel } from '../../engine/fixtures/tiny-model.js';
-import { isPerceptionError } from '../../errors.js';
+import { makeTinyModel } from '../../../test/support/tiny-model/tiny-model.js';
+import { isPerceptionError } from '../../core/errors.js';
 import { loadModelPackage, type ModelPackage } from '../package.js';
-import { calibrate } from './calibrate.js';
+import { calibrate, mseRange } from './calibrate.js';
 import { probeTypes, toFloat16, toHalf } from './fp16.js';
 import { DT, decodeModel, encodeModel, readModel, type ModelProto } from './onnx.js';
 import { resizeFirst } from './preprocess.js';
@@ -82,7 +82,7 @@ describe('onnx protobuf', () => {
 
 describe('QDQ quantization of the tiny model', () => {
   it('quantizes the constant-weight convs, keeps the tails (weights fed as graph inputs) FP32', () => {
-    const plan = planQdq(fp32);
+    const plan = planQdq(fp32, { keepFirstConvs: 0 });
     expect(plan.quantized).toHaveLength(3); // the three trunk convs
     expect(plan.foldedRelu).toHaveLength(3);
     const tailConvs = plan.keptFp32.map((k) => k.why);
@@ -90,10 +90,17 @@ describe('QDQ quantization of the tiny model', () => {
     for (const why of tailConvs) expect(why).toMatch(/graph input \(a trainable tail/);
   });
 
+  it('keeps the first N constant-weight convs FP32 when asked', () => {
+    const plan = planQdq(fp32, { keepFirstConvs: 2 });
+    expect(plan.quantized).toHaveLength(1);
+    expect(plan.keptFp32.filter((k) => /keepFirstConvs/.test(k.why))).toHaveLength(2);
+  });
+
   it('runs on integer kernels, keeps the contract inputs and outputs, and stays close to FP32', async () => {
-    const plan = planQdq(fp32);
-    const ranges = await calibrate(fp32, [...plan.tensors, ...plan.observe], [1, 2, 3, 4].map((s) => feeds(s)));
-    const q = applyQdq(fp32, plan, ranges).model;
+    const opts = { keepFirstConvs: 0 };
+    const plan = planQdq(fp32, opts);
+    const ranges = await calibrate(fp32, [...plan.tensors, ...plan.observe], [1, 2, 3, 4].map((s) => feeds(s)), { method: 'mse' });
+    const q = applyQdq(fp32, plan, ranges, opts).model;
     // Every contract input keeps its name and type (the tails stay float32 graph inputs).
     expect(q.graph.input.map((v) => [v.name, v.type?.tensorType?.elemType])).toEqual(fp32.graph.input.map((v) => [v.name, v.type?.tensorType?.elemType]));
     expect(q.graph.initializer.some((t) => t.dataType === DT.INT8)).toBe(true);
@@ -122,8 +129,24 @@ describe('QDQ quantization of the tiny model', () => {
   });
 
   it('names the tensor whose range is missing', () => {
-    const plan = planQdq(fp32);
+    const plan = planQdq(fp32, { keepFirstConvs: 0 });
     expect(() => applyQdq(fp32, plan, new Map())).toThrow(/no calibrated range for tensor/);
+  });
+});
+
+describe('least-squared-error calibration range', () => {
+  it('keeps the whole range of evenly spread values', () => {
+    const h = new Float64Array(2048).fill(10);
+    expect(mseRange(h, 0, 8)).toEqual({ lo: 0, hi: 8 });
+  });
+  it('clips a lone outlier far beyond the bulk (rounding error dominates otherwise)', () => {
+    const h = new Float64Array(2048);
+    h.fill(100_000, 0, 256); // 25.6 M values in [0, 1)
+    h[2047] = 1; // one value near 8
+    const r = mseRange(h, 0, 8);
+    expect(r.lo).toBe(0);
+    expect(r.hi).toBeLessThan(4);
+    expect(r.hi).toBeGreaterThan(1);
   });
 });
 
