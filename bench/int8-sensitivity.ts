@@ -32,7 +32,7 @@ const ranges = await calibrate(src, [...plan.tensors, ...plan.observe], calib, {
 const feeds = held.map((f) => feedsFor(pkg, f.image, size));
 ort.env.logLevel = 'error';
 const ref = await ort.InferenceSession.create(encodeModel(src));
-const refOut = [];
+const refOut: ort.InferenceSession.OnnxValueMapType[] = [];
 for (const f of feeds) refOut.push(await ref.run(f, ['depth', 'det_heat']));
 await ref.release();
 
