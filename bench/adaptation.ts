@@ -13,12 +13,12 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { adaptHooks } from '../src/adapt/adapt-replay.js';
-import { parseHeads } from '../src/adapt/learner-process.js';
+import { adaptHooks } from '../src/replay/adapt.js';
+import { parseHeads } from '../src/adaptation/learner/process.js';
 import type { HeadName } from '../src/model/manifest.js';
 import { writeSimBag } from '../src/cli/sim.js';
-import { loadPublicIdentity } from '../src/learner/keys.js';
-import { SwapManager } from '../src/learner/swap.js';
+import { loadPublicIdentity } from '../src/adaptation/protocol/keys.js';
+import { SwapManager } from '../src/adaptation/perception/swap.js';
 import type { ReplayHooks } from '../src/replay/replay.js';
 import { replay } from '../src/replay/replay.js';
 import type { MetricsSummary, ReplaySummary } from '../src/replay/summary.js';

@@ -6,9 +6,9 @@
  *   npx tsx src/engine/bench-engine.ts [modelDir=models/default] [iterations=200] [threads=1] [camera=1280x720]
  */
 import * as ort from 'onnxruntime-node';
-import { decodeDetections, asFloatMap } from './decode.js';
-import { DEFAULT_OUTPUTS, Engine } from './engine.js';
-import { OverlayRenderer } from './overlay.js';
+import { decodeDetections, asFloatMap } from '../src/engine/decode.js';
+import { DEFAULT_OUTPUTS, Engine } from '../src/engine/engine.js';
+import { OverlayRenderer } from '../src/engine/overlay.js';
 
 const [dir = 'models/default', itArg = '200', thArg = '1', camArg = '1280x720'] = process.argv.slice(2);
 const iterations = Number(itArg);

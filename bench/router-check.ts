@@ -12,10 +12,10 @@ import { join, resolve } from 'node:path';
 import { openBag } from '../src/bag/reader.js';
 import { Engine } from '../src/engine/engine.js';
 import { poolFeatures, routerScore, RouterState } from '../src/engine/router.js';
-import { loadPublicIdentity } from '../src/learner/keys.js';
-import { SwapManager } from '../src/learner/swap.js';
+import { loadPublicIdentity } from '../src/adaptation/protocol/keys.js';
+import { SwapManager } from '../src/adaptation/perception/swap.js';
 import type { CompressedImage } from '../src/msgs/index.js';
-import { ImageDecoder } from '../src/replay/image-decode.js';
+import { ImageDecoder } from '../src/pipeline/image-decode.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const CACHE = join(ROOT, 'bench', '.cache', 'adaptation');

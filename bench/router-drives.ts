@@ -6,7 +6,7 @@ import { openBag } from '../src/bag/reader.js';
 import type { Engine } from '../src/engine/engine.js';
 import { poolFeatures, routerScore, RouterState, type Router } from '../src/engine/router.js';
 import type { CompressedImage } from '../src/msgs/index.js';
-import { ImageDecoder } from '../src/replay/image-decode.js';
+import { ImageDecoder } from '../src/pipeline/image-decode.js';
 
 export interface Pooled {
   x: Float32Array;

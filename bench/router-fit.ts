@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Engine } from '../src/engine/engine.js';
 import { fitRouter, poolFeatures, routerScore, type Router } from '../src/engine/router.js';
-import { SampleStore } from '../src/learner/store.js';
+import { SampleStore } from '../src/adaptation/learner/store.js';
 import { adaptedShare, pooledDrive, printRows, type Pooled } from './router-drives.js';
 
 const ROOT = resolve(import.meta.dirname, '..');

@@ -21,7 +21,7 @@ import { join, resolve } from 'node:path';
 import { writeSimBag } from '../src/cli/sim.js';
 import { Engine } from '../src/engine/engine.js';
 import { fitRouter, poolFeatures, type Router } from '../src/engine/router.js';
-import { SampleStore } from '../src/learner/store.js';
+import { SampleStore } from '../src/adaptation/learner/store.js';
 import { adaptedShare, pooledDrive, printRows, type Pooled } from './router-drives.js';
 
 const ROOT = resolve(import.meta.dirname, '..');

@@ -3,11 +3,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adaptHooks } from '../src/adapt/adapt-replay.js';
-import { parseManualFlag } from '../src/adapt/manual-flags.js';
-import type { AdaptationSummary } from '../src/adapt/perception-side.js';
+import { adaptHooks } from '../src/replay/adapt.js';
+import { parseManualFlag } from '../src/replay/manual-flags.js';
+import type { AdaptationSummary } from '../src/adaptation/perception/perception-side.js';
 import { writeSimBag } from '../src/cli/sim.js';
-import { SampleStore } from '../src/learner/store.js';
+import { SampleStore } from '../src/adaptation/learner/store.js';
 import { replay } from '../src/replay/replay.js';
 
 /**

@@ -5,29 +5,39 @@
 #   training/build.sh --smoke --out DIR     tiny build (64x128, 20 steps) in < 2 min, for CI
 #   training/build.sh --fake ...            use training/fake_dataset.py instead of the TS world
 #   training/build.sh --resume ...          continue an interrupted training run (same work dir)
+#   training/build.sh --real                the real-roads model (training/realnet.py, FastestDet COCO backbone)
+#                                           into models/candidates/real (≈ 1.5-2.5 h on 2 shared cores)
+#   training/build.sh --real --smoke --out DIR   its quick check (tiny data, 20 steps)
 #
 # Environment overrides: SIZE (HxW), STEPS, BATCH, TRAIN_FRAMES, HELDOUT_FRAMES, TRAIN_SEED,
-# HELDOUT_SEED, DOMAINS, (frame counts are per domain) WORK (scratch dir for datasets and the run), PYTHON, LR, LOG_EVERY.
+# HELDOUT_SEED, DOMAINS, (frame counts are per domain) WORK (scratch dir for datasets and the run), PYTHON, LR, LOG_EVERY;
+# for --real also REAL_SRC (real frames, training/real_sources.py), FASTESTDET_ONNX, HUMAN_MODELS (npm pack dir).
 # Held-out data uses seeds never used for training (TRAIN_SEED / HELDOUT_SEED below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-MODE=full OUT=models/default FAKE=0 RESUME=()
+MODE=full OUT= FAKE=0 RESUME=() ARCH=synthetic
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --smoke) MODE=smoke ;;
     --full) MODE=full ;;
     --fake) FAKE=1 ;;
     --resume) RESUME=(--resume) ;;
+    --real) ARCH=real ;;
     --out) OUT="$2"; shift ;;
     --out=*) OUT="${1#--out=}" ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "build.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 
 PYTHON=${PYTHON:-/usr/bin/python3}
+if [[ $ARCH == real ]]; then
+  OUT=${OUT:-models/candidates/real}
+  exec training/build_real.sh "$MODE" "$OUT" "${RESUME[@]}"
+fi
+OUT=${OUT:-models/default}
 # The factory runs in Debian's Python (torch 1.13, cv2, onnx, numpy): say up front what is
 # missing and how to get it, rather than fail with a traceback minutes into a build.
 PY_PACKAGES="python3-torch python3-opencv python3-onnx python3-numpy"

@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { registerBagCommands } from '../cli/bag.js';
 import { McapBagWriter } from './mcap-writer.js';
-import { fixtureMessages, withTmp, writeAll } from './test-helpers.js';
+import { fixtureMessages, withTmp, writeAll } from '../../test/support/bag.js';
 
 async function run(args: string[]): Promise<string> {
   let out = '';

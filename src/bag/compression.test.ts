@@ -8,7 +8,7 @@ import { plain, sampleRgbImage } from '../msgs/samples.js';
 import { loadCodecs, makeCodecs, type Codecs, type ZstdBinding } from './compression.js';
 import { McapBagReader, streamRecords } from './mcap-reader.js';
 import { McapBagWriter } from './mcap-writer.js';
-import { collect, T0, withTmp } from './test-helpers.js';
+import { collect, T0, withTmp } from '../../test/support/bag.js';
 
 type Chunk = McapTypes.TypedMcapRecords['Chunk'];
 

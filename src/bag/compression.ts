@@ -3,7 +3,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import * as wasmZstd from '@foxglove/wasm-zstd';
 import lz4Decompress from '@foxglove/wasm-lz4';
 import type { McapTypes } from '@mcap/core';
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import { lz4FrameCompress } from './lz4-frame.js';
 
 export type Compression = 'zstd' | 'lz4' | 'none';

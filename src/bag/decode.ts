@@ -1,4 +1,4 @@
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import type { BagMessage, ReadOptions } from './types.js';
 
 /** Per-channel decoder, or the reason the channel cannot be decoded (reported per message). */

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { McapIndexedReader, McapWriter, type McapTypes } from '@mcap/core';
 import { FileHandleReadable, FileHandleWritable } from '@mcap/nodejs';
 import { describe, expect, it } from 'vitest';
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import { codecFor, definitionFor } from '../msgs/registry.js';
 import { sampleRgbImage } from '../msgs/samples.js';
 import { McapBagReader } from './mcap-reader.js';
@@ -11,7 +11,7 @@ import { McapBagWriter } from './mcap-writer.js';
 import { openBag as openBagHere } from './reader.js';
 import { ThreadedBagReader } from './threaded-reader.js';
 import { Ros1BagWriter } from './ros1-writer.js';
-import { collect, fixtureMessages, T0, withTmp, within, writeAll } from './test-helpers.js';
+import { collect, fixtureMessages, T0, withTmp, within, writeAll } from '../../test/support/bag.js';
 import type { BagMessage, BagReader } from './types.js';
 
 type Opener = (path: string) => Promise<BagReader>;

@@ -1,6 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { McapIndexedReader, McapStreamReader, type McapTypes } from '@mcap/core';
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import { makeRos2Codec, toRos2Name } from '../msgs/index.js';
 import { loadCodecs, type Codecs } from './compression.js';
 import { decodeOne, inRange, TopicCounter, type ChannelDecoder } from './decode.js';

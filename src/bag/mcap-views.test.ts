@@ -6,7 +6,7 @@ import { loadCodecs, type Compression } from './compression.js';
 import { McapBagReader } from './mcap-reader.js';
 import { chunksInOrder, readMessageViews, type ViewQuery } from './mcap-views.js';
 import { McapBagWriter } from './mcap-writer.js';
-import { collect, T0, withTmp } from './test-helpers.js';
+import { collect, T0, withTmp } from '../../test/support/bag.js';
 
 type Message = McapTypes.TypedMcapRecords['Message'];
 

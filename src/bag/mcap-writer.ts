@@ -1,7 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { McapWriter } from '@mcap/core';
 import { FileHandleWritable } from '@mcap/nodejs';
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import { codecFor, definitionFor, toRos2Name, type Ros2Codec } from '../msgs/index.js';
 import { loadCodecs, type Compression } from './compression.js';
 import type { BagWriter } from './types.js';

@@ -1,5 +1,5 @@
 import { open } from 'node:fs/promises';
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import { McapBagReader } from './mcap-reader.js';
 import { Ros1BagReader } from './ros1-reader.js';
 import type { BagReader } from './types.js';

@@ -1,7 +1,7 @@
 import { open as openFile, type FileHandle } from 'node:fs/promises';
 import lz4Decompress from '@foxglove/wasm-lz4';
 import { rosbag, type Time } from './rosbag-lib.js';
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import { nsToTime, timeToNs, toRos2Name } from '../msgs/index.js';
 import { loadCodecs } from './compression.js';
 import { decodeOne, TopicCounter, type ChannelDecoder } from './decode.js';

@@ -7,7 +7,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { rosbag } from './rosbag-lib.js';
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import { codecFor } from '../msgs/registry.js';
 import { makeConverter, parseRos1, ros1DefinitionFor } from './ros1-convert.js';
 import { SerialQueue } from './serial.js';

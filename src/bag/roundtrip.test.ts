@@ -9,7 +9,7 @@ import { McapBagWriter } from './mcap-writer.js';
 import { openBag } from './reader.js';
 import { ros1DefinitionFor } from './ros1-convert.js';
 import { Ros1BagWriter } from './ros1-writer.js';
-import { collect, fixtureMessages, T0, withTmp, writeAll } from './test-helpers.js';
+import { collect, fixtureMessages, T0, withTmp, writeAll } from '../../test/support/bag.js';
 import type { BagWriter } from './types.js';
 
 const formats: { name: string; ext: string; format: 'mcap' | 'ros1'; compression?: string; open: (p: string) => Promise<BagWriter> }[] = [

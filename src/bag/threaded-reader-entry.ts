@@ -4,7 +4,7 @@
  * message as soon as the consumer has credit for it, with its byte arrays moved.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { toWireError } from '../worker-thread.js';
+import { toWireError } from '../core/worker-thread.js';
 import { openBag } from './reader.js';
 import type { FromReader, ReaderInit, ReaderItem, ToReader } from './threaded-reader.js';
 import type { BagReader } from './types.js';

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openBag } from './reader.js';
 import { ThreadedBagReader } from './threaded-reader.js';
-import { fixtureMessages, withTmp, writeAll } from './test-helpers.js';
+import { fixtureMessages, withTmp, writeAll } from '../../test/support/bag.js';
 import { McapBagWriter } from './mcap-writer.js';
 import type { BagMessage, BagReader } from './types.js';
 

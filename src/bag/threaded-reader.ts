@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
-import { PerceptionError } from '../errors.js';
-import { fromWireError, spawnModuleWorker, type WireError } from '../worker-thread.js';
+import { PerceptionError } from '../core/errors.js';
+import { fromWireError, spawnModuleWorker, type WireError } from '../core/worker-thread.js';
 import type { BagFormat, BagInfo, BagMessage, BagReader, ReadOptions } from './types.js';
 
 // ------------------------------------------------------------------ protocol (both sides)

@@ -1,4 +1,4 @@
-import type { PerceptionError } from '../errors.js';
+import type { PerceptionError } from '../core/errors.js';
 
 /**
  * The bag-reading contract shared by the MCAP and ROS 1 readers. Implementations live in

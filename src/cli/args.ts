@@ -1,4 +1,4 @@
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 
 /** Parsers for CLI option values; each error names the option and the allowed range. */
 export function parseIntOption(name: string, min: number, max: number) {

@@ -6,7 +6,7 @@ import { mkdir, open, rename, writeFile, type FileHandle } from 'node:fs/promise
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import { ACTOR_CLASSES, DOMAINS, FAR_DEPTH, Rng, Simulation, assertDomain, deriveSeed, type Domain } from '../sim/index.js';
 import { parseIntOption, parseList, parseSize } from './args.js';
 import { createProgress } from './progress.js';

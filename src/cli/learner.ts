@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { DEFAULT_ADAPT_HEADS, parseHeads, runLearner } from '../adapt/learner-process.js';
-import { LEARNER_NICE, lowerLearnerPriority, type LearnerSched } from '../learner/priority.js';
-import { PerceptionError } from '../errors.js';
+import { DEFAULT_ADAPT_HEADS, parseHeads, runLearner } from '../adaptation/learner/process.js';
+import { LEARNER_NICE, lowerLearnerPriority, type LearnerSched } from '../adaptation/learner/priority.js';
+import { PerceptionError } from '../core/errors.js';
 import { parseIntOption } from './args.js';
 
 /** The learner process, as `replay --adapt` (or a deployment on another machine) starts it. */

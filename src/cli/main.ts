@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { isPerceptionError } from '../errors.js';
+import { isPerceptionError } from '../core/errors.js';
 import { registerBagCommands } from './bag.js';
 import { registerDatasetCommand } from './dataset.js';
 import { registerLearnerCommand } from './learner.js';

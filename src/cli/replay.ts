@@ -1,19 +1,18 @@
-import { join, resolve } from 'node:path';
-import { adaptHooks } from '../adapt/adapt-replay.js';
-import { parseManualFlag, type ManualFlagSpec } from '../adapt/manual-flags.js';
+import { join } from 'node:path';
+import { adaptHooks } from '../replay/adapt.js';
+import { parseManualFlag, type ManualFlagSpec } from '../replay/manual-flags.js';
 import type { Command } from 'commander';
 import { PROVIDERS, type Provider } from '../engine/runner.js';
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import { PRECISIONS, type InputSize } from '../model/manifest.js';
 import { PRECISION_ENV } from '../engine/engine.js';
-import { DEFAULT_INFERENCE } from '../replay/perception-worker.js';
+import { DEFAULT_INFERENCE } from '../pipeline/perception-worker.js';
 import { DEFAULT_READER, replay } from '../replay/replay.js';
 import { parseFloatOption, parseIntOption, parseList } from './args.js';
 import { createProgress, type Progress } from './progress.js';
+import { DEFAULT_MODEL_DIR, DEFAULT_REFERENCE_BAG } from '../core/paths.js';
 
 /** The bundled default model package, relative to the installed package. */
-export const DEFAULT_MODEL_DIR = resolve(import.meta.dirname, '..', '..', 'models', 'default');
-export const DEFAULT_REFERENCE_BAG = resolve(import.meta.dirname, '..', '..', 'bags', 'day_front.mcap');
 
 function parseInputSize(value: string): InputSize {
   const m = /^(\d+)x(\d+)$/.exec(value.trim());

@@ -1,15 +1,15 @@
 import type { Command } from 'commander';
-import { PerceptionError } from '../errors.js';
-import { LEARNER_NICE, lowerLearnerPriority } from '../learner/priority.js';
-import { LearnerNode, type LearnerNodeOptions } from '../node/learner-node.js';
-import type { ManagedNode } from '../node/lifecycle.js';
-import { LifecycleServer } from '../node/lifecycle-server.js';
+import { PerceptionError } from '../core/errors.js';
+import { LEARNER_NICE, lowerLearnerPriority } from '../adaptation/learner/priority.js';
+import { LearnerNode, type LearnerNodeOptions } from '../ros/learner-node.js';
+import type { ManagedNode } from '../ros/lifecycle.js';
+import { LifecycleServer } from '../ros/lifecycle-server.js';
 import { nodeFqn, resolveParamOverrides } from '../ros/param-overrides.js';
-import { RclParameterHost } from '../node/params-host.js';
-import { PerceptionNode } from '../node/perception-node.js';
-import type { NodeLog, PerceptionNodeOptions } from '../node/types.js';
-import { RosTransport, loadRclnodejs, type RclLike, type TransportEvent } from '../transport/index.js';
-import { DEFAULT_MODEL_DIR } from './replay.js';
+import { RclParameterHost } from '../ros/params-host.js';
+import { PerceptionNode } from '../ros/perception-node.js';
+import type { NodeLog, PerceptionNodeOptions } from '../ros/node-types.js';
+import { RosTransport, loadRclnodejs, type RclLike, type TransportEvent } from '../ros/transport/index.js';
+import { DEFAULT_MODEL_DIR } from '../core/paths.js';
 
 export const ROLES = ['perception', 'learner'] as const;
 export type Role = (typeof ROLES)[number];

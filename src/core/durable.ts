@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from './errors.js';
 
 /**
  * Crash-safe files: a reader sees either the previous complete file or the new complete file,

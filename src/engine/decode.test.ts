@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isPerceptionError } from '../errors.js';
+import { isPerceptionError } from '../core/errors.js';
 import { decodeDetections, iou, upscaleDepth, upscaleMask, type FloatMap } from './decode.js';
 
 const CLASSES = ['car', 'pedestrian'];

@@ -1,4 +1,4 @@
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import type { InputSize } from '../model/manifest.js';
 import type { RunnerTensor } from './runner.js';
 

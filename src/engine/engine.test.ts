@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isPerceptionError, type ErrorCode } from '../errors.js';
+import { isPerceptionError, type ErrorCode } from '../core/errors.js';
 import { loadModelPackage, type ModelPackage, type TailWeights } from '../model/package.js';
 import { DEFAULT_OUTPUTS, Engine } from './engine.js';
 import { decodeFrame } from './frame-result.js';
-import { makeTinyModel } from './fixtures/tiny-model.js';
+import { makeTinyModel } from '../../test/support/tiny-model/tiny-model.js';
 import type { Feeds, ModelRunner, RunnerTensor } from './runner.js';
 import { createSession, openOrtSession } from './session.js';
 import type { CameraImage } from './types.js';

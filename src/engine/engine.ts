@@ -1,4 +1,4 @@
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import { OUTPUT_NAMES, tailTensorSpecs, type InputSize, type Manifest, type OutputName, type Precision } from '../model/manifest.js';
 import { loadModelPackage, type ModelPackage, type TailWeights } from '../model/package.js';
 import { PROVIDERS, type LogFn, type ModelRunner, type Provider, type RunnerTensor } from './runner.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isPerceptionError } from '../errors.js';
+import { isPerceptionError } from '../core/errors.js';
 import { OverlayRenderer } from './overlay.js';
 
 const px = (f: { width: number; data: Uint8Array }, x: number, y: number) => [...f.data.subarray((y * f.width + x) * 3, (y * f.width + x) * 3 + 3)];

@@ -1,4 +1,4 @@
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import type { Detection } from './decode.js';
 import { nearestIndex } from './decode.js';
 import type { CameraImage } from './types.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isPerceptionError } from '../errors.js';
+import { isPerceptionError } from '../core/errors.js';
 import type { Manifest } from '../model/manifest.js';
 import { routerDim } from '../model/manifest.js';
 import { fitRouter, poolFeatures, routerScore, RouterState } from './router.js';

@@ -1,4 +1,4 @@
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import { HEADS, routerDim, type HeadName, type Manifest } from '../model/manifest.js';
 
 /**

@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import { PROVIDERS, type Feeds, type LogFn, type ModelRunner, type Provider, type RunnerTensor, type SessionOptions } from './runner.js';
 
 /** Opens a session on one provider; injectable so that fall-through is testable without GPUs. */

@@ -1,4 +1,4 @@
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import { routerTensorSpecs, tailTensorSpecs, type Manifest } from '../model/manifest.js';
 import type { Router } from './router.js';
 import type { TailWeights } from '../model/package.js';

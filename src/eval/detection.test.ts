@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isPerceptionError } from '../errors.js';
+import { isPerceptionError } from '../core/errors.js';
 import { averagePrecision, DetectionEvaluator } from './detection.js';
 
 const box = (classIndex: number, x0: number, y0: number, x1: number, y1: number, score = 1) => ({ classIndex, x0, y0, x1, y1, score });

@@ -1,5 +1,5 @@
 import { iou } from '../engine/decode.js';
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 
 /** An axis-aligned box, `x1`/`y1` exclusive, in any consistent pixel frame. */
 export interface EvalBox {

@@ -1,4 +1,4 @@
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 
 /** Labels of the contract's seg_mask; ground truth uses the same values, 255 = ignore. */
 export const SEG_CLASSES = ['background', 'lane', 'drivable'] as const;

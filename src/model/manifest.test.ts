@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isPerceptionError } from '../errors.js';
+import { isPerceptionError } from '../core/errors.js';
 import { precisionVariants, tailTensorSpecs, validateManifest } from './manifest.js';
 
 const HEX = 'a'.repeat(64);

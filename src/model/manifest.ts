@@ -1,4 +1,4 @@
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 
 /**
  * The model package manifest (models/README.md, format `adaptive-perception/model@1`).

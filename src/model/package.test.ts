@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isPerceptionError } from '../errors.js';
-import { makeTinyModel } from '../engine/fixtures/tiny-model.js';
+import { isPerceptionError } from '../core/errors.js';
+import { makeTinyModel } from '../../test/support/tiny-model/tiny-model.js';
 import { loadModelPackage } from './package.js';
 
 let pkg: { dir: string; cleanup: () => void };

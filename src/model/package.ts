@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import { PRECISIONS, precisionVariants, routerTensorSpecs, tailTensorSpecs, validateManifest, type Manifest, type Precision } from './manifest.js';
 
 /** One tail weight tensor: `[out, in, 1, 1]` weights or `[out]` bias, row-major float32. */

@@ -1,4 +1,4 @@
-import type { CompressedImage, Header } from '../msgs/index.js';
+import type { CompressedImage, Header } from './index.js';
 import type { KeyValue } from '../ros/diagnostics.js';
 
 /** TypeScript shapes of this package's messages (msgs/msg/*.msg) as the nodes use them. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import { makeImage, validateImage } from './image.js';
 import { nsToTime, timeToNs } from './time.js';
 import { sampleDepthImage, sampleRgbImage } from './samples.js';

@@ -1,4 +1,4 @@
-import { PerceptionError, type ErrorContext } from '../errors.js';
+import { PerceptionError, type ErrorContext } from '../core/errors.js';
 import { nsToTime } from './time.js';
 import type { Image, Time } from './types.js';
 

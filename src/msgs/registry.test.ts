@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isPerceptionError } from '../errors.js';
+import { isPerceptionError } from '../core/errors.js';
 import { codecFor, definitionFor, knownTypes } from './registry.js';
 import { plain, sampleOfEveryType } from './samples.js';
 

@@ -1,7 +1,7 @@
 import { parse } from '@foxglove/rosmsg';
 import type { MessageDefinition } from '@foxglove/message-definition';
 import { MessageReader, MessageWriter } from '@foxglove/rosmsg2-serialization';
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import { MESSAGE_TEXT, MSG_SEPARATOR, directDependencies, toRos2Name, toShortName } from './definitions.js';
 
 /** Every type this product knows, as `pkg/msg/Type`. */

@@ -104,6 +104,10 @@ export function sampleOfEveryType(): Record<string, unknown> {
     'diagnostic_msgs/msg/DiagnosticStatus': status,
     'diagnostic_msgs/msg/DiagnosticArray': { header, status: [status] },
     'std_msgs/msg/Bool': { data: true },
+    'lifecycle_msgs/msg/State': { id: 3, label: 'active' },
+    'lifecycle_msgs/msg/Transition': { id: 3, label: 'activate' },
+    'lifecycle_msgs/msg/TransitionDescription': { transition: { id: 3, label: 'activate' }, start_state: { id: 2, label: 'inactive' }, goal_state: { id: 13, label: 'activating' } },
+    'lifecycle_msgs/msg/TransitionEvent': { timestamp: 1_700_000_000_000_000_000n, transition: { id: 40, label: 'transition_success' }, start_state: { id: 13, label: 'activating' }, goal_state: { id: 3, label: 'active' } },
     'adaptive_perception/msg/AdaptationStatus': {
       header, model_name: 'default', serving_version: '1.0.0', candidate_version: '1.0.1', state: 2, reason: 'night domain flagged',
       flagged_frames: 40, labelled_frames: 32, new_domain_score: 0.5, old_domain_score: 0.75,

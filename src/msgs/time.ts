@@ -1,4 +1,4 @@
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import type { Time } from './types.js';
 
 const NS_PER_SEC = 1_000_000_000n;

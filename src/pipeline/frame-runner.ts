@@ -1,4 +1,4 @@
-import { isPerceptionError, type PerceptionError } from '../errors.js';
+import { isPerceptionError, type PerceptionError } from '../core/errors.js';
 import type { BatchRunner, InputSize } from '../scheduler/index.js';
 import { ImageDecoder, type EncodedImage, type RgbImage } from './image-decode.js';
 import type { FrameResult, Perception } from './perception.js';

@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { PerceptionError, type ErrorContext } from '../errors.js';
+import { PerceptionError, type ErrorContext } from '../core/errors.js';
 
 /** A camera image as the engine takes it: packed RGB, HWC, 3 bytes a pixel. */
 export interface RgbImage {

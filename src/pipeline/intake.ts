@@ -1,7 +1,7 @@
-import { PerceptionError, isPerceptionError } from '../errors.js';
+import { PerceptionError, isPerceptionError } from '../core/errors.js';
 import { timeToNs, validateImage, type CompressedImage, type Image } from '../msgs/index.js';
-import type { EncodedImage } from '../replay/image-decode.js';
-import type { ReceiveInfo } from '../transport/types.js';
+import type { EncodedImage } from './image-decode.js';
+import type { ReceiveInfo } from '../ros/transport/types.js';
 
 /** Encodings the frame decoder turns into RGB (validateImage also knows depth encodings, which a camera topic must not carry). */
 const CAMERA_ENCODINGS = new Set(['rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', '8UC1']);

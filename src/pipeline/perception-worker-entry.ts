@@ -10,7 +10,7 @@ import { FrameRunner, type FramePayload } from './frame-runner.js';
 import type { RgbImage } from './image-decode.js';
 import { Perception, type FrameResult } from './perception.js';
 import type { FrameTensors, HeldOutputs, ToWorker, FromWorker, WireOutcome, WorkerInit } from './perception-worker.js';
-import { toWireError } from '../worker-thread.js';
+import { toWireError } from '../core/worker-thread.js';
 
 const port = parentPort;
 if (!port) throw new Error('perception-worker-entry must run in a worker thread');

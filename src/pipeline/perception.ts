@@ -1,5 +1,5 @@
 import type { BagWriter } from '../bag/types.js';
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import type { Detection } from '../engine/decode.js';
 import { decodeFrame } from '../engine/frame-result.js';
 import type { InputSize, OutputName } from '../model/manifest.js';

@@ -2,16 +2,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { PerceptionError } from '../errors.js';
-import { createIdentity } from '../learner/keys.js';
+import { PerceptionError } from '../core/errors.js';
+import { createIdentity } from '../adaptation/protocol/keys.js';
 import type { HeadName } from '../model/manifest.js';
-import type { ReplayHooks } from '../replay/replay.js';
-import { LatencyRecorder } from '../replay/summary.js';
-import { combinedScore } from '../replay/timeline.js';
-import { FEATURE_OUTPUTS, TAIL_FEATURE_OUTPUTS } from './perception-parts.js';
-import { AdaptPerception } from './perception-side.js';
+import type { ReplayHooks } from './replay.js';
+import { LatencyRecorder } from './summary.js';
+import { combinedScore } from './timeline.js';
+import { FEATURE_OUTPUTS, TAIL_FEATURE_OUTPUTS } from '../adaptation/perception/perception-parts.js';
+import { AdaptPerception } from '../adaptation/perception/perception-side.js';
 import { manualFlagStamp, type ManualFlagSpec } from './manual-flags.js';
-import { readReferenceSet } from './reference-set.js';
+import { readReferenceSet } from '../adaptation/perception/reference-set.js';
 
 export interface AdaptReplayOptions {
   modelDir: string;

@@ -1,4 +1,4 @@
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import type { MetricsSummary } from './summary.js';
 
 /**

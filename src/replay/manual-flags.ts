@@ -1,4 +1,4 @@
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 
 /**
  * Manual flags from the command line (`replay --adapt --flag CAMERA@STAMP`): an operator asks

@@ -6,15 +6,15 @@ import type { BagInfo } from '../bag/types.js';
 import type { Engine } from '../engine/engine.js';
 import { nsToSeconds } from '../msgs/index.js';
 import type { DropReason, SchedulerSnapshot } from '../scheduler/index.js';
-import type { FramePayload } from './frame-runner.js';
+import type { FramePayload } from '../pipeline/frame-runner.js';
 import type { GcSummary } from './gc-stats.js';
-import type { RgbImage } from './image-decode.js';
+import type { RgbImage } from '../pipeline/image-decode.js';
 import type { TruthPart } from './pairing.js';
-import type { FrameResult, Perception } from './perception.js';
+import type { FrameResult, Perception } from '../pipeline/perception.js';
 import { renderReport } from './report.js';
 import { CameraScorer } from './scoring.js';
 import { LatencyRecorder, type CameraSummary, type MetricsSummary, type ReplaySummary } from './summary.js';
-import { resultTopic } from './topics.js';
+import { resultTopic } from '../pipeline/topics.js';
 
 export interface CameraState {
   frames: number;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { FrameResult } from './perception.js';
+import type { FrameResult } from '../pipeline/perception.js';
 import { CameraScorer, scoreFrame } from './scoring.js';
 
 function result(boxes: FrameResult['boxes']): FrameResult {

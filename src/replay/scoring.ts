@@ -2,8 +2,8 @@ import { upscaleDepth } from '../engine/decode.js';
 import { DepthEvaluator } from '../eval/depth.js';
 import { DetectionEvaluator, type EvalBox, type ScoredBox } from '../eval/detection.js';
 import { SegmentationEvaluator, resizeLabels } from '../eval/segmentation.js';
-import type { Box } from './messages.js';
-import type { FrameResult } from './perception.js';
+import type { Box } from '../pipeline/messages.js';
+import type { FrameResult } from '../pipeline/perception.js';
 import { emptyMetrics, type MetricsSummary } from './summary.js';
 
 /** Ground truth parts as they arrive from /gt/... topics. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { steadyWindows } from './adapt-replay.js';
+import { steadyWindows } from './adapt.js';
 
 describe('steadyWindows (the swap-window test applied to steady frames)', () => {
   it('cuts the steady frames into windows of the swap windows size and counts those over the target', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { FrameResult } from './perception.js';
+import type { FrameResult } from '../pipeline/perception.js';
 import { emptyMetrics } from './summary.js';
 import { TimelineScorer, combinedScore } from './timeline.js';
 

@@ -1,4 +1,4 @@
-import type { FrameResult } from './perception.js';
+import type { FrameResult } from '../pipeline/perception.js';
 import { CameraScorer, type FrameScore, type Truth } from './scoring.js';
 import type { MetricsSummary } from './summary.js';
 

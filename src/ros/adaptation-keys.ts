@@ -1,8 +1,8 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { PerceptionError } from '../errors.js';
-import { loadOrCreateIdentity, loadPublicIdentity, type Identity, type PublicIdentity } from '../learner/keys.js';
-import type { NodeLog } from './types.js';
+import { PerceptionError } from '../core/errors.js';
+import { loadOrCreateIdentity, loadPublicIdentity, type Identity, type PublicIdentity } from '../adaptation/protocol/keys.js';
+import type { NodeLog } from './node-types.js';
 
 /**
  * Key material of the two nodes under ROS 2. Each node loads its own identity from the key

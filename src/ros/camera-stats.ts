@@ -1,5 +1,5 @@
-import type { ErrorCode } from '../errors.js';
-import type { CameraStatus } from '../ros/diagnostics.js';
+import type { ErrorCode } from '../core/errors.js';
+import type { CameraStatus } from './diagnostics.js';
 import type { CameraSnapshot, InputSize } from '../scheduler/index.js';
 
 /**

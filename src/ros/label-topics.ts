@@ -1,8 +1,8 @@
-import { truthToLabels } from '../adapt/perception-parts.js';
-import { PerceptionError } from '../errors.js';
-import type { LabelEvent } from '../learner/labels.js';
+import { truthToLabels } from '../adaptation/perception/perception-parts.js';
+import { PerceptionError } from '../core/errors.js';
+import type { LabelEvent } from '../adaptation/learner/labels.js';
 import { timeToNs, validateImage, type Detection2DArray } from '../msgs/index.js';
-import { boxesFromDetections, bytePixels, floatPixels } from '../replay/messages.js';
+import { boxesFromDetections, bytePixels, floatPixels } from '../pipeline/messages.js';
 import type { Truth } from '../replay/scoring.js';
 
 /**

@@ -1,15 +1,15 @@
 import { nsToTime } from '../msgs/index.js';
-import { buildDiagnostics, learnerDiagnostic, type DiagnosticArray } from '../ros/diagnostics.js';
-import type { LabelEvent } from '../learner/labels.js';
-import { LEARNER_PARAMS } from '../ros/params.js';
-import { ADAPTATION_TOPICS, DIAGNOSTICS_TOPIC } from '../ros/topics.js';
-import { SENSOR_DATA_QOS, type Subscription, type Transport } from '../transport/types.js';
-import { ADAPTATION_STATES, type AdaptationStatus, type FlaggedFrame, type WeightUpdate } from './adaptation-msgs.js';
+import { buildDiagnostics, learnerDiagnostic, type DiagnosticArray } from './diagnostics.js';
+import type { LabelEvent } from '../adaptation/learner/labels.js';
+import { LEARNER_PARAMS } from './params.js';
+import { ADAPTATION_TOPICS, DIAGNOSTICS_TOPIC } from './topics.js';
+import { SENSOR_DATA_QOS, type Subscription, type Transport } from './transport/types.js';
+import { ADAPTATION_STATES, type AdaptationStatus, type FlaggedFrame, type WeightUpdate } from '../msgs/adaptation.js';
 import { labelFromTopic, labelTopics } from './label-topics.js';
 import { ManagedNode } from './lifecycle.js';
 import type { ParameterHost } from './params-host.js';
 import { PublisherSet } from './publishers.js';
-import { defaultInterval, type IntervalFn, type NodeLog } from './types.js';
+import { defaultInterval, type IntervalFn, type NodeLog } from './node-types.js';
 
 /** AdaptationStatus without its header: what a learner core reports. */
 export type LearnerReport = Omit<AdaptationStatus, 'header'>;
@@ -138,7 +138,7 @@ export class LearnerNode extends ManagedNode {
 
   protected async onConfigure(): Promise<void> {
     const values = this.params.declare(LEARNER_PARAMS);
-    const create = this.#o.createCore ?? (await import('./ros-learner-core.js')).createRosLearnerCore;
+    const create = this.#o.createCore ?? (await import('../adaptation/learner/ros-service.js')).createRosLearnerCore;
     const ports: LearnerNodePorts = { announceWeights: (m) => this.announceWeights(m), now: () => this.transport.clock.now(), defaultModelDir: this.#o.defaultModelDir };
     this.#core = await create(values, this.#log, ports);
     this.#core.onChange(() => this.publishStatus());

@@ -1,10 +1,10 @@
 import { nsToTime } from '../msgs/index.js';
-import { buildDiagnostics } from '../ros/diagnostics.js';
-import type { RclNodeLike, RclServiceLike } from '../transport/rcl-like.js';
-import type { Publisher, Transport } from '../transport/types.js';
-import { RESULTS_QOS } from '../transport/types.js';
+import { buildDiagnostics } from './diagnostics.js';
+import type { RclNodeLike, RclServiceLike } from './transport/rcl-like.js';
+import type { Publisher, Transport } from './transport/types.js';
+import { RESULTS_QOS } from './transport/types.js';
 import type { ManagedNode, Transition } from './lifecycle.js';
-import type { LifecycleState, NodeLog } from './types.js';
+import type { LifecycleState, NodeLog } from './node-types.js';
 
 /**
  * The ROS 2 managed-node protocol (lifecycle_msgs: `~/change_state`, `~/get_state`,

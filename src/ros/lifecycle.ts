@@ -1,5 +1,5 @@
-import { PerceptionError } from '../errors.js';
-import type { LifecycleState } from './types.js';
+import { PerceptionError } from '../core/errors.js';
+import type { LifecycleState } from './node-types.js';
 
 export type Transition = 'configure' | 'activate' | 'deactivate' | 'cleanup' | 'shutdown';
 

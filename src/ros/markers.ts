@@ -1,5 +1,5 @@
 import type { Header } from '../msgs/index.js';
-import type { FrameResult } from '../replay/perception.js';
+import type { FrameResult } from '../pipeline/perception.js';
 
 /**
  * Detections as a `visualization_msgs/MarkerArray` rviz2 can show without a plugin: each box a

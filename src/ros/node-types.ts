@@ -1,8 +1,8 @@
 import type { Engine, EngineOptions } from '../engine/engine.js';
-import type { FlaggerOptions } from '../learner/flagger.js';
-import type { AdaptationStatus, FlaggedFrame, WeightUpdate } from './adaptation-msgs.js';
+import type { FlaggerOptions } from '../adaptation/perception/flagger.js';
+import type { AdaptationStatus, FlaggedFrame, WeightUpdate } from '../msgs/adaptation.js';
 import type { ParameterHost } from './params-host.js';
-import type { Transport } from '../transport/types.js';
+import type { Transport } from './transport/types.js';
 
 /** The managed-node states of ROS 2 (lifecycle_msgs/State), as the nodes here walk them. */
 export type LifecycleState = 'unconfigured' | 'inactive' | 'active' | 'finalized';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import { flattenParams } from './params.js';
 
 /**

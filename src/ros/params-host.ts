@@ -1,6 +1,6 @@
-import { PerceptionError } from '../errors.js';
-import { checkParam, declareParams, onSetParameters, type ParamSpec } from '../ros/params.js';
-import { PARAMETER_TYPE, type RclLike, type RclNodeLike, type RclParameterLike, type RclSetParametersResult } from '../transport/rcl-like.js';
+import { PerceptionError } from '../core/errors.js';
+import { checkParam, declareParams, onSetParameters, type ParamSpec } from './params.js';
+import { PARAMETER_TYPE, type RclLike, type RclNodeLike, type RclParameterLike, type RclSetParametersResult } from './transport/rcl-like.js';
 
 /**
  * Where a node's parameters live: the ROS node's parameter service under rclnodejs, or a plain

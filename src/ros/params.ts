@@ -1,5 +1,5 @@
-import { PerceptionError } from '../errors.js';
-import { PARAMETER_TYPE, type RclLike, type RclNodeLike, type RclParameterDescriptorLike, type RclParameterLike, type RclRangeLike, type RclSetParametersResult } from '../transport/rcl-like.js';
+import { PerceptionError } from '../core/errors.js';
+import { PARAMETER_TYPE, type RclLike, type RclNodeLike, type RclParameterDescriptorLike, type RclParameterLike, type RclRangeLike, type RclSetParametersResult } from './transport/rcl-like.js';
 import { cameraOfTopic } from './topics.js';
 
 /**

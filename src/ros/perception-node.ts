@@ -1,25 +1,25 @@
-import { FEATURE_OUTPUTS } from '../adapt/perception-parts.js';
+import { FEATURE_OUTPUTS } from '../adaptation/perception/perception-parts.js';
 import { DEFAULT_OUTPUTS, Engine } from '../engine/engine.js';
 import type { Provider } from '../engine/runner.js';
 import { nsToTime, timeToNs } from '../msgs/index.js';
-import { FrameRunner, type FrameOutcome, type FramePayload } from '../replay/frame-runner.js';
-import { PerceptionWorker } from '../replay/perception-worker.js';
-import { encodedSize } from '../replay/image-size.js';
-import { Perception } from '../replay/perception.js';
-import { buildDiagnostics, type DiagnosticArray } from '../ros/diagnostics.js';
-import { PERCEPTION_PARAMS, cameraParams } from '../ros/params.js';
-import { ADAPTATION_TOPICS, cameraOfTopic, perceptionPublications, type PublishToggles } from '../ros/topics.js';
+import { FrameRunner, type FrameOutcome, type FramePayload } from '../pipeline/frame-runner.js';
+import { PerceptionWorker } from '../pipeline/perception-worker.js';
+import { encodedSize } from '../pipeline/image-size.js';
+import { Perception } from '../pipeline/perception.js';
+import { buildDiagnostics, type DiagnosticArray } from './diagnostics.js';
+import { PERCEPTION_PARAMS, cameraParams } from './params.js';
+import { ADAPTATION_TOPICS, cameraOfTopic, perceptionPublications, type PublishToggles } from './topics.js';
 import { Scheduler, systemClock, type CameraConfig, type Clock, type FrameTiming } from '../scheduler/index.js';
-import type { Subscription, Transport, TransportClock, TransportEvent } from '../transport/types.js';
-import { stateLabel, type AdaptationStatus, type FlaggedFrame, type WeightUpdate } from './adaptation-msgs.js';
+import type { Subscription, Transport, TransportClock, TransportEvent } from './transport/types.js';
+import { stateLabel, type AdaptationStatus, type FlaggedFrame, type WeightUpdate } from '../msgs/adaptation.js';
 import { CameraStats } from './camera-stats.js';
-import { isFrameError, takeFrame } from './intake.js';
+import { isFrameError, takeFrame } from '../pipeline/intake.js';
 import { ManagedNode } from './lifecycle.js';
 import { detectionMarkers, marker, MARKER } from './markers.js';
 import type { ParamChange, ParameterHost } from './params-host.js';
-import { openAdaptationFromParams, type PerceptionAdaptation } from './perception-adaptation.js';
+import { openAdaptationFromParams, type PerceptionAdaptation } from '../adaptation/perception/ros-adapter.js';
 import { PublisherSet } from './publishers.js';
-import { defaultInterval, type NodeLog, type PerceptionHooks, type PerceptionNodeOptions } from './types.js';
+import { defaultInterval, type NodeLog, type PerceptionHooks, type PerceptionNodeOptions } from './node-types.js';
 
 /** A frame in the scheduler, with the resolver of its fate (bag backpressure; see onFrame). */
 interface NodePayload extends FramePayload {

@@ -1,6 +1,6 @@
 import type { BagWriter } from '../bag/types.js';
-import type { TopicSpec } from '../ros/topics.js';
-import type { Publisher, Transport } from '../transport/types.js';
+import type { TopicSpec } from './topics.js';
+import type { Publisher, Transport } from './transport/types.js';
 
 /**
  * The node's publishers, keyed by the topic as `src/ros/topics.ts` lists it (relative for

@@ -1,6 +1,6 @@
-import { PerceptionError } from '../errors.js';
-import { classifyTopic, resultTopic } from '../replay/topics.js';
-import { LATCHED_QOS, RESULTS_QOS, SENSOR_DATA_QOS, type QosProfile } from '../transport/types.js';
+import { PerceptionError } from '../core/errors.js';
+import { classifyTopic, resultTopic } from '../pipeline/topics.js';
+import { LATCHED_QOS, RESULTS_QOS, SENSOR_DATA_QOS, type QosProfile } from './transport/types.js';
 
 /**
  * The ROS 2 graph interface of the two nodes, in one place: what each publishes and subscribes

@@ -1,4 +1,4 @@
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import type { InputSize, SchedulerOptions } from './types.js';
 
 /** Options after validation, every default filled in. Built once, at construction. */

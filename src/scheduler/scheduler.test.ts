@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isPerceptionError } from '../errors.js';
+import { isPerceptionError } from '../core/errors.js';
 import { Scheduler } from './scheduler.js';
 import { BIG, harness, SMALL } from './test-helpers.js';
 import { FakeClock, FakeRunner, stepOnce } from './testing.js';

@@ -1,4 +1,4 @@
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import { resolveConfig, type ResolvedConfig } from './config.js';
 import { CostModel } from './cost-model.js';
 import { ResolutionLadder } from './ladder.js';

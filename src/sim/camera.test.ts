@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Camera, intrinsicsFromFov, mountedCamera, rigMount, CAMERA_NAMES } from './camera.js';
-import { isPerceptionError } from '../errors.js';
+import { isPerceptionError } from '../core/errors.js';
 
 const K = intrinsicsFromFov(1280, 720, Math.PI / 2);
 

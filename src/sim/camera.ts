@@ -4,7 +4,7 @@
  * Pixel (i, j) covers [i, i+1) × [j, j+1); its centre is (i + 0.5, j + 0.5), and the
  * principal point of a default camera is the image centre (W/2, H/2).
  */
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 
 export type CameraName = 'front' | 'left' | 'right' | 'rear';
 export const CAMERA_NAMES: readonly CameraName[] = ['front', 'left', 'right', 'rear'];

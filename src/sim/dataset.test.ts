@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
 import { registerDatasetCommand, writeDataset } from '../cli/dataset.js';
-import { isPerceptionError } from '../errors.js';
+import { isPerceptionError } from '../core/errors.js';
 import { Simulation } from './simulation.js';
 
 const dirs: string[] = [];

@@ -5,7 +5,7 @@
  * The appearance is drawn from its own random stream, so the same seed gives the same
  * world in every domain, and different seeds vary lighting within a domain.
  */
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import { deriveSeed, Rng } from './rng.js';
 import type { Vec3 } from './camera.js';
 import type { RainLook } from './rain.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isPerceptionError } from '../errors.js';
+import { isPerceptionError } from '../core/errors.js';
 import { Simulation, type SimOptions, type CameraFrame } from './simulation.js';
 import { MAX_OCCLUSION, MIN_BOX_PIXELS } from './render.js';
 import type { Camera } from './camera.js';

@@ -3,7 +3,7 @@
  * pure function of (options, index), so `frame(i)` gives random access and `next()` walks
  * the sequence; both give identical bytes for identical options.
  */
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../core/errors.js';
 import { CAMERA_NAMES, mountedCamera, rigMount, type Camera, type CameraName, type Intrinsics, type Mount } from './camera.js';
 import { assertDomain, makeLook, type Domain, type Look } from './domains.js';
 import { ViewRenderer, type GtBox } from './render.js';

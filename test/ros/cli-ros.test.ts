@@ -2,9 +2,9 @@ import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { registerRosCommand, runRosNode } from '../../src/cli/ros.js';
 import { Engine } from '../../src/engine/engine.js';
-import type { ManagedNode } from '../../src/node/lifecycle.js';
-import { NullLearnerCore } from '../../src/node/learner-node.js';
-import { createFakeRcl } from '../ros/fake-rclnodejs.js';
+import type { ManagedNode } from '../../src/ros/lifecycle.js';
+import { NullLearnerCore } from '../../src/ros/learner-node.js';
+import { createFakeRcl } from './fake-rclnodejs.js';
 
 describe('adaptive-perception ros', () => {
   it('without ROS 2 sourced: one clear PerceptionError (main prints it on one line and exits 1)', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PerceptionError } from '../../src/errors.js';
+import { PerceptionError } from '../../src/core/errors.js';
 import { validateImage } from '../../src/msgs/index.js';
 import { sampleHeader } from '../../src/msgs/samples.js';
 import { LEVEL, buildDiagnostics, cameraDiagnostic, learnerDiagnostic, modelDiagnostic, type CameraStatus } from '../../src/ros/diagnostics.js';

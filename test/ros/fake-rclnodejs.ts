@@ -26,8 +26,8 @@ import { parse as parseYaml } from 'yaml';
 import { readFileSync } from 'node:fs';
 import { codecFor } from '../../src/msgs/index.js';
 import { flattenParams } from '../../src/ros/params.js';
-import { resolveTopic } from '../../src/transport/names.js';
-import { conformMessage } from '../../src/transport/conform.js';
+import { resolveTopic } from '../../src/ros/transport/names.js';
+import { conformMessage } from '../../src/ros/transport/conform.js';
 import {
   PARAMETER_TYPE,
   RMW,
@@ -44,7 +44,7 @@ import {
   type RclSetParametersResult,
   type RclSubscriptionLike,
   type RclTimerLike,
-} from '../../src/transport/rcl-like.js';
+} from '../../src/ros/transport/rcl-like.js';
 
 export class FakeQoS implements RclQoSLike {
   constructor(

@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { sampleOfEveryType } from '../../src/msgs/samples.js';
-import { LearnerNode, NullLearnerCore } from '../../src/node/learner-node.js';
-import { MemoryParameterHost, RclParameterHost } from '../../src/node/params-host.js';
+import { LearnerNode, NullLearnerCore } from '../../src/ros/learner-node.js';
+import { MemoryParameterHost, RclParameterHost } from '../../src/ros/params-host.js';
 import { flattenParams } from '../../src/ros/params.js';
-import { RosTransport } from '../../src/transport/index.js';
-import { createFakeRcl } from '../ros/fake-rclnodejs.js';
+import { RosTransport } from '../../src/ros/transport/index.js';
+import { createFakeRcl } from './fake-rclnodejs.js';
 
 const STATUS = 'adaptive_perception/msg/AdaptationStatus';
 

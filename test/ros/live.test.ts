@@ -19,11 +19,11 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openBag } from '../../src/bag/index.js';
 import { writeSimBag } from '../../src/cli/sim.js';
-import { encodeBundle, modelRef } from '../../src/learner/bundle.js';
-import { keyFingerprint, loadIdentity } from '../../src/learner/keys.js';
+import { encodeBundle, modelRef } from '../../src/adaptation/protocol/bundle.js';
+import { keyFingerprint, loadIdentity } from '../../src/adaptation/protocol/keys.js';
 import { loadModelPackage } from '../../src/model/package.js';
 import type { Image } from '../../src/msgs/index.js';
-import { RESULTS_QOS, RosTransport, SENSOR_DATA_QOS, type RclLike, type RclNodeLike } from '../../src/transport/index.js';
+import { RESULTS_QOS, RosTransport, SENSOR_DATA_QOS, type RclLike, type RclNodeLike } from '../../src/ros/transport/index.js';
 import { rclnodejsContract } from './rclnodejs.contract.js';
 
 const distro = process.env.ROS_DISTRO;

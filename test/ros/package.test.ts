@@ -11,7 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import { MESSAGE_TEXT, definitionFor, dependencyClosure } from '../../src/msgs/index.js';
 import { LEARNER_PARAMS, checkParams, flattenParams, perceptionParamSpecs } from '../../src/ros/params.js';
 import { learnerPublications, learnerSubscriptions, perceptionPublications, perceptionSubscriptions } from '../../src/ros/topics.js';
-import { resolveTopic } from '../../src/transport/names.js';
+import { resolveTopic } from '../../src/ros/transport/names.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const read = (p: string) => readFileSync(join(root, p), 'utf8');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LEARNER_PARAMS, checkParam, declareParams, perceptionParamSpecs } from '../../src/ros/params.js';
-import { RclParameterHost } from '../../src/node/params-host.js';
-import { PARAMETER_TYPE } from '../../src/transport/rcl-like.js';
+import { RclParameterHost } from '../../src/ros/params-host.js';
+import { PARAMETER_TYPE } from '../../src/ros/transport/rcl-like.js';
 import { createFakeRcl, FakeDescriptor, type FakeNode } from './fake-rclnodejs.js';
 
 describe('node parameters', () => {

@@ -2,9 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { McapBagWriter, openBag } from '../../src/bag/index.js';
-import { MemoryParameterHost } from '../../src/node/params-host.js';
-import { PerceptionNode } from '../../src/node/perception-node.js';
-import { BagTransport } from '../../src/transport/index.js';
+import { MemoryParameterHost } from '../../src/ros/params-host.js';
+import { PerceptionNode } from '../../src/ros/perception-node.js';
+import { BagTransport } from '../../src/ros/transport/index.js';
 import { IMAGE, idle, simFeed } from './fixtures.js';
 import { runPerceptionNodeContract, type NodeHarness } from './perception-node.contract.js';
 

@@ -11,7 +11,7 @@ import { Engine } from '../../src/engine/engine.js';
 import { timeToNs, type Image } from '../../src/msgs/index.js';
 import type { DiagnosticArray } from '../../src/ros/diagnostics.js';
 import { flattenParams } from '../../src/ros/params.js';
-import type { PerceptionNode } from '../../src/node/perception-node.js';
+import type { PerceptionNode } from '../../src/ros/perception-node.js';
 import type { FeedItem } from './fixtures.js';
 
 export interface NodeRig {

@@ -1,7 +1,7 @@
-import { RclParameterHost } from '../../src/node/params-host.js';
-import { PerceptionNode } from '../../src/node/perception-node.js';
-import { RMW, RosTransport } from '../../src/transport/index.js';
-import { createFakeRcl, type FakeNode } from '../ros/fake-rclnodejs.js';
+import { RclParameterHost } from '../../src/ros/params-host.js';
+import { PerceptionNode } from '../../src/ros/perception-node.js';
+import { RMW, RosTransport } from '../../src/ros/transport/index.js';
+import { createFakeRcl, type FakeNode } from './fake-rclnodejs.js';
 import { IMAGE, idle, simFeed } from './fixtures.js';
 import { runPerceptionNodeContract, type NodeHarness } from './perception-node.contract.js';
 

@@ -9,8 +9,8 @@
  * not satisfy; without them (CI's --ignore-scripts install) it is any string. Both must pass.
  */
 import type * as rclnodejs from 'rclnodejs';
-import type { RclLike, RclNodeLike, RclPublisherLike, RclSubscriptionLike } from '../../src/transport/rcl-like.js';
-import { PARAMETER_TYPE, RMW } from '../../src/transport/rcl-like.js';
+import type { RclLike, RclNodeLike, RclPublisherLike, RclSubscriptionLike } from '../../src/ros/transport/rcl-like.js';
+import { PARAMETER_TYPE, RMW } from '../../src/ros/transport/rcl-like.js';
 
 type Module = typeof rclnodejs;
 type Assert<T extends true> = T;

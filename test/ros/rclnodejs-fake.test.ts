@@ -1,5 +1,5 @@
 import { describe } from 'vitest';
-import type { RclLike } from '../../src/transport/rcl-like.js';
+import type { RclLike } from '../../src/ros/transport/rcl-like.js';
 import { createFakeRcl, type FakeNode, type FakeRcl } from './fake-rclnodejs.js';
 import { rclnodejsContract } from './rclnodejs.contract.js';
 

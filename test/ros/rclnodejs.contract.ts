@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { sampleHeader } from '../../src/msgs/samples.js';
-import { RclParameterHost } from '../../src/node/params-host.js';
+import { RclParameterHost } from '../../src/ros/params-host.js';
 import { resolveParamOverrides } from '../../src/ros/param-overrides.js';
 import { declareParams, type ParamSpec } from '../../src/ros/params.js';
-import { PARAMETER_TYPE, RMW, type RclLike, type RclNodeLike } from '../../src/transport/rcl-like.js';
-import { RosTransport } from '../../src/transport/ros-transport.js';
+import { PARAMETER_TYPE, RMW, type RclLike, type RclNodeLike } from '../../src/ros/transport/rcl-like.js';
+import { RosTransport } from '../../src/ros/transport/ros-transport.js';
 
 export interface RclHarness {
   /** An rclnodejs module, initialised with these ROS arguments (shut down by `close`). */

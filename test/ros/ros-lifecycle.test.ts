@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runRosNode } from '../../src/cli/ros.js';
 import { Engine } from '../../src/engine/engine.js';
-import type { ManagedNode } from '../../src/node/lifecycle.js';
-import type { PerceptionNode } from '../../src/node/perception-node.js';
+import type { ManagedNode } from '../../src/ros/lifecycle.js';
+import type { PerceptionNode } from '../../src/ros/perception-node.js';
 import type { DiagnosticArray } from '../../src/ros/diagnostics.js';
-import { createFakeRcl, type FakeRcl } from '../ros/fake-rclnodejs.js';
+import { createFakeRcl, type FakeRcl } from './fake-rclnodejs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ap-lifecycle-'));
 const file = (name: string, text: string) => {

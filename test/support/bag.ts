@@ -1,8 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sampleCameraInfo, sampleCompressedImage, sampleDepthImage, sampleDetections, sampleHeader, sampleRgbImage } from '../msgs/samples.js';
-import type { BagMessage, BagReader, BagWriter, ReadOptions } from './types.js';
+import { sampleCameraInfo, sampleCompressedImage, sampleDepthImage, sampleDetections, sampleHeader, sampleRgbImage } from '../../src/msgs/samples.js';
+import type { BagMessage, BagReader, BagWriter, ReadOptions } from '../../src/bag/types.js';
 
 /** A fresh folder under the OS temp dir, removed after `fn`. */
 export async function withTmp<T>(fn: (dir: string) => Promise<T>): Promise<T> {

@@ -1,7 +1,7 @@
 import { createHash, sign, type KeyObject } from 'node:crypto';
-import { tailTensorSpecs, validateManifest, type Manifest } from '../model/manifest.js';
-import type { TailTensor, TailWeights } from '../model/package.js';
-import { BUNDLE_MAGIC, type BundleMeta } from './bundle.js';
+import { tailTensorSpecs, validateManifest, type Manifest } from '../../src/model/manifest.js';
+import type { TailTensor, TailWeights } from '../../src/model/package.js';
+import { BUNDLE_MAGIC, type BundleMeta } from '../../src/adaptation/protocol/bundle.js';
 
 /** Test fixtures for the weight path: a small valid manifest and deterministic tail weights. */
 export function smallManifest(version = '1.0.0'): Manifest {

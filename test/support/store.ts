@@ -1,5 +1,5 @@
-import { mulberry32 } from './random.js';
-import type { Domain, FeatureMap, FlaggedSample } from './store-types.js';
+import { mulberry32 } from '../../src/adaptation/learner/random.js';
+import type { Domain, FeatureMap, FlaggedSample } from '../../src/adaptation/learner/store-types.js';
 
 /** Deterministic pseudo-random numbers in [0, 1) (mulberry32). */
 export const rng = mulberry32;

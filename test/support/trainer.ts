@@ -1,9 +1,9 @@
-import type { Manifest } from '../model/manifest.js';
-import type { TailTensor, TailWeights } from '../model/package.js';
-import type { Domain, GtBox } from './store-types.js';
-import { rng } from './store-test-helpers.js';
-import { detTargets } from './targets.js';
-import type { TrainSample, TrainingSource } from './trainer.js';
+import type { Manifest } from '../../src/model/manifest.js';
+import type { TailTensor, TailWeights } from '../../src/model/package.js';
+import type { Domain, GtBox } from '../../src/adaptation/learner/store-types.js';
+import { rng } from './store.js';
+import { detTargets } from '../../src/adaptation/learner/targets.js';
+import type { TrainSample, TrainingSource } from '../../src/adaptation/learner/trainer.js';
 
 /**
  * A synthetic, learnable world for trainer and gate tests: a tiny tails spec, and samples whose

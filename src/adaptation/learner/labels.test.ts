@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Annotator, DelayQueue, LabelMatcher, validateLabels, type LabelEvent } from './labels.js';
 import { SampleStore } from './store.js';
-import { fakeSample } from './store-test-helpers.js';
+import { fakeSample } from '../../../test/support/store.js';
 
 const boxes = (camera: string, stampNs: bigint): LabelEvent => ({ camera, stampNs, labels: { boxes: [{ classIndex: 0, x0: 0, y0: 0, x1: 4, y1: 4 }] } });
 const lane = (camera: string, stampNs: bigint): LabelEvent => ({ camera, stampNs, labels: { lane: { width: 2, height: 1, data: Uint8Array.of(1, 2) } } });

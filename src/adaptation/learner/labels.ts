@@ -1,5 +1,5 @@
-import { PerceptionError } from '../errors.js';
-import { IGNORE_LABEL } from '../eval/segmentation.js';
+import { PerceptionError } from '../../core/errors.js';
+import { IGNORE_LABEL } from '../../eval/segmentation.js';
 import { sampleKey, type LabelImage, type SampleLabels } from './store-types.js';
 
 /**

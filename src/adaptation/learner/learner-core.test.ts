@@ -2,15 +2,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { TailWeights } from '../model/package.js';
-import { poolFeatures, routerScore } from '../engine/router.js';
+import type { TailWeights } from '../../model/package.js';
+import { poolFeatures, routerScore } from '../../engine/router.js';
 import { routerOf, type GateDecision } from './gate.js';
 import { LearnerCore } from './learner-core.js';
 import type { Pacer } from './paced.js';
 import { SampleStore } from './store.js';
 import type { Domain, FlaggedSample } from './store-types.js';
 import { initTf } from './tails-tf.js';
-import { SYN_MANIFEST, synSample, synWeights } from './trainer-test-helpers.js';
+import { SYN_MANIFEST, synSample, synWeights } from '../../../test/support/trainer.js';
 
 beforeAll(() => initTf());
 let dir: string;

@@ -1,7 +1,7 @@
-import { isPerceptionError, PerceptionError } from '../errors.js';
-import type { Manifest } from '../model/manifest.js';
-import type { TailWeights } from '../model/package.js';
-import { fitRouterPaced, poolFeatures, type Router } from '../engine/router.js';
+import { isPerceptionError, PerceptionError } from '../../core/errors.js';
+import type { Manifest } from '../../model/manifest.js';
+import type { TailWeights } from '../../model/package.js';
+import { fitRouterPaced, poolFeatures, type Router } from '../../engine/router.js';
 import { Gate, type GateDecision, type GateOptions } from './gate.js';
 import { LabelMatcher, validateLabels, type LabelEvent, type LabelMatcherOptions } from './labels.js';
 import type { InsertResult, SampleFilter, SampleInfo } from './store.js';

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../../core/errors.js';
 
 /**
  * The learner's default niceness: background work, below perception (nice 0). 19, the lowest:

@@ -1,17 +1,17 @@
-import type { TrainerOptions } from '../learner/trainer.js';
+import type { TrainerOptions } from './trainer.js';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { encodeBundle, modelRef } from '../learner/bundle.js';
-import { ChannelClient } from '../learner/channel.js';
-import type { ToLearner } from '../learner/channel-codec.js';
-import type { GateOptions } from '../learner/gate.js';
-import { LearnerCore } from '../learner/learner-core.js';
-import { SlackClosedError, SlackWindow } from '../learner/slack-window.js';
-import { loadIdentity, loadPublicIdentity } from '../learner/keys.js';
-import { SampleStore } from '../learner/store.js';
-import { initTf } from '../learner/tails-tf.js';
-import { HEADS, type HeadName } from '../model/manifest.js';
-import { loadModelPackage } from '../model/package.js';
+import { encodeBundle, modelRef } from '../protocol/bundle.js';
+import { ChannelClient } from '../protocol/channel.js';
+import type { ToLearner } from '../protocol/channel-codec.js';
+import type { GateOptions } from './gate.js';
+import { LearnerCore } from './learner-core.js';
+import { SlackClosedError, SlackWindow } from './slack-window.js';
+import { loadIdentity, loadPublicIdentity } from '../protocol/keys.js';
+import { SampleStore } from './store.js';
+import { initTf } from './tails-tf.js';
+import { HEADS, type HeadName } from '../../model/manifest.js';
+import { loadModelPackage } from '../../model/package.js';
 
 /**
  * Detection is not adapted online by default: the online targets have no ignore regions for
@@ -35,7 +35,7 @@ export function parseHeads(value: string): HeadName[] {
   for (const h of heads) if (!(HEADS as readonly string[]).includes(h)) throw new Error(`--heads: unknown head '${h}' (allowed: ${HEADS.join(', ')})`);
   return heads as HeadName[];
 }
-import { labelFromMessage, sampleFromMessage } from './wire.js';
+import { labelFromMessage, sampleFromMessage } from '../protocol/wire.js';
 
 export interface LearnerProcessOptions {
   modelDir: string;

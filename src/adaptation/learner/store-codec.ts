@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { HEADS, type HeadName } from '../model/manifest.js';
-import { PerceptionError } from '../errors.js';
+import { HEADS, type HeadName } from '../../model/manifest.js';
+import { PerceptionError } from '../../core/errors.js';
 import type { FeatureMap, SampleLabels } from './store-types.js';
 
 /** How feature maps are kept on disk. */

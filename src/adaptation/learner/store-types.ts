@@ -1,4 +1,4 @@
-import type { HeadName, InputSize } from '../model/manifest.js';
+import type { HeadName, InputSize } from '../../model/manifest.js';
 
 /**
  * The learner's data types: what a flagged frame carries into the sample store, and the labels

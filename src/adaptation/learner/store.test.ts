@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { decodeFeatures, encodeFeatures, toHalf } from './store-codec.js';
 import { SampleStore } from './store.js';
-import { fakeSample } from './store-test-helpers.js';
+import { fakeSample } from '../../../test/support/store.js';
 
 let dir: string;
 beforeEach(() => {

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
-import { PerceptionError } from '../errors.js';
-import { HEADS } from '../model/manifest.js';
+import { PerceptionError } from '../../core/errors.js';
+import { HEADS } from '../../model/manifest.js';
 import {
   decodeFeatures,
   decodeLabels,

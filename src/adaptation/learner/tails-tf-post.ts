@@ -1,4 +1,4 @@
-import type { FloatMap } from '../engine/decode.js';
+import type { FloatMap } from '../../engine/decode.js';
 
 /**
  * The graph's post-processing of the tails' raw maps (training/model.py `postprocess`),

@@ -1,14 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Engine } from '../engine/engine.js';
-import type { RunnerTensor } from '../engine/runner.js';
-import { loadModelPackage, type ModelPackage } from '../model/package.js';
+import { Engine } from '../../engine/engine.js';
+import type { RunnerTensor } from '../../engine/runner.js';
+import { loadModelPackage, type ModelPackage } from '../../model/package.js';
 import type { FeatureMap } from './store-types.js';
 import { depthFromRaw, detOutputs, segArgmax, segEntropy, toPlanar, upsampleBilinear } from './tails-tf-post.js';
 import { featureRows, initTf, TfTails } from './tails-tf.js';
 
-const MODEL_DIR = fileURLToPath(new URL('../../models/default', import.meta.url));
+const MODEL_DIR = fileURLToPath(new URL('../../../models/default', import.meta.url));
 let engine: Engine;
 let pkg: ModelPackage;
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { PerceptionError } from '../errors.js';
-import { HEADS, tailTensorSpecs, type HeadName, type Manifest, type TailSpec } from '../model/manifest.js';
-import type { TailTensor, TailWeights } from '../model/package.js';
+import { PerceptionError } from '../../core/errors.js';
+import { HEADS, tailTensorSpecs, type HeadName, type Manifest, type TailSpec } from '../../model/manifest.js';
+import type { TailTensor, TailWeights } from '../../model/package.js';
 import type { FeatureMap } from './store-types.js';
 
 /**

@@ -1,6 +1,6 @@
-import { PerceptionError } from '../errors.js';
-import { resizeLabels } from '../eval/segmentation.js';
-import type { InputSize } from '../model/manifest.js';
+import { PerceptionError } from '../../core/errors.js';
+import { resizeLabels } from '../../eval/segmentation.js';
+import type { InputSize } from '../../model/manifest.js';
 import type { GtBox, LabelImage } from './store-types.js';
 
 /**

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { routerDim } from '../model/manifest.js';
+import { routerDim } from '../../model/manifest.js';
 import { Gate } from './gate.js';
 import { initTf } from './tails-tf.js';
 import { Trainer } from './trainer.js';
-import { arraySource, SYN_MANIFEST, synSample, synWeights } from './trainer-test-helpers.js';
+import { arraySource, SYN_MANIFEST, synSample, synWeights } from '../../../test/support/trainer.js';
 
 beforeAll(() => initTf());
 

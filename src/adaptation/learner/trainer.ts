@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { mulberry32 } from './random.js';
-import { PerceptionError } from '../errors.js';
-import { HEADS, type HeadName, type Manifest } from '../model/manifest.js';
-import type { TailWeights } from '../model/package.js';
+import { PerceptionError } from '../../core/errors.js';
+import { HEADS, type HeadName, type Manifest } from '../../model/manifest.js';
+import type { TailWeights } from '../../model/package.js';
 import type { FeatureMap, SampleLabels } from './store-types.js';
 import { featureRows, TfTails } from './tails-tf.js';
 import { depthTargets, detTargets, segTargets, type DepthTargets, type DetTargets } from './targets.js';

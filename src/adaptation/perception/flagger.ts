@@ -1,5 +1,5 @@
-import { PerceptionError } from '../errors.js';
-import type { FlagReasonKind } from './store-types.js';
+import { PerceptionError } from '../../core/errors.js';
+import type { FlagReasonKind } from '../learner/store-types.js';
 
 /**
  * Decides which frames are worth labelling. Pure and deterministic: time is the frame stamp,

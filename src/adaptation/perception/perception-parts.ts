@@ -1,16 +1,16 @@
 import type { KeyObject } from 'node:crypto';
-import type { Engine } from '../engine/engine.js';
-import type { ChannelServer } from '../learner/channel.js';
-import type { FlagDecision } from '../learner/flagger.js';
+import type { Engine } from '../../engine/engine.js';
+import type { ChannelServer } from '../protocol/channel.js';
+import type { FlagDecision } from './flagger.js';
 import type { FeatureMap, FlaggedSample, GtBox, SampleLabels } from '../learner/store-types.js';
-import { probeSize, SwapManager, type ProbeRun, type SwapEvent } from '../learner/swap.js';
-import type { HeadName, OutputName } from '../model/manifest.js';
-import type { RgbImage } from '../replay/image-decode.js';
-import type { FrameResult } from '../replay/perception.js';
-import type { Truth } from '../replay/scoring.js';
-import type { Scheduler, SlackGrant } from '../scheduler/index.js';
-import type { LabelMessage, SampleMessage, ToLearner } from '../learner/channel-codec.js';
-import { labelToMessage, sampleToMessage } from './wire.js';
+import { probeSize, SwapManager, type ProbeRun, type SwapEvent } from './swap.js';
+import type { HeadName, OutputName } from '../../model/manifest.js';
+import type { RgbImage } from '../../pipeline/image-decode.js';
+import type { FrameResult } from '../../pipeline/perception.js';
+import type { Truth } from '../../replay/scoring.js';
+import type { Scheduler, SlackGrant } from '../../scheduler/index.js';
+import type { LabelMessage, SampleMessage, ToLearner } from '../protocol/channel-codec.js';
+import { labelToMessage, sampleToMessage } from '../protocol/wire.js';
 
 /**
  * The pieces of perception's side of adaptation that `replay --adapt` (AdaptPerception) and

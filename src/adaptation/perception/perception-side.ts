@@ -1,18 +1,18 @@
 import type { KeyObject } from 'node:crypto';
-import type { Engine } from '../engine/engine.js';
-import { ChannelServer } from '../learner/channel.js';
-import type { ToPerception } from '../learner/channel-codec.js';
-import { Flagger, type FlagDecision, type FlaggerOptions } from '../learner/flagger.js';
-import type { CurveKeys } from '../learner/keys.js';
+import type { Engine } from '../../engine/engine.js';
+import { ChannelServer } from '../protocol/channel.js';
+import type { ToPerception } from '../protocol/channel-codec.js';
+import { Flagger, type FlagDecision, type FlaggerOptions } from './flagger.js';
+import type { CurveKeys } from '../protocol/keys.js';
 import { Annotator } from '../learner/labels.js';
-import type { ProbeRun, SwapEvent, SwapManager } from '../learner/swap.js';
-import type { RgbImage } from '../replay/image-decode.js';
-import type { FrameResult } from '../replay/perception.js';
-import type { FrameTensors } from '../replay/perception-worker.js';
-import type { Truth } from '../replay/scoring.js';
-import type { Scheduler } from '../scheduler/index.js';
+import type { ProbeRun, SwapEvent, SwapManager } from './swap.js';
+import type { RgbImage } from '../../pipeline/image-decode.js';
+import type { FrameResult } from '../../pipeline/perception.js';
+import type { FrameTensors } from '../../pipeline/perception-worker.js';
+import type { Truth } from '../../replay/scoring.js';
+import type { Scheduler } from '../../scheduler/index.js';
 import { flaggedSample, frameHealth, tailFeatures, openPerceptionSwaps, REFERENCE_SEND_WAIT_MS, referenceMessages, SlackRelay, truthToLabels } from './perception-parts.js';
-import { labelToMessage, sampleToMessage } from './wire.js';
+import { labelToMessage, sampleToMessage } from '../protocol/wire.js';
 
 export interface AdaptPerceptionOptions {
   engine: Engine;

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { FrameResult } from '../replay/perception.js';
+import type { FrameResult } from '../../pipeline/perception.js';
 import { readReferenceSet, type ReferenceTruth } from './reference-set.js';
 
-const BAG = join(import.meta.dirname, '..', '..', 'bags', 'day_front.mcap'); // 50 frames at 10 Hz
+const BAG = join(import.meta.dirname, '..', '..', '..', 'bags', 'day_front.mcap'); // 50 frames at 10 Hz
 
 async function read(maxFrames: number): Promise<Array<{ stampNs: bigint; truth: ReferenceTruth; width: number }>> {
   const got: Array<{ stampNs: bigint; truth: ReferenceTruth; width: number }> = [];

@@ -1,11 +1,11 @@
-import { openBag } from '../bag/reader.js';
-import type { CompressedImage, Detection2DArray, Image } from '../msgs/index.js';
-import { timeToNs, validateImage } from '../msgs/index.js';
-import { ImageDecoder, type EncodedImage, type RgbImage } from '../replay/image-decode.js';
-import { boxesFromDetections, bytePixels, floatPixels } from '../replay/messages.js';
-import type { FrameResult } from '../replay/perception.js';
-import type { Truth } from '../replay/scoring.js';
-import { classifyTopic } from '../replay/topics.js';
+import { openBag } from '../../bag/reader.js';
+import type { CompressedImage, Detection2DArray, Image } from '../../msgs/index.js';
+import { timeToNs, validateImage } from '../../msgs/index.js';
+import { ImageDecoder, type EncodedImage, type RgbImage } from '../../pipeline/image-decode.js';
+import { boxesFromDetections, bytePixels, floatPixels } from '../../pipeline/messages.js';
+import type { FrameResult } from '../../pipeline/perception.js';
+import type { Truth } from '../../replay/scoring.js';
+import { classifyTopic } from '../../pipeline/topics.js';
 
 /** Frames' worth of ground truth held while waiting for their camera frame. */
 const MAX_PENDING_TRUTH = 64;

@@ -1,22 +1,22 @@
-import { resolve } from 'node:path';
-import { FEATURE_OUTPUTS, flaggedSample, frameHealth, openPerceptionSwaps, REFERENCE_SEND_WAIT_MS, referenceMessages, SlackRelay } from '../adapt/perception-parts.js';
-import { readReferenceSet } from '../adapt/reference-set.js';
-import { sampleToMessage } from '../adapt/wire.js';
-import { DEFAULT_OUTPUTS, Engine } from '../engine/engine.js';
-import { isPerceptionError } from '../errors.js';
-import { ChannelServer, type ChannelEndpoints } from '../learner/channel.js';
-import type { ToPerception } from '../learner/channel-codec.js';
-import { Flagger, type FlagDecision, type FlaggerOptions } from '../learner/flagger.js';
-import type { Identity, PublicIdentity } from '../learner/keys.js';
+import { DEFAULT_REFERENCE_BAG } from '../../core/paths.js';
+import { FEATURE_OUTPUTS, flaggedSample, frameHealth, openPerceptionSwaps, REFERENCE_SEND_WAIT_MS, referenceMessages, SlackRelay } from './perception-parts.js';
+import { readReferenceSet } from './reference-set.js';
+import { sampleToMessage } from '../protocol/wire.js';
+import { DEFAULT_OUTPUTS, Engine } from '../../engine/engine.js';
+import { isPerceptionError } from '../../core/errors.js';
+import { ChannelServer, type ChannelEndpoints } from '../protocol/channel.js';
+import type { ToPerception } from '../protocol/channel-codec.js';
+import { Flagger, type FlagDecision, type FlaggerOptions } from './flagger.js';
+import type { Identity, PublicIdentity } from '../protocol/keys.js';
 import type { FlagReasonKind } from '../learner/store-types.js';
-import type { OfferResult, SwapEvent, SwapManager } from '../learner/swap.js';
-import { nsToTime } from '../msgs/index.js';
-import type { RgbImage } from '../replay/image-decode.js';
-import { Perception, type FrameResult } from '../replay/perception.js';
-import type { Scheduler } from '../scheduler/index.js';
-import type { FlaggedFrame, WeightUpdate } from './adaptation-msgs.js';
-import { loadNodeKeys, rosHomeDir } from './adaptation-keys.js';
-import type { NodeLog } from './types.js';
+import type { OfferResult, SwapEvent, SwapManager } from './swap.js';
+import { nsToTime } from '../../msgs/index.js';
+import type { RgbImage } from '../../pipeline/image-decode.js';
+import { Perception, type FrameResult } from '../../pipeline/perception.js';
+import type { Scheduler } from '../../scheduler/index.js';
+import type { FlaggedFrame, WeightUpdate } from '../../msgs/adaptation.js';
+import { loadNodeKeys, rosHomeDir } from '../../ros/adaptation-keys.js';
+import type { NodeLog } from '../../ros/node-types.js';
 import { fetchAnnouncedBundle } from './weight-fetch.js';
 
 /** FlaggedFrame.TRIGGER_* (msgs/msg/FlaggedFrame.msg). */
@@ -364,8 +364,6 @@ export class PerceptionAdaptation {
   }
 }
 
-/** The package's training-domain demo bag (share/adaptive_perception/bags/ when installed). */
-export const DEFAULT_REFERENCE_BAG = resolve(import.meta.dirname, '..', '..', 'bags', 'day_front.mcap');
 
 /** Opens the adaptation from the node's `adaptation.*` parameters (keys and state folder default under $ROS_HOME). */
 export async function openAdaptationFromParams(get: (name: string) => unknown, engine: Engine, publishFlagged: (msg: FlaggedFrame) => void, log: NodeLog, flagger: FlaggerOptions = {}, modelDir?: string): Promise<PerceptionAdaptation> {

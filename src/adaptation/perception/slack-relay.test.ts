@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { ToLearner } from '../learner/channel-codec.js';
-import type { RevokeReason, SlackGrant } from '../scheduler/index.js';
+import type { ToLearner } from '../protocol/channel-codec.js';
+import type { RevokeReason, SlackGrant } from '../../scheduler/index.js';
 import { SlackRelay } from './perception-parts.js';
 
 /** A scheduler whose slack is on or off, and a channel that records what it sends. */

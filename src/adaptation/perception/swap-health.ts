@@ -1,4 +1,4 @@
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../../core/errors.js';
 
 /**
  * Post-swap health: compares a window of frames after a weight swap with the frames before

@@ -1,11 +1,11 @@
 import type { KeyObject } from 'node:crypto';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { WeightSet } from '../engine/weights.js';
-import { isPerceptionError } from '../errors.js';
-import type { Manifest } from '../model/manifest.js';
-import { verifyBundle, type BundleRejectReason, type VerifiedBundle } from './bundle.js';
-import { readDurable, removeStaleTemps, renameDurable, writeDurable } from './durable.js';
+import type { WeightSet } from '../../engine/weights.js';
+import { isPerceptionError } from '../../core/errors.js';
+import type { Manifest } from '../../model/manifest.js';
+import { verifyBundle, type BundleRejectReason, type VerifiedBundle } from '../protocol/bundle.js';
+import { readDurable, removeStaleTemps, renameDurable, writeDurable } from '../../core/durable.js';
 import { HealthWatch, type FrameHealth, type HealthNumbers, type HealthOptions, type HealthVerdict } from './swap-health.js';
 
 /**

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { PerceptionError } from '../errors.js';
-import type { WeightUpdate } from './adaptation-msgs.js';
+import { PerceptionError } from '../../core/errors.js';
+import type { WeightUpdate } from '../../msgs/adaptation.js';
 
 /**
  * Fetches the bundle a WeightUpdate announces, checking what the announcement promises before

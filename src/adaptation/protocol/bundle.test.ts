@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { isPerceptionError } from '../errors.js';
-import { routerDim } from '../model/manifest.js';
+import { isPerceptionError } from '../../core/errors.js';
+import { routerDim } from '../../model/manifest.js';
 import { encodeBundle, verifyBundle, type BundleInfo, type BundleRejectReason } from './bundle.js';
-import { makeTails, resignBundle, smallManifest } from './bundle-fixtures.js';
+import { makeTails, resignBundle, smallManifest } from '../../../test/support/bundle-fixtures.js';
 import { generateSigningKeys, keyFingerprint } from './keys.js';
 
 const manifest = smallManifest();

@@ -1,7 +1,7 @@
 import { createHash, sign, verify, type KeyObject } from 'node:crypto';
-import { PerceptionError } from '../errors.js';
-import { routerTensorSpecs, tailTensorSpecs, type Manifest } from '../model/manifest.js';
-import { checkTailWeights, type TailTensor, type TailWeights } from '../model/package.js';
+import { PerceptionError } from '../../core/errors.js';
+import { routerTensorSpecs, tailTensorSpecs, type Manifest } from '../../model/manifest.js';
+import { checkTailWeights, type TailTensor, type TailWeights } from '../../model/package.js';
 import { keyFingerprint } from './keys.js';
 
 /**

@@ -1,4 +1,4 @@
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../../core/errors.js';
 
 /**
  * Messages between perception and a learner, and their wire form (no transport here: the

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { isPerceptionError } from '../errors.js';
+import { isPerceptionError } from '../../core/errors.js';
 import { ChannelClient, ChannelServer } from './channel.js';
 import { DEFAULT_LIMITS, TO_LEARNER, TO_PERCEPTION, decodeMessage, encodeMessage, type ToLearner, type ToPerception } from './channel-codec.js';
 import { generateCurveKeys } from './keys.js';

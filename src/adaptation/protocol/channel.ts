@@ -1,5 +1,5 @@
 import { Context, Pull, Push, Router, type Socket } from 'zeromq';
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../../core/errors.js';
 import {
   DEFAULT_LIMITS,
   TO_LEARNER,

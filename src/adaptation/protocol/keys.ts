@@ -2,7 +2,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, typ
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { curveKeyPair } from 'zeromq';
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../../core/errors.js';
 
 /**
  * Key material of one party (perception or a learner): an Ed25519 pair that signs weight

@@ -1,6 +1,6 @@
-import { PerceptionError } from '../errors.js';
-import { HEADS, type HeadName } from '../model/manifest.js';
-import type { JsonValue, LabelMessage, SampleMessage, WireTensor } from '../learner/channel-codec.js';
+import { PerceptionError } from '../../core/errors.js';
+import { HEADS, type HeadName } from '../../model/manifest.js';
+import type { JsonValue, LabelMessage, SampleMessage, WireTensor } from './channel-codec.js';
 import type { LabelEvent } from '../learner/labels.js';
 import type { FeatureMap, FlaggedSample, FlagReasonKind, GtBox, SampleLabels } from '../learner/store-types.js';
 

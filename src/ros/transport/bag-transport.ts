@@ -1,5 +1,5 @@
-import { PerceptionError } from '../errors.js';
-import { McapBagWriter, openBag, type BagReader, type McapBagWriterOptions } from '../bag/index.js';
+import { PerceptionError } from '../../core/errors.js';
+import { McapBagWriter, openBag, type BagReader, type McapBagWriterOptions } from '../../bag/index.js';
 import { TransportCore, wallNowNs, type PubEntry, type SubEntry } from './base.js';
 import { conformError } from './conform.js';
 import type {

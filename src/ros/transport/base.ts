@@ -1,5 +1,5 @@
-import { PerceptionError } from '../errors.js';
-import { toRos2Name } from '../msgs/index.js';
+import { PerceptionError } from '../../core/errors.js';
+import { toRos2Name } from '../../msgs/index.js';
 import { checkNamespace, checkQos, defaultSubscribeQos, resolveTopic } from './names.js';
 import {
   RESULTS_QOS,

@@ -1,6 +1,6 @@
 import type { MessageDefinition, MessageDefinitionField } from '@foxglove/message-definition';
-import { PerceptionError, isPerceptionError, type ErrorContext } from '../errors.js';
-import { codecFor } from '../msgs/index.js';
+import { PerceptionError, isPerceptionError, type ErrorContext } from '../../core/errors.js';
+import { codecFor } from '../../msgs/index.js';
 
 /**
  * Checks that a message object has the shape of its ROS 2 type, field by field, before a handler

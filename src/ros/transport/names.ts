@@ -1,4 +1,4 @@
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../../core/errors.js';
 import { RESULTS_QOS, SENSOR_DATA_QOS, type QosProfile } from './types.js';
 
 const NAME = /^~?\/?[A-Za-z_][A-Za-z0-9_]*(\/[A-Za-z_][A-Za-z0-9_]*)*$/;

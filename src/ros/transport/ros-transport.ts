@@ -1,4 +1,4 @@
-import { PerceptionError } from '../errors.js';
+import { PerceptionError } from '../../core/errors.js';
 import { TransportCore, type PubEntry, type SubEntry } from './base.js';
 import { conformError } from './conform.js';
 import { withWholeBuffers } from './whole-buffers.js';

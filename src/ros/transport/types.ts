@@ -1,4 +1,4 @@
-import type { PerceptionError } from '../errors.js';
+import type { PerceptionError } from '../../core/errors.js';
 
 /**
  * What a perception or learner node needs from the outside world, and nothing about where it

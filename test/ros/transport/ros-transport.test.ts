@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { RESULTS_QOS, RosTransport, loadRclnodejs, type QosProfile } from '../../src/transport/index.js';
-import { RMW } from '../../src/transport/rcl-like.js';
-import { sampleHeader, sampleRgbImage } from '../../src/msgs/samples.js';
-import { createFakeRcl, type FakeQoS } from '../ros/fake-rclnodejs.js';
+import { RESULTS_QOS, RosTransport, loadRclnodejs, type QosProfile } from '../../../src/ros/transport/index.js';
+import { RMW } from '../../../src/ros/transport/rcl-like.js';
+import { sampleHeader, sampleRgbImage } from '../../../src/msgs/samples.js';
+import { createFakeRcl, type FakeQoS } from '../fake-rclnodejs.js';
 import { runTransportContract, type Harness } from './transport.contract.js';
 
 const toProfile = (q: FakeQoS): QosProfile => ({

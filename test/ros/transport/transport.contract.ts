@@ -4,9 +4,9 @@
  * world able to feed it messages and observe what it publishes.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Detection2DArray, Image } from '../../src/msgs/index.js';
-import { sampleHeader, sampleRgbImage } from '../../src/msgs/samples.js';
-import { RESULTS_QOS, SENSOR_DATA_QOS, type QosProfile, type Transport, type TransportEvent } from '../../src/transport/index.js';
+import type { Detection2DArray, Image } from '../../../src/msgs/index.js';
+import { sampleHeader, sampleRgbImage } from '../../../src/msgs/samples.js';
+import { RESULTS_QOS, SENSOR_DATA_QOS, type QosProfile, type Transport, type TransportEvent } from '../../../src/ros/transport/index.js';
 
 export interface FeedItem {
   topic: string;
