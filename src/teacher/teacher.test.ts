@@ -1,0 +1,187 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isPerceptionError } from '../core/errors.js';
+import { COCO, COCO_NAMES, cocoKind, iou, mapToClasses, nmsByGroup, type RawBox } from './coco.js';
+import { Teacher, type TeacherOptions } from './teacher.js';
+import type { TeacherBox, TeacherFrame } from './types.js';
+
+const FIXTURE = join(import.meta.dirname, 'fixtures', 'day-1234-12');
+
+async function fixture(): Promise<{ frame: TeacherFrame; gt: { cls: string; x0: number; y0: number; x1: number; y1: number }[] }> {
+  const { data, info } = await sharp(`${FIXTURE}.jpg`).raw().toBuffer({ resolveWithObject: true });
+  return { frame: { rgb: new Uint8Array(data), width: info.width, height: info.height }, gt: JSON.parse(readFileSync(`${FIXTURE}.json`, 'utf8')).boxes };
+}
+
+const corners = (b: TeacherBox) => ({ x0: b.x, y0: b.y, x1: b.x + b.w, y1: b.y + b.h });
+const raw = (kind: RawBox['kind'], score: number, x0: number, y0: number, x1: number, y1: number): RawBox => ({ kind, score, x0, y0, x1, y1 });
+
+async function expectInvalid(p: Promise<unknown>, field: string): Promise<void> {
+  const err = await p.then(() => null, (e: unknown) => e);
+  expect(isPerceptionError(err, 'INVALID_ARGUMENT'), String(err)).toBe(true);
+  expect((err as { context: { field?: string } }).context.field).toBe(field);
+  expect((err as Error).message).toContain(field);
+}
+
+describe('COCO → our classes', () => {
+  it('maps car, truck/bus, person, bicycle/motorcycle and drops the rest', () => {
+    expect(COCO_NAMES).toHaveLength(80);
+    expect(COCO_NAMES[COCO.bus]).toBe('bus');
+    expect(cocoKind(COCO.car)).toBe('car');
+    expect(cocoKind(COCO.truck)).toBe('truck');
+    expect(cocoKind(COCO.bus)).toBe('truck');
+    expect(cocoKind(COCO.person)).toBe('person');
+    expect(cocoKind(COCO.bicycle)).toBe('bike');
+    expect(cocoKind(COCO.motorcycle)).toBe('bike');
+    const kept = COCO_NAMES.map((_, i) => cocoKind(i)).filter((k) => k !== null);
+    expect(kept).toHaveLength(6);
+    expect(cocoKind(COCO_NAMES.indexOf('airplane'))).toBeNull();
+    expect(cocoKind(-1)).toBeNull();
+  });
+
+  it('merges a rider with the bike under it into one cyclist box (the union, the bike’s score)', () => {
+    const rider = raw('person', 0.9, 100, 50, 130, 140);
+    const bike = raw('bike', 0.6, 95, 100, 140, 150);
+    const walker = raw('person', 0.8, 300, 50, 330, 140);
+    const out = mapToClasses([rider, bike, walker]);
+    expect(out).toEqual([
+      { cls: 'pedestrian', score: 0.8, x0: 300, y0: 50, x1: 330, y1: 140 },
+      { cls: 'cyclist', score: 0.6, x0: 95, y0: 50, x1: 140, y1: 150 },
+    ]);
+  });
+
+  it('keeps a person beside a bike a pedestrian, a riderless bike a cyclist, buses trucks', () => {
+    const beside = raw('person', 0.9, 200, 50, 230, 140);
+    const bike = raw('bike', 0.6, 95, 100, 140, 150);
+    const bus = raw('truck', 0.7, 400, 40, 600, 200);
+    const out = mapToClasses([beside, bike, bus]);
+    expect(out.map((b) => b.cls)).toEqual(['pedestrian', 'truck', 'cyclist']);
+    expect(out[2]).toMatchObject({ x0: 95, y0: 100, x1: 140, y1: 150 });
+    // a person standing on the bike's level (its top below the bike's top) is not riding it
+    expect(mapToClasses([raw('person', 0.9, 100, 110, 130, 150), bike]).map((b) => b.cls).sort()).toEqual(['cyclist', 'pedestrian']);
+  });
+
+  it('suppresses duplicates within a group, not across groups', () => {
+    const car = raw('car', 0.9, 0, 0, 100, 50);
+    const sameAsTruck = raw('truck', 0.5, 2, 0, 100, 52); // one vehicle, two kinds: keep the better
+    const riderBike = raw('bike', 0.7, 0, 10, 100, 50); // overlaps the car but is another group
+    const kept = nmsByGroup([sameAsTruck, car, riderBike], 0.5);
+    expect(kept).toEqual([car, riderBike]);
+    expect(iou(car, sameAsTruck)).toBeGreaterThan(0.5);
+  });
+});
+
+describe('Teacher (FastestDet, committed weights)', () => {
+  let teacher: Teacher;
+  let data: Awaited<ReturnType<typeof fixture>>;
+  beforeAll(async () => {
+    // the fixture's car scores 0.64: below the default 0.7, so ask for 0.5
+    teacher = await Teacher.create({ threshold: 0.5 });
+    data = await fixture();
+  });
+  afterAll(async () => {
+    await teacher.dispose();
+  });
+
+  it('finds the car of a synthetic frame, in camera pixels', async () => {
+    const { boxes } = await teacher.label(data.frame);
+    const gtCar = data.gt.find((b) => b.cls === 'car' && b.x1 - b.x0 > 25)!;
+    const car = boxes.find((b) => b.cls === 'car' && iou(corners(b), gtCar) >= 0.5);
+    expect(car, JSON.stringify(boxes)).toBeDefined();
+    expect(car!.score).toBeGreaterThanOrEqual(teacher.threshold);
+    for (const b of boxes) {
+      expect(b.x).toBeGreaterThanOrEqual(0);
+      expect(b.y).toBeGreaterThanOrEqual(0);
+      expect(b.x + b.w).toBeLessThanOrEqual(data.frame.width);
+      expect(b.y + b.h).toBeLessThanOrEqual(data.frame.height);
+      expect(['car', 'truck', 'pedestrian', 'cyclist']).toContain(b.cls);
+    }
+  });
+
+  it('gives boxes in the frame’s own pixels whatever its size', async () => {
+    const { data: half } = await sharp(data.frame.rgb, { raw: { width: 640, height: 360, channels: 3 } }).resize(320, 180).raw().toBuffer({ resolveWithObject: true });
+    const full = (await teacher.label(data.frame)).boxes.find((b) => b.cls === 'car')!;
+    const small = (await teacher.label({ rgb: new Uint8Array(half), width: 320, height: 180 })).boxes.find((b) => b.cls === 'car');
+    expect(small, 'the car at half size').toBeDefined();
+    const scaled = { x0: small!.x * 2, y0: small!.y * 2, x1: (small!.x + small!.w) * 2, y1: (small!.y + small!.h) * 2 };
+    expect(iou(scaled, corners(full))).toBeGreaterThan(0.6);
+  });
+
+  it('keeps only boxes at or above its threshold; a higher threshold keeps a subset', async () => {
+    const low = await Teacher.create({ threshold: 0.2 });
+    const high = await Teacher.create({ threshold: 0.7 });
+    try {
+      const a = (await low.label(data.frame)).boxes, b = (await high.label(data.frame)).boxes;
+      expect(a.every((x) => x.score >= 0.2)).toBe(true);
+      expect(b.every((x) => x.score >= 0.7)).toBe(true);
+      expect(a.length).toBeGreaterThan(b.length);
+      for (const x of b) expect(a.some((y) => y.cls === x.cls && iou(corners(x), corners(y)) > 0.99)).toBe(true);
+    } finally {
+      await low.dispose();
+      await high.dispose();
+    }
+  });
+
+  it('without tiles (one squashed full-frame run) still finds the car, and finds no more boxes', async () => {
+    const plain = await Teacher.create({ threshold: 0.5, tiles: false });
+    try {
+      expect(plain.tiles).toBe(false);
+      expect(teacher.tiles).toBe(true);
+      const boxes = (await plain.label(data.frame)).boxes;
+      expect(boxes.some((b) => b.cls === 'car')).toBe(true);
+      expect(boxes.length).toBeLessThanOrEqual((await teacher.label(data.frame)).boxes.length);
+    } finally {
+      await plain.dispose();
+    }
+  });
+
+  it('rejects a malformed frame, naming the field', async () => {
+    const { frame } = data;
+    await expectInvalid(teacher.label({ ...frame, width: 641 }), 'frame.rgb');
+    await expectInvalid(teacher.label({ ...frame, width: 0 }), 'frame.width');
+    await expectInvalid(teacher.label({ ...frame, height: 1.5 }), 'frame.height');
+    await expectInvalid(teacher.label({ ...frame, rgb: Array.from(frame.rgb) as unknown as Uint8Array }), 'frame.rgb');
+    await expectInvalid(teacher.label({ ...frame, rgb: frame.rgb.subarray(3) }), 'frame.rgb');
+    await expectInvalid(teacher.label(null as unknown as TeacherFrame), 'frame');
+  });
+});
+
+describe('Teacher lifecycle and options', () => {
+  it('defaults to FastestDet with tiles at the pseudo-label threshold', async () => {
+    const t = await Teacher.create();
+    expect([t.model, t.tiles, t.threshold]).toEqual(['fastestdet', true, 0.7]);
+    await t.dispose();
+  });
+
+  it('dispose is idempotent; label afterwards rejects clearly', async () => {
+    const t = await Teacher.create();
+    expect(t.disposed).toBe(false);
+    await t.dispose();
+    await t.dispose();
+    expect(t.disposed).toBe(true);
+    const { frame } = await fixture();
+    await expectInvalid(t.label(frame), 'teacher');
+  });
+
+  it('rejects bad options, naming the field', async () => {
+    await expectInvalid(Teacher.create({ model: 'yolo' } as unknown as TeacherOptions), 'model');
+    await expectInvalid(Teacher.create({ threshold: 1.5 }), 'threshold');
+    await expectInvalid(Teacher.create({ threshold: Number.NaN }), 'threshold');
+    await expectInvalid(Teacher.create({ weights: '' }), 'weights');
+    await expectInvalid(Teacher.create({ model: 'centernet', tiles: true }), 'tiles');
+  });
+
+  it('says where to get nanodet/centernet weights when they are missing', async () => {
+    const err = await Teacher.create({ model: 'nanodet', weights: '/nonexistent/human-models' }).then(() => null, (e: unknown) => e);
+    expect(isPerceptionError(err, 'IO')).toBe(true);
+    expect((err as Error).message).toContain('nanodet');
+    expect((err as Error).message).toContain('/nonexistent/human-models');
+  });
+
+  it('reports a missing FastestDet file as a model error naming the file', async () => {
+    const err = await Teacher.create({ weights: '/nonexistent/FastestDet.onnx' }).then(() => null, (e: unknown) => e);
+    expect(isPerceptionError(err, 'MODEL_RUNTIME')).toBe(true);
+    expect((err as Error).message).toContain('/nonexistent/FastestDet.onnx');
+  });
+});

