@@ -31,7 +31,7 @@ from export import sha256  # noqa: E402
 OPSET = 16
 
 
-def build_pre_graph(ir_version):
+def build_pre_graph(ir_version, fy_input=True):
     """image uint8 [N,Hc,Wc,3], size int64 [2], fy float [1] (optional, default 0) ->
     x float [N,3,H,W] normalised, scale float [1] (depth scale)."""
     half_tan = math.tan(math.radians(R.ASSUMED_HFOV_DEG) / 2)
@@ -71,8 +71,8 @@ def build_pre_graph(ir_version):
     g = helper.make_graph(
         nodes, "preprocess",
         [helper.make_tensor_value_info("image", TensorProto.UINT8, ["N", "Hc", "Wc", 3]),
-         helper.make_tensor_value_info("size", TensorProto.INT64, [2]),
-         helper.make_tensor_value_info("fy", TensorProto.FLOAT, [1])],
+         helper.make_tensor_value_info("size", TensorProto.INT64, [2])]
+        + ([helper.make_tensor_value_info("fy", TensorProto.FLOAT, [1])] if fy_input else []),
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"]),
          helper.make_tensor_value_info("scale", TensorProto.FLOAT, [1])], inits)
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)])
@@ -80,7 +80,7 @@ def build_pre_graph(ir_version):
     return m
 
 
-def export_onnx(net, path):
+def export_onnx(net, path, fy_input=True):
     net.eval()
     core = R.ExportCore(net).eval()
     names = core.names
@@ -99,7 +99,7 @@ def export_onnx(net, path):
     os.remove(core_path)
     init_names = {i.name for i in core_m.graph.initializer}
     assert not (set(names) & init_names), "tail weights were folded into initializers"
-    pre = build_pre_graph(core_m.ir_version)
+    pre = build_pre_graph(core_m.ir_version, fy_input)
     merged = compose.merge_models(pre, core_m, io_map=[("x", "x"), ("scale", "scale")])
     merged.graph.name = "adaptive_perception_real"
     ops = {}
@@ -178,6 +178,9 @@ def main():
     ap.add_argument("--ref-out", help="dump verification reference here")
     ap.add_argument("--name", default="real")
     ap.add_argument("--version", default="2.0.0")
+    ap.add_argument("--no-fy-input", action="store_true",
+                    help="no optional `fy` graph input (always the assumed FOV); onnxruntime then does not warn "
+                         "'Initializer fy appears in graph inputs' when it loads the model")
     a = ap.parse_args()
     torch.set_num_threads(2)
     ck = torch.load(a.ckpt, map_location="cpu")
@@ -186,7 +189,7 @@ def main():
     net.eval()
     os.makedirs(a.out, exist_ok=True)
     t0 = time.time()
-    tails = export_onnx(net, os.path.join(a.out, "model.onnx"))
+    tails = export_onnx(net, os.path.join(a.out, "model.onnx"), not a.no_fy_input)
     with open(os.path.join(a.out, "tails.json"), "w") as f:
         json.dump({n: {"shape": list(v.shape), "data": [float(x) for x in v.reshape(-1)]} for n, v in tails.items()}, f)
     meta = ck.get("meta", {})
@@ -209,9 +212,10 @@ def main():
                   "mapping": "clamp(min_m * (max_m / min_m) ** sigmoid(raw) * scale, min_m, max_m), "
                              "scale = (fy / Hc) / f_rel",
                   "f_rel": R.F_REL,
-                  "intrinsics": "optional graph input 'fy' (float [1], vertical focal length in camera pixels, "
-                                "camera_info K[4]); default 0 = unknown: assumes a %g deg horizontal field of view, "
-                                "square pixels (fy = Wc / (2 tan(hfov/2)))" % R.ASSUMED_HFOV_DEG,
+                  "intrinsics": ("optional graph input 'fy' (float [1], vertical focal length in camera pixels, "
+                                 "camera_info K[4]); default 0 = unknown: " if not a.no_fy_input else "not an input: ")
+                                + "assumes a %g deg horizontal field of view, square pixels (fy = Wc / (2 tan(hfov/2)))"
+                                % R.ASSUMED_HFOV_DEG,
                   "assumed_hfov_deg": R.ASSUMED_HFOV_DEG,
                   "learner_note": "tail targets in metres are exact when scale = 1 (a 16:9 camera with a 90 deg "
                                   "horizontal FOV, as in the synthetic bags); for other cameras the learner's depth "
