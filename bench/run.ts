@@ -16,6 +16,7 @@ import { Engine } from '../src/engine/engine.js';
 import type { Image } from '../src/msgs/index.js';
 import { replay } from '../src/replay/replay.js';
 import type { ReplaySummary } from '../src/replay/summary.js';
+import { compressionFigures, compressionTable } from './compression.js';
 import { openFloor } from './floor.js';
 import { bagReadMsPerFrame, CACHE, ensureBag, loadImages, uncompressedCopy, writeFramesFile, type BagSpec } from './frames.js';
 
@@ -394,11 +395,13 @@ async function main() {
     }
     result.peers = { our_pipeline_ms: r3(pipelineMs), ...peers };
   }
+  // --- INT8 against FP32 and the Pareto rows (bench/compression.ts)
+  Object.assign(result, await compressionFigures({ modelDir: args.model, images, quick: args.quick, log }));
   result.total_s = r2((performance.now() - t0) / 1000);
   result.loadavg_1m_at_end = r2(os.loadavg()[0]);
 
   if (args.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-  else process.stdout.write(table(result));
+  else process.stdout.write(table(result) + compressionTable(result));
 }
 
 // ------------------------------------------------------------------ table
