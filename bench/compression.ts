@@ -18,6 +18,7 @@ export async function compressionFigures(o: { modelDir: string; images: readonly
     metrics_fp32: i.metrics_fp32,
     metrics_int8: i.metrics_int8,
     fp32_floor_ms: i.fp32_floor_ms,
+    fp32_resize_first: i.fp32_resize_first,
     batch4: i.batch4,
     cpu_ms_per_run: { fp32: i.batch1.fp32_cpu_ms, int8: i.batch1.int8_cpu_ms, ratio: i.batch1.cpu_speedup },
     loss_points: i.loss_points,

@@ -21,6 +21,7 @@ import os from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { evaluatePackage, type Metrics } from '../src/compress/evaluate.js';
+import { markFront, score } from '../src/compress/front.js';
 import type { InputSize, Manifest } from '../src/model/manifest.js';
 import { loadModelPackage } from '../src/model/package.js';
 import { ensureStudent, neckOf, ROOT, type StudentSpec } from '../training/compress/students.js';
@@ -61,18 +62,6 @@ export interface ParetoOptions {
 
 const med = (a: readonly number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
 const r3 = (v: number) => Math.round(v * 1000) / 1000;
-const r4 = (v: number) => Math.round(v * 1e4) / 1e4;
-
-export function score(m: Metrics): number {
-  const parts = [m.det_map50, m.lane_iou, m.drivable_iou, m.depth_delta1, m.depth_absrel === null ? null : 1 - m.depth_absrel].filter((v): v is number => v !== null);
-  return parts.length ? r4(parts.reduce((a, b) => a + b, 0) / parts.length) : 0;
-}
-
-/** Marks each row that no other row dominates (faster or as fast, and at least as accurate, one strictly). */
-export function markFront<T extends { ms: number; score: number; front: boolean }>(rows: T[]): T[] {
-  for (const r of rows) r.front = !rows.some((o) => o !== r && o.ms <= r.ms && o.score >= r.score && (o.ms < r.ms || o.score > r.score));
-  return rows;
-}
 
 export async function paretoFigures(o: ParetoOptions): Promise<{ rows: ParetoRow[]; candidates: Record<string, unknown>[]; loadavg_1m: [number, number] }> {
   const log = o.log ?? (() => {});

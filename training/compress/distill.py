@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
 import model as M  # noqa: E402
 from data import Dataset  # noqa: E402
 from train import K, losses, make_batch  # noqa: E402
@@ -103,6 +104,9 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--log-every", type=int, default=25)
+    ap.add_argument("--init", choices=["auto", "prune", "scratch"], default="auto",
+                    help="prune: the teacher's channels by L1 norm (training/compress/prune.py; teacher must be the factory's Net); "
+                         "scratch: random; auto: prune when possible")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -118,7 +122,26 @@ def main():
     spec = M.load_tail_spec()
     arch = {"width": a.width, "neck": neck}
     net = M.Net(spec, **arch)
+    init = "scratch"
+    if a.init in ("auto", "prune"):
+        from prune import PruneUnsupported, prune_init, teacher_net
+        try:
+            teacher, tw, tn = teacher_net(tg.meta["teacher"]["dir"])
+            kept = prune_init(net, teacher)
+            init = "prune"
+            print(f"distill: student initialised from the teacher (width {tw}, neck {tn}) pruned by channel L1 norm: {kept}", flush=True)
+        except PruneUnsupported as e:
+            if a.init == "prune":
+                raise SystemExit(f"distill.py: --init prune: {e}")
+            print(f"distill: starting from scratch ({e})", flush=True)
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-4)
+
+    def set_train():
+        net.train()
+        if init == "prune":  # keep the pruned teacher's function: batch norm stays an affine map
+            for m in net.modules():
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.eval()
     warm = min(50, a.steps // 10)
     sched = lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, a.steps - warm)))  # noqa: E731
     os.makedirs(a.run, exist_ok=True)
@@ -127,7 +150,7 @@ def main():
           f"{sum(p.numel() for p in net.parameters())} params | teacher {tg.meta['teacher']['name']} | "
           f"{len(ds)} frames | {a.steps} steps x {a.batch} | kd {a.kd}", flush=True)
     logf = open(os.path.join(a.run, "log.jsonl"), "w")
-    net.train()
+    set_train()
     t0 = tlast = time.time()
     acc = {}
     for step in range(1, a.steps + 1):
@@ -162,7 +185,7 @@ def main():
     wall = time.time() - t0
     meta = {"domains": ds.meta.get("domains"), "size": [H, W], "arch": arch, "steps": a.steps, "wall_s": round(wall, 1),
             "dataset": {"dir": a.data, "frames": len(ds), "seed": ds.meta.get("seed")},
-            "distillation": {"teacher": tg.meta["teacher"], "targets": a.targets, "kd": a.kd, "batch": a.batch, "lr": a.lr},
+            "distillation": {"teacher": tg.meta["teacher"], "targets": a.targets, "kd": a.kd, "batch": a.batch, "lr": a.lr, "init": init},
             "gmac": round(gmac, 4), "ladder": [[192, 384], [160, 320], [128, 256]] if [H, W] == [192, 384] else [[H, W]]}
     path = os.path.join(a.run, "model.pt")
     torch.save({"state": net.state_dict(), "spec": spec, "arch": arch, "step": a.steps, "meta": meta}, path + ".tmp")
