@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adaptHooks } from '../src/replay/adapt.js';
 import { parseManualFlag } from '../src/replay/manual-flags.js';
-import type { AdaptationSummary } from '../src/adaptation/perception/perception-side.js';
+import type { AdaptationSummary } from '../src/replay/adapt.js';
 import { writeSimBag } from '../src/cli/sim.js';
 import { SampleStore } from '../src/adaptation/learner/store.js';
 import { replay } from '../src/replay/replay.js';

@@ -82,3 +82,9 @@ export function bytePixels(img: Image): Uint8Array {
   for (let y = 0; y < img.height; y++) out.set(img.data.subarray(y * img.step, y * img.step + img.width), y * img.width);
   return out;
 }
+
+/** One part of a frame's ground truth as a bag or an annotator gives it (`/gt/CAM/...`), in camera pixels. */
+export type Truth =
+  | { kind: 'detections'; boxes: Box[] }
+  | { kind: 'lane'; width: number; height: number; data: Uint8Array }
+  | { kind: 'depth'; width: number; height: number; data: Float32Array };

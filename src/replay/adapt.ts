@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { PACKAGE_ROOT } from '../core/paths.js';
+import type { Truth } from '../pipeline/messages.js';
 import { createInterface } from 'node:readline';
 import { PerceptionError } from '../core/errors.js';
 import { createIdentity } from '../adaptation/protocol/keys.js';
@@ -8,10 +10,13 @@ import type { HeadName } from '../model/manifest.js';
 import type { ReplayHooks } from './replay.js';
 import { LatencyRecorder } from './summary.js';
 import { combinedScore } from './timeline.js';
-import { FEATURE_OUTPUTS, TAIL_FEATURE_OUTPUTS } from '../adaptation/perception/perception-parts.js';
-import { AdaptPerception } from '../adaptation/perception/perception-side.js';
+import { FEATURE_OUTPUTS, TAIL_FEATURE_OUTPUTS, truthToLabels } from '../adaptation/perception/perception-parts.js';
+import { PerceptionAdapter, type AdaptationCounts } from '../adaptation/perception/adapter.js';
+import { bagReferenceSource } from '../adaptation/perception/reference-set.js';
+import type { SwapEvent } from '../adaptation/perception/swap.js';
+import { Annotator } from '../adaptation/learner/labels.js';
+import { labelToMessage } from '../adaptation/protocol/wire.js';
 import { manualFlagStamp, type ManualFlagSpec } from './manual-flags.js';
-import { readReferenceSet } from '../adaptation/perception/reference-set.js';
 
 export interface AdaptReplayOptions {
   modelDir: string;
@@ -70,7 +75,49 @@ export function steadyWindows(steadyMs: readonly number[], size: number, thresho
   return { frames_per_window: size, windows, over_target: over, worst_ratio: Math.round(worst * 100) / 100 };
 }
 
-const BIN = resolve(import.meta.dirname, '..', '..', 'bin', 'adaptive-perception.js');
+const BIN = resolve(PACKAGE_ROOT, 'bin', 'adaptive-perception.js');
+
+/** What `replay --adapt` reports about adaptation (see ReplaySummary.adaptation). */
+export interface AdaptationSummary {
+  versions: Array<{ version: number; at_s: number; val_new: number | null; val_old: number | null; decision: string }>;
+  flags: number;
+  flags_by_reason: Record<string, number>;
+  /**
+   * Operator requests (`--flag`): made; met by a frame that was flagged and sent; expired (the
+   * camera's first frame at or after the stamp came over 5 s after it); never reached (no such
+   * camera, or a stamp past the bag's end); refused (the label budget was spent).
+   */
+  manual_flags: { requested: number; flagged: number; expired: number; unmatched: number; refused: number };
+  labels: number;
+  swaps: number;
+  rollbacks: number;
+  rejected: number;
+  frames_dropped_by_swap: number;
+  slack: { grants: number; granted_ms: number };
+  events: SwapEvent[];
+}
+
+function adaptationSummary(c: AdaptationCounts, events: readonly SwapEvent[], slack: { grants: number; granted_ms: number }, labels: number): AdaptationSummary {
+  const versions: AdaptationSummary['versions'] = events
+    .filter((e): e is Extract<SwapEvent, { kind: 'swapped' }> => e.kind === 'swapped')
+    .map((e) => ({ version: e.version, at_s: e.at_s, ...(c.decisions.get(e.version) ?? { val_new: null, val_old: null, decision: 'promote' }) }));
+  for (const [version, d] of c.decisions) if (d.decision !== 'promote') versions.push({ version, at_s: NaN, ...d });
+  const flagged = c.flagsByReason.manual ?? 0;
+  const { requested, expired, pending } = c.manual;
+  return {
+    versions,
+    flags: c.flags,
+    flags_by_reason: { ...c.flagsByReason },
+    manual_flags: { requested, flagged, expired, unmatched: pending, refused: Math.max(0, requested - flagged - expired - pending) },
+    labels,
+    swaps: c.swaps,
+    rollbacks: c.rollbacks,
+    rejected: c.rejected,
+    frames_dropped_by_swap: 0,
+    slack,
+    events: [...events],
+  };
+}
 
 /**
  * `replay --adapt`: perception (this process) and the learner (a child process) over a bag.
@@ -83,7 +130,9 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
   const keysDir = join(o.workDir, 'keys');
   const perceptionId = await createIdentity(keysDir, 'perception');
   const learnerId = await createIdentity(keysDir, 'learner');
-  let adapt: AdaptPerception | undefined;
+  let adapt: PerceptionAdapter | undefined;
+  // The bag's annotator: it sees every /gt message but releases labels only for flagged frames, after a delay.
+  const annotator = new Annotator({ delayMs: o.labelDelayMs });
   let learner: ChildProcess | undefined;
   let bagTimeS = () => 0;
   let slackStats = () => ({ grants: 0, granted_ms: 0 });
@@ -95,6 +144,15 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
   let eventsSeen = 0;
   let swapping = false;
   let droppedWhileSwapping = 0;
+  let onTruth: (camera: string, stampNs: bigint, part: Truth) => void = () => {};
+  let annotatorLabels = 0;
+  const pollLabels = () => {
+    if (!adapt) return;
+    for (const ev of annotator.poll(bagTimeS() * 1000)) {
+      annotatorLabels++;
+      adapt.sendLabel(labelToMessage(ev));
+    }
+  };
 
   const close = async () => {
     await adapt?.close();
@@ -125,22 +183,30 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
         const slack = ctx.scheduler.snapshot().slack;
         return { grants: slack.grants, granted_ms: Math.round(slack.granted_ms - slack.revoked_ms) };
       };
-      adapt = await AdaptPerception.open({
+      const classes = ctx.engine.manifest.classes;
+      adapt = await PerceptionAdapter.open({
         engine: ctx.engine,
         stateDir: join(o.workDir, 'perception-state'),
         endpoints: { uplink: 'tcp://127.0.0.1:*', downlink: 'tcp://127.0.0.1:*' },
         keys: perceptionId.curve,
         allowedLearners: [learnerId.curve.publicKey],
         signers: [learnerId.signing.publicKey],
-        labelDelayMs: o.labelDelayMs,
-        maxLabels: o.maxLabels,
+        maxFlags: o.maxLabels,
         // Adaptation wants its label budget spent early in a drive: 2 flags a second, bursts of 10.
-        flagger: { perMinute: 120, burst: 10, maxTotal: o.maxLabels },
-        bagTimeS: () => bagTimeS(),
-        log: o.log,
+        flagger: { perMinute: 120, burst: 10 },
+        now: () => bagTimeS(),
+        log: (_level, line) => o.log(`adapt: ${line}`),
         probeRun: ctx.probe,
         takeHeld: ctx.takeHeld,
+        onFlag: (f) => f.sent && annotator.onFlag(bagTimeS() * 1000, f.result.camera, f.result.stampNs),
+        referenceSet: bagReferenceSource({
+          bags: typeof o.referenceBag === 'string' ? [o.referenceBag] : o.referenceBag,
+          frames: o.referenceFrames,
+          classes,
+          process: (camera, stampNs, image) => ctx.perception.process(camera, stampNs, image),
+        }),
       });
+      onTruth = (camera, stampNs, part) => annotator.onGroundTruth(bagTimeS() * 1000, { camera, stampNs, labels: truthToLabels(classes, { [part.kind]: part }) });
       const args = [
         'learner',
         '--model', o.modelDir,
@@ -162,22 +228,11 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
         await close();
         throw new PerceptionError('IO', 'the learner process did not connect within 60 s', { field: 'learner' });
       }
-      const bags = typeof o.referenceBag === 'string' ? [o.referenceBag] : o.referenceBag;
-      let taken = 0;
-      let sent = 0;
-      for (const [k, bag] of bags.entries()) {
-        const share = Math.ceil(o.referenceFrames / bags.length);
-        // The learner keys samples by camera and stamp, and recorded drives may share stamps
-        // (every simulated bag starts at the same time): each bag's cameras get their own names.
-        const name = (camera: string) => (bags.length > 1 ? `${camera}~ref${k}` : camera);
-        const r = await readReferenceSet(bag, Math.min(share, o.referenceFrames - taken), (camera, stampNs, image) => ctx.perception.process(name(camera), stampNs, image), (r, truth) => adapt!.sendReference(r, truth));
-        taken += r.frames;
-        sent += r.delivered;
-      }
-      o.log(`adapt: learner connected; sent ${sent} old-domain reference frames from ${bags.join(', ')}${sent < taken ? ` (${taken - sent} of ${taken} could not be delivered: the learner's queue stayed full)` : ''}`);
+      const sent = await adapt.referenceSent();
+      o.log(`adapt: learner connected; ${sent} old-domain reference frames delivered`);
       for (const f of o.manualFlags ?? []) {
         const stampNs = manualFlagStamp(f, ctx.bagStartNs);
-        adapt.requestManual(f.camera, stampNs);
+        adapt.operatorFlag(f.camera, stampNs);
         o.log(`adapt: manual flag ${f.spec}: ${f.camera}'s first frame at or after stamp ${stampNs} ns will be flagged`);
       }
       adapt.attach(ctx.scheduler as never);
@@ -204,10 +259,11 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
         steadyMs.push(latencyMs);
       }
       adapt.onFrame(result, image);
-      adapt.pollLabels();
+      pollLabels();
     },
     onTruth(camera, stampNs, truth) {
-      adapt?.onGroundTruth(camera, stampNs, truth);
+      onTruth(camera, stampNs, truth);
+      pollLabels();
     },
     onDrop() {
       if (swapping || bagTimeS() <= swapWindowEndS) droppedWhileSwapping++;
@@ -215,7 +271,7 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
     async finish({ firstFifth, lastFifth }) {
       if (!adapt) return { summary: {}, markers: [] };
       await adapt.swaps.idle();
-      const s = adapt.summary(slackStats());
+      const s = adaptationSummary(adapt.counts(), adapt.swaps.events, slackStats(), annotatorLabels);
       const mf = s.manual_flags;
       if (mf.unmatched + mf.expired + mf.refused > 0) {
         o.log(`adapt: of ${mf.requested} manual flag(s), ${mf.unmatched} found no frame (a camera the bag does not have, or a stamp past its end), ${mf.expired} found none within 5 s of the stamp, ${mf.refused} came after the label budget was spent`);

@@ -2,15 +2,12 @@ import { upscaleDepth } from '../engine/decode.js';
 import { DepthEvaluator } from '../eval/depth.js';
 import { DetectionEvaluator, type EvalBox, type ScoredBox } from '../eval/detection.js';
 import { SegmentationEvaluator, resizeLabels } from '../eval/segmentation.js';
-import type { Box } from '../pipeline/messages.js';
+import type { Truth } from '../pipeline/messages.js';
 import type { FrameResult } from '../pipeline/perception.js';
 import { emptyMetrics, type MetricsSummary } from './summary.js';
 
 /** Ground truth parts as they arrive from /gt/... topics. */
-export type Truth =
-  | { kind: 'detections'; boxes: Box[] }
-  | { kind: 'lane'; width: number; height: number; data: Uint8Array }
-  | { kind: 'depth'; width: number; height: number; data: Float32Array };
+export type { Truth } from '../pipeline/messages.js';
 
 /** Depth is scored on ground-truth pixels nearer than this (metres); the sky reads 200 m. */
 export const DEPTH_EVAL_MAX_M = 80;

@@ -3,7 +3,7 @@ import { PerceptionError } from '../core/errors.js';
 import type { LabelEvent } from '../adaptation/learner/labels.js';
 import { timeToNs, validateImage, type Detection2DArray } from '../msgs/index.js';
 import { boxesFromDetections, bytePixels, floatPixels } from '../pipeline/messages.js';
-import type { Truth } from '../replay/scoring.js';
+import type { Truth } from '../pipeline/messages.js';
 
 /**
  * Annotations on ROS topics → label events for the learner. The topics are the ones a bag

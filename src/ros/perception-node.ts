@@ -17,7 +17,8 @@ import { isFrameError, takeFrame } from '../pipeline/intake.js';
 import { ManagedNode } from './lifecycle.js';
 import { detectionMarkers, marker, MARKER } from './markers.js';
 import type { ParamChange, ParameterHost } from './params-host.js';
-import { openAdaptationFromParams, type PerceptionAdaptation } from '../adaptation/perception/ros-adapter.js';
+import type { PerceptionAdapter } from '../adaptation/perception/adapter.js';
+import { offerAnnounced, openPerceptionAdaptation } from './adaptation.js';
 import { PublisherSet } from './publishers.js';
 import { defaultInterval, type NodeLog, type PerceptionHooks, type PerceptionNodeOptions } from './node-types.js';
 
@@ -67,7 +68,7 @@ export class PerceptionNode extends ManagedNode {
   #subs: Subscription[] = [];
   #stopTimer: (() => void) | undefined;
   #events = { transport: 0, publish: 0 };
-  #adaptation: PerceptionAdaptation | undefined;
+  #adaptation: PerceptionAdapter | undefined;
   #adaptationError: string | undefined;
 
   constructor(options: PerceptionNodeOptions) {
@@ -83,7 +84,7 @@ export class PerceptionNode extends ManagedNode {
     this.#hooks = {
       onFlag: (camera, stampNs) => (this.#adaptation ? void this.#adaptation.operatorFlag(camera, stampNs) : log('info', `operator flag for ${camera} at ${stampNs} ns ignored: ${this.#adaptationError ?? off}`)),
       onRollback: (version) => (this.#adaptation ? void this.#adaptation.rollback(version).catch((err: Error) => log('error', `rollback: ${err.message}`)) : log('info', `rollback to ${version || 'the previous version'} ignored: ${this.#adaptationError ?? off}`)),
-      onWeights: (m) => (this.#adaptation ? void this.#adaptation.onWeights(m).catch((err: Error) => log('error', `weight update ${m.version}: ${err.message}`)) : log('info', `weight update ${m.version} ignored: ${this.#adaptationError ?? off}`)),
+      onWeights: (m) => (this.#adaptation ? void offerAnnounced(this.#adaptation, m, this.params.get('adaptation.max_bundle_bytes') as number, log).catch((err: Error) => log('error', `weight update ${m.version}: ${err.message}`)) : log('info', `weight update ${m.version} ignored: ${this.#adaptationError ?? off}`)),
       onLearnerStatus: () => {},
       ...options.hooks,
     };
@@ -95,7 +96,7 @@ export class PerceptionNode extends ManagedNode {
   }
 
   /** Online adaptation, when `adaptation.enabled` and it could start (see the diagnostics otherwise). */
-  get adaptation(): PerceptionAdaptation | undefined {
+  get adaptation(): PerceptionAdapter | undefined {
     return this.#adaptation;
   }
 
@@ -314,7 +315,7 @@ export class PerceptionNode extends ManagedNode {
     const publishFlagged = (m: FlaggedFrame) => void this.publishFlagged(m);
     try {
       const modelDir = (this.params.get('model_path') as string) || this.#o.defaultModelDir;
-      this.#adaptation = await openAdaptationFromParams((n) => this.params.get(n), this.#engine!, publishFlagged, this.#log, this.#o.flagger, modelDir);
+      this.#adaptation = await openPerceptionAdaptation({ get: (n) => this.params.get(n), engine: this.#engine!, modelDir, publishFlagged, log: this.#log, flagger: this.#o.flagger });
       this.#log('info', `adaptation on: serving weights v${this.#adaptation.servingVersion}, channel ${this.#adaptation.endpoints.uplink} / ${this.#adaptation.endpoints.downlink}`);
     } catch (err) {
       // Perception without adaptation is still perception: report it, do not refuse to run.

@@ -7,7 +7,7 @@ import { probeSize, SwapManager, type ProbeRun, type SwapEvent } from './swap.js
 import type { HeadName, OutputName } from '../../model/manifest.js';
 import type { RgbImage } from '../../pipeline/image-decode.js';
 import type { FrameResult } from '../../pipeline/perception.js';
-import type { Truth } from '../../replay/scoring.js';
+import type { Truth } from '../../pipeline/messages.js';
 import type { Scheduler, SlackGrant } from '../../scheduler/index.js';
 import type { LabelMessage, SampleMessage, ToLearner } from '../protocol/channel-codec.js';
 import { labelToMessage, sampleToMessage } from '../protocol/wire.js';

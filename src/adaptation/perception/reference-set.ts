@@ -4,8 +4,10 @@ import { timeToNs, validateImage } from '../../msgs/index.js';
 import { ImageDecoder, type EncodedImage, type RgbImage } from '../../pipeline/image-decode.js';
 import { boxesFromDetections, bytePixels, floatPixels } from '../../pipeline/messages.js';
 import type { FrameResult } from '../../pipeline/perception.js';
-import type { Truth } from '../../replay/scoring.js';
+import type { Truth } from '../../pipeline/messages.js';
 import { classifyTopic } from '../../pipeline/topics.js';
+import type { ReferenceSource } from './adapter.js';
+import { referenceMessages } from './perception-parts.js';
 
 /** Frames' worth of ground truth held while waiting for their camera frame. */
 const MAX_PENDING_TRUTH = 64;
@@ -88,4 +90,34 @@ export async function readReferenceSet(
     await reader.close();
   }
   return { frames: taken, delivered: sent };
+}
+
+/**
+ * A ReferenceSource (PerceptionAdapter's port) over bags of the training domains: `frames` in
+ * all, shared evenly between the bags, each run through `process` and sent with its labels.
+ * Recorded drives may share stamps (every simulated bag starts at the same time) while the
+ * learner keys samples by camera and stamp, so with several bags each bag's cameras get their
+ * own names (`front~ref1`).
+ */
+export function bagReferenceSource(o: {
+  readonly bags: readonly string[];
+  readonly frames: number;
+  readonly classes: readonly string[];
+  readonly process: (camera: string, stampNs: bigint, image: RgbImage) => Promise<FrameResult>;
+}): ReferenceSource {
+  return async (send) => {
+    let frames = 0;
+    let delivered = 0;
+    for (const [k, bag] of o.bags.entries()) {
+      const share = Math.min(Math.ceil(o.frames / o.bags.length), o.frames - frames);
+      const name = (camera: string) => (o.bags.length > 1 ? `${camera}~ref${k}` : camera);
+      const r = await readReferenceSet(bag, share, (camera, stampNs, image) => o.process(name(camera), stampNs, image), async (result, truth) => {
+        const messages = referenceMessages(result, truth, o.classes);
+        return messages ? send(messages) : false;
+      });
+      frames += r.frames;
+      delivered += r.delivered;
+    }
+    return { frames, delivered };
+  };
 }
