@@ -164,6 +164,27 @@ describe('Teacher lifecycle and options', () => {
     await expectInvalid(t.label(frame), 'teacher');
   });
 
+  it('dispose waits for a label in progress, which still returns its boxes', async () => {
+    const t = await Teacher.create({ threshold: 0.5 });
+    const { frame } = await fixture();
+    const pending = t.label(frame);
+    await t.dispose();
+    expect((await pending).boxes.some((b) => b.cls === 'car')).toBe(true);
+    await expectInvalid(t.label(frame), 'teacher');
+  });
+
+  it('labels frames of any size and shape, tiny and portrait included', async () => {
+    const t = await Teacher.create();
+    try {
+      for (const [w, h] of [[1, 1], [7, 3], [180, 320]]) {
+        const { boxes } = await t.label({ rgb: new Uint8Array(w * h * 3).fill(90), width: w, height: h });
+        for (const b of boxes) expect(b.x + b.w <= w && b.y + b.h <= h).toBe(true);
+      }
+    } finally {
+      await t.dispose();
+    }
+  });
+
   it('rejects bad options, naming the field', async () => {
     await expectInvalid(Teacher.create({ model: 'yolo' } as unknown as TeacherOptions), 'model');
     await expectInvalid(Teacher.create({ threshold: 1.5 }), 'threshold');

@@ -88,6 +88,8 @@ function humanModelsDir(): string {
 
 export class Teacher {
   private detector: Detector | null;
+  /** Calls of `label` still running: `dispose` waits for them before freeing the model. */
+  private readonly inflight = new Set<Promise<unknown>>();
 
   private constructor(
     detector: Detector,
@@ -125,7 +127,14 @@ export class Teacher {
     checkFrame(frame);
     const detector = this.detector;
     if (detector === null) throw new PerceptionError('INVALID_ARGUMENT', `teacher (${this.model}) is disposed`, { field: 'teacher', model: this.model });
-    const raw = await detector.detect(frame, this.threshold, this.tiles);
+    const run = detector.detect(frame, this.threshold, this.tiles);
+    this.inflight.add(run);
+    let raw: RawBox[];
+    try {
+      raw = await run;
+    } finally {
+      this.inflight.delete(run);
+    }
     const W = frame.width, H = frame.height;
     const boxes: TeacherBox[] = [];
     for (const b of mapToClasses(nmsByGroup(raw, NMS_IOU))) {
@@ -136,11 +145,13 @@ export class Teacher {
     return { boxes };
   }
 
-  /** Frees the model. Idempotent; `label` afterwards rejects. */
+  /** Frees the model once the labels in progress are done. Idempotent; `label` afterwards rejects. */
   async dispose(): Promise<void> {
     const d = this.detector;
     this.detector = null;
-    if (d) await d.dispose();
+    if (!d) return;
+    await Promise.allSettled([...this.inflight]);
+    await d.dispose();
   }
 
   get disposed(): boolean {
