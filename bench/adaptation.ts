@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { adaptHooks } from '../src/replay/adapt.js';
-import { parseHeads } from '../src/adaptation/learner/process.js';
+import { parseHeads } from '../src/adaptation/learner/settings.js';
 import type { HeadName } from '../src/model/manifest.js';
 import { writeSimBag } from '../src/cli/sim.js';
 import { loadPublicIdentity } from '../src/adaptation/protocol/keys.js';

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { DEFAULT_ADAPT_HEADS, parseHeads, runLearner } from '../adaptation/learner/process.js';
+import { runLearner } from '../adaptation/learner/process.js';
+import { DEFAULT_ADAPT_HEADS, parseHeads } from '../adaptation/learner/settings.js';
 import { LEARNER_NICE, lowerLearnerPriority, type LearnerSched } from '../adaptation/learner/priority.js';
 import { PerceptionError } from '../core/errors.js';
 import { parseIntOption } from './args.js';
@@ -37,6 +38,10 @@ export function registerLearnerCommand(program: Command): void {
         minRouterSamples: o.minRouter,
         heads: o.heads,
         log: (line) => process.stderr.write(`${line}\n`),
+        stop: new Promise<void>((resolve) => {
+          process.once('SIGTERM', () => resolve());
+          process.once('SIGINT', () => resolve());
+        }),
       });
     });
 }

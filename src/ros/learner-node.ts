@@ -1,6 +1,5 @@
 import { nsToTime } from '../msgs/index.js';
 import { buildDiagnostics, learnerDiagnostic, type DiagnosticArray } from './diagnostics.js';
-import type { LabelEvent } from '../adaptation/learner/labels.js';
 import { LEARNER_PARAMS } from './params.js';
 import { ADAPTATION_TOPICS, DIAGNOSTICS_TOPIC } from './topics.js';
 import { SENSOR_DATA_QOS, type Subscription, type Transport } from './transport/types.js';
@@ -9,42 +8,8 @@ import { labelFromTopic, labelTopics } from './label-topics.js';
 import { ManagedNode } from './lifecycle.js';
 import type { ParameterHost } from './params-host.js';
 import { PublisherSet } from './publishers.js';
-import { defaultInterval, type IntervalFn, type NodeLog } from './node-types.js';
+import { defaultInterval, type IntervalFn, type LearnerCorePort, type LearnerNodePorts, type LearnerParams, type LearnerReport, type NodeLog } from './node-types.js';
 
-/** AdaptationStatus without its header: what a learner core reports. */
-export type LearnerReport = Omit<AdaptationStatus, 'header'>;
-
-/**
- * The port a learner core plugs into (RosLearnerCore by default). The node owns ROS:
- * parameters, topics, life cycle, diagnostics; the core owns learning. Calls come on the
- * node's event loop; the core must not train there (DESIGN: training never blocks the loop).
- */
-export interface LearnerCorePort {
-  /** A frame flagged by perception (copy what you keep: the message may be reused). */
-  flagged(msg: FlaggedFrame): void;
-  /** An annotation from `label_topics` (when `label_source` is `topic`); cores without it get none. */
-  label?(ev: LabelEvent): void;
-  /** The model's class names, to map annotation boxes to class indices. */
-  readonly classes?: readonly string[];
-  setPaused(paused: boolean): void;
-  /** Roll back to `version`, or the previous one when empty. */
-  rollback(version: string): void;
-  report(): LearnerReport;
-  /** The node republishes status (latched) whenever the core says it changed. */
-  onChange(listener: () => void): void;
-  dispose(): Promise<void>;
-}
-
-/** Parameter values by name, validated (see LEARNER_PARAMS). */
-export type LearnerParams = ReadonlyMap<string, unknown>;
-
-/** What the node lends its core: the way out to perception, and the transport's clock. */
-export interface LearnerNodePorts {
-  /** Publishes on adaptation/weights (latched); false when the node is not active. */
-  readonly announceWeights: (msg: WeightUpdate) => boolean;
-  readonly now: () => bigint;
-  readonly defaultModelDir?: string;
-}
 
 export interface LearnerNodeOptions {
   readonly transport: Transport;
@@ -138,7 +103,7 @@ export class LearnerNode extends ManagedNode {
 
   protected async onConfigure(): Promise<void> {
     const values = this.params.declare(LEARNER_PARAMS);
-    const create = this.#o.createCore ?? (await import('../adaptation/learner/ros-service.js')).createRosLearnerCore;
+    const create = this.#o.createCore ?? (await import('./learner-core.js')).createRosLearnerCore;
     const ports: LearnerNodePorts = { announceWeights: (m) => this.announceWeights(m), now: () => this.transport.clock.now(), defaultModelDir: this.#o.defaultModelDir };
     this.#core = await create(values, this.#log, ports);
     this.#core.onChange(() => this.publishStatus());

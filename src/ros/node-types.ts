@@ -1,6 +1,7 @@
 import type { Engine, EngineOptions } from '../engine/engine.js';
 import type { FlaggerOptions } from '../adaptation/perception/flagger.js';
 import type { AdaptationStatus, FlaggedFrame, WeightUpdate } from '../msgs/adaptation.js';
+import type { LabelEvent } from '../adaptation/learner/labels.js';
 import type { ParameterHost } from './params-host.js';
 import type { Transport } from './transport/types.js';
 
@@ -53,4 +54,39 @@ export interface PerceptionNodeOptions {
   readonly flagger?: FlaggerOptions;
   /** Detection score threshold (default 0.3, as replay). */
   readonly scoreThreshold?: number;
+}
+
+/** AdaptationStatus without its header: what a learner core reports. */
+export type LearnerReport = Omit<AdaptationStatus, 'header'>;
+
+/**
+ * The port a learner core plugs into (RosLearnerCore by default). The node owns ROS:
+ * parameters, topics, life cycle, diagnostics; the core owns learning. Calls come on the
+ * node's event loop; the core must not train there (DESIGN: training never blocks the loop).
+ */
+export interface LearnerCorePort {
+  /** A frame flagged by perception (copy what you keep: the message may be reused). */
+  flagged(msg: FlaggedFrame): void;
+  /** An annotation from `label_topics` (when `label_source` is `topic`); cores without it get none. */
+  label?(ev: LabelEvent): void;
+  /** The model's class names, to map annotation boxes to class indices. */
+  readonly classes?: readonly string[];
+  setPaused(paused: boolean): void;
+  /** Roll back to `version`, or the previous one when empty. */
+  rollback(version: string): void;
+  report(): LearnerReport;
+  /** The node republishes status (latched) whenever the core says it changed. */
+  onChange(listener: () => void): void;
+  dispose(): Promise<void>;
+}
+
+/** Parameter values by name, validated (see LEARNER_PARAMS). */
+export type LearnerParams = ReadonlyMap<string, unknown>;
+
+/** What the node lends its core: the way out to perception, and the transport's clock. */
+export interface LearnerNodePorts {
+  /** Publishes on adaptation/weights (latched); false when the node is not active. */
+  readonly announceWeights: (msg: WeightUpdate) => boolean;
+  readonly now: () => bigint;
+  readonly defaultModelDir?: string;
 }

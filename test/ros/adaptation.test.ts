@@ -20,7 +20,7 @@ import type { WeightUpdate } from '../../src/msgs/adaptation.js';
 import { LearnerNode } from '../../src/ros/learner-node.js';
 import { MemoryParameterHost } from '../../src/ros/params-host.js';
 import { PerceptionNode } from '../../src/ros/perception-node.js';
-import type { RosLearnerCore } from '../../src/adaptation/learner/ros-service.js';
+import type { RosLearnerCore } from '../../src/ros/learner-core.js';
 import { RMW, RosTransport } from '../../src/ros/transport/index.js';
 import { createFakeRcl, FakeQoS, type FakeRcl } from './fake-rclnodejs.js';
 import { IMAGE, idle, simFeed, type FeedItem } from './fixtures.js';

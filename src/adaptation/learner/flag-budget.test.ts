@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FlagBudget } from '../../src/adaptation/learner/ros-service.js';
+import { FlagBudget } from './service.js';
 
 describe('FlagBudget (the learner node\'s flag rate limit)', () => {
   it('limits new-domain samples per sliding minute; old-domain reference frames never spend or hit it', () => {

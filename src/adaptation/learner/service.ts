@@ -1,0 +1,334 @@
+import { modelRef } from '../protocol/bundle.js';
+import { ChannelClient, type ChannelEndpoints } from '../protocol/channel.js';
+import type { ToLearner } from '../protocol/channel-codec.js';
+import type { Identity, PublicIdentity } from '../protocol/keys.js';
+import { labelFromMessage, sampleFromMessage } from '../protocol/wire.js';
+import type { HeadName, Manifest } from '../../model/manifest.js';
+import type { TailWeights } from '../../model/package.js';
+import type { GateDecision, GateOptions } from './gate.js';
+import type { LabelEvent } from './labels.js';
+import { LearnerCore, type LearnerOptions } from './learner-core.js';
+import { ADAPT_TRAINER } from './settings.js';
+import { SlackClosedError, SlackWindow } from './slack-window.js';
+import { SampleStore } from './store.js';
+import type { TrainerOptions } from './trainer.js';
+
+/**
+ * The learner: ONE service for the standalone learner process (`adaptive-perception learner`,
+ * what `replay --adapt` starts) and the ROS 2 learner node. It connects to perception over the
+ * CURVE-authenticated channel, stores flagged samples durably (only new-domain samples spend the
+ * flag budget), matches labels to them, trains the head tails only inside perception's slack
+ * grants (scaled by `slackShare`, never while paused), gates every candidate, and hands promoted
+ * tails to its `publish` port: the standalone learner sends signed bundles back over the channel,
+ * the ROS node writes a bundle file and announces it on a topic. Labels come from the channel
+ * (replay's annotator) or from `label()` (the ROS node's label topics). It keeps what perception
+ * says it serves.
+ */
+export interface LearnerServiceOptions {
+  readonly manifest: Manifest;
+  /** The shipped tails (version 0): training starts from them and the gate measures regression against them. */
+  readonly tails: TailWeights;
+  /** The sample store's file (created if absent). */
+  readonly storeFile: string;
+  readonly maxStoredSamples?: number;
+  readonly identity: Identity;
+  readonly perception: PublicIdentity;
+  readonly endpoints: ChannelEndpoints;
+  readonly heads: readonly HeadName[];
+  readonly minNewSamples: number;
+  readonly stepsPerCandidate: number;
+  readonly minRouterSamples?: number;
+  /** Flagged samples accepted per minute (sliding window); the rest are counted and dropped. Default unlimited. */
+  readonly maxFlagsPerMinute?: number;
+  /** Share of each slack grant used for training (default 1). */
+  readonly slackShare?: number;
+  /** Versions of this run continue after this one (the newest already on disk). Default 0. */
+  readonly versionBase?: number;
+  readonly gate?: GateOptions;
+  readonly trainer?: TrainerOptions;
+  readonly log: (level: 'info' | 'warn' | 'error', line: string) => void;
+  /** Port: where promoted tails go. `version` continues after `versionBase`; `parent` is the previous promoted one. */
+  readonly publish: (p: { readonly tails: TailWeights; readonly decision: GateDecision; readonly version: number; readonly parent: number; readonly channel: ChannelClient }) => Promise<void>;
+  /** Learner core settings beyond the above (tests). */
+  readonly core?: Partial<LearnerOptions>;
+}
+
+export type LearnerState = 'idle' | 'collecting' | 'training' | 'promoted' | 'rejected' | 'rolled_back' | 'paused';
+
+export interface LearnerStatus {
+  readonly state: LearnerState;
+  readonly reason: string;
+  /** What perception says it serves; undefined until it has said. */
+  readonly perceptionServing: number | undefined;
+  /** The newest version this learner promoted (versionBase when none). */
+  readonly promoted: number;
+  /** The version a running slice would produce, when one runs. */
+  readonly candidate: number | undefined;
+  readonly lastDecision: GateDecision | undefined;
+  readonly lastPromoted: GateDecision | undefined;
+  readonly counts: Readonly<LearnerCounts> & ReturnType<LearnerCore['status']>;
+  readonly newSamples: number;
+}
+
+interface LearnerCounts {
+  samples: number;
+  referenceSamples: number;
+  droppedByRate: number;
+  malformed: number;
+  labels: number;
+  slackGrants: number;
+  slackWhilePaused: number;
+  slackWhileBusy: number;
+  steps: number;
+  bundles: number;
+}
+
+export class LearnerService {
+  readonly #o: LearnerServiceOptions;
+  readonly #store: SampleStore;
+  readonly #core: LearnerCore;
+  readonly #slack = new SlackWindow();
+  readonly #budget: FlagBudget;
+  readonly #n: LearnerCounts = { samples: 0, referenceSamples: 0, droppedByRate: 0, malformed: 0, labels: 0, slackGrants: 0, slackWhilePaused: 0, slackWhileBusy: 0, steps: 0, bundles: 0 };
+  #channel: ChannelClient | undefined;
+  #promoted: number;
+  #perceptionServing: number | undefined;
+  #paused = false;
+  #busy = false;
+  #training: Promise<void> = Promise.resolve();
+  #disposed = false;
+  #listeners: (() => void)[] = [];
+  #event: { state: Exclude<LearnerState, 'training' | 'paused'>; reason: string } = { state: 'idle', reason: 'waiting for flagged frames' };
+  #last: GateDecision | undefined;
+  #lastPromoted: GateDecision | undefined;
+
+  private constructor(o: LearnerServiceOptions, store: SampleStore) {
+    this.#o = o;
+    this.#store = store;
+    this.#promoted = o.versionBase ?? 0;
+    this.#budget = new FlagBudget(o.maxFlagsPerMinute ?? Number.POSITIVE_INFINITY);
+    this.#core = new LearnerCore(
+      o.manifest,
+      o.tails,
+      store,
+      { clock: () => performance.now(), log: (l) => o.log('info', l), publishCandidate: (tails, d) => this.promote(tails, d), pacer: this.#slack },
+      {
+        minNewLabeled: o.minNewSamples,
+        stepsPerCandidate: o.stepsPerCandidate,
+        ...(o.minRouterSamples !== undefined ? { minRouterSamples: o.minRouterSamples } : {}),
+        trainer: { ...ADAPT_TRAINER, ...o.trainer, heads: o.heads },
+        gate: o.gate,
+        ...o.core,
+      },
+    );
+  }
+
+  /** Opens the store, connects to perception's channel and says it is ready. */
+  static async open(o: LearnerServiceOptions): Promise<LearnerService> {
+    const store = SampleStore.open(o.storeFile, o.maxStoredSamples !== undefined ? { maxSamples: o.maxStoredSamples } : {});
+    const service = new LearnerService(o, store);
+    try {
+      service.#channel = ChannelClient.connect({ endpoints: o.endpoints, keys: o.identity.curve, serverKey: o.perception.curveKey, log: (l) => o.log('warn', l), onMessage: (m) => service.#onMessage(m) });
+    } catch (err) {
+      service.#core.dispose();
+      store.close();
+      throw err;
+    }
+    await service.#channel.send({ kind: 'status', state: 'ready', detail: { store: store.file } }).catch((err: Error) => o.log('warn', `perception did not take the ready status: ${err.message}`));
+    o.log('info', `learner: model ${modelRef(o.manifest)}, store ${store.file} (${store.count()} sample(s)), channel ${o.endpoints.uplink} / ${o.endpoints.downlink}, heads ${o.heads.join(',')}`);
+    return service;
+  }
+
+  get classes(): readonly string[] {
+    return this.#o.manifest.classes;
+  }
+
+  status(): LearnerStatus {
+    const c = this.#core.status();
+    return {
+      state: this.#paused ? 'paused' : this.#busy ? 'training' : this.#event.state,
+      reason: this.#event.reason,
+      perceptionServing: this.#perceptionServing,
+      promoted: this.#promoted,
+      candidate: this.#busy ? (this.#o.versionBase ?? 0) + c.version + 1 : undefined,
+      lastDecision: this.#last,
+      lastPromoted: this.#lastPromoted,
+      counts: { ...c, ...this.#n },
+      newSamples: this.#store.count({ domain: 'new' }),
+    };
+  }
+
+  /** An annotation (a label topic): matched to its sample by camera and stamp, possibly later. Throws for a label that does not fit (never stored). */
+  label(ev: LabelEvent): void {
+    this.#n.labels++;
+    this.#core.onLabel(ev);
+  }
+
+  setPaused(paused: boolean): void {
+    this.#paused = paused;
+    if (paused) {
+      this.#slack.revoke();
+      this.#core.onPause();
+    }
+    this.#changed();
+  }
+
+  /**
+   * Perception swaps back (it holds the previous sets); the learner records why. Its next
+   * candidate still builds on its own newest tails and must pass the gate again.
+   */
+  rollback(version: string): void {
+    this.#set('rolled_back', `operator rollback to ${version || 'the previous version'}`);
+  }
+
+  onChange(listener: () => void): void {
+    this.#listeners.push(listener);
+  }
+
+  /** Stops training at its next step, lets the slice end, closes the channel and the store (idempotent). */
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#slack.close();
+    this.#core.onPause();
+    await this.#training;
+    await this.#channel?.close();
+    this.#core.dispose();
+    this.#store.close();
+    this.#listeners = [];
+  }
+
+  #onMessage(msg: ToLearner): void {
+    if (this.#disposed) return;
+    try {
+      switch (msg.kind) {
+        case 'sample':
+          this.#onSample(msg);
+          break;
+        case 'label':
+          this.label(labelFromMessage(msg));
+          break;
+        case 'slack':
+          this.#onSlack(msg.grantMs);
+          break;
+        case 'pause':
+          this.#slack.revoke();
+          this.#core.onPause();
+          break;
+        case 'serving':
+          this.#perceptionServing = msg.version;
+          this.#o.log('info', `perception serves v${msg.version}${msg.reason ? ` (${msg.reason})` : ''}`);
+          this.#changed();
+          break;
+      }
+    } catch (err) {
+      this.#n.malformed++;
+      this.#o.log('warn', `${msg.kind} message refused: ${(err as Error).message}`);
+    }
+  }
+
+  #onSample(msg: Extract<ToLearner, { kind: 'sample' }>): void {
+    const sample = sampleFromMessage(msg);
+    const now = performance.now();
+    if (!this.#budget.allows(sample.domain, now)) {
+      this.#n.droppedByRate++;
+      return;
+    }
+    const r = this.#core.onSample(sample);
+    if (r.evicted.length > 0) this.#o.log('info', `store: evicted ${r.evicted.length} sample(s)`);
+    if (r.id === null) return;
+    this.#budget.spend(sample.domain, now);
+    if (sample.domain === 'old') this.#n.referenceSamples++;
+    this.#n.samples++;
+    if (this.#event.state === 'idle') this.#set('collecting', 'flagged frames arriving; training starts with enough labels');
+    else this.#changed();
+  }
+
+  /**
+   * A grant is for now: it opens the window. One that arrives while a slice still runs starts no
+   * other (queued and run later, it could overlap frames); a paced gate in the running slice goes
+   * on in it. A pause closes the window and stops training at its next step.
+   */
+  #onSlack(grantMs: number): void {
+    this.#n.slackGrants++;
+    if (this.#paused) {
+      this.#n.slackWhilePaused++;
+      return;
+    }
+    this.#slack.grant(grantMs * (this.#o.slackShare ?? 1));
+    if (this.#busy) {
+      this.#n.slackWhileBusy++;
+      return;
+    }
+    this.#busy = true;
+    this.#training = this.#slice(this.#slack.remainingMs())
+      .catch((err: Error) => {
+        if (!(err instanceof SlackClosedError)) this.#o.log('error', `training slice failed: ${err.message}`);
+      })
+      .finally(() => (this.#busy = false));
+  }
+
+  async #slice(grantMs: number): Promise<void> {
+    if (this.#disposed || this.#paused || grantMs < 1) return;
+    const r = await this.#core.onSlack(grantMs);
+    this.#n.steps += r.trained?.steps ?? 0;
+    const d = r.decision;
+    if (!d) return;
+    this.#last = d;
+    const version = (this.#o.versionBase ?? 0) + d.version;
+    if (d.decision !== 'promote') this.#set('rejected', `v${version} refused by the gate: ${d.reason}`);
+    // Perception records the gate's decisions (replay's summary); one it cannot take is not worth a crash.
+    await this.#channel
+      ?.send({ kind: 'status', state: 'gate', version, detail: { decision: d.decision, val_new: d.val_new_after, val_old: d.val_old_after, val_new_before: d.val_new_before, val_old_before: d.val_old_before, reason: d.reason } })
+      .catch((err: Error) => this.#o.log('warn', `status not delivered: ${err.message}`));
+  }
+
+  /** LearnerCore's publishCandidate port, called with every set the gate promoted: numbered, published, recorded. */
+  async promote(tails: TailWeights, d: GateDecision): Promise<void> {
+    const version = (this.#o.versionBase ?? 0) + d.version;
+    const parent = this.#promoted;
+    await this.#o.publish({ tails, decision: d, version, parent, channel: this.#channel! });
+    this.#n.bundles++;
+    this.#promoted = version;
+    this.#lastPromoted = d;
+    this.#last = d;
+    this.#set('promoted', `v${version} promoted (${d.reason})`);
+  }
+
+  #set(state: Exclude<LearnerState, 'training' | 'paused'>, reason: string): void {
+    this.#event = { state, reason };
+    this.#o.log('info', `learner: ${state}: ${reason}`);
+    this.#changed();
+  }
+
+  #changed(): void {
+    for (const l of this.#listeners) {
+      try {
+        l();
+      } catch (err) {
+        this.#o.log('error', `status listener: ${(err as Error).message}`);
+      }
+    }
+  }
+}
+
+/**
+ * Flagged frames accepted per minute (sliding window). Only new-domain samples spend it:
+ * old-domain reference frames arrive in one burst when the channel connects, and counted
+ * against the budget they used it up, so the first real flags were dropped (seen live: 30 of
+ * 40 reference frames stored, then 0 of 19 flags).
+ */
+export class FlagBudget {
+  readonly #times: number[] = [];
+  constructor(readonly perMinute: number) {}
+
+  allows(domain: 'new' | 'old', nowMs: number): boolean {
+    if (domain === 'old') return true;
+    while (this.#times.length > 0 && nowMs - this.#times[0] > 60_000) this.#times.shift();
+    return this.#times.length < this.perMinute;
+  }
+
+  spend(domain: 'new' | 'old', nowMs: number): void {
+    if (domain === 'new' && Number.isFinite(this.perMinute)) this.#times.push(nowMs);
+  }
+}
