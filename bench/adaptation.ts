@@ -16,7 +16,7 @@ import { join, resolve } from 'node:path';
 import { adaptHooks } from '../src/replay/adapt.js';
 import { parseHeads } from '../src/adaptation/learner/settings.js';
 import type { HeadName } from '../src/model/manifest.js';
-import { writeSimBag } from '../src/cli/sim.js';
+import { writeSimBag } from '../src/sim/bag-writer.js';
 import { loadPublicIdentity } from '../src/adaptation/protocol/keys.js';
 import { SwapManager } from '../src/adaptation/perception/swap.js';
 import type { ReplayHooks } from '../src/replay/replay.js';

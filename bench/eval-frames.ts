@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeSimBag } from '../src/cli/sim.js';
+import { writeSimBag } from '../src/sim/bag-writer.js';
 import { readLabelledFrames, type LabelledFrame } from '../src/compress/frames.js';
 import type { Domain } from '../src/sim/index.js';
 import { CACHE } from './frames.js';

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openBag } from '../src/bag/reader.js';
-import { writeSimBag } from '../src/cli/sim.js';
+import { writeSimBag } from '../src/sim/bag-writer.js';
 import type { Image } from '../src/msgs/index.js';
 import type { CameraName } from '../src/sim/index.js';
 

@@ -18,7 +18,7 @@
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { writeSimBag } from '../src/cli/sim.js';
+import { writeSimBag } from '../src/sim/bag-writer.js';
 import { Engine } from '../src/engine/engine.js';
 import { fitRouter, poolFeatures, type Router } from '../src/engine/router.js';
 import { SampleStore } from '../src/adaptation/learner/store.js';

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { McapBagWriter } from '../bag/mcap-writer.js';
 import { openBag } from '../bag/reader.js';
-import { writeSimBag } from '../cli/sim.js';
+import { writeSimBag } from '../sim/bag-writer.js';
 import { nsToTime, type Detection2DArray, type Image } from '../msgs/index.js';
 import { replay } from './replay.js';
 

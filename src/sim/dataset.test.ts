@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
-import { registerDatasetCommand, writeDataset } from '../cli/dataset.js';
+import { registerDatasetCommand } from '../cli/dataset.js';
+import { writeDataset } from './dataset-writer.js';
 import { isPerceptionError } from '../core/errors.js';
 import { Simulation } from './simulation.js';
 

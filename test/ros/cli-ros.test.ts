@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { registerRosCommand, runRosNode } from '../../src/cli/ros.js';
+import { registerRosCommand } from '../../src/cli/ros.js';
+import { runRosNode } from '../../src/ros/run.js';
 import { Engine } from '../../src/engine/engine.js';
 import type { ManagedNode } from '../../src/ros/lifecycle.js';
 import { NullLearnerCore } from '../../src/ros/learner-node.js';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isPerceptionError } from '../core/errors.js';
+import { isPerceptionError } from '../../../core/errors.js';
 import { COCO, COCO_NAMES, cocoKind, iou, mapToClasses, nmsByGroup, type RawBox } from './coco.js';
 import { Teacher, type TeacherOptions } from './teacher.js';
 import type { TeacherBox, TeacherFrame } from './types.js';

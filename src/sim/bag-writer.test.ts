@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openBag, type BagMessage } from '../bag/index.js';
 import type { CameraInfo, CompressedImage, Detection2DArray, Image } from '../msgs/index.js';
-import { SIM_EPOCH_NS, writeSimBag, type SimBagOptions } from './sim.js';
+import { SIM_EPOCH_NS, writeSimBag, type SimBagOptions } from './bag-writer.js';
 
 let dir: string;
 beforeAll(async () => {

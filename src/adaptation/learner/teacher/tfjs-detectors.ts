@@ -15,7 +15,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
-import { PerceptionError } from '../core/errors.js';
+import { PerceptionError } from '../../../core/errors.js';
 import { cocoKind, type RawBox } from './coco.js';
 import type { TeacherFrame } from './types.js';
 

@@ -8,7 +8,7 @@
  */
 import type * as Ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { PerceptionError } from '../core/errors.js';
+import { PerceptionError } from '../../../core/errors.js';
 import { cocoKind, type RawBox } from './coco.js';
 import type { TeacherFrame } from './types.js';
 

@@ -14,16 +14,16 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { openBag } from '../bag/index.js';
-import { writeSimBag } from '../cli/sim.js';
-import { DetectionEvaluator, boxIoU, type EvalBox, type ScoredBox } from '../eval/detection.js';
-import type { CompressedImage, Detection2DArray } from '../msgs/index.js';
-import { boxesFromDetections } from '../pipeline/messages.js';
-import { ImageDecoder } from '../pipeline/image-decode.js';
-import { MIN_VISIBLE } from '../replay/scoring.js';
-import type { Domain } from '../sim/index.js';
-import { DEFAULT_THRESHOLD, Teacher } from './teacher.js';
-import { TEACHER_CLASSES, type TeacherModel } from './types.js';
+import { openBag } from '../src/bag/index.js';
+import { writeSimBag } from '../src/sim/bag-writer.js';
+import { DetectionEvaluator, boxIoU, type EvalBox, type ScoredBox } from '../src/eval/detection.js';
+import type { CompressedImage, Detection2DArray } from '../src/msgs/index.js';
+import { boxesFromDetections } from '../src/pipeline/messages.js';
+import { ImageDecoder } from '../src/pipeline/image-decode.js';
+import { MIN_VISIBLE } from '../src/replay/scoring.js';
+import type { Domain } from '../src/sim/index.js';
+import { DEFAULT_THRESHOLD, Teacher } from '../src/adaptation/learner/teacher/teacher.js';
+import { TEACHER_CLASSES, type TeacherModel } from '../src/adaptation/learner/teacher/types.js';
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i].replace(/^--/, ''), process.argv[i + 1]);

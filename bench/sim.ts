@@ -2,8 +2,8 @@
  * Renderer speed: median frames/s of one front camera for `day`, `night` and `rain` at 1280x720 and
  * 640x360. Run: `npx tsx src/sim/bench.ts [frames]`. Prints figures; asserts nothing.
  */
-import { Simulation } from './simulation.js';
-import type { Domain } from './domains.js';
+import { Simulation } from '../src/sim/simulation.js';
+import type { Domain } from '../src/sim/domains.js';
 
 const frames = Number(process.argv[2] ?? 30);
 

@@ -14,9 +14,9 @@
  * importing this file.
  */
 import { createRequire } from 'node:module';
+import { PACKAGE_ROOT } from '../../../core/paths.js';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { PerceptionError } from '../core/errors.js';
+import { PerceptionError } from '../../../core/errors.js';
 import { mapToClasses, nmsByGroup, type RawBox } from './coco.js';
 import { TEACHER_MODELS, type TeacherBox, type TeacherFrame, type TeacherModel, type TeacherResult } from './types.js';
 
@@ -66,12 +66,7 @@ function bad(field: string, message: string): PerceptionError {
   return new PerceptionError('INVALID_ARGUMENT', `${field} ${message}`, { field });
 }
 
-/** The repository root (src/teacher → ../..; also dist/teacher → ../..). */
-function packageRoot(): string {
-  return join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-}
-
-export const FASTESTDET_FILE = join(packageRoot(), 'models', 'teachers', 'fastestdet', 'FastestDet.onnx');
+export const FASTESTDET_FILE = join(PACKAGE_ROOT, 'models', 'teachers', 'fastestdet', 'FastestDet.onnx');
 
 function humanModelsDir(): string {
   try {
