@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adaptHooks } from '../src/replay/adapt.js';
 import { parseManualFlag } from '../src/replay/manual-flags.js';
 import type { AdaptationSummary } from '../src/replay/adapt.js';
-import { writeSimBag } from '../src/cli/sim.js';
+import { writeSimBag } from '../src/sim/bag-writer.js';
 import { SampleStore } from '../src/adaptation/learner/store.js';
 import { replay } from '../src/replay/replay.js';
 

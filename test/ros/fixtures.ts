@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openBag } from '../../src/bag/index.js';
-import { writeSimBag } from '../../src/cli/sim.js';
+import { writeSimBag } from '../../src/sim/bag-writer.js';
 import type { Image } from '../../src/msgs/index.js';
 
 export interface FeedItem {

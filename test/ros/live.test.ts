@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openBag } from '../../src/bag/index.js';
-import { writeSimBag } from '../../src/cli/sim.js';
+import { writeSimBag } from '../../src/sim/bag-writer.js';
 import { encodeBundle, modelRef } from '../../src/adaptation/protocol/bundle.js';
 import { keyFingerprint, loadIdentity } from '../../src/adaptation/protocol/keys.js';
 import { loadModelPackage } from '../../src/model/package.js';

@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runRosNode } from '../../src/cli/ros.js';
+import { runRosNode } from '../../src/ros/run.js';
 import { Engine } from '../../src/engine/engine.js';
 import type { ManagedNode } from '../../src/ros/lifecycle.js';
 import type { PerceptionNode } from '../../src/ros/perception-node.js';
