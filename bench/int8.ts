@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { buildPrecisionVariants } from '../src/compress/build.js';
+import { buildPrecisionVariants, DEFAULT_KEEP_FIRST, DEFAULT_METHOD } from '../src/compress/build.js';
 import { evaluatePackage, metricLoss, type Metrics } from '../src/compress/evaluate.js';
 import { precisionVariants, type Manifest } from '../src/model/manifest.js';
 import { loadModelPackage } from '../src/model/package.js';
@@ -85,7 +85,8 @@ const r2 = (v: number) => Math.round(v * 100) / 100;
 export async function packageWithInt8(modelDir: string, calibPerDomain: number, log: (l: string) => void): Promise<string> {
   const manifest = JSON.parse(readFileSync(join(modelDir, 'manifest.json'), 'utf8')) as Manifest;
   if (precisionVariants(manifest).variants.int8) return modelDir;
-  const key = createHash('sha256').update(JSON.stringify(manifest.sha256)).digest('hex').slice(0, 12);
+  // The quantizer's defaults are part of the key: a change of them builds a fresh variant.
+  const key = createHash('sha256').update(JSON.stringify([manifest.sha256, DEFAULT_METHOD, DEFAULT_KEEP_FIRST, 'resize-first'])).digest('hex').slice(0, 12);
   const out = join(CACHE, 'int8', `${manifest.name}-${key}-c${calibPerDomain}`);
   if (existsSync(join(out, 'manifest.json'))) {
     const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as Manifest;
