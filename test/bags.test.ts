@@ -2,7 +2,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openBag } from '../src/bag/reader.js';
-import { classifyTopic } from '../src/pipeline/topics.js';
+import { classifyTopic } from '../src/msgs/topics.js';
 
 const BAGS = resolve(import.meta.dirname, '..', 'bags');
 

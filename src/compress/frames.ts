@@ -11,7 +11,7 @@ import { timeToNs, validateImage } from '../msgs/index.js';
 import { ImageDecoder, type EncodedImage, type RgbImage } from '../pipeline/image-decode.js';
 import { boxesFromDetections, bytePixels, floatPixels } from '../pipeline/messages.js';
 import type { Truth } from '../replay/scoring.js';
-import { classifyTopic } from '../pipeline/topics.js';
+import { classifyTopic } from '../msgs/topics.js';
 
 export interface LabelledFrame {
   readonly bag: string;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isPerceptionError } from '../core/errors.js';
-import { decodeDetections, iou, upscaleDepth, upscaleMask, type FloatMap } from './decode.js';
+import { iou } from '../eval/boxes.js';
+import { decodeDetections, upscaleDepth, upscaleMask, type FloatMap } from './decode.js';
 
 const CLASSES = ['car', 'pedestrian'];
 

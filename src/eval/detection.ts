@@ -1,4 +1,4 @@
-import { iou } from '../engine/decode.js';
+import { iou } from './boxes.js';
 import { PerceptionError } from '../core/errors.js';
 
 /** An axis-aligned box, `x1`/`y1` exclusive, in any consistent pixel frame. */

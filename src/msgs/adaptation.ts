@@ -1,5 +1,5 @@
 import type { CompressedImage, Header } from './index.js';
-import type { KeyValue } from '../ros/diagnostics.js';
+import type { KeyValue } from './diagnostics.js';
 
 /** TypeScript shapes of this package's messages (msgs/msg/*.msg) as the nodes use them. */
 export interface FlaggedFrame {

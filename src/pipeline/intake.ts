@@ -1,7 +1,6 @@
 import { PerceptionError, isPerceptionError } from '../core/errors.js';
 import { timeToNs, validateImage, type CompressedImage, type Image } from '../msgs/index.js';
 import type { EncodedImage } from './image-decode.js';
-import type { ReceiveInfo } from '../ros/transport/types.js';
 
 /** Encodings the frame decoder turns into RGB (validateImage also knows depth encodings, which a camera topic must not carry). */
 const CAMERA_ENCODINGS = new Set(['rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', '8UC1']);
@@ -21,7 +20,15 @@ export interface IntakeFrame {
  * of ≤ 3 buffers per camera would do, since a mailbox holds one frame and one runs; left for
  * when a profile says the copy matters.) Throws PerceptionError BAD_IMAGE / UNSUPPORTED_ENCODING.
  */
-export function takeFrame(msg: unknown, compressed: boolean, info: ReceiveInfo, camera: string): IntakeFrame {
+/** Where and when a camera message arrived (a transport's ReceiveInfo satisfies it). */
+export interface Arrival {
+  readonly topic: string;
+  readonly index: number;
+  readonly receiveTimeNs: bigint;
+  readonly sourceTimeNs?: bigint;
+}
+
+export function takeFrame(msg: unknown, compressed: boolean, info: Arrival, camera: string): IntakeFrame {
   const ctx = { topic: info.topic, index: info.index, camera };
   const stampNs = stampOf(msg, info);
   if (compressed) {
@@ -45,7 +52,7 @@ export function takeFrame(msg: unknown, compressed: boolean, info: ReceiveInfo, 
 }
 
 /** The frame's header stamp; the sender's or receive time when the header is zero (some drivers). */
-function stampOf(msg: unknown, info: ReceiveInfo): bigint {
+function stampOf(msg: unknown, info: Arrival): bigint {
   const stamp = (msg as { header?: { stamp?: { sec: number; nanosec: number } } })?.header?.stamp;
   const ns = stamp ? timeToNs(stamp) : 0n;
   return ns > 0n ? ns : (info.sourceTimeNs ?? info.receiveTimeNs);

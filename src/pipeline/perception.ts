@@ -11,7 +11,7 @@ import type { WeightSet } from '../engine/weights.js';
 import { poolFeatures, routerScore, RouterState } from '../engine/router.js';
 import type { RgbImage } from './image-decode.js';
 import { depthImage, detectionArray, headerFor, monoImage, rgbImage } from './messages.js';
-import { resultTopic } from './topics.js';
+import { resultTopic } from '../msgs/topics.js';
 
 /** The tail features a router scores. */
 const FEATURE_OUTPUTS: readonly OutputName[] = ['det_feat', 'seg_feat', 'depth_feat'];

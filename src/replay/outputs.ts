@@ -14,7 +14,7 @@ import type { FrameResult, Perception } from '../pipeline/perception.js';
 import { renderReport } from './report.js';
 import { CameraScorer } from './scoring.js';
 import { LatencyRecorder, type CameraSummary, type MetricsSummary, type ReplaySummary } from './summary.js';
-import { resultTopic } from '../pipeline/topics.js';
+import { resultTopic } from '../msgs/topics.js';
 
 export interface CameraState {
   frames: number;

@@ -25,7 +25,7 @@ import { ReplayOutputs } from './outputs.js';
 import { CameraScorer, scoreFrame, type Truth } from './scoring.js';
 import { TimelineScorer } from './timeline.js';
 import { probeSize, type ProbeRun } from '../adaptation/perception/swap.js';
-import { classifyTopic, type TopicRole } from '../pipeline/topics.js';
+import { classifyTopic, type TopicRole } from '../msgs/topics.js';
 import type { MetricsSummary, ReplaySummary } from './summary.js';
 
 export interface ReplayOptions {

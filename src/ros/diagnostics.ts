@@ -1,5 +1,6 @@
 import type { ErrorCode } from '../core/errors.js';
-import type { Header, Time } from '../msgs/index.js';
+import type { Time } from '../msgs/index.js';
+import { LEVEL, type DiagnosticArray, type DiagnosticStatus, type KeyValue, type Level } from '../msgs/diagnostics.js';
 
 /**
  * `diagnostic_msgs/DiagnosticArray` from plain status objects, following diagnostic_updater's
@@ -9,26 +10,6 @@ import type { Header, Time } from '../msgs/index.js';
  * message that joins every reason at the worst level, and key/values as strings.
  * Pure: no clock, no ROS; the node decides when to publish (1 Hz, like diagnostic_updater).
  */
-export const LEVEL = { OK: 0, WARN: 1, ERROR: 2, STALE: 3 } as const;
-export type Level = (typeof LEVEL)[keyof typeof LEVEL];
-
-export interface KeyValue {
-  key: string;
-  value: string;
-}
-
-export interface DiagnosticStatus {
-  level: Level;
-  name: string;
-  message: string;
-  hardware_id: string;
-  values: KeyValue[];
-}
-
-export interface DiagnosticArray {
-  header: Header;
-  status: DiagnosticStatus[];
-}
 
 /** The last problem seen with a camera's input, e.g. from `validateImage`. */
 export interface InputProblem {
@@ -206,3 +187,5 @@ export function learnerDiagnostic(learner: LearnerStatus, options: DiagnosticsOp
 function kv(key: string, value: string | number | boolean): KeyValue {
   return { key, value: String(value) };
 }
+
+export { LEVEL, type DiagnosticArray, type DiagnosticStatus, type KeyValue, type Level } from '../msgs/diagnostics.js';

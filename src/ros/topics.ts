@@ -1,5 +1,5 @@
 import { PerceptionError } from '../core/errors.js';
-import { classifyTopic, resultTopic } from '../pipeline/topics.js';
+import { classifyTopic, resultTopic } from '../msgs/topics.js';
 import { LATCHED_QOS, RESULTS_QOS, SENSOR_DATA_QOS, type QosProfile } from './transport/types.js';
 
 /**

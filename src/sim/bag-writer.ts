@@ -5,7 +5,7 @@ import { McapBagWriter } from '../bag/mcap-writer.js';
 import { Ros1BagWriter } from '../bag/ros1-writer.js';
 import type { BagWriter } from '../bag/types.js';
 import { makeImage, nsToTime, type CameraInfo, type CompressedImage, type Detection2DArray, type Header } from '../msgs/index.js';
-import { cameraInfoTopic, cameraTopic, gtTopic } from '../pipeline/topics.js';
+import { cameraInfoTopic, cameraTopic, gtTopic } from '../msgs/topics.js';
 import { Simulation, drawOverlay, type CameraFrame, type CameraName, type Domain } from './index.js';
 import { encodePng } from './png.js';
 

@@ -8,7 +8,6 @@
 import { PerceptionError } from '../core/errors.js';
 import { deriveSeed, Rng } from './rng.js';
 import type { Vec3 } from './camera.js';
-import type { RainLook } from './rain.js';
 
 export type Domain = 'day' | 'dusk' | 'night' | 'fog' | 'rain' | 'newpaint' | 'camshift';
 export const DOMAINS: readonly Domain[] = ['day', 'dusk', 'night', 'fog', 'rain', 'newpaint', 'camshift'];
@@ -169,4 +168,22 @@ export function makeLook(domain: Domain, seed: number): Look {
     base.pitch = rng.range(0.08, 0.14);
   }
   return base;
+}
+
+/** How hard it rains, per sequence (domains.ts draws it); absent in every other domain. */
+export interface RainLook {
+  /** Share of a mirror the wet road is at grazing angles, 0..1 (puddles are patchy). */
+  sheen: number;
+  /** Spray behind moving vehicles, 0..1 (opacity at 20 m/s). */
+  spray: number;
+  /** Light scattered by the water film on the lens: share of the frame's mean mixed in, 0..1. */
+  veil: number;
+  /** Patchy defocus of the water film, 0..1. */
+  smear: number;
+  /** Lens drop slots (drops at once); sizes scale with the image width, so the count does not. */
+  drops: number;
+  /** Reflectance colour of the wet road (the overcast sky near the horizon), linear RGB. */
+  skyReflection: [number, number, number];
+  /** Colour of lit spray, linear RGB. */
+  sprayColour: [number, number, number];
 }

@@ -4,7 +4,8 @@ import { Camera, intrinsicsFromFov } from './camera.js';
 import { MAT_OBJECT, MAT_ROAD } from './background.js';
 import { makeLook, DOMAINS, type Domain } from './domains.js';
 import { softBlur, wetReflections } from './post.js';
-import { Defocus, lensDrops, lensWater, wetRoadSheen, type RainLook } from './rain.js';
+import type { RainLook } from './domains.js';
+import { Defocus, lensDrops, lensWater, wetRoadSheen } from './rain.js';
 import { Simulation } from './simulation.js';
 import { makeNoiseTile } from './texture.js';
 

@@ -10,28 +10,12 @@
  * function of (lens key, time), so consecutive frames share drops and any frame renders alone.
  */
 import type { Camera } from './camera.js';
+import type { RainLook } from './domains.js';
 import { MAT_ROAD } from './background.js';
 import { hash32, hashUnit } from './rng.js';
 import { sampleBilinear } from './texture.js';
 import type { Scene, World } from './world.js';
 
-/** How hard it rains, per sequence (domains.ts draws it); absent in every other domain. */
-export interface RainLook {
-  /** Share of a mirror the wet road is at grazing angles, 0..1 (puddles are patchy). */
-  sheen: number;
-  /** Spray behind moving vehicles, 0..1 (opacity at 20 m/s). */
-  spray: number;
-  /** Light scattered by the water film on the lens: share of the frame's mean mixed in, 0..1. */
-  veil: number;
-  /** Patchy defocus of the water film, 0..1. */
-  smear: number;
-  /** Lens drop slots (drops at once); sizes scale with the image width, so the count does not. */
-  drops: number;
-  /** Reflectance colour of the wet road (the overcast sky near the horizon), linear RGB. */
-  skyReflection: [number, number, number];
-  /** Colour of lit spray, linear RGB. */
-  sprayColour: [number, number, number];
-}
 
 /**
  * Wet asphalt as a weak mirror: each road pixel mixes in the sky by Schlick's Fresnel term

@@ -5,7 +5,7 @@ import { ImageDecoder, type EncodedImage, type RgbImage } from '../../pipeline/i
 import { boxesFromDetections, bytePixels, floatPixels } from '../../pipeline/messages.js';
 import type { FrameResult } from '../../pipeline/perception.js';
 import type { Truth } from '../../pipeline/messages.js';
-import { classifyTopic } from '../../pipeline/topics.js';
+import { classifyTopic } from '../../msgs/topics.js';
 import type { ReferenceSource } from './adapter.js';
 import { referenceMessages } from './perception-parts.js';
 
