@@ -1,8 +1,8 @@
 /**
  * The latency–accuracy Pareto front on this machine: input size × precision × width.
  *
- *   npm run -s pareto [-- --model DIR] [--widths 0.75,0.5] [--steps 300] [--batch 8] [--kd 1]
- *                     [--no-train] [--precisions fp32,int8] [--heldout 20] [--rounds 30]
+ *   npm run -s pareto [-- --model DIR] [--widths 0.75,0.5] [--steps 300] [--batch 8] [--kd 1] [--scratch]
+ *                     [--no-train] [--all-cached] [--precisions fp32,int8] [--heldout 20] [--rounds 30]
  *                     [--out DIR] [--json]
  *
  * Candidates: the teacher package (width 1) and its students (training/compress/: width
@@ -24,7 +24,7 @@ import { evaluatePackage, type Metrics } from '../src/compress/evaluate.js';
 import { markFront, score } from '../src/compress/front.js';
 import type { InputSize, Manifest } from '../src/model/manifest.js';
 import { loadModelPackage } from '../src/model/package.js';
-import { ensureStudent, neckOf, ROOT, type StudentSpec } from '../training/compress/students.js';
+import { cachedStudents, ensureStudent, neckOf, ROOT, studentLabel, type StudentSpec } from '../training/compress/students.js';
 import { heldoutFrames } from './eval-frames.js';
 import { CACHE, ensureBag, loadImages } from './frames.js';
 import { packageWithInt8 } from './int8.js';
@@ -170,7 +170,7 @@ async function main() {
     return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : d;
   };
   if (argv.includes('--help')) {
-    process.stdout.write('usage: npm run -s pareto -- [--model DIR] [--widths 0.75,0.5] [--steps 300] [--batch 8] [--kd 1] [--no-train] [--precisions fp32,int8] [--heldout 20] [--rounds 30] [--out DIR] [--json]\n');
+    process.stdout.write('usage: npm run -s pareto -- [--model DIR] [--widths 0.75,0.5] [--steps 300] [--batch 8] [--kd 1] [--scratch] [--no-train] [--all-cached] [--precisions fp32,int8] [--heldout 20] [--rounds 30] [--out DIR] [--json]\n');
     return;
   }
   const log = (l: string) => process.stderr.write(`${l}\n`);
@@ -183,10 +183,14 @@ async function main() {
   const modelDir = resolve(val('--model', 'models/default'));
   const students: Candidate[] = [];
   for (const width of widths) {
-    const spec: StudentSpec = { width, steps: Number(val('--steps', '300')), batch: Number(val('--batch', '8')), kd: Number(val('--kd', '1')) };
+    const spec: StudentSpec = { width, steps: Number(val('--steps', '300')), batch: Number(val('--batch', '8')), kd: Number(val('--kd', '1')), init: argv.includes('--scratch') ? 'scratch' : 'auto' };
     const dir = await ensureStudent({ teacherDir: modelDir, spec, train: !argv.includes('--no-train'), log });
-    if (dir) students.push({ name: `w${width}`, dir, width, spec });
+    if (dir) students.push({ name: studentLabel(spec), dir, width, spec });
     else log(`pareto: no cached student of width ${width} (${spec.steps} steps); run without --no-train to train it`);
+  }
+  // --all-cached: every student already built for this teacher (other widths, kd 0, scratch).
+  if (argv.includes('--all-cached')) {
+    for (const c of cachedStudents(modelDir)) if (!students.some((s) => s.dir === c.dir)) students.push(c);
   }
   const opts: ParetoOptions = {
     modelDir,

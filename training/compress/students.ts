@@ -27,6 +27,8 @@ export interface StudentSpec {
   readonly batch: number;
   /** Weight of the distillation terms (0: ground truth only). */
   readonly kd: number;
+  /** Initialisation: pruned from the teacher where it can be (default), or from scratch. */
+  readonly init?: 'auto' | 'scratch';
 }
 
 export interface StudentOptions {
@@ -41,7 +43,9 @@ export interface StudentOptions {
 }
 
 export const neckOf = (s: StudentSpec) => s.neck ?? Math.max(8, Math.round((64 * s.width) / 8) * 8);
-export const studentName = (s: StudentSpec) => `student-w${s.width}-n${neckOf(s)}-s${s.steps}-b${s.batch}-kd${s.kd}`;
+export const studentName = (s: StudentSpec) => `student-w${s.width}-n${neckOf(s)}-s${s.steps}-b${s.batch}-kd${s.kd}${s.init === 'scratch' ? '-scratch' : ''}`;
+/** A short label for tables: width, and what differs from the defaults (kd 1, pruned init). */
+export const studentLabel = (s: StudentSpec) => `w${s.width}${s.kd !== 1 ? ` kd${s.kd}` : ''}${s.init === 'scratch' ? ' scratch' : ''}`;
 
 export function teacherKey(teacherDir: string): string {
   const m = JSON.parse(readFileSync(join(teacherDir, 'manifest.json'), 'utf8')) as { name: string; sha256: Record<string, string>; files: { model: string } };
@@ -98,7 +102,7 @@ export async function ensureStudent(o: StudentOptions): Promise<string | undefin
     mkdirSync(runDir, { recursive: true });
     const s = o.spec;
     log(`students: distilling ${studentName(s)} from ${o.teacherDir} (${s.steps} steps of ${s.batch}; progress in ${join(runDir, 'train.log')})`);
-    await run(python, [join(ROOT, 'training', 'compress', 'distill.py'), '--data', data, '--targets', targets, '--run', runDir, '--width', String(s.width), '--neck', String(neckOf(s)), '--steps', String(s.steps), '--batch', String(s.batch), '--kd', String(s.kd)], log, studentName(s), join(runDir, 'train.log'));
+    await run(python, [join(ROOT, 'training', 'compress', 'distill.py'), '--data', data, '--targets', targets, '--run', runDir, '--width', String(s.width), '--neck', String(neckOf(s)), '--steps', String(s.steps), '--batch', String(s.batch), '--kd', String(s.kd), '--init', s.init ?? 'auto'], log, studentName(s), join(runDir, 'train.log'));
   }
   const data = await ensureDataset(o.framesPerDomain ?? 200, log);
   log(`students: exporting ${studentName(o.spec)} -> ${pkg}`);
@@ -112,10 +116,10 @@ export function cachedStudents(teacherDir: string): { name: string; dir: string;
   if (!existsSync(tdir)) return [];
   const out = [];
   for (const d of readdirSync(tdir)) {
-    const m = /^student-w([\d.]+)-n(\d+)-s(\d+)-b(\d+)-kd([\d.]+)$/.exec(d);
+    const m = /^student-w([\d.]+)-n(\d+)-s(\d+)-b(\d+)-kd([\d.]+)(-scratch)?$/.exec(d);
     if (!m || !existsSync(join(tdir, d, 'pkg', 'manifest.json'))) continue;
-    const spec: StudentSpec = { width: Number(m[1]), neck: Number(m[2]), steps: Number(m[3]), batch: Number(m[4]), kd: Number(m[5]) };
-    out.push({ name: `w${spec.width}`, dir: join(tdir, d, 'pkg'), width: spec.width, spec });
+    const spec: StudentSpec = { width: Number(m[1]), neck: Number(m[2]), steps: Number(m[3]), batch: Number(m[4]), kd: Number(m[5]), init: m[6] ? 'scratch' : 'auto' };
+    out.push({ name: studentLabel(spec), dir: join(tdir, d, 'pkg'), width: spec.width, spec });
   }
   return out.sort((a, b) => b.width - a.width);
 }
