@@ -46,9 +46,9 @@ const loaded = new Map<'auto' | 'wasm', Promise<Codecs>>();
 /**
  * Loads the codecs once per choice; every reader and writer shares them. zstd runs on
  * zstd-napi (native, an optional dependency built with node-gyp) when it loads, else on
- * @foxglove/wasm-zstd, which also copies in and out of its heap. Measured on two raw
- * 1280x720 rgb8 frames (5.5 MB): decompression 8.9 ms native against 13.4 ms WebAssembly,
- * level-3 compression 32 ms against 49 ms. Both write standard zstd frames the other reads.
+ * @foxglove/wasm-zstd, which also copies in and out of its heap: native is about 1.5x as fast
+ * both ways on raw camera frames (docs/experiments/2026-11-28-threads-and-bag-reading.md).
+ * Both write standard zstd frames the other reads.
  */
 export function loadCodecs(options: CodecOptions = {}): Promise<Codecs> {
   const choice = options.zstd ?? 'auto';

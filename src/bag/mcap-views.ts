@@ -3,8 +3,8 @@
  * recorders'): messages in log-time order, each a view into its chunk's buffer. @mcap/core's
  * readMessages copies every chunk's records out of the file buffer and every message out of
  * the chunk (Reader.u8ArrayCopy), two copies of ~3 MB per raw 1280x720 frame, and the garbage
- * they make. Without them (bench/read.ts, same codecs, median of 3): 7.3 → 6.6 ms/frame on the
- * bench bag's zstd chunks, 3.2 → 2.2 ms/frame uncompressed.
+ * they make; without them a frame reads faster (`npx tsx bench/read.ts`;
+ * docs/experiments/2026-11-28-threads-and-bag-reading.md).
  * A view is safe because both sources are fresh buffers: each readable read (FreshReadable,
  * and fromReadable's contract) and each decompressor output. Files whose chunks overlap in
  * time go through readMessages' merge instead (chunksInOrder returns undefined).

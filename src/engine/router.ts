@@ -83,15 +83,11 @@ const ROUTER_STEPS_PER_PIECE = 100;
  * fixed number of full-batch gradient steps from zero (closed loop, deterministic, nothing to
  * tune per run). Needs ≥ 2 samples of each.
  *
- * Why not the diagonal linear discriminant used before: measured offline on the stored
- * samples of a newpaint scenario run (the learner's store; the first 20 s of new-domain
- * samples against the three reference drives, per-camera average as RouterState keeps it),
- * the discriminant sent 70 % of newpaint's last fifth to the adapted tails (the run itself
- * measured 52 %, bench/router-check.ts) and, refitted on more samples, read 2 of 29 held-out
- * reference frames as new, which is what made the gate refuse later candidates for old-domain
- * drops. This fit: 98-100 % of the last fifth, 0 of 29 held-out reference frames, 8-9 % of
- * another day drive's frames, whether fitted on 20, 50 or 96 s of samples. The numbers come
- * from `npx tsx bench/router-fit.ts` after a scenario run.
+ * Why not the diagonal linear discriminant used before: on the stored samples of a newpaint
+ * scenario run it sent less of the new drive to the adapted tails and, refitted on more
+ * samples, read held-out reference frames as new, which made the gate refuse later candidates
+ * for old-domain drops; this fit did neither, on few samples or many (`npx tsx
+ * bench/router-fit.ts` after a scenario run; docs/experiments/2026-11-28-online-training.md).
  *
  * Threshold: halfway between the highest old sample's score and the new samples' median (or
  * between the class means, if that is higher). The old samples are a few reference drives;

@@ -15,10 +15,9 @@ export type EncodedImage =
 /**
  * libvips, under sharp, decodes each JPEG on a libuv thread with a pool of its own (default: one
  * thread per core) and keeps recent operations in a 50 MB cache. Camera frames are decoded once
- * each, on two cores shared with the model: one thread per decode and no cache. Measured here
- * with `npx tsx bench/jpeg-decode.ts` (200 decodes of a 640x360 JPEG per setting, three
- * alternated rounds): CPU per frame 2.33-2.40 ms against 2.79-2.95 ms, median time 2.13-2.18
- * against 2.43-2.57 ms. Process-wide (sharp's settings are).
+ * each, on two cores shared with the model: one thread per decode and no cache, which takes
+ * less CPU and time per frame than sharp's defaults (`npx tsx bench/jpeg-decode.ts`;
+ * docs/experiments/2026-11-29-latency-and-swaps.md). Process-wide (sharp's settings are).
  */
 sharp.concurrency(1);
 sharp.cache(false);

@@ -67,15 +67,11 @@ export type FromWorker =
 // ------------------------------------------------------------------ main-thread side
 
 /**
- * replay's default for `inference`: the worker. Measured with `npm run -s bench -- --json
- * [--quick] --no-peers --inference main|worker` on the shared 2-core EPYC (load 2-5, noisy):
- * replay --fast is a draw (40.1 vs 40.7 ms/frame full run; 31-32 vs 33-53 quick), because fast
- * mode waits for each frame's fate before reading the next, so bag I/O cannot overlap the
- * model, and the worker's one ORT thread is slower than the main thread's two. At the recorded
- * rate the worker wins: event-loop delay p99 20 vs 98 ms and p50 1.1 vs 18 ms (replay --fast
- * CLI), realtime_4cam latency p99 3.6 s vs 6.7 s (full) / 0.40 vs 0.55 s (quick), batching
- * replay 30 vs 17 fps. Neither meets the targets: the main thread's own work per frame (bag
- * CRC + zstd + copy, results zstd + CRC, scoring: ~25-30 ms) is the bottleneck now.
+ * replay's default for `inference`: the worker. At the recorded rate it wins (the event loop
+ * stays free for bag reading, publishing and scoring); with `--fast` the two are a draw, since
+ * fast mode waits for each frame before reading the next and the worker's one ORT thread is
+ * slower than the main thread's two (`npm run -s bench -- --json --no-peers --inference
+ * main|worker`; docs/experiments/2026-11-28-threads-and-bag-reading.md).
  */
 export const DEFAULT_INFERENCE: 'worker' | 'main' = 'worker';
 
@@ -127,7 +123,7 @@ interface Pending {
 
 /**
  * A BatchRunner that runs perception in a worker thread. onnxruntime-node executes
- * `session.run` natively on the calling thread's event loop (DESIGN.md): on the main thread
+ * `session.run` natively on the calling thread's event loop (docs/architecture.md): on the main thread
  * that blocks bag reading, publishing and scoring for the whole inference. Here the worker
  * owns the Engine (ORT with `threads` intra-op threads, default 1), decodes the images, runs
  * `Perception.processBatch`, renders the overlays asked for, and sends the results back with

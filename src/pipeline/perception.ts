@@ -92,8 +92,9 @@ export class Perception {
   /**
    * A routed candidate run as given (its probe before a swap) also pools its features and scores
    * them with its router, as its frames will be once it serves: the probe is where that code
-   * warms up. Cold, the first routed frame after a first swap took 32 ms against 11 ms steady
-   * (the pooling loops ran in V8's interpreter). No routing state changes.
+   * warms up: cold, the first routed frame after a first swap was about three times as slow as
+   * a steady one (the pooling loops ran in V8's interpreter;
+   * docs/experiments/2026-11-29-latency-and-swaps.md). No routing state changes.
    */
   private async probeRouted(frames: ReadonlyArray<{ camera: string; stampNs: bigint; image: RgbImage }>, size: InputSize | undefined, set: WeightSet): Promise<FrameResult[]> {
     const asked = this.options.outputs ?? this.engine.defaultOutputs;

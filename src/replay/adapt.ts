@@ -174,8 +174,8 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
   return {
     outputs: FEATURE_OUTPUTS,
     // Every frame's feat_mean is read here (drift); the tails' features (2.4 MB a frame) only
-    // for flagged frames. Sent back with every result, they were most of the buffers this
-    // thread took in (~40 MB/s at 10 Hz), and its major collections overlapped the slow frames.
+    // for flagged frames: sent back with every result, they fed this thread's major collections
+    // (docs/experiments/2026-11-29-latency-and-swaps.md).
     held: TAIL_FEATURE_OUTPUTS,
     async start(ctx) {
       bagTimeS = ctx.bagTimeS;

@@ -101,11 +101,10 @@ export const HELD_FRAMES = 8;
 
 /**
  * replay's default `reader`: a reader thread (ThreadedBagReader) where there are cores for it,
- * the replay's own thread otherwise. Measured on the shared 2-core machine (replay --fast, one
- * raw 720p camera, and four cameras at the recorded rate): with two cores the reader thread
- * only competes with the inference worker (fast: 35 vs 31 ms/frame wall; four cameras:
- * dispatch delay p50 0.80 s vs 0.27 s), because the work per frame is the same and there is
- * no idle core to put it on. With four or more, reading overlaps inference and scoring.
+ * the replay's own thread otherwise. With two cores the reader thread only competes with the
+ * inference worker and was slower, because the work per frame is the same and there is no idle
+ * core to put it on (docs/experiments/2026-11-28-threads-and-bag-reading.md). With four or
+ * more, reading overlaps inference and scoring.
  */
 export const DEFAULT_READER: 'thread' | 'main' = availableParallelism() >= 4 ? 'thread' : 'main';
 

@@ -10,10 +10,9 @@ import { encodedImage } from './source.js';
  * Runs the cameras' first frames at every ladder size and batch size before the clock starts,
  * and teaches the scheduler what each run cost. The engine warms up on a small grey frame; the
  * first runs on real frames were still slow (a new input shape for the in-graph resize, each
- * camera's first frame, each batch size's first batch: a 1280x720 frame at 192x384 took 38, 28
- * and 24 ms before settling at ~10 ms, a first batch of two 32 ms), and planned on the prior
- * cost, the first 600 ms of the bench's four-camera replay held most of its deadline misses
- * (18 of 20-23 over three runs; traced). Each frame runs under its own camera's name, so each
+ * camera's first frame, each batch size's first batch), and, planned on the prior cost, they
+ * held most of the bench's four-camera deadline misses
+ * (docs/experiments/2026-11-29-realtime-scheduling.md). Each frame runs under its own camera's name, so each
  * camera's buffers exist before its first live frame; results are discarded and stamped 0, so
  * the overlay rate of live frames does not move (a routed weight set, restored at start, scores
  * these frames into the camera's routing average as it would the same first live frame).

@@ -62,7 +62,7 @@ export type LearnerReport = Omit<AdaptationStatus, 'header'>;
 /**
  * The port a learner core plugs into (RosLearnerCore by default). The node owns ROS:
  * parameters, topics, life cycle, diagnostics; the core owns learning. Calls come on the
- * node's event loop; the core must not train there (DESIGN: training never blocks the loop).
+ * node's event loop; the core must not train there (docs/architecture.md: training never blocks the loop).
  */
 export interface LearnerCorePort {
   /** A frame flagged by perception (copy what you keep: the message may be reused). */

@@ -19,8 +19,7 @@ export interface PlanInput<T> {
    * without a run the cost model never learns that the load has passed — a one-off slow frame
    * would otherwise starve the camera for good. A frame that is late only because it waited is
    * dropped like any other: the camera's next frame can still make its deadline. (Rescuing
-   * those too made 7-11 of the first 600 ms's misses in the bench's four-camera replay: frames
-   * run after their deadline had passed; traced.)
+   * those too ran frames after their deadline: docs/experiments/2026-11-29-realtime-scheduling.md.)
    */
   readonly starving?: (camera: string) => boolean;
   /** Nothing is in flight. */

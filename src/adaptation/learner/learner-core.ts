@@ -63,8 +63,8 @@ export interface LearnerOptions {
    * With routing, no candidate is gated before this many new-domain samples are stored (default
    * 40): the router is fitted at the gate, and one fitted on a handful of samples ships with an
    * early promotion and serves until a later candidate passes the gate. A precaution, not a
-   * cure: in the newpaint scenario a router fitted on ≥ 40 samples still put only 52 % of the
-   * drive's last fifth on the adapted tails (`npx tsx bench/router-check.ts`).
+   * cure: a router fitted on 40 samples can still leave much of a new drive on the shipped
+   * tails (`npx tsx bench/router-check.ts`; docs/experiments/2026-11-28-online-training.md).
    */
   readonly minRouterSamples?: number;
 }
@@ -238,9 +238,9 @@ export class LearnerCore {
     if (d.decision !== 'promote' && this.routerStale()) {
       // A router refresh: the promoted tails with a router fitted on (at least) twice the
       // new-domain samples of the one they carry. An early promotion's router, fitted on its
-      // first ~40 samples, put 86-91 % of the newpaint drive's last fifth on the adapted tails
-      // against 97-100 % for one fitted on 100+ (one-off script on a scenario run's stored
-      // samples), and when no later candidate clears the margin it would serve to the end. It
+      // first ~40 samples, routes less of the new drive to the adapted tails than one fitted on
+      // more (docs/experiments/2026-11-28-online-training.md), and when no later candidate
+      // clears the margin it would serve to the end. It
       // has to do no worse on either domain (margin 0, same tolerance).
       const refreshed = yield* this.withRouter(this.current);
       const r = yield* this.gate.decideSteps(this.version + 1, this.current, refreshed, heldOut, oldRef, this.initial, 0);

@@ -48,11 +48,9 @@ export function lowerProcessPriority(nice: number): number {
  * Puts every thread of this process under Linux's SCHED_IDLE policy (threads started later
  * inherit it): they run only when a core has nothing else to run, and the kernel places a
  * waking perception thread on a core that runs only SCHED_IDLE work as if it were idle. A nice
- * value does neither. With the learner at nice 19, frame latency in the newpaint scenario went
- * from p50 9.9 / p99 15.2 ms (no learner) to 11.6-11.7 / 19.5-22.2 ms, slow frames being slow
- * in the worker's model run, whether or not the learner was training at the time (likely:
- * perception's two threads placed on one core while the learner held the other); under
- * SCHED_IDLE it was 10.3 / 15.7 ms (one traced run each, `npm run -s adaptation`).
+ * value does neither: at nice 19 the learner still slowed perception's frames, under SCHED_IDLE
+ * they ran close to their speed with no learner (one traced `npm run -s adaptation` run each:
+ * docs/experiments/2026-11-29-latency-and-swaps.md).
  * The cost: a learner on cores that perception keeps busy gets no CPU at all, so it also stores
  * no samples until perception leaves some slack (the channel counts what its queue drops).
  *

@@ -5,9 +5,8 @@ import type { TrainerOptions } from './trainer.js';
 /**
  * Trainer settings of online adaptation (the learner process and the ROS learner node): half
  * of each step from the old-domain reservoir (the gate refuses candidates that forget); lane
- * pixels weigh 8 (the offline factory's 4 is for a model that already knows lanes): measured
- * once, offline on one scenario run's stored samples, held-out lane IoU 0.17 → 0.20 after 600
- * steps (weight 16: 0.16).
+ * pixels weigh 8 (the offline factory's 4 is for a model that already knows lanes; 8 did
+ * better than 4 and 16 on one scenario run's samples: docs/experiments/2026-11-28-online-training.md).
  */
 export const ADAPT_TRAINER: TrainerOptions = { oldRatio: 0.5, segClassWeights: [1, 8, 1] };
 

@@ -4,10 +4,8 @@
  * pause arrives, or when a newer grant replaces it.
  *
  * Grants never queue. A grant is for *now*: perception gives one only while no frame is due
- * before it ends. Queued behind a busy learner and run later, it would overlap frames; in the
- * newpaint scenario the queue grew to 30-90 s of stale grants and the learner trained through
- * every frame (frame latency p99 22 ms against 16 ms for frames it did not overlap; one-off
- * trace of a scenario run).
+ * before it ends. Queued behind a busy learner and run later, it would overlap frames, and the
+ * frames it overlapped were slower (traced: docs/experiments/2026-11-29-latency-and-swaps.md).
  *
  * Long work (the gate, a router fit) runs in pieces and calls `pace()` between them: it gives
  * the event loop a turn (so a pause can arrive) and waits for a window with room for one more

@@ -359,7 +359,7 @@ export class PerceptionAdapter {
     return sample !== undefined;
   }
 
-  /** Sends the reference set from the source, waiting for room in the learner's queue (sent without waiting, 75 of 200 frames were dropped). */
+  /** Sends the reference set from the source, waiting for room in the learner's queue (sent without waiting, frames were dropped: docs/experiments/2026-11-29-latency-and-swaps.md). */
   async #sendReferenceSet(source: ReferenceSource): Promise<number> {
     try {
       const { frames, delivered } = await source(async (messages) => {

@@ -5,7 +5,7 @@ import { checkTailWeights, type TailTensor, type TailWeights } from '../../model
 import { keyFingerprint } from './keys.js';
 
 /**
- * Weight bundles: one versioned, signed set of tail weights (issue 5, DESIGN "Safety of the
+ * Weight bundles: one versioned, signed set of tail weights (issue 5, docs/architecture.md "Safety of the
  * weight path"). A bundle is untrusted input until `verifyBundle` has accepted it.
  *
  * Binary layout (all integers little-endian):

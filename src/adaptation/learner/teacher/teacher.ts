@@ -21,18 +21,16 @@ import { mapToClasses, nmsByGroup, type RawBox } from './coco.js';
 import { TEACHER_MODELS, type TeacherBox, type TeacherFrame, type TeacherModel, type TeacherResult } from './types.js';
 
 /**
- * Pseudo-label threshold by model, precision first: on synthetic frames of five domains,
- * FastestDet (with tiles) at 0.7 kept 0.89-0.90 precision by day, on new paint and a shifted
- * camera (0.69 at night) and NanoDet at 0.4 about the same, at 6-10 % recall
- * (docs/experiments/2026-12-06-teacher.md). CenterNet rarely scores that high at all.
+ * Pseudo-label threshold by model, precision first: FastestDet (with tiles) at 0.7 and NanoDet
+ * at 0.4 keep about the same high precision at low recall; CenterNet rarely scores that high at
+ * all (docs/experiments/2026-12-06-teacher.md).
  */
 export const DEFAULT_THRESHOLD: Readonly<Record<TeacherModel, number>> = { fastestdet: 0.7, nanodet: 0.4, centernet: 0.3 };
 /**
  * Boxes of one group (person | bike | car+truck) overlapping more than this are duplicates.
  * 0.35 rather than 0.5: FastestDet with tiles finds the same object in the full frame and in
- * a crop, and a thin person as several boxes; at 0.35 its precision at 0.7 rose 0.83 → 0.89 by
- * day (0.86 → 0.89 on new paint) at the same recall. People closer than that IoU in a crowd
- * merge into one box (experiment log).
+ * a crop, and a thin person as several boxes; 0.35 raised its precision at the same recall.
+ * People closer than that IoU in a crowd merge into one box (docs/experiments/2026-12-06-teacher.md).
  */
 export const NMS_IOU = 0.35;
 
@@ -49,8 +47,8 @@ export interface TeacherOptions {
   weights?: string;
   /**
    * FastestDet only: also run a wide frame as overlapping square crops (3 runs at 16:9);
-   * default true for FastestDet (at the same precision it doubled recall, mostly small
-   * pedestrians, for 3× the time: see the experiment log).
+   * default true for FastestDet (more recall, mostly small pedestrians, at the same precision,
+   * for 3× the time: docs/experiments/2026-12-06-teacher.md).
    */
   tiles?: boolean;
 }
