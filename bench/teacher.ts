@@ -20,7 +20,7 @@ import { DetectionEvaluator, boxIoU, type EvalBox, type ScoredBox } from '../src
 import type { CompressedImage, Detection2DArray } from '../src/msgs/index.js';
 import { boxesFromDetections } from '../src/pipeline/messages.js';
 import { ImageDecoder } from '../src/pipeline/image-decode.js';
-import { MIN_VISIBLE } from '../src/replay/scoring.js';
+import { MIN_VISIBLE } from '../src/eval/ignore.js';
 import type { Domain } from '../src/sim/index.js';
 import { DEFAULT_THRESHOLD, Teacher } from '../src/adaptation/learner/teacher/teacher.js';
 import { TEACHER_CLASSES, type TeacherModel } from '../src/adaptation/learner/teacher/types.js';

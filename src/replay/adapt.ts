@@ -11,7 +11,7 @@ import type { ReplayHooks } from './replay.js';
 import { LatencyRecorder } from './summary.js';
 import { combinedScore } from './timeline.js';
 import { FEATURE_OUTPUTS, TAIL_FEATURE_OUTPUTS, truthToLabels } from '../adaptation/perception/perception-parts.js';
-import { PerceptionAdapter, type AdaptationCounts } from '../adaptation/perception/adapter.js';
+import { PerceptionAdapter, type AdaptationCounts, type GateRecord } from '../adaptation/perception/adapter.js';
 import { bagReferenceSource } from '../adaptation/perception/reference-set.js';
 import type { SwapEvent } from '../adaptation/perception/swap.js';
 import { Annotator } from '../adaptation/learner/labels.js';
@@ -79,7 +79,7 @@ const BIN = resolve(PACKAGE_ROOT, 'bin', 'adaptive-perception.js');
 
 /** What `replay --adapt` reports about adaptation (see ReplaySummary.adaptation). */
 export interface AdaptationSummary {
-  versions: Array<{ version: number; at_s: number; val_new: number | null; val_old: number | null; decision: string }>;
+  versions: Array<{ version: number; at_s: number } & GateRecord>;
   flags: number;
   flags_by_reason: Record<string, number>;
   /**

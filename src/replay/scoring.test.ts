@@ -7,7 +7,7 @@ function result(boxes: FrameResult['boxes']): FrameResult {
     camera: 'front',
     stampNs: 1n,
     cameraSize: { width: 400, height: 200 },
-    size: [100, 200], // model pixels are 2 camera pixels: 8 model px = 16 camera px
+    size: [100, 200], // the rung a frame ran at: ignore regions do not depend on it (eval/ignore.ts)
     boxes,
     lane: { width: 2, height: 1, data: Uint8Array.of(1, 2) },
     depth: { width: 2, height: 1, data: Float32Array.of(10, 20) },
@@ -21,7 +21,7 @@ describe('CameraScorer', () => {
   it('leaves tiny and mostly hidden objects out of detection scoring', () => {
     const s = new CameraScorer(['car', 'truck']);
     const big = { cls: 'car', score: 1, x0: 0, y0: 0, x1: 40, y1: 40 };
-    const small = { cls: 'car', score: 1, x0: 100, y0: 100, x1: 110, y1: 110 }; // 10 camera px < 16
+    const small = { cls: 'car', score: 1, x0: 100, y0: 100, x1: 106, y1: 106 }; // 6 camera px < 8/192 of 200
     const hidden = { cls: 'car', score: 0.2, x0: 200, y0: 0, x1: 260, y1: 60 }; // 20 % visible
     const det = (b: typeof big, score: number) => ({ cls: b.cls, classIndex: 0, score, x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1 });
     s.add(result([det(small, 0.99), det(hidden, 0.98), det(big, 0.9)]), { detections: { kind: 'detections', boxes: [big, small, hidden] } });
@@ -39,6 +39,21 @@ describe('CameraScorer', () => {
     expect([m.lane_iou, m.drivable_iou]).toEqual([1, 1]);
     expect(m.depth_absrel).toBeCloseTo((0 + 5 / 25) / 2, 4);
     expect(m.det_map50).toBeNull();
+  });
+});
+
+describe('scoreFrame', () => {
+  it('splits ground truth into boxes and ignore regions the same way at every rung of the ladder (camera pixels)', () => {
+    const truth = { detections: { kind: 'detections' as const, boxes: [{ cls: 'car', score: 1, x0: 0, y0: 0, x1: 20, y1: 9 }, { cls: 'car', score: 1, x0: 50, y0: 50, x1: 60, y1: 57 }] } };
+    const split = (size: [number, number]) => {
+      const r = result([]);
+      r.size = size;
+      const d = scoreFrame(['car'], r, truth).det!;
+      return [d.gts.length, d.ignore.length];
+    };
+    expect(split([192, 384])).toEqual([1, 1]);
+    expect(split([128, 256])).toEqual(split([192, 384]));
+    expect(split([96, 192])).toEqual(split([192, 384]));
   });
 });
 

@@ -1,6 +1,7 @@
 import { upscaleDepth } from '../engine/decode.js';
 import { DepthEvaluator } from '../eval/depth.js';
 import { DetectionEvaluator, type EvalBox, type ScoredBox } from '../eval/detection.js';
+import { isIgnoredBox } from '../eval/ignore.js';
 import { SegmentationEvaluator, resizeLabels } from '../eval/segmentation.js';
 import type { Truth } from '../pipeline/messages.js';
 import type { FrameResult } from '../pipeline/perception.js';
@@ -11,13 +12,6 @@ export type { Truth } from '../pipeline/messages.js';
 
 /** Depth is scored on ground-truth pixels nearer than this (metres); the sky reads 200 m. */
 export const DEPTH_EVAL_MAX_M = 80;
-/**
- * Ground-truth objects lower than this many model-input pixels, or less visible than
- * MIN_VISIBLE (the ground truth's hypothesis score; see cli/sim.ts), are ignore regions: a
- * detection on one is neither a hit nor a false positive (the model factory scores the same way).
- */
-export const MIN_BOX_MODEL_PX = 8;
-export const MIN_VISIBLE = 0.3;
 
 /**
  * Accumulates the standard metrics over frames. Dense ground truth is compared at the
@@ -107,12 +101,12 @@ export function scoreFrame(classIndex: ReadonlyMap<string, number> | readonly st
   if (d?.kind === 'detections') {
     const gts: EvalBox[] = [];
     const ignore: EvalBox[] = [];
-    const minHeight = (MIN_BOX_MODEL_PX * pred.cameraSize.height) / pred.size[0];
+    // In camera pixels (eval/ignore.ts): the same boxes count at every rung of the ladder.
     for (const b of d.boxes) {
       const ci = index.get(b.cls);
       if (ci === undefined) continue;
       const box = { classIndex: ci, x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1 };
-      (b.y1 - b.y0 < minHeight || b.score < MIN_VISIBLE ? ignore : gts).push(box);
+      (isIgnoredBox({ y0: b.y0, y1: b.y1, visibility: b.score }, pred.cameraSize.height) ? ignore : gts).push(box);
     }
     const preds: ScoredBox[] = pred.boxes.map((b) => ({ classIndex: b.classIndex, score: b.score, x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1 }));
     out.det = { preds, gts, ignore };

@@ -2,6 +2,7 @@ import { decodeDetections } from '../../engine/decode.js';
 import { PerceptionError } from '../../core/errors.js';
 import { DepthEvaluator } from '../../eval/depth.js';
 import { DetectionEvaluator } from '../../eval/detection.js';
+import { isIgnoredBox } from '../../eval/ignore.js';
 import { SegmentationEvaluator } from '../../eval/segmentation.js';
 import type { Manifest } from '../../model/manifest.js';
 import type { TailWeights } from '../../model/package.js';
@@ -99,7 +100,9 @@ export function* evaluateTailsPaced(chosen: TfTails, samples: readonly TrainSamp
         cameraSize: s.cameraSize,
         classes: manifest.classes,
       });
-      det.add(preds, s.labels.boxes);
+      // Ignore regions as replay scores them (camera pixels): a detection there is neither a hit nor a false positive.
+      const hidden = (b: (typeof s.labels.boxes)[number]) => isIgnoredBox(b, s.cameraSize.height);
+      det.add(preds, s.labels.boxes.filter((b) => !hidden(b)), s.labels.boxes.filter(hidden));
       nDet++;
     }
     if (s.labels.lane) {

@@ -103,6 +103,7 @@ export function decodeFeatures(blob: Uint8Array, shapes: FeatureShapes, enc: Fea
 
 export interface LabelsMeta {
   boxes?: SampleLabels['boxes'];
+  boxSource?: SampleLabels['boxSource'];
   lane?: [number, number];
   depth?: [number, number];
 }
@@ -111,7 +112,8 @@ export interface LabelsMeta {
 export function encodeLabels(l: SampleLabels): { meta: string; blob: Buffer } {
   const meta: LabelsMeta = {};
   const parts: Buffer[] = [];
-  if (l.boxes) meta.boxes = l.boxes.map((b) => ({ classIndex: b.classIndex, x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1 }));
+  if (l.boxes) meta.boxes = l.boxes.map((b) => ({ classIndex: b.classIndex, x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1, ...(b.visibility !== undefined ? { visibility: b.visibility } : {}) }));
+  if (l.boxSource) meta.boxSource = l.boxSource;
   if (l.lane) {
     meta.lane = [l.lane.width, l.lane.height];
     parts.push(Buffer.from(l.lane.data.buffer, l.lane.data.byteOffset, l.lane.width * l.lane.height));
@@ -132,6 +134,7 @@ export function decodeLabels(metaJson: string, blob: Uint8Array): SampleLabels {
   buf.set(blob);
   let off = 0;
   if (meta.boxes) out.boxes = meta.boxes;
+  if (meta.boxSource) out.boxSource = meta.boxSource;
   if (meta.lane) {
     const [w, h] = meta.lane;
     out.lane = { width: w, height: h, data: buf.slice(off, off + w * h) };

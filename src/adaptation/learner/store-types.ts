@@ -45,7 +45,16 @@ export interface GtBox {
   readonly y0: number;
   readonly x1: number;
   readonly y1: number;
+  /** Visible share 0..1 where the annotation says (a hidden or tiny box is an ignore region: eval/ignore.ts); absent: fully visible. */
+  readonly visibility?: number;
 }
+
+/**
+ * Who labelled a frame's boxes: an annotator (a person, or a bag's ground truth) or a teacher
+ * model. Annotator boxes override teacher boxes; teacher boxes are positives the learner trusts
+ * and weak negatives (a teacher misses objects).
+ */
+export type LabelSource = 'annotator' | 'teacher';
 
 /** A label image at the annotation's own resolution (usually the camera's). */
 export interface LabelImage<T extends Uint8Array | Float32Array> {
@@ -62,6 +71,8 @@ export interface LabelImage<T extends Uint8Array | Float32Array> {
  */
 export interface SampleLabels {
   readonly boxes?: readonly GtBox[];
+  /** Who labelled the boxes (default annotator). */
+  readonly boxSource?: LabelSource;
   readonly lane?: LabelImage<Uint8Array>;
   readonly depth?: LabelImage<Float32Array>;
 }

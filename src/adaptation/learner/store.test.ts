@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { decodeFeatures, encodeFeatures, toHalf } from './store-codec.js';
-import { SampleStore } from './store.js';
+import { mergeLabels, SampleStore } from './store.js';
 import { fakeSample } from '../../../test/support/store.js';
 
 let dir: string;
@@ -117,5 +117,17 @@ describe('SampleStore', () => {
     for (const r of all) st.get(r.id); // nothing half-written either
     expect(all.length).toBeGreaterThanOrEqual(committed.length);
     st.close();
+  });
+});
+
+describe('mergeLabels', () => {
+  const box = (x: number) => ({ classIndex: 0, x0: x, y0: 0, x1: x + 10, y1: 10 });
+  it("later parts replace earlier ones, but a teacher's boxes never replace an annotator's", () => {
+    const lane = { width: 1, height: 1, data: Uint8Array.of(1) };
+    expect(mergeLabels({ boxes: [box(1)] }, { boxes: [box(2)], boxSource: 'teacher', lane })).toEqual({ boxes: [box(1)], lane });
+    expect(mergeLabels({ boxes: [box(1)], boxSource: 'teacher' }, { boxes: [box(2)] })).toEqual({ boxes: [box(2)] });
+    expect(mergeLabels({ boxes: [box(1)], boxSource: 'teacher' }, { boxes: [box(2)], boxSource: 'annotator' })).toEqual({ boxes: [box(2)] });
+    expect(mergeLabels({ boxes: [box(1)], boxSource: 'teacher' }, { boxes: [box(4)], boxSource: 'teacher' })).toEqual({ boxes: [box(4)], boxSource: 'teacher' });
+    expect(mergeLabels({ lane }, { boxes: [box(3)], boxSource: 'teacher' })).toEqual({ lane, boxes: [box(3)], boxSource: 'teacher' });
   });
 });

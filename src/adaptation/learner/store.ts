@@ -204,7 +204,7 @@ export class SampleStore {
       const row = this.db.prepare('SELECT * FROM samples WHERE camera = ? AND stamp_ns = ?').safeIntegers(true).get(camera, stampNs);
       if (!row) return false;
       const cur = this.verify(row);
-      const merged: SampleLabels = { ...cur.labels, ...labels };
+      const merged: SampleLabels = mergeLabels(cur.labels, labels);
       const lab = encodeLabels(merged);
       const sum = rowChecksum([camera, String(stampNs), cur.domain, cur.split, row.meta as string, row.features as Uint8Array, (row.image as Uint8Array | null) ?? null, lab.meta, lab.blob]);
       this.db.prepare('UPDATE samples SET labels_meta = ?, labels = ?, checksum = ? WHERE id = ?').run(lab.meta, lab.blob, sum, cur.id);
@@ -317,4 +317,20 @@ function whereOf(f: SampleFilter): { where: string; params: unknown[] } {
   }
   if (f.labeled !== undefined) c.push(f.labeled ? 'labels_meta IS NOT NULL' : 'labels_meta IS NULL');
   return { where: c.length ? `WHERE ${c.join(' AND ')}` : '', params };
+}
+
+/**
+ * A frame's labels arrive in parts and from two sources: later parts replace earlier ones, except
+ * that a teacher's boxes never replace an annotator's (a person's labels override a model's).
+ */
+export function mergeLabels(cur: SampleLabels, next: SampleLabels): SampleLabels {
+  const { boxes, boxSource, ...rest } = next;
+  const merged: { -readonly [K in keyof SampleLabels]: SampleLabels[K] } = { ...cur, ...rest };
+  if (boxes === undefined) return merged;
+  const keepAnnotated = boxSource === 'teacher' && cur.boxes !== undefined && (cur.boxSource ?? 'annotator') === 'annotator';
+  if (keepAnnotated) return merged;
+  merged.boxes = boxes;
+  if (boxSource === 'teacher') merged.boxSource = boxSource;
+  else delete merged.boxSource; // an annotator's (the default)
+  return merged;
 }

@@ -36,3 +36,24 @@ describe('targets', () => {
     expect(t.logDepth[3]).toBeCloseTo(Math.log(5));
   });
 });
+
+describe('detTargets ignore regions', () => {
+  it('small or hidden boxes mark their cells ignored and make no centre; visible ones stay targets', () => {
+    const g = { inputSize: [96, 192] as [number, number], cameraSize: { width: 640, height: 320 }, stride: 4, numClasses: 2 };
+    const t = detTargets(
+      [
+        { classIndex: 0, x0: 40, y0: 40, x1: 200, y1: 200 }, // visible
+        { classIndex: 1, x0: 400, y0: 100, x1: 420, y1: 110 }, // 10 px high of 320: too small
+        { classIndex: 1, x0: 300, y0: 100, x1: 380, y1: 200, visibility: 0.1 }, // hidden
+      ],
+      g,
+    );
+    const centres = [...t.mask].reduce((a, v) => a + v, 0);
+    expect(centres).toBe(1);
+    const cell = (x: number, y: number) => Math.floor((y * 96) / 320 / 4) * t.w + Math.floor((x * 192) / 640 / 4);
+    expect(t.ignore[cell(410, 105)]).toBe(1);
+    expect(t.ignore[cell(340, 150)]).toBe(1);
+    expect(t.ignore[cell(120, 120)]).toBe(0);
+    expect(t.heat[1 * t.h * t.w + cell(340, 150)]).toBe(0); // no positive heat from an ignored box
+  });
+});

@@ -1,6 +1,7 @@
 import { PerceptionError } from '../../core/errors.js';
 import { resizeLabels } from '../../eval/segmentation.js';
 import type { InputSize } from '../../model/manifest.js';
+import { isIgnoredBox } from '../../eval/ignore.js';
 import type { GtBox, LabelImage } from './store-types.js';
 
 /**
@@ -18,6 +19,11 @@ export interface DetTargets {
   readonly reg: Float32Array;
   /** `[h, w]`: 1 at box centres (where reg is defined). */
   readonly mask: Uint8Array;
+  /**
+   * `[h, w]`: 1 over ignore regions (boxes too small or too hidden to count: eval/ignore.ts),
+   * where no target is taken, positive or negative.
+   */
+  readonly ignore: Uint8Array;
 }
 
 export interface DetGeometry {
@@ -27,7 +33,10 @@ export interface DetGeometry {
   readonly numClasses: number;
 }
 
-/** CenterNet targets from boxes in camera pixels (scaled to model input), as data.py does. */
+/**
+ * CenterNet targets from boxes in camera pixels (scaled to model input), as data.py does; boxes
+ * that are ignore regions (in camera pixels, eval/ignore.ts) mark their cells ignored instead.
+ */
 export function detTargets(boxes: readonly GtBox[], g: DetGeometry): DetTargets {
   const [H, W] = g.inputSize;
   const sd = g.stride;
@@ -37,14 +46,25 @@ export function detTargets(boxes: readonly GtBox[], g: DetGeometry): DetTargets 
   const heat = new Float32Array(K * h * w);
   const reg = new Float32Array(4 * h * w);
   const mask = new Uint8Array(h * w);
+  const ignore = new Uint8Array(h * w);
   const sx = W / g.cameraSize.width;
   const sy = H / g.cameraSize.height;
-  const scaled = boxes.map((b) => {
+  const kept: GtBox[] = [];
+  for (const b of boxes) {
     if (!(Number.isInteger(b.classIndex) && b.classIndex >= 0 && b.classIndex < K)) {
       throw new PerceptionError('INVALID_ARGUMENT', `box class ${b.classIndex} is outside 0..${K - 1}`, { field: 'boxes' });
     }
-    return { c: b.classIndex, x0: b.x0 * sx, y0: b.y0 * sy, x1: b.x1 * sx, y1: b.y1 * sy };
-  });
+    if (!isIgnoredBox(b, g.cameraSize.height)) {
+      kept.push(b);
+      continue;
+    }
+    const x0 = Math.max(0, Math.floor((b.x0 * sx) / sd));
+    const x1 = Math.min(w - 1, Math.floor((b.x1 * sx) / sd));
+    const y0 = Math.max(0, Math.floor((b.y0 * sy) / sd));
+    const y1 = Math.min(h - 1, Math.floor((b.y1 * sy) / sd));
+    for (let y = y0; y <= y1; y++) for (let x = x0; x <= x1; x++) ignore[y * w + x] = 1;
+  }
+  const scaled = kept.map((b) => ({ c: b.classIndex, x0: b.x0 * sx, y0: b.y0 * sy, x1: b.x1 * sx, y1: b.y1 * sy }));
   // large first, so small boxes own their centre cell
   scaled.sort((a, b) => (b.x1 - b.x0) * (b.y1 - b.y0) - (a.x1 - a.x0) * (a.y1 - a.y0));
   const plane = h * w;
@@ -73,8 +93,9 @@ export function detTargets(boxes: readonly GtBox[], g: DetGeometry): DetTargets 
     reg[2 * plane + i] = Math.log(Math.max(bw, 1));
     reg[3 * plane + i] = Math.log(Math.max(bh, 1));
     mask[i] = 1;
+    ignore[i] = 0; // a centre is a target even inside an ignored neighbour's cells
   }
-  return { K, h, w, heat, reg, mask };
+  return { K, h, w, heat, reg, mask, ignore };
 }
 
 /** Lane/drivable labels resized (nearest) to the seg feature size; 255 stays "ignore". */

@@ -73,11 +73,28 @@ export interface TrainReport {
 interface Prepared {
   readonly features: Partial<TrainSample['features']>;
   readonly det?: DetTargets;
+  /** Det cells the tails fired on where the labels have nothing (mined when prepared). */
+  readonly hard: readonly number[];
+  /** Weight of the random det negatives: 1 for an annotator's boxes, TEACHER_NEGATIVE_WEIGHT for a teacher's. */
+  readonly negWeight: number;
   readonly seg?: Uint8Array;
   readonly depth?: DepthTargets;
   readonly bytes: number;
   readonly key: string | undefined;
 }
+
+/**
+ * A teacher's labels are trusted as positives but only weakly as negatives: a COCO detector on
+ * a shifted domain finds a fraction of the objects (docs/experiments/2026-12-06-teacher.md:
+ * recall 2-10 % at its pseudo-label threshold), so a cell it left empty may hold one.
+ */
+export const TEACHER_NEGATIVE_WEIGHT = 0.2;
+/** Hard negatives per sample, at most, and the weight of each (a random negative stands for many cells). */
+export const MAX_HARD_NEGATIVES = 32;
+export const HARD_NEGATIVE_WEIGHT = 4;
+/** A det cell is a hard negative where the tails' class probability exceeds this and the target heat is below HARD_NEGATIVE_MAX_TARGET. */
+const HARD_NEGATIVE_MIN_PROB = 0.3;
+const HARD_NEGATIVE_MAX_TARGET = 0.1;
 
 export class Trainer {
   readonly tails: TfTails;
@@ -229,6 +246,10 @@ export class Trainer {
     const f = s.features;
     const heads = new Set(this.o.heads);
     const det = heads.has('det') && s.labels.boxes ? detTargets(s.labels.boxes, { inputSize: s.inputSize, cameraSize: s.cameraSize, stride: this.manifest.strides.det, numClasses: this.K }) : undefined;
+    const teacher = s.labels.boxSource === 'teacher';
+    // Hard negatives: cells where the tails (as they are now) see an object that the labels say is
+    // not there. Not for a teacher's labels: what it missed may be there.
+    const hard = det && !teacher ? this.hardNegatives(f.det, det) : [];
     const seg = heads.has('seg') && s.labels.lane ? segTargets(s.labels.lane, f.seg.height, f.seg.width) : undefined;
     const depth = heads.has('depth') && s.labels.depth ? depthTargets(s.labels.depth, f.depth.height, f.depth.width, this.depthRange) : undefined;
     if (det && (det.h !== f.det.height || det.w !== f.det.width)) {
@@ -236,8 +257,8 @@ export class Trainer {
     }
     const features = Object.fromEntries([...heads].map((h) => [h, f[h]])) as Partial<TrainSample['features']>;
     let bytes = 0;
-    for (const a of [features.det?.data, features.seg?.data, features.depth?.data, det?.heat, det?.reg, det?.mask, seg, depth?.logDepth, depth?.valid]) bytes += a?.byteLength ?? 0;
-    const p: Prepared = { features, det, seg, depth, bytes, key: s.camera === undefined || s.stampNs === undefined ? undefined : `${s.camera}@${s.stampNs}` };
+    for (const a of [features.det?.data, features.seg?.data, features.depth?.data, det?.heat, det?.reg, det?.mask, det?.ignore, seg, depth?.logDepth, depth?.valid]) bytes += a?.byteLength ?? 0;
+    const p: Prepared = { features, det, hard, negWeight: teacher ? TEACHER_NEGATIVE_WEIGHT : 1, seg, depth, bytes, key: s.camera === undefined || s.stampNs === undefined ? undefined : `${s.camera}@${s.stampNs}` };
     this.cache.set(id, p);
     if (p.key !== undefined) this.ids.set(p.key, id);
     this.cacheBytes += bytes;
@@ -247,6 +268,26 @@ export class Trainer {
       this.drop(k, v);
     }
     return p;
+  }
+
+  /** Cells (most confident first) where the current det tail sees an object and the targets see none nearby. */
+  private hardNegatives(feat: FeatureMap, t: DetTargets): number[] {
+    const raw = this.tails.applyMap('det', feat);
+    const C = t.K + 4;
+    const plane = t.h * t.w;
+    const found: { i: number; p: number }[] = [];
+    for (let i = 0; i < plane; i++) {
+      if (t.mask[i] || t.ignore[i]) continue;
+      let logit = -Infinity;
+      let target = 0;
+      for (let k = 0; k < t.K; k++) {
+        logit = Math.max(logit, raw[i * C + k]);
+        target = Math.max(target, t.heat[k * plane + i]);
+      }
+      const p = 1 / (1 + Math.exp(-logit));
+      if (p > HARD_NEGATIVE_MIN_PROB && target < HARD_NEGATIVE_MAX_TARGET) found.push({ i, p });
+    }
+    return found.sort((a, b) => b.p - a.p).slice(0, MAX_HARD_NEGATIVES).map((c) => c.i);
   }
 
   private gather(batch: readonly Prepared[]): Rows {
@@ -262,20 +303,25 @@ export class Trainer {
         const t = p.det;
         const plane = t.h * t.w;
         const centres: number[] = [];
-        for (let i = 0; i < plane; i++) if (t.mask[i]) centres.push(i);
+        let free = 0;
+        for (let i = 0; i < plane; i++) {
+          if (t.mask[i]) centres.push(i);
+          else if (!t.ignore[i]) free++;
+        }
         const rnd: number[] = [];
         for (let k = 0; k < n; k++) {
           const i = Math.floor(this.rand() * plane);
-          if (!t.mask[i]) rnd.push(i);
+          if (!t.mask[i] && !t.ignore[i]) rnd.push(i);
         }
-        const wr = rnd.length ? (plane - centres.length) / rnd.length : 0;
-        const px = [...centres, ...rnd];
+        // Random negatives stand for every free cell; hard ones count once more each.
+        const wr = rnd.length ? (free / rnd.length) * p.negWeight : 0;
+        const px = [...centres, ...p.hard, ...rnd];
         det.x.push((featureRows(f.det, px)));
         px.forEach((i, j) => {
           for (let k = 0; k < K; k++) det.heat.push(t.heat[k * plane + i]);
           for (let k = 0; k < 4; k++) det.reg.push(t.reg[k * plane + i]);
           det.mask.push(t.mask[i]);
-          det.w.push(j < centres.length ? 1 : wr);
+          det.w.push(j < centres.length ? 1 : j < centres.length + p.hard.length ? HARD_NEGATIVE_WEIGHT : wr);
         });
       }
       if (heads.has('seg') && p.seg) {

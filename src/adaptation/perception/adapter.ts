@@ -74,6 +74,14 @@ export interface FlagEvent {
  */
 export type ReferenceSource = (send: (messages: readonly (SampleMessage | LabelMessage)[]) => Promise<boolean>) => Promise<{ frames: number; delivered: number }>;
 
+/** A gate decision as the learner reported it: scores, verdict and, per set, each head's figures. */
+export interface GateRecord {
+  readonly val_new: number | null;
+  readonly val_old: number | null;
+  readonly decision: string;
+  readonly heads?: { readonly [set: string]: { readonly det_map50: number | null; readonly lane_iou: number | null; readonly depth_absrel: number | null; readonly samples: number } };
+}
+
 export interface AdaptationCounts {
   readonly servingVersion: number;
   readonly swaps: number;
@@ -88,7 +96,7 @@ export interface AdaptationCounts {
   readonly labelsSent: number;
   readonly learnerConnected: boolean;
   /** Gate decisions the learner reported with its status messages, by version. */
-  readonly decisions: ReadonlyMap<number, { val_new: number | null; val_old: number | null; decision: string }>;
+  readonly decisions: ReadonlyMap<number, GateRecord>;
   readonly manual: { readonly requested: number; readonly expired: number; readonly pending: number };
 }
 
@@ -100,7 +108,7 @@ export class PerceptionAdapter {
   /** Flagged frames whose features are being fetched from a worker. */
   readonly #flagged = new Set<string>();
   readonly #flagReasons: Record<string, number> = {};
-  readonly #decisions = new Map<number, { val_new: number | null; val_old: number | null; decision: string }>();
+  readonly #decisions = new Map<number, GateRecord>();
   /** Feature fetches in flight (flagged frames whose features a worker held). */
   readonly #fetches = new Set<Promise<void>>();
   #lastImage: RgbImage | undefined;
@@ -413,8 +421,8 @@ export class PerceptionAdapter {
           if (this.#o.referenceSet) this.#referenceSent = this.#sendReferenceSet(this.#o.referenceSet);
           for (const f of this.#ready.splice(0)) f();
         }
-        const d = msg.detail as { val_new?: number; val_old?: number; decision?: string } | undefined;
-        if (msg.version !== undefined && d?.decision) this.#decisions.set(msg.version, { val_new: d.val_new ?? null, val_old: d.val_old ?? null, decision: d.decision });
+        const d = msg.detail as { val_new?: number; val_old?: number; decision?: string; heads?: GateRecord['heads'] } | undefined;
+        if (msg.version !== undefined && d?.decision) this.#decisions.set(msg.version, { val_new: d.val_new ?? null, val_old: d.val_old ?? null, decision: d.decision, ...(d.heads ? { heads: d.heads } : {}) });
         if (msg.version !== undefined || d?.decision) this.#o.log('info', `learner: ${msg.state}${msg.version !== undefined ? ` v${msg.version}` : ''}${d ? ` ${JSON.stringify(d)}` : ''}`);
         break;
       }

@@ -277,7 +277,8 @@ export function truthToLabels(classes: readonly string[], truth: Partial<Record<
   if (truth.detections?.kind === 'detections') {
     out.boxes = truth.detections.boxes.flatMap((b) => {
       const classIndex = classes.indexOf(b.cls);
-      return classIndex < 0 ? [] : [{ classIndex, x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1 }];
+      // A ground-truth box's hypothesis score is its visible share (sim/bag-writer.ts).
+      return classIndex < 0 ? [] : [{ classIndex, x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1, visibility: b.score }];
     });
   }
   if (truth.lane?.kind === 'lane') out.lane = { width: truth.lane.width, height: truth.lane.height, data: truth.lane.data.slice() };
