@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One preview per domain (image with its ground truth drawn over it), for the README.
+# One preview per domain (image with its ground truth drawn over it), for docs/architecture.md ("The synthetic driving world").
 # Deterministic: bash docs/make-previews.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

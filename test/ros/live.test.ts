@@ -7,7 +7,7 @@
  * not built, the launch part is skipped (named so), unless ADAPTIVE_PERCEPTION_LIVE=require
  * (what CI sets), where that is a failure.
  *
- * It prints the figures the README quotes: frames in and out per camera, latency from header
+ * It prints the figures docs/ros.md quotes: frames in and out per camera, latency from header
  * stamp to publish (p50 / p99), swaps.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
