@@ -48,9 +48,9 @@ export interface TrainerOptions {
    * Memory for prepared samples (the trained heads' features and their targets), MiB (default
    * 512: the scenario's 400 samples at 1.8 MB each nearly all fit). A sample not in memory is
    * read from the store (SQLite, checksum, float16 decode) and its targets rebuilt: ~7 ms a
-   * sample on the scenario's machine, where a step on cached samples took ~10 ms. With the
-   * earlier 64-sample cache, 2.8 of a step's 4 samples were read (steps 24 ms median).
-   * `npx tsx src/learner/trainer-bench.ts` prints a small and a full cache side by side.
+   * sample on the scenario's machine, where a step on cached samples took ~10 ms
+   * (docs/experiments/2026-11-29-latency-and-swaps.md). `npx tsx bench/trainer.ts` prints a
+   * small and a full cache side by side.
    */
   readonly cacheMb?: number;
   /** Loss weight of each segmentation class, background / lane / drivable (default 1, 4, 1). */

@@ -106,10 +106,8 @@ export function openPerceptionSwaps(o: PerceptionSwapsOptions): Promise<SwapMana
  * Flagged frames' samples (`sendInSlack`) go out in those windows too, right after the grant.
  * Sent the moment a frame was flagged, a sample (encoded, ~3 MB CURVE-encrypted on ZeroMQ's I/O
  * thread) was stored by the learner (decrypted, decoded, written durably to SQLite) while the
- * next frame ran: in a traced newpaint scenario run (one-off instrumentation of
- * `npm run -s adaptation`, 1800 frames), frames that overlapped a sample's storage had median
- * latency 24.9 ms (p90 36.4) against 15.6 ms (p90 20.3) for frames that overlapped no learner
- * work, and the run's slowest frame (112 ms) was one of them. A sample waits at most
+ * next frame ran, and frames that overlapped a sample's storage were markedly slower (traced:
+ * docs/experiments/2026-11-29-latency-and-swaps.md). A sample waits at most
  * `maxDeferMs` for a window (a scheduler that never has slack, under overload, still gets its
  * samples to the learner); without an attached scheduler, or once stopped, it goes at once.
  *
