@@ -3,7 +3,8 @@ import { runLearner } from '../adaptation/learner/process.js';
 import { DEFAULT_ADAPT_HEADS, parseHeads } from '../adaptation/learner/settings.js';
 import { LEARNER_NICE, lowerLearnerPriority, type LearnerSched } from '../adaptation/learner/priority.js';
 import { PerceptionError } from '../core/errors.js';
-import { parseIntOption } from './args.js';
+import { parseFloatOption, parseIntOption } from './args.js';
+import { TEACHER_MODELS, type TeacherModel } from '../adaptation/learner/teacher/types.js';
 
 /** The learner process, as `replay --adapt` (or a deployment on another machine) starts it. */
 export function registerLearnerCommand(program: Command): void {
@@ -20,6 +21,8 @@ export function registerLearnerCommand(program: Command): void {
     .option('--steps-per-candidate <n>', 'training steps between gate decisions', (v) => parseIntOption('--steps-per-candidate', 1, 1_000_000)(v), 120)
     .option('--min-new <n>', 'labelled new-domain samples needed before training', (v) => parseIntOption('--min-new', 1, 1_000_000)(v), 12)
     .option('--min-router <n>', 'new-domain samples stored before the first routed candidate is gated (default 40)', (v) => parseIntOption('--min-router', 1, 1_000_000)(v))
+    .option('--teacher <model>', `label-free: a teacher model labels flagged frames' boxes (${TEACHER_MODELS.join(', ')})`, parseTeacher)
+    .option('--teacher-threshold <p>', "the teacher's pseudo-label confidence threshold (default: the model's)", (v) => parseFloatOption('--teacher-threshold', 0, 1)(v))
     .option('--heads <list>', `tails trained online (default ${DEFAULT_ADAPT_HEADS.join(',')})`, parseHeads)
     .option('--nice <n>', 'CPU niceness of the learner process, 0..19 (0: unchanged): its bursts yield to perception on shared cores', (v) => parseIntOption('--nice', 0, 19)(v), LEARNER_NICE)
     .option('--sched <policy>', "CPU scheduling of the learner: 'idle' (Linux SCHED_IDLE: runs only on cores perception leaves idle) or 'normal'", parseSched, 'idle')
@@ -37,6 +40,7 @@ export function registerLearnerCommand(program: Command): void {
         minNewSamples: o.minNew,
         minRouterSamples: o.minRouter,
         heads: o.heads,
+        teacher: o.teacher ? { model: o.teacher, ...(o.teacherThreshold !== undefined ? { threshold: o.teacherThreshold } : {}) } : undefined,
         log: (line) => process.stderr.write(`${line}\n`),
         stop: new Promise<void>((resolve) => {
           process.once('SIGTERM', () => resolve());
@@ -49,4 +53,9 @@ export function registerLearnerCommand(program: Command): void {
 function parseSched(v: string): LearnerSched {
   if (v !== 'idle' && v !== 'normal') throw new PerceptionError('INVALID_ARGUMENT', `--sched must be idle or normal, got '${v}'`, { field: '--sched' });
   return v;
+}
+
+function parseTeacher(v: string): TeacherModel {
+  if (!(TEACHER_MODELS as readonly string[]).includes(v)) throw new PerceptionError('INVALID_ARGUMENT', `--teacher must be one of ${TEACHER_MODELS.join(', ')}, got '${v}'`, { field: '--teacher' });
+  return v as TeacherModel;
 }

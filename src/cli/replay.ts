@@ -9,6 +9,7 @@ import { PRECISION_ENV } from '../engine/engine.js';
 import { DEFAULT_INFERENCE } from '../pipeline/perception-worker.js';
 import { DEFAULT_READER, replay } from '../replay/replay.js';
 import { parseFloatOption, parseIntOption, parseList } from './args.js';
+import { parseLabelMode, type LabelMode } from '../adaptation/learner/settings.js';
 import { createProgress, type Progress } from './progress.js';
 import { DEFAULT_MODEL_DIR, DEFAULT_REFERENCE_BAG } from '../core/paths.js';
 
@@ -58,6 +59,7 @@ export function registerReplayCommand(program: Command): void {
     .option('--reference-frames <n>', 'with --adapt: reference frames sent to the learner', parseIntOption('--reference-frames', 1, 10000), 40)
     .option('--label-delay-ms <ms>', 'with --adapt: annotation delay in bag time', parseFloatOption('--label-delay-ms', 0, 600000), 2000)
     .option('--max-labels <n>', 'with --adapt: most flagged frames that get labels', parseIntOption('--max-labels', 1, 100000), 200)
+    .option('--labels <source>', "with --adapt: where labels come from: gt (the bag's ground truth as a late annotator of flagged frames), teacher (label-free: a COCO detector labels flagged frames' boxes), both (the annotator overrides the teacher)", (v: string) => parseLabelMode(v), 'gt' as LabelMode)
     .option('--flag <camera@stamp>', "with --adapt: flag a camera's frame by hand (repeatable): CAMERA@SECONDS (header stamp) or CAMERA@+SECONDS (from the bag's start)", (v: string, prev: ManualFlagSpec[]) => [...prev, parseManualFlag(v)], [] as ManualFlagSpec[])
     .option('--quiet', 'no log lines on stderr', false)
     .action(async (bag: string, o) => {
@@ -78,6 +80,7 @@ export function registerReplayCommand(program: Command): void {
             referenceFrames: o.referenceFrames,
             labelDelayMs: o.labelDelayMs,
             maxLabels: o.maxLabels,
+            labels: o.labels,
             manualFlags: o.flag,
             log,
           })

@@ -17,6 +17,7 @@ import type { SwapEvent } from '../adaptation/perception/swap.js';
 import { Annotator } from '../adaptation/learner/labels.js';
 import { labelToMessage } from '../adaptation/protocol/wire.js';
 import { manualFlagStamp, type ManualFlagSpec } from './manual-flags.js';
+import type { LabelMode } from '../adaptation/learner/settings.js';
 
 export interface AdaptReplayOptions {
   modelDir: string;
@@ -37,6 +38,8 @@ export interface AdaptReplayOptions {
   minRouterSamples?: number;
   /** Tails trained online (default: the learner's, seg and depth). */
   heads?: readonly HeadName[];
+  /** Where labels come from (default gt: the bag's ground truth as the annotator). */
+  labels?: LabelMode;
   /** Operator flags (`--flag CAMERA@STAMP`), requested before the first frame. */
   manualFlags?: readonly ManualFlagSpec[];
   /** How to start the learner process (default: this package's CLI, `learner` command). */
@@ -131,6 +134,8 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
   const perceptionId = await createIdentity(keysDir, 'perception');
   const learnerId = await createIdentity(keysDir, 'learner');
   let adapt: PerceptionAdapter | undefined;
+  const labels = o.labels ?? 'gt';
+  const annotate = labels !== 'teacher';
   // The bag's annotator: it sees every /gt message but releases labels only for flagged frames, after a delay.
   const annotator = new Annotator({ delayMs: o.labelDelayMs });
   let learner: ChildProcess | undefined;
@@ -198,7 +203,7 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
         log: (_level, line) => o.log(`adapt: ${line}`),
         probeRun: ctx.probe,
         takeHeld: ctx.takeHeld,
-        onFlag: (f) => f.sent && annotator.onFlag(bagTimeS() * 1000, f.result.camera, f.result.stampNs),
+        onFlag: (f) => annotate && f.sent && annotator.onFlag(bagTimeS() * 1000, f.result.camera, f.result.stampNs),
         referenceSet: bagReferenceSource({
           bags: typeof o.referenceBag === 'string' ? [o.referenceBag] : o.referenceBag,
           frames: o.referenceFrames,
@@ -206,7 +211,7 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
           process: (camera, stampNs, image) => ctx.perception.process(camera, stampNs, image),
         }),
       });
-      onTruth = (camera, stampNs, part) => annotator.onGroundTruth(bagTimeS() * 1000, { camera, stampNs, labels: truthToLabels(classes, { [part.kind]: part }) });
+      onTruth = (camera, stampNs, part) => annotate && annotator.onGroundTruth(bagTimeS() * 1000, { camera, stampNs, labels: truthToLabels(classes, { [part.kind]: part }) });
       const args = [
         'learner',
         '--model', o.modelDir,
@@ -220,6 +225,7 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
         '--min-new', String(o.minNewSamples ?? 12),
         ...(o.minRouterSamples !== undefined ? ['--min-router', String(o.minRouterSamples)] : []),
         ...(o.heads ? ['--heads', o.heads.join(',')] : []),
+        ...(labels !== 'gt' ? ['--teacher', 'fastestdet'] : []),
       ];
       learner = o.spawnLearner ? o.spawnLearner(args) : spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
       if (learner.stderr) createInterface({ input: learner.stderr }).on('line', (l) => o.log(`[learner] ${l}`));

@@ -6,6 +6,8 @@ import type { GateDecision } from '../adaptation/learner/gate.js';
 import type { LabelEvent } from '../adaptation/learner/labels.js';
 import { LearnerService, type LearnerServiceOptions, type LearnerState } from '../adaptation/learner/service.js';
 import { initTf } from '../adaptation/learner/tails-tf.js';
+import { Teacher } from '../adaptation/learner/teacher/teacher.js';
+import type { TeacherModel } from '../adaptation/learner/teacher/types.js';
 import { encodeBundle, modelRef } from '../adaptation/protocol/bundle.js';
 import { keyFingerprint } from '../adaptation/protocol/keys.js';
 import { PerceptionError } from '../core/errors.js';
@@ -190,7 +192,11 @@ export async function createRosLearnerCore(params: LearnerParams, log: NodeLog, 
   const backend = await initTf((l) => log('info', l));
   const keys = await loadNodeKeys({ dir: (get('keys_dir') as string) || rosHomeDir('keys'), self: get('identity') as string, peer: get('perception_identity') as string, waitS: get('peer_wait_s') as number, log });
   log('info', `learner: tf backend ${backend}, model ${modelRef(pkg.manifest)}`);
+  const source = get('label_source') as string;
+  const teacher = source === 'teacher' || source === 'both' ? await Teacher.create({ model: get('teacher_model') as TeacherModel, threshold: get('teacher_threshold') as number }) : undefined;
+  if (teacher) log('info', `learner: teacher ${String(get('teacher_model'))} at threshold ${teacher.threshold} labels flagged frames' boxes`);
   return RosLearnerCore.open({
+    ...(teacher ? { teacher } : {}),
     manifest: pkg.manifest,
     tails: pkg.tails,
     stateDir: (get('sample_store_dir') as string) || rosHomeDir('samples'),

@@ -118,8 +118,8 @@ export class LearnerNode extends ManagedNode {
       t.subscribe<{ data: boolean }>(a.pause.topic, a.pause.type, (m) => this.#setPaused(m.data), { qos: a.pause.qos }),
       t.subscribe<{ data: string }>(a.rollback.topic, a.rollback.type, (m) => this.#core?.rollback(m.data), { qos: a.rollback.qos }),
     );
-    if (this.params.get('label_source') === 'topic') this.#subscribeLabels();
-    else this.#log('warn', 'label_source is teacher: no teacher model is shipped yet, so no labels arrive and nothing is trained');
+    if (this.params.get('label_source') !== 'teacher') this.#subscribeLabels();
+    else this.#log('info', 'label_source is teacher: flagged frames are labelled by the teacher model, label_topics are not read');
     this.publishStatus();
     this.#stopTimer = (this.#o.interval ?? defaultInterval)((this.#o.diagnosticsPeriodS ?? 1) * 1000, () => this.publishDiagnostics());
   }

@@ -9,6 +9,7 @@ import type { GateDecision, GateOptions } from './gate.js';
 import type { LabelEvent } from './labels.js';
 import { LearnerCore, type LearnerOptions } from './learner-core.js';
 import { ADAPT_TRAINER } from './settings.js';
+import { decodeJpeg } from '../../pipeline/image-encode.js';
 import { SlackClosedError, SlackWindow } from './slack-window.js';
 import { SampleStore } from './store.js';
 import type { TrainerOptions } from './trainer.js';
@@ -51,7 +52,24 @@ export interface LearnerServiceOptions {
   readonly publish: (p: { readonly tails: TailWeights; readonly decision: GateDecision; readonly version: number; readonly parent: number; readonly channel: ChannelClient }) => Promise<void>;
   /** Learner core settings beyond the above (tests). */
   readonly core?: Partial<LearnerOptions>;
+  /**
+   * Label-free mode: a teacher model labels flagged frames' boxes in the learner's slack (the
+   * frames come with their picture: the ready status asks perception for them). An annotator's
+   * labels, where they come, override the teacher's boxes.
+   */
+  readonly teacher?: FrameLabeler;
 }
+
+/** A model that labels a frame's boxes (src/adaptation/learner/teacher): classes by name, boxes in the frame's pixels. */
+export interface FrameLabeler {
+  label(frame: { rgb: Uint8Array; width: number; height: number }): Promise<{ boxes: readonly { cls: string; x: number; y: number; w: number; h: number; score: number }[] }>;
+  dispose(): Promise<void>;
+}
+
+/** Flagged frames waiting for the teacher, at most (the oldest go first when more come). */
+const MAX_TEACHER_QUEUE = 64;
+/** Share of a slack grant the teacher may take before training gets the rest. */
+const TEACHER_SHARE = 0.5;
 
 export type LearnerState = 'idle' | 'collecting' | 'training' | 'promoted' | 'rejected' | 'rolled_back' | 'paused';
 
@@ -71,6 +89,8 @@ export interface LearnerStatus {
 }
 
 interface LearnerCounts {
+  teacherLabels: number;
+  teacherBoxes: number;
   samples: number;
   referenceSamples: number;
   droppedByRate: number;
@@ -89,7 +109,8 @@ export class LearnerService {
   readonly #core: LearnerCore;
   readonly #slack = new SlackWindow();
   readonly #budget: FlagBudget;
-  readonly #n: LearnerCounts = { samples: 0, referenceSamples: 0, droppedByRate: 0, malformed: 0, labels: 0, slackGrants: 0, slackWhilePaused: 0, slackWhileBusy: 0, steps: 0, bundles: 0 };
+  readonly #toLabel: { camera: string; stampNs: bigint; image: Uint8Array; cameraSize: { width: number; height: number } }[] = [];
+  readonly #n: LearnerCounts = { teacherLabels: 0, teacherBoxes: 0, samples: 0, referenceSamples: 0, droppedByRate: 0, malformed: 0, labels: 0, slackGrants: 0, slackWhilePaused: 0, slackWhileBusy: 0, steps: 0, bundles: 0 };
   #channel: ChannelClient | undefined;
   #promoted: number;
   #perceptionServing: number | undefined;
@@ -134,7 +155,7 @@ export class LearnerService {
       store.close();
       throw err;
     }
-    await service.#channel.send({ kind: 'status', state: 'ready', detail: { store: store.file } }).catch((err: Error) => o.log('warn', `perception did not take the ready status: ${err.message}`));
+    await service.#channel.send({ kind: 'status', state: 'ready', detail: { store: store.file, images: o.teacher !== undefined } }).catch((err: Error) => o.log('warn', `perception did not take the ready status: ${err.message}`));
     o.log('info', `learner: model ${modelRef(o.manifest)}, store ${store.file} (${store.count()} sample(s)), channel ${o.endpoints.uplink} / ${o.endpoints.downlink}, heads ${o.heads.join(',')}`);
     return service;
   }
@@ -192,6 +213,7 @@ export class LearnerService {
     this.#slack.close();
     this.#core.onPause();
     await this.#training;
+    await this.#o.teacher?.dispose();
     await this.#channel?.close();
     this.#core.dispose();
     this.#store.close();
@@ -239,6 +261,10 @@ export class LearnerService {
     if (r.id === null) return;
     this.#budget.spend(sample.domain, now);
     if (sample.domain === 'old') this.#n.referenceSamples++;
+    else if (this.#o.teacher && sample.image) {
+      this.#toLabel.push({ camera: sample.camera, stampNs: sample.stampNs, image: sample.image, cameraSize: sample.cameraSize });
+      if (this.#toLabel.length > MAX_TEACHER_QUEUE) this.#toLabel.shift();
+    }
     this.#n.samples++;
     if (this.#event.state === 'idle') this.#set('collecting', 'flagged frames arriving; training starts with enough labels');
     else this.#changed();
@@ -270,7 +296,11 @@ export class LearnerService {
 
   async #slice(grantMs: number): Promise<void> {
     if (this.#disposed || this.#paused || grantMs < 1) return;
-    const r = await this.#core.onSlack(grantMs);
+    const t0 = performance.now();
+    while (this.#toLabel.length > 0 && performance.now() - t0 < grantMs * TEACHER_SHARE && !this.#paused) await this.#teach(this.#toLabel.shift()!);
+    const left = grantMs - (performance.now() - t0);
+    if (left < 1) return;
+    const r = await this.#core.onSlack(left);
     this.#n.steps += r.trained?.steps ?? 0;
     const d = r.decision;
     if (!d) return;
@@ -281,6 +311,26 @@ export class LearnerService {
     await this.#channel
       ?.send({ kind: 'status', state: 'gate', version, detail: { decision: d.decision, val_new: d.val_new_after, val_old: d.val_old_after, val_new_before: d.val_new_before, val_old_before: d.val_old_before, reason: d.reason, heads: perHead(d) } })
       .catch((err: Error) => this.#o.log('warn', `status not delivered: ${err.message}`));
+  }
+
+  /** The teacher labels one flagged frame's boxes (in camera pixels: the picture may have been sent smaller). */
+  async #teach(f: { camera: string; stampNs: bigint; image: Uint8Array; cameraSize: { width: number; height: number } }): Promise<void> {
+    try {
+      const rgb = await decodeJpeg(f.image);
+      const { boxes } = await this.#o.teacher!.label({ rgb: rgb.data, width: rgb.width, height: rgb.height });
+      const sx = f.cameraSize.width / rgb.width;
+      const sy = f.cameraSize.height / rgb.height;
+      const classes = this.#o.manifest.classes;
+      const gt = boxes.flatMap((b) => {
+        const classIndex = classes.indexOf(b.cls);
+        return classIndex < 0 ? [] : [{ classIndex, x0: b.x * sx, y0: b.y * sy, x1: (b.x + b.w) * sx, y1: (b.y + b.h) * sy }];
+      });
+      this.#n.teacherLabels++;
+      this.#n.teacherBoxes += gt.length;
+      this.label({ camera: f.camera, stampNs: f.stampNs, labels: { boxes: gt, boxSource: 'teacher' } });
+    } catch (err) {
+      this.#o.log('warn', `teacher: frame ${f.camera}@${f.stampNs} not labelled: ${(err as Error).message}`);
+    }
   }
 
   /** LearnerCore's publishCandidate port, called with every set the gate promoted: numbered, published, recorded. */

@@ -26,3 +26,16 @@ export function parseHeads(value: string): HeadName[] {
   }
   return heads as HeadName[];
 }
+
+/**
+ * Where the learner's labels come from: an annotator (a person, or in a bag replay the bag's
+ * ground truth, released only for flagged frames and late), a teacher model (label-free:
+ * pseudo-labels for the flagged frames' boxes), or both (the annotator's override the teacher's).
+ */
+export const LABEL_MODES = ['gt', 'teacher', 'both'] as const;
+export type LabelMode = (typeof LABEL_MODES)[number];
+
+export function parseLabelMode(value: string, field = '--labels'): LabelMode {
+  if (!(LABEL_MODES as readonly string[]).includes(value)) throw new PerceptionError('INVALID_ARGUMENT', `${field} must be one of ${LABEL_MODES.join(', ')}, got '${value}'`, { field });
+  return value as LabelMode;
+}

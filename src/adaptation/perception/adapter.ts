@@ -3,6 +3,7 @@ import type { Engine } from '../../engine/engine.js';
 import type { RgbImage } from '../../pipeline/image-decode.js';
 import type { FrameResult } from '../../pipeline/perception.js';
 import type { FrameTensors } from '../../pipeline/perception-worker.js';
+import { encodeJpeg } from '../../pipeline/image-encode.js';
 import type { Scheduler } from '../../scheduler/index.js';
 import { ChannelServer, type ChannelEndpoints } from '../protocol/channel.js';
 import type { LabelMessage, SampleMessage, ToPerception } from '../protocol/channel-codec.js';
@@ -58,6 +59,11 @@ export interface PerceptionAdapterOptions {
   readonly takeHeld?: (camera: string, stampNs: bigint) => Promise<FrameTensors | undefined>;
   /** Port: the old-domain reference set, produced when a learner first connects (see ReferenceSource). */
   readonly referenceSet?: ReferenceSource;
+  /**
+   * Send each flagged frame's picture (JPEG) with its sample, for a learner that labels frames
+   * with a teacher model. Default: as the learner asks in its ready status (`images: true`).
+   */
+  readonly sendImages?: boolean;
 }
 
 export interface FlagEvent {
@@ -104,7 +110,8 @@ export class PerceptionAdapter {
   readonly #o: PerceptionAdapterOptions;
   readonly #flagger: Flagger;
   readonly #slack: SlackRelay;
-  readonly #recent = new Map<string, { ring: (FrameResult | undefined)[]; next: number }>();
+  readonly #recent = new Map<string, { ring: ({ result: FrameResult; image: RgbImage } | undefined)[]; next: number }>();
+  #sendImages: boolean;
   /** Flagged frames whose features are being fetched from a worker. */
   readonly #flagged = new Set<string>();
   readonly #flagReasons: Record<string, number> = {};
@@ -129,6 +136,7 @@ export class PerceptionAdapter {
     readonly swaps: SwapManager,
   ) {
     this.#o = o;
+    this.#sendImages = o.sendImages ?? false;
     const m = o.engine.manifest;
     this.#flagger = new Flagger({ featureStats: m.feature_stats && m.feature_stats.mean.length > 0 ? m.feature_stats : undefined, maxTotal: o.maxFlags ?? Number.MAX_SAFE_INTEGER, ...o.flagger });
     this.#slack = new SlackRelay(channel);
@@ -202,11 +210,11 @@ export class PerceptionAdapter {
   onFrame(r: FrameResult, image: RgbImage): void {
     if (this.#closed) return;
     this.#lastImage = image;
-    this.#keep(r);
+    this.#keep(r, image);
     const featMean = r.tensors.feat_mean?.data as Float32Array | undefined;
     const decision = this.#flagger.observe({ camera: r.camera, stampNs: r.stampNs, detections: r.boxes, segEntropy: r.segEntropy, featMean });
     this.swaps.observe(frameHealth(r, this.#flagger.triggered));
-    if (decision) this.#flag(r, decision);
+    if (decision) this.#flag(r, decision, image);
   }
 
   /**
@@ -216,15 +224,15 @@ export class PerceptionAdapter {
    */
   operatorFlag(camera: string, stampNs: bigint): boolean {
     const kept = this.#recent.get(camera);
-    const frames = kept ? kept.ring.filter((f): f is FrameResult => f !== undefined) : [];
-    const newest = frames.reduce<FrameResult | undefined>((a, f) => (a === undefined || f.stampNs > a.stampNs ? f : a), undefined);
-    const hit = stampNs === 0n ? newest : frames.find((f) => f.stampNs === stampNs);
+    const frames = kept ? kept.ring.filter((f) => f !== undefined) : [];
+    const newest = frames.reduce<(typeof frames)[number] | undefined>((a, f) => (a === undefined || f.result.stampNs > a.result.stampNs ? f : a), undefined);
+    const hit = stampNs === 0n ? newest : frames.find((f) => f.result.stampNs === stampNs);
     if (hit) {
       this.#operatorFlags++;
-      this.#flag(hit, { reasons: ['manual'], scores: { ambiguousFraction: 0, segEntropy: hit.segEntropy, flicker: 0, drift: 0 } });
+      this.#flag(hit.result, { reasons: ['manual'], scores: { ambiguousFraction: 0, segEntropy: hit.result.segEntropy, flicker: 0, drift: 0 } }, hit.image);
       return true;
     }
-    if (newest === undefined || stampNs > newest.stampNs) {
+    if (newest === undefined || stampNs > newest.result.stampNs) {
       this.#operatorFlags++;
       this.#flagger.requestManual(camera, stampNs);
       this.#o.log('info', `operator flag for ${camera} at ${stampNs} ns: the next frame at or after it will be flagged`);
@@ -327,16 +335,16 @@ export class PerceptionAdapter {
   }
 
   /** Results are the run's own arrays (the engine allocates per run), so keeping a reference is safe and costs no copy. */
-  #keep(r: FrameResult): void {
+  #keep(r: FrameResult, image: RgbImage): void {
     let kept = this.#recent.get(r.camera);
-    if (!kept) this.#recent.set(r.camera, (kept = { ring: new Array<FrameResult | undefined>(this.#keepFrames).fill(undefined), next: 0 }));
-    kept.ring[kept.next] = r;
+    if (!kept) this.#recent.set(r.camera, (kept = { ring: new Array<{ result: FrameResult; image: RgbImage } | undefined>(this.#keepFrames).fill(undefined), next: 0 }));
+    kept.ring[kept.next] = { result: r, image };
     kept.next = (kept.next + 1) % kept.ring.length;
   }
 
-  #flag(r: FrameResult, decision: Pick<FlagDecision, 'reasons' | 'scores'>): void {
+  #flag(r: FrameResult, decision: Pick<FlagDecision, 'reasons' | 'scores'>, image: RgbImage): void {
     const key = `${r.camera}@${r.stampNs}`;
-    if (tailFeatures(r.tensors) || !this.#o.takeHeld) return void this.#send(r, decision, r.tensors);
+    if (tailFeatures(r.tensors) || !this.#o.takeHeld) return void this.#send(r, decision, r.tensors, image);
     // Held in the worker: the frame counts as flagged from now on; its sample goes out once the features arrive.
     this.#flagged.add(key);
     const fetch = this.#o
@@ -348,20 +356,31 @@ export class PerceptionAdapter {
       .then((tensors) => {
         this.#flagged.delete(key);
         if (this.#closing) return;
-        if (!tensors || !this.#send(r, decision, tensors)) this.#o.log('warn', `flagged frame ${key} not sent: its features were no longer held`);
+        if (!tensors || !this.#send(r, decision, tensors, image)) this.#o.log('warn', `flagged frame ${key} not sent: its features were no longer held`);
       });
     this.#fetches.add(fetch);
     void fetch.finally(() => this.#fetches.delete(fetch));
   }
 
   /** Sends a flagged frame's sample and tells the flag port; false without features. */
-  #send(r: FrameResult, decision: Pick<FlagDecision, 'reasons' | 'scores'>, tensors: FrameResult['tensors']): boolean {
+  #send(r: FrameResult, decision: Pick<FlagDecision, 'reasons' | 'scores'>, tensors: FrameResult['tensors'], image: RgbImage): boolean {
     const sample = flaggedSample(r, decision, tensors);
     this.#flagCount++;
     for (const reason of decision.reasons) this.#flagReasons[reason] = (this.#flagReasons[reason] ?? 0) + 1;
     if (sample) {
       this.#samplesSent++;
-      this.#slack.sendInSlack(sampleToMessage(sample));
+      if (!this.#sendImages) this.#slack.sendInSlack(sampleToMessage(sample));
+      else {
+        // The picture is encoded on a libuv thread; the sample goes out when it is ready.
+        const send = encodeJpeg(image)
+          .then((jpeg) => this.#slack.sendInSlack(sampleToMessage({ ...sample, image: jpeg })))
+          .catch((err: Error) => {
+            this.#o.log('warn', `flagged frame ${r.camera}@${r.stampNs}: picture not encoded (${err.message}); sent without it`);
+            this.#slack.sendInSlack(sampleToMessage(sample));
+          });
+        this.#fetches.add(send);
+        void send.finally(() => this.#fetches.delete(send));
+      }
     }
     this.#o.onFlag?.({ result: r, decision, sent: sample !== undefined, servingVersion: this.servingVersion });
     return sample !== undefined;
@@ -421,7 +440,12 @@ export class PerceptionAdapter {
           if (this.#o.referenceSet) this.#referenceSent = this.#sendReferenceSet(this.#o.referenceSet);
           for (const f of this.#ready.splice(0)) f();
         }
-        const d = msg.detail as { val_new?: number; val_old?: number; decision?: string; heads?: GateRecord['heads'] } | undefined;
+        const d = msg.detail as { val_new?: number; val_old?: number; decision?: string; heads?: GateRecord['heads']; images?: boolean } | undefined;
+        // A learner that labels with a teacher model asks for the flagged frames' pictures.
+        if (d?.images === true && this.#o.sendImages === undefined && !this.#sendImages) {
+          this.#sendImages = true;
+          this.#o.log('info', 'the learner labels with a teacher: flagged frames go with their picture');
+        }
         if (msg.version !== undefined && d?.decision) this.#decisions.set(msg.version, { val_new: d.val_new ?? null, val_old: d.val_old ?? null, decision: d.decision, ...(d.heads ? { heads: d.heads } : {}) });
         if (msg.version !== undefined || d?.decision) this.#o.log('info', `learner: ${msg.state}${msg.version !== undefined ? ` v${msg.version}` : ''}${d ? ` ${JSON.stringify(d)}` : ''}`);
         break;
