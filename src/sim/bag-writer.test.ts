@@ -90,3 +90,22 @@ describe('sim → bag', () => {
     expect((await readdir(preview)).sort()).toEqual(['front_000000.png', 'front_000001.png', 'front_000002.png']);
   });
 });
+
+describe('a drive through several domains', () => {
+  it('renders each stretch in its domain, the same world throughout: frames equal single-domain renders, ground truth equal to the day render', async () => {
+    const mixed = join(dir, 'mixed.mcap');
+    await writeSimBag({ ...base(mixed), frames: 0, schedule: [{ domain: 'day', frames: 2 }, { domain: 'night', frames: 2 }] });
+    const day = join(dir, 'day4.mcap');
+    const night = join(dir, 'night4.mcap');
+    await writeSimBag({ ...base(day), frames: 4 });
+    await writeSimBag({ ...base(night), domain: 'night', frames: 4 });
+    const images = async (p: string) => (await readAll(p)).filter((m) => m.topic === '/front/image_raw').map((m) => Buffer.from((m.msg as Image).data).toString('base64'));
+    const truth = async (p: string) => (await readAll(p)).filter((m) => m.topic === '/gt/front/detections').map((m) => JSON.stringify((m.msg as Detection2DArray).detections));
+    const [m, d, n] = await Promise.all([images(mixed), images(day), images(night)]);
+    expect(m).toHaveLength(4);
+    expect(m.slice(0, 2)).toEqual(d.slice(0, 2));
+    expect(m.slice(2)).toEqual(n.slice(2));
+    expect(m[2]).not.toEqual(d[2]);
+    expect(await truth(mixed)).toEqual(await truth(day));
+  });
+});

@@ -24,6 +24,11 @@ export interface SimBagOptions {
   gtScale: number;
   preview?: string;
   onProgress?: (done: number, total: number) => void;
+  /**
+   * A drive through several domains: the same world (the seed), each stretch of frames rendered
+   * in its domain, one after the other. Overrides `domain` and `frames`.
+   */
+  schedule?: readonly { readonly domain: Domain; readonly frames: number }[];
 }
 
 /** Bags start at a fixed, realistic epoch so the same arguments give identical bytes. */
@@ -35,14 +40,15 @@ export const SIM_EPOCH_NS = 1_700_000_000n * 1_000_000_000n;
  * frame the moment its prediction is ready.
  */
 export async function writeSimBag(opts: SimBagOptions): Promise<{ messages: number }> {
-  const sim = Simulation.create({
-    seed: opts.seed,
-    domain: opts.domain,
-    width: opts.width,
-    height: opts.height,
-    cameras: opts.cameras,
-    rateHz: opts.rateHz,
-  });
+  const schedule = opts.schedule ?? [{ domain: opts.domain, frames: opts.frames }];
+  // One simulation per domain of the drive, all of the same world (seeded alike); frame i comes
+  // from the one its stretch names (random access: each renders frame i as a walk would).
+  const sims = new Map<Domain, Simulation>();
+  for (const { domain } of schedule) {
+    if (!sims.has(domain)) sims.set(domain, Simulation.create({ seed: opts.seed, domain, width: opts.width, height: opts.height, cameras: opts.cameras, rateHz: opts.rateHz }));
+  }
+  const domainAt: Domain[] = schedule.flatMap((s) => new Array<Domain>(s.frames).fill(s.domain));
+  const frames = domainAt.length;
   const writer: BagWriter = opts.out.endsWith('.bag') ? await Ros1BagWriter.open(opts.out) : await McapBagWriter.open(opts.out, { compression: 'zstd' });
   let messages = 0;
   try {
@@ -54,8 +60,8 @@ export async function writeSimBag(opts: SimBagOptions): Promise<{ messages: numb
       await writer.addTopic(cameraTopic(c, opts.compressed), opts.compressed ? 'sensor_msgs/msg/CompressedImage' : 'sensor_msgs/msg/Image');
     }
     if (opts.preview) await mkdir(opts.preview, { recursive: true });
-    for (let i = 0; i < opts.frames; i++) {
-      const frame = sim.next();
+    for (let i = 0; i < frames; i++) {
+      const frame = sims.get(domainAt[i])!.frame(i);
       const stampNs = SIM_EPOCH_NS + frame.stampNs;
       for (const cam of frame.cameras) {
         const header: Header = { stamp: nsToTime(stampNs), frame_id: `${cam.camera}_camera_optical_frame` };
@@ -82,7 +88,7 @@ export async function writeSimBag(opts: SimBagOptions): Promise<{ messages: numb
           await writeFile(join(opts.preview, `${c}_${String(i).padStart(6, '0')}.png`), png);
         }
       }
-      opts.onProgress?.(i + 1, opts.frames);
+      opts.onProgress?.(i + 1, frames);
     }
   } finally {
     await writer.close();
