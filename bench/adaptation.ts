@@ -1,20 +1,26 @@
 /**
- * The adaptation scenario (issue 5's proof), runnable: `npm run -s adaptation -- [--quick] [--json]`.
+ * The adaptation scenarios, runnable:
+ *   npm run -s adaptation -- [--domain night|rain|camshift|newpaint|mixed] [--labels gt|teacher|both]
+ *                            [--seed N] [--quick] [--json] [--heads det,seg,depth]
  *
- * 1. Renders, once, a training-domain reference bag (day) and a shifted-domain bag (newpaint:
- *    different lane paint colour and width), 640x360 JPEG at 10 Hz, from fixed seeds.
- * 2. Replays the reference bag: the model's accuracy on its training domains, in the same
- *    pipeline and format (score = mean of det mAP@0.5, lane IoU, 1 − depth AbsRel).
- * 3. Replays the shifted bag without adaptation (the counterfactual) and with `--adapt` at the
- *    recorded rate (the learner's wall time is real), comparing the last fifth of each.
- * 4. Replays the reference bag again with the last promoted weights (restored from the
- *    perception state folder exactly as a restart would), to measure old-domain regression.
+ * 1. Renders, once, a drive of the shifted domain (640x360 JPEG at 10 Hz; `mixed` passes through
+ *    night, rain and night again) and the SAME drive (same seed: the same world, roads and
+ *    traffic) by day: the counterfactual of what the model would see without the shift.
+ * 2. Replays the day drive and the shifted drive without adaptation; the loss is the difference
+ *    on the last fifth (score = mean of det mAP@0.5, lane IoU, 1 − depth AbsRel).
+ * 3. Replays the shifted drive with `--adapt` at the recorded rate (the learner's wall time is
+ *    real; labels only for flagged frames, late, within the budget; or a teacher's): recovered =
+ *    (adapted − not adapted) / (day − not adapted) on the last fifth.
+ * 4. Replays a training-domain drive (another seed) on the shipped weights and again on the last
+ *    promoted ones (restored from the perception state folder as a restart would): the old-domain
+ *    regression.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { adaptHooks } from '../src/replay/adapt.js';
-import { parseHeads } from '../src/adaptation/learner/settings.js';
+import { DEFAULT_ADAPT_HEADS, parseHeads, parseLabelMode } from '../src/adaptation/learner/settings.js';
+import type { Domain } from '../src/sim/domains.js';
 import type { HeadName } from '../src/model/manifest.js';
 import { writeSimBag } from '../src/sim/bag-writer.js';
 import { loadPublicIdentity } from '../src/adaptation/protocol/keys.js';
@@ -31,13 +37,31 @@ const quick = process.argv.includes('--quick');
 const json = process.argv.includes('--json');
 const SHIFT_FRAMES = quick ? 600 : 1800; // 1 or 3 minutes at 10 Hz
 const REF_FRAMES = quick ? 200 : 600;
+const arg = (name: string) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+};
+const SCENARIOS = ['night', 'rain', 'camshift', 'newpaint', 'mixed'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+const domainArg = (arg('--domain') ?? 'newpaint') as Scenario;
+if (!SCENARIOS.includes(domainArg)) throw new Error(`--domain must be one of ${SCENARIOS.join(', ')}, got '${domainArg}'`);
+const labelsArg = parseLabelMode(arg('--labels') ?? 'gt');
+const seedArg = Number(arg('--seed') ?? 4711);
+if (!Number.isSafeInteger(seedArg) || seedArg < 0) throw new Error(`--seed must be a non-negative integer, got '${arg('--seed')}'`);
+/** The drive of a scenario: one domain, or `mixed`: night, rain, then night again. */
+function scheduleOf(s: Scenario, frames: number): { domain: Domain; frames: number }[] {
+  if (s !== 'mixed') return [{ domain: s, frames }];
+  const a = Math.round(frames * 0.4);
+  const b = Math.round(frames * 0.3);
+  return [{ domain: 'night', frames: a }, { domain: 'rain', frames: b }, { domain: 'night', frames: frames - a - b }];
+}
 const log = (l: string) => process.stderr.write(`${l}\n`);
 
-async function bag(name: string, domain: 'day' | 'dusk' | 'fog' | 'newpaint', frames: number, seed: number): Promise<string> {
-  const out = join(CACHE, `${name}-${frames}.mcap`);
+async function bag(name: string, domain: Domain, frames: number, seed: number, schedule?: { domain: Domain; frames: number }[]): Promise<string> {
+  const out = join(CACHE, `${name}-s${seed}-${frames}.mcap`);
   if (!existsSync(out)) {
     log(`rendering ${out}`);
-    await writeSimBag({ out, domain, frames, seed, cameras: ['front'], width: 640, height: 360, rateHz: 10, compressed: true, jpegQuality: 85, gtScale: 4 });
+    await writeSimBag({ out, domain, frames, seed, cameras: ['front'], width: 640, height: 360, rateHz: 10, compressed: true, jpegQuality: 85, gtScale: 4, ...(schedule ? { schedule } : {}) });
   }
   return out;
 }
@@ -88,18 +112,21 @@ async function main(): Promise<void> {
     await bag('dusk-refset2', 'dusk', 60, 508),
     await bag('fog-refset2', 'fog', 60, 509),
   ];
-  // Seed 303 is the committed newpaint bag's drive: blue paint the model has never seen.
-  const shiftBag = await bag('newpaint', 'newpaint', SHIFT_FRAMES, 303);
+  const shiftBag = await bag(domainArg, domainArg === 'mixed' ? 'night' : domainArg, SHIFT_FRAMES, seedArg, scheduleOf(domainArg, SHIFT_FRAMES));
+  const dayBag = await bag('day-same-drive', 'day', SHIFT_FRAMES, seedArg);
   const work = join(CACHE, 'run');
   await rm(work, { recursive: true, force: true });
 
-  log('1/4 reference (training domain) …');
-  const ref = await replay({ bag: refBag, modelDir: MODEL, outDir: join(work, 'reference'), fast: true });
-  log('2/4 shifted domain, no adaptation …');
+  log('1/5 the same drive by day (the counterfactual) …');
+  const dayHook = fifths();
+  await replay({ bag: dayBag, modelDir: MODEL, outDir: join(work, 'day'), fast: true, hooks: dayHook });
+  log(`2/5 ${domainArg}, no adaptation …`);
   const baseHook = fifths();
   await replay({ bag: shiftBag, modelDir: MODEL, outDir: join(work, 'baseline'), fast: true, hooks: baseHook });
-  log('3/4 shifted domain with --adapt at the recorded rate …');
-  const hooks = await adaptHooks({ modelDir: MODEL, workDir: join(work, 'adapt', 'adapt'), referenceBag: refSetBags, referenceFrames: 200, heads: headsArg(), labelDelayMs: 2000, maxLabels: 200, log });
+  log('3/5 training domain (another drive), shipped weights …');
+  const ref = await replay({ bag: refBag, modelDir: MODEL, outDir: join(work, 'reference'), fast: true });
+  log(`4/5 ${domainArg} with --adapt --labels ${labelsArg} at the recorded rate …`);
+  const hooks = await adaptHooks({ modelDir: MODEL, workDir: join(work, 'adapt', 'adapt'), referenceBag: refSetBags, referenceFrames: 200, heads: headsArg(), labelDelayMs: 2000, maxLabels: 200, labels: labelsArg, log });
   const t0 = performance.now();
   let adapted: ReplaySummary;
   try {
@@ -110,17 +137,21 @@ async function main(): Promise<void> {
     await hooks.close();
   }
   const wallS = (performance.now() - t0) / 1000;
-  log('4/4 training domain again, on the promoted weights …');
+  log('5/5 training domain again, on the promoted weights …');
   const old = await replay({ bag: refBag, modelDir: MODEL, outDir: join(work, 'old-after'), fast: true, hooks: restored(join(work, 'adapt', 'adapt', 'perception-state'), join(work, 'adapt', 'adapt', 'keys')) });
 
   const a = (adapted as unknown as { adaptation: Record<string, unknown> & { metrics_before: MetricsSummary; metrics_after: MetricsSummary; latency_steady_ms: { p99: number; count: number } | null; latency_during_swaps_ms: { p99: number; count: number } | null; latency_over_target?: { threshold_ms: number; steady: number; during_swaps: number } | null; latency_steady_windows?: { frames_per_window: number; windows: number; over_target: number; worst_ratio: number } | null } }).adaptation;
   const refScore = combinedScore(ref.metrics)!;
+  const dayLast = combinedScore(dayHook.got!.last)!;
   const baseLast = combinedScore(baseHook.got!.last)!;
   const adaptLast = combinedScore(a.metrics_after)!;
-  const lost = refScore - baseLast;
+  const lost = dayLast - baseLast;
   const result = {
+    date: new Date().toISOString().slice(0, 10),
     machine: `${(await import('node:os')).cpus()[0].model}, ${(await import('node:os')).cpus().length} cores`,
-    bags: { reference: refBag, shifted: shiftBag, shifted_minutes: SHIFT_FRAMES / 600 },
+    scenario: { domain: domainArg, labels: labelsArg, seed: seedArg, schedule: scheduleOf(domainArg, SHIFT_FRAMES), heads: headsArg() ?? DEFAULT_ADAPT_HEADS },
+    bags: { day: dayBag, shifted: shiftBag, old_domain_check: refBag, shifted_minutes: SHIFT_FRAMES / 600 },
+    same_drive_by_day: { last_fifth: pick(dayHook.got!.last) },
     reference_training_domain: pick(ref.metrics),
     shifted_no_adaptation: { first_fifth: pick(baseHook.got!.first), last_fifth: pick(baseHook.got!.last) },
     shifted_adapted: { first_fifth: pick(a.metrics_before), last_fifth: pick(a.metrics_after) },
@@ -155,13 +186,14 @@ async function main(): Promise<void> {
   const row = (name: string, m: ReturnType<typeof pick>) => `| ${name} | ${f(m.det_map50)} | ${f(m.lane_iou)} | ${f(m.depth_absrel)} | ${f(m.score)} |`;
   process.stdout.write(
     [
-      `machine: ${result.machine}; shifted bag ${result.bags.shifted_minutes} min of newpaint at 10 Hz`,
+      `${result.date}, ${result.machine}; ${result.bags.shifted_minutes} min of ${domainArg} at 10 Hz, seed ${seedArg}, labels ${labelsArg}, heads ${result.scenario.heads.join(',')}`,
       '| run | det mAP@0.5 | lane IoU | depth AbsRel | score |',
       '|---|---|---|---|---|',
-      row('training domain (reference)', result.reference_training_domain),
-      row('newpaint, no adaptation, last fifth', result.shifted_no_adaptation.last_fifth),
-      row('newpaint, --adapt, first fifth', result.shifted_adapted.first_fifth),
-      row('newpaint, --adapt, last fifth', result.shifted_adapted.last_fifth),
+      row('same drive by day, last fifth', result.same_drive_by_day.last_fifth),
+      row(`${domainArg}, no adaptation, last fifth`, result.shifted_no_adaptation.last_fifth),
+      row(`${domainArg}, --adapt, first fifth`, result.shifted_adapted.first_fifth),
+      row(`${domainArg}, --adapt, last fifth`, result.shifted_adapted.last_fifth),
+      row('training domain (another drive), shipped weights', result.reference_training_domain),
       row('training domain on the promoted weights', result.old_domain.after),
       '',
       `lost ${f(result.lost)}, recovered ${f(result.recovered)} (${result.recovered_fraction === null ? '—' : (100 * result.recovered_fraction).toFixed(0) + ' %'}) with ${result.labels} labels (${result.flags} flags), ${result.swaps} swap(s), ${result.rollbacks} rollback(s), wall ${result.wall_s.toFixed(0)} s`,
