@@ -20,6 +20,7 @@ import type { WeightUpdate } from '../../src/msgs/adaptation.js';
 import { LearnerNode } from '../../src/ros/learner-node.js';
 import { MemoryParameterHost } from '../../src/ros/params-host.js';
 import { PerceptionNode } from '../../src/ros/perception-node.js';
+import { SampleStore } from '../../src/adaptation/learner/store.js';
 import type { RosLearnerCore } from '../../src/ros/learner-core.js';
 import { RMW, RosTransport } from '../../src/ros/transport/index.js';
 import { createFakeRcl, FakeQoS, type FakeRcl } from './fake-rclnodejs.js';
@@ -106,7 +107,7 @@ describe('online adaptation on the ROS nodes', () => {
     return bringUp(node, transport, lc);
   }
 
-  async function startLearner(rcl: FakeRcl, perception: PerceptionNode, lines: string[]) {
+  async function startLearner(rcl: FakeRcl, perception: PerceptionNode, lines: string[], extra: Record<string, unknown> = {}) {
     const lc = new rcl.Node('learner');
     lc.spin();
     const transport = await RosTransport.open({ rcl, node: lc, nodeName: 'learner' });
@@ -121,6 +122,7 @@ describe('online adaptation on the ROS nodes', () => {
       min_new_samples: 1,
       steps_per_candidate: 1_000_000, // no gate here: this test is about data flow and slack
       label_topics: ['/gt/front/lane_mask'],
+      ...extra,
     });
     const node = new LearnerNode({ transport, params, log: (l, s) => void lines.push(`${l}: ${s}`) });
     return bringUp(node, transport, lc);
@@ -222,6 +224,32 @@ describe('online adaptation on the ROS nodes', () => {
     // The learner reports what perception serves (told over the channel), not what it promoted.
     await until('the learner hears perception serves v1', () => learnerNode.publishStatus()?.serving_version === 'v1', rcl);
     expect(learnerNode.publishStatus()).toMatchObject({ serving_version: 'v1', state: 7 });
+  }, 120_000);
+
+  it("label-free: with label_source teacher the learner asks for the flagged frames' pictures and the teacher labels their boxes, stored as the teacher's", async () => {
+    const rcl = await world();
+    const perception = await startPerception(rcl, []);
+    const lines: string[] = [];
+    const learnerNode = await startLearner(rcl, perception, lines, { label_source: 'teacher' });
+    const core = learnerNode.core as RosLearnerCore;
+    await until('the learner to reach perception over the channel', () => perception.adaptation!.counts().learnerConnected, rcl);
+    await drive(rcl, perception, good);
+    await until('three samples in the learner store', () => core.status().samples === 3, rcl);
+    // The teacher runs in the learner's slack: perception's scheduler grants it between frames.
+    await until('the teacher labelled the three flagged frames', () => core.status().teacherLabels === 3, rcl, 60_000);
+    expect(core.status()).toMatchObject({ labeledNew: 3 });
+    expect(lines.some((l) => /teacher fastestdet at threshold 0.7/.test(l))).toBe(true);
+    const store = SampleStore.open(join(dir, 'learner-state', 'samples.db'));
+    try {
+      const labelled = store.list({ domain: 'new', labeled: true }).map((i) => store.get(i.id));
+      expect(labelled).toHaveLength(3);
+      for (const s of labelled) {
+        expect(s.image?.length).toBeGreaterThan(100); // the picture came with the sample (JPEG)
+        expect(s.labels.boxSource).toBe('teacher');
+      }
+    } finally {
+      store.close();
+    }
   }, 120_000);
 
   it('a signed bundle file announced on adaptation/weights is swapped in; bad ones are refused and the serving version stays; rollback; a restart serves the last promoted version', async () => {
