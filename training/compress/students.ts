@@ -104,9 +104,11 @@ export async function ensureStudent(o: StudentOptions): Promise<string | undefin
     log(`students: distilling ${studentName(s)} from ${o.teacherDir} (${s.steps} steps of ${s.batch}; progress in ${join(runDir, 'train.log')})`);
     await run(python, [join(ROOT, 'training', 'compress', 'distill.py'), '--data', data, '--targets', targets, '--run', runDir, '--width', String(s.width), '--neck', String(neckOf(s)), '--steps', String(s.steps), '--batch', String(s.batch), '--kd', String(s.kd), '--init', s.init ?? 'auto'], log, studentName(s), join(runDir, 'train.log'));
   }
-  const data = await ensureDataset(o.framesPerDomain ?? 200, log);
+  // Without --data: no feature_stats (the drift trigger's reference); they cost minutes on a
+  // loaded machine and the size search does not use them. For a student to deploy:
+  // training/export.py --ckpt RUN/model.pt --out PKG --data DATASET.
   log(`students: exporting ${studentName(o.spec)} -> ${pkg}`);
-  await run(python, [join(ROOT, 'training', 'export.py'), '--ckpt', ckpt, '--out', pkg, '--data', data, '--name', studentName(o.spec), '--version', '0.1.0'], log, 'export', join(runDir, 'export.log'));
+  await run(python, [join(ROOT, 'training', 'export.py'), '--ckpt', ckpt, '--out', pkg, '--name', studentName(o.spec), '--version', '0.1.0'], log, 'export', join(runDir, 'export.log'));
   return pkg;
 }
 
