@@ -16,7 +16,7 @@
  * drivable IoU, δ<1.25 and 1 − AbsRel) with one of them strictly. Prints a table (or JSON)
  * and writes OUT/pareto.html (a plot) and OUT/pareto.json; progress on stderr.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -25,7 +25,7 @@ import { markFront, score } from '../src/compress/front.js';
 import type { InputSize, Manifest } from '../src/model/manifest.js';
 import { loadModelPackage } from '../src/model/package.js';
 import { cachedStudents, ensureStudent, neckOf, ROOT, studentLabel, type StudentSpec } from '../training/compress/students.js';
-import { heldoutFrames } from './eval-frames.js';
+import { HELDOUT_SEED, heldoutFrames } from './eval-frames.js';
 import { CACHE, ensureBag, loadImages } from './frames.js';
 import { packageWithInt8 } from './int8.js';
 import type { Image } from '../src/msgs/index.js';
@@ -107,12 +107,23 @@ export async function paretoFigures(o: ParetoOptions): Promise<{ rows: ParetoRow
   for (const x of sessions) await x.s.release();
 
   const held = await heldoutFrames(o.heldoutPerDomain, log);
+  // Metrics are deterministic for a graph, a size and a held-out set: cached by the graph's sha256.
+  const cacheFile = join(CACHE, 'pareto', 'metrics-cache.json');
+  const cache: Record<string, Metrics> = existsSync(cacheFile) ? (JSON.parse(readFileSync(cacheFile, 'utf8')) as Record<string, Metrics>) : {};
   const rows: ParetoRow[] = [];
   for (const x of sessions) {
     const manifest = JSON.parse(readFileSync(join(dirs.get(x.c.name) as string, 'manifest.json'), 'utf8')) as Manifest & { training?: { gmac?: number } };
+    const file = x.precision === 'fp32' ? manifest.files.model : (manifest.precisions?.variants[x.precision]?.file as string);
     for (const size of x.sizes) {
-      log(`pareto: scoring ${x.key} at ${size[0]}x${size[1]} on ${held.length} held-out frames`);
-      const metrics = await evaluatePackage(dirs.get(x.c.name) as string, x.precision, held, size);
+      const key = `${manifest.sha256[file]}@${size[0]}x${size[1]}/heldout-${HELDOUT_SEED}x${o.heldoutPerDomain}`;
+      let metrics = cache[key];
+      if (!metrics) {
+        log(`pareto: scoring ${x.key} at ${size[0]}x${size[1]} on ${held.length} held-out frames`);
+        metrics = await evaluatePackage(dirs.get(x.c.name) as string, x.precision, held, size);
+        cache[key] = metrics;
+        mkdirSync(join(CACHE, 'pareto'), { recursive: true });
+        writeFileSync(cacheFile, JSON.stringify(cache, null, 1));
+      }
       rows.push({ candidate: x.c.name, width: x.c.width, gmac: manifest.training?.gmac ?? null, input: size, precision: x.precision, ms: timed.get(`${x.key}@${size[0]}x${size[1]}`) as number, metrics, score: score(metrics), front: false });
     }
   }
