@@ -31,7 +31,7 @@ export async function compressionFigures(o: { modelDir: string; images: readonly
   o.log('bench: pareto rows (bench/pareto.ts; students from npm run -s pareto)');
   const students = cachedStudents(o.modelDir);
   const p = await paretoFigures({ modelDir: o.modelDir, students, precisions: ['fp32', 'int8'], heldoutPerDomain: o.quick ? 5 : 20, rounds: o.quick ? 10 : 30, images: o.images, log: o.log });
-  const pareto = p.rows.map((r) => ({ input: r.input, precision: r.precision, width: r.width, candidate: r.candidate, ms: r.ms, metrics: r.metrics, score: r.score, front: r.front }));
+  const pareto = p.rows.map((r) => ({ input: r.input, precision: r.precision, width: r.width, candidate: r.candidate, ms: r.ms, cpu_ms: r.cpu_ms, metrics: r.metrics, score: r.score, front: r.front }));
   return { int8, pareto };
 }
 

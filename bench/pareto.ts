@@ -36,7 +36,10 @@ export interface ParetoRow {
   gmac: number | null;
   input: InputSize;
   precision: 'fp32' | 'int8';
+  /** Median session.run wall time (the front's axis). */
   ms: number;
+  /** Median process CPU time of the same runs (all threads): less moved by other jobs. */
+  cpu_ms: number;
   metrics: Metrics;
   score: number;
   front: boolean;
@@ -75,6 +78,7 @@ export async function paretoFigures(o: ParetoOptions): Promise<{ rows: ParetoRow
   const { width: Wc, height: Hc } = o.images[0];
   const bytes = Wc * Hc * 3;
   const timed = new Map<string, number>();
+  const cpuTimed = new Map<string, number>();
   ort.env.logLevel = 'error';
   const sessions: { key: string; c: (typeof cands)[number]; precision: 'fp32' | 'int8'; s: ort.InferenceSession; feeds: Record<string, ort.Tensor>; sizes: readonly InputSize[] }[] = [];
   for (const c of cands) {
@@ -92,16 +96,23 @@ export async function paretoFigures(o: ParetoOptions): Promise<{ rows: ParetoRow
     const here = sessions.filter((x) => x.sizes.some((s) => s[0] === size[0] && s[1] === size[1]));
     const sz = new ort.Tensor('int64', BigInt64Array.of(BigInt(size[0]), BigInt(size[1])), [2]);
     const t: number[][] = here.map(() => []);
+    const c: number[][] = here.map(() => []);
     for (const x of here) for (let w = 0; w < 3; w++) await x.s.run({ ...x.feeds, size: sz, image: frames[0] }, fetches);
     for (let r = 0; r < o.rounds; r++) {
       for (let j = 0; j < here.length; j++) {
         const k = (j + r) % here.length;
+        const c0 = process.cpuUsage();
         const t0 = performance.now();
         await here[k].s.run({ ...here[k].feeds, size: sz, image: frames[r % frames.length] }, fetches);
         t[k].push(performance.now() - t0);
+        const cu = process.cpuUsage(c0);
+        c[k].push((cu.user + cu.system) / 1000);
       }
     }
-    here.forEach((x, k) => timed.set(`${x.key}@${size[0]}x${size[1]}`, r3(med(t[k]))));
+    here.forEach((x, k) => {
+      timed.set(`${x.key}@${size[0]}x${size[1]}`, r3(med(t[k])));
+      cpuTimed.set(`${x.key}@${size[0]}x${size[1]}`, r3(med(c[k])));
+    });
     log(`pareto: timed ${here.length} variants at ${size[0]}x${size[1]} (${o.rounds} rounds, load ${os.loadavg()[0].toFixed(1)})`);
   }
   for (const x of sessions) await x.s.release();
@@ -124,7 +135,7 @@ export async function paretoFigures(o: ParetoOptions): Promise<{ rows: ParetoRow
         mkdirSync(join(CACHE, 'pareto'), { recursive: true });
         writeFileSync(cacheFile, JSON.stringify(cache, null, 1));
       }
-      rows.push({ candidate: x.c.name, width: x.c.width, gmac: manifest.training?.gmac ?? null, input: size, precision: x.precision, ms: timed.get(`${x.key}@${size[0]}x${size[1]}`) as number, metrics, score: score(metrics), front: false });
+      rows.push({ candidate: x.c.name, width: x.c.width, gmac: manifest.training?.gmac ?? null, input: size, precision: x.precision, ms: timed.get(`${x.key}@${size[0]}x${size[1]}`) as number, cpu_ms: cpuTimed.get(`${x.key}@${size[0]}x${size[1]}`) as number, metrics, score: score(metrics), front: false });
     }
   }
   markFront(rows);
@@ -134,9 +145,9 @@ export async function paretoFigures(o: ParetoOptions): Promise<{ rows: ParetoRow
 }
 
 export function paretoTable(rows: readonly ParetoRow[]): string {
-  const head = ['front', 'candidate', 'width', 'input', 'precision', 'ms', 'mAP@0.5', 'lane IoU', 'drivable IoU', 'AbsRel', 'δ<1.25', 'score'];
+  const head = ['front', 'candidate', 'width', 'input', 'precision', 'ms', 'cpu ms', 'mAP@0.5', 'lane IoU', 'drivable IoU', 'AbsRel', 'δ<1.25', 'score'];
   const f = (v: number | null) => (v === null ? '-' : v.toFixed(3));
-  const body = rows.map((r) => [r.front ? '*' : '', r.candidate, String(r.width), `${r.input[0]}x${r.input[1]}`, r.precision, r.ms.toFixed(2), f(r.metrics.det_map50), f(r.metrics.lane_iou), f(r.metrics.drivable_iou), f(r.metrics.depth_absrel), f(r.metrics.depth_delta1), r.score.toFixed(3)]);
+  const body = rows.map((r) => [r.front ? '*' : '', r.candidate, String(r.width), `${r.input[0]}x${r.input[1]}`, r.precision, r.ms.toFixed(2), r.cpu_ms.toFixed(2), f(r.metrics.det_map50), f(r.metrics.lane_iou), f(r.metrics.drivable_iou), f(r.metrics.depth_absrel), f(r.metrics.depth_delta1), r.score.toFixed(3)]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   return [head, ...body].map((r) => r.map((c, i) => c.padEnd(w[i])).join('  ')).join('\n');
 }
