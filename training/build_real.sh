@@ -65,20 +65,15 @@ if [[ -d $REAL_SRC/comma10k || -d $REAL_SRC/udacity-vd ]]; then
   shopt -s nullglob
   R=$REAL_SRC C=$REAL_SRC/comma10k/imgs
   STILLS=("$R"/udacity-vd/test_images/*.jpg "$R"/udacity-all/test_images/*.jpg "$R"/udacity-p1/test_images/*.jpg)
-  VIDEOS=("$R"/udacity-vd/test_video.mp4)
+  VIDEOS=("$R"/udacity-vd/test_video.mp4 "$R"/udacity-p1/test_videos/solidWhiteRight.mp4)
   COMMA=("$C"/0001_*.png "$C"/0003_*.png "$C"/0004_*.png "$C"/0007_*.png "$C"/0009_*.png)
   [[ $MODE == smoke ]] && { STILLS=("${STILLS[@]:0:2}"); VIDEOS=(); COMMA=("${COMMA[@]:0:1}"); }
   rel() { for f in "$@"; do echo "${f#$R/}"; done; }
-  T1=$DATA/teacher-$MODE.json
+  T1=$DATA/teacher-cn-$MODE.json
   if [[ ! -f $T1 ]]; then
     (cd "$R" && "$PYTHON" "$OLDPWD"/training/teacher.py --every 2 --out "$OLDPWD/$T1" $(rel "${STILLS[@]}" "${VIDEOS[@]}" "${COMMA[@]}"))
   fi
   TEACHERS+=(--teacher "$T1")
-  if [[ $MODE != smoke && -f $R/udacity-p1/test_videos/solidWhiteRight.mp4 ]]; then
-    T2=$DATA/teacher-p1video.json
-    [[ -f $T2 ]] || (cd "$R" && "$PYTHON" "$OLDPWD"/training/teacher.py --every 4 --out "$OLDPWD/$T2" udacity-p1/test_videos/solidWhiteRight.mp4)
-    TEACHERS+=(--teacher "$T2")
-  fi
 else
   echo "build.sh --real: no real frames in $REAL_SRC (training/real_sources.py collects them); training on synthetic frames only" >&2
 fi

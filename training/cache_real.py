@@ -24,7 +24,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import realnet as R  # noqa: E402
-from real_data import COMMA_DEV, RealSet, SynthSet, geometric, photometric  # noqa: E402
+from real_data import COMMA_DEV, RealSet, RealTops, SynthSet, geometric, photometric  # noqa: E402
 
 TAP_NAMES = ["s4", "s8", "s16", "h16", "s32"]
 TAP_SHAPES = {"s4": (24, 4), "s8": (48, 8), "s16": (96, 16), "h16": (96, 16), "s32": (192, 32)}
@@ -41,6 +41,7 @@ def main():
     ap.add_argument("--real-variants", type=int, default=6)
     ap.add_argument("--max-syn", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sky-paste", type=float, default=0.6, help="probability of real sky / trees in a synthetic frame's sky")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -58,6 +59,9 @@ def main():
     seg = mm("seg", np.uint8, (N, H, W))
     depth = mm("depth", np.float16, (N, H, W))
     taps = {t: mm("taps_" + t, np.float16, (N, c, H // s, W // s)) for t, (c, s) in TAP_SHAPES.items()}
+    tops = RealTops(real) if a.sky_paste > 0 else None
+    print(f"cache: {N} samples ({n_syn} synthetic x {a.syn_variants}, {len(real)} real x {a.real_variants}); "
+          f"{len(tops.tops) if tops else 0} real above-horizon crops for the synthetic sky", flush=True)
     bb = R.Backbone().eval()
     samples = []
     t0 = time.time()
@@ -75,6 +79,8 @@ def main():
     for i, (src, k, v) in enumerate(jobs):
         rng = np.random.default_rng([a.seed, 0 if src == "syn" else 1, k, v])
         s = syn.sample(k) if src == "syn" else real.sample(k)
+        if src == "syn" and tops is not None and rng.random() < a.sky_paste:
+            s = tops.paste(rng, s)
         s = geometric(rng, s, (H, W), aspect=(1.6, 3.4), hfrac=(0.65, 1.0) if src == "syn" else (0.5, 1.0))
         s["img"] = photometric(rng, s["img"], strong=src == "syn")
         images[i], seg[i] = s["img"], s["seg"]
@@ -95,7 +101,9 @@ def main():
     json.dump({"size": [H, W], "count": N, "taps": {t: list(TAP_SHAPES[t]) for t in TAP_NAMES},
                "synthetic": {"dir": a.data, "frames": n_syn, "variants": a.syn_variants, "seed": syn.ds.meta.get("seed"),
                              "domains": syn.ds.meta.get("domains"), "camera_jitter": syn.ds.meta.get("cameraJitter", False)},
-               "real": {"frames": len(real), "variants": a.real_variants, "teacher": [os.path.basename(t) for t in a.teacher]},
+               "real": {"frames": len(real), "variants": a.real_variants, "teacher": [os.path.basename(t) for t in a.teacher],
+                        "weak_seg": "top %.2f of each frame without a mask = background" % __import__("real_data").SKY_ROWS},
+               "sky_paste": a.sky_paste,
                "seed": a.seed}, open(os.path.join(tmp, "meta.json"), "w"), indent=1)
     if os.path.exists(a.out):
         import shutil

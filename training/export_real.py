@@ -5,12 +5,12 @@
     /usr/bin/python3 training/export_real.py --ckpt RUN/model.pt --out models/candidates/real \
         [--data TRAIN_DIR] [--ref-out RUN/verify-ref]
 
-Graph = preprocessing (onnx.helper) merged with the torch-exported core. Besides `image` and
-`size` the preprocessing graph has one OPTIONAL input, `fy` (float [1], the camera's vertical
-focal length in camera pixels, e.g. camera_info K[4]); it is an initializer-backed input with
-default 0, and 0 means "unknown": the graph then assumes a 90° horizontal field of view
-(fy = Wc / 2). Depth is scaled by (fy / Hc) / F_REL (realnet.py). onnxruntime lists only
-`image`, `size` and the tail inputs as required, so engines that do not know `fy` run unchanged.
+Graph = preprocessing (onnx.helper) merged with the torch-exported core. Depth is scaled in the
+graph by (fy / Hc) / F_REL (realnet.py) with fy assumed from a 90° horizontal field of view
+(fy = Wc / 2); the manifest says how an engine with camera_info rescales it (depth * fy_true /
+fy_assumed). --fy-input adds an optional, initializer-backed `fy` input instead (default 0 =
+assume); it is off by default because onnxruntime-node cannot feed such inputs (decision and
+test: docs/experiments/2026-12-06-real-backbone.md).
 """
 import argparse
 import json
@@ -178,9 +178,12 @@ def main():
     ap.add_argument("--ref-out", help="dump verification reference here")
     ap.add_argument("--name", default="real")
     ap.add_argument("--version", default="2.0.0")
-    ap.add_argument("--no-fy-input", action="store_true",
-                    help="no optional `fy` graph input (always the assumed FOV); onnxruntime then does not warn "
-                         "'Initializer fy appears in graph inputs' when it loads the model")
+    ap.add_argument("--fy-input", action="store_true",
+                    help="add the optional `fy` graph input (an initializer-backed input, default 0 = assumed FOV). "
+                         "Off by default: onnxruntime-node lists only required inputs and drops feeds it does not "
+                         "list, so it cannot feed `fy`, and onnxruntime warns 'Initializer fy appears in graph "
+                         "inputs' on every load. Engines apply camera intrinsics after the graph instead "
+                         "(manifest depth.intrinsics).")
     a = ap.parse_args()
     torch.set_num_threads(2)
     ck = torch.load(a.ckpt, map_location="cpu")
@@ -189,7 +192,7 @@ def main():
     net.eval()
     os.makedirs(a.out, exist_ok=True)
     t0 = time.time()
-    tails = export_onnx(net, os.path.join(a.out, "model.onnx"), not a.no_fy_input)
+    tails = export_onnx(net, os.path.join(a.out, "model.onnx"), a.fy_input)
     with open(os.path.join(a.out, "tails.json"), "w") as f:
         json.dump({n: {"shape": list(v.shape), "data": [float(x) for x in v.reshape(-1)]} for n, v in tails.items()}, f)
     meta = ck.get("meta", {})
@@ -213,8 +216,10 @@ def main():
                              "scale = (fy / Hc) / f_rel",
                   "f_rel": R.F_REL,
                   "intrinsics": ("optional graph input 'fy' (float [1], vertical focal length in camera pixels, "
-                                 "camera_info K[4]); default 0 = unknown: " if not a.no_fy_input else "not an input: ")
-                                + "assumes a %g deg horizontal field of view, square pixels (fy = Wc / (2 tan(hfov/2)))"
+                                 "camera_info K[4]); default 0 = unknown: " if a.fy_input else "")
+                                + "the graph assumes a %g deg horizontal field of view and square pixels, "
+                                  "fy_assumed = Wc / (2 tan(hfov / 2)) = Wc / 2. With the camera's real fy (camera_info "
+                                  "K[4]), metric depth = depth * fy / fy_assumed (then clamp to [min_m, max_m])"
                                 % R.ASSUMED_HFOV_DEG,
                   "assumed_hfov_deg": R.ASSUMED_HFOV_DEG,
                   "learner_note": "tail targets in metres are exact when scale = 1 (a 16:9 camera with a 90 deg "

@@ -20,6 +20,9 @@ import realnet as R
 COMMA_COLOURS = {(0x40, 0x20, 0x20): 2, (0xFF, 0x00, 0x00): 1, (0x80, 0x80, 0x60): 0, (0x00, 0xFF, 0x66): 0,
                  (0xCC, 0x00, 0xFF): 255}
 COMMA_FY = 910.0  # comma's road camera at 1164x874 (commaai/calib_challenge README: "focal length 910 pixels")
+# rows (fraction of the frame height from the top) that are above the horizon in every dashcam
+# frame used here (Udacity horizon at 0.55-0.6 H, comma at 0.45 H): a weak "background" label
+SKY_ROWS = 0.38
 # held-out comma10k frames for the real dev check (real_dev.py); the rest may be trained on
 COMMA_DEV = ("0000_", "0002_", "0005_", "0006_", "0008_", "0010_")
 
@@ -88,7 +91,10 @@ class RealSet:
         H, W = img.shape[:2]
         boxes = np.array([[b["cls"], b["x0"], b["y0"], b["x1"], b["y1"], b["keep"]] for b in v["boxes"]], np.float32).reshape(-1, 6)
         seg = np.full((H, W), 255, np.uint8)
-        tasks = ("det",)
+        # weak segmentation label for dashcam frames without masks: the top SKY_ROWS of the frame
+        # lie above the horizon (sky, trees, buildings), never drivable or marked
+        seg[:int(SKY_ROWS * H)] = 0
+        tasks = ("det", "seg")
         fy = W / 2.0
         if "/comma10k/" in "/" + key:
             mp = path.replace("/imgs/", "/masks/")
@@ -100,6 +106,40 @@ class RealSet:
 
 
 # ------------------------------------------------------------------ domain randomisation
+class RealTops:
+    """The above-horizon parts (top SKY_ROWS) of real frames: real sky, trees and buildings
+    pasted into a synthetic frame's sky (depth = far), whose labels stay background / no depth."""
+
+    def __init__(self, real):
+        self.tops = []
+        seen = set()
+        for k in range(len(real)):
+            key = real.items[k][0]
+            if key.split("#")[0] in seen and "#" in key and int(key.split("#")[1]) % 8:
+                continue  # a few frames per video are enough
+            seen.add(key.split("#")[0])
+            img = real.sample(k)["img"]
+            self.tops.append(cv2.resize(img[:int(SKY_ROWS * img.shape[0])], (256, 96), interpolation=cv2.INTER_AREA))
+
+    def paste(self, rng, s):
+        if not self.tops:
+            return s
+        sky = s["depth"] >= FAR_M
+        if sky.sum() < 50:
+            return s
+        H, W = sky.shape
+        rows = np.where(sky.any(1))[0]
+        y1 = int(rows.max()) + 1
+        top = self.tops[int(rng.integers(len(self.tops)))]
+        if rng.random() < 0.5:
+            top = top[:, ::-1]
+        fill = cv2.resize(top, (W, y1), interpolation=cv2.INTER_LINEAR)
+        img = s["img"].copy()
+        img[:y1][sky[:y1]] = fill[sky[:y1]]
+        return {**s, "img": img}
+
+
+
 def _smooth_noise(rng, H, W, cells):
     g = rng.standard_normal((cells, cells * 2, 3)).astype(np.float32)
     return cv2.resize(g, (W, H), interpolation=cv2.INTER_CUBIC)
@@ -205,5 +245,5 @@ def depth_valid(depth):
     return (depth > 0) & (depth < FAR_M)
 
 
-__all__ = ["SynthSet", "RealSet", "photometric", "geometric", "plain", "comma_seg", "comma_frames", "keep_box",
+__all__ = ["SynthSet", "RealSet", "RealTops", "photometric", "geometric", "plain", "comma_seg", "comma_frames", "keep_box",
            "depth_valid", "COMMA_DEV"]

@@ -3,11 +3,12 @@
 
 Teachers (run through the exact PyTorch ports in pretrained/, checked against the originals:
 FastestDet vs OpenCV-DNN on the ONNX file, CenterNet vs TensorFlow.js, max |diff| < 1e-4):
-- FastestDet (BSD-3, /work/shared/models/fastestdet): BGR / 255 input, here 512x512; score =
+- FastestDet (BSD-3, /work/shared/models/fastestdet): BGR / 255 input, 352x352 (its training size); score =
   obj^0.6 * cls^0.4 as its example decoder does.
 - CenterNet-MobileNetV3 (human-models, MIT): RGB 0..255 input at 512 rows, aspect kept
   (width rounded to 32); heat peaks (3x3 max) with ltrb sizes = wh * 16 px... read from its graph.
-Boxes of both are merged per class (NMS at IoU 0.55, the higher score kept).
+By default only CenterNet labels (see Teachers); with --with-fastestdet the boxes of both are
+merged (NMS at IoU 0.45 on score / KEEP of their teacher, vehicles as one group).
 
 COCO -> ours (decision, docs/experiments/2026-12-06-real-backbone.md):
   car -> car; truck, bus -> truck; person -> pedestrian; bicycle / motorcycle -> cyclist when a
@@ -46,10 +47,16 @@ OURS = {CAR: 0, TRUCK: 1, BUS: 1, PERSON: 2}
 
 
 class Teachers:
-    def __init__(self, fastestdet=FASTESTDET, centernet=CENTERNET):
+    """The labelling teacher is CenterNet alone by default (use_fastestdet=False): on the real dev
+    check (real_dev.py --teachers) CenterNet scored vehicle AP@0.5 0.86 and FastestDet 0.30 at its
+    native 352x352 (0.03 at 512x512), and merging FastestDet's boxes added duplicates and wrong
+    sizes (docs/experiments/2026-12-06-real-backbone.md)."""
+
+    def __init__(self, fastestdet=FASTESTDET, centernet=CENTERNET, use_fastestdet=False):
         self.fd = ONNXGraph.load(fastestdet).eval()
         self.cn = TFJSGraph.load(centernet, ["tower_0/keypoints", "tower_0/wh"]).eval() if centernet else None
         self.wh_scale = float(self.cn.consts["tower_0/mul/y"]) if self.cn else 0
+        self.use_fastestdet = use_fastestdet or self.cn is None
 
     @torch.no_grad()
     def fastestdet(self, rgb, size=(512, 512), thresh=IGNORE["fastestdet"]):
@@ -89,7 +96,7 @@ class Teachers:
 
     def __call__(self, rgb):
         """Scores in the result are relative: 1 = the teacher's KEEP threshold."""
-        dets = self.fastestdet(rgb) + (self.centernet(rgb) if self.cn else [])
+        dets = (self.fastestdet(rgb, size=(352, 352)) if self.use_fastestdet else []) + (self.centernet(rgb) if self.cn else [])
         return to_ours(nms(dets, 0.45), rgb.shape[1], rgb.shape[0])
 
 
@@ -176,10 +183,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--every", type=int, default=3, help="keep every n-th video frame")
+    ap.add_argument("--with-fastestdet", action="store_true", help="merge FastestDet's boxes (352x352) with CenterNet's")
     ap.add_argument("inputs", nargs="+")
     a = ap.parse_args()
     torch.set_num_threads(2)
-    t = Teachers()
+    t = Teachers(use_fastestdet=a.with_fastestdet)
     res = {}
     t0 = time.time()
     for p in a.inputs:

@@ -220,6 +220,7 @@ def main():
     ap.add_argument("--ckpt-every", type=int, default=200)
     ap.add_argument("--eval-frames", type=int, default=None)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", help="start from this checkpoint's weights (a new schedule; not --resume)")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
@@ -243,6 +244,13 @@ def main():
     sched = lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, a.steps - warm)))
     step, wall_prev = 0, 0.0
     last = os.path.join(a.run, "last.pt")
+    if a.init:
+        ck0 = torch.load(a.init, map_location="cpu")
+        net.load_state_dict(ck0["state"])
+        print(f"initialised from {a.init} (step {ck0['step']})")
+        meta_init = {"from": a.init, "steps": ck0["step"], "meta": {k: ck0["meta"].get(k) for k in ("dataset", "real", "steps")}}
+    else:
+        meta_init = None
     if a.resume and os.path.exists(last):
         ck = torch.load(last, map_location="cpu")
         net.load_state_dict(ck["state"])
@@ -259,7 +267,7 @@ def main():
                  "dataset": {**cm["synthetic"], "cache": a.cache, "cache_samples": cm["count"], "crop": list(crop)},
                  "heldout": {"dir": a.heldout, "frames": len(ho), "seed": ho.ds.meta.get("seed")},
                  "real": {**cm["real"], "sources": "training/real_sources.json"},
-                 "coco_mapping": COCO_MAPPING,
+                 "coco_mapping": COCO_MAPPING, "init": meta_init,
                  "pretrained": {"backbone": "FastestDet (COCO), BSD-3-Clause, dog-qiuqiu/FastestDet "
                                             "example/onnx-runtime/FastestDet.onnx, frozen",
                                 "teachers": ["FastestDet (BSD-3-Clause)", "CenterNet-MobileNetV3 from npm "
