@@ -24,7 +24,7 @@ import { evaluatePackage, type Metrics } from '../src/compress/evaluate.js';
 import { markFront, score } from '../src/compress/front.js';
 import type { InputSize, Manifest } from '../src/model/manifest.js';
 import { loadModelPackage } from '../src/model/package.js';
-import { cachedStudents, ensureStudent, neckOf, ROOT, studentLabel, type StudentSpec } from '../training/compress/students.js';
+import { ensureStudent, neckOf, ROOT, studentLabel, trainedSpecs, type StudentSpec } from '../training/compress/students.js';
 import { HELDOUT_SEED, heldoutFrames } from './eval-frames.js';
 import { CACHE, ensureBag, loadImages } from './frames.js';
 import { packageWithInt8 } from './int8.js';
@@ -212,7 +212,10 @@ async function main() {
   }
   // --all-cached: every student already built for this teacher (other widths, kd 0, scratch).
   if (argv.includes('--all-cached')) {
-    for (const c of cachedStudents(modelDir)) if (!students.some((s) => s.dir === c.dir)) students.push(c);
+    for (const spec of trainedSpecs(modelDir)) {
+      const dir = await ensureStudent({ teacherDir: modelDir, spec, train: false, log });
+      if (dir && !students.some((s) => s.dir === dir)) students.push({ name: studentLabel(spec), dir, width: spec.width, spec });
+    }
   }
   const opts: ParetoOptions = {
     modelDir,

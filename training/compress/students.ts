@@ -112,7 +112,19 @@ export async function ensureStudent(o: StudentOptions): Promise<string | undefin
   return pkg;
 }
 
-/** Student packages already built for this teacher (any spec), narrowest last. */
+/** Specs of the students trained for this teacher (a checkpoint exists), widest first. */
+export function trainedSpecs(teacherDir: string): StudentSpec[] {
+  const tdir = join(RUNS, teacherKey(teacherDir));
+  if (!existsSync(tdir)) return [];
+  const out: StudentSpec[] = [];
+  for (const d of readdirSync(tdir)) {
+    const m = /^student-w([\d.]+)-n(\d+)-s(\d+)-b(\d+)-kd([\d.]+)(-scratch)?$/.exec(d);
+    if (m && existsSync(join(tdir, d, 'model.pt'))) out.push({ width: Number(m[1]), neck: Number(m[2]), steps: Number(m[3]), batch: Number(m[4]), kd: Number(m[5]), init: m[6] ? 'scratch' : 'auto' });
+  }
+  return out.sort((a, b) => b.width - a.width);
+}
+
+/** Student packages already built (exported) for this teacher (any spec), widest first. */
 export function cachedStudents(teacherDir: string): { name: string; dir: string; width: number; spec: StudentSpec }[] {
   const tdir = join(RUNS, teacherKey(teacherDir));
   if (!existsSync(tdir)) return [];
