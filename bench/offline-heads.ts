@@ -26,6 +26,7 @@ const heads = parseHeads(arg('--heads', 'det'));
 const steps = Number(arg('--steps', '600'));
 const every = Number(arg('--every', '100'));
 const lr = Number(arg('--lr', '1e-3'));
+const oldRatio = Number(arg('--old-ratio', String(ADAPT_TRAINER.oldRatio ?? 0.5)));
 
 await initTf(() => {});
 const pkg = await loadModelPackage(join(ROOT, 'models', 'default'));
@@ -33,16 +34,18 @@ const store = SampleStore.open(file);
 const ids = (domain: 'new' | 'old', split: 'train' | 'val') => store.list({ domain, split, labeled: true }).map((i) => i.id);
 const source = { newIds: () => ids('new', 'train'), oldIds: () => ids('old', 'train'), load: (id: number): TrainSample => store.get(id) };
 const val = { new: ids('new', 'val').map((id) => store.get(id)), old: ids('old', 'val').map((id) => store.get(id)) };
+const fit = ids('new', 'train').slice(0, 40).map((id) => store.get(id));
 process.stderr.write(`${file}: train ${source.newIds().length} new + ${source.oldIds().length} old, val ${val.new.length} new + ${val.old.length} old; heads ${heads.join(',')}, lr ${lr}\n`);
-const trainer = new Trainer(pkg.manifest, pkg.tails, source, { ...ADAPT_TRAINER, heads, lr });
+const trainer = new Trainer(pkg.manifest, pkg.tails, source, { ...ADAPT_TRAINER, heads, lr, oldRatio });
 const shipped = TfTails.create(pkg.manifest, pkg.tails);
 const fmt = (v: number | null) => (v === null ? '—' : v.toFixed(3));
 const report = (step: number, tails: TfTails) => {
   const n = evaluateTails(tails, val.new, pkg.manifest);
   const o = evaluateTails(tails, val.old, pkg.manifest);
-  process.stdout.write(`| ${step} | ${fmt(n.mAP)} | ${fmt(n.laneIoU)} | ${fmt(n.absRel)} | ${fmt(o.mAP)} | ${fmt(o.laneIoU)} | ${fmt(o.absRel)} |\n`);
+  const t = evaluateTails(tails, fit, pkg.manifest);
+  process.stdout.write(`| ${step} | ${fmt(n.mAP)} | ${fmt(n.laneIoU)} | ${fmt(n.absRel)} | ${fmt(o.mAP)} | ${fmt(o.laneIoU)} | ${fmt(o.absRel)} | ${fmt(t.mAP)} | ${fmt(t.laneIoU)} | ${fmt(t.absRel)} |\n`);
 };
-process.stdout.write('| steps | new mAP@0.5 | new lane IoU | new AbsRel | old mAP@0.5 | old lane IoU | old AbsRel |\n|---|---|---|---|---|---|---|\n');
+process.stdout.write('| steps | new mAP@0.5 | new lane IoU | new AbsRel | old mAP@0.5 | old lane IoU | old AbsRel | train mAP@0.5 | train lane IoU | train AbsRel |\n|---|---|---|---|---|---|---|---|---|---|\n');
 report(0, shipped);
 for (let s = 0; s < steps; ) {
   const n = Math.min(every, steps - s);
