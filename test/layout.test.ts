@@ -53,6 +53,11 @@ describe('layout', () => {
     expect(up).toEqual([]);
   });
 
+  it('shipped code (src/, built into dist/) imports nothing from test/ or bench/', () => {
+    const outside = [...files].flatMap((f) => imports(f).filter((t) => !t.startsWith(SRC) && !t.includes('node_modules')).map((t) => `${relative(SRC, f)} → ${relative(SRC, t)}`));
+    expect(outside).toEqual([]);
+  });
+
   it('has no import cycles', () => {
     // Tarjan's strongly connected components: any component of two or more files is a cycle.
     let index = 0;

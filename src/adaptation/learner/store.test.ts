@@ -96,7 +96,7 @@ describe('SampleStore', () => {
 
   it('loses no committed row when the writing process is killed mid-write', async () => {
     const file = join(dir, 'crash.db');
-    const child = spawn(process.execPath, ['--import', 'tsx', join(dirname(fileURLToPath(import.meta.url)), 'store-crash-child.ts'), file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'support', 'store-crash-child.ts'), file], { stdio: ['ignore', 'pipe', 'inherit'] });
     const committed: number[] = [];
     let buf = '';
     await new Promise<void>((resolve, reject) => {

@@ -1,7 +1,7 @@
 // Child process of store.test.ts: inserts samples in a loop and prints each committed id,
 // until the parent SIGKILLs it mid-write.
-import { SampleStore } from './store.js';
-import { fakeSample } from '../../../test/support/store.js';
+import { SampleStore } from '../../src/adaptation/learner/store.js';
+import { fakeSample } from './store.js';
 
 const store = SampleStore.open(process.argv[2], { maxSamples: 100_000, featureEncoding: 'f32' });
 for (let i = 0; ; i++) {
