@@ -26,8 +26,8 @@ sys.path.insert(0, HERE)
 import realnet as R  # noqa: E402
 from real_data import COMMA_DEV, RealSet, RealTops, SynthSet, geometric, photometric  # noqa: E402
 
-TAP_NAMES = ["s4", "s8", "s16", "h16", "s32"]
-TAP_SHAPES = {"s4": (24, 4), "s8": (48, 8), "s16": (96, 16), "h16": (96, 16), "s32": (192, 32)}
+TAP_NAMES = ["s4", "s8", "s16", "h16", "s32", "fd"]
+TAP_SHAPES = {"s4": (24, 4), "s8": (48, 8), "s16": (96, 16), "h16": (96, 16), "s32": (192, 32), "fd": (R.FD_CH, 16)}
 
 
 def main():

@@ -178,6 +178,8 @@ def main():
     ap.add_argument("--ref-out", help="dump verification reference here")
     ap.add_argument("--name", default="real")
     ap.add_argument("--version", default="2.0.0")
+    ap.add_argument("--ladder", help="input size ladder, largest (the default) first, e.g. 224x448,192x384 "
+                                     "(default: the checkpoint's)")
     ap.add_argument("--fy-input", action="store_true",
                     help="add the optional `fy` graph input (an initializer-backed input, default 0 = assumed FOV). "
                          "Off by default: onnxruntime-node lists only required inputs and drops feeds it does not "
@@ -196,7 +198,7 @@ def main():
     with open(os.path.join(a.out, "tails.json"), "w") as f:
         json.dump({n: {"shape": list(v.shape), "data": [float(x) for x in v.reshape(-1)]} for n, v in tails.items()}, f)
     meta = ck.get("meta", {})
-    ladder = meta["ladder"]
+    ladder = [list(map(int, x.split("x"))) for x in a.ladder.split(",")] if a.ladder else meta["ladder"]
     manifest = {
         "format": "adaptive-perception/model@1",
         "name": a.name,

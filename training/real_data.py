@@ -23,6 +23,9 @@ COMMA_FY = 910.0  # comma's road camera at 1164x874 (commaai/calib_challenge REA
 # rows (fraction of the frame height from the top) that are above the horizon in every dashcam
 # frame used here (Udacity horizon at 0.55-0.6 H, comma at 0.45 H): a weak "background" label
 SKY_ROWS = 0.38
+# (x, y) corners, fractions of width / height: the ego lane between 0.70 H and 0.90 H, well inside
+# its markings in the Udacity frames (their bonnet starts below 0.93 H)
+EGO_ROAD = [(0.40, 0.90), (0.60, 0.90), (0.53, 0.70), (0.47, 0.70)]
 # held-out comma10k frames for the real dev check (real_dev.py); the rest may be trained on
 COMMA_DEV = ("0000_", "0002_", "0005_", "0006_", "0008_", "0010_")
 
@@ -94,6 +97,12 @@ class RealSet:
         # weak segmentation label for dashcam frames without masks: the top SKY_ROWS of the frame
         # lie above the horizon (sky, trees, buildings), never drivable or marked
         seg[:int(SKY_ROWS * H)] = 0
+        # and a narrow trapezoid in the ego lane just above the bonnet is road (2), except where a
+        # teacher box covers it: real asphalt as a positive, without touching the lane markings
+        poly = (np.array(EGO_ROAD, np.float32) * [W, H]).astype(np.int32)
+        cv2.fillPoly(seg, [poly], 2)
+        for b in boxes:
+            seg[int(b[2]):int(np.ceil(b[4])), int(b[1]):int(np.ceil(b[3]))][seg[int(b[2]):int(np.ceil(b[4])), int(b[1]):int(np.ceil(b[3]))] == 2] = 255
         tasks = ("det", "seg")
         fy = W / 2.0
         if "/comma10k/" in "/" + key:

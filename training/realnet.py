@@ -48,6 +48,11 @@ ASSUMED_HFOV_DEG = 90.0
 # FastestDet tensors the network taps (names in the ONNX file)
 TAPS = {"s2": "onnx::MaxPool_423", "s4": "input.8", "s8": "input.136", "s16": "input.376",
         "s32": "input.504", "h16": "onnx::Conv_738"}
+# FastestDet's own COCO predictions at stride 16 (objectness after sigmoid, box regression, class
+# softmax), fed to the student detection head as evidence (tap "fd", see Backbone.forward)
+FD_OUT = {"obj": "onnx::Concat_744", "reg": "onnx::Concat_960", "cls": "onnx::Concat_757"}
+FD_CLASSES = [0, 1, 2, 3, 5, 7]  # person, bicycle, car, motorcycle, bus, truck
+FD_CH = 1 + 4 + len(FD_CLASSES)
 # COCO class ids (FastestDet / CenterNet order, coco.names) behind each of our classes
 COCO = {"person": 0, "bicycle": 1, "car": 2, "motorcycle": 3, "bus": 5, "truck": 7}
 
@@ -66,14 +71,16 @@ def _rgb_first_conv(g):
 
 
 class Backbone(nn.Module):
-    """FastestDet up to its shared detection trunk (h16), with the intermediate stage maps."""
+    """FastestDet with its stage maps, its shared detection trunk (h16) and its COCO predictions
+    (fd: log objectness, the 4 box-regression values, log class probabilities of FD_CLASSES)."""
 
-    def __init__(self, path=FASTESTDET):
+    def __init__(self, path=FASTESTDET, with_fd=True):
         super().__init__()
+        self.with_fd = with_fd
         self.g = ONNXGraph.load(path, outputs=[TAPS["h16"]])
         _rgb_first_conv(self.g)
-        # drop what the taps do not need (FastestDet's obj / reg / cls convolutions)
-        need, prog = set(TAPS.values()), []
+        # drop what the taps do not need
+        need, prog = set(TAPS.values()) | (set(FD_OUT.values()) if with_fd else set()), []
         keep = set()
         for st in reversed(self.g.prog):
             if st["out"] in need or st["out"] in keep:
@@ -86,8 +93,14 @@ class Backbone(nn.Module):
             del self.g.params[k]
 
     def forward(self, x):
-        o = self.g(x, extra_outputs=[v for k, v in TAPS.items() if k != "h16"])
-        return {k: o[v] for k, v in TAPS.items()}
+        extra = [v for k, v in TAPS.items() if k != "h16"] + (list(FD_OUT.values()) if self.with_fd else [])
+        o = self.g(x, extra_outputs=extra)
+        out = {k: o[v] for k, v in TAPS.items()}
+        if self.with_fd:
+            cls = o[FD_OUT["cls"]][:, FD_CLASSES]
+            out["fd"] = torch.cat([torch.log(o[FD_OUT["obj"]].clamp(min=1e-4)), o[FD_OUT["reg"]],
+                                   torch.log(cls.clamp(min=1e-4))], 1)
+        return out
 
     def stem(self, x):
         """s2 (first convolution + ReLU) alone, for training on cached taps."""
@@ -101,17 +114,18 @@ def up2(x):
 
 
 class RealNet(nn.Module):
-    def __init__(self, spec=None, neck=48, backbone_path=FASTESTDET):
+    def __init__(self, spec=None, neck=48, backbone_path=FASTESTDET, fd=True):
         super().__init__()
         self.spec = spec or load_tail_spec()
-        self.backbone = Backbone(backbone_path)
+        self.fd = fd
+        self.backbone = Backbone(backbone_path, with_fd=fd)
         C = neck
         self.l32, self.l16 = cbr(192, C, 1), cbr(96 + 96, C, 1)
         self.l8, self.l4 = cbr(48, C, 1), cbr(24, C, 1)
         self.m16, self.m8, self.m4 = DS(C, C), DS(C, C), DS(C, C)
         sd, ss, sp = self.spec["det"], self.spec["seg"], self.spec["depth"]
         # head trunks sized for the speed target (docs/experiments/2026-12-06-real-backbone.md)
-        self.det_trunk = nn.Sequential(DS(C + 96, C), cbr(C, sd["in"], 1))
+        self.det_trunk = nn.Sequential(DS(C + 96 + (FD_CH if fd else 0), C), cbr(C, sd["in"], 1))
         self.depth_trunk = nn.Sequential(DS(C, C), cbr(C, sp["in"], 1))
         self.seg_red = cbr(C, 16, 1)
         self.seg_trunk = DS(16 + 24, ss["in"])
@@ -131,7 +145,7 @@ class RealNet(nn.Module):
         p16 = self.m16(self.l16(torch.cat([b["s16"], b["h16"]], 1)) + up2(self.l32(b["s32"])))
         p8 = self.m8(self.l8(b["s8"]) + up2(p16))
         p4 = self.m4(self.l4(b["s4"]) + up2(p8))
-        det_feat = self.det_trunk(torch.cat([p8, up2(b["h16"])], 1))
+        det_feat = self.det_trunk(torch.cat([p8, up2(b["h16"])] + ([up2(b["fd"])] if self.fd else []), 1))
         depth_feat = self.depth_trunk(p4)
         s = F.interpolate(self.seg_red(p4), scale_factor=2.0, mode="bilinear", align_corners=False)
         seg_feat = self.seg_trunk(torch.cat([s, b["s2"]], 1))

@@ -246,8 +246,11 @@ def main():
     last = os.path.join(a.run, "last.pt")
     if a.init:
         ck0 = torch.load(a.init, map_location="cpu")
-        net.load_state_dict(ck0["state"])
-        print(f"initialised from {a.init} (step {ck0['step']})")
+        own = net.state_dict()
+        same = {k: v for k, v in ck0["state"].items() if k in own and own[k].shape == v.shape}
+        net.load_state_dict(same, strict=False)
+        print(f"initialised from {a.init} (step {ck0['step']}); not from it (new shapes): "
+              f"{sorted(k for k in own if k not in same)}")
         meta_init = {"from": a.init, "steps": ck0["step"], "meta": {k: ck0["meta"].get(k) for k in ("dataset", "real", "steps")}}
     else:
         meta_init = None
