@@ -114,6 +114,9 @@ export const MESSAGE_TEXT: Readonly<Record<string, string>> = {
   ].join('\n'),
   'diagnostic_msgs/msg/DiagnosticArray': 'std_msgs/Header header\nDiagnosticStatus[] status',
 
+  // Sim time, as `ros2 bag play --clock` and the bag player publish it.
+  'rosgraph_msgs/msg/Clock': 'builtin_interfaces/Time clock',
+
   // The managed-node protocol (the perception and learner nodes serve it themselves: src/node/lifecycle-server.ts).
   'lifecycle_msgs/msg/State': 'uint8 id\nstring label',
   'lifecycle_msgs/msg/Transition': 'uint8 id\nstring label',

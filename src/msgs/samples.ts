@@ -104,6 +104,7 @@ export function sampleOfEveryType(): Record<string, unknown> {
     'diagnostic_msgs/msg/DiagnosticStatus': status,
     'diagnostic_msgs/msg/DiagnosticArray': { header, status: [status] },
     'std_msgs/msg/Bool': { data: true },
+    'rosgraph_msgs/msg/Clock': { clock: { sec: 1_700_000_000, nanosec: 5 } },
     'lifecycle_msgs/msg/State': { id: 3, label: 'active' },
     'lifecycle_msgs/msg/Transition': { id: 3, label: 'activate' },
     'lifecycle_msgs/msg/TransitionDescription': { transition: { id: 3, label: 'activate' }, start_state: { id: 2, label: 'inactive' }, goal_state: { id: 13, label: 'activating' } },

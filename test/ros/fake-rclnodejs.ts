@@ -388,6 +388,11 @@ export class FakeNode implements RclNodeLike {
     this.onSet.unshift(callback);
   }
 
+  countSubscribers(topic: string): number {
+    const name = resolveTopic(topic, this.#ns, this.nodeName);
+    return [...this.graph.subs].filter((s) => s.topic === name && !s.destroyed).length;
+  }
+
   createService(typeClass: string, serviceName: string, _options: RclEntityOptions | undefined, callback: (request: unknown) => object | Promise<object>): RclServiceLike {
     this.#alive();
     const name = resolveTopic(serviceName, this.#ns, this.nodeName);

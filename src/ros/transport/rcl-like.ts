@@ -116,6 +116,8 @@ export interface RclNodeLike {
   setParameters(parameters: RclParameterLike[]): RclSetParametersResult[];
   setParametersAtomically(parameters: RclParameterLike[]): RclSetParametersResult;
   addOnSetParametersCallback(callback: (parameters: RclParameterLike[]) => RclSetParametersResult): void;
+  /** Subscriptions to a topic on the whole graph. */
+  countSubscribers(topic: string): number;
   createService(typeClass: string, serviceName: string, options: RclEntityOptions | undefined, callback: (request: unknown) => object | Promise<object>): RclServiceLike;
   destroy(): void;
 }
