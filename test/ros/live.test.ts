@@ -315,7 +315,7 @@ describe.skipIf(!distro)(`live ROS 2 (${reason})`, () => {
       expect(log).toMatch(/\[learner-\d+\]: process has finished cleanly/);
     }, 150_000);
 
-    it('replay.launch.py plays a bag with /clock through the nodes on sim time (the built-in player: no rosbag2 needed); results carry the bag\'s stamps', async () => {
+    it('replay.launch.py plays a bag (at half its rate: a regression replay) with /clock through the nodes on sim time (the built-in player: no rosbag2 needed); results carry the bag\'s stamps', async () => {
       const bag = join(share, 'bags', 'day_front.mcap');
       const reader = await openBag(bag);
       const stamps = new Set<string>();
@@ -323,7 +323,7 @@ describe.skipIf(!distro)(`live ROS 2 (${reason})`, () => {
       await reader.close();
       const since = seen.length;
       let log = '';
-      const rp = spawn('ros2', ['launch', 'adaptive_perception', 'replay.launch.py', `bag:=${bag}`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const rp = spawn('ros2', ['launch', 'adaptive_perception', 'replay.launch.py', `bag:=${bag}`, 'rate:=0.5'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       rp.stdout!.on('data', (d: Buffer) => void (log += d.toString()));
       rp.stderr!.on('data', (d: Buffer) => void (log += d.toString()));
       try {
