@@ -31,6 +31,10 @@ function parseReader(value: string): 'thread' | 'main' {
   return value;
 }
 
+function parseLadderVariants(value: string): string[] {
+  return value.trim() === 'none' ? [] : parseList('--ladder-variants', PRECISIONS)(value);
+}
+
 export function registerReplayCommand(program: Command): void {
   program
     .command('replay')
@@ -47,6 +51,7 @@ export function registerReplayCommand(program: Command): void {
     .option('--budget-ms <ms>', "per-camera deadline budget (default: the camera's frame period at the playback rate)", parseFloatOption('--budget-ms', 0.1, 60000))
     .option('--no-batching', 'never batch frames of different cameras')
     .option('--no-ladder', 'keep every frame at the input size (no stepping down under overload): accuracy independent of machine load')
+    .option('--ladder-variants <list>', `precision variants the ladder steps through beside the main one, of ${PRECISIONS.join(', ')}, or none (default: every variant the package offers for the execution provider)`, parseLadderVariants)
     .option('--results-compression <c>', 'chunk compression of results.mcap: none, zstd or lz4', (v) => parseList('--results-compression', ['none', 'zstd', 'lz4'] as const)(v)[0], 'none')
     .option('--inference <where>', `where the model runs: worker (a worker thread; the event loop stays free) or main (default ${DEFAULT_INFERENCE})`, parseInference)
     .option('--reader <where>', `where the bag is read and decoded: thread (a reader thread) or main (default here: ${DEFAULT_READER}, thread from 4 cores)`, parseReader)
@@ -97,6 +102,7 @@ export function registerReplayCommand(program: Command): void {
           budgetMs: o.budgetMs,
           batching: o.batching,
           ladder: o.ladder,
+          ladderVariants: o.ladderVariants,
           resultsCompression: o.resultsCompression,
           inference: o.inference,
           reader: o.reader,

@@ -1,3 +1,5 @@
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isPerceptionError, type ErrorCode } from '../core/errors.js';
 import { loadModelPackage, type ModelPackage, type TailWeights } from '../model/package.js';
@@ -271,5 +273,58 @@ describe('createSession', () => {
     expect((err as Error).cause).toBeInstanceOf(AggregateError);
     expect(lines).toHaveLength(3);
     expect(lines[2]).toMatch(/'cpu' unavailable: cpu says no$/);
+  });
+});
+
+describe('Engine with more precision variants (the ladder\'s rungs)', () => {
+  // A package whose "int8" variant is a copy of its fp32 graph: the same outputs, two sessions.
+  let dir: { dir: string; cleanup: () => void };
+  let multi: Engine;
+  beforeAll(async () => {
+    dir = makeTinyModel();
+    const manifestPath = join(dir.dir, 'manifest.json');
+    const m = JSON.parse(readFileSync(manifestPath, 'utf8'));
+    copyFileSync(join(dir.dir, m.files.model), join(dir.dir, 'model.int8.onnx'));
+    m.sha256['model.int8.onnx'] = m.sha256[m.files.model];
+    m.precisions = { variants: { fp32: { file: m.files.model }, int8: { file: 'model.int8.onnx', providers: ['cpu'] } } };
+    writeFileSync(manifestPath, JSON.stringify(m));
+    multi = await Engine.create({ modelDir: dir.dir, providers: ['cpu'], threads: 1, variants: ['int8', 'fp32'] });
+  });
+  afterAll(async () => {
+    await multi?.dispose();
+    dir?.cleanup();
+  });
+
+  it('opens each variant once and runs a frame on the one asked for', async () => {
+    expect(multi.variants).toEqual(['fp32', 'int8']);
+    const f = frame(40, 30, 3);
+    const [a] = await multi.infer([f]);
+    const [b] = await multi.infer([f], { variant: 'int8' });
+    expect(a.variant).toBeUndefined();
+    expect(b.variant).toBe('int8');
+    expect(Array.from(b.tensors.depth!.data as Float32Array)).toEqual(Array.from(a.tensors.depth!.data as Float32Array));
+    const [c] = await multi.infer([f], { variant: 'fp32' }); // the main precision by name
+    expect(c.variant).toBeUndefined();
+  });
+
+  it('a weight swap reaches every variant', async () => {
+    const f = frame(40, 30, 4);
+    const before = (await multi.infer([f], { variant: 'int8' }))[0].tensors.det_heat!.data.slice();
+    const shipped = multi.swapWeights(multi.makeWeightSet(scaled(multi.shipped.toTails(), 1.7), 'v-swap'));
+    try {
+      const [a] = await multi.infer([f]);
+      const [b] = await multi.infer([f], { variant: 'int8' });
+      expect(b.weights).toBe('v-swap');
+      expect(Array.from(b.tensors.det_heat!.data as Float32Array)).toEqual(Array.from(a.tensors.det_heat!.data as Float32Array));
+      expect(Array.from(b.tensors.det_heat!.data as Float32Array)).not.toEqual(Array.from(before as Float32Array));
+    } finally {
+      multi.swapWeights(shipped);
+    }
+  });
+
+  it('refuses a variant it has no session for, and one the package does not offer', async () => {
+    await expectCode(multi.infer([frame(40, 30)], { variant: 'fp16' }), 'INVALID_ARGUMENT', /variant 'fp16' has no session/);
+    await expectCode(Engine.create({ modelDir: dir.dir, providers: ['cpu'], threads: 1, variants: ['fp16'] }), 'INVALID_CONFIG', /variants: 'fp16' is not a precision variant/);
+    await expectCode(Engine.create({ modelDir: tiny.dir, providers: ['cpu'], threads: 1, variants: ['int8'] }), 'INVALID_CONFIG', /it has: fp32/);
   });
 });

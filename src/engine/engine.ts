@@ -1,5 +1,5 @@
 import { PerceptionError } from '../core/errors.js';
-import { OUTPUT_NAMES, tailTensorSpecs, type InputSize, type Manifest, type OutputName, type Precision } from '../model/manifest.js';
+import { OUTPUT_NAMES, PRECISIONS, precisionVariants, tailTensorSpecs, type InputSize, type Manifest, type OutputName, type Precision } from '../model/manifest.js';
 import { loadModelPackage, type ModelPackage, type TailWeights } from '../model/package.js';
 import { PROVIDERS, type LogFn, type ModelRunner, type Provider, type RunnerTensor } from './runner.js';
 import { createSession, type OpenFn } from './session.js';
@@ -28,6 +28,14 @@ export interface EngineOptions {
    * CLI's `--precision` reaches engines opened in worker threads), else the manifest's default.
    */
   readonly precision?: string;
+  /**
+   * Further precision variants of the package to open beside `precision`, each in its own
+   * session, opened once (on the provider the main one chose) and kept for the engine's life:
+   * the ladder's rungs run on them (`InferOptions.variant`). Weight swaps apply to every
+   * variant: the tails are graph inputs of each. Names not in the manifest's
+   * `precisions.variants`: INVALID_CONFIG naming the field `variants`. Default none.
+   */
+  readonly variants?: readonly string[];
 }
 
 /** Environment variable naming the precision variant when `EngineOptions.precision` is not given. */
@@ -52,6 +60,8 @@ export class Engine {
   private batchBusy = false;
   private disposed: Promise<void> | undefined;
   private readonly pkgPrecision: Precision;
+  // Sessions of the other precision variants opened (EngineOptions.variants), by name.
+  private readonly others = new Map<Precision, ModelRunner>();
 
   private constructor(
     pkg: ModelPackage,
@@ -66,11 +76,7 @@ export class Engine {
     }
     this.inputSize = opts.inputSize ? this.ladderSize(opts.inputSize, 'inputSize', 'INVALID_CONFIG') : m.input.sizes[0];
     this.outputs = checkOutputNames(opts.outputs ?? DEFAULT_OUTPUTS, runner, 'outputs', 'INVALID_CONFIG');
-    const needed = ['image', 'size', ...tailTensorSpecs(m.tails).map((s) => s.name)];
-    const missing = needed.filter((n) => !runner.inputNames.includes(n));
-    if (missing.length > 0) {
-      throw new PerceptionError('MODEL_INVALID', `the model graph lacks input(s) ${missing.join(', ')} required by the contract`, { model: modelId(m) });
-    }
+    checkInputs(runner, m);
     this.weights = WeightSet.fromTails(pkg.tails, m, `${modelId(m)}/shipped`);
     this.shipped = this.weights;
   }
@@ -79,6 +85,7 @@ export class Engine {
     const fromEnv = process.env[PRECISION_ENV];
     const precision = options.precision ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined);
     const pkg = await loadModelPackage(options.modelDir, { precision });
+    const others = otherVariants(pkg.manifest, options.variants, pkg.precision ?? 'fp32', options.modelDir);
     let engine: Engine | undefined;
     await createSession(pkg.modelPath, {
       providers: options.providers ?? PROVIDERS,
@@ -92,7 +99,14 @@ export class Engine {
         engine = e;
       },
     });
-    return engine as Engine;
+    const e = engine as Engine;
+    try {
+      await e.openVariants(others, options);
+    } catch (err) {
+      await e.dispose();
+      throw err;
+    }
+    return e;
   }
 
   /** An engine over an already-open runner (fake runners in tests, a shared session). Takes ownership. */
@@ -107,6 +121,55 @@ export class Engine {
   /** The precision variant running (manifest `precisions`). */
   get precision(): Precision {
     return this.pkgPrecision;
+  }
+
+  /** Every precision variant this engine has a session for: `precision` first, then those of `EngineOptions.variants`. */
+  get variants(): readonly Precision[] {
+    return [this.pkgPrecision, ...this.others.keys()];
+  }
+
+  /**
+   * Opens sessions of more precision variants of the package (see EngineOptions.variants), on
+   * the provider in use, each warmed up at every ladder size; variants already open are skipped.
+   * INVALID_CONFIG (field `variants`) for a name the manifest does not list.
+   */
+  async openVariants(names: readonly string[], options: Pick<EngineOptions, 'modelDir' | 'threads' | 'log' | 'open'>): Promise<void> {
+    for (const v of otherVariants(this.manifest, names, this.pkgPrecision, options.modelDir)) {
+      if (this.others.has(v)) continue;
+      const vp = await loadModelPackage(options.modelDir, { precision: v });
+      await createSession(vp.modelPath, {
+        providers: [this.provider],
+        threads: options.threads,
+        log: options.log,
+        open: options.open,
+        verify: async (runner) => {
+          this.attachVariant(v, runner);
+          try {
+            await this.warmUp(undefined, v);
+          } catch (err) {
+            this.others.delete(v); // createSession disposes the runner it verified
+            throw err;
+          }
+        },
+      });
+    }
+  }
+
+  /**
+   * Adds a session of another precision variant (Engine.create does this for
+   * `EngineOptions.variants`; tests hand in fake runners). Checked against the contract like
+   * the main one; the engine owns it from now on.
+   */
+  attachVariant(precision: string, runner: ModelRunner): void {
+    if (!(PRECISIONS as readonly string[]).includes(precision)) {
+      throw new PerceptionError('INVALID_ARGUMENT', `variant '${precision}' is not one of ${PRECISIONS.join(', ')}`, { model: modelId(this.manifest), field: 'variant' });
+    }
+    if (precision === this.pkgPrecision || this.others.has(precision as Precision)) {
+      throw new PerceptionError('INVALID_ARGUMENT', `variant '${precision}' already has a session`, { model: modelId(this.manifest), field: 'variant' });
+    }
+    checkOutputNames(this.outputs, runner, 'outputs', 'INVALID_CONFIG');
+    checkInputs(runner, this.manifest);
+    this.others.set(precision as Precision, runner);
   }
 
   /** The outputs `infer` fetches when not told otherwise. */
@@ -149,7 +212,8 @@ export class Engine {
   async infer(frames: readonly CameraImage[], options: InferOptions = {}): Promise<RawOutputs[]> {
     if (this.disposed) throw new PerceptionError('MODEL_RUNTIME', 'infer() after dispose()', { model: modelId(this.manifest) });
     const size = options.size ? this.ladderSize(options.size, 'size', 'INVALID_ARGUMENT') : this.inputSize;
-    const fetches = options.outputs ? checkOutputNames(options.outputs, this.runner, 'outputs', 'INVALID_ARGUMENT') : this.outputs;
+    const runner = this.runnerFor(options.variant);
+    const fetches = options.outputs ? checkOutputNames(options.outputs, runner, 'outputs', 'INVALID_ARGUMENT') : this.outputs;
     const { width, height } = checkFrames(frames);
     // Captured now: a swap during the run does not affect it.
     const weights = options.weights ?? this.weights;
@@ -179,7 +243,7 @@ export class Engine {
     for (const [name, t] of weights.tensors) feeds[name] = t;
     let out: Record<string, RunnerTensor>;
     try {
-      out = await this.runner.run(feeds, fetches);
+      out = await runner.run(feeds, fetches);
     } catch (cause) {
       if (cause instanceof PerceptionError) throw cause;
       throw new PerceptionError('MODEL_RUNTIME', `inference failed: ${(cause as Error)?.message ?? String(cause)}`, { model: modelId(this.manifest), provider: this.provider }, { cause });
@@ -187,22 +251,35 @@ export class Engine {
       if (ownsBatch) this.batchBusy = false;
     }
     for (const name of fetches) checkOutputDims(name, out[name], n, size, this.manifest);
-    return splitBatch(out, fetches, n, { size, camera: { width, height }, weights: weights.id });
+    const meta = { size, camera: { width, height }, weights: weights.id, ...(runner !== this.runner ? { variant: options.variant } : {}) };
+    return splitBatch(out, fetches, n, meta);
   }
 
   /**
-   * Runs a small grey frame at each ladder size (or the given ones): first runs allocate
-   * and, on GPU providers, build kernels/engines per shape, which should not hit a live frame.
+   * Runs a small grey frame at each ladder size (or the given ones), on `variant` (default the
+   * main one): first runs allocate and, on GPU providers, build kernels/engines per shape,
+   * which should not hit a live frame.
    */
-  async warmUp(sizes: readonly InputSize[] = this.manifest.input.sizes): Promise<void> {
+  async warmUp(sizes: readonly InputSize[] = this.manifest.input.sizes, variant?: string): Promise<void> {
     const frame = { width: 64, height: 64, data: new Uint8Array(64 * 64 * 3).fill(128) };
-    for (const size of sizes) await this.infer([frame], { size });
+    for (const size of sizes) await this.infer([frame], { size, variant });
   }
 
-  /** Releases the runner. Idempotent: later calls return the same promise. */
+  /** Releases the runners. Idempotent: later calls return the same promise. */
   dispose(): Promise<void> {
-    this.disposed ??= this.runner.dispose();
+    this.disposed ??= Promise.all([this.runner.dispose(), ...[...this.others.values()].map((r) => r.dispose())]).then(() => undefined);
     return this.disposed;
+  }
+
+  /** The session of `variant`: the main one when absent or when it names the main precision. */
+  private runnerFor(variant: string | undefined): ModelRunner {
+    if (variant === undefined || variant === this.pkgPrecision) return this.runner;
+    const r = this.others.get(variant as Precision);
+    if (r === undefined) {
+      const has = this.variants.join(', ');
+      throw new PerceptionError('INVALID_ARGUMENT', `variant '${variant}' has no session in this engine (open: ${has}; EngineOptions.variants opens more)`, { model: modelId(this.manifest), field: 'variant' });
+    }
+    return r;
   }
 
   private ladderSize(s: InputSize, field: string, code: 'INVALID_ARGUMENT' | 'INVALID_CONFIG'): InputSize {
@@ -216,6 +293,29 @@ export class Engine {
 }
 
 const key = (s: InputSize) => `${s[0]}x${s[1]}`;
+
+function checkInputs(runner: ModelRunner, m: Manifest): void {
+  const needed = ['image', 'size', ...tailTensorSpecs(m.tails).map((s) => s.name)];
+  const missing = needed.filter((n) => !runner.inputNames.includes(n));
+  if (missing.length > 0) {
+    throw new PerceptionError('MODEL_INVALID', `the model graph lacks input(s) ${missing.join(', ')} required by the contract`, { model: modelId(m) });
+  }
+}
+
+/** `EngineOptions.variants` checked against the manifest, without the main precision and repeats. */
+function otherVariants(m: Manifest, asked: readonly string[] | undefined, main: Precision, file: string): Precision[] {
+  if (asked === undefined) return [];
+  if (!Array.isArray(asked)) throw new PerceptionError('INVALID_CONFIG', 'variants must be an array of precision names', { field: 'variants', file });
+  const { variants } = precisionVariants(m);
+  const out: Precision[] = [];
+  for (const v of asked) {
+    if (!(typeof v === 'string' && v in variants)) {
+      throw new PerceptionError('INVALID_CONFIG', `variants: '${String(v)}' is not a precision variant of ${modelId(m)} (it has: ${Object.keys(variants).join(', ')})`, { field: 'variants', file, model: modelId(m) });
+    }
+    if (v !== main && !out.includes(v as Precision)) out.push(v as Precision);
+  }
+  return out;
+}
 const modelId = (m: Manifest) => `${m.name}@${m.version}`;
 
 function checkOutputNames(names: readonly OutputName[], runner: ModelRunner, field: string, code: 'INVALID_ARGUMENT' | 'INVALID_CONFIG'): readonly OutputName[] {

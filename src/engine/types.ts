@@ -17,6 +17,8 @@ export interface RawOutputs {
   readonly camera: { readonly width: number; readonly height: number };
   /** Id of the WeightSet this run used. */
   readonly weights: string;
+  /** The precision variant it ran on, when not the engine's main one (`InferOptions.variant`). */
+  readonly variant?: string;
   readonly tensors: Partial<Record<OutputName, RunnerTensor>>;
 }
 
@@ -30,4 +32,9 @@ export interface InferOptions {
    * swap, a validation run). Must match the model's tails.
    */
   readonly weights?: WeightSet;
+  /**
+   * Run on this precision variant's session (one of `Engine.variants`; default the main one).
+   * The current weight set applies as to any run.
+   */
+  readonly variant?: string;
 }

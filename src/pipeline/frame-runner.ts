@@ -32,7 +32,7 @@ export class FrameRunner implements BatchRunner<FramePayload, FrameOutcome> {
 
   constructor(private readonly perception: Perception) {}
 
-  async run(frames: readonly FramePayload[], size: InputSize): Promise<readonly FrameOutcome[]> {
+  async run(frames: readonly FramePayload[], size: InputSize, variant?: string): Promise<readonly FrameOutcome[]> {
     const decoded = await Promise.all(
       frames.map(async (f): Promise<RgbImage | PerceptionError> => {
         try {
@@ -56,7 +56,7 @@ export class FrameRunner implements BatchRunner<FramePayload, FrameOutcome> {
     });
     for (const idx of groups.values()) {
       const items = idx.map((i) => ({ camera: frames[i].camera, stampNs: frames[i].stampNs, image: decoded[i] as RgbImage }));
-      const results = await this.perception.processBatch(items, size);
+      const results = await this.perception.processBatch(items, size, undefined, variant);
       idx.forEach((i, k) => (outcomes[i] = { ok: true, result: results[k], image: items[k].image }));
     }
     return outcomes;

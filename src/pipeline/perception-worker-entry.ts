@@ -32,7 +32,7 @@ const wireError = toWireError;
 async function main(): Promise<void> {
   let engine: Engine;
   try {
-    engine = await Engine.create({ modelDir: init.modelDir, providers: init.providers, inputSize: init.inputSize, threads: init.threads, log });
+    engine = await Engine.create({ modelDir: init.modelDir, providers: init.providers, inputSize: init.inputSize, variants: init.variants, threads: init.threads, log });
   } catch (err) {
     post({ type: 'fatal', error: wireError(err) });
     return;
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   const runner = new FrameRunner(perception);
   const held = init.hold ? new HeldTensors(init.hold) : undefined;
   const returned = init.returnTensors ? new Set(init.returnTensors) : undefined;
-  post({ type: 'ready', manifest: engine.manifest, inputSize: engine.inputSize, provider: engine.provider, weights: engine.currentWeights.id });
+  post({ type: 'ready', manifest: engine.manifest, inputSize: engine.inputSize, provider: engine.provider, weights: engine.currentWeights.id, variants: engine.variants });
 
   // Messages are queued and handled one at a time: the order the main thread posted them in
   // is the order they act on the engine.
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   async function handle(msg: ToWorker): Promise<void> {
     switch (msg.type) {
       case 'run': {
-        const outcomes = await runner.run(msg.frames, msg.size);
+        const outcomes = await runner.run(msg.frames, msg.size, msg.variant);
         const transfer = new Set<ArrayBuffer>();
         const wire: WireOutcome[] = outcomes.map((o, i) => {
           if (!o.ok) return { ok: false, error: wireError(o.error) };

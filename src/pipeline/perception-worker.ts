@@ -19,6 +19,8 @@ export interface WorkerInit {
   modelDir: string;
   providers?: readonly Provider[];
   inputSize?: InputSize;
+  /** See PerceptionWorkerOptions.variants. */
+  variants?: readonly string[];
   threads: number;
   perception: PerceptionOptions;
   /** See PerceptionWorkerOptions.returnTensors (undefined: all). */
@@ -48,7 +50,7 @@ export interface WireFrame {
 }
 
 export type ToWorker =
-  | { type: 'run'; id: number; frames: WireFrame[]; size: InputSize }
+  | { type: 'run'; id: number; frames: WireFrame[]; size: InputSize; variant?: string }
   | { type: 'swap'; id: number; tails: TailWeights; weightsId: string }
   | { type: 'probe'; id: number; frames: RgbImage[]; tails: TailWeights; weightsId: string; size?: InputSize }
   | { type: 'take'; id: number; camera: string; stampNs: bigint }
@@ -59,7 +61,7 @@ export type { WireError };
 export type WireOutcome = { ok: true; result: FrameResult; image?: RgbImage } | { ok: false; error: WireError };
 
 export type FromWorker =
-  | { type: 'ready'; manifest: Manifest; inputSize: InputSize; provider: Provider; weights: string }
+  | { type: 'ready'; manifest: Manifest; inputSize: InputSize; provider: Provider; weights: string; variants: readonly string[] }
   | { type: 'fatal'; error: WireError }
   | { type: 'log'; line: string }
   | { type: 'reply'; id: number; error?: WireError; outcomes?: WireOutcome[]; results?: FrameResult[]; previous?: string; tensors?: FrameTensors };
@@ -79,6 +81,12 @@ export interface PerceptionWorkerOptions {
   modelDir: string;
   providers?: readonly Provider[];
   inputSize?: InputSize;
+  /**
+   * Precision variants the worker's engine opens beside its main one (EngineOptions.variants),
+   * once, for the ladder's rungs: `run(frames, size, variant)` picks one. Weight swaps reach
+   * every variant (the tails are graph inputs of each).
+   */
+  variants?: readonly string[];
   /**
    * ONNX Runtime intra-op threads inside the worker (default 1): on a 2-core machine the
    * model gets one core and the main thread (bag I/O, result writing, scoring) keeps the other.
@@ -152,6 +160,7 @@ export class PerceptionWorker implements BatchRunner<FramePayload, FrameOutcome>
     this.manifest = ready.manifest;
     this.inputSize = ready.inputSize;
     this.provider = ready.provider;
+    this.variants = ready.variants;
     this.weightsId = ready.weights;
     this.overlayPeriodNs = options.overlayRateHz && options.overlayRateHz > 0 ? BigInt(Math.round(1e9 / options.overlayRateHz)) : undefined;
     this.followed = options.follow?.currentWeights;
@@ -165,6 +174,8 @@ export class PerceptionWorker implements BatchRunner<FramePayload, FrameOutcome>
   readonly manifest: Manifest;
   readonly inputSize: InputSize;
   readonly provider: Provider;
+  /** The precision variants the worker's engine has sessions for, its main one first. */
+  readonly variants: readonly string[];
 
   /** Id of the weight set the worker's engine runs with (as of the last swap). */
   get currentWeightsId(): string {
@@ -185,6 +196,7 @@ export class PerceptionWorker implements BatchRunner<FramePayload, FrameOutcome>
       modelDir: options.modelDir,
       providers: options.providers,
       inputSize: options.inputSize,
+      variants: options.variants,
       threads,
       perception: options.perception,
       returnTensors: options.returnTensors,
@@ -238,7 +250,7 @@ export class PerceptionWorker implements BatchRunner<FramePayload, FrameOutcome>
    * frame (~0.3 ms for 1280x720 rgb8) is the cheapest safe move, and the main thread keeps its
    * bytes, so a packed rgb8 frame's image needs nothing sent back.
    */
-  async run(frames: readonly FramePayload[], size: InputSize): Promise<readonly FrameOutcome[]> {
+  async run(frames: readonly FramePayload[], size: InputSize, variant?: string): Promise<readonly FrameOutcome[]> {
     this.syncFollowed();
     const transfer: ArrayBuffer[] = [];
     const wire: WireFrame[] = frames.map((f) => {
@@ -247,7 +259,7 @@ export class PerceptionWorker implements BatchRunner<FramePayload, FrameOutcome>
       transfer.push(data.buffer);
       return { camera: f.camera, topic: f.topic, index: f.index, stampNs: f.stampNs, logTimeNs: f.logTimeNs, encoded: { ...f.encoded, data }, overlay: this.wantOverlay(f) };
     });
-    const reply = await this.call({ type: 'run', id: 0, frames: wire, size }, transfer);
+    const reply = await this.call({ type: 'run', id: 0, frames: wire, size, ...(variant !== undefined ? { variant } : {}) }, transfer);
     const outcomes = reply.outcomes ?? [];
     return frames.map((f, i): FrameOutcome => {
       const o = outcomes[i];

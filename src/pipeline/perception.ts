@@ -26,6 +26,8 @@ export interface FrameResult {
   depth: { width: number; height: number; data: Float32Array };
   /** Model-input size the frame ran at. */
   size: InputSize;
+  /** The precision variant it ran on, when not the engine's main one (a rung of the ladder). */
+  variant?: string;
   segEntropy: number;
   weights: string;
   /** The raw engine outputs (features for the learner when asked for). */
@@ -73,18 +75,19 @@ export class Perception {
   }
 
   /**
-   * Runs same-size frames as one batch at `size` (default: the engine's input size), with
-   * `weights` instead of the engine's current set when given (a candidate's probe).
+   * Runs same-size frames as one batch at `size` (default: the engine's input size), on the
+   * precision `variant` (default: the engine's main one), with `weights` instead of the
+   * engine's current set when given (a candidate's probe).
    */
-  async processBatch(frames: ReadonlyArray<{ camera: string; stampNs: bigint; image: RgbImage }>, size?: InputSize, weights?: WeightSet): Promise<FrameResult[]> {
+  async processBatch(frames: ReadonlyArray<{ camera: string; stampNs: bigint; image: RgbImage }>, size?: InputSize, weights?: WeightSet, variant?: string): Promise<FrameResult[]> {
     const current = this.engine.currentWeights;
     // A routed set in service picks, per camera, its adapted tails or the shipped ones; an
     // explicit set (a candidate's probe) runs as given.
-    if (!weights && current.router && current.fallback) return this.processRouted(frames, size, current);
-    if (weights?.router) return this.probeRouted(frames, size, weights);
+    if (!weights && current.router && current.fallback) return this.processRouted(frames, size, current, variant);
+    if (weights?.router) return this.probeRouted(frames, size, weights, variant);
     const outs = await this.engine.infer(
       frames.map((f) => f.image),
-      { size, outputs: this.options.outputs, weights },
+      { size, outputs: this.options.outputs, weights, variant },
     );
     return this.decode(frames, outs);
   }
@@ -96,10 +99,10 @@ export class Perception {
    * a steady one (the pooling loops ran in V8's interpreter;
    * docs/experiments/2026-11-29-latency-and-swaps.md). No routing state changes.
    */
-  private async probeRouted(frames: ReadonlyArray<{ camera: string; stampNs: bigint; image: RgbImage }>, size: InputSize | undefined, set: WeightSet): Promise<FrameResult[]> {
+  private async probeRouted(frames: ReadonlyArray<{ camera: string; stampNs: bigint; image: RgbImage }>, size: InputSize | undefined, set: WeightSet, variant: string | undefined): Promise<FrameResult[]> {
     const asked = this.options.outputs ?? this.engine.defaultOutputs;
     const outputs = [...new Set<OutputName>([...asked, ...FEATURE_OUTPUTS])];
-    const results = this.decode(frames, await this.engine.infer(frames.map((f) => f.image), { size, outputs, weights: set }));
+    const results = this.decode(frames, await this.engine.infer(frames.map((f) => f.image), { size, outputs, weights: set, variant }));
     for (const r of results) {
       if (!Number.isFinite(routerScore(set.router!, this.pooled(r.tensors)))) {
         throw new PerceptionError('MODEL_RUNTIME', `weight set '${set.id}': its router scores a frame as non-finite`, { field: 'router' });
@@ -125,7 +128,7 @@ export class Perception {
    * frame and updates its camera's routing state for the next frame. Feature outputs nobody
    * asked for are not returned.
    */
-  private async processRouted(frames: ReadonlyArray<{ camera: string; stampNs: bigint; image: RgbImage }>, size: InputSize | undefined, ws: WeightSet): Promise<FrameResult[]> {
+  private async processRouted(frames: ReadonlyArray<{ camera: string; stampNs: bigint; image: RgbImage }>, size: InputSize | undefined, ws: WeightSet, variant: string | undefined): Promise<FrameResult[]> {
     if (this.routerOf !== ws.router) {
       this.routing.reset(); // another router's scores mean nothing to this one
       this.routerOf = ws.router;
@@ -140,7 +143,7 @@ export class Perception {
     const results: FrameResult[] = new Array(frames.length);
     for (const [set, idx] of groups) {
       const group = idx.map((i) => frames[i]);
-      const outs = await this.engine.infer(group.map((f) => f.image), { size, outputs, weights: set });
+      const outs = await this.engine.infer(group.map((f) => f.image), { size, outputs, weights: set, variant });
       this.decode(group, outs).forEach((r, k) => {
         this.routing.observe(r.camera, routerScore(ws.router!, this.pooled(r.tensors)));
         for (const name of FEATURE_OUTPUTS) if (!asked.includes(name)) delete r.tensors[name];
@@ -164,6 +167,7 @@ export class Perception {
         stampNs,
         cameraSize: { width: image.width, height: image.height },
         size: out.size,
+        ...(out.variant !== undefined ? { variant: out.variant } : {}),
         boxes: d.detections,
         lane: d.mask,
         depth: d.depth,

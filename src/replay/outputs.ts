@@ -167,6 +167,8 @@ export class ReplayOutputs {
       per_camera: perCamera,
       scheduler: {
         input_size: extra.scheduler.input_size,
+        rung: extra.scheduler.rung,
+        ladder_rungs: extra.scheduler.ladder_rungs,
         ladder_changes: extra.scheduler.ladder_changes,
         utilization: extra.scheduler.utilization,
         batches_formed: extra.scheduler.batches_formed,

@@ -26,6 +26,8 @@ import type { MetricsSummary, ReplaySummary } from './summary.js';
 import { FrameScoring } from './frame-scoring.js';
 import { feedBag, sleep } from './source.js';
 import { warmUpOnBagFrames } from './warm-up.js';
+import { defaultLadderVariants, ladderRungs } from '../pipeline/rungs.js';
+import type { Rung } from '../scheduler/index.js';
 
 export interface ReplayOptions {
   bag: string;
@@ -45,6 +47,13 @@ export interface ReplayOptions {
    * for runs whose accuracy must not depend on machine load (regression and adaptation runs).
    */
   ladder?: boolean;
+  /**
+   * Precision variants of the model package the ladder steps through beside the main one (each
+   * (size, variant) pair a rung with its own measured cost; see src/pipeline/rungs.ts). Default:
+   * every variant the package offers for the engine's execution provider; `[]`: sizes only.
+   * Without the ladder (`fast`, `ladder: false`) no variant is opened.
+   */
+  ladderVariants?: readonly string[];
   /** Cross-camera batching (default on; the cost model decides when it pays). */
   batching?: boolean;
   /** Detection score threshold (0..1). */
@@ -134,7 +143,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     Object.assign(run, await openRun(options, reader));
     Object.assign(run, await composePipeline(options, run as OpenedRun, rate, (w) => (run.worker = w)));
     const r = run as ReplayRun;
-    if (!options.fast) await warmUpOnBagFrames(reader, r.cameraTopics, r.runner, r.scheduler, r.ladderSizes, r.warmUpBatch, r.log);
+    if (!options.fast) await warmUpOnBagFrames(reader, r.cameraTopics, r.runner, r.scheduler, r.rungs, r.warmUpBatch, r.log);
     let bagNowNs = r.info.startNs;
     await options.hooks?.start?.({ engine: r.engine, perception: r.perception, scheduler: r.scheduler, bagTimeS: () => nsToSeconds(bagNowNs - r.info.startNs), bagStartNs: r.info.startNs, probe: r.probe, takeHeld: r.takeHeld });
     r.scheduler.start();
@@ -209,7 +218,8 @@ interface ReplayRun extends OpenedRun {
   readonly worker: PerceptionWorker | undefined;
   readonly runner: BatchRunner<FramePayload, FrameOutcome>;
   readonly cameras: Record<string, CameraConfig>;
-  readonly ladderSizes: readonly InputSize[];
+  /** The ladder's rungs, best first (one, at the engine's input size, without the ladder). */
+  readonly rungs: readonly Rung[];
   /** Largest batch the warm-up runs (1 without batching). */
   readonly warmUpBatch: number;
   readonly scheduler: Scheduler<FramePayload, FrameOutcome>;
@@ -273,6 +283,10 @@ async function composePipeline(options: ReplayOptions, o: OpenedRun, rate: numbe
     done++;
     options.onProgress?.(done, total);
   };
+  // --fast runs every frame at the chosen size: nothing is late, so the ladder has no job
+  // (and stepping down on a busy CPU would make metrics depend on machine load).
+  const laddered = !(options.fast || options.ladder === false);
+  const variants = laddered ? (options.ladderVariants ?? defaultLadderVariants(engine.manifest, engine.provider)) : [];
   // The worker owns its own engine (1 ORT thread) and follows `engine`'s weight swaps (--adapt).
   let worker: PerceptionWorker | undefined;
   if ((options.inference ?? DEFAULT_INFERENCE) === 'worker') {
@@ -283,6 +297,8 @@ async function composePipeline(options: ReplayOptions, o: OpenedRun, rate: numbe
       modelDir: options.modelDir,
       providers: [engine.provider],
       inputSize: engine.inputSize,
+      // Each variant's session is opened once, in the worker, and kept (the ladder's rungs).
+      variants,
       perception: perception.options,
       overlayRateHz: options.overlayRateHz ?? 10,
       follow: engine,
@@ -292,16 +308,16 @@ async function composePipeline(options: ReplayOptions, o: OpenedRun, rate: numbe
     });
     onWorker(worker);
   }
+  // Inference on this thread: this engine runs the rungs, so it opens the variants.
+  if (!worker && variants.length > 0) await engine.openVariants(variants, { modelDir: options.modelDir, log });
   const runner = worker ?? new FrameRunner(perception);
   const cameras = cameraConfigs(cameraTopics, info, rate, options);
   const batchingOn = options.batching ?? true;
   const maxBatch = Math.min(4, cameraTopics.length);
-  // --fast runs every frame at the chosen size: nothing is late, so the ladder has no job
-  // (and stepping down on a busy CPU would make metrics depend on machine load).
-  const ladderSizes = options.fast || options.ladder === false ? [engine.inputSize] : engine.manifest.input.sizes.filter((s) => s[0] * s[1] <= engine.inputSize[0] * engine.inputSize[1]);
+  const rungs: Rung[] = laddered ? ladderRungs(engine.manifest, { main: engine.precision, maxSize: engine.inputSize, variants }) : [{ size: engine.inputSize }];
   const scheduler = new Scheduler<FramePayload, FrameOutcome>({
     cameras,
-    sizes: ladderSizes,
+    rungs,
     runner,
     clock: systemClock,
     batching: { enabled: batchingOn, maxBatch },
@@ -332,7 +348,7 @@ async function composePipeline(options: ReplayOptions, o: OpenedRun, rate: numbe
     ? async (image, candidate) => (await w.probe([image], candidate.toTails(), { id: candidate.id, size: small }))[0].tensors
     : async (image, candidate) => (await perception.processBatch([{ camera: 'probe', stampNs: 0n, image }], small, candidate))[0].tensors;
   const takeHeld = async (camera: string, stampNs: bigint) => (w ? w.takeHeld(camera, stampNs) : undefined);
-  return { perception, out, scoring, worker, runner, cameras, ladderSizes, warmUpBatch: batchingOn ? maxBatch : 1, scheduler, probe, takeHeld, finished };
+  return { perception, out, scoring, worker, runner, cameras, rungs, warmUpBatch: batchingOn ? maxBatch : 1, scheduler, probe, takeHeld, finished };
 }
 
 /**

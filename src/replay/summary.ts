@@ -60,7 +60,8 @@ export interface ReplaySummary {
   timeline: Array<{ t: number; metrics: MetricsSummary; score: number | null }>;
   model: { name: string; version: string; input_size: [number, number]; provider: string };
   per_camera: Record<string, CameraSummary>;
-  scheduler: { input_size: readonly number[]; ladder_changes: number; utilization: number; batches_formed: number; batch_sizes: Record<string, number> };
+  /** `rung`: the ladder's rung at the end (`HxW` or `HxW@variant`); `ladder_rungs`: the rungs on it then, most expensive first. */
+  scheduler: { input_size: readonly number[]; rung?: string; ladder_rungs?: readonly string[]; ladder_changes: number; utilization: number; batches_formed: number; batch_sizes: Record<string, number> };
   bag_duration_s: number;
   wall_s: number;
   outputs: { results: string; summary: string; report: string };

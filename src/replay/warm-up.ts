@@ -1,13 +1,12 @@
 import type { BagInfo, BagReader } from '../bag/types.js';
-import type { InputSize } from '../model/manifest.js';
 import { classifyTopic } from '../msgs/topics.js';
 import type { FrameOutcome, FramePayload } from '../pipeline/frame-runner.js';
 import { encodedSize } from '../pipeline/image-size.js';
-import type { BatchRunner, Scheduler } from '../scheduler/index.js';
+import { rungKey, type BatchRunner, type Rung, type Scheduler } from '../scheduler/index.js';
 import { encodedImage } from './source.js';
 
 /**
- * Runs the cameras' first frames at every ladder size and batch size before the clock starts,
+ * Runs the cameras' first frames at every rung (size × variant) and batch size before the clock starts,
  * and teaches the scheduler what each run cost. The engine warms up on a small grey frame; the
  * first runs on real frames were still slow (a new input shape for the in-graph resize, each
  * camera's first frame, each batch size's first batch), and, planned on the prior cost, they
@@ -17,7 +16,7 @@ import { encodedImage } from './source.js';
  * the overlay rate of live frames does not move (a routed weight set, restored at start, scores
  * these frames into the camera's routing average as it would the same first live frame).
  */
-export async function warmUpOnBagFrames(reader: BagReader, cameraTopics: BagInfo['topics'], runner: BatchRunner<FramePayload, FrameOutcome>, scheduler: Scheduler<FramePayload, FrameOutcome>, sizes: readonly InputSize[], maxBatch: number, log: (line: string) => void): Promise<void> {
+export async function warmUpOnBagFrames(reader: BagReader, cameraTopics: BagInfo['topics'], runner: BatchRunner<FramePayload, FrameOutcome>, scheduler: Scheduler<FramePayload, FrameOutcome>, rungs: readonly Rung[], maxBatch: number, log: (line: string) => void): Promise<void> {
   const frames: FramePayload[] = [];
   for (const t of cameraTopics) {
     const role = classifyTopic(t.topic, t.type);
@@ -40,9 +39,9 @@ export async function warmUpOnBagFrames(reader: BagReader, cameraTopics: BagInfo
     return a !== undefined && first !== undefined && a[0] === first[0] && a[1] === first[1];
   });
   const runs: string[] = [];
-  const timed = async (batch: FramePayload[], size: InputSize): Promise<number | undefined> => {
+  const timed = async (batch: FramePayload[], rung: Rung): Promise<number | undefined> => {
     const t0 = performance.now();
-    const outcomes = await runner.run(batch, size);
+    const outcomes = await runner.run(batch, rung.size, rung.variant);
     const bad = outcomes.find((o) => !o.ok);
     if (bad !== undefined && !bad.ok) {
       log(`warm-up stopped: a first frame did not run (${bad.error.message})`);
@@ -52,19 +51,19 @@ export async function warmUpOnBagFrames(reader: BagReader, cameraTopics: BagInfo
   };
   // Each camera's first frame once (its own buffers), then each size and batch until two runs
   // in a row agree within 20 % (at most 4): what they took is what the scheduler learns.
-  for (const f of frames) if ((await timed([f], sizes[0])) === undefined) return;
-  for (const size of sizes) {
+  for (const f of frames) if ((await timed([f], rungs[0])) === undefined) return;
+  for (const rung of rungs) {
     for (let n = 1; n <= Math.min(maxBatch, Math.max(1, same.length)); n++) {
       const batch = n === 1 ? [frames[0]] : same.slice(0, n);
       let ms = NaN;
       for (let k = 0, prev = NaN; k < 4; k++, prev = ms) {
-        const t = await timed(batch, size);
+        const t = await timed(batch, rung);
         if (t === undefined) return;
         ms = t;
         if (Math.abs(ms - prev) <= 0.2 * prev) break;
       }
-      scheduler.learnCost(batch.length, size, ms);
-      runs.push(`${size[0]}x${size[1]}${batch.length > 1 ? ` batch ${batch.length}` : ''} ${ms.toFixed(1)} ms`);
+      scheduler.learnCost(batch.length, rung.size, ms, rung.variant);
+      runs.push(`${rungKey(rung)}${batch.length > 1 ? ` batch ${batch.length}` : ''} ${ms.toFixed(1)} ms`);
     }
   }
   log(`warm-up on the cameras' first frames: ${runs.join(', ')}`);

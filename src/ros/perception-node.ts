@@ -6,6 +6,7 @@ import { FrameRunner, type FrameOutcome, type FramePayload } from '../pipeline/f
 import { PerceptionWorker } from '../pipeline/perception-worker.js';
 import { encodedSize } from '../pipeline/image-size.js';
 import { Perception } from '../pipeline/perception.js';
+import { defaultLadderVariants, ladderRungs } from '../pipeline/rungs.js';
 import { buildDiagnostics, type DiagnosticArray } from './diagnostics.js';
 import { PERCEPTION_PARAMS, cameraParams } from './params.js';
 import { ADAPTATION_TOPICS, cameraOfTopic, perceptionPublications, type PublishToggles } from './topics.js';
@@ -146,6 +147,13 @@ export class PerceptionNode extends ManagedNode {
     if (get('adaptation.enabled') === true) await this.#openAdaptation();
     this.#buildPerception();
     if (get('inference') === 'worker') await this.#openWorker();
+    // The ladder's other precision variants (rungs), opened once here when the model runs on
+    // this thread; the worker opens its own.
+    if (!this.#worker && this.#ownsEngine) {
+      const e = this.#engine;
+      const modelDir = (get('model_path') as string) || this.#o.defaultModelDir || '';
+      await e.openVariants(defaultLadderVariants(e.manifest, e.provider), { modelDir, log: (l) => this.#log('info', l) });
+    }
     this.params.onChange((changes) => this.#onParams(changes));
     const e = this.#engine;
     this.#log('info', `configured: ${e.manifest.name} ${e.manifest.version} on ${e.provider}, cameras ${topics.join(', ')}`);
@@ -351,7 +359,8 @@ export class PerceptionNode extends ManagedNode {
       // statistic and the tails' features (flagged and operator-flagged frames are taken from
       // the frames kept here); without, none (the worker decodes them).
       const returnTensors = this.#adaptation ? FEATURE_OUTPUTS : [];
-      this.#worker = await PerceptionWorker.create({ modelDir, providers: [e.provider], inputSize: e.inputSize, perception: this.#perception!.options, follow: e, returnTensors, log: (l) => this.#log('info', l) });
+      const variants = defaultLadderVariants(e.manifest, e.provider);
+      this.#worker = await PerceptionWorker.create({ modelDir, providers: [e.provider], inputSize: e.inputSize, variants, perception: this.#perception!.options, follow: e, returnTensors, log: (l) => this.#log('info', l) });
       this.#runner = this.#worker;
       this.#log('info', `inference in a worker thread (${e.provider})`);
     } catch (err) {
@@ -364,10 +373,12 @@ export class PerceptionNode extends ManagedNode {
     const value = (n: string) => (n in overrides ? overrides[n] : this.params.get(n)) as number;
     const cameras: Record<string, CameraConfig> = {};
     for (const c of this.#cameras.values()) cameras[c.name] = { budgetMs: value(`cameras.${c.key}.budget_ms`), priority: value(`cameras.${c.key}.priority`) };
-    const [h, w] = engine.inputSize;
+    // Rungs: every ladder size up to the engine's, times the precision variants the runner has
+    // sessions for (src/pipeline/rungs.ts); the scheduler learns their costs as it runs them.
+    const variants = this.#worker?.variants ?? engine.variants;
     return new Scheduler<NodePayload, FrameOutcome>({
       cameras,
-      sizes: engine.manifest.input.sizes.filter((s) => s[0] * s[1] <= h * w),
+      rungs: ladderRungs(engine.manifest, { main: engine.precision, maxSize: engine.inputSize, variants }),
       runner: this.#runner!,
       clock: this.transport.clock.source === 'sim' ? simClock(this.transport.clock) : systemClock,
       batching: { enabled: true, maxBatch: Math.min(4, this.#cameras.size) },

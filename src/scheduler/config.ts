@@ -1,10 +1,13 @@
 import { PerceptionError } from '../core/errors.js';
-import type { InputSize, SchedulerOptions } from './types.js';
+import type { InputSize, Rung, SchedulerOptions } from './types.js';
 
 /** Options after validation, every default filled in. Built once, at construction. */
 export interface ResolvedConfig {
   readonly cameras: ReadonlyMap<string, ResolvedCamera>;
+  /** The distinct sizes of the rungs, largest first. */
   readonly sizes: readonly InputSize[];
+  /** The rungs in order of preference, best first (from `rungs`, or one per size). */
+  readonly rungs: readonly Rung[];
   readonly maxInFlight: number;
   readonly batching: { readonly enabled: boolean; readonly maxBatch: number; readonly threshold: number };
   readonly costModel: {
@@ -20,6 +23,8 @@ export interface ResolvedConfig {
     readonly missRateHigh: number;
     readonly stepDownAfter: number;
     readonly stepUpAfter: number;
+    readonly fitShare: number;
+    readonly minSaving: number;
   };
   readonly window: { readonly utilizationMs: number; readonly outcomes: number };
 }
@@ -76,6 +81,36 @@ function sizesOf(value: unknown): InputSize[] {
   });
 }
 
+function rungsOf(value: unknown): Rung[] {
+  if (!Array.isArray(value) || value.length === 0) fail('rungs', 'must list at least one { size: [height, width], variant? }, best first');
+  const seen = new Set<string>();
+  return value.map((r: unknown, i) => {
+    const o = obj(r, `rungs[${i}]`);
+    for (const k of Object.keys(o)) if (k !== 'size' && k !== 'variant') fail(`rungs[${i}].${k}`, 'is not a field of a rung (allowed: size, variant)');
+    const s = o.size;
+    if (!Array.isArray(s) || s.length !== 2) fail(`rungs[${i}].size`, 'must be a [height, width] pair');
+    const h = num(s[0], `rungs[${i}].size[0]`, undefined, { min: 1, max: 16384, integer: true });
+    const w = num(s[1], `rungs[${i}].size[1]`, undefined, { min: 1, max: 16384, integer: true });
+    const v = o.variant;
+    if (v !== undefined && (typeof v !== 'string' || v.length === 0 || v.length > 64)) fail(`rungs[${i}].variant`, `must be a non-empty string of at most 64 characters, got ${JSON.stringify(v)}`);
+    const key = rungKey({ size: [h, w], variant: v as string | undefined });
+    if (seen.has(key)) fail(`rungs[${i}]`, `repeats the rung ${key}`);
+    seen.add(key);
+    return v === undefined ? { size: [h, w] as const } : { size: [h, w] as const, variant: v as string };
+  });
+}
+
+/** A rung's name in snapshots and errors: `HxW`, or `HxW@variant`. */
+export function rungKey(r: Rung): string {
+  return r.variant === undefined ? `${r.size[0]}x${r.size[1]}` : `${r.size[0]}x${r.size[1]}@${r.variant}`;
+}
+
+function distinctSizes(rungs: readonly Rung[]): InputSize[] {
+  const out: InputSize[] = [];
+  for (const r of rungs) if (!out.some((s) => s[0] === r.size[0] && s[1] === r.size[1])) out.push(r.size);
+  return out.sort((a, b) => b[0] * b[1] - a[0] * a[1]);
+}
+
 function lowWaterOf(value: unknown, highWater: number): number {
   const v = num(value, 'ladder.lowWater', Math.min(0.5, highWater / 2), { min: 0, max: 1 });
   if (v >= highWater) fail('ladder.lowWater', `must be a number in [0, ladder.highWater = ${highWater}), got ${v}`);
@@ -111,9 +146,11 @@ export function resolveConfig<T, R>(options: SchedulerOptions<T, R>): ResolvedCo
   const stepDownAfter = num(l.stepDownAfter, 'ladder.stepDownAfter', 5, { min: 1, max: 10_000, integer: true });
   const w = obj(o.window, 'window');
 
+  const rungs = o.rungs !== undefined ? rungsOf(o.rungs) : sizesOf(o.sizes).map((size) => ({ size }));
   return {
     cameras,
-    sizes: sizesOf(o.sizes),
+    sizes: distinctSizes(rungs),
+    rungs,
     maxInFlight: num(o.maxInFlight, 'maxInFlight', 1, { min: 1, max: 16, integer: true }),
     batching: {
       enabled: (b.enabled as boolean | undefined) ?? true,
@@ -137,6 +174,8 @@ export function resolveConfig<T, R>(options: SchedulerOptions<T, R>): ResolvedCo
         max: 100_000,
         integer: true,
       }),
+      fitShare: num(l.fitShare, 'ladder.fitShare', 0.75, { min: 0, max: 1, openMin: true }),
+      minSaving: num(l.minSaving, 'ladder.minSaving', 0.05, { min: 0, max: 0.9 }),
     },
     window: {
       utilizationMs: num(w.utilizationMs, 'window.utilizationMs', 1000, { min: 0, max: 600_000, openMin: true }),

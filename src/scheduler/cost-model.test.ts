@@ -54,3 +54,21 @@ describe('cost model', () => {
     expect(m.snapshot()).toEqual({});
   });
 });
+
+describe('cost model per rung (size × variant)', () => {
+  it('keeps each variant apart and derives an unmeasured one from what it measured', () => {
+    const m = new CostModel(cfg, BIG);
+    for (let i = 0; i < 10; i++) m.record(1, BIG, 20);
+    // Unmeasured variant: as much as the same size of another variant until measured.
+    expect(m.estimate(1, { size: BIG, variant: 'int8' })).toMatchObject({ expectedMs: 20, samples: 0 });
+    for (let i = 0; i < 10; i++) m.record(1, { size: BIG, variant: 'int8' }, 15);
+    expect(m.expected(1, { size: BIG, variant: 'int8' })).toBeCloseTo(15);
+    expect(m.expected(1, BIG)).toBeCloseTo(20);
+    expect(m.samples({ size: BIG, variant: 'int8' })).toBe(10);
+    // Another size of a measured variant scales that variant's cost by pixels.
+    expect(m.expected(1, { size: SMALL, variant: 'int8' })).toBeCloseTo(15 / 4);
+    expect(m.expected(1, SMALL)).toBeCloseTo(5);
+    expect(m.expected(2, { size: BIG, variant: 'int8' })).toBeCloseTo(15 * 1.6);
+    expect(Object.keys(m.snapshot()).sort()).toEqual(['1x256x512', '1x256x512@int8']);
+  });
+});

@@ -1,7 +1,12 @@
-import type { ResolvedConfig } from './config.js';
-import type { InputSize } from './types.js';
+import { rungKey, type ResolvedConfig } from './config.js';
+import type { InputSize, Rung } from './types.js';
+
+/** A rung, or a bare size (the rung of that size without a variant). */
+export type RungLike = Rung | InputSize;
 
 interface Entry {
+  readonly batch: number;
+  readonly rung: Rung;
   count: number;
   ewma: number;
   high: number;
@@ -23,10 +28,13 @@ export interface CostModelSnapshot {
 }
 
 /**
- * Learns inference latency per (batch size, input size) online: an EWMA for the expectation and
- * a quantile over a small ring of recent samples for the pessimistic case. Before any sample of a
- * key, it derives a prior from what it knows: the same size at batch 1, else any measured size
- * scaled by pixel count, else `priorMs` at the largest size scaled by pixel count.
+ * Learns inference latency per (batch size, rung) online — a rung is an input size and a model
+ * variant (precision, width) — with an EWMA for the expectation and a quantile over a small ring
+ * of recent samples for the pessimistic case. Before any sample of a key, it derives a prior
+ * from what it knows: the same rung at batch 1; else the measured rung of the same variant
+ * nearest in pixel count, scaled by pixels; else any measured rung nearest in pixel count
+ * (another variant costs the same until measured), scaled; else `priorMs` at the largest size
+ * scaled by pixel count.
  */
 export class CostModel {
   private readonly entries = new Map<string, Entry>();
@@ -42,12 +50,13 @@ export class CostModel {
     this.refPixels = largest[0] * largest[1];
   }
 
-  record(batch: number, size: InputSize, ms: number): void {
+  record(batch: number, at: RungLike, ms: number): void {
     if (!Number.isFinite(ms) || ms < 0) return;
-    const key = keyOf(batch, size);
+    const rung = asRung(at);
+    const key = keyOf(batch, rung);
     let e = this.entries.get(key);
     if (e === undefined) {
-      e = { count: 0, ewma: ms, high: ms, ring: new Float64Array(this.cfg.ringSize), next: 0 };
+      e = { batch, rung, count: 0, ewma: ms, high: ms, ring: new Float64Array(this.cfg.ringSize), next: 0 };
       this.entries.set(key, e);
     } else {
       e.ewma += this.cfg.alpha * (ms - e.ewma);
@@ -58,23 +67,29 @@ export class CostModel {
     e.high = Math.max(e.ewma, this.quantileOf(e));
   }
 
-  estimate(batch: number, size: InputSize): CostEstimate {
-    const e = this.entries.get(keyOf(batch, size));
+  estimate(batch: number, at: RungLike): CostEstimate {
+    const rung = asRung(at);
+    const e = this.entries.get(keyOf(batch, rung));
     if (e !== undefined) return { expectedMs: e.ewma, highMs: e.high, samples: e.count };
-    const one = batch === 1 ? undefined : this.entries.get(keyOf(1, size));
-    const single = one !== undefined ? { ewma: one.ewma, high: one.high } : this.singlePrior(size);
+    const one = batch === 1 ? undefined : this.entries.get(keyOf(1, rung));
+    const single = one !== undefined ? { ewma: one.ewma, high: one.high } : this.singlePrior(rung);
     // Optimistic about batching on purpose: a prior of n × cost(1) would never let a batch be
     // tried, so its real cost would never be learned.
     const factor = 1 + (batch - 1) * this.cfg.priorBatchFactor;
     return { expectedMs: single.ewma * factor, highMs: single.high * factor, samples: 0 };
   }
 
-  expected(batch: number, size: InputSize): number {
-    return this.estimate(batch, size).expectedMs;
+  expected(batch: number, at: RungLike): number {
+    return this.estimate(batch, at).expectedMs;
   }
 
-  high(batch: number, size: InputSize): number {
-    return this.estimate(batch, size).highMs;
+  high(batch: number, at: RungLike): number {
+    return this.estimate(batch, at).highMs;
+  }
+
+  /** Samples of this rung at batch 1 (0: its cost is a prior). */
+  samples(at: RungLike): number {
+    return this.entries.get(keyOf(1, asRung(at)))?.count ?? 0;
   }
 
   snapshot(): CostModelSnapshot {
@@ -83,21 +98,26 @@ export class CostModel {
     return out;
   }
 
-  private singlePrior(size: InputSize): { ewma: number; high: number } {
-    const pixels = size[0] * size[1];
+  private singlePrior(rung: Rung): { ewma: number; high: number } {
+    const pixels = rung.size[0] * rung.size[1];
+    // The same variant scales best; any other variant is assumed to cost the same until measured.
+    const best = this.nearest(rung, pixels, true) ?? this.nearest(rung, pixels, false);
+    if (best !== undefined) return { ewma: (best.ewma * pixels) / best.pixels, high: (best.high * pixels) / best.pixels };
+    const prior = (this.cfg.priorMs * pixels) / this.refPixels;
+    return { ewma: prior, high: prior };
+  }
+
+  private nearest(rung: Rung, pixels: number, sameVariant: boolean): { ewma: number; high: number; pixels: number } | undefined {
     let best: { ewma: number; high: number; pixels: number } | undefined;
-    for (const [k, e] of this.entries) {
-      const [b, h, w] = k.split('x').map(Number);
-      if (b !== 1) continue;
-      const p = h * w;
+    for (const e of this.entries.values()) {
+      if (e.batch !== 1 || (sameVariant && e.rung.variant !== rung.variant)) continue;
+      const p = e.rung.size[0] * e.rung.size[1];
       // The measured size closest in pixel count scales best.
       if (best === undefined || Math.abs(Math.log(p / pixels)) < Math.abs(Math.log(best.pixels / pixels))) {
         best = { ewma: e.ewma, high: e.high, pixels: p };
       }
     }
-    if (best !== undefined) return { ewma: (best.ewma * pixels) / best.pixels, high: (best.high * pixels) / best.pixels };
-    const prior = (this.cfg.priorMs * pixels) / this.refPixels;
-    return { ewma: prior, high: prior };
+    return best;
   }
 
   private quantileOf(e: Entry): number {
@@ -110,8 +130,13 @@ export class CostModel {
   }
 }
 
-function keyOf(batch: number, size: InputSize): string {
-  return `${batch}x${size[0]}x${size[1]}`;
+function asRung(at: RungLike): Rung {
+  return Array.isArray(at) ? { size: at as InputSize } : (at as Rung);
+}
+
+/** `1x192x384` (batch × size), `1x192x384@int8` for a variant: the keys of `snapshot()`. */
+function keyOf(batch: number, rung: Rung): string {
+  return `${batch}x${rungKey(rung)}`;
 }
 
 function round3(v: number): number {

@@ -1,5 +1,5 @@
 import type { ResolvedConfig } from './config.js';
-import type { InputSize } from './types.js';
+import type { Rung } from './types.js';
 
 /** What the ladder sees after each finished dispatch. */
 export interface LoadSample {
@@ -7,21 +7,42 @@ export interface LoadSample {
   readonly utilization: number;
   /** Misses + drops over the outcome window. */
   readonly badRate: number;
-  /** Expected cost at the next larger size ÷ at the current size (≥ 1). */
+  /** Expected cost at the next larger rung ÷ at the current rung (≥ 1). */
   readonly upCostRatio: number;
-  /** Whether the largest budget-critical frame would still fit at the next larger size. */
+  /** Whether the largest budget-critical frame would still fit at the next larger rung. */
   readonly upFits: boolean;
+  /**
+   * Whether one frame's high-quantile cost at the current rung is within `ladder.fitShare` of
+   * the smallest budget. While it is, and utilization is below high-water, misses and drops do
+   * not step the ladder down: a smaller rung would not have prevented them. Default true.
+   */
+  readonly fits?: boolean;
 }
 
-export type LadderChange = { readonly from: InputSize; readonly to: InputSize; readonly direction: 'down' | 'up' };
+export type LadderChange = { readonly from: Rung; readonly to: Rung; readonly direction: 'down' | 'up' };
+
+/** What the ladder needs to know of each rung's cost (the scheduler's CostModel). */
+export interface RungCosts {
+  expected(batch: number, rung: Rung): number;
+  /** Samples behind the rung's batch-1 cost; 0: a prior. */
+  samples(rung: Rung): number;
+}
 
 /**
- * The resolution ladder: steps down one rung after `stepDownAfter` consecutive overloaded
- * dispatches (or deadline drops), and back up only after `stepUpAfter` consecutive dispatches
- * at the smaller size that were underloaded and predicted the bigger size to fit: utilization
- * scaled by the cost ratio below the middle of the water-mark band, and one frame's
- * high-quantile cost within every budget. The gap between the water marks, the longer
- * up-streak and the prediction are the hysteresis that keeps a borderline load from flapping.
+ * The ladder over rungs (input size × model variant), in the order of preference the caller
+ * gives (best first). Which rungs are on it is decided by measured cost: a measured rung counts
+ * only if it is cheaper, by `minSaving`, than every measured rung kept before it, so the ladder
+ * is ordered by cost and never steps "down" to a worse rung that costs as much (FP16 on a CPU,
+ * say). A rung not yet measured is kept, at its prior, so that it is tried once and learned.
+ *
+ * Steps down one rung after `stepDownAfter` consecutive overloaded dispatches (or deadline
+ * drops), and back up only after `stepUpAfter` consecutive dispatches at the lower rung that
+ * were underloaded and predicted the larger rung to fit: utilization scaled by the cost ratio
+ * below the middle of the water-mark band, and one frame's high-quantile cost within every
+ * budget. The gap between the water marks, the longer up-streak and the prediction are the
+ * hysteresis that keeps a borderline load from flapping. Misses alone do not step down while
+ * the current rung's frame cost fits the budget with margin (`fitShare`) and utilization is
+ * below high-water (docs/experiments/2026-12-06-ladder-and-per-frame-path.md).
  */
 export class ResolutionLadder {
   private rung = 0;
@@ -30,14 +51,16 @@ export class ResolutionLadder {
   private changes = 0;
 
   constructor(
-    private readonly sizes: readonly InputSize[],
+    private readonly rungs: readonly Rung[],
     private readonly cfg: ResolvedConfig['ladder'],
+    private readonly costs?: RungCosts,
   ) {}
 
-  get current(): InputSize {
-    return this.sizes[this.rung];
+  get current(): Rung {
+    return this.rungs[this.rung];
   }
 
+  /** The current rung's position in the caller's list (0 = best). */
   get index(): number {
     return this.rung;
   }
@@ -46,34 +69,78 @@ export class ResolutionLadder {
     return this.changes;
   }
 
-  /** The next larger size, if any. */
-  get larger(): InputSize | undefined {
-    return this.rung > 0 ? this.sizes[this.rung - 1] : undefined;
+  /** The next larger (more expensive, better) rung on the ladder, if any. */
+  get larger(): Rung | undefined {
+    const i = this.neighbour(-1);
+    return i === undefined ? undefined : this.rungs[i];
+  }
+
+  /** The next smaller (cheaper) rung on the ladder, if any. */
+  get smaller(): Rung | undefined {
+    const i = this.neighbour(1);
+    return i === undefined ? undefined : this.rungs[i];
+  }
+
+  /** Indices (into the caller's list) of the rungs on the ladder now, most expensive first. */
+  active(): number[] {
+    const out: number[] = [];
+    let floor = Infinity;
+    for (let i = 0; i < this.rungs.length; i++) {
+      const r = this.rungs[i];
+      if (this.costs === undefined || this.costs.samples(r) === 0) {
+        out.push(i);
+        continue;
+      }
+      const c = this.costs.expected(1, r);
+      if (c < floor * (1 - this.cfg.minSaving)) {
+        out.push(i);
+        floor = c;
+      }
+    }
+    return out;
   }
 
   observe(s: LoadSample): LadderChange | undefined {
-    const overloaded = s.utilization > this.cfg.highWater || s.badRate > this.cfg.missRateHigh;
-    // Predicted utilization at the bigger size must land mid-band, not just under high-water:
+    const fits = s.fits ?? true;
+    const busy = s.utilization > this.cfg.highWater;
+    const overloaded = busy || (s.badRate > this.cfg.missRateHigh && !fits);
+    // Predicted utilization at the bigger rung must land mid-band, not just under high-water:
     // a prediction that lands near high-water steps up into an overload and back down again.
     const fitsUp = s.upFits && s.utilization * s.upCostRatio < (this.cfg.lowWater + this.cfg.highWater) / 2;
     const underloaded = s.utilization < this.cfg.lowWater && s.badRate === 0 && fitsUp;
     this.over = overloaded ? this.over + 1 : 0;
     this.under = underloaded ? this.under + 1 : 0;
-    if (this.over >= this.cfg.stepDownAfter && this.rung < this.sizes.length - 1) {
-      return this.move(this.rung + 1, 'down');
+    if (this.over >= this.cfg.stepDownAfter) {
+      const down = this.neighbour(1);
+      if (down !== undefined) return this.move(down, 'down');
     }
-    if (this.under >= this.cfg.stepUpAfter && this.rung > 0) {
-      return this.move(this.rung - 1, 'up');
+    if (this.under >= this.cfg.stepUpAfter) {
+      const up = this.neighbour(-1);
+      if (up !== undefined) return this.move(up, 'up');
     }
     return undefined;
   }
 
+  /**
+   * The rung on the ladder just above (-1) or below (+1) the current one. The current rung may
+   * have dropped off the ladder (measured no cheaper than a better one): its neighbours are then
+   * the kept rungs on either side of it in the caller's order.
+   */
+  private neighbour(dir: -1 | 1): number | undefined {
+    const on = this.active();
+    const at = on.indexOf(this.rung);
+    if (at >= 0) return on[at + dir];
+    if (dir === 1) return on.find((i) => i > this.rung);
+    const above = on.filter((i) => i < this.rung);
+    return above[above.length - 1];
+  }
+
   private move(to: number, direction: 'down' | 'up'): LadderChange {
-    const from = this.sizes[this.rung];
+    const from = this.rungs[this.rung];
     this.rung = to;
     this.over = 0;
     this.under = 0;
     this.changes += 1;
-    return { from, to: this.sizes[to], direction };
+    return { from, to: this.rungs[to], direction };
   }
 }

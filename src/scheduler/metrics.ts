@@ -26,6 +26,11 @@ export interface CameraSnapshot {
 export interface SchedulerSnapshot {
   now_ms: number;
   input_size: [number, number];
+  /** The current rung: `HxW`, or `HxW@variant`. */
+  rung: string;
+  /** The rungs on the ladder now, most expensive first (see ResolutionLadder.active). */
+  ladder_rungs: string[];
+  /** The current rung's position among the rungs given (0 = best). */
   ladder_rung: number;
   ladder_changes: number;
   utilization: number;
@@ -46,6 +51,8 @@ export interface SchedulerSnapshot {
 export interface LiveState {
   readonly nowMs: number;
   readonly size: InputSize;
+  readonly rung: string;
+  readonly ladderRungs: string[];
   readonly ladderRung: number;
   readonly ladderChanges: number;
   readonly utilization: number;
@@ -131,6 +138,8 @@ export class SchedulerMetrics {
     return {
       now_ms: live.nowMs,
       input_size: [live.size[0], live.size[1]],
+      rung: live.rung,
+      ladder_rungs: live.ladderRungs,
       ladder_rung: live.ladderRung,
       ladder_changes: live.ladderChanges,
       utilization: Math.round(live.utilization * 1000) / 1000,

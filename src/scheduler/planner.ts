@@ -1,5 +1,5 @@
-import type { CostModel } from './cost-model.js';
-import type { InputSize, PendingFrame } from './types.js';
+import type { CostModel, RungLike } from './cost-model.js';
+import type { PendingFrame } from './types.js';
 
 export interface PlanInput<T> {
   /** The head frame of every non-empty mailbox. */
@@ -7,7 +7,8 @@ export interface PlanInput<T> {
   /** Cameras with a frame in flight: their next frame waits, so results stay in stamp order. */
   readonly busy?: ReadonlySet<string>;
   readonly nowMs: number;
-  readonly size: InputSize;
+  /** The rung the batch will run at (a bare size: the rung without a variant). */
+  readonly size: RungLike;
   readonly cost: CostModel;
   /** 1 when batching is off. */
   readonly maxBatch: number;

@@ -68,6 +68,7 @@ export class Pump<T, R> {
       call = this.runner.run(
         d.frames.map((f) => f.payload),
         d.size,
+        d.variant,
       );
     } catch (err) {
       call = Promise.reject(err);

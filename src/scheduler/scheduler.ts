@@ -1,5 +1,5 @@
 import { PerceptionError } from '../core/errors.js';
-import { resolveConfig, type ResolvedConfig } from './config.js';
+import { resolveConfig, rungKey, type ResolvedConfig } from './config.js';
 import { CostModel } from './cost-model.js';
 import { ResolutionLadder } from './ladder.js';
 import { LoadTracker } from './load.js';
@@ -19,6 +19,7 @@ import type {
   OfferOutcome,
   PendingFrame,
   RevokeReason,
+  Rung,
   SchedulerOptions,
   SlackGrant,
 } from './types.js';
@@ -63,7 +64,7 @@ export class Scheduler<T, R> {
     this.clock = options.clock;
     for (const name of this.cfg.cameras.keys()) this.mailboxes.set(name, new Mailbox<T>(name));
     this.cost = new CostModel(this.cfg.costModel, this.cfg.sizes[0]);
-    this.ladder = new ResolutionLadder(this.cfg.sizes, this.cfg.ladder);
+    this.ladder = new ResolutionLadder(this.cfg.rungs, this.cfg.ladder, this.cost);
     this.load = new LoadTracker(this.cfg.window.utilizationMs, this.cfg.window.outcomes);
     this.slack = new SlackBroker((err) => this.report(err, { phase: 'onRevoke' }));
     this.metrics = new SchedulerMetrics(this.cfg.cameras.keys());
@@ -71,20 +72,34 @@ export class Scheduler<T, R> {
     this.minBudgetMs = Math.min(...[...this.cfg.cameras.values()].map((c) => c.budgetMs));
   }
 
-  /** The model input size in use now (a rung of the ladder). */
+  /** The model input size in use now (the current rung's size). */
   get inputSize(): InputSize {
+    return this.ladder.current.size;
+  }
+
+  /** The rung in use now: input size and model variant. */
+  get rung(): Rung {
     return this.ladder.current;
   }
 
+  /** Every rung given, in order of preference (best first). */
+  get rungs(): readonly Rung[] {
+    return this.cfg.rungs;
+  }
+
   /**
-   * Teaches the cost model a measured run (batch `batch` at `size` took `ms`), as if a dispatch
-   * had taken it: e.g. warm-up runs on a real frame before `start()`, so that the first frames
-   * are planned on real costs rather than the prior. Throws INVALID_ARGUMENT for a size off the
-   * ladder, a batch outside 1..maxBatch or a negative or non-finite time.
+   * Teaches the cost model a measured run (batch `batch` at `size`, model variant `variant`,
+   * took `ms`), as if a dispatch had taken it: e.g. warm-up runs on a real frame before
+   * `start()`, so that the first frames are planned on real costs rather than the prior. Throws
+   * INVALID_ARGUMENT for a rung not given, a batch outside 1..maxBatch or a negative or
+   * non-finite time.
    */
-  learnCost(batch: number, size: InputSize, ms: number): void {
-    const rung = this.cfg.sizes.find((s) => s[0] === size?.[0] && s[1] === size?.[1]);
-    if (!rung) throw new PerceptionError('INVALID_ARGUMENT', `size ${JSON.stringify(size)} is not on the ladder`, { field: 'size' });
+  learnCost(batch: number, size: InputSize, ms: number, variant?: string): void {
+    const rung = this.cfg.rungs.find((r) => r.size[0] === size?.[0] && r.size[1] === size?.[1] && r.variant === variant);
+    if (!rung) {
+      const what = variant === undefined ? `size ${JSON.stringify(size)}` : `size ${JSON.stringify(size)} with variant '${variant}'`;
+      throw new PerceptionError('INVALID_ARGUMENT', `${what} is not on the ladder (${this.cfg.rungs.map(rungKey).join(', ')})`, { field: variant === undefined ? 'size' : 'variant' });
+    }
     if (!(Number.isInteger(batch) && batch >= 1 && batch <= Math.max(1, this.cfg.batching.maxBatch))) {
       throw new PerceptionError('INVALID_ARGUMENT', `batch must be an integer in 1..${Math.max(1, this.cfg.batching.maxBatch)}, got ${batch}`, { field: 'batch' });
     }
@@ -113,9 +128,9 @@ export class Scheduler<T, R> {
     return new Promise<void>((resolve) => this.progressWaiters.push(resolve));
   }
 
-  /** Expected cost (EWMA, or prior) and the high quantile for a batch at a size. */
-  expectedCost(batch: number, size: InputSize = this.inputSize): { expectedMs: number; highMs: number; samples: number } {
-    return this.cost.estimate(batch, size);
+  /** Expected cost (EWMA, or prior) and the high quantile for a batch at a rung (default: the current one). */
+  expectedCost(batch: number, at: InputSize | Rung = this.ladder.current): { expectedMs: number; highMs: number; samples: number } {
+    return this.cost.estimate(batch, at);
   }
 
   offer(camera: string, payload: T, meta: FrameMeta): OfferOutcome {
@@ -167,7 +182,7 @@ export class Scheduler<T, R> {
   poll(): Dispatch<T> | null {
     if (this.disposed || this.inFlight.size >= this.cfg.maxInFlight || this.pendingCount === 0) return null;
     const now = this.clock.now();
-    const size = this.ladder.current;
+    const rung = this.ladder.current;
     this.heads.length = 0;
     for (const box of this.mailboxes.values()) {
       const f = box.peek();
@@ -177,7 +192,7 @@ export class Scheduler<T, R> {
       pending: this.heads,
       busy: this.busy,
       nowMs: now,
-      size,
+      size: rung,
       cost: this.cost,
       maxBatch: this.cfg.batching.enabled ? this.cfg.batching.maxBatch : 1,
       threshold: this.cfg.batching.threshold,
@@ -193,7 +208,7 @@ export class Scheduler<T, R> {
         this.takeFrom(f);
         this.busy.add(f.camera);
       }
-      d = { id: this.nextId++, frames: batch, size, startMs: now, expectedMs: this.cost.expected(batch.length, size) };
+      d = { id: this.nextId++, frames: batch, size: rung.size, ...(rung.variant !== undefined ? { variant: rung.variant } : {}), startMs: now, expectedMs: this.cost.expected(batch.length, rung) };
       this.inFlight.set(d.id, d);
       this.metrics.dispatched(batch.length);
     }
@@ -218,7 +233,8 @@ export class Scheduler<T, R> {
     this.settle(d);
     const end = this.clock.now();
     const n = d.frames.length;
-    this.cost.record(n, d.size, end - d.startMs);
+    const rung: Rung = d.variant === undefined ? { size: d.size } : { size: d.size, variant: d.variant };
+    this.cost.record(n, rung, end - d.startMs);
     this.load.addBusy(d.startMs, end);
     let missed = false;
     for (let i = 0; i < n; i++) {
@@ -228,7 +244,7 @@ export class Scheduler<T, R> {
       missed ||= miss;
       this.metrics.served(f.camera, end - f.arrivalMs, miss);
       this.load.addOutcome(miss ? 'miss' : 'ok');
-      const timing = { arrivalMs: f.arrivalMs, deadlineMs: f.deadlineMs, startMs: d.startMs, endMs: end, size: d.size, batch: n, stampNs: f.stampNs };
+      const timing = { arrivalMs: f.arrivalMs, deadlineMs: f.deadlineMs, startMs: d.startMs, endMs: end, size: d.size, variant: d.variant, batch: n, stampNs: f.stampNs };
       this.guard(() => this.opts.onResult?.(f.camera, f.payload, results[i], timing), { phase: 'onResult', camera: f.camera });
     }
     if (missed) this.slack.revoke('backlog', end);
@@ -269,7 +285,9 @@ export class Scheduler<T, R> {
     const now = this.clock.now();
     return this.metrics.snapshot({
       nowMs: now,
-      size: this.ladder.current,
+      size: this.ladder.current.size,
+      rung: rungKey(this.ladder.current),
+      ladderRungs: this.ladder.active().map((i) => rungKey(this.cfg.rungs[i])),
       ladderRung: this.ladder.index,
       ladderChanges: this.ladder.changeCount,
       utilization: this.load.utilization(now, this.earliestRunningStart()),
@@ -385,6 +403,7 @@ export class Scheduler<T, R> {
       badRate: this.load.badRate(),
       upCostRatio,
       upFits,
+      fits: this.cost.high(1, cur) <= this.cfg.ladder.fitShare * this.minBudgetMs,
     });
     if (change !== undefined) this.load.reset(now);
   }

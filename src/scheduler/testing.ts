@@ -62,7 +62,7 @@ export interface FakeResult<T> {
   readonly batch: number;
 }
 
-export type CostFn = (batch: number, size: InputSize) => number;
+export type CostFn = (batch: number, size: InputSize, variant?: string) => number;
 
 export interface FakeRunnerOptions {
   /** Latency of a batch; default 1 ms per frame at any size. */
@@ -75,7 +75,7 @@ export interface FakeRunnerOptions {
 
 /** A runner that echoes its payloads and takes `cost(batch, size)` ms of fake time. */
 export class FakeRunner<T> implements BatchRunner<T, FakeResult<T>> {
-  readonly calls: { frames: T[]; size: InputSize }[] = [];
+  readonly calls: { frames: T[]; size: InputSize; variant?: string }[] = [];
   readonly cost: CostFn;
 
   constructor(private readonly opts: FakeRunnerOptions = {}) {
@@ -86,10 +86,10 @@ export class FakeRunner<T> implements BatchRunner<T, FakeResult<T>> {
     return frames.map((payload) => ({ payload, size, batch: frames.length }));
   }
 
-  run(frames: readonly T[], size: InputSize): Promise<readonly FakeResult<T>[]> {
+  run(frames: readonly T[], size: InputSize, variant?: string): Promise<readonly FakeResult<T>[]> {
     const call = this.calls.length;
-    this.calls.push({ frames: [...frames], size });
-    this.opts.clock?.advance(this.cost(frames.length, size));
+    this.calls.push({ frames: [...frames], size, variant });
+    this.opts.clock?.advance(this.cost(frames.length, size, variant));
     if (this.opts.failOn?.(call)) return Promise.reject(new Error(`fake failure on call ${call}`));
     return Promise.resolve(this.results(frames, size));
   }
@@ -103,8 +103,8 @@ export function stepOnce<T>(s: Scheduler<T, FakeResult<T>>, clock: FakeClock, ru
   const d = s.poll();
   if (d === null) return null;
   const payloads = d.frames.map((f) => f.payload);
-  runner.calls.push({ frames: payloads, size: d.size });
-  clock.advance(runner.cost(d.frames.length, d.size));
+  runner.calls.push({ frames: payloads, size: d.size, variant: d.variant });
+  clock.advance(runner.cost(d.frames.length, d.size, d.variant));
   s.complete(d, runner.results(payloads, d.size));
   return d;
 }
@@ -131,7 +131,7 @@ export function simulate<T>(
 ): void {
   const running: { d: Dispatch<T>; endMs: number }[] = [];
   const fill = () => {
-    for (let d = s.poll(); d !== null; d = s.poll()) running.push({ d, endMs: clock.now() + cost(d.frames.length, d.size) });
+    for (let d = s.poll(); d !== null; d = s.poll()) running.push({ d, endMs: clock.now() + cost(d.frames.length, d.size, d.variant) });
     after?.();
   };
   const drainUntil = (t: number) => {

@@ -7,6 +7,17 @@
 /** A model input size, `[height, width]`, as listed in a model manifest's ladder. */
 export type InputSize = readonly [height: number, width: number];
 
+/**
+ * One rung of the ladder: an input size and, optionally, a model variant the runner knows by
+ * name (a precision such as `int8`, a width such as `w0.5`, or both). The scheduler never
+ * interprets the variant: each rung is just another cost it measures (see `SchedulerOptions.rungs`).
+ */
+export interface Rung {
+  readonly size: InputSize;
+  /** The runner's name for the variant; absent: the runner's default model. */
+  readonly variant?: string;
+}
+
 /** Cancels a timer set with {@link Clock.setTimer}; calling it twice is harmless. */
 export type CancelTimer = () => void;
 
@@ -25,7 +36,8 @@ export interface Clock {
  * does); the scheduler never assumes otherwise.
  */
 export interface BatchRunner<T, R> {
-  run(frames: readonly T[], size: InputSize): Promise<readonly R[]>;
+  /** `variant`: the rung's model variant (absent: the runner's default model). */
+  run(frames: readonly T[], size: InputSize, variant?: string): Promise<readonly R[]>;
 }
 
 /**
@@ -80,6 +92,18 @@ export interface LadderOptions {
   readonly stepDownAfter?: number;
   /** Consecutive underloaded dispatches before stepping up. Integer ≥ stepDownAfter; default 30. */
   readonly stepUpAfter?: number;
+  /**
+   * Never step down while one frame's high-quantile cost at the current rung is within this
+   * share of the smallest budget and utilization is below `highWater`: misses then come from
+   * noise on the machine, not from the rung. In (0, 1]; default 0.75.
+   */
+  readonly fitShare?: number;
+  /**
+   * A measured rung is on the ladder only if it is cheaper, by at least this fraction, than
+   * every measured rung listed before it (a rung that is worse and no cheaper saves nothing).
+   * In [0, 0.9]; default 0.05.
+   */
+  readonly minSaving?: number;
 }
 
 export interface WindowOptions {
@@ -91,8 +115,16 @@ export interface WindowOptions {
 
 export interface SchedulerOptions<T, R> {
   readonly cameras: Readonly<Record<string, CameraConfig>>;
-  /** The model's input sizes, largest first (the manifest's ladder). */
-  readonly sizes: readonly InputSize[];
+  /** The model's input sizes, largest first (the manifest's ladder). Ignored when `rungs` is given. */
+  readonly sizes?: readonly InputSize[];
+  /**
+   * The ladder's rungs in order of preference, best first (e.g. size-major: 192×384 fp32,
+   * 192×384 int8, 160×320 fp32, …). The scheduler learns each rung's cost online and steps
+   * through them by cost: a rung is kept only while it is measured cheaper than every rung
+   * before it (see `ladder.minSaving`); an unmeasured rung is kept so that it gets tried.
+   * Default: `sizes`, one rung each, no variant.
+   */
+  readonly rungs?: readonly Rung[];
   readonly runner: BatchRunner<T, R>;
   readonly clock: Clock;
   /** Inferences allowed at once. Integer in [1, 16]; default 1 (one CPU pipeline). */
@@ -127,6 +159,8 @@ export interface FrameTiming {
   readonly startMs: number;
   readonly endMs: number;
   readonly size: InputSize;
+  /** The rung's model variant (absent: the runner's default). */
+  readonly variant?: string;
   /** Frames in the batch this one ran in. */
   readonly batch: number;
   readonly stampNs: bigint;
@@ -154,6 +188,8 @@ export interface Dispatch<T> {
   readonly id: number;
   readonly frames: readonly PendingFrame<T>[];
   readonly size: InputSize;
+  /** The rung's model variant (absent: the runner's default); hand it to the runner with `size`. */
+  readonly variant?: string;
   readonly startMs: number;
   /** The cost model's expectation (EWMA) when dispatched. */
   readonly expectedMs: number;
