@@ -18,6 +18,7 @@ import { replay } from '../src/replay/replay.js';
 import type { ReplaySummary } from '../src/replay/summary.js';
 import { compressionFigures, compressionTable } from './compression.js';
 import { openFloor } from './floor.js';
+import { perFrameFigures } from './per-frame.js';
 import { bagReadMsPerFrame, CACHE, ensureBag, loadImages, uncompressedCopy, writeFramesFile, type BagSpec } from './frames.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -303,9 +304,18 @@ async function main() {
     };
   }
 
+  // --- the four-camera bag as fast as the pipeline goes: the throughput overload is held to
+  log('bench: fast_4cam (replay --fast, four cameras: the throughput reference for overload_2x)');
+  const f4 = await timedReplay('fast_4cam', { bag: bag4, fast: true });
+  const f4Ms = f4.marks.length > 1 ? (f4.marks[f4.marks.length - 1] - f4.marks[0]) / (f4.marks.length - 1) : NaN;
+  result.fast_4cam = { ms_per_frame: r3(f4Ms), frames_per_s: r2(1000 / f4Ms), processed: f4.summary.processed, input_size_end: f4.summary.scheduler.input_size };
+
   log('bench: overload_2x (replay at rate 2, four cameras)');
   if (global.gc) global.gc();
   const ov = await timedReplay('overload_2x', { bag: bag4, rate: 2 });
+  // Served rate: processed frames over the bag's duration at rate 2 (the time frames were offered).
+  const ovSpanS = Number(ov.summary.bag_duration_s) / 2;
+  const ovFps = ovSpanS > 0 ? ov.summary.processed / ovSpanS : NaN;
   const q = ov.rssAt;
   const flat = q['25%'] !== undefined && q['100%'] !== undefined ? q['100%'] - q['25%'] <= Math.max(16, q['25%'] * 0.05) : null;
   result.overload_2x = {
@@ -325,7 +335,17 @@ async function main() {
     batch_sizes: ov.summary.scheduler.batch_sizes,
     input_size_end: ov.summary.scheduler.input_size,
     ladder_changes: ov.summary.scheduler.ladder_changes,
+    rung_end: ov.summary.scheduler.rung ?? null,
+    ladder_rungs: ov.summary.scheduler.ladder_rungs ?? null,
+    served_frames_per_s: r2(ovFps),
+    ratio_to_fast: r2(ovFps * f4Ms / 1000),
+    ratio_to_fast_rule: 'served frames/s (processed / bag duration at rate 2) over fast_4cam frames/s (target >= 0.8)',
   };
+
+  // --- the ROS node's per-frame path on its own (CDR in, result messages out), beside the
+  // floor, alternated frame by frame in one process (bench/per-frame.ts)
+  log('bench: perception (the ROS node per frame, in memory, beside the floor)');
+  result.perception = await perFrameFigures({ modelDir: args.model, images, rounds: args.quick ? 1 : 2, inference: args.inference, log });
 
   // --- batching: the scheduler with and without cross-camera batching (rate 4: always a
   // backlog), and the engine alone: one batch of 4 against 4 runs of batch 1. Deadlines are
@@ -418,9 +438,11 @@ function table(r: Obj): string {
   add('pipeline: replay --fast, 1 cam', `${f(g(r, 'pipeline', 'ms_per_frame'), ' ms/frame')} (latency p50 ${f(g(r, 'pipeline', 'median_latency_ms'), ' ms')})`, `${f(g(r, 'pipeline', 'ratio_to_floor'), 'x')} floor (target <= 1.25x)`);
   add('  CPU time per frame (all threads)', `${f(g(r, 'pipeline', 'cpu_ms_per_frame'), ' ms')} vs floor ${f(g(r, 'floor', 'cpu_ms_per_frame'), ' ms')}`, `${f(g(r, 'pipeline', 'cpu_ratio_to_floor'), 'x')} floor CPU; on these cores no faster than ${f(g(r, 'pipeline', 'cpu_bound_ms_per_frame'), ' ms/frame')}`);
   add('  same, uncompressed bag', `${f(g(r, 'pipeline_uncompressed_bag', 'ms_per_frame'), ' ms/frame')}`, `${f(g(r, 'pipeline_uncompressed_bag', 'ratio_to_floor'), 'x')} floor; bag read alone ${f(g(r, 'bag_read_ms_per_frame', 'one_cam_zstd'), ' ms/frame')} zstd (${f(g(r, 'bag_read_ms_per_frame', 'codecs', 'zstd'))}), ${f(g(r, 'bag_read_ms_per_frame', 'one_cam_uncompressed'), ' ms')} uncompressed`);
+  add('perception: ROS node per frame', `${f(g(r, 'perception', 'ms_per_frame'), ' ms/frame')} (CDR in -> result messages out, no bag)`, `${f(g(r, 'perception', 'ratio_to_floor'), 'x')} floor ${f(g(r, 'perception', 'floor_ms'), ' ms')} alternated (target <= 1.25x)`);
   add('realtime_4cam: 4 x 30 Hz', `p50 ${f(g(r, 'realtime_4cam', 'p50_ms'))} / p99 ${f(g(r, 'realtime_4cam', 'p99_ms'), ' ms')}, misses ${f(g(r, 'realtime_4cam', 'misses'))}, drops ${f(g(r, 'realtime_4cam', 'drops'))}`, `p99 = ${f(g(r, 'realtime_4cam', 'p99_over_single_frame'), 'x')} single frame ${f(g(r, 'realtime_4cam', 'single_frame_ms'), ' ms')} (target 0 misses, <= 2x)`);
   add('  same, uncompressed bag', `p50 ${f(g(r, 'realtime_4cam_uncompressed_bag', 'p50_ms'))} / p99 ${f(g(r, 'realtime_4cam_uncompressed_bag', 'p99_ms'), ' ms')}, misses ${f(g(r, 'realtime_4cam_uncompressed_bag', 'misses'))}, drops ${f(g(r, 'realtime_4cam_uncompressed_bag', 'drops'))}`, `p99 = ${f(g(r, 'realtime_4cam_uncompressed_bag', 'p99_over_single_frame'), 'x')} single frame`);
   add('overload_2x: 4 x 60 Hz', `p99 ${f(g(r, 'overload_2x', 'p99_ms'), ' ms')}, drops ${f(g(r, 'overload_2x', 'drops'))}, peak rss ${f(g(r, 'overload_2x', 'peak_rss_mb'), ' MB')}`, `budget ${f(g(r, 'overload_2x', 'budget_ms'), ' ms')}; rss ${f(g(r, 'overload_2x', 'rss_mb_at'))} flat: ${f(g(r, 'overload_2x', 'rss_flat'))}`);
+  add('  served', `${f(g(r, 'overload_2x', 'processed'))} processed, ${f(g(r, 'overload_2x', 'served_frames_per_s'))} frames/s`, `${f(g(r, 'overload_2x', 'ratio_to_fast'), 'x')} of --fast on the same bag ${f(g(r, 'fast_4cam', 'frames_per_s'))} frames/s (target >= 0.8)`);
   add('batching: replay rate 4', `on ${f(g(r, 'batching', 'replay_on', 'frames_per_s'))} fps`, `off ${f(g(r, 'batching', 'replay_off', 'frames_per_s'))} fps (x${f(g(r, 'batching', 'replay_gain'))})`);
   add('batching: engine', `batch 4: ${f(g(r, 'batching', 'engine', 'batch4_frames_per_s'))} fps`, `4 x batch 1: ${f(g(r, 'batching', 'engine', 'batch1_frames_per_s'))} fps (x${f(g(r, 'batching', 'engine', 'gain'))})`);
   for (const p of ['opencv_dnn', 'pytorch']) {

@@ -16,6 +16,13 @@ export interface FramePayload {
    * in its thread and returns it as `result.overlay`); unset: the runner's own policy.
    */
   overlay?: boolean;
+  /**
+   * `encoded.data` is a whole ArrayBuffer this frame owns (intake's copy of a transport's
+   * message): PerceptionWorker moves it to the worker instead of copying it, and the result's
+   * `image` brings it back. The payload's own bytes are detached meanwhile: use the result's
+   * image. Unset: the bytes may be a view into something shared (a bag chunk) and are copied.
+   */
+  owned?: boolean;
 }
 
 export type FrameOutcome = { ok: true; result: FrameResult; image: RgbImage } | { ok: false; error: PerceptionError };

@@ -8,6 +8,7 @@ const CAMERA_ENCODINGS = new Set(['rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', '8U
 const COMPRESSED_FORMAT = /(^|\W)(jpe?g|png)(\W|$)/i;
 
 export interface IntakeFrame {
+  /** Its `data` is a fresh copy in an ArrayBuffer of its own (see FramePayload.owned). */
   readonly encoded: EncodedImage;
   readonly stampNs: bigint;
   readonly input: { readonly width: number; readonly height: number; readonly encoding: string } | undefined;
@@ -37,18 +38,26 @@ export function takeFrame(msg: unknown, compressed: boolean, info: Arrival, came
       throw new PerceptionError('UNSUPPORTED_ENCODING', `compressed format "${String(c?.format)}" is not supported (jpeg or png)`, { ...ctx, field: 'format' });
     }
     if (!(c.data instanceof Uint8Array) || c.data.length === 0) throw new PerceptionError('BAD_IMAGE', 'compressed image has no data', { ...ctx, field: 'data' });
-    return { encoded: { kind: 'compressed', format: c.format, data: c.data.slice() }, stampNs, input: undefined };
+    return { encoded: { kind: 'compressed', format: c.format, data: copyOf(c.data) }, stampNs, input: undefined };
   }
   const img: Image = validateImage(msg, ctx);
   if (!CAMERA_ENCODINGS.has(img.encoding)) {
     throw new PerceptionError('UNSUPPORTED_ENCODING', `image encoding "${img.encoding}" is not a camera encoding (supported: ${[...CAMERA_ENCODINGS].join(', ')})`, { ...ctx, field: 'encoding' });
   }
-  const data = img.data.slice(0, img.step * img.height);
+  const data = copyOf(img.data.subarray(0, img.step * img.height));
   return {
     encoded: { kind: 'raw', width: img.width, height: img.height, encoding: img.encoding, step: img.step, data },
     stampNs,
     input: { width: img.width, height: img.height, encoding: img.encoding },
   };
+}
+
+/**
+ * A copy in a fresh ArrayBuffer of exactly its size. `new Uint8Array(view)` always copies;
+ * `slice()` would not on a Node Buffer (Buffer#slice is a view), which a transport may hand in.
+ */
+function copyOf(data: Uint8Array): Uint8Array {
+  return new Uint8Array(data);
 }
 
 /** The frame's header stamp; the sender's or receive time when the header is zero (some drivers). */

@@ -67,8 +67,9 @@ async function main(): Promise<void> {
             result.overlay = { width: ov.width, height: ov.height, data: new Uint8Array(ov.data) };
           }
           // The main thread has the frame's bytes when they were a packed rgb8 view of what it
-          // sent (no copy back); anything this side converted or decoded goes back.
-          const image = isViewOfInput(f.encoded, o.image) ? undefined : ownImage(f.encoded, o.image);
+          // sent a copy of (no copy back); bytes it moved here go back moved; anything this side
+          // converted or decoded goes back.
+          const image = isViewOfInput(f.encoded, o.image) ? (f.moved ? o.image : undefined) : ownImage(f.encoded, o.image);
           collect(result, image, transfer);
           return { ok: true, result, image };
         });

@@ -143,6 +143,25 @@ describe('PerceptionWorker', () => {
     expect(bview[1]).toBe(picture(3)[1]);
   });
 
+  it('moves a frame that owns its bytes to the worker and back with its result (no copy), same results', async () => {
+    const own = picture(5).slice(); // a whole ArrayBuffer of its own, as intake's copy
+    const ref = own.slice();
+    const f = { ...payload('front', 8, raw(own)), owned: true };
+    const [w] = await worker.run([f], engine.inputSize);
+    expect(own.byteLength).toBe(0); // moved, not copied
+    const img = (w as Extract<FrameOutcome, { ok: true }>).image;
+    expect(img.data.byteLength).toBe(W * H * 3);
+    expect(Buffer.from(img.data).equals(Buffer.from(ref))).toBe(true);
+    const [m] = await main.run([payload('front', 8, raw(ref))], engine.inputSize);
+    expectSame(okResult(w), okResult(m));
+    // a view into something bigger is never moved, owned or not
+    const chunk = new Uint8Array(W * H * 3 + 10);
+    chunk.set(ref, 10);
+    const [v] = await worker.run([{ ...payload('front', 9, raw(chunk.subarray(10))), owned: true }], engine.inputSize);
+    expect(v.ok).toBe(true);
+    expect(chunk.byteLength).toBe(W * H * 3 + 10);
+  });
+
   it('renders the overlay in the worker when asked, equal to the main thread’s', async () => {
     const f = { ...payload('front', 6, raw(picture(4))), overlay: true };
     const [w] = await worker.run([f], engine.inputSize);

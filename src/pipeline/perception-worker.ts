@@ -47,6 +47,8 @@ export interface WireFrame {
   encoded: EncodedImage;
   /** Render the overlay in the worker (the main thread decided from the overlay rate). */
   overlay: boolean;
+  /** The bytes were moved, not copied (FramePayload.owned): the result's image must bring them back. */
+  moved?: boolean;
 }
 
 export type ToWorker =
@@ -243,21 +245,26 @@ export class PerceptionWorker implements BatchRunner<FramePayload, FrameOutcome>
   }
 
   /**
-   * Runs a batch in the worker. Encoded bytes are copied into a fresh buffer that is
-   * transferred, not structured-cloned: a bag message's `data` is a view into its whole
-   * decompressed chunk (other messages, ground truth), so transferring it would detach the
-   * rest of the chunk, and cloning a view clones its entire ArrayBuffer. One memcpy of the
-   * frame (~0.3 ms for 1280x720 rgb8) is the cheapest safe move, and the main thread keeps its
-   * bytes, so a packed rgb8 frame's image needs nothing sent back.
+   * Runs a batch in the worker. A frame that owns its bytes (`FramePayload.owned`: intake's
+   * copy in the ROS node) is moved to the worker and back with its result: no copy either way.
+   * Other encoded bytes are copied into a fresh buffer that is transferred, not
+   * structured-cloned: a bag message's `data` is a view into its whole decompressed chunk
+   * (other messages, ground truth), so transferring it would detach the rest of the chunk, and
+   * cloning a view clones its entire ArrayBuffer. One memcpy of the frame (~0.3 ms for 1280x720
+   * rgb8) is the cheapest safe move there, and the main thread keeps its bytes, so a packed
+   * rgb8 frame's image needs nothing sent back. (Moving saved two such copies a frame in the
+   * node: docs/experiments/2026-12-06-ladder-and-per-frame-path.md.)
    */
   async run(frames: readonly FramePayload[], size: InputSize, variant?: string): Promise<readonly FrameOutcome[]> {
     this.syncFollowed();
     const transfer: ArrayBuffer[] = [];
     const wire: WireFrame[] = frames.map((f) => {
+      const own = f.encoded.data;
+      const movable = f.owned === true && own.buffer instanceof ArrayBuffer && own.byteOffset === 0 && own.byteLength === own.buffer.byteLength && !transfer.includes(own.buffer);
       // new Uint8Array(view) always copies (a Node Buffer's slice() would be a view of the chunk).
-      const data = new Uint8Array(f.encoded.data);
-      transfer.push(data.buffer);
-      return { camera: f.camera, topic: f.topic, index: f.index, stampNs: f.stampNs, logTimeNs: f.logTimeNs, encoded: { ...f.encoded, data }, overlay: this.wantOverlay(f) };
+      const data = movable ? own : new Uint8Array(own);
+      transfer.push(data.buffer as ArrayBuffer);
+      return { camera: f.camera, topic: f.topic, index: f.index, stampNs: f.stampNs, logTimeNs: f.logTimeNs, encoded: { ...f.encoded, data }, overlay: this.wantOverlay(f), ...(movable ? { moved: true } : {}) };
     });
     const reply = await this.call({ type: 'run', id: 0, frames: wire, size, ...(variant !== undefined ? { variant } : {}) }, transfer);
     const outcomes = reply.outcomes ?? [];
@@ -266,6 +273,7 @@ export class PerceptionWorker implements BatchRunner<FramePayload, FrameOutcome>
       if (!o) return { ok: false, error: new PerceptionError('MODEL_RUNTIME', 'perception worker returned no outcome for a frame', { camera: f.camera, topic: f.topic, index: f.index }) };
       if (!o.ok) return { ok: false, error: toError(o.error) };
       if (wire[i].overlay) this.lastOverlay.set(f.camera, f.stampNs);
+      if (!o.image && wire[i].moved) return { ok: false, error: new PerceptionError('MODEL_RUNTIME', 'perception worker kept a moved frame', { camera: f.camera, topic: f.topic, index: f.index }) };
       return { ok: true, result: o.result, image: o.image ?? mainImage(f.encoded) };
     });
   }

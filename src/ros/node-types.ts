@@ -54,6 +54,14 @@ export interface PerceptionNodeOptions {
   readonly flagger?: FlaggerOptions;
   /** Detection score threshold (default 0.3, as replay). */
   readonly scoreThreshold?: number;
+  /**
+   * Move each frame's bytes (intake's copy) to the inference worker and back instead of copying
+   * them (default true). `false` is the copying path, kept as the per-frame bench's reference
+   * (bench/per-frame.ts --compare-copy).
+   */
+  readonly moveFrames?: boolean;
+  /** ONNX Runtime intra-op threads of the inference worker (default: PerceptionWorker's, 1). */
+  readonly workerThreads?: number;
 }
 
 /** AdaptationStatus without its header: what a learner core reports. */

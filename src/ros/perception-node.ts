@@ -258,7 +258,8 @@ export class PerceptionNode extends ManagedNode {
     // replay runs every frame); a live transport does not wait, and the mailbox keeps the latest.
     let settle!: () => void;
     const fate = new Promise<void>((r) => (settle = r));
-    const payload: NodePayload = { camera: cam.name, topic: cam.topic, index: info.index, stampNs: frame.stampNs, logTimeNs: info.receiveTimeNs, encoded: frame.encoded, settle };
+    // Intake's copy is the frame's own: the inference worker moves it instead of copying it.
+    const payload: NodePayload = { camera: cam.name, topic: cam.topic, index: info.index, stampNs: frame.stampNs, logTimeNs: info.receiveTimeNs, encoded: frame.encoded, owned: this.#o.moveFrames ?? true, settle };
     const outcome = scheduler.offer(cam.name, payload, { stampNs: frame.stampNs, sourceSize: encodedSize(frame.encoded) });
     if (outcome !== 'queued') settle();
     return fate;
@@ -360,7 +361,7 @@ export class PerceptionNode extends ManagedNode {
       // the frames kept here); without, none (the worker decodes them).
       const returnTensors = this.#adaptation ? FEATURE_OUTPUTS : [];
       const variants = defaultLadderVariants(e.manifest, e.provider);
-      this.#worker = await PerceptionWorker.create({ modelDir, providers: [e.provider], inputSize: e.inputSize, variants, perception: this.#perception!.options, follow: e, returnTensors, log: (l) => this.#log('info', l) });
+      this.#worker = await PerceptionWorker.create({ modelDir, providers: [e.provider], inputSize: e.inputSize, variants, threads: this.#o.workerThreads, perception: this.#perception!.options, follow: e, returnTensors, log: (l) => this.#log('info', l) });
       this.#runner = this.#worker;
       this.#log('info', `inference in a worker thread (${e.provider})`);
     } catch (err) {
