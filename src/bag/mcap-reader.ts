@@ -121,16 +121,35 @@ export class McapBagReader implements BagReader {
     const wanted = opts.topics ? new Set(opts.topics) : undefined;
     if (this.#indexed) {
       const indexed = this.#indexed;
+      const skip = opts.skip;
+      const topicOf = (id: number) => indexed.channelsById.get(id)?.topic ?? '';
       const query = { topics: opts.topics, startTime: opts.startNs, endTime: opts.endNs };
       // Chunks in time order (ours, most recorders'): views, no copies; overlapping ones: @mcap/core's merge.
       const chunks = this.#views ? chunksInOrder(indexed, query) : undefined;
-      const iter = chunks ? readMessageViews(indexed, this.#readable, this.#codecs, chunks, query) : indexed.readMessages(query);
+      // A skipped message still takes its place in its topic's index (BagMessage.index). The
+      // view path asks `skip` for a whole chunk before yielding any of it, so every message's
+      // index is taken then, in order, and a kept one's handed out when it is yielded.
+      const kept = new Map<string, number[]>();
+      const viewSkip = (id: number, t: bigint) => {
+        const topic = topicOf(id);
+        const i = counter.next(topic);
+        if (skip!(topic, t)) return true;
+        (kept.get(topic) ?? kept.set(topic, []).get(topic)!).push(i);
+        return false;
+      };
+      const iter = chunks ? readMessageViews(indexed, this.#readable, this.#codecs, chunks, skip ? { ...query, skip: viewSkip } : query) : indexed.readMessages(query);
+      const indexOf = (topic: string) => (skip && chunks ? (kept.get(topic)?.shift() ?? counter.next(topic)) : counter.next(topic));
       while (true) {
         const r = await this.#pull(iter);
         if (r.done) return;
         const m = r.value;
+        // The view path asked `skip` before reading the chunk; @mcap/core's merge did not.
+        if (skip && !chunks && skip(topicOf(m.channelId), m.logTime)) {
+          counter.next(topicOf(m.channelId));
+          continue;
+        }
         const dec = this.#decoder(indexed.channelsById.get(m.channelId), (id) => indexed.schemasById.get(id));
-        const out = decodeOne(this.path, dec, counter.next(dec.topic), m.logTime, m.data, opts);
+        const out = decodeOne(this.path, dec, indexOf(dec.topic), m.logTime, m.data, opts);
         if (out) yield out;
         this.#assertOpen();
       }
@@ -144,6 +163,10 @@ export class McapBagReader implements BagReader {
       else if (rec.type === 'Message') {
         const channel = channels.get(rec.channelId);
         if (!channel || (wanted && !wanted.has(channel.topic)) || !inRange(rec.logTime, opts)) continue;
+        if (opts.skip?.(channel.topic, rec.logTime)) {
+          counter.next(channel.topic);
+          continue;
+        }
         const dec = this.#decoder(channel, (id) => schemas.get(id));
         const out = decodeOne(this.path, dec, counter.next(dec.topic), rec.logTime, rec.data, opts);
         if (out) yield out;

@@ -164,3 +164,36 @@ describe('readMessageViews: what @mcap/core readMessages yields, without its cop
     expect(views!.map(shape)).toEqual(core.map(shape));
   });
 });
+
+describe('ReadOptions.skip (a live-paced consumer that fell behind)', () => {
+  it('never yields a skipped message, keeps every topic index, and does not decompress a chunk it skips whole', async () => {
+    await withTmp(async (dir) => {
+      const file = join(dir, 'skip.mcap');
+      // One chunk per step: a small /gt message then a big /cam one (the big one closes the chunk).
+      const w = await McapBagWriter.open(file, { compression: 'zstd', chunkSize: 1000 });
+      await w.addTopic('/gt', 'std_msgs/msg/String');
+      await w.addTopic('/cam', 'std_msgs/msg/String');
+      for (let i = 0; i < 6; i++) {
+        await w.write('/gt', T0 + BigInt(i), { data: `gt${i}` });
+        await w.write('/cam', T0 + BigInt(i), { data: `cam${i}`.padEnd(2000, '.') });
+      }
+      await w.close();
+      let decompressed = 0;
+      const spy = { ...codecs, decompressHandlers: { ...codecs.decompressHandlers, zstd: (b: Uint8Array, n: bigint) => (decompressed++, codecs.decompressHandlers.zstd(b, n)) } };
+      const stale = new Set([1n, 2n, 4n].map((k) => T0 + k)); // steps 1, 2 and 4 fell behind
+      for (const messageViews of [true, false]) {
+        decompressed = 0;
+        const r = await McapBagReader.open(file, { codecs: spy, messageViews });
+        try {
+          const asked: string[] = [];
+          const got = await collect(r, { skip: (topic, t) => (asked.push(`${topic}@${t - T0}`), stale.has(t)) });
+          expect(got.map((m) => `${m.topic}#${m.index}@${m.logTimeNs - T0}`)).toEqual(['/gt#0@0', '/cam#0@0', '/gt#3@3', '/cam#3@3', '/gt#5@5', '/cam#5@5']);
+          expect(asked.slice(0, 4)).toEqual(['/gt@0', '/cam@0', '/gt@1', '/cam@1']); // in log-time order
+          if (messageViews) expect(decompressed).toBe(3); // only the chunks of steps 0, 3, 5
+        } finally {
+          await r.close();
+        }
+      }
+    });
+  });
+});

@@ -26,6 +26,8 @@ export interface ViewQuery {
   topics?: readonly string[];
   startTime?: bigint;
   endTime?: bigint;
+  /** Messages not to read (ReadOptions.skip, by channel id); a chunk left with none is not read. */
+  skip?: (channelId: number, logTime: bigint) => boolean;
 }
 
 /** Opcode and record length. */
@@ -76,7 +78,9 @@ export async function* readMessageViews(
     }
   }
   for (const chunk of chunks) {
-    const entries = await messageIndex(readable, chunk, channels, start, end);
+    let entries = await messageIndex(readable, chunk, channels, start, end);
+    const skip = query.skip;
+    if (skip) entries = entries.filter(([logTime, , channelId]) => !skip(channelId, logTime));
     if (entries.length === 0) continue;
     const records = await chunkRecords(readable, chunk, codecs);
     const view = new DataView(records.buffer, records.byteOffset, records.byteLength);
@@ -84,14 +88,14 @@ export async function* readMessageViews(
   }
 }
 
-/** The [log time, offset] entries of the wanted channels within [start, end], sorted as ChunkCursor sorts them. */
+/** The [log time, offset, channel id] entries of the wanted channels within [start, end], sorted as ChunkCursor sorts them. */
 async function messageIndex(
   readable: McapTypes.IReadable,
   chunk: ChunkIndex,
   channels: Set<number> | undefined,
   start: bigint,
   end: bigint,
-): Promise<[bigint, bigint][]> {
+): Promise<[bigint, bigint, number][]> {
   if (chunk.messageIndexLength === 0n) return [];
   let first: bigint | undefined;
   let relevant: bigint | undefined;
@@ -102,7 +106,7 @@ async function messageIndex(
   if (first === undefined || relevant === undefined) return [];
   const bytes = await readable.read(relevant, first + chunk.messageIndexLength - relevant);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const entries: [bigint, bigint][] = [];
+  const entries: [bigint, bigint, number][] = [];
   let at = 0;
   while (view.byteLength - at >= HEADER) {
     const opcode = view.getUint8(at);
@@ -117,7 +121,7 @@ async function messageIndex(
     if (body + 6 + n > at || n % 16 !== 0) {
       throw new Error(`message index of channel ${channelId} for chunk at offset ${chunk.chunkStartOffset}: ${n} bytes of entries do not fit its record`);
     }
-    for (let p = body + 6; p < body + 6 + n; p += 16) entries.push([view.getBigUint64(p, true), view.getBigUint64(p + 8, true)]);
+    for (let p = body + 6; p < body + 6 + n; p += 16) entries.push([view.getBigUint64(p, true), view.getBigUint64(p + 8, true), channelId]);
   }
   if (at !== view.byteLength) throw new Error(`${view.byteLength - at} bytes remaining in message index section of chunk at offset ${chunk.chunkStartOffset}`);
   if (entries.length === 0) return entries;

@@ -179,7 +179,12 @@ export class Ros1BagReader implements BagReader {
       for (const m of batch) {
         this.#assertOpen();
         const dec = this.#decoder(m.conn);
-        const out = decodeOne(this.path, dec, counter.next(dec.topic), timeToNs(m.time), m.data, opts);
+        const logTimeNs = timeToNs(m.time);
+        if (opts.skip?.(dec.topic, logTimeNs)) {
+          counter.next(dec.topic); // a skipped message keeps its place in the topic's index
+          continue;
+        }
+        const out = decodeOne(this.path, dec, counter.next(dec.topic), logTimeNs, m.data, opts);
         if (out) yield out;
       }
     }

@@ -156,7 +156,8 @@ export class ThreadedBagReader implements BagReader {
         }
         if (!cursor.ended) this.#worker.postMessage({ type: 'credit', id, n: 1 } satisfies ToReader);
         if ('e' in item) opts.onError?.(fromWireError(item.e, 'MESSAGE_DECODE', 'bag reader thread'));
-        else yield item.m;
+        // A function cannot cross to the reader thread: `skip` is asked here, after the read.
+        else if (!opts.skip?.(item.m.topic, item.m.logTimeNs)) yield item.m;
       }
     } finally {
       this.#cursors.delete(id);

@@ -55,6 +55,14 @@ export interface ReadOptions {
    * ('BAG_TRUNCATED', 'BAG_CORRUPT', 'IO') always throw: nothing after them can be trusted.
    */
   onError?: (err: PerceptionError) => void;
+  /**
+   * Messages the caller no longer wants, decided by topic and log time in log-time order just
+   * before they are read (a live-paced consumer that fell behind: replay skips camera frames
+   * whose deadline passed before they were read). A skipped message is never yielded. The
+   * indexed MCAP reader does not read or decompress a chunk whose every wanted message is
+   * skipped; the other readers skip the message's decoding.
+   */
+  skip?: (topic: string, logTimeNs: bigint) => boolean;
 }
 
 export interface BagReader {

@@ -75,6 +75,12 @@ export interface ReplayOptions {
   inference?: 'worker' | 'main';
   /** Where the bag is read and decoded (zstd, CRC, CDR: ~7 ms a raw 720p frame). Default: DEFAULT_READER. */
   reader?: 'thread' | 'main';
+  /**
+   * At a rate, camera frames whose deadline passed before the reader got to them are not read
+   * (counted as dropped, `deadline`): default true. `false` reads and offers every frame however
+   * late, as before 2026-12-06 (a benchmark's reference).
+   */
+  skipLate?: boolean;
 }
 
 /**
@@ -157,6 +163,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       cameras: r.cameras,
       rate,
       fast: options.fast ?? false,
+      skipLate: options.skipLate ?? true,
       onCameraMessage: (camera) => r.out.camera(camera).frames++,
       onTruth: (camera, stampNs, truth) => {
         r.scoring.addTruth(camera, stampNs, truth);
@@ -167,6 +174,13 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
         if (frame) r.finished();
       },
       onTime: (ns) => (bagNowNs = ns),
+      onSkipped: (camera) => {
+        r.scheduler.skipped(camera);
+        r.out.camera(camera).frames++;
+        r.out.dropped(camera, 'deadline');
+        options.hooks?.onDrop?.(camera, 'deadline');
+        r.finished();
+      },
       log: r.log,
     });
     if (bagError) {

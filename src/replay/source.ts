@@ -22,6 +22,8 @@ export interface BagSourceOptions {
   readonly cameras: Readonly<Record<string, CameraConfig>>;
   readonly rate: number;
   readonly fast: boolean;
+  /** At a rate, skip frames whose deadline passed before they were read (default true; see `behind`). */
+  readonly skipLate?: boolean;
   /** A camera message arrived (counted before it is checked). */
   readonly onCameraMessage: (camera: string) => void;
   readonly onTruth: (camera: string, stampNs: bigint, truth: Truth) => void;
@@ -29,6 +31,11 @@ export interface BagSourceOptions {
   readonly onBad: (code: ErrorCode | string, camera: string | undefined, frame: boolean) => void;
   /** The bag clock advanced to this log time. */
   readonly onTime: (logTimeNs: bigint) => void;
+  /**
+   * A camera frame not read because its deadline had passed before the reader got to it (at a
+   * rate only): it can only be dropped (`deadline`), and counts as finished.
+   */
+  readonly onSkipped?: (camera: string) => void;
   readonly log: (line: string) => void;
 }
 
@@ -42,16 +49,21 @@ const FRAME_ERRORS = new Set<string>(['BAD_IMAGE', 'UNSUPPORTED_ENCODING', 'MESS
 export async function feedBag(o: BagSourceOptions): Promise<string | undefined> {
   const { info, roles, scheduler } = o;
   const relevant = info.topics.filter((t) => roles.get(t.topic)!.role !== 'other').map((t) => t.topic);
+  const wallStart = performance.now();
+  let warnedLag = false;
   const messages = o.reader.messages({
     topics: relevant,
+    skip: o.fast || o.skipLate === false ? undefined : behind(o, wallStart, () => {
+      if (warnedLag) return;
+      warnedLag = true;
+      o.log(`replay: reading the bag runs behind --rate ${o.rate}: camera frames whose deadline passed before they were read are skipped, unread, and counted as dropped for their deadline; use a lower --rate, --fast, or --budget-ms`);
+    }),
     onError: (err) => {
       o.log(`skipping message: ${err.message}`);
       const r = err.context.topic ? roles.get(err.context.topic) : undefined;
       o.onBad(err.code, r && r.role !== 'other' ? r.camera : undefined, r?.role === 'camera');
     },
   });
-  const wallStart = performance.now();
-  let warnedLag = false;
   try {
     for await (const m of messages) {
       o.onTime(m.logTimeNs);
@@ -119,6 +131,40 @@ export async function feedBag(o: BagSourceOptions): Promise<string | undefined> 
     return `${err.code}: ${err.message}`;
   }
   return undefined;
+}
+
+/**
+ * The reader's `skip` at a rate: a camera frame whose deadline (due time + budget) passed before
+ * the reader got to it can only be dropped, so it is not read, nor its ground truth (same log
+ * time; ours comes first in the same chunk): with chunks of one frame, its chunk is not even
+ * decompressed. A camera transport with keep-last QoS loses frames the node did not take
+ * without costing the node anything; reading and decompressing them on the replay's thread is
+ * what made every frame late under 2x overload (docs/experiments/2026-12-06-ladder-and-per-frame-path.md).
+ * One decision per camera and log time, so a frame and its ground truth go together; ground
+ * truth older than the camera's last decided frame is always read.
+ */
+function behind(o: BagSourceOptions, wallStart: number, onFirst: () => void): (topic: string, logTimeNs: bigint) => boolean {
+  const decided = new Map<string, { t: bigint; skip: boolean }>();
+  return (topic, t) => {
+    const role = o.roles.get(topic);
+    if (!role || role.role === 'other') return false;
+    const camera = role.camera;
+    const last = decided.get(camera);
+    let skip: boolean;
+    if (last && last.t === t) skip = last.skip;
+    else if (last && t < last.t) skip = false;
+    else {
+      const budget = o.cameras[camera]?.budgetMs;
+      const dueMs = wallStart + Number(t - o.info.startNs) / 1e6 / o.rate;
+      skip = budget !== undefined && performance.now() > dueMs + budget;
+      decided.set(camera, { t, skip });
+    }
+    if (skip && role.role === 'camera') {
+      onFirst();
+      o.onSkipped?.(camera);
+    }
+    return skip;
+  };
 }
 
 /** A camera message's image as the pipeline takes it (no copy: the bytes stay the reader's). */

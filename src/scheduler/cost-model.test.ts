@@ -71,4 +71,12 @@ describe('cost model per rung (size × variant)', () => {
     expect(m.expected(2, { size: BIG, variant: 'int8' })).toBeCloseTo(15 * 1.6);
     expect(Object.keys(m.snapshot()).sort()).toEqual(['1x256x512', '1x256x512@int8']);
   });
+
+  it('keeps the lowest recent run of each rung: its cost without contention', () => {
+    const m = new CostModel(cfg, BIG);
+    expect(m.low(1, { size: BIG, variant: 'int8' })).toBe(10); // unmeasured: the prior
+    for (const ms of [8, 30, 25, 28]) m.record(1, { size: BIG, variant: 'int8' }, ms);
+    expect(m.low(1, { size: BIG, variant: 'int8' })).toBe(8);
+    expect(m.expected(1, { size: BIG, variant: 'int8' })).toBeGreaterThan(15);
+  });
 });

@@ -10,6 +10,7 @@ interface Entry {
   count: number;
   ewma: number;
   high: number;
+  low: number;
   readonly ring: Float64Array;
   next: number;
 }
@@ -56,7 +57,7 @@ export class CostModel {
     const key = keyOf(batch, rung);
     let e = this.entries.get(key);
     if (e === undefined) {
-      e = { batch, rung, count: 0, ewma: ms, high: ms, ring: new Float64Array(this.cfg.ringSize), next: 0 };
+      e = { batch, rung, count: 0, ewma: ms, high: ms, low: ms, ring: new Float64Array(this.cfg.ringSize), next: 0 };
       this.entries.set(key, e);
     } else {
       e.ewma += this.cfg.alpha * (ms - e.ewma);
@@ -65,6 +66,8 @@ export class CostModel {
     e.next = (e.next + 1) % e.ring.length;
     e.count += 1;
     e.high = Math.max(e.ewma, this.quantileOf(e));
+    // quantileOf left the samples sorted at the front of the scratch buffer.
+    e.low = this.scratch[0];
   }
 
   estimate(batch: number, at: RungLike): CostEstimate {
@@ -85,6 +88,18 @@ export class CostModel {
 
   high(batch: number, at: RungLike): number {
     return this.estimate(batch, at).highMs;
+  }
+
+  /**
+   * The lowest of the recent samples (the ring) of a batch at a rung, or the expectation when
+   * unmeasured: what the rung costs without contention. Another process, or the replay's own
+   * reading on the other core, only ever adds to a run's time; comparing rungs measured at
+   * different moments by their EWMA compared the load of those moments instead
+   * (docs/experiments/2026-12-06-ladder-and-per-frame-path.md).
+   */
+  low(batch: number, at: RungLike): number {
+    const e = this.entries.get(keyOf(batch, asRung(at)));
+    return e !== undefined ? e.low : this.expected(batch, at);
   }
 
   /** Samples of this rung at batch 1 (0: its cost is a prior). */

@@ -114,6 +114,11 @@ describe('ladder over rungs (size × model variant)', () => {
     expect(h.s.snapshot().ladder_rungs).toEqual(['256x512', '128x256']);
     expect(h.s.expectedCost(1, { size: BIG, variant: 'fp16' }).expectedMs).toBeCloseTo(19.8);
     expect(() => h.s.learnCost(1, BIG, 5, 'int4')).toThrow(/variant 'int4' is not on the ladder/);
+    // Runs under contention (another process, the bag read) raise its expectation, not its place:
+    // the ladder compares each rung's lowest recent run.
+    for (let i = 0; i < 10; i++) h.s.learnCost(1, SMALL, 30);
+    expect(h.s.expectedCost(1, SMALL).expectedMs).toBeGreaterThan(20);
+    expect(h.s.snapshot().ladder_rungs).toEqual(['256x512', '128x256']);
   });
 
   it('skips a dominated rung when stepping down, and hands the variant to the runner', () => {

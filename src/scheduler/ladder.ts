@@ -23,15 +23,17 @@ export type LadderChange = { readonly from: Rung; readonly to: Rung; readonly di
 
 /** What the ladder needs to know of each rung's cost (the scheduler's CostModel). */
 export interface RungCosts {
-  expected(batch: number, rung: Rung): number;
+  /** The rung's cost without contention (the lowest recent sample; see CostModel.low). */
+  low(batch: number, rung: Rung): number;
   /** Samples behind the rung's batch-1 cost; 0: a prior. */
   samples(rung: Rung): number;
 }
 
 /**
  * The ladder over rungs (input size × model variant), in the order of preference the caller
- * gives (best first). Which rungs are on it is decided by measured cost: a measured rung counts
- * only if it is cheaper, by `minSaving`, than every measured rung kept before it, so the ladder
+ * gives (best first). Which rungs are on it is decided by measured cost (each rung's lowest
+ * recent run, robust to contention): a measured rung counts only if it is cheaper, by
+ * `minSaving`, than every measured rung kept before it, so the ladder
  * is ordered by cost and never steps "down" to a worse rung that costs as much (FP16 on a CPU,
  * say). A rung not yet measured is kept, at its prior, so that it is tried once and learned.
  *
@@ -91,7 +93,7 @@ export class ResolutionLadder {
         out.push(i);
         continue;
       }
-      const c = this.costs.expected(1, r);
+      const c = this.costs.low(1, r);
       if (c < floor * (1 - this.cfg.minSaving)) {
         out.push(i);
         floor = c;

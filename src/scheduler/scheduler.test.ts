@@ -338,3 +338,19 @@ describe('progress()', () => {
     await expect(h.s.progress()).resolves.toBeUndefined();
   });
 });
+
+describe('frames the source skipped (read past their deadline)', () => {
+  it('count as offered and dropped for their deadline, as load the ladder sees', () => {
+    const h = harness({ cameras: { a: { budgetMs: 10 } }, window: { utilizationMs: 100 }, cost: (_n, size) => (size[0] === BIG[0] ? 20 : 5) });
+    for (let i = 0; i < 40; i++) {
+      h.clock.set(i * 10);
+      h.s.skipped('a');
+    }
+    const snap = h.s.snapshot();
+    expect(snap.cameras.a.offered).toBe(40);
+    expect(snap.cameras.a.dropped.deadline).toBe(40);
+    expect(h.drops).toHaveLength(0); // no payload, no onDrop: the source accounts for them
+    expect(snap.ladder_changes).toBeGreaterThan(0); // the prior cost (10 ms) does not fit 0.75 × 10 ms
+    expect(() => h.s.skipped('zz')).toThrow(/unknown camera/);
+  });
+});

@@ -176,6 +176,24 @@ export class Scheduler<T, R> {
   }
 
   /**
+   * A frame the source never offered because its deadline passed before it could (a bag read
+   * behind its rate skips such frames unread): counted as offered and dropped for its deadline,
+   * and as load, like a deadline drop at `poll` (the miss rate, the ladder, slack). `onDrop` is
+   * not called: there is no payload, and the source accounts for the frame itself.
+   */
+  skipped(camera: string): void {
+    if (!this.cfg.cameras.has(camera)) throw new PerceptionError('INVALID_ARGUMENT', `unknown camera "${camera}"`, { camera, field: 'camera' });
+    if (this.disposed) return;
+    const now = this.clock.now();
+    this.metrics.offered(camera);
+    this.load.touch(now);
+    this.load.addOutcome('dropped');
+    this.slack.revoke('backlog', now);
+    this.metrics.dropped(camera, 'deadline');
+    this.observeLoad(now);
+  }
+
+  /**
    * Takes the next batch, or null when nothing can run (empty, or `maxInFlight` reached).
    * Frames that can no longer meet their deadline are dropped here, before the batch is formed.
    */
