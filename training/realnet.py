@@ -57,6 +57,15 @@ FD_CH = 1 + 4 + len(FD_CLASSES)
 COCO = {"person": 0, "bicycle": 1, "car": 2, "motorcycle": 3, "bus": 5, "truck": 7}
 
 
+def from_checkpoint(ck):
+    """RealNet with a checkpoint's weights (checkpoints from before the fd tap have no arch['fd'])."""
+    arch = dict(ck.get("arch", {}))
+    arch.setdefault("fd", ck["state"]["det_trunk.0.dw.0.weight"].shape[0] != 48 + 96)
+    net = RealNet(ck["spec"], **arch)
+    net.load_state_dict(ck["state"])
+    return net
+
+
 def load_tail_spec(path=os.path.join(HERE, "tail_spec_real.json")):
     with open(path) as f:
         return json.load(f)

@@ -234,7 +234,7 @@ def main():
     ho = SynthSet(a.heldout)
     crop = tuple(map(int, a.crop.split("x")))
     spec = R.load_tail_spec()
-    arch = {"neck": a.neck}
+    arch = {"neck": a.neck, "fd": True}
     net = R.RealNet(spec, **arch)
     for p in net.backbone.parameters():
         p.requires_grad_(False)
