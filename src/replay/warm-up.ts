@@ -7,7 +7,7 @@ import { encodedImage } from './source.js';
 
 /**
  * Runs the cameras' first frames at every rung (size × variant) and batch size before the clock starts,
- * and teaches the scheduler what each run cost. The engine warms up on a small grey frame; the
+ * and teaches the scheduler what each run cost (every run, 2 to 4 per rung and batch). The engine warms up on a small grey frame; the
  * first runs on real frames were still slow (a new input shape for the in-graph resize, each
  * camera's first frame, each batch size's first batch), and, planned on the prior cost, they
  * held most of the bench's four-camera deadline misses
@@ -49,8 +49,8 @@ export async function warmUpOnBagFrames(reader: BagReader, cameraTopics: BagInfo
     }
     return performance.now() - t0;
   };
-  // Each camera's first frame once (its own buffers), then each size and batch until two runs
-  // in a row agree within 20 % (at most 4): what they took is what the scheduler learns.
+  // Each camera's first frame once (its own buffers), then each rung and batch until two runs
+  // in a row agree within 20 % (at most 4); the scheduler learns every one of those runs.
   for (const f of frames) if ((await timed([f], rungs[0])) === undefined) return;
   for (const rung of rungs) {
     for (let n = 1; n <= Math.min(maxBatch, Math.max(1, same.length)); n++) {
@@ -60,9 +60,11 @@ export async function warmUpOnBagFrames(reader: BagReader, cameraTopics: BagInfo
         const t = await timed(batch, rung);
         if (t === undefined) return;
         ms = t;
+        // Every run is a sample: on a shared machine one run can be several times another, and
+        // the ladder compares rungs by their lowest (CostModel.low).
+        scheduler.learnCost(batch.length, rung.size, ms, rung.variant);
         if (Math.abs(ms - prev) <= 0.2 * prev) break;
       }
-      scheduler.learnCost(batch.length, rung.size, ms, rung.variant);
       runs.push(`${rungKey(rung)}${batch.length > 1 ? ` batch ${batch.length}` : ''} ${ms.toFixed(1)} ms`);
     }
   }

@@ -19,6 +19,9 @@ export interface LoadSample {
   readonly fits?: boolean;
 }
 
+/** Runs of a rung before its cost can take it off the ladder. */
+const MIN_SAMPLES = 2;
+
 export type LadderChange = { readonly from: Rung; readonly to: Rung; readonly direction: 'down' | 'up' };
 
 /** What the ladder needs to know of each rung's cost (the scheduler's CostModel). */
@@ -35,7 +38,8 @@ export interface RungCosts {
  * recent run, robust to contention): a measured rung counts only if it is cheaper, by
  * `minSaving`, than every measured rung kept before it, so the ladder
  * is ordered by cost and never steps "down" to a worse rung that costs as much (FP16 on a CPU,
- * say). A rung not yet measured is kept, at its prior, so that it is tried once and learned.
+ * say). A rung not yet measured (fewer than two runs) is kept, at its prior, so that it is tried
+ * and learned.
  *
  * Steps down one rung after `stepDownAfter` consecutive overloaded dispatches (or deadline
  * drops), and back up only after `stepUpAfter` consecutive dispatches at the lower rung that
@@ -89,7 +93,8 @@ export class ResolutionLadder {
     let floor = Infinity;
     for (let i = 0; i < this.rungs.length; i++) {
       const r = this.rungs[i];
-      if (this.costs === undefined || this.costs.samples(r) === 0) {
+      // One run says little on a shared machine: a rung counts as measured from its second.
+      if (this.costs === undefined || this.costs.samples(r) < MIN_SAMPLES) {
         out.push(i);
         continue;
       }
