@@ -65,6 +65,13 @@ class Cache:
         self.taps = {t: ld("taps_" + t) for t in self.meta["taps"]}
         self.syn = np.array([i for i, s in enumerate(self.samples) if s["src"] == "syn"])
         self.real = np.array([i for i, s in enumerate(self.samples) if s["src"] == "real"])
+        # real samples with full masks (comma10k): few, so drawn on their own (--masked-per-batch)
+        self.masked = np.array([i for i in self.real if self._full_mask(i)], dtype=int)
+
+    def _full_mask(self, i):
+        # weak labels (real_data.RealSet) never mark lane markings and mark little road
+        seg = np.asarray(self.seg[i])
+        return bool((seg == 1).any() or (seg == 2).mean() > 0.15)
 
     def batch(self, idx, crop, rng, net):
         H, W = self.meta["size"]
@@ -213,6 +220,8 @@ def main():
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=12)
     ap.add_argument("--real-per-batch", type=int, default=4)
+    ap.add_argument("--masked-per-batch", type=int, default=0,
+                    help="of the real samples, how many are drawn from those with full masks (comma10k)")
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--neck", type=int, default=48)
     ap.add_argument("--seed", type=int, default=0)
@@ -263,7 +272,8 @@ def main():
         print(f"resumed from {last} at step {step}")
     n_real = a.real_per_batch if len(cache.real) else 0
     cm = cache.meta
-    print(f"cache {a.cache}: {len(cache.syn)} synthetic + {len(cache.real)} real samples ({n_real} real per batch) | "
+    print(f"cache {a.cache}: {len(cache.syn)} synthetic + {len(cache.real)} real samples ({n_real} real per batch, "
+          f"{min(a.masked_per_batch, n_real)} of them from the {len(cache.masked)} with full masks) | "
           f"held-out {a.heldout}: {len(ho)} | crops {crop} of {tuple(cm['size'])} | deploy input {size} "
           f"{R.count_macs(net, *size) / 1e9:.3f} GMAC | {sum(p.numel() for p in params)} trained params (backbone frozen)", flush=True)
     meta_base = {"domains": cm["synthetic"]["domains"], "size": list(size), "arch": arch, "smoke": a.smoke, "ladder": ladder,
@@ -291,7 +301,10 @@ def main():
             g["lr"] = a.lr * sched(step)
         idx = list(cache.syn[rng.integers(0, len(cache.syn), a.batch - n_real)])
         if n_real:
-            idx += list(cache.real[rng.integers(0, len(cache.real), n_real)])
+            n_m = min(a.masked_per_batch, n_real) if len(cache.masked) else 0
+            idx += list(cache.real[rng.integers(0, len(cache.real), n_real - n_m)])
+            if n_m:
+                idx += list(cache.masked[rng.integers(0, len(cache.masked), n_m)])
         b, taps = cache.batch(idx, crop, rng, net)
         f = net.heads_features(taps)
         out = dict(f)
