@@ -32,6 +32,8 @@ export interface CameraSummary {
   drops_by_reason: DropCounts;
   /** Frames processed after their deadline. */
   deadline_misses: number;
+  /** Of those, frames started although already expected to finish late (a starving camera's). */
+  misses_started_late?: number;
   bad_frames: number;
   latency_ms: LatencySummary | null;
   metrics: MetricsSummary;
@@ -46,6 +48,8 @@ export interface ReplaySummary {
   dropped: number;
   drops_by_reason: DropCounts;
   deadline_misses: number;
+  /** Of the misses, frames started although already expected to finish late; the rest started in time. */
+  misses_started_late?: number;
   /** Frames that could not be used (corrupt, bad encoding, size mismatch), by reason code. */
   bad_frames: Record<string, number>;
   /** Message in → results ready. */

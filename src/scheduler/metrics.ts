@@ -17,6 +17,11 @@ export interface CameraSnapshot {
   served: number;
   /** Served, but finished after the deadline. */
   deadline_misses: number;
+  /**
+   * Of the misses, frames started when their expected finish was already past their deadline:
+   * a starving camera's frame run anyway (PlanInput.starving). The others started in time.
+   */
+  late_starts: number;
   dropped: Record<DropReason, number>;
   /** Arrival → result. */
   latency: LatencySnapshot | null;
@@ -66,6 +71,7 @@ class CameraMetrics {
   offered = 0;
   served = 0;
   misses = 0;
+  lateStarts = 0;
   readonly dropped = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>;
   // HDR: bounded memory whatever the frame count, 3 significant digits; values in µs.
   readonly latencyUs = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
@@ -77,6 +83,7 @@ class CameraMetrics {
       offered: this.offered,
       served: this.served,
       deadline_misses: this.misses,
+      late_starts: this.lateStarts,
       dropped: { ...this.dropped },
       latency:
         h.totalCount === 0
@@ -113,10 +120,11 @@ export class SchedulerMetrics {
     this.cam(camera).dropped[reason] += 1;
   }
 
-  served(camera: string, latencyMs: number, missed: boolean): void {
+  served(camera: string, latencyMs: number, missed: boolean, lateStart = false): void {
     const c = this.cam(camera);
     c.served += 1;
     if (missed) c.misses += 1;
+    if (missed && lateStart) c.lateStarts += 1;
     c.latencyUs.recordValue(Math.min(3_600_000_000, Math.max(1, Math.round(latencyMs * 1000))));
   }
 

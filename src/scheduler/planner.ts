@@ -32,6 +32,8 @@ export interface Plan<T> {
   readonly late: PendingFrame<T>[];
   /** The next batch, earliest deadline first; empty when nothing is left to run. */
   readonly batch: PendingFrame<T>[];
+  /** The batch is a starving camera's late frame run anyway (see PlanInput.starving). */
+  readonly rescue?: boolean;
 }
 
 /** Earliest deadline first; higher priority, then older arrival, breaks ties. */
@@ -69,7 +71,7 @@ export function plan<T>(input: PlanInput<T>): Plan<T> {
   if (live.length === 0) {
     if (input.idle && input.starving && late.length > 0) {
       const rescue = [...late].sort(edfOrder).find((f) => input.starving!(f.camera) && single > f.deadlineMs - f.arrivalMs && (input.busy === undefined || !input.busy.has(f.camera)));
-      if (rescue) return { late: late.filter((f) => f !== rescue), batch: [rescue] };
+      if (rescue) return { late: late.filter((f) => f !== rescue), batch: [rescue], rescue: true };
     }
     return { late, batch: [] };
   }

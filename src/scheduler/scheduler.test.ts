@@ -235,6 +235,20 @@ describe('deadlines', () => {
     stepOnce(h.s, h.clock, h.runner);
     expect(h.served).toHaveLength(1);
     expect(h.s.snapshot().cameras.a.deadline_misses).toBe(1);
+    expect(h.s.snapshot().cameras.a.late_starts).toBe(0); // it started in time (1 ms expected)
+  });
+
+  it('tells misses of frames started in time from a starving camera\'s late frame run anyway', () => {
+    const h = harness({ cameras: { a: { budgetMs: 10 } }, sizes: [BIG], cost: () => 15, costModel: { priorMs: 1 } });
+    for (let i = 1; i <= 3; i++) {
+      h.clock.set(i * 100);
+      h.offer('a', `f${i}`);
+      stepOnce(h.s, h.clock, h.runner);
+    }
+    // f1 overran (started in time); f2 was dropped for its deadline; f3 ran anyway, known late.
+    expect(h.served.map((x) => x.payload)).toEqual(['f1', 'f3']);
+    expect(h.drops.map((x) => [x.payload, x.reason])).toEqual([['f2', 'deadline']]);
+    expect(h.s.snapshot().cameras.a).toMatchObject({ deadline_misses: 2, late_starts: 1 });
   });
 });
 

@@ -206,7 +206,7 @@ export class Scheduler<T, R> {
       const f = box.peek();
       if (f !== undefined) this.heads.push(f);
     }
-    const { late, batch } = plan({
+    const { late, batch, rescue } = plan({
       pending: this.heads,
       busy: this.busy,
       nowMs: now,
@@ -226,7 +226,7 @@ export class Scheduler<T, R> {
         this.takeFrom(f);
         this.busy.add(f.camera);
       }
-      d = { id: this.nextId++, frames: batch, size: rung.size, ...(rung.variant !== undefined ? { variant: rung.variant } : {}), startMs: now, expectedMs: this.cost.expected(batch.length, rung) };
+      d = { id: this.nextId++, frames: batch, size: rung.size, ...(rung.variant !== undefined ? { variant: rung.variant } : {}), startMs: now, expectedMs: this.cost.expected(batch.length, rung), ...(rescue ? { lateStart: true } : {}) };
       this.inFlight.set(d.id, d);
       this.metrics.dispatched(batch.length);
     }
@@ -260,7 +260,7 @@ export class Scheduler<T, R> {
       this.starving.delete(f.camera);
       const miss = end > f.deadlineMs;
       missed ||= miss;
-      this.metrics.served(f.camera, end - f.arrivalMs, miss);
+      this.metrics.served(f.camera, end - f.arrivalMs, miss, d.lateStart === true);
       this.load.addOutcome(miss ? 'miss' : 'ok');
       const timing = { arrivalMs: f.arrivalMs, deadlineMs: f.deadlineMs, startMs: d.startMs, endMs: end, size: d.size, variant: d.variant, batch: n, stampNs: f.stampNs };
       this.guard(() => this.opts.onResult?.(f.camera, f.payload, results[i], timing), { phase: 'onResult', camera: f.camera });

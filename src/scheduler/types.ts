@@ -193,6 +193,8 @@ export interface Dispatch<T> {
   readonly startMs: number;
   /** The cost model's expectation (EWMA) when dispatched. */
   readonly expectedMs: number;
+  /** Started although expected to finish after its deadline (a starving camera's frame, see PlanInput.starving). */
+  readonly lateStart?: boolean;
 }
 
 export type RevokeReason = 'arrival' | 'backlog' | 'shutdown';
