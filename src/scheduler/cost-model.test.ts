@@ -72,11 +72,13 @@ describe('cost model per rung (size × variant)', () => {
     expect(Object.keys(m.snapshot()).sort()).toEqual(['1x256x512', '1x256x512@int8']);
   });
 
-  it('keeps the lowest recent run of each rung: its cost without contention', () => {
+  it('keeps the lowest run of each rung: its cost without contention', () => {
     const m = new CostModel(cfg, BIG);
     expect(m.low(1, { size: BIG, variant: 'int8' })).toBe(10); // unmeasured: the prior
     for (const ms of [8, 30, 25, 28]) m.record(1, { size: BIG, variant: 'int8' }, ms);
     expect(m.low(1, { size: BIG, variant: 'int8' })).toBe(8);
     expect(m.expected(1, { size: BIG, variant: 'int8' })).toBeGreaterThan(15);
+    for (let i = 0; i < 40; i++) m.record(1, { size: BIG, variant: 'int8' }, 30); // the 8 is out of the ring now
+    expect(m.low(1, { size: BIG, variant: 'int8' })).toBe(8);
   });
 });

@@ -66,8 +66,7 @@ export class CostModel {
     e.next = (e.next + 1) % e.ring.length;
     e.count += 1;
     e.high = Math.max(e.ewma, this.quantileOf(e));
-    // quantileOf left the samples sorted at the front of the scratch buffer.
-    e.low = this.scratch[0];
+    e.low = Math.min(e.low, ms);
   }
 
   estimate(batch: number, at: RungLike): CostEstimate {
@@ -91,11 +90,12 @@ export class CostModel {
   }
 
   /**
-   * The lowest of the recent samples (the ring) of a batch at a rung, or the expectation when
-   * unmeasured: what the rung costs without contention. Another process, or the replay's own
-   * reading on the other core, only ever adds to a run's time; comparing rungs measured at
-   * different moments by their EWMA compared the load of those moments instead
-   * (docs/experiments/2026-12-06-ladder-and-per-frame-path.md).
+   * The lowest run ever seen of a batch at a rung, or the expectation when unmeasured: what the
+   * rung costs without contention, for comparing rungs with each other. Another process, or the
+   * replay's own reading on the other core, only ever adds to a run's time; comparing rungs by
+   * their EWMA, or by the low of their recent runs, compared the load of the moments each was
+   * last run at instead: a rung run only at warm-up (quiet) against rungs run all through an
+   * overload (docs/experiments/2026-12-06-ladder-and-per-frame-path.md).
    */
   low(batch: number, at: RungLike): number {
     const e = this.entries.get(keyOf(batch, asRung(at)));

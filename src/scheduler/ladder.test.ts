@@ -119,7 +119,7 @@ describe('ladder over rungs (size × model variant)', () => {
     expect(h.s.expectedCost(1, { size: BIG, variant: 'fp16' }).samples).toBe(2);
     expect(() => h.s.learnCost(1, BIG, 5, 'int4')).toThrow(/variant 'int4' is not on the ladder/);
     // Runs under contention (another process, the bag read) raise its expectation, not its place:
-    // the ladder compares each rung's lowest recent run.
+    // the ladder compares each rung's lowest run.
     for (let i = 0; i < 10; i++) h.s.learnCost(1, SMALL, 30);
     expect(h.s.expectedCost(1, SMALL).expectedMs).toBeGreaterThan(20);
     expect(h.s.snapshot().ladder_rungs).toEqual(['256x512', '128x256']);

@@ -26,7 +26,7 @@ export type LadderChange = { readonly from: Rung; readonly to: Rung; readonly di
 
 /** What the ladder needs to know of each rung's cost (the scheduler's CostModel). */
 export interface RungCosts {
-  /** The rung's cost without contention (the lowest recent sample; see CostModel.low). */
+  /** The rung's cost without contention (its lowest run; see CostModel.low). */
   low(batch: number, rung: Rung): number;
   /** Samples behind the rung's batch-1 cost; 0: a prior. */
   samples(rung: Rung): number;
@@ -35,7 +35,7 @@ export interface RungCosts {
 /**
  * The ladder over rungs (input size × model variant), in the order of preference the caller
  * gives (best first). Which rungs are on it is decided by measured cost (each rung's lowest
- * recent run, robust to contention): a measured rung counts only if it is cheaper, by
+ * run, robust to contention): a measured rung counts only if it is cheaper, by
  * `minSaving`, than every measured rung kept before it, so the ladder
  * is ordered by cost and never steps "down" to a worse rung that costs as much (FP16 on a CPU,
  * say). A rung not yet measured (fewer than two runs) is kept, at its prior, so that it is tried

@@ -412,7 +412,9 @@ export class Scheduler<T, R> {
     let upCostRatio = 1;
     let upFits = false;
     if (up !== undefined) {
-      upCostRatio = Math.max(1, this.cost.expected(1, up) / this.cost.expected(1, cur));
+      // The intrinsic ratio (lowest runs): the two rungs' recent runs saw different loads, and
+      // utilization already carries today's.
+      upCostRatio = Math.max(1, this.cost.low(1, up) / this.cost.low(1, cur));
       const upHigh = this.cost.high(1, up);
       upFits = upHigh <= this.minBudgetMs;
     }
