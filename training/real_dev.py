@@ -14,7 +14,9 @@ from commaai/comma10k (MIT) via training/real_sources.py. Labels:
   (#00ff66) inside each rough box; comma10k has no boxes, and its movable components merge
   neighbouring vehicles. Detections and boxes lower than MIN_H camera pixels are left out
   (outside the scale range scored, as KITTI's difficulty levels do). "vehicle AP@0.5" (VOC
-  all-point) counts a detection of class car or truck; a small set, so a dev signal, not a benchmark.
+  all-point) counts a detection of class car or truck; detections centred on comma10k's "my car"
+  pixels (the ego bonnet and mounts, absent from most cameras) are not scored, as those pixels
+  are not scored for segmentation. A small set, so a dev signal, not a benchmark.
 With --teachers it also scores the two COCO detectors as they are (the backbone comparison).
 """
 import argparse
@@ -68,7 +70,7 @@ def dev_frames(src):
         mov = np.all(mask == np.array([0x00, 0xFF, 0x66], np.uint8), -1)
         rough = next(v for k, v in DEV_VEHICLES.items() if os.path.basename(p).startswith(k))
         boxes = [snap(b, mov) + [True] for b in rough]
-        out.append({"name": os.path.basename(p), "rgb": rgb, "seg": seg, "boxes": boxes})
+        out.append({"name": os.path.basename(p), "rgb": rgb, "seg": seg, "boxes": boxes, "mycar": seg == 255})
     return out
 
 
@@ -76,7 +78,14 @@ def score(frames, dets_per_frame, seg_per_frame):
     """dets: [[cls, score, x0, y0, x1, y1]] in camera pixels (cls 0 car, 1 truck count);
     seg: uint8 mask at any size (labels resized nearest to it)."""
     gts = {i: [(b[:4], b[4]) for b in f["boxes"] if b[3] - b[1] >= MIN_H] for i, f in enumerate(frames)}
-    dets = [(i, d[1], d[2:6]) for i, ds in enumerate(dets_per_frame) for d in ds if d[0] in (0, 1) and d[5] - d[3] >= MIN_H]
+    def on_bonnet(f, d):  # detections centred on the ego car (comma10k "my car") are not scored, as its pixels are not
+        if "mycar" not in f:
+            return False
+        H, W = f["mycar"].shape
+        cx, cy = int(min(max((d[2] + d[4]) / 2, 0), W - 1)), int(min(max((d[3] + d[5]) / 2, 0), H - 1))
+        return bool(f["mycar"][cy, cx])
+    dets = [(i, d[1], d[2:6]) for i, ds in enumerate(dets_per_frame) for d in ds
+            if d[0] in (0, 1) and d[5] - d[3] >= MIN_H and not on_bonnet(frames[i], d)]
     ap = average_precision(dets, gts)
     res = {"vehicle_ap50": round(ap, 4) if ap is not None else None,
            "vehicles": int(sum(b[4] for f in frames for b in f["boxes"]))}
