@@ -22,4 +22,4 @@ writeFileSync(`${dir}/model.onnx`, onnx.subarray(0, onnx.length >> 1));
 const m2 = JSON.parse(readFileSync(`${dir}/manifest.json`, 'utf8'));
 m2.sha256['model.onnx'] = createHash('sha256').update(readFileSync(`${dir}/model.onnx`)).digest('hex');
 writeFileSync(`${dir}/manifest.json`, JSON.stringify(m2));
-try { const e = await Engine.create({ modelDir: dir, providers: ['cpu'] }); console.log('truncated onnx: LOADED (unexpected)'); await e.close?.(); } catch (e) { console.log('truncated model.onnx refused:', (e as Error).message); }
+try { const e = await Engine.create({ modelDir: dir, providers: ['cpu'] }); console.log('truncated onnx: LOADED (unexpected)'); await e.dispose(); } catch (e) { console.log('truncated model.onnx refused:', (e as Error).message); }
