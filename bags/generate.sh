@@ -16,3 +16,5 @@ sim --out bags/night_front.mcap --domain night --frames 60 --seed 301 --size 640
 sim --out bags/rain_front.mcap --domain rain --frames 60 --seed 302 --size 640x360 --rate 10 --compressed --gt-scale 4
 sim --out bags/newpaint_front.mcap --domain newpaint --frames 60 --seed 303 --size 640x360 --rate 10 --compressed --gt-scale 4
 sim --out bags/camshift_front.mcap --domain camshift --frames 60 --seed 304 --size 640x360 --rate 10 --compressed --gt-scale 4
+# The real-frame bag (real_comma10k_front.mcap) is not synthetic: bags/README.md "Real frames"
+# gives its command (bags/make_real_bag.ts from the comma10k sources).
