@@ -66,6 +66,8 @@ export class PerceptionNode extends ManagedNode {
   #worker: PerceptionWorker | undefined;
   #scheduler: Scheduler<NodePayload, FrameOutcome> | undefined;
   #rebuild: Promise<void> = Promise.resolve();
+  // Results handed back by the scheduler and not yet published (see #onResult).
+  #publishing = new Set<Promise<void>>();
   #subs: Subscription[] = [];
   #stopTimer: (() => void) | undefined;
   #events = { transport: 0, publish: 0 };
@@ -106,10 +108,10 @@ export class PerceptionNode extends ManagedNode {
     return this.transport.counts();
   }
 
-  /** Frames waiting in the scheduler or running (0 when idle or inactive). */
+  /** Frames waiting in the scheduler, running, or with results not yet published (0 when idle or inactive). */
   pendingFrames(): number {
     const s = this.#scheduler;
-    return s ? s.pending + s.inFlightCount : 0;
+    return (s ? s.pending + s.inFlightCount : 0) + this.#publishing.size;
   }
 
   /** Feed the transport's events here (its `onEvent` is set when it is opened, before the node exists). */
@@ -192,6 +194,7 @@ export class PerceptionNode extends ManagedNode {
       await s.stop(); // results of frames in flight are still published
       s.dispose();
     }
+    await Promise.all([...this.#publishing]);
     this.#pubs.dispose();
   }
 
@@ -266,23 +269,41 @@ export class PerceptionNode extends ManagedNode {
   }
 
   #onResult(camera: string, payload: NodePayload, outcome: FrameOutcome, timing: FrameTiming): void {
-    try {
-      const cam = this.#cameras.get(camera);
-      if (!cam) return;
-      if (!outcome.ok) {
+    const cam = this.#cameras.get(camera);
+    if (!cam || !outcome.ok) {
+      if (cam && !outcome.ok) {
         cam.stats.problem(outcome.error.code, outcome.error.message);
         this.#log('warn', `frame skipped: ${outcome.error.code}: ${outcome.error.message}`);
-        return;
       }
-      cam.stats.processed++;
-      cam.stats.modelInput = timing.size;
-      if (timing.endMs > timing.deadlineMs) cam.stats.deadlineMisses++;
-      this.#publishResult(cam, outcome);
-      this.#adaptation?.onFrame(outcome.result, outcome.image);
-    } finally {
       payload.settle();
+      return;
     }
+    cam.stats.processed++;
+    cam.stats.modelInput = timing.size;
+    if (timing.endMs > timing.deadlineMs) cam.stats.deadlineMisses++;
+    // Publish on the next turn of the event loop, not inside the scheduler's completion: the
+    // scheduler hands the model its next frame first (its pump polls in a microtask), so another
+    // camera's frame runs while this thread serialises and publishes this one. Publishing
+    // inline kept the second of two cameras that arrive together waiting for the first one's
+    // messages, past its deadline (the live two-camera test served 1 to 9 of its 60 frames).
+    // setImmediate keeps the results in completion order; deactivation waits for them.
+    const job = new Promise<void>((resolve) =>
+      setImmediate(() => {
+        try {
+          this.#publishResult(cam, outcome);
+          this.#adaptation?.onFrame(outcome.result, outcome.image);
+        } catch (err) {
+          this.#log('error', `publishing ${camera}'s results: ${(err as Error).message}`);
+        } finally {
+          payload.settle();
+          resolve();
+        }
+      }),
+    );
+    this.#publishing.add(job);
+    void job.then(() => this.#publishing.delete(job));
   }
+
 
   #publishResult(cam: Camera, outcome: Extract<FrameOutcome, { ok: true }>): void {
     const s = this.#settings!;

@@ -26,6 +26,16 @@ export class ArrivalRates {
     r.lastMs = Math.max(r.lastMs, arrivalMs);
   }
 
+  /** Cameras delivering now: seen, and not silent (see `idleMs`). At least one once any has delivered. */
+  active(nowMs: number): number {
+    let n = 0;
+    for (const r of this.rates.values()) {
+      const silentAfter = r.periodMs === undefined ? SILENT_MIN_MS : Math.max(SILENT_PERIODS * r.periodMs, SILENT_MIN_MS);
+      if (nowMs - r.lastMs <= silentAfter) n += 1;
+    }
+    return n;
+  }
+
   /**
    * Time until the first camera is next expected to deliver; Infinity while no period is known.
    * A camera silent for SILENT_PERIODS of its periods (and at least SILENT_MIN_MS) is not

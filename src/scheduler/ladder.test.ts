@@ -173,6 +173,31 @@ describe('ladder over rungs (size × model variant)', () => {
     expect(run(28).input_size).toEqual(SMALL);
   });
 
+  it('judges the fit by a round of every delivering camera: two cameras that arrive together step down when only one frame fits', () => {
+    // 30 ms a frame fits a 50 ms budget with margin on its own, but the second camera's frame
+    // waits 30 ms for the first and is always late: that must step down, not starve it.
+    const cost: CostFn = (n, size) => n * (isBig(size) ? 30 : 8);
+    const h = harness({ cameras: { front: { budgetMs: 50 }, left: { budgetMs: 50 } }, window: { utilizationMs: 300 }, cost });
+    for (let i = 0; i < 100; i++) {
+      h.clock.set(i * 100);
+      h.offer('front', `f${i}`, i + 1);
+      h.offer('left', `l${i}`, i + 1);
+      for (let k = 0; k < 4; k++) stepOnce(h.s, h.clock, h.runner);
+    }
+    const snap = h.s.snapshot();
+    expect(snap.input_size).toEqual(SMALL);
+    expect(snap.cameras.left.served).toBeGreaterThan(80);
+    expect(snap.cameras.front.served).toBeGreaterThan(80);
+    // One camera alone at the same cost stays at the big size.
+    const one = harness({ cameras: { front: { budgetMs: 50 } }, window: { utilizationMs: 300 }, cost });
+    for (let i = 0; i < 100; i++) {
+      one.clock.set(i * 100);
+      one.offer('front', `f${i}`, i + 1);
+      stepOnce(one.s, one.clock, one.runner);
+    }
+    expect(one.s.snapshot().input_size).toEqual(BIG);
+  });
+
   it('refuses bad rungs with an error naming the field', () => {
     expect(() => harness({ rungs: [{ size: BIG }, { size: BIG }] })).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG', context: expect.objectContaining({ field: 'rungs[1]' }) }));
     expect(() => harness({ rungs: [{ size: BIG, variant: '' }] })).toThrow(/rungs\[0\]\.variant must be a non-empty string/);

@@ -409,22 +409,35 @@ export class Scheduler<T, R> {
     if (this.load.observedMs(now) < this.cfg.window.utilizationMs / 4) return;
     const cur = this.ladder.current;
     const up = this.ladder.larger;
+    // Cameras that deliver together share the engine: in the worst case a frame waits for one
+    // frame of every other camera, so "a frame fits the budget" means a round of them does.
+    // (Judging one frame alone kept a two-camera node at a rung where the second camera's frame
+    // was always dropped: it fit alone, so the drops never stepped the ladder down.)
+    const cameras = Math.max(1, this.rates.active(now));
     let upCostRatio = 1;
     let upFits = false;
     if (up !== undefined) {
       // The intrinsic ratio (lowest runs): the two rungs' recent runs saw different loads, and
       // utilization already carries today's.
       upCostRatio = Math.max(1, this.cost.low(1, up) / this.cost.low(1, cur));
-      const upHigh = this.cost.high(1, up);
-      upFits = upHigh <= this.minBudgetMs;
+      upFits = this.roundHigh(cameras, up) <= this.minBudgetMs;
     }
     const change = this.ladder.observe({
       utilization: this.load.utilization(now, this.earliestRunningStart()),
       badRate: this.load.badRate(),
       upCostRatio,
       upFits,
-      fits: this.cost.high(1, cur) <= this.cfg.ladder.fitShare * this.minBudgetMs,
+      fits: this.roundHigh(cameras, cur) <= this.cfg.ladder.fitShare * this.minBudgetMs,
     });
     if (change !== undefined) this.load.reset(now);
+  }
+
+  /** High-quantile time to run one frame of each of `cameras` at `rung`: one by one, or batched where batching is on. */
+  private roundHigh(cameras: number, rung: Rung): number {
+    const oneByOne = cameras * this.cost.high(1, rung);
+    const maxBatch = this.cfg.batching.enabled ? Math.max(1, this.cfg.batching.maxBatch) : 1;
+    if (maxBatch === 1 || cameras === 1) return oneByOne;
+    const per = Math.min(cameras, maxBatch);
+    return Math.min(oneByOne, Math.ceil(cameras / per) * this.cost.high(per, rung));
   }
 }

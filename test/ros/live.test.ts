@@ -66,6 +66,16 @@ async function callService(node: RclNodeLike, service: string, type: string, req
   });
 }
 
+/** Whether any process of the group led by `pid` is still running. */
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 describe.skipIf(!distro)(`live ROS 2 (${reason})`, () => {
   describe('rclnodejs contract: the real library', () => {
     rclnodejsContract(
@@ -101,6 +111,15 @@ describe.skipIf(!distro)(`live ROS 2 (${reason})`, () => {
     const frames: Record<'front' | 'left', Image[]> = { front: [], left: [] };
     const seen: { topic: string; msg: unknown; at: bigint }[] = [];
     const env = { ...process.env, ROS_HOME: home };
+    // ros2 launch in its own process group, so that a test that stops early (a failure, `-t`)
+    // takes the nodes down with it: killing `ros2 launch` alone leaves its children running,
+    // holding the adaptation ports and a core for the next run.
+    const launched: ChildProcess[] = [];
+    const launchDetached = (args: string[]) => {
+      const child = spawn('ros2', ['launch', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      launched.push(child);
+      return child;
+    };
     const ros2 = (...args: string[]) => {
       const r = spawnSync('ros2', args, { encoding: 'utf8', env, timeout: 60_000 });
       return `${r.stdout}${r.stderr}`.trim();
@@ -115,7 +134,7 @@ describe.skipIf(!distro)(`live ROS 2 (${reason})`, () => {
       for await (const m of reader.messages({ topics: ['/front/image_raw', '/left/image_raw'] })) frames[m.topic.split('/')[1] as 'front' | 'left'].push(structuredClone(m.msg as Image));
       await reader.close();
 
-      launch = spawn('ros2', ['launch', 'adaptive_perception', 'perception.launch.py', `cameras:=['/front/image_raw', '/left/image_raw']`, `model:=${join(share, 'models', 'default')}`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      launch = launchDetached(['adaptive_perception', 'perception.launch.py', `cameras:=['/front/image_raw', '/left/image_raw']`, `model:=${join(share, 'models', 'default')}`]);
       launch.stdout!.on('data', (d: Buffer) => void (launchLog += d.toString()));
       launch.stderr!.on('data', (d: Buffer) => void (launchLog += d.toString()));
 
@@ -151,7 +170,17 @@ describe.skipIf(!distro)(`live ROS 2 (${reason})`, () => {
       await transport?.dispose();
       node?.destroy();
       if (rcl && !rcl.isShutdown()) rcl.shutdown();
-      if (launch && launch.exitCode === null) launch.kill('SIGKILL');
+      for (const child of launched) {
+        if (child.pid === undefined) continue;
+        try {
+          process.kill(-child.pid, 'SIGINT');
+        } catch {
+          continue; // the group is gone
+        }
+        const deadline = Date.now() + 10_000;
+        while (Date.now() < deadline && groupAlive(child.pid)) await sleep(200);
+        if (groupAlive(child.pid)) process.kill(-child.pid, 'SIGKILL');
+      }
     });
 
     /** Publishes both cameras at `hz` for `seconds`, stamped now; returns how many frames each got. */
@@ -292,7 +321,7 @@ describe.skipIf(!distro)(`live ROS 2 (${reason})`, () => {
 
     it('the XML launch file passes its arguments the same way (camera list, use_sim_time), and stops cleanly', async () => {
       let log = '';
-      const xml = spawn('ros2', ['launch', 'adaptive_perception', 'perception.launch.xml', `cameras:=['/rear/image_raw']`, 'use_sim_time:=true'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const xml = launchDetached(['adaptive_perception', 'perception.launch.xml', `cameras:=['/rear/image_raw']`, 'use_sim_time:=true']);
       xml.stdout!.on('data', (d: Buffer) => void (log += d.toString()));
       xml.stderr!.on('data', (d: Buffer) => void (log += d.toString()));
       try {
@@ -323,7 +352,7 @@ describe.skipIf(!distro)(`live ROS 2 (${reason})`, () => {
       await reader.close();
       const since = seen.length;
       let log = '';
-      const rp = spawn('ros2', ['launch', 'adaptive_perception', 'replay.launch.py', `bag:=${bag}`, 'rate:=0.5'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const rp = launchDetached(['adaptive_perception', 'replay.launch.py', `bag:=${bag}`, 'rate:=0.5']);
       rp.stdout!.on('data', (d: Buffer) => void (log += d.toString()));
       rp.stderr!.on('data', (d: Buffer) => void (log += d.toString()));
       try {
