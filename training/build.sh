@@ -108,6 +108,11 @@ step "export -> $OUT"
 step "verify with onnxruntime-node"
 node training/verify_onnx.mjs "$OUT" "$WORK/verify-ref"
 
+if [[ $MODE != smoke ]]; then
+  step "depth focal (fitted across lenses on synthetic drives: docs/experiments/2026-12-06-depth-focal.md)"
+  npx tsx bench/depth-focal.ts --model "$OUT" --write
+fi
+
 t_end=$(date +%s)
 printf '\nbuild.sh %s done in %ds (data %ds, train+eval %ds, export+verify %ds): %s\n' "$MODE" \
   $((t_end - t_start)) $((t_data - t_start)) $((t_train - t_data)) $((t_end - t_train)) "$OUT"

@@ -102,6 +102,11 @@ step "export -> $OUT"
 step "verify with onnxruntime-node"
 node training/verify_onnx.mjs "$OUT" "$WORK/verify-ref"
 
+if [[ $MODE != smoke ]]; then
+  step "depth focal (fitted across lenses on synthetic drives: docs/experiments/2026-12-06-depth-focal.md)"
+  npx tsx bench/depth-focal.ts --model "$OUT" --write
+fi
+
 if [[ -d $REAL_SRC/comma10k ]]; then
   step "real dev check (held-out comma10k frames)"
   "$PYTHON" training/real_dev.py "$OUT" --src "$REAL_SRC" --json "$WORK/real_dev.json" || true

@@ -74,6 +74,8 @@ describe('validateManifest', () => {
     it('feature_stats lengths differ', () => expectBad((m) => (m.feature_stats = { mean: [0, 0], std: [1] }), 'feature_stats.std', /exactly 2/));
     it('feature_stats std negative', () => expectBad((m) => (m.feature_stats = { mean: [0], std: [-1] }), 'feature_stats.std[0]', /≥ 0/));
     it('depth range inverted', () => expectBad((m) => (m.depth.max_m = 0.5), 'depth.max_m'));
+    it('depth focal not positive', () => expectBad((m) => (m.depth.focal = { fx_over_width: 0 }), 'depth.focal.fx_over_width', /fx ÷ image width/));
+    it('depth focal exponent out of range', () => expectBad((m) => (m.depth.focal = { fx_over_width: 0.5, exponent: -1 }), 'depth.focal.exponent'));
   });
 
   it('accepts the README example and lists tail tensors in order', () => {

@@ -79,7 +79,17 @@ export interface Manifest {
   readonly files: { readonly model: string; readonly tails: string } & Readonly<Record<string, string>>;
   readonly sha256: Readonly<Record<string, string>>;
   readonly tails: Readonly<Record<HeadName, TailSpec>>;
-  readonly depth?: { readonly min_m: number; readonly max_m: number };
+  readonly depth?: {
+    readonly min_m: number;
+    readonly max_m: number;
+    /**
+     * The focal length the depth head assumes (fx ÷ image width) and how strongly its depth
+     * follows a camera's own (exponent, default 1): with a camera's camera_info, depth is scaled
+     * by (fx/width ÷ fx_over_width) ^ exponent (src/pipeline/depth-focal.ts). Absent: depth is
+     * not rescaled.
+     */
+    readonly focal?: { readonly fx_over_width: number; readonly exponent?: number };
+  };
   readonly feature_stats?: { readonly mean: readonly number[]; readonly std: readonly number[] };
   readonly training?: Readonly<Record<string, unknown>>;
   readonly precisions?: Precisions;
@@ -235,6 +245,15 @@ export function validateManifest(json: unknown, file: string): Manifest {
     if (!isFiniteNum(d.min_m) || d.min_m <= 0) fail('depth.min_m', `must be a number > 0, got ${JSON.stringify(d.min_m)}`);
     if (!isFiniteNum(d.max_m) || d.max_m <= (d.min_m as number)) {
       fail('depth.max_m', `must be a number > depth.min_m, got ${JSON.stringify(d.max_m)}`);
+    }
+    if (d.focal !== undefined) {
+      const f = obj(d.focal, 'depth.focal');
+      if (!isFiniteNum(f.fx_over_width) || f.fx_over_width <= 0 || f.fx_over_width > 10) {
+        fail('depth.focal.fx_over_width', `must be a number in (0, 10] (fx ÷ image width), got ${JSON.stringify(f.fx_over_width)}`);
+      }
+      if (f.exponent !== undefined && (!isFiniteNum(f.exponent) || f.exponent < 0 || f.exponent > 2)) {
+        fail('depth.focal.exponent', `must be a number in 0..2, got ${JSON.stringify(f.exponent)}`);
+      }
     }
   }
   if (m.feature_stats !== undefined) {

@@ -14,7 +14,9 @@ describe('classifyTopic', () => {
     expect(classifyTopic('/front/perception/overlay', 'sensor_msgs/msg/Image')).toEqual({ role: 'other' });
     expect(classifyTopic('/front/image_raw', 'sensor_msgs/msg/CompressedImage')).toEqual({ role: 'other' });
     expect(classifyTopic('/gt/front/depth', 'std_msgs/msg/String')).toEqual({ role: 'other' });
-    expect(classifyTopic('/front/camera_info', 'sensor_msgs/msg/CameraInfo')).toEqual({ role: 'other' });
+    expect(classifyTopic('/front/camera_info', 'sensor_msgs/msg/CameraInfo')).toEqual({ role: 'camera_info', camera: 'front' });
+    expect(classifyTopic('/robot1/front/camera_info', 'sensor_msgs/msg/CameraInfo')).toEqual({ role: 'camera_info', camera: 'robot1/front' });
+    expect(classifyTopic('/front/camera_info', 'std_msgs/msg/String')).toEqual({ role: 'other' });
   });
   it('builders and classifier agree', () => {
     expect(classifyTopic(cameraTopic('left', true), 'sensor_msgs/msg/CompressedImage')).toMatchObject({ camera: 'left' });

@@ -10,11 +10,13 @@ export type TopicRole =
   | { role: 'gt_detections'; camera: string }
   | { role: 'gt_lane'; camera: string }
   | { role: 'gt_depth'; camera: string }
+  | { role: 'camera_info'; camera: string }
   | { role: 'other' };
 
 const IMAGE = 'sensor_msgs/msg/Image';
 const COMPRESSED = 'sensor_msgs/msg/CompressedImage';
 const DETECTIONS = 'vision_msgs/msg/Detection2DArray';
+const CAMERA_INFO = 'sensor_msgs/msg/CameraInfo';
 
 export function classifyTopic(topic: string, type: string): TopicRole {
   const gt = /^\/gt\/(.+)\/(detections|lane_mask|depth)$/.exec(topic);
@@ -26,6 +28,8 @@ export function classifyTopic(topic: string, type: string): TopicRole {
     return { role: 'other' };
   }
   if (topic.includes('/perception/')) return { role: 'other' };
+  const info = /^\/(.+?)\/camera_info$/.exec(topic);
+  if (info && type === CAMERA_INFO) return { role: 'camera_info', camera: info[1] };
   const cam = /^\/(.+?)\/image(?:_raw|_rect|_color|_rect_color)?(\/compressed)?$/.exec(topic);
   if (cam && ((type === IMAGE && !cam[2]) || (type === COMPRESSED && cam[2]))) {
     return { role: 'camera', camera: cam[1], compressed: type === COMPRESSED };

@@ -208,6 +208,7 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
           bags: typeof o.referenceBag === 'string' ? [o.referenceBag] : o.referenceBag,
           frames: o.referenceFrames,
           classes,
+          depth: ctx.engine.manifest.depth,
           process: (camera, stampNs, image) => ctx.perception.process(camera, stampNs, image),
         }),
       });

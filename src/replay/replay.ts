@@ -14,6 +14,7 @@ import { DEFAULT_OUTPUTS } from '../engine/engine.js';
 import { nsToSeconds } from '../msgs/index.js';
 import { Scheduler, systemClock, type BatchRunner, type CameraConfig, type DropReason } from '../scheduler/index.js';
 import { FrameRunner, type FrameOutcome, type FramePayload } from '../pipeline/frame-runner.js';
+import { CameraFocals, toModelDepth, withCameraFocals } from '../pipeline/depth-focal.js';
 import { DEFAULT_INFERENCE, PerceptionWorker, type FrameTensors } from '../pipeline/perception-worker.js';
 import type { RgbImage } from '../pipeline/image-decode.js';
 import { GcRecorder } from './gc-stats.js';
@@ -24,7 +25,7 @@ import { probeSize, type ProbeRun } from '../adaptation/perception/swap.js';
 import { classifyTopic, type TopicRole } from '../msgs/topics.js';
 import type { MetricsSummary, ReplaySummary } from './summary.js';
 import { FrameScoring } from './frame-scoring.js';
-import { feedBag, sleep } from './source.js';
+import { feedBag, readFirstCameraInfos, sleep } from './source.js';
 import { warmUpOnBagFrames } from './warm-up.js';
 import { defaultLadderVariants, ladderRungs } from '../pipeline/rungs.js';
 import type { Rung } from '../scheduler/index.js';
@@ -149,6 +150,9 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     Object.assign(run, await openRun(options, reader));
     Object.assign(run, await composePipeline(options, run as OpenedRun, rate, (w) => (run.worker = w)));
     const r = run as ReplayRun;
+    // Each camera's first camera_info before any of its frames or ground truth is read: a bag
+    // records it beside every frame, but a frame's ground truth may come first.
+    if (r.focals.enabled) await readFirstCameraInfos(reader, r.info, r.roles, (camera, m) => r.focals.note(camera, m), r.log);
     if (!options.fast) await warmUpOnBagFrames(reader, r.cameraTopics, r.runner, r.scheduler, r.rungs, r.warmUpBatch, r.log);
     let bagNowNs = r.info.startNs;
     await options.hooks?.start?.({ engine: r.engine, perception: r.perception, scheduler: r.scheduler, bagTimeS: () => nsToSeconds(bagNowNs - r.info.startNs), bagStartNs: r.info.startNs, probe: r.probe, takeHeld: r.takeHeld });
@@ -167,8 +171,10 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       onCameraMessage: (camera) => r.out.camera(camera).frames++,
       onTruth: (camera, stampNs, truth) => {
         r.scoring.addTruth(camera, stampNs, truth);
-        options.hooks?.onTruth?.(camera, stampNs, truth);
+        // The learner's depth tail learns in the model's own units (see depth-focal.ts).
+        options.hooks?.onTruth?.(camera, stampNs, truth.kind === 'depth' ? toModelDepth(truth, r.focals.scale(camera)) : truth);
       },
+      onCameraInfo: (camera, cameraInfo) => r.focals.note(camera, cameraInfo),
       onBad: (code, camera, frame) => {
         r.out.countBad(code, camera);
         if (frame) r.finished();
@@ -231,6 +237,7 @@ interface ReplayRun extends OpenedRun {
   readonly scoring: FrameScoring;
   readonly worker: PerceptionWorker | undefined;
   readonly runner: BatchRunner<FramePayload, FrameOutcome>;
+  readonly focals: CameraFocals;
   readonly cameras: Record<string, CameraConfig>;
   /** The ladder's rungs, best first (one, at the engine's input size, without the ladder). */
   readonly rungs: readonly Rung[];
@@ -324,7 +331,9 @@ async function composePipeline(options: ReplayOptions, o: OpenedRun, rate: numbe
   }
   // Inference on this thread: this engine runs the rungs, so it opens the variants.
   if (!worker && variants.length > 0) await engine.openVariants(variants, { modelDir: options.modelDir, log });
-  const runner = worker ?? new FrameRunner(perception);
+  // Depth in metres for each camera's own lens, from its camera_info (src/pipeline/depth-focal.ts).
+  const focals = new CameraFocals(engine.manifest, log);
+  const runner = withCameraFocals(worker ?? new FrameRunner(perception), focals);
   const cameras = cameraConfigs(cameraTopics, info, rate, options);
   const batchingOn = options.batching ?? true;
   const maxBatch = Math.min(4, cameraTopics.length);
@@ -362,7 +371,7 @@ async function composePipeline(options: ReplayOptions, o: OpenedRun, rate: numbe
     ? async (image, candidate) => (await w.probe([image], candidate.toTails(), { id: candidate.id, size: small }))[0].tensors
     : async (image, candidate) => (await perception.processBatch([{ camera: 'probe', stampNs: 0n, image }], small, candidate))[0].tensors;
   const takeHeld = async (camera: string, stampNs: bigint) => (w ? w.takeHeld(camera, stampNs) : undefined);
-  return { perception, out, scoring, worker, runner, cameras, rungs, warmUpBatch: batchingOn ? maxBatch : 1, scheduler, probe, takeHeld, finished };
+  return { perception, out, scoring, worker, runner, focals, cameras, rungs, warmUpBatch: batchingOn ? maxBatch : 1, scheduler, probe, takeHeld, finished };
 }
 
 /**

@@ -3,6 +3,7 @@ import { isPerceptionError, type ErrorCode } from '../core/errors.js';
 import { timeToNs, validateImage, type CompressedImage, type Detection2DArray, type Image } from '../msgs/index.js';
 import type { TopicRole } from '../msgs/topics.js';
 import type { FrameOutcome, FramePayload } from '../pipeline/frame-runner.js';
+import type { CameraInfoLike } from '../pipeline/depth-focal.js';
 import type { EncodedImage } from '../pipeline/image-decode.js';
 import { encodedSize } from '../pipeline/image-size.js';
 import { boxesFromDetections, bytePixels, floatPixels, type Truth } from '../pipeline/messages.js';
@@ -27,6 +28,8 @@ export interface BagSourceOptions {
   /** A camera message arrived (counted before it is checked). */
   readonly onCameraMessage: (camera: string) => void;
   readonly onTruth: (camera: string, stampNs: bigint, truth: Truth) => void;
+  /** A camera's sensor_msgs/CameraInfo (its intrinsics: metric depth, src/pipeline/depth-focal.ts). */
+  readonly onCameraInfo?: (camera: string, info: CameraInfoLike) => void;
   /** A message that was not usable; `frame` when it was a camera frame (it counts as finished). */
   readonly onBad: (code: ErrorCode | string, camera: string | undefined, frame: boolean) => void;
   /** The bag clock advanced to this log time. */
@@ -122,6 +125,9 @@ export async function feedBag(o: BagSourceOptions): Promise<string | undefined> 
           else o.onTruth(role.camera, stampOf(m), { kind: 'depth', width: img.width, height: img.height, data: floatPixels(img) });
           break;
         }
+        case 'camera_info':
+          o.onCameraInfo?.(role.camera, m.msg as CameraInfoLike);
+          break;
         case 'other':
           break;
       }
@@ -147,7 +153,8 @@ function behind(o: BagSourceOptions, wallStart: number, onFirst: () => void): (t
   const decided = new Map<string, { t: bigint; skip: boolean }>();
   return (topic, t) => {
     const role = o.roles.get(topic);
-    if (!role || role.role === 'other') return false;
+    // camera_info is small and read always (a camera's intrinsics must not wait for a frame).
+    if (!role || role.role === 'other' || role.role === 'camera_info') return false;
     const camera = role.camera;
     const last = decided.get(camera);
     let skip: boolean;
@@ -185,3 +192,25 @@ export function stampOf(m: BagMessage): bigint {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * The first camera_info of every camera that has one, handed to `onInfo`: read ahead, through
+ * the reader's topic filter, stopping once each camera has one. A camera_info that cannot be
+ * read is logged and skipped (the stream's own copies come later).
+ */
+export async function readFirstCameraInfos(reader: BagReader, info: BagInfo, roles: ReadonlyMap<string, TopicRole>, onInfo: (camera: string, info: CameraInfoLike) => void, log: (line: string) => void): Promise<void> {
+  const topics = info.topics.filter((t) => roles.get(t.topic)?.role === 'camera_info').map((t) => t.topic);
+  if (topics.length === 0) return;
+  const seen = new Set<string>();
+  try {
+    for await (const m of reader.messages({ topics })) {
+      const role = roles.get(m.topic);
+      if (role?.role !== 'camera_info' || seen.has(role.camera)) continue;
+      seen.add(role.camera);
+      onInfo(role.camera, m.msg as CameraInfoLike);
+      if (seen.size === topics.length) break;
+    }
+  } catch (err) {
+    log(`camera_info read ahead stopped: ${(err as Error).message}`);
+  }
+}

@@ -100,7 +100,7 @@ export async function openPerceptionAdaptation(o: {
             const engine = await Engine.create({ modelDir, providers: ['cpu'], threads: 1, outputs: [...DEFAULT_OUTPUTS, ...FEATURE_OUTPUTS] });
             try {
               const perception = new Perception(engine, { scoreThreshold: 0.3, denseAtCameraSize: false, overlayWidth: 64 });
-              return await bagReferenceSource({ bags: [referenceBag], frames: referenceFrames, classes: manifest.classes, process: (c, s, i) => perception.process(c, s, i) })(send);
+              return await bagReferenceSource({ bags: [referenceBag], frames: referenceFrames, classes: manifest.classes, depth: manifest.depth, process: (c, s, i) => perception.process(c, s, i) })(send);
             } finally {
               await engine.dispose();
             }

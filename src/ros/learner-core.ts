@@ -71,6 +71,10 @@ export class RosLearnerCore implements LearnerCorePort {
     return this.service.classes;
   }
 
+  get depth(): RosLearnerCoreOptions['manifest']['depth'] {
+    return this.manifest.depth;
+  }
+
   /** Counts for tests and diagnostics. */
   status() {
     const s = this.service.status();

@@ -1,4 +1,6 @@
-import { nsToTime } from '../msgs/index.js';
+import { nsToTime, type CameraInfo } from '../msgs/index.js';
+import { cameraInfoTopic } from '../msgs/topics.js';
+import { CameraFocals, toModelDepth } from '../pipeline/depth-focal.js';
 import { buildDiagnostics, learnerDiagnostic, type DiagnosticArray } from './diagnostics.js';
 import { LEARNER_PARAMS } from './params.js';
 import { ADAPTATION_TOPICS, DIAGNOSTICS_TOPIC } from './topics.js';
@@ -175,12 +177,23 @@ export class LearnerNode extends ManagedNode {
   #subscribeLabels(): void {
     const core = this.#core;
     if (!core?.label) return;
-    for (const lt of labelTopics(this.params.get('label_topics') as string[])) {
+    // Depth annotations are metres for their camera's lens; the depth tail learns in the model's
+    // own units (src/pipeline/depth-focal.ts): each camera's camera_info gives the factor.
+    const focals = new CameraFocals({ depth: core.depth }, (l) => this.#log('info', l));
+    const topics = labelTopics(this.params.get('label_topics') as string[]);
+    if (focals.enabled) {
+      for (const camera of new Set(topics.filter((lt) => lt.part === 'depth').map((lt) => lt.camera))) {
+        this.#subs.push(this.transport.subscribe<CameraInfo>(cameraInfoTopic(camera), 'sensor_msgs/msg/CameraInfo', (m) => focals.note(camera, m), { qos: SENSOR_DATA_QOS }));
+      }
+    }
+    for (const lt of topics) {
       // Best effort matches every publisher (ros2 bag play offers what was recorded).
       this.#subs.push(
         this.transport.subscribe(lt.topic, lt.type, (msg) => {
           try {
-            core.label?.(labelFromTopic(lt, msg, core.classes ?? []));
+            const ev = labelFromTopic(lt, msg, core.classes ?? []);
+            const depth = ev.labels.depth;
+            core.label?.(depth ? { ...ev, labels: { ...ev.labels, depth: toModelDepth(depth, focals.scale(lt.camera)) } } : ev);
           } catch (err) {
             this.#labelErrors++;
             this.#log('warn', `label on ${lt.topic} refused: ${(err as Error).message}`);

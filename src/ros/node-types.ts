@@ -1,3 +1,4 @@
+import type { Manifest } from '../model/index.js';
 import type { Engine, EngineOptions } from '../engine/engine.js';
 import type { FlaggerOptions } from '../adaptation/perception/flagger.js';
 import type { AdaptationStatus, FlaggedFrame, WeightUpdate } from '../msgs/adaptation.js';
@@ -79,6 +80,8 @@ export interface LearnerCorePort {
   label?(ev: LabelEvent): void;
   /** The model's class names, to map annotation boxes to class indices. */
   readonly classes?: readonly string[];
+  /** The model's depth section: depth annotations are taken to its units with the camera's camera_info. */
+  readonly depth?: Manifest['depth'];
   setPaused(paused: boolean): void;
   /** Roll back to `version`, or the previous one when empty. */
   rollback(version: string): void;

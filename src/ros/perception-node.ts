@@ -1,8 +1,10 @@
 import { FEATURE_OUTPUTS } from '../adaptation/perception/perception-parts.js';
 import { DEFAULT_OUTPUTS, Engine } from '../engine/engine.js';
 import type { Provider } from '../engine/runner.js';
-import { nsToTime, timeToNs } from '../msgs/index.js';
+import { nsToTime, timeToNs, type CameraInfo } from '../msgs/index.js';
+import { cameraInfoTopic } from '../msgs/topics.js';
 import { FrameRunner, type FrameOutcome, type FramePayload } from '../pipeline/frame-runner.js';
+import { CameraFocals, withCameraFocals } from '../pipeline/depth-focal.js';
 import { PerceptionWorker } from '../pipeline/perception-worker.js';
 import { encodedSize } from '../pipeline/image-size.js';
 import { Perception } from '../pipeline/perception.js';
@@ -11,7 +13,7 @@ import { buildDiagnostics, type DiagnosticArray } from './diagnostics.js';
 import { PERCEPTION_PARAMS, cameraParams } from './params.js';
 import { ADAPTATION_TOPICS, cameraOfTopic, perceptionPublications, type PublishToggles } from './topics.js';
 import { Scheduler, systemClock, type CameraConfig, type Clock, type FrameTiming } from '../scheduler/index.js';
-import type { Subscription, Transport, TransportClock, TransportEvent } from './transport/types.js';
+import { SENSOR_DATA_QOS, type Subscription, type Transport, type TransportClock, type TransportEvent } from './transport/types.js';
 import { stateLabel, type AdaptationStatus, type FlaggedFrame, type WeightUpdate } from '../msgs/adaptation.js';
 import { CameraStats } from './camera-stats.js';
 import { isFrameError, takeFrame } from '../pipeline/intake.js';
@@ -58,6 +60,8 @@ export class PerceptionNode extends ManagedNode {
   readonly #hooks: PerceptionHooks;
   readonly #pubs: PublisherSet;
   #engine: Engine | undefined;
+  // Each camera's depth scale from its camera_info (src/pipeline/depth-focal.ts).
+  #focals: CameraFocals | undefined;
   #ownsEngine = false;
   #cameras = new Map<string, Camera>();
   #settings: Settings | undefined;
@@ -146,6 +150,7 @@ export class PerceptionNode extends ManagedNode {
       this.#engine = await open({ modelDir, providers: get('execution_providers') as Provider[], log: (l) => this.#log('info', l) });
       this.#ownsEngine = true;
     }
+    this.#focals = new CameraFocals(this.#engine.manifest, (l) => this.#log('info', l));
     if (get('adaptation.enabled') === true) await this.#openAdaptation();
     this.#buildPerception();
     if (get('inference') === 'worker') await this.#openWorker();
@@ -170,6 +175,9 @@ export class PerceptionNode extends ManagedNode {
     for (const cam of this.#cameras.values()) {
       const type = cam.compressed ? 'sensor_msgs/msg/CompressedImage' : 'sensor_msgs/msg/Image';
       this.#subs.push(t.subscribe(cam.topic, type, (msg, info) => this.#onFrame(cam, msg, info)));
+      // The camera's intrinsics, beside its image topic (image_transport's convention): depth in
+      // metres for its own lens. Best effort takes both reliable and best-effort publishers.
+      if (this.#focals?.enabled) this.#subs.push(t.subscribe<CameraInfo>(cameraInfoTopic(cam.name), 'sensor_msgs/msg/CameraInfo', (m) => this.#focals?.note(cam.name, m), { qos: SENSOR_DATA_QOS }));
     }
     const a = ADAPTATION_TOPICS;
     this.#subs.push(
@@ -401,7 +409,7 @@ export class PerceptionNode extends ManagedNode {
     return new Scheduler<NodePayload, FrameOutcome>({
       cameras,
       rungs: ladderRungs(engine.manifest, { main: engine.precision, maxSize: engine.inputSize, variants }),
-      runner: this.#runner!,
+      runner: this.#focals ? withCameraFocals(this.#runner!, this.#focals) : this.#runner!,
       clock: this.transport.clock.source === 'sim' ? simClock(this.transport.clock) : systemClock,
       batching: { enabled: true, maxBatch: Math.min(4, this.#cameras.size) },
       onResult: (camera, payload, outcome, timing) => this.#onResult(camera, payload, outcome, timing),

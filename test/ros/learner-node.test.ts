@@ -7,6 +7,8 @@ import { MemoryParameterHost, RclParameterHost } from '../../src/ros/params-host
 import { flattenParams } from '../../src/ros/params.js';
 import { RosTransport } from '../../src/ros/transport/index.js';
 import { createFakeRcl } from './fake-rclnodejs.js';
+import type { LabelEvent } from '../../src/adaptation/learner/labels.js';
+import { sampleCameraInfo } from '../../src/msgs/samples.js';
 
 const STATUS = 'adaptive_perception/msg/AdaptationStatus';
 
@@ -51,6 +53,39 @@ describe('LearnerNode shell on the fake rclnodejs', () => {
     await node.configure();
     for (const name of Object.keys(values)) expect(params.names()).toContain(name);
     expect(params.set('training_slack_share', 1.5)).toEqual({ successful: false, reason: expect.stringMatching(/0\.\.1/) });
+    await node.shutdown();
+    await transport.dispose();
+    rcl.shutdown();
+  });
+
+  it('depth annotations reach the core in the model\'s units for their camera\'s lens (camera_info beside the camera); without camera_info, as they are', async () => {
+    const rcl = createFakeRcl();
+    await rcl.init(undefined, []);
+    const lc = new rcl.Node('learner');
+    lc.spin();
+    const transport = await RosTransport.open({ rcl, node: lc, nodeName: 'learner' });
+    const labels: LabelEvent[] = [];
+    class Recording extends NullLearnerCore {
+      readonly classes = ['car'];
+      readonly depth = { min_m: 1, max_m: 100, focal: { fx_over_width: 0.5, exponent: 1 } };
+      label(ev: LabelEvent): void {
+        labels.push(ev);
+      }
+    }
+    const params = new MemoryParameterHost({ label_topics: ['/gt/front/depth', '/gt/left/depth'] });
+    const node = new LearnerNode({ transport, params, createCore: async (_p, log) => new Recording(log) });
+    await node.configure();
+    await node.activate();
+    const header = { stamp: { sec: 1, nanosec: 0 }, frame_id: 'front_camera_optical_frame' };
+    const depth = { header, height: 1, width: 2, encoding: '32FC1', is_bigendian: 0, step: 8, data: new Uint8Array(new Float32Array([10, 40]).buffer) };
+    // front: a lens of fx/width 1 against the model's 0.5: depth × 2, so labels ÷ 2.
+    rcl.graph.inject('/front/camera_info', 'sensor_msgs/msg/CameraInfo', { ...sampleCameraInfo(), width: 640, height: 360, k: [640, 0, 320, 0, 640, 180, 0, 0, 1] });
+    await rcl.graph.settle();
+    rcl.graph.inject('/gt/front/depth', 'sensor_msgs/msg/Image', depth);
+    rcl.graph.inject('/gt/left/depth', 'sensor_msgs/msg/Image', depth);
+    await rcl.graph.settle();
+    const byCamera = Object.fromEntries(labels.map((l) => [l.camera, [...l.labels.depth!.data]]));
+    expect(byCamera).toEqual({ front: [5, 20], left: [10, 40] });
     await node.shutdown();
     await transport.dispose();
     rcl.shutdown();

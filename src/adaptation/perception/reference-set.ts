@@ -8,6 +8,8 @@ import type { Truth } from '../../pipeline/messages.js';
 import { classifyTopic } from '../../msgs/topics.js';
 import type { ReferenceSource } from './adapter.js';
 import { referenceMessages } from './perception-parts.js';
+import { CameraFocals, toModelDepth, type CameraInfoLike } from '../../pipeline/depth-focal.js';
+import type { Manifest } from '../../model/index.js';
 
 /** Frames' worth of ground truth held while waiting for their camera frame. */
 const MAX_PENDING_TRUTH = 64;
@@ -31,6 +33,7 @@ export async function readReferenceSet(
   maxFrames: number,
   process: (camera: string, stampNs: bigint, image: RgbImage) => Promise<FrameResult>,
   onFrame: (result: FrameResult, truth: ReferenceTruth) => boolean | void | Promise<boolean | void>,
+  focals?: CameraFocals,
 ): Promise<{ frames: number; delivered: number }> {
   const reader = await openBag(bag);
   const decoder = new ImageDecoder();
@@ -66,6 +69,9 @@ export async function readReferenceSet(
           t.depth = { kind: 'depth', width: img.width, height: img.height, data: floatPixels(img) };
           break;
         }
+        case 'camera_info':
+          focals?.note(role.camera, m.msg as CameraInfoLike);
+          break;
         case 'camera': {
           const i = seen++;
           if (i > 0 && stretch(i) === stretch(i - 1)) {
@@ -76,6 +82,8 @@ export async function readReferenceSet(
             ? { kind: 'compressed', format: (m.msg as CompressedImage).format, data: (m.msg as CompressedImage).data }
             : { kind: 'raw', ...(m.msg as Image) };
           const image = await decoder.decode(enc, { camera: role.camera, topic: m.topic, index: m.index });
+          // Depth labels in the model's own units for the bag's camera (what the learner compares).
+          if (t.depth?.kind === 'depth' && focals) t.depth = toModelDepth(t.depth, focals.scale(role.camera));
           const delivered = await onFrame(await process(role.camera, timeToNs(header.stamp), image), t);
           truth.delete(key);
           taken++;
@@ -104,6 +112,8 @@ export function bagReferenceSource(o: {
   readonly frames: number;
   readonly classes: readonly string[];
   readonly process: (camera: string, stampNs: bigint, image: RgbImage) => Promise<FrameResult>;
+  /** The model's depth section: depth labels are taken to its units with each bag's camera_info. */
+  readonly depth?: Manifest['depth'];
 }): ReferenceSource {
   return async (send) => {
     let frames = 0;
@@ -114,7 +124,7 @@ export function bagReferenceSource(o: {
       const r = await readReferenceSet(bag, share, (camera, stampNs, image) => o.process(name(camera), stampNs, image), async (result, truth) => {
         const messages = referenceMessages(result, truth, o.classes);
         return messages ? send(messages) : false;
-      });
+      }, new CameraFocals({ depth: o.depth }));
       frames += r.frames;
       delivered += r.delivered;
     }

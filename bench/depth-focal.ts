@@ -1,0 +1,165 @@
+/**
+ * Fits a package's `depth.focal` (src/pipeline/depth-focal.ts) and shows what it buys.
+ *
+ * Renders synthetic drives across fields of view (the `camshift` domain's 55–65° and 110–125°
+ * lenses, `day`'s 80–100°), replays each with the package's depth as is, and fits
+ *   median(ground truth ÷ model depth) = (camera fx/width ÷ fx_over_width) ^ exponent
+ * in log–log space over the fitting seeds. Then replays other seeds with the fitted focal and
+ * without, and prints depth AbsRel and δ<1.25 side by side. Deterministic for a seed list.
+ *
+ *   npx tsx bench/depth-focal.ts [--model DIR] [--frames N] [--json] [--write]
+ *
+ * --write stores the fitted focal in DIR/manifest.json (training/build.sh does, for a full build).
+ */
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { openBag } from '../src/bag/reader.js';
+import type { CameraInfo, Image } from '../src/msgs/index.js';
+import { floatPixels } from '../src/pipeline/messages.js';
+import { replay } from '../src/replay/replay.js';
+import { writeSimBag } from '../src/sim/bag-writer.js';
+import type { Domain as DomainName } from '../src/sim/domains.js';
+
+const { values: args } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'models/default' },
+    frames: { type: 'string', default: '20' },
+    json: { type: 'boolean', default: false },
+    write: { type: 'boolean', default: false },
+  },
+});
+const frames = Number(args.frames);
+const FIT: [DomainName, number][] = [['camshift', 11], ['camshift', 12], ['camshift', 13], ['camshift', 14], ['camshift', 15], ['camshift', 16], ['day', 11], ['day', 12], ['day', 13]];
+const HELD_OUT: [DomainName, number][] = [['camshift', 21], ['camshift', 22], ['camshift', 23], ['camshift', 24], ['day', 21], ['night', 22]];
+const say = (line: string) => process.stderr.write(`${line}\n`);
+
+const dir = await mkdtemp(join(tmpdir(), 'depth-focal-'));
+try {
+  // The package twice: its depth as is (no focal), and with a focal to fill in after the fit.
+  const asIs = join(dir, 'as-is');
+  const fitted = join(dir, 'fitted');
+  await cp(resolve(args.model), asIs, { recursive: true });
+  const manifest = JSON.parse(await readFile(join(asIs, 'manifest.json'), 'utf8'));
+  if (manifest.depth?.focal) say(`${args.model} states depth.focal ${JSON.stringify(manifest.depth.focal)}: fitting without it`);
+  delete manifest.depth?.focal;
+  await writeFile(join(asIs, 'manifest.json'), JSON.stringify(manifest, null, 2));
+
+  const points: { bag: string; fxw: number; ratio: number }[] = [];
+  for (const [domain, seed] of FIT) {
+    const bag = await render(domain, seed);
+    const r = await medianRatio(bag, asIs);
+    points.push({ bag: `${domain}/${seed}`, ...r });
+    say(`fit ${domain} seed ${seed}: fx/width ${r.fxw.toFixed(3)}, truth ÷ model ${r.ratio.toFixed(3)}`);
+  }
+  // Least squares: ln ratio = exponent × (ln fxw − ln ref).
+  const xs = points.map((p) => Math.log(p.fxw));
+  const ys = points.map((p) => Math.log(p.ratio));
+  const mx = mean(xs);
+  const my = mean(ys);
+  const exponent = xs.reduce((a, x, i) => a + (x - mx) * (ys[i] - my), 0) / xs.reduce((a, x) => a + (x - mx) ** 2, 0);
+  const ref = Math.exp(mx - my / exponent);
+  const focal = { fx_over_width: round(ref, 3), exponent: round(exponent, 2) };
+  say(`fitted depth.focal ${JSON.stringify(focal)}`);
+  if (args.write) {
+    const file = join(resolve(args.model), 'manifest.json');
+    const own = JSON.parse(await readFile(file, 'utf8'));
+    own.depth = { ...own.depth, focal };
+    await writeFile(file, `${JSON.stringify(own, null, 2)}\n`);
+    say(`wrote depth.focal to ${file}`);
+  }
+
+  await cp(asIs, fitted, { recursive: true });
+  await writeFile(join(fitted, 'manifest.json'), JSON.stringify({ ...manifest, depth: { ...manifest.depth, focal } }, null, 2));
+  const rows: { bag: string; fxw: number; absrel_as_is: number; absrel_focal: number; delta1_as_is: number; delta1_focal: number }[] = [];
+  for (const [domain, seed] of HELD_OUT) {
+    const bag = await render(domain, seed);
+    const a = await metrics(bag, asIs);
+    const f = await metrics(bag, fitted);
+    const fxw = (await cameraInfo(bag)).fxw;
+    rows.push({ bag: `${domain}/${seed}`, fxw: round(fxw, 3), absrel_as_is: a.absrel, absrel_focal: f.absrel, delta1_as_is: a.delta1, delta1_focal: f.delta1 });
+    say(`held out ${domain} seed ${seed} (fx/width ${fxw.toFixed(3)}): AbsRel ${a.absrel.toFixed(3)} → ${f.absrel.toFixed(3)}, δ<1.25 ${a.delta1.toFixed(3)} → ${f.delta1.toFixed(3)}`);
+  }
+  const result = { date: new Date().toISOString().slice(0, 10), model: args.model, frames, focal, fit: points, held_out: rows };
+  if (args.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  else {
+    console.log(`depth.focal for ${args.model}: ${JSON.stringify(focal)} (fit on ${points.length} drives of ${frames} frames)`);
+    console.log('| held-out drive | fx/width | AbsRel as is | AbsRel with focal | δ<1.25 as is | δ<1.25 with focal |');
+    console.log('|---|---|---|---|---|---|');
+    for (const r of rows) console.log(`| ${r.bag} | ${r.fxw} | ${r.absrel_as_is.toFixed(3)} | ${r.absrel_focal.toFixed(3)} | ${r.delta1_as_is.toFixed(3)} | ${r.delta1_focal.toFixed(3)} |`);
+  }
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
+
+async function render(domain: DomainName, seed: number): Promise<string> {
+  const out = join(dir, `${domain}-${seed}.mcap`);
+  await writeSimBag({ out, domain, frames, seed, cameras: ['front'], width: 640, height: 360, rateHz: 10, compressed: true, jpegQuality: 85, gtScale: 4 });
+  return out;
+}
+
+async function cameraInfo(bag: string): Promise<{ fxw: number }> {
+  const r = await openBag(bag);
+  try {
+    for await (const m of r.messages({ topics: ['/front/camera_info'] })) {
+      const info = m.msg as CameraInfo;
+      return { fxw: info.k[0] / info.width };
+    }
+  } finally {
+    await r.close();
+  }
+  throw new Error(`${bag} has no /front/camera_info`);
+}
+
+async function replayDepth(bag: string, model: string): Promise<{ out: string; absrel: number; delta1: number }> {
+  const out = join(dir, `out-${Math.random().toString(36).slice(2)}`);
+  const s = await replay({ bag, modelDir: model, outDir: out, providers: ['cpu'], fast: true });
+  return { out, absrel: s.metrics.depth_absrel ?? NaN, delta1: s.metrics.depth_delta1 ?? NaN };
+}
+
+async function metrics(bag: string, model: string) {
+  const { absrel, delta1 } = await replayDepth(bag, model);
+  return { absrel, delta1 };
+}
+
+/** Median over frames of the per-frame median ratio truth ÷ model depth (1–60 m, sky excluded). */
+async function medianRatio(bag: string, model: string): Promise<{ fxw: number; ratio: number }> {
+  const { out } = await replayDepth(bag, model);
+  const truth = new Map<string, Image>();
+  const input = await openBag(bag);
+  for await (const m of input.messages({ topics: ['/gt/front/depth'] })) truth.set(JSON.stringify((m.msg as Image).header.stamp), m.msg as Image);
+  await input.close();
+  const results = await openBag(join(out, 'results.mcap'));
+  const perFrame: number[] = [];
+  for await (const m of results.messages({ topics: ['/front/perception/depth'] })) {
+    const p = m.msg as Image;
+    const g = truth.get(JSON.stringify(p.header.stamp));
+    if (!g) continue;
+    const pd = floatPixels(p);
+    const gd = floatPixels(g);
+    const r: number[] = [];
+    for (let y = 0; y < g.height; y++) {
+      for (let x = 0; x < g.width; x++) {
+        const t = gd[y * g.width + x];
+        if (!(t > 1 && t < 60)) continue;
+        const v = pd[Math.min(p.height - 1, Math.floor(((y + 0.5) / g.height) * p.height)) * p.width + Math.min(p.width - 1, Math.floor(((x + 0.5) / g.width) * p.width))];
+        if (v > 0) r.push(t / v);
+      }
+    }
+    if (r.length > 0) perFrame.push(median(r));
+  }
+  await results.close();
+  return { fxw: (await cameraInfo(bag)).fxw, ratio: median(perFrame) };
+}
+
+function median(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  return s[s.length >> 1];
+}
+function mean(v: number[]): number {
+  return v.reduce((a, b) => a + b, 0) / v.length;
+}
+function round(v: number, digits: number): number {
+  return Number(v.toFixed(digits));
+}

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import type { FrameOutcome } from './frame-runner.js';
+import { CameraFocals, depthScale, toModelDepth, withCameraFocals } from './depth-focal.js';
+
+const info = (width: number, fx: number) => ({ width, height: Math.round(width * 0.5625), k: [fx, 0, width / 2, 0, fx, width * 0.28, 0, 0, 1] });
+
+describe('depth from the camera focal', () => {
+  it('scales by the focal ratio to the exponent', () => {
+    expect(depthScale({ fx_over_width: 0.5, exponent: 1 }, info(640, 320))).toBeCloseTo(1, 9);
+    expect(depthScale({ fx_over_width: 0.5, exponent: 1 }, info(1000, 1000))).toBeCloseTo(2, 9);
+    expect(depthScale({ fx_over_width: 0.5, exponent: 0.5 }, info(1000, 1000))).toBeCloseTo(Math.SQRT2, 9);
+    // Only fx ÷ width matters: the same lens at half the resolution.
+    expect(depthScale({ fx_over_width: 0.5, exponent: 1 }, info(500, 500))).toBeCloseTo(2, 9);
+  });
+
+  it('refuses a camera_info that cannot say, naming the field; CameraFocals keeps 1 and says why once', () => {
+    expect(() => depthScale({ fx_over_width: 0.5, exponent: 1 }, info(0, 300), 'front')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', context: expect.objectContaining({ field: 'camera_info.width', camera: 'front' }) }));
+    expect(() => depthScale({ fx_over_width: 0.5, exponent: 1 }, info(640, 0))).toThrow(/uncalibrated/);
+    const lines: string[] = [];
+    const f = new CameraFocals({ depth: { min_m: 1, max_m: 100, focal: { fx_over_width: 0.5 } } }, (l) => lines.push(l));
+    f.note('front', info(640, 0));
+    f.note('front', info(640, 0));
+    expect(f.scale('front')).toBe(1);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/front: camera_info ignored for depth/);
+    f.note('front', info(640, 640));
+    expect(f.scale('front')).toBeCloseTo(2, 9);
+    expect(f.scale('left')).toBe(1);
+  });
+
+  it('a package without a focal leaves depth alone, whatever camera_info says', async () => {
+    const f = new CameraFocals({ depth: { min_m: 1, max_m: 100 } });
+    f.note('front', info(640, 640));
+    expect(f.enabled).toBe(false);
+    expect(f.scale('front')).toBe(1);
+    const runner = { run: async () => [] as FrameOutcome[] };
+    expect(withCameraFocals(runner, f)).toBe(runner);
+  });
+
+  it('the runner multiplies each frame\'s depth by its camera\'s scale; errors pass through', async () => {
+    const f = new CameraFocals({ depth: { min_m: 1, max_m: 100, focal: { fx_over_width: 0.5, exponent: 1 } } });
+    f.note('front', info(640, 640)); // × 2
+    const out = (v: number): FrameOutcome => ({ ok: true, image: { width: 1, height: 1, data: new Uint8Array(3) }, result: { depth: { width: 2, height: 1, data: new Float32Array([v, v]) } } as never });
+    const bad: FrameOutcome = { ok: false, error: new Error('x') as never };
+    const runner = withCameraFocals({ run: async () => [out(3), out(3), bad] }, f);
+    const r = await runner.run([{ camera: 'front' }, { camera: 'left' }, { camera: 'front' }], [192, 384]);
+    expect(r[0].ok && [...r[0].result.depth.data]).toEqual([6, 6]);
+    expect(r[1].ok && [...r[1].result.depth.data]).toEqual([3, 3]);
+    expect(r[2]).toBe(bad);
+  });
+
+  it('labels go back to the model\'s units', () => {
+    const label = { width: 2, height: 1, data: new Float32Array([10, 20]) };
+    expect([...toModelDepth(label, 2).data]).toEqual([5, 10]);
+    expect(toModelDepth(label, 1)).toBe(label);
+    expect([...label.data]).toEqual([10, 20]);
+  });
+});

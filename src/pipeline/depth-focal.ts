@@ -1,0 +1,123 @@
+import { PerceptionError } from '../core/errors.js';
+import type { Manifest } from '../model/index.js';
+import type { BatchRunner, InputSize } from '../scheduler/index.js';
+import type { FrameOutcome } from './frame-runner.js';
+
+/**
+ * Metric depth for the camera at hand. A monocular depth head learns the focal length of the
+ * cameras it was trained on: the same car is twice as far on a lens with twice the focal
+ * length. The package states the focal it assumes (`depth.focal` in the manifest: fx ÷ image
+ * width, and how strongly its depth follows the focal — below 1 where the model partly reads
+ * the field of view off the picture), and a camera's `camera_info` gives its own; the model's
+ * depth is multiplied by (camera fx/width ÷ package fx/width) ^ exponent. Without camera_info,
+ * or for a package that states no focal, depth is the model's as is (the README says so).
+ * The default model's figures were fitted on synthetic drives across fields of view:
+ * docs/experiments/2026-12-06-depth-focal.md.
+ */
+export interface DepthFocal {
+  readonly fx_over_width: number;
+  readonly exponent: number;
+}
+
+/** What depth scaling reads of a sensor_msgs/CameraInfo. */
+export interface CameraInfoLike {
+  readonly width: number;
+  readonly height: number;
+  readonly k: ArrayLike<number>;
+}
+
+/** The package's focal, or undefined when it states none (depth is then not rescaled). */
+export function depthFocalOf(manifest: Pick<Manifest, 'depth'>): DepthFocal | undefined {
+  const f = manifest.depth?.focal;
+  return f === undefined ? undefined : { fx_over_width: f.fx_over_width, exponent: f.exponent ?? 1 };
+}
+
+/**
+ * The factor that makes the model's depth metric for a camera with intrinsics `info`. Throws
+ * INVALID_ARGUMENT naming the field for a camera_info that cannot say (zero width, a K without
+ * a positive fx: an uncalibrated camera publishes zeros).
+ */
+export function depthScale(focal: DepthFocal, info: CameraInfoLike, camera?: string): number {
+  const where = camera === undefined ? {} : { camera };
+  if (!(Number.isInteger(info?.width) && info.width > 0)) {
+    throw new PerceptionError('INVALID_ARGUMENT', `camera_info width must be a positive integer, got ${JSON.stringify(info?.width)}`, { ...where, field: 'camera_info.width' });
+  }
+  const fx = info.k?.[0];
+  if (info.k?.length !== 9 || !(Number.isFinite(fx) && fx > 0)) {
+    throw new PerceptionError('INVALID_ARGUMENT', `camera_info k must hold 9 numbers with fx = k[0] > 0 (an uncalibrated camera), got fx ${JSON.stringify(fx)}`, { ...where, field: 'camera_info.k' });
+  }
+  return Math.pow(fx / info.width / focal.fx_over_width, focal.exponent);
+}
+
+/**
+ * Each camera's depth scale, from the camera_info messages seen so far. Cameras without one
+ * (or whose camera_info cannot say) get 1: the model's depth as is.
+ */
+export class CameraFocals {
+  readonly #focal: DepthFocal | undefined;
+  readonly #scales = new Map<string, number>();
+  readonly #refused = new Set<string>();
+
+  constructor(
+    manifest: Pick<Manifest, 'depth'>,
+    private readonly log: (line: string) => void = () => {},
+  ) {
+    this.#focal = depthFocalOf(manifest);
+  }
+
+  /** Whether the package states a focal (without, camera_info changes nothing). */
+  get enabled(): boolean {
+    return this.#focal !== undefined;
+  }
+
+  /** Takes a camera's camera_info; a bad one is reported once per camera and leaves the scale as it was. */
+  note(camera: string, info: CameraInfoLike): void {
+    if (!this.#focal) return;
+    try {
+      const s = depthScale(this.#focal, info, camera);
+      const before = this.#scales.get(camera);
+      this.#scales.set(camera, s);
+      this.#refused.delete(camera);
+      if (before === undefined || Math.abs(before - s) > 1e-6) {
+        this.log(`${camera}: camera_info fx/width ${(info.k[0] / info.width).toFixed(3)} (the model assumes ${this.#focal.fx_over_width}): depth × ${s.toFixed(3)}`);
+      }
+    } catch (err) {
+      if (!this.#refused.has(camera)) this.log(`${camera}: camera_info ignored for depth: ${(err as Error).message}`);
+      this.#refused.add(camera);
+    }
+  }
+
+  /** The camera's depth scale now (1: unknown, or no focal in the package). */
+  scale(camera: string): number {
+    return this.#scales.get(camera) ?? 1;
+  }
+}
+
+/**
+ * A runner whose results' depth is metric for each camera (multiplied in place by the camera's
+ * scale at the time the batch finishes). Scheduling, decoding and the worker are unchanged.
+ */
+export function withCameraFocals<T extends { readonly camera: string }>(runner: BatchRunner<T, FrameOutcome>, focals: CameraFocals): BatchRunner<T, FrameOutcome> {
+  if (!focals.enabled) return runner;
+  return {
+    async run(frames: readonly T[], size: InputSize, variant?: string) {
+      const outcomes = await runner.run(frames, size, variant);
+      outcomes.forEach((o, i) => {
+        if (!o.ok || frames[i] === undefined) return;
+        const s = focals.scale(frames[i].camera);
+        if (s === 1) return;
+        const d = o.result.depth.data;
+        for (let j = 0; j < d.length; j++) d[j] *= s;
+      });
+      return outcomes;
+    },
+  };
+}
+
+/** A metric depth label in the model's own units (what its depth tail learns): divided by the scale. */
+export function toModelDepth<D extends { readonly data: Float32Array }>(label: D, scale: number): D {
+  if (scale === 1) return label;
+  const data = new Float32Array(label.data.length);
+  for (let i = 0; i < data.length; i++) data[i] = label.data[i] / scale;
+  return { ...label, data };
+}

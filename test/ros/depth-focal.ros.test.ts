@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../../src/engine/engine.js';
+import { sampleCameraInfo } from '../../src/msgs/samples.js';
+import { floatPixels } from '../../src/pipeline/messages.js';
+import { depthFocalOf, depthScale } from '../../src/pipeline/depth-focal.js';
+import { RclParameterHost } from '../../src/ros/params-host.js';
+import { PerceptionNode } from '../../src/ros/perception-node.js';
+import { RMW, RosTransport } from '../../src/ros/transport/index.js';
+import type { Image } from '../../src/msgs/index.js';
+import { createFakeRcl, type FakeNode } from './fake-rclnodejs.js';
+import { IMAGE, idle, simFeed, type FeedItem } from './fixtures.js';
+
+// The perception node reads each camera's camera_info beside its image topic and publishes
+// depth in metres for that lens (src/pipeline/depth-focal.ts); without it, the model's depth.
+describe('perception node: depth for the camera\'s own lens', () => {
+  let engine: Engine;
+  let good: FeedItem[];
+  beforeAll(async () => {
+    engine = await Engine.create({ modelDir: 'models/default', providers: ['cpu'], threads: 1 });
+    ({ good } = await simFeed());
+  });
+  afterAll(() => engine?.dispose());
+
+  /** Runs the feed through a node on the in-memory rclnodejs; `fx` publishes a camera_info first. */
+  async function depthsWith(fx: number | undefined): Promise<Float32Array[]> {
+    const rcl = createFakeRcl();
+    await rcl.init(undefined, []);
+    const lc = new rcl.Node('perception') as FakeNode;
+    lc.spin();
+    const ref: { node?: PerceptionNode } = {};
+    const transport = await RosTransport.open({ rcl, node: lc, nodeName: 'perception', onEvent: (e) => ref.node?.handleTransportEvent(e) });
+    const node = (ref.node = new PerceptionNode({ transport, params: new RclParameterHost(rcl, lc), engine }));
+    try {
+      await node.configure();
+      expect(node.params.set('cameras.front.budget_ms', 1000).successful).toBe(true);
+      await node.activate();
+      const camera = new rcl.Node('camera_driver');
+      const qos = { qos: new rcl.QoS(RMW.HISTORY_KEEP_LAST, 5, RMW.RELIABILITY_BEST_EFFORT, RMW.DURABILITY_VOLATILE) };
+      const pub = camera.createPublisher(IMAGE, '/front/image_raw', { ...qos, enableTypedArray: true });
+      if (fx !== undefined) {
+        const first = good[0].msg as Image;
+        const info = { ...sampleCameraInfo(first.header), width: first.width, height: first.height, k: [fx, 0, first.width / 2, 0, fx, first.height / 2, 0, 0, 1] };
+        camera.createPublisher('sensor_msgs/msg/CameraInfo', '/front/camera_info', qos).publish(info);
+        await rcl.graph.settle();
+      }
+      for (const f of good) {
+        if (f.timeNs > rcl.graph.wallNs) rcl.graph.advance(f.timeNs - rcl.graph.wallNs);
+        pub.publish(f.msg as object);
+        await rcl.graph.settle();
+        await idle(() => node.pendingFrames());
+      }
+      return rcl.graph.sent.filter((s) => s.topic === '/front/perception/depth').map((s) => Float32Array.from(floatPixels(s.msg as Image)));
+    } finally {
+      await node.shutdown();
+      await transport.dispose();
+      if (!rcl.isShutdown()) rcl.shutdown();
+    }
+  }
+
+  it('a camera_info with a longer lens than the model assumes scales every depth by the package\'s focal rule', async () => {
+    const focal = depthFocalOf(engine.manifest)!;
+    expect(focal, 'models/default states depth.focal').toBeDefined();
+    const width = (good[0].msg as Image).width;
+    const fx = 2 * focal.fx_over_width * width; // twice the assumed focal
+    const expected = depthScale(focal, { width, height: 96, k: [fx, 0, 0, 0, fx, 0, 0, 0, 1] });
+    expect(expected).toBeCloseTo(2 ** focal.exponent, 9);
+    const asIs = await depthsWith(undefined);
+    const scaled = await depthsWith(fx);
+    expect(asIs).toHaveLength(good.length);
+    expect(scaled).toHaveLength(good.length);
+    for (let i = 0; i < asIs.length; i++) {
+      for (let j = 0; j < asIs[i].length; j += 97) expect(scaled[i][j]).toBeCloseTo(asIs[i][j] * expected, 3);
+    }
+  }, 60_000);
+
+  it('an uncalibrated camera_info (fx 0) leaves depth as the model gives it', async () => {
+    const asIs = await depthsWith(undefined);
+    const zero = await depthsWith(0);
+    expect(zero.map((d) => [...d.slice(0, 50)])).toEqual(asIs.map((d) => [...d.slice(0, 50)]));
+  }, 60_000);
+});
