@@ -56,6 +56,7 @@ export function nodesReference(): string {
     ...TOPIC_HEAD,
     ...topicRows(learnerSubscriptions()),
     '| `/gt/CAM/{detections,lane_mask,depth}` | vision_msgs/Detection2DArray, sensor_msgs/Image | best effort | annotations (`label_topics`) |',
+    '| `/CAM/camera_info` | sensor_msgs/CameraInfo | best effort | for each camera with a depth label topic: depth labels in the model\'s units for that lens |',
     '',
     '### learner: publishes',
     ...TOPIC_HEAD,

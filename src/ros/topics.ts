@@ -1,5 +1,5 @@
 import { PerceptionError } from '../core/errors.js';
-import { classifyTopic, resultTopic } from '../msgs/topics.js';
+import { cameraInfoTopic, classifyTopic, resultTopic } from '../msgs/topics.js';
 import { LATCHED_QOS, RESULTS_QOS, SENSOR_DATA_QOS, type QosProfile } from './transport/types.js';
 
 /**
@@ -66,9 +66,13 @@ export function perceptionSubscriptions(cameraTopics: readonly string[]): TopicS
     const type = compressed ? 'sensor_msgs/msg/CompressedImage' : 'sensor_msgs/msg/Image';
     return { topic, type, qos: SENSOR_DATA_QOS, camera, purpose: 'camera frames (sensor-data QoS: best effort, keep last)' };
   });
+  // Beside each camera's image topic (image_transport's convention); read when the model states
+  // the focal its depth assumes (src/pipeline/depth-focal.ts).
+  const infos = cams.map((c): TopicSpec => ({ topic: cameraInfoTopic(c.camera!), type: 'sensor_msgs/msg/CameraInfo', qos: SENSOR_DATA_QOS, camera: c.camera, purpose: 'the camera\'s intrinsics: depth in metres for its own lens (fx ÷ width against the model\'s `depth.focal`)' }));
   const a = ADAPTATION_TOPICS;
   return [
     ...cams,
+    ...infos,
     { ...a.weights, purpose: 'weight updates to verify, warm up and swap in' },
     { ...a.status, purpose: 'the learner\'s status, shown in the overlay and status text' },
     { ...a.flag, purpose: 'operator flags' },
