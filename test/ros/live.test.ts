@@ -361,6 +361,8 @@ describe.skipIf(!distro)(`live ROS 2 (${reason})`, () => {
         await sleep(2000);
         expect(log, log).toMatch(/played \d+ messages/);
         expect(ros2('param', 'get', '/perception', 'use_sim_time')).toContain('True');
+        // The bag's camera_info reached perception: depth follows the recorded lens.
+        expect(log, log).toMatch(/front: camera_info fx\/width [\d.]+ \(the model assumes [\d.]+\): depth × [\d.]+/);
       } finally {
         const exit = new Promise<number | null>((r) => (rp.exitCode !== null ? r(rp.exitCode) : rp.once('exit', (code) => r(code))));
         rp.kill('SIGINT');
