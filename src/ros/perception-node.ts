@@ -294,18 +294,25 @@ export class PerceptionNode extends ManagedNode {
     // camera's frame runs while this thread serialises and publishes this one. Publishing
     // inline kept the second of two cameras that arrive together waiting for the first one's
     // messages, past its deadline (the live two-camera test served 1 to 9 of its 60 frames).
-    // setImmediate keeps the results in completion order; deactivation waits for them.
+    // setImmediate keeps the results in completion order; deactivation waits for them. Only
+    // with the worker: there the result's image is this frame's own; on the node thread a
+    // converted frame's pixels live in a per-camera scratch buffer the next frame reuses, and
+    // the model shares the thread anyway.
+    const publish = () => {
+      try {
+        this.#publishResult(cam, outcome);
+        this.#adaptation?.onFrame(outcome.result, outcome.image);
+      } catch (err) {
+        this.#log('error', `publishing ${camera}'s results: ${(err as Error).message}`);
+      } finally {
+        payload.settle();
+      }
+    };
+    if (!this.#worker) return publish();
     const job = new Promise<void>((resolve) =>
       setImmediate(() => {
-        try {
-          this.#publishResult(cam, outcome);
-          this.#adaptation?.onFrame(outcome.result, outcome.image);
-        } catch (err) {
-          this.#log('error', `publishing ${camera}'s results: ${(err as Error).message}`);
-        } finally {
-          payload.settle();
-          resolve();
-        }
+        publish();
+        resolve();
       }),
     );
     this.#publishing.add(job);
