@@ -87,6 +87,11 @@ export class CameraFocals {
     }
   }
 
+  /** Whether a usable camera_info of this camera has been seen. */
+  known(camera: string): boolean {
+    return this.#scales.has(camera);
+  }
+
   /** The camera's depth scale now (1: unknown, or no focal in the package). */
   scale(camera: string): number {
     return this.#scales.get(camera) ?? 1;

@@ -15,6 +15,8 @@ export class CameraStats {
   lastArrivalMs: number | undefined;
   input: { width: number; height: number; encoding: string } | undefined;
   modelInput: InputSize | undefined;
+  /** Depth's factor for the camera's lens (set by the node; undefined: the model states no focal). */
+  depthScale: { factor: number; fromCameraInfo: boolean } | undefined;
   readonly #problems = new Map<ErrorCode, { message: string; count: number }>();
 
   constructor(
@@ -55,6 +57,7 @@ export class CameraStats {
       drops: { ...this.drops },
       input: this.input,
       modelInput: this.modelInput ? { height: this.modelInput[0], width: this.modelInput[1] } : undefined,
+      depthScale: this.depthScale,
       problems: [...this.#problems].map(([code, p]) => ({ code, message: p.message, count: p.count })),
     };
   }

@@ -35,6 +35,8 @@ export interface CameraStatus {
   readonly input?: { readonly width: number; readonly height: number; readonly encoding: string };
   /** Resolution the model runs at for this camera now (the ladder rung). */
   readonly modelInput?: { readonly width: number; readonly height: number };
+  /** Depth's factor for this camera's lens; undefined when the model states no focal. */
+  readonly depthScale?: { readonly factor: number; readonly fromCameraInfo: boolean };
   readonly problems?: readonly InputProblem[];
 }
 
@@ -142,6 +144,7 @@ export function cameraDiagnostic(cam: CameraStatus, options: DiagnosticsOptions)
       .map((reason) => kv(`drops: ${reason}`, cam.drops[reason])),
     kv('input size', cam.input ? `${cam.input.width}x${cam.input.height} ${cam.input.encoding}` : 'n/a'),
     kv('model input size', cam.modelInput ? `${cam.modelInput.width}x${cam.modelInput.height}` : 'n/a'),
+    ...(cam.depthScale ? [kv('depth scale', cam.depthScale.fromCameraInfo ? `${cam.depthScale.factor.toFixed(3)} (camera_info)` : '1 (no camera_info yet: the model\'s lens)')] : []),
   ];
   for (const p of cam.problems ?? []) values.push(kv(`rejected: ${p.code}`, p.count));
   return { level: s.level, name: `${options.nodeName}: camera ${cam.camera}`, message: s.message('running'), hardware_id: cam.topic, values };

@@ -288,6 +288,8 @@ export class PerceptionNode extends ManagedNode {
     }
     cam.stats.processed++;
     cam.stats.modelInput = timing.size;
+    const f = this.#focals;
+    cam.stats.depthScale = f?.enabled ? { factor: f.scale(camera), fromCameraInfo: f.known(camera) } : undefined;
     if (timing.endMs > timing.deadlineMs) cam.stats.deadlineMisses++;
     // Publish on the next turn of the event loop, not inside the scheduler's completion: the
     // scheduler hands the model its next frame first (its pump polls in a microtask), so another

@@ -20,6 +20,7 @@ describe('perception node: depth for the camera\'s own lens', () => {
     ({ good } = await simFeed());
   });
   afterAll(() => engine?.dispose());
+  const scaleShown: string[] = [];
 
   /** Runs the feed through a node on the in-memory rclnodejs; `fx` publishes a camera_info first. */
   async function depthsWith(fx: number | undefined): Promise<Float32Array[]> {
@@ -49,6 +50,8 @@ describe('perception node: depth for the camera\'s own lens', () => {
         await rcl.graph.settle();
         await idle(() => node.pendingFrames());
       }
+      const cam = node.publishDiagnostics().status.find((st) => st.name === 'perception: camera front')!;
+      scaleShown.push(cam.values.find((v) => v.key === 'depth scale')?.value ?? '');
       return rcl.graph.sent.filter((s) => s.topic === '/front/perception/depth').map((s) => Float32Array.from(floatPixels(s.msg as Image)));
     } finally {
       await node.shutdown();
@@ -71,6 +74,8 @@ describe('perception node: depth for the camera\'s own lens', () => {
     for (let i = 0; i < asIs.length; i++) {
       for (let j = 0; j < asIs[i].length; j += 97) expect(scaled[i][j]).toBeCloseTo(asIs[i][j] * expected, 3);
     }
+    // /diagnostics says which lens depth is for.
+    expect(scaleShown.slice(-2)).toEqual(['1 (no camera_info yet: the model\'s lens)', `${expected.toFixed(3)} (camera_info)`]);
   }, 60_000);
 
   it('an uncalibrated camera_info (fx 0) leaves depth as the model gives it', async () => {
