@@ -54,13 +54,14 @@ export async function feedBag(o: BagSourceOptions): Promise<string | undefined> 
   const relevant = info.topics.filter((t) => roles.get(t.topic)!.role !== 'other').map((t) => t.topic);
   const wallStart = performance.now();
   let warnedLag = false;
+  const reading = new ReadCost();
   const messages = o.reader.messages({
     topics: relevant,
     skip: o.fast || o.skipLate === false ? undefined : behind(o, wallStart, () => {
       if (warnedLag) return;
       warnedLag = true;
-      o.log(`replay: reading the bag runs behind --rate ${o.rate}: camera frames whose deadline passed before they were read are skipped, unread, and counted as dropped for their deadline; use a lower --rate, --fast, or --budget-ms`);
-    }),
+      o.log(`replay: reading the bag runs behind --rate ${o.rate}: camera frames that could not be served before their deadline are skipped, unread, and counted as dropped for their deadline; use a lower --rate, --fast, or --budget-ms`);
+    }, reading),
     onError: (err) => {
       o.log(`skipping message: ${err.message}`);
       const r = err.context.topic ? roles.get(err.context.topic) : undefined;
@@ -69,8 +70,9 @@ export async function feedBag(o: BagSourceOptions): Promise<string | undefined> 
   });
   try {
     for await (const m of messages) {
-      o.onTime(m.logTimeNs);
       const role = roles.get(m.topic)!;
+      reading.yielded(performance.now(), role.role === 'camera');
+      o.onTime(m.logTimeNs);
       switch (role.role) {
         case 'camera': {
           o.onCameraMessage(role.camera);
@@ -131,12 +133,64 @@ export async function feedBag(o: BagSourceOptions): Promise<string | undefined> 
         case 'other':
           break;
       }
+      reading.pulled(performance.now());
     }
   } catch (err) {
     if (!isPerceptionError(err) || !['BAG_TRUNCATED', 'BAG_CORRUPT'].includes(err.code)) throw err;
     return `${err.code}: ${err.message}`;
   }
   return undefined;
+}
+
+/**
+ * What reading one camera frame costs this replay's thread: the time the reader spends producing
+ * the messages up to and including a camera frame (its chunk's decompression, its ground truth),
+ * not the time the loop spends waiting for frames to fall due. EWMA over camera frames.
+ */
+class ReadCost {
+  ms = 0;
+  #pulledAt = performance.now();
+  #pending = 0;
+
+  /** The loop asks the reader for its next message now. */
+  pulled(at: number): void {
+    this.#pulledAt = at;
+  }
+
+  /** A message arrived; `camera` when it is a camera frame. */
+  yielded(at: number, camera: boolean): void {
+    this.#pending += at - this.#pulledAt;
+    if (!camera) return;
+    this.ms = this.ms === 0 ? this.#pending : this.ms + 0.2 * (this.#pending - this.ms);
+    this.#pending = 0;
+  }
+}
+
+/**
+ * Which cameras' frames of a time step (due at `dueMs`, with `budgetMs` each) to read when the
+ * reader gets to it at `nowMs`: as many as can be read (`readMs` a frame), wait for the queue
+ * ahead (`queue.freeInMs`) and run (`queue.runMs` each) before their deadline; higher priority
+ * first, then the cameras read longest ago (`lastRead`: smaller = longer ago), so that cameras
+ * whose frames arrive together take turns.
+ */
+export function stepReads(i: {
+  readonly nowMs: number;
+  readonly dueMs: number;
+  readonly budgetMs: number;
+  readonly readMs: number;
+  readonly queue: { readonly freeInMs: number; readonly runMs: number };
+  readonly cameras: readonly string[];
+  readonly priority: (camera: string) => number;
+  readonly lastRead: (camera: string) => number;
+}): string[] {
+  const start = Math.max(i.nowMs + i.readMs, i.dueMs, i.nowMs + i.queue.freeInMs);
+  let n = Math.max(0, Math.min(i.cameras.length, Math.floor((i.dueMs + i.budgetMs - start) / Math.max(i.queue.runMs, 1e-3))));
+  // Not even an idle machine serves a frame at this rung: read one anyway. The scheduler runs a
+  // starving camera's frame (or drops it, on the ladder's record); skipping every step instead
+  // raced the reader through the bag ahead of time and left the ladder nothing to step down on.
+  if (n === 0 && i.queue.runMs > i.budgetMs) n = 1;
+  const order = [...i.cameras].sort((a, b) => i.priority(b) - i.priority(a) || i.lastRead(a) - i.lastRead(b));
+  return order.slice(0, n);
 }
 
 /**
@@ -149,12 +203,22 @@ export async function feedBag(o: BagSourceOptions): Promise<string | undefined> 
  * One decision per camera and log time, so a frame and its ground truth go together; ground
  * truth older than the camera's last decided frame is always read.
  */
-function behind(o: BagSourceOptions, wallStart: number, onFirst: () => void): (topic: string, logTimeNs: bigint) => boolean {
+function behind(o: BagSourceOptions, wallStart: number, onFirst: () => void, reading: ReadCost): (topic: string, logTimeNs: bigint) => boolean {
   const decided = new Map<string, { t: bigint; skip: boolean }>();
+  // One decision per time step, at its first camera: how many frames of that step can still be
+  // served (read, then queued behind the runs ahead, before their deadline), and which cameras
+  // get them: higher priority first, then the cameras read longest ago, so cameras that arrive
+  // together take turns (the first camera in each chunk took every turn otherwise). The frames
+  // of a step share its chunk: reading two of them costs little more than reading one.
+  const cameras = Object.keys(o.cameras);
+  const lastRead = new Map<string, number>();
+  let reads = 0;
+  let step: { t: bigint; read: ReadonlySet<string> } | undefined;
   return (topic, t) => {
     const role = o.roles.get(topic);
-    // camera_info is small and read always (a camera's intrinsics must not wait for a frame).
-    if (!role || role.role === 'other' || role.role === 'camera_info') return false;
+    // camera_info goes with its frame, like ground truth (each camera's first one was read
+    // ahead: readFirstCameraInfos); reading it alone would decompress every chunk.
+    if (!role || role.role === 'other') return false;
     const camera = role.camera;
     const last = decided.get(camera);
     let skip: boolean;
@@ -163,7 +227,25 @@ function behind(o: BagSourceOptions, wallStart: number, onFirst: () => void): (t
     else {
       const budget = o.cameras[camera]?.budgetMs;
       const dueMs = wallStart + Number(t - o.info.startNs) / 1e6 / o.rate;
-      skip = budget !== undefined && performance.now() > dueMs + budget;
+      // Left unread when it could only be dropped: offered once read (and due), it would wait
+      // for the queue and run past its deadline. (Skipping only frames already past their
+      // deadline read every frame that was dropped anyway: under 2x overload no frame was
+      // served, docs/experiments/2026-12-06-two-cameras.md.)
+      const now = performance.now();
+      if (budget === undefined) skip = false;
+      else if (dueMs - now > budget) {
+        // Far ahead of its time (the reader decides a whole chunk's frames when it reaches it):
+        // what the queue will hold then is unknown; read it, and the scheduler decides at its
+        // due time, as before.
+        skip = false;
+      } else {
+        if (!step || step.t !== t) {
+          const read = stepReads({ nowMs: now, dueMs, budgetMs: budget, readMs: reading.ms, queue: o.scheduler.expectedQueue(), cameras, priority: (c) => o.cameras[c]?.priority ?? 0, lastRead: (c) => lastRead.get(c) ?? -1 });
+          step = { t, read: new Set(read) };
+        }
+        skip = !step.read.has(camera);
+      }
+      if (!skip) lastRead.set(camera, ++reads);
       decided.set(camera, { t, skip });
     }
     if (skip && role.role === 'camera') {

@@ -367,4 +367,31 @@ describe('frames the source skipped (read past their deadline)', () => {
     expect(snap.ladder_changes).toBeGreaterThan(0); // the prior cost (10 ms) does not fit 0.75 × 10 ms
     expect(() => h.s.skipped('zz')).toThrow(/unknown camera/);
   });
+
+  it('count their cameras as delivering: four cameras skipped together step the ladder down where one frame alone fits', () => {
+    // 6 ms a frame fits 0.75 × 16 ms alone; a round of four (24 ms) does not.
+    const h = harness({ cameras: { a: { budgetMs: 16 }, b: { budgetMs: 16 }, c: { budgetMs: 16 }, d: { budgetMs: 16 } }, window: { utilizationMs: 100 }, cost: (_n, size) => (size[0] === BIG[0] ? 6 : 2) });
+    h.s.learnCost(1, BIG, 6);
+    for (let i = 0; i < 40; i++) {
+      h.clock.set(i * 16);
+      for (const cam of ['a', 'b', 'c', 'd']) h.s.skipped(cam);
+    }
+    expect(h.s.snapshot().ladder_changes).toBeGreaterThan(0);
+  });
+});
+
+describe('expectedQueue (what a source that can skip frames asks)', () => {
+  it('is empty when idle; counts the run in flight and the frames waiting', () => {
+    const h = harness({ cameras: { a: { budgetMs: 100 }, b: { budgetMs: 100 }, c: { budgetMs: 100 } }, cost: () => 20 });
+    h.s.learnCost(1, BIG, 20);
+    expect(h.s.expectedQueue()).toEqual({ freeInMs: 0, runMs: 20 });
+    h.offer('a', 'a1');
+    h.offer('b', 'b1');
+    h.offer('c', 'c1');
+    const d = h.s.poll()!; // one runs (batching may take more), the rest wait
+    h.clock.advance(5);
+    const q = h.s.expectedQueue();
+    expect(q.runMs).toBe(20);
+    expect(q.freeInMs).toBeCloseTo(d.expectedMs - 5 + h.s.pending * 20, 6);
+  });
 });

@@ -187,6 +187,8 @@ export class Scheduler<T, R> {
     const now = this.clock.now();
     this.metrics.offered(camera);
     this.load.touch(now);
+    // The camera delivers (its frames are skipped, not absent): it counts in the ladder's round.
+    this.rates.note(camera, now);
     this.load.addOutcome('dropped');
     this.slack.revoke('backlog', now);
     this.metrics.dropped(camera, 'deadline');
@@ -314,6 +316,20 @@ export class Scheduler<T, R> {
       slack: this.slack.stats,
       cost: this.cost.snapshot(),
     });
+  }
+
+  /**
+   * The queue ahead of a frame offered now: `freeInMs` until the runs in flight end (at their
+   * expected cost) and the frames already waiting have run (one by one, at the current rung),
+   * and `runMs`, one frame's expected run. A source that can skip frames cheaply (a bag read
+   * behind its rate) uses it to leave unread the frames that could only be dropped.
+   */
+  expectedQueue(): { freeInMs: number; runMs: number } {
+    const now = this.clock.now();
+    const runMs = this.cost.expected(1, this.ladder.current);
+    let busyFor = 0;
+    for (const d of this.inFlight.values()) busyFor = Math.max(busyFor, d.startMs + d.expectedMs - now);
+    return { freeInMs: Math.max(0, busyFor) + this.pendingCount * runMs, runMs };
   }
 
   /** Starts the async pump: poll, run on the `BatchRunner`, complete, repeat. Idempotent. */
