@@ -77,8 +77,8 @@ export interface ReplayOptions {
   /** Where the bag is read and decoded (zstd, CRC, CDR: ~7 ms a raw 720p frame). Default: DEFAULT_READER. */
   reader?: 'thread' | 'main';
   /**
-   * At a rate, camera frames whose deadline passed before the reader got to them are not read
-   * (counted as dropped, `deadline`): default true. `false` reads and offers every frame however
+   * At a rate, camera frames that can no longer be served before their deadline when the reader
+   * gets to them are not read (counted as dropped, `deadline`; src/replay/source.ts): default true. `false` reads and offers every frame however
    * late, as before 2026-12-06 (a benchmark's reference).
    */
   skipLate?: boolean;

@@ -23,7 +23,7 @@ export interface BagSourceOptions {
   readonly cameras: Readonly<Record<string, CameraConfig>>;
   readonly rate: number;
   readonly fast: boolean;
-  /** At a rate, skip frames whose deadline passed before they were read (default true; see `behind`). */
+  /** At a rate, skip frames that can no longer be served before their deadline (default true; see `behind`). */
   readonly skipLate?: boolean;
   /** A camera message arrived (counted before it is checked). */
   readonly onCameraMessage: (camera: string) => void;
@@ -35,8 +35,8 @@ export interface BagSourceOptions {
   /** The bag clock advanced to this log time. */
   readonly onTime: (logTimeNs: bigint) => void;
   /**
-   * A camera frame not read because its deadline had passed before the reader got to it (at a
-   * rate only): it can only be dropped (`deadline`), and counts as finished.
+   * A camera frame not read because it could no longer be served before its deadline when the
+   * reader got to it (at a rate only): it can only be dropped (`deadline`), and counts as finished.
    */
   readonly onSkipped?: (camera: string) => void;
   readonly log: (line: string) => void;
@@ -194,10 +194,10 @@ export function stepReads(i: {
 }
 
 /**
- * The reader's `skip` at a rate: a camera frame whose deadline (due time + budget) passed before
- * the reader got to it can only be dropped, so it is not read, nor its ground truth (same log
- * time; ours comes first in the same chunk): with chunks of one frame, its chunk is not even
- * decompressed. A camera transport with keep-last QoS loses frames the node did not take
+ * The reader's `skip` at a rate: a camera frame that can no longer be served before its deadline
+ * (due time + budget) when the reader gets to it can only be dropped, so it is not read, nor its
+ * ground truth nor camera_info (same log time): a chunk whose messages are all skipped is not
+ * even decompressed. A camera transport with keep-last QoS loses frames the node did not take
  * without costing the node anything; reading and decompressing them on the replay's thread is
  * what made every frame late under 2x overload (docs/experiments/2026-12-06-ladder-and-per-frame-path.md).
  * One decision per camera and log time, so a frame and its ground truth go together; ground

@@ -176,8 +176,8 @@ export class Scheduler<T, R> {
   }
 
   /**
-   * A frame the source never offered because its deadline passed before it could (a bag read
-   * behind its rate skips such frames unread): counted as offered and dropped for its deadline,
+   * A frame the source never offered because it could not be served before its deadline (a bag
+   * read behind its rate skips such frames unread): counted as offered and dropped for its deadline,
    * and as load, like a deadline drop at `poll` (the miss rate, the ladder, slack). `onDrop` is
    * not called: there is no payload, and the source accounts for the frame itself.
    */
