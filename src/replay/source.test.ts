@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { stepReads } from './source.js';
+import type { BagInfo } from '../bag/types.js';
+import type { TopicRole } from '../msgs/topics.js';
+import { behind, stepReads } from './source.js';
 
 const CAMS = ['front', 'left', 'rear', 'right'];
 const base = { nowMs: 1000, dueMs: 1000, budgetMs: 16.7, readMs: 2, queue: { freeInMs: 0, runMs: 7 }, cameras: CAMS, priority: () => 0, lastRead: () => -1 };
@@ -33,5 +35,65 @@ describe('stepReads: which frames of a time step a reader behind its rate reads'
     expect(stepReads({ ...base, queue: { freeInMs: 0, runMs: 20 } })).toHaveLength(1);
     // …but not when the queue alone is the reason.
     expect(stepReads({ ...base, queue: { freeInMs: 30, runMs: 7 } })).toEqual([]);
+  });
+});
+
+describe('behind: the reader\'s skip at a rate (which frames a reader behind its rate leaves unread)', () => {
+  const MS = 1_000_000n;
+  function decider(cameras: string[], queue: { freeInMs: number; runMs: number }) {
+    let now = 0;
+    const roles = new Map<string, TopicRole>(cameras.flatMap((c) => [[`/${c}/image_raw`, { role: 'camera', camera: c, compressed: false }], [`/gt/${c}/depth`, { role: 'gt_depth', camera: c }]] as [string, TopicRole][]));
+    const skipped: string[] = [];
+    const o = {
+      roles,
+      info: { startNs: 0n } as BagInfo,
+      cameras: Object.fromEntries(cameras.map((c) => [c, { budgetMs: 16.7 }])),
+      rate: 1,
+      onSkipped: (c: string) => void skipped.push(c),
+      scheduler: { expectedQueue: () => queue },
+    };
+    const skip = behind(o, 0, () => {}, { ms: 0 }, () => now);
+    return { skip, skipped, at: (ms: number) => void (now = ms) };
+  }
+
+  it('synchronised cameras with room for one frame a step take turns; a frame and its ground truth go together', () => {
+    const d = decider(['a', 'b'], { freeInMs: 0, runMs: 12 });
+    const read: string[] = [];
+    for (let k = 0; k < 6; k++) {
+      const t = BigInt(k * 100) * MS;
+      d.at(k * 100);
+      for (const c of ['a', 'b']) {
+        const gtSkipped = d.skip(`/gt/${c}/depth`, t);
+        expect(d.skip(`/${c}/image_raw`, t)).toBe(gtSkipped);
+        if (!gtSkipped) read.push(c);
+      }
+    }
+    expect(read).toEqual(['a', 'b', 'a', 'b', 'a', 'b']);
+    expect(d.skipped).toEqual(['b', 'a', 'b', 'a', 'b', 'a']);
+  });
+
+  it('cameras on their own clocks are each a step of one: neither yields to the other', () => {
+    const d = decider(['a', 'b'], { freeInMs: 0, runMs: 12 });
+    let readA = 0;
+    let readB = 0;
+    for (let k = 0; k < 6; k++) {
+      d.at(k * 100);
+      if (!d.skip('/a/image_raw', BigInt(k * 100) * MS)) readA++;
+      d.at(k * 100 + 50);
+      if (!d.skip('/b/image_raw', BigInt(k * 100 + 50) * MS)) readB++;
+    }
+    // The very first step cannot know b runs on its own clock: at most one frame is lost.
+    expect(readA + readB).toBeGreaterThanOrEqual(11);
+    expect(Math.min(readA, readB)).toBeGreaterThanOrEqual(5);
+  });
+
+  it('reads frames far ahead of their time, and frames that fit, whatever the step', () => {
+    const d = decider(['a', 'b'], { freeInMs: 0, runMs: 12 });
+    d.at(0);
+    expect(d.skip('/a/image_raw', 500n * MS)).toBe(false); // due in 500 ms: unknown queue then
+    const roomy = decider(['a', 'b'], { freeInMs: 0, runMs: 3 });
+    roomy.at(100);
+    expect(roomy.skip('/a/image_raw', 100n * MS)).toBe(false);
+    expect(roomy.skip('/b/image_raw', 100n * MS)).toBe(false);
   });
 });

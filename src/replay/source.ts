@@ -203,7 +203,7 @@ export function stepReads(i: {
  * One decision per camera and log time, so a frame and its ground truth go together; ground
  * truth older than the camera's last decided frame is always read.
  */
-function behind(o: BagSourceOptions, wallStart: number, onFirst: () => void, reading: ReadCost): (topic: string, logTimeNs: bigint) => boolean {
+export function behind(o: Pick<BagSourceOptions, 'roles' | 'info' | 'cameras' | 'rate' | 'onSkipped'> & { readonly scheduler: Pick<BagSourceOptions['scheduler'], 'expectedQueue'> }, wallStart: number, onFirst: () => void, reading: { readonly ms: number }, clock: () => number = () => performance.now()): (topic: string, logTimeNs: bigint) => boolean {
   const decided = new Map<string, { t: bigint; skip: boolean }>();
   // One decision per time step, at its first camera: how many frames of that step can still be
   // served (read, then queued behind the runs ahead, before their deadline), and which cameras
@@ -213,7 +213,7 @@ function behind(o: BagSourceOptions, wallStart: number, onFirst: () => void, rea
   const cameras = Object.keys(o.cameras);
   const lastRead = new Map<string, number>();
   let reads = 0;
-  let step: { t: bigint; read: ReadonlySet<string> } | undefined;
+  let step: { t: bigint; candidates: Set<string>; read: Set<string> } | undefined;
   return (topic, t) => {
     const role = o.roles.get(topic);
     // camera_info goes with its frame, like ground truth (each camera's first one was read
@@ -231,7 +231,7 @@ function behind(o: BagSourceOptions, wallStart: number, onFirst: () => void, rea
       // for the queue and run past its deadline. (Skipping only frames already past their
       // deadline read every frame that was dropped anyway: under 2x overload no frame was
       // served, docs/experiments/2026-12-06-two-cameras.md.)
-      const now = performance.now();
+      const now = clock();
       if (budget === undefined) skip = false;
       else if (dueMs - now > budget) {
         // Far ahead of its time (the reader decides a whole chunk's frames when it reaches it):
@@ -239,11 +239,24 @@ function behind(o: BagSourceOptions, wallStart: number, onFirst: () => void, rea
         // due time, as before.
         skip = false;
       } else {
-        if (!step || step.t !== t) {
-          const read = stepReads({ nowMs: now, dueMs, budgetMs: budget, readMs: reading.ms, queue: o.scheduler.expectedQueue(), cameras, priority: (c) => o.cameras[c]?.priority ?? 0, lastRead: (c) => lastRead.get(c) ?? -1 });
-          step = { t, read: new Set(read) };
+        const queue = o.scheduler.expectedQueue();
+        const args = { nowMs: now, dueMs, budgetMs: budget, readMs: reading.ms, priority: (c: string) => o.cameras[c]?.priority ?? 0, lastRead: (c: string) => lastRead.get(c) ?? -1 };
+        if (step && step.t === t && step.candidates.has(camera)) skip = !step.read.has(camera);
+        else if (step && step.t === t) {
+          // A camera this step's decision did not count on (its group changed): it gets a frame
+          // if one more fits behind the frames the step already reads.
+          const more = stepReads({ ...args, queue: { freeInMs: queue.freeInMs + step.read.size * queue.runMs, runMs: queue.runMs }, cameras: [camera] });
+          skip = more.length === 0 || queue.runMs > budget;
+          if (!skip) step.read.add(camera);
+          step.candidates.add(camera);
+        } else {
+          // The step's cameras: those whose last frame shared this camera's last time step
+          // (frames recorded together; a camera on its own clock is a group of one).
+          const prev = last?.t;
+          const candidates = cameras.filter((c) => c === camera || decided.get(c)?.t === prev);
+          step = { t, candidates: new Set(candidates), read: new Set(stepReads({ ...args, queue, cameras: candidates })) };
+          skip = !step.read.has(camera);
         }
-        skip = !step.read.has(camera);
       }
       if (!skip) lastRead.set(camera, ++reads);
       decided.set(camera, { t, skip });
