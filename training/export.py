@@ -28,25 +28,60 @@ OPSET = 16
 LADDER = [[192, 384], [160, 320], [128, 256]]
 
 
+def pre_nodes():
+    """The in-graph preprocessing up to the resized float NCHW image `img_rs` (shared with
+    export_real.py): the camera's uint8 NHWC bytes are resized first (bilinear, half-pixel), so
+    the cast to float and the transpose touch the model-size image, not the camera-size one
+    (2.6 of 8.8 ms at 720p before; docs/experiments/2026-12-06-floor-preprocessing.md).
+    Also `img_shape`: the camera image's shape in NCHW order [N, 3, Hc, Wc]."""
+    nodes = [
+        helper.make_node("Shape", ["image"], ["img_shape_nhwc"]),
+        helper.make_node("Gather", ["img_shape_nhwc", "nchw_axes"], ["img_shape"], axis=0),
+        helper.make_node("Slice", ["img_shape_nhwc", "c0", "c1"], ["n_dim"]),
+        helper.make_node("Concat", ["n_dim", "size", "c3"], ["resize_sizes"], axis=0),
+        helper.make_node("Resize", ["image", "", "", "resize_sizes"], ["img_rs_u8"], mode="linear",
+                         coordinate_transformation_mode="half_pixel"),
+        helper.make_node("Cast", ["img_rs_u8"], ["img_rs_f"], to=TensorProto.FLOAT),
+        helper.make_node("Transpose", ["img_rs_f"], ["img_rs"], perm=[0, 3, 1, 2]),
+    ]
+    inits = [
+        helper.make_tensor("nchw_axes", TensorProto.INT64, [4], [0, 3, 1, 2]),
+        helper.make_tensor("c0", TensorProto.INT64, [1], [0]),
+        helper.make_tensor("c1", TensorProto.INT64, [1], [1]),
+        helper.make_tensor("c3", TensorProto.INT64, [1], [3]),
+    ]
+    return nodes, inits
+
+
+def resized_mean(mean):
+    """ONNX Runtime's uint8 Resize truncates (0.5 darker on average than the exact bilinear
+    value): the graph subtracts `mean - 0.5` so that the normalised input is unbiased."""
+    return [m - 0.5 for m in mean]
+
+
+def reference_images(img, size):
+    """A camera batch for the PyTorch/ONNX parity check at one ladder size: `img` resized to
+    twice the size, so that the graph's uint8 resize is exact (half-pixel weights 0.5/0.5) and
+    the check compares the network, not fixed-point rounding."""
+    import cv2
+    h, w = size
+    return np.ascontiguousarray(np.stack([cv2.resize(f, (2 * w, 2 * h), interpolation=cv2.INTER_AREA) for f in img]))
+
+
 def build_pre_graph(ir_version):
     """image uint8 [N,Hc,Wc,3], size int64 [2] -> x float [N,3,H,W] normalised."""
-    nodes = [
-        helper.make_node("Cast", ["image"], ["img_f"], to=TensorProto.FLOAT),
-        helper.make_node("Transpose", ["img_f"], ["img_nchw"], perm=[0, 3, 1, 2]),
-        helper.make_node("Shape", ["img_nchw"], ["img_shape"]),
-        helper.make_node("Slice", ["img_shape", "c0", "c2"], ["nc"]),
-        helper.make_node("Concat", ["nc", "size"], ["resize_sizes"], axis=0),
-        helper.make_node("Resize", ["img_nchw", "", "", "resize_sizes"], ["img_rs"], mode="linear",
-                         coordinate_transformation_mode="half_pixel"),
+    nodes, inits = pre_nodes()
+    nodes += [
         helper.make_node("Sub", ["img_rs", "mean"], ["img_c"]),
         helper.make_node("Div", ["img_c", "std"], ["x"]),
     ]
-    inits = [
-        helper.make_tensor("c0", TensorProto.INT64, [1], [0]),
-        helper.make_tensor("c2", TensorProto.INT64, [1], [2]),
-        helper.make_tensor("mean", TensorProto.FLOAT, [1, 3, 1, 1], M.MEAN),
+    inits += [
+        helper.make_tensor("mean", TensorProto.FLOAT, [1, 3, 1, 1], resized_mean(M.MEAN)),
         helper.make_tensor("std", TensorProto.FLOAT, [1, 3, 1, 1], M.STD),
     ]
+    # img_shape is for graphs that need the camera size; this one does not
+    nodes = [n for n in nodes if n.output[0] != "img_shape"]
+    inits = [t for t in inits if t.name != "nchw_axes"]
     g = helper.make_graph(
         nodes, "preprocess",
         [helper.make_tensor_value_info("image", TensorProto.UINT8, ["N", "Hc", "Wc", 3]),
@@ -131,7 +166,7 @@ def feature_stats(net, data_dir, max_frames=512, size=(192, 384)):
 
 
 def dump_reference(net, out_dir, data_dir=None, ladder=LADDER):
-    """A camera-sized uint8 batch (2 × 360×640) and the PyTorch outputs at every ladder size."""
+    """Per ladder size, a camera batch (2 frames, see reference_images) and PyTorch's outputs."""
     os.makedirs(out_dir, exist_ok=True)
     rng = np.random.default_rng(0)
     if data_dir:
@@ -142,14 +177,15 @@ def dump_reference(net, out_dir, data_dir=None, ladder=LADDER):
         img = np.stack(imgs)
     else:
         img = rng.integers(0, 256, (2, 360, 640, 3), dtype=np.uint8)
-    img = np.ascontiguousarray(img)
-    index = {"image": {"shape": list(img.shape), "dtype": "uint8", "file": "image.bin"}, "runs": []}
-    img.tofile(os.path.join(out_dir, "image.bin"))
+    index = {"runs": []}
     core = M.ExportCore(net).eval()
     for size in ladder:
+        cam = reference_images(img, size)
+        fn = f"image_{size[0]}x{size[1]}.bin"
+        cam.tofile(os.path.join(out_dir, fn))
         with torch.no_grad():
-            outs = core(M.preprocess(torch.from_numpy(img), size))
-        run = {"size": size, "outputs": {}}
+            outs = core(M.preprocess(torch.from_numpy(cam), size))
+        run = {"size": size, "image": {"shape": list(cam.shape), "dtype": "uint8", "file": fn}, "outputs": {}}
         for name, t in zip(M.OUTPUTS, outs):
             a = t.numpy()
             fn = f"ref_{size[0]}x{size[1]}_{name}.bin"

@@ -26,7 +26,7 @@ from onnx import TensorProto, compose, helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import realnet as R  # noqa: E402
-from export import sha256  # noqa: E402
+from export import pre_nodes, reference_images, resized_mean, sha256  # noqa: E402
 
 OPSET = 16
 
@@ -35,14 +35,8 @@ def build_pre_graph(ir_version, fy_input=True):
     """image uint8 [N,Hc,Wc,3], size int64 [2], fy float [1] (optional, default 0) ->
     x float [N,3,H,W] normalised, scale float [1] (depth scale)."""
     half_tan = math.tan(math.radians(R.ASSUMED_HFOV_DEG) / 2)
-    nodes = [
-        helper.make_node("Cast", ["image"], ["img_f"], to=TensorProto.FLOAT),
-        helper.make_node("Transpose", ["img_f"], ["img_nchw"], perm=[0, 3, 1, 2]),
-        helper.make_node("Shape", ["img_nchw"], ["img_shape"]),
-        helper.make_node("Slice", ["img_shape", "c0", "c2"], ["nc"]),
-        helper.make_node("Concat", ["nc", "size"], ["resize_sizes"], axis=0),
-        helper.make_node("Resize", ["img_nchw", "", "", "resize_sizes"], ["img_rs"], mode="linear",
-                         coordinate_transformation_mode="half_pixel"),
+    nodes, pre_inits = pre_nodes()
+    nodes += [
         helper.make_node("Sub", ["img_rs", "mean"], ["img_c"]),
         helper.make_node("Div", ["img_c", "std"], ["x"]),
         # depth scale = (fy / Hc) / F_REL, fy = the input when > 0 else Wc / (2 tan(hfov / 2))
@@ -56,12 +50,10 @@ def build_pre_graph(ir_version, fy_input=True):
         helper.make_node("Div", ["fy_eff", "hc"], ["fy_rel"]),
         helper.make_node("Div", ["fy_rel", "f_rel"], ["scale"]),
     ]
-    inits = [
-        helper.make_tensor("c0", TensorProto.INT64, [1], [0]),
+    inits = pre_inits + [
         helper.make_tensor("c2", TensorProto.INT64, [1], [2]),
-        helper.make_tensor("c3", TensorProto.INT64, [1], [3]),
         helper.make_tensor("c4", TensorProto.INT64, [1], [4]),
-        helper.make_tensor("mean", TensorProto.FLOAT, [1, 3, 1, 1], R.MEAN),
+        helper.make_tensor("mean", TensorProto.FLOAT, [1, 3, 1, 1], resized_mean(R.MEAN)),
         helper.make_tensor("std", TensorProto.FLOAT, [1, 3, 1, 1], R.STD),
         helper.make_tensor("inv_2tan", TensorProto.FLOAT, [1], [1.0 / (2 * half_tan)]),
         helper.make_tensor("zero_f", TensorProto.FLOAT, [1], [0.0]),
@@ -143,7 +135,7 @@ def feature_stats(net, data_dir, size, max_frames=512):
 
 
 def dump_reference(net, out_dir, ladder, data_dir=None):
-    """A camera-sized uint8 batch (2 x 360x640) and PyTorch's outputs at every ladder size."""
+    """Per ladder size, a camera batch (2 frames, see export.reference_images) and PyTorch's outputs."""
     import cv2
     os.makedirs(out_dir, exist_ok=True)
     if data_dir:
@@ -152,15 +144,16 @@ def dump_reference(net, out_dir, ladder, data_dir=None):
         img = np.stack([cv2.resize(ds.image(i), (640, 360), interpolation=cv2.INTER_LINEAR) for i in (0, len(ds) - 1)])
     else:
         img = np.random.default_rng(0).integers(0, 256, (2, 360, 640, 3), dtype=np.uint8)
-    img = np.ascontiguousarray(img)
-    index = {"image": {"shape": list(img.shape), "dtype": "uint8", "file": "image.bin"}, "runs": []}
-    img.tofile(os.path.join(out_dir, "image.bin"))
+    index = {"runs": []}
     core = R.ExportCore(net).eval()
-    scale = torch.tensor([R.depth_scale(360.0, 640.0)], dtype=torch.float32)
     for size in ladder:
+        cam = reference_images(img, size)
+        fn = f"image_{size[0]}x{size[1]}.bin"
+        cam.tofile(os.path.join(out_dir, fn))
+        scale = torch.tensor([R.depth_scale(float(cam.shape[1]), float(cam.shape[2]))], dtype=torch.float32)
         with torch.no_grad():
-            outs = core(R.preprocess(torch.from_numpy(img), size), scale)
-        run = {"size": size, "outputs": {}}
+            outs = core(R.preprocess(torch.from_numpy(cam), size), scale)
+        run = {"size": size, "image": {"shape": list(cam.shape), "dtype": "uint8", "file": fn}, "outputs": {}}
         for name, t in zip(R.OUTPUTS, outs):
             a = t.numpy()
             fn = f"ref_{size[0]}x{size[1]}_{name}.bin"

@@ -148,6 +148,17 @@ def log_depth_from_raw(v):
     return math.log(DEPTH_MIN) + torch.sigmoid(v) * math.log(DEPTH_MAX / DEPTH_MIN)
 
 
+def mean_entropy(logits):
+    """Mean over pixels of the entropy (nats) of softmax over channels, [N,C,H,W] -> [N].
+    Written with max/exp/sum rather than log_softmax: ONNX Runtime's LogSoftmax on axis 1 of an
+    NCHW map took 0.7 ms of an 8.8 ms frame; these reductions take a fraction of it
+    (docs/experiments/2026-12-06-floor-preprocessing.md)."""
+    z = logits - logits.amax(1, keepdim=True)
+    e = z.exp()
+    s = e.sum(1)
+    return (s.log() - (e * z).sum(1) / s).mean((1, 2))
+
+
 def postprocess(f, K=len(CLASSES)):
     """Raw head maps -> the contract's outputs (same ops go into the ONNX graph)."""
     det = f["det_raw"]
@@ -158,8 +169,7 @@ def postprocess(f, K=len(CLASSES)):
     wh = torch.exp(torch.clamp(det[:, K + 2:K + 4], -2.0, 7.0))
     det_box = torch.cat([off, wh], 1)
     seg = f["seg_raw"]
-    logp = F.log_softmax(seg, 1)
-    seg_entropy = -(logp.exp() * logp).sum(1).mean((1, 2))
+    seg_entropy = mean_entropy(seg)
     seg_up = F.interpolate(seg, scale_factor=float(STRIDES["seg"]), mode="bilinear", align_corners=False)
     seg_mask = torch.argmax(seg_up, 1).to(torch.uint8)
     dv = F.interpolate(f["depth_raw"], scale_factor=float(STRIDES["depth"]), mode="bilinear", align_corners=False)
@@ -176,11 +186,13 @@ def normalise(x_nchw_float):
 
 
 def preprocess(image_u8_nhwc, size):
-    """Reference of the in-graph preprocessing: uint8 NHWC -> resized, normalised NCHW."""
+    """Reference of the in-graph preprocessing: uint8 NHWC -> resized (bilinear, half-pixel,
+    truncated to uint8 as ONNX Runtime does, the graph resizing the camera's bytes before anything
+    else; the graph's mean is 0.5 lower to make up for the truncation), normalised NCHW."""
     x = image_u8_nhwc.float().permute(0, 3, 1, 2)
     if tuple(x.shape[2:]) != tuple(size):
-        x = F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
-    return normalise(x)
+        x = torch.floor(F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False) + 1e-3)
+    return normalise(x + 0.5)
 
 
 class ExportCore(nn.Module):

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from model import DS, Tail, cbr, tail_param_names  # noqa: E402
+from model import DS, Tail, cbr, mean_entropy, tail_param_names  # noqa: E402
 from pretrained.onnx_graph import ONNXGraph  # noqa: E402
 
 FASTESTDET = os.environ.get("FASTESTDET_ONNX", "/work/shared/models/fastestdet/FastestDet.onnx")
@@ -190,8 +190,7 @@ def postprocess(f, scale, K=len(CLASSES)):
     wh = torch.exp(torch.clamp(det[:, K + 2:K + 4], -2.0, 7.0))
     det_box = torch.cat([off, wh], 1)
     seg = f["seg_raw"]
-    logp = F.log_softmax(seg, 1)
-    seg_entropy = -(logp.exp() * logp).sum(1).mean((1, 2))
+    seg_entropy = mean_entropy(seg)
     seg_up = F.interpolate(seg, scale_factor=float(STRIDES["seg"]), mode="bilinear", align_corners=False)
     seg_mask = torch.argmax(seg_up, 1).to(torch.uint8)
     dv = F.interpolate(f["depth_raw"], scale_factor=float(STRIDES["depth"]), mode="bilinear", align_corners=False)
@@ -209,10 +208,11 @@ def normalise(x_nchw_float):
 
 
 def preprocess(image_u8_nhwc, size):
+    """Reference of the in-graph preprocessing (as model.preprocess: resized bytes truncated, +0.5)."""
     x = image_u8_nhwc.float().permute(0, 3, 1, 2)
     if tuple(x.shape[2:]) != tuple(size):
-        x = F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
-    return normalise(x)
+        x = torch.floor(F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False) + 1e-3)
+    return normalise(x + 0.5)
 
 
 class ExportCore(nn.Module):

@@ -135,10 +135,12 @@ ok(`shapes checked at ${cams.length} camera sizes x ${manifest.input.sizes.lengt
 // 2. parity with PyTorch
 if (refDir) {
   const index = JSON.parse(readFileSync(join(refDir, 'index.json'), 'utf8'));
-  const [n, hc, wc] = index.image.shape;
-  const img = new Uint8Array(readFileSync(join(refDir, index.image.file)));
   const ctor = { float32: Float32Array, uint8: Uint8Array };
   for (const r of index.runs) {
+    // each run's own camera batch (export.py's reference_images), or one image for all runs
+    const image = r.image ?? index.image;
+    const [n, hc, wc] = image.shape;
+    const img = new Uint8Array(readFileSync(join(refDir, image.file)));
     const out = await run(img, n, hc, wc, r.size);
     const label = `parity ${wc}x${hc} batch ${n} -> ${r.size.join('x')}`;
     const report = [];
