@@ -10,7 +10,8 @@
 #   training/build.sh --real --smoke --out DIR   its quick check (tiny data, 20 steps)
 #
 # Environment overrides: SIZE (HxW), STEPS, BATCH, TRAIN_FRAMES, HELDOUT_FRAMES, TRAIN_SEED,
-# HELDOUT_SEED, DOMAINS, (frame counts are per domain) WORK (scratch dir for datasets and the run), PYTHON, LR, LOG_EVERY;
+# HELDOUT_SEED, DOMAINS, (frame counts are per domain) WORK (scratch dir for datasets and the run), PYTHON, LR, LOG_EVERY,
+# MULTISCALE (1: train across the ladder sizes; default 1 for full builds, 0 for --smoke);
 # for --real also REAL_SRC (real frames, training/real_sources.py), FASTESTDET_ONNX, HUMAN_MODELS (npm pack dir).
 # Held-out data uses seeds never used for training (TRAIN_SEED / HELDOUT_SEED below).
 set -euo pipefail
@@ -63,6 +64,10 @@ else
   HELDOUT_FRAMES=${HELDOUT_FRAMES:-100} LOG_EVERY=${LOG_EVERY:-25}
 fi
 LR=${LR:-3e-3}
+# full builds train across the ladder's sizes (each step at one of them), so that the lower rungs
+# keep their detection; MULTISCALE=0 trains at the default size only
+MULTISCALE=${MULTISCALE:-$([[ $MODE == full ]] && echo 1 || echo 0)}
+MS_FLAG=(); [[ $MULTISCALE == 1 ]] && MS_FLAG=(--multiscale)
 SRC=$([[ $FAKE == 1 ]] && echo fake || echo world)
 WORK=${WORK:-training/.runs/$MODE-$SRC-$SIZE}
 DATA=training/.data/$SRC-$SIZE
@@ -98,7 +103,7 @@ t_data=$(date +%s)
 step "train ($MODE: $STEPS steps, batch $BATCH, ${H}x${W}) -> $WORK"
 SMOKE_FLAG=(); [[ $MODE == smoke ]] && SMOKE_FLAG=(--smoke)
 "$PYTHON" training/train.py --data "$TRAIN" --heldout "$HELD" --run "$WORK" --size "${H}x${W}" \
-  --steps "$STEPS" --batch "$BATCH" --lr "$LR" --log-every "$LOG_EVERY" "${SMOKE_FLAG[@]}" "${RESUME[@]}"
+  --steps "$STEPS" --batch "$BATCH" --lr "$LR" --log-every "$LOG_EVERY" "${SMOKE_FLAG[@]}" "${MS_FLAG[@]}" "${RESUME[@]}"
 t_train=$(date +%s)
 
 step "export -> $OUT"

@@ -226,6 +226,9 @@ def main():
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--multiscale", action="store_true",
+                    help="each step at a size drawn from the ladder (--size and the smaller ladder sizes), so that the "
+                         "ladder's lower rungs keep their detection (docs/experiments/2026-12-06-floor-preprocessing.md)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -234,6 +237,9 @@ def main():
     os.makedirs(a.run, exist_ok=True)
     ds = Dataset(a.data, (H, W))
     ho = Dataset(a.heldout, (H, W))
+    ladder = [[H, W]] + [s for s in [[192, 384], [160, 320], [128, 256]] if s[0] < H] if H >= 128 else [[H, W]]
+    # one reader per training size (Dataset resizes frames, masks, depth and boxes on read)
+    train_sets = [ds] + ([Dataset(a.data, tuple(sz)) for sz in ladder[1:]] if a.multiscale else [])
     assert ds.classes == M.CLASSES, ds.classes
     spec = M.load_tail_spec()
     arch = {"width": a.width, "neck": a.neck}
@@ -257,8 +263,7 @@ def main():
                  "dataset": {"dir": a.data, "frames": len(ds), "seed": ds.meta.get("seed"),
                              "generator": ds.meta.get("generator", "adaptive-perception dataset")},
                  "heldout": {"dir": a.heldout, "frames": len(ho), "seed": ho.meta.get("seed")},
-                 "ladder": [[H, W]] + [s for s in [[192, 384], [160, 320], [128, 256]] if s[0] < H] if H >= 128
-                 else [[H, W]]}
+                 "ladder": ladder, "multiscale": bool(a.multiscale)}
 
     def save(path, extra):
         torch.save({"state": net.state_dict(), "opt": opt.state_dict(), "step": step, "spec": spec, "arch": arch,
@@ -272,7 +277,8 @@ def main():
     while step < a.steps:
         for g in opt.param_groups:
             g["lr"] = a.lr * sched(step)
-        b = make_batch(ds, rng.integers(0, len(ds), a.batch), rng)
+        tds = train_sets[int(rng.integers(0, len(train_sets)))] if len(train_sets) > 1 else ds
+        b = make_batch(tds, rng.integers(0, len(ds), a.batch), rng)
         out = net(M.normalise(b["image"].float().permute(0, 3, 1, 2)))
         total, terms = losses(out, b)
         opt.zero_grad(set_to_none=True)
@@ -300,6 +306,12 @@ def main():
     print(f"held-out ({metrics['frames']} frames, {time.time() - te:.0f}s): {fmt_metrics(metrics)}")
     for d, m in metrics["per_domain"].items():
         print(f"  {d}: {fmt_metrics(m)}")
+    if a.multiscale:
+        metrics["at_size"] = {}
+        for sz in ladder[1:]:
+            m = evaluate(net, Dataset(a.heldout, tuple(sz)), a.eval_frames)
+            metrics["at_size"][f"{sz[0]}x{sz[1]}"] = {k: m[k] for k in ("mAP50", "lane_iou", "drivable_iou", "depth_absrel", "depth_delta1")}
+            print(f"held-out at {sz[0]}x{sz[1]}: {fmt_metrics(m)}")
     save(last, {"steps": step})
     save(os.path.join(a.run, "model.pt"), {"steps": step, "wall_s": round(train_wall, 1), "metrics": metrics})
     json.dump(metrics, open(os.path.join(a.run, "metrics.json"), "w"), indent=1)
