@@ -11,7 +11,8 @@
 #
 # Environment overrides: SIZE (HxW), STEPS, BATCH, TRAIN_FRAMES, HELDOUT_FRAMES, TRAIN_SEED,
 # HELDOUT_SEED, DOMAINS, (frame counts are per domain) WORK (scratch dir for datasets and the run), PYTHON, LR, LOG_EVERY,
-# MULTISCALE (1: train across the ladder sizes; default 1 for full builds, 0 for --smoke);
+# MULTISCALE (1: train across the ladder sizes), STRONG_AUG (1: strong photometric randomisation)
+# (both default 1 for full builds, 0 for --smoke);
 # for --real also REAL_SRC (real frames, training/real_sources.py), FASTESTDET_ONNX, HUMAN_MODELS (npm pack dir).
 # Held-out data uses seeds never used for training (TRAIN_SEED / HELDOUT_SEED below).
 set -euo pipefail
@@ -68,6 +69,9 @@ LR=${LR:-3e-3}
 # keep their detection; MULTISCALE=0 trains at the default size only
 MULTISCALE=${MULTISCALE:-$([[ $MODE == full ]] && echo 1 || echo 0)}
 MS_FLAG=(); [[ $MULTISCALE == 1 ]] && MS_FLAG=(--multiscale)
+# and with strong photometric domain randomisation (training/data.py randomise_sensor); STRONG_AUG=0: mild jitter only
+STRONG_AUG=${STRONG_AUG:-$([[ $MODE == full ]] && echo 1 || echo 0)}
+[[ $STRONG_AUG == 1 ]] && MS_FLAG+=(--strong-aug)
 SRC=$([[ $FAKE == 1 ]] && echo fake || echo world)
 WORK=${WORK:-training/.runs/$MODE-$SRC-$SIZE}
 DATA=training/.data/$SRC-$SIZE

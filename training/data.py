@@ -76,7 +76,50 @@ class Dataset:
         return img, seg, depth, np.array(boxes, np.float32).reshape(-1, 6)
 
 
-def augment(rng, img, seg, depth, boxes):
+def randomise_sensor(rng, img):
+    """Strong photometric domain randomisation of one uint8 frame: lighting (gain, gamma),
+    contrast, saturation, a colour cast, haze, sensor noise, blur, blobs on the lens and JPEG
+    artefacts, each drawn independently. The network should not learn what one renderer's
+    sunny day looks like; it has to find cars in dark, grey, noisy or soft frames too (issue 18's
+    domain randomisation; the rendered night and rain domains are never trained on)."""
+    H, W = img.shape[:2]
+    f = img.astype(np.float32) / 255.0
+    if rng.random() < 0.5:  # lighting: from a dim evening to a bright noon
+        f = f ** rng.uniform(0.7, 1.8) * np.exp(rng.uniform(np.log(0.25), np.log(1.3)))
+    if rng.random() < 0.5:  # contrast and saturation, down to a flat grey day
+        m = f.mean()
+        f = (f - m) * rng.uniform(0.4, 1.2) + m
+        g = f.mean(2, keepdims=True)
+        f = (f - g) * rng.uniform(0.2, 1.3) + g
+    if rng.random() < 0.3:  # colour cast (sodium lamps, tinted glass, white balance)
+        f = f * rng.uniform(0.75, 1.25, 3)
+    if rng.random() < 0.3:  # haze / veiling glare
+        a = rng.uniform(0.1, 0.5)
+        f = f * (1 - a) + a * rng.uniform(0.3, 0.8) * rng.uniform(0.9, 1.1, 3)
+    f = np.clip(f * 255.0, 0, 255)
+    if rng.random() < 0.3:  # soft optics or motion
+        k = float(rng.uniform(0.5, 1.6))
+        f = cv2.GaussianBlur(f, (0, 0), k)
+    if rng.random() < 0.3:  # blobs on the lens: soft, displaced discs of the image
+        src = cv2.GaussianBlur(f, (0, 0), 3.0)
+        mask = np.zeros((H, W), np.float32)
+        for _ in range(int(rng.integers(1, 15))):
+            r = int(rng.integers(2, max(3, H // 10)))
+            cv2.circle(mask, (int(rng.integers(0, W)), int(rng.integers(0, H))), r, 1.0, -1)
+        mask = cv2.GaussianBlur(mask, (0, 0), 1.5)[..., None]
+        f = f * (1 - mask) + src[::-1] * mask
+    if rng.random() < 0.5:  # sensor noise (shot + read), stronger in the dark
+        sigma = rng.uniform(1.0, 10.0)
+        f = f + rng.normal(0, 1, f.shape).astype(np.float32) * sigma * np.sqrt((f + 10) / 128.0)
+    img = np.clip(f, 0, 255).astype(np.uint8)
+    if rng.random() < 0.3:  # compression artefacts
+        ok, enc = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(20, 90))])
+        if ok:
+            img = cv2.imdecode(enc, cv2.IMREAD_UNCHANGED)
+    return img
+
+
+def augment(rng, img, seg, depth, boxes, strong=False):
     H, W = seg.shape
     if rng.random() < 0.5:  # horizontal flip
         img, seg, depth = img[:, ::-1], seg[:, ::-1], depth[:, ::-1]
@@ -114,6 +157,9 @@ def augment(rng, img, seg, depth, boxes):
         boxes[:, [2, 4]] = boxes[:, [2, 4]].clip(0, H)
         ok = ((boxes[:, 3] - boxes[:, 1]) >= 2) & ((boxes[:, 4] - boxes[:, 2]) >= 2)
         boxes = boxes[ok]
+    if strong and rng.random() < 0.7:
+        img = randomise_sensor(rng, np.ascontiguousarray(img))
+        return np.ascontiguousarray(img), np.ascontiguousarray(seg), np.ascontiguousarray(depth), boxes
     # colour jitter: brightness, contrast, saturation, per-channel gain
     f = img.astype(np.float32)
     f = f * rng.uniform(0.7, 1.3) + rng.uniform(-20, 20)

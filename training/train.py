@@ -26,13 +26,13 @@ K = len(M.CLASSES)
 SEG_W = torch.tensor([1.0, 4.0, 1.0])
 
 
-def make_batch(ds, idx, rng, aug=True):
+def make_batch(ds, idx, rng, aug=True, strong=False):
     H, W = ds.size
     imgs, segs, deps, heats, regs, masks, hws = [], [], [], [], [], [], []
     for k in idx:
         img, seg, dep, boxes = ds.sample(int(k))
         if aug:
-            img, seg, dep, boxes = augment(rng, img, seg, dep, boxes)
+            img, seg, dep, boxes = augment(rng, img, seg, dep, boxes, strong=strong)
         h, r, m, hw = det_targets(boxes, H, W, K, M.STRIDES["det"])
         imgs.append(img); segs.append(seg); deps.append(dep)
         heats.append(h); regs.append(r); masks.append(m); hws.append(hw)
@@ -229,6 +229,8 @@ def main():
     ap.add_argument("--multiscale", action="store_true",
                     help="each step at a size drawn from the ladder (--size and the smaller ladder sizes), so that the "
                          "ladder's lower rungs keep their detection (docs/experiments/2026-12-06-floor-preprocessing.md)")
+    ap.add_argument("--strong-aug", action="store_true",
+                    help="strong photometric domain randomisation (data.randomise_sensor) on 70 %% of the frames")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -263,7 +265,8 @@ def main():
                  "dataset": {"dir": a.data, "frames": len(ds), "seed": ds.meta.get("seed"),
                              "generator": ds.meta.get("generator", "adaptive-perception dataset")},
                  "heldout": {"dir": a.heldout, "frames": len(ho), "seed": ho.meta.get("seed")},
-                 "ladder": ladder, "multiscale": bool(a.multiscale)}
+                 "ladder": ladder, "multiscale": bool(a.multiscale),
+                 "strong_aug": bool(a.strong_aug)}
 
     def save(path, extra):
         torch.save({"state": net.state_dict(), "opt": opt.state_dict(), "step": step, "spec": spec, "arch": arch,
@@ -278,7 +281,7 @@ def main():
         for g in opt.param_groups:
             g["lr"] = a.lr * sched(step)
         tds = train_sets[int(rng.integers(0, len(train_sets)))] if len(train_sets) > 1 else ds
-        b = make_batch(tds, rng.integers(0, len(ds), a.batch), rng)
+        b = make_batch(tds, rng.integers(0, len(ds), a.batch), rng, strong=a.strong_aug)
         out = net(M.normalise(b["image"].float().permute(0, 3, 1, 2)))
         total, terms = losses(out, b)
         opt.zero_grad(set_to_none=True)
