@@ -90,7 +90,7 @@ export function runPerceptionNodeContract(harness: NodeHarness): void {
         expect(cam.values).toContainEqual({ key: 'frames processed', value: '3' });
         expect(cam.values).toContainEqual({ key: 'input size', value: '160x96 rgb8' });
         const model = d.status.find((s) => s.name === 'perception: model')!;
-        expect(model).toMatchObject({ level: 0, hardware_id: 'default@1.0.0' });
+        expect(model).toMatchObject({ level: 0, hardware_id: `${engine.manifest.name}@${engine.manifest.version}` });
         expect(model.values).toContainEqual({ key: 'execution provider', value: 'cpu' });
       }
     });
