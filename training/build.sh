@@ -12,7 +12,7 @@
 # Environment overrides: SIZE (HxW), STEPS, BATCH, TRAIN_FRAMES, HELDOUT_FRAMES, TRAIN_SEED,
 # HELDOUT_SEED, DOMAINS, (frame counts are per domain) WORK (scratch dir for datasets and the run), PYTHON, LR, LOG_EVERY,
 # MULTISCALE (1: train across the ladder sizes), STRONG_AUG (1: strong photometric randomisation)
-# (both default 1 for full builds, 0 for --smoke);
+# (both default 0: the recipe of the bundled default);
 # for --real also REAL_SRC (real frames, training/real_sources.py), FASTESTDET_ONNX, HUMAN_MODELS (npm pack dir).
 # Held-out data uses seeds never used for training (TRAIN_SEED / HELDOUT_SEED below).
 set -euo pipefail
@@ -65,13 +65,15 @@ else
   HELDOUT_FRAMES=${HELDOUT_FRAMES:-100} LOG_EVERY=${LOG_EVERY:-25}
 fi
 LR=${LR:-3e-3}
-# full builds train across the ladder's sizes (each step at one of them), so that the lower rungs
-# keep their detection; MULTISCALE=0 trains at the default size only
-MULTISCALE=${MULTISCALE:-$([[ $MODE == full ]] && echo 1 || echo 0)}
-MS_FLAG=(); [[ $MULTISCALE == 1 ]] && MS_FLAG=(--multiscale)
-# and with strong photometric domain randomisation (training/data.py randomise_sensor); STRONG_AUG=0: mild jitter only
-STRONG_AUG=${STRONG_AUG:-$([[ $MODE == full ]] && echo 1 || echo 0)}
-[[ $STRONG_AUG == 1 ]] && MS_FLAG+=(--strong-aug)
+# MULTISCALE=1: train across the ladder's sizes (each step at one of them); STRONG_AUG=1: strong
+# photometric domain randomisation (training/data.py randomise_sensor). Both off by default: the
+# bundled default is trained without them; with them the lower rungs keep their detection but
+# metric depth and in-domain figures regress (docs/experiments/2026-12-06-default-retrained.md)
+MULTISCALE=${MULTISCALE:-0}
+STRONG_AUG=${STRONG_AUG:-0}
+MS_FLAG=()
+if [[ $MULTISCALE == 1 ]]; then MS_FLAG+=(--multiscale); fi
+if [[ $STRONG_AUG == 1 ]]; then MS_FLAG+=(--strong-aug); fi
 SRC=$([[ $FAKE == 1 ]] && echo fake || echo world)
 WORK=${WORK:-training/.runs/$MODE-$SRC-$SIZE}
 DATA=training/.data/$SRC-$SIZE
