@@ -176,6 +176,10 @@ export class PerceptionWorker implements BatchRunner<FramePayload, FrameOutcome>
   readonly manifest: Manifest;
   readonly inputSize: InputSize;
   readonly provider: Provider;
+  /** ONNX Runtime intra-op threads of the worker's engine. */
+  get threads(): number {
+    return this.options.threads ?? 1;
+  }
   /** The precision variants the worker's engine has sessions for, its main one first. */
   readonly variants: readonly string[];
 

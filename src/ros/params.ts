@@ -35,6 +35,7 @@ export const PERCEPTION_PARAMS: readonly ParamSpec[] = [
   p({ name: 'model_path', kind: 'string', default: '', readOnly: true, description: 'Model package folder (manifest + ONNX); empty for the bundled default model' }),
   p({ name: 'execution_providers', kind: 'string_array', default: ['cuda', 'cpu'], readOnly: true, minItems: 1, choices: EXECUTION_PROVIDERS, description: 'ONNX Runtime execution providers in order of preference; unavailable ones are skipped' }),
   p({ name: 'inference', kind: 'string', default: 'worker', readOnly: true, choices: ['worker', 'main'], description: "Where the model runs: a worker thread (the node's event loop stays free for subscriptions, timers and services) or the node's own thread" }),
+  p({ name: 'inference_threads', kind: 'integer', default: 0, readOnly: true, range: { from: 0, to: 256, step: 1 }, description: "ONNX Runtime intra-op threads for the model; 0: automatic (in the worker, one fewer than the machine's cores and at least one, so the node's thread keeps a core; on the node's thread, ONNX Runtime's default)" }),
   p({ name: 'publish.overlay', kind: 'bool', default: true, description: 'Publish CAMERA/perception/overlay (rgb8)' }),
   p({ name: 'publish.depth', kind: 'bool', default: true, description: 'Publish CAMERA/perception/depth (32FC1, metres)' }),
   p({ name: 'publish.lane_mask', kind: 'bool', default: true, description: 'Publish CAMERA/perception/lane_mask (mono8)' }),
@@ -267,4 +268,16 @@ export function flattenParams(section: unknown, prefix = ''): Record<string, unk
     else out[name] = v;
   }
   return out;
+}
+
+/**
+ * ONNX Runtime intra-op threads for the perception node's model (`inference_threads`): the
+ * parameter when it is set; automatic (0): in a worker, one fewer than `cores` and at least one
+ * (the node's own thread keeps a core for subscriptions, serialisation and timers; on a 2-core
+ * machine this is the one thread measured best there, docs/experiments/2026-11-28-threads-and-bag-reading.md);
+ * on the node's thread, undefined (ONNX Runtime's default: every core).
+ */
+export function inferenceThreads(param: number, where: 'worker' | 'main', cores: number): number | undefined {
+  if (param > 0) return param;
+  return where === 'worker' ? Math.max(1, cores - 1) : undefined;
 }

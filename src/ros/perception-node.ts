@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { FEATURE_OUTPUTS } from '../adaptation/perception/perception-parts.js';
 import { DEFAULT_OUTPUTS, Engine } from '../engine/engine.js';
 import type { Provider } from '../engine/runner.js';
@@ -10,7 +11,7 @@ import { encodedSize } from '../pipeline/image-size.js';
 import { Perception } from '../pipeline/perception.js';
 import { defaultLadderVariants, ladderRungs } from '../pipeline/rungs.js';
 import { buildDiagnostics, type DiagnosticArray } from './diagnostics.js';
-import { PERCEPTION_PARAMS, cameraParams } from './params.js';
+import { PERCEPTION_PARAMS, cameraParams, inferenceThreads } from './params.js';
 import { ADAPTATION_TOPICS, cameraOfTopic, perceptionPublications, type PublishToggles } from './topics.js';
 import { Scheduler, systemClock, type CameraConfig, type Clock, type FrameTiming } from '../scheduler/index.js';
 import { SENSOR_DATA_QOS, type Subscription, type Transport, type TransportClock, type TransportEvent } from './transport/types.js';
@@ -147,7 +148,8 @@ export class PerceptionNode extends ManagedNode {
       const modelDir = (get('model_path') as string) || this.#o.defaultModelDir;
       if (!modelDir) throw new Error('model_path is empty and no default model folder was given');
       const open = this.#o.openEngine ?? ((o) => Engine.create(o));
-      this.#engine = await open({ modelDir, providers: get('execution_providers') as Provider[], log: (l) => this.#log('info', l) });
+      const threads = get('inference') === 'main' ? inferenceThreads(get('inference_threads') as number, 'main', os.availableParallelism()) : undefined;
+      this.#engine = await open({ modelDir, providers: get('execution_providers') as Provider[], ...(threads ? { threads } : {}), log: (l) => this.#log('info', l) });
       this.#ownsEngine = true;
     }
     this.#focals = new CameraFocals(this.#engine.manifest, (l) => this.#log('info', l));
@@ -399,9 +401,9 @@ export class PerceptionNode extends ManagedNode {
       // the frames kept here); without, none (the worker decodes them).
       const returnTensors = this.#adaptation ? FEATURE_OUTPUTS : [];
       const variants = defaultLadderVariants(e.manifest, e.provider);
-      this.#worker = await PerceptionWorker.create({ modelDir, providers: [e.provider], inputSize: e.inputSize, variants, threads: this.#o.workerThreads, perception: this.#perception!.options, follow: e, returnTensors, log: (l) => this.#log('info', l) });
+      this.#worker = await PerceptionWorker.create({ modelDir, providers: [e.provider], inputSize: e.inputSize, variants, threads: this.#o.workerThreads ?? inferenceThreads(this.params.get('inference_threads') as number, 'worker', os.availableParallelism()), perception: this.#perception!.options, follow: e, returnTensors, log: (l) => this.#log('info', l) });
       this.#runner = this.#worker;
-      this.#log('info', `inference in a worker thread (${e.provider})`);
+      this.#log('info', `inference in a worker thread (${e.provider}, ${this.#worker.threads} ONNX Runtime thread${this.#worker.threads === 1 ? '' : 's'})`);
     } catch (err) {
       this.#log('warn', `inference on the node thread: the worker did not start: ${(err as Error).message}`);
     }

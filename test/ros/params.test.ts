@@ -1,10 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { LEARNER_PARAMS, checkParam, declareParams, perceptionParamSpecs } from '../../src/ros/params.js';
+import { LEARNER_PARAMS, checkParam, declareParams, inferenceThreads, perceptionParamSpecs } from '../../src/ros/params.js';
 import { RclParameterHost } from '../../src/ros/params-host.js';
 import { PARAMETER_TYPE } from '../../src/ros/transport/rcl-like.js';
 import { createFakeRcl, FakeDescriptor, type FakeNode } from './fake-rclnodejs.js';
 
 describe('node parameters', () => {
+  it('inference_threads: automatic keeps a core for the node thread when the model runs in the worker; a set value is used as is', () => {
+    expect(inferenceThreads(0, 'worker', 2)).toBe(1);
+    expect(inferenceThreads(0, 'worker', 1)).toBe(1);
+    expect(inferenceThreads(0, 'worker', 8)).toBe(7);
+    expect(inferenceThreads(0, 'main', 8)).toBeUndefined(); // ONNX Runtime's own default
+    expect(inferenceThreads(3, 'worker', 2)).toBe(3);
+    expect(inferenceThreads(2, 'main', 8)).toBe(2);
+  });
+
   const cams = ['/front/image_raw', '/robot1/rear/image_raw/compressed'];
 
   it('are declared with descriptors: type, description, ranges and read-only where a restart is needed', async () => {
