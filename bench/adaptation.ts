@@ -1,6 +1,7 @@
 /**
  * The adaptation scenarios, runnable:
  *   npm run -s adaptation -- [--domain night|rain|camshift|newpaint|mixed] [--labels gt|teacher|both]
+ *                            [--model DIR]
  *                            [--seed N] [--quick] [--json] [--heads det,seg,depth]
  *
  * 1. Renders, once, a drive of the shifted domain (640x360 JPEG at 10 Hz; `mixed` passes through
@@ -31,7 +32,12 @@ import type { MetricsSummary, ReplaySummary } from '../src/replay/summary.js';
 import { combinedScore } from '../src/replay/timeline.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const MODEL = join(ROOT, 'models', 'default');
+const arg0 = (name: string): string | undefined => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+};
+/** `--model DIR`: the package to adapt (default the bundled one). */
+const MODEL = resolve(arg0('--model') ?? join(ROOT, 'models', 'default'));
 const CACHE = join(ROOT, 'bench', '.cache', 'adaptation');
 const quick = process.argv.includes('--quick');
 const json = process.argv.includes('--json');

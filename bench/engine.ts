@@ -9,6 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { decodeDetections, asFloatMap } from '../src/engine/decode.js';
 import { DEFAULT_OUTPUTS, Engine } from '../src/engine/engine.js';
 import { OverlayRenderer } from '../src/engine/overlay.js';
+import { servingGraph } from '../src/engine/narrow-tail.js';
 
 const [dir = 'models/default', itArg = '200', thArg = '1', camArg = '1280x720'] = process.argv.slice(2);
 const iterations = Number(itArg);
@@ -20,7 +21,10 @@ const m = engine.manifest;
 const [H, W] = engine.inputSize;
 const frame = { width: cw, height: ch, data: new Uint8Array(cw * ch * 3).map((_, i) => (i * 31) & 0xff) };
 
-const raw = await ort.InferenceSession.create(`${dir}/${m.files.model}`, { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+// the graph the engine runs for the shipped weights (a widened det tail's narrow copy)
+const graph = servingGraph(`${dir}/${m.files.model}`, m, engine.currentWeights.toTails());
+const rawOpts: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' };
+const raw = typeof graph === 'string' ? await ort.InferenceSession.create(graph, rawOpts) : await ort.InferenceSession.create(graph, rawOpts);
 const feeds: Record<string, ort.Tensor> = {
   image: new ort.Tensor('uint8', frame.data, [1, ch, cw, 3]),
   size: new ort.Tensor('int64', BigInt64Array.of(BigInt(H), BigInt(W)), [2]),

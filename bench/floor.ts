@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { DEFAULT_OUTPUTS } from '../src/engine/engine.js';
 import { loadModelPackage } from '../src/model/package.js';
+import { servingGraph } from '../src/engine/narrow-tail.js';
 import type { Image } from '../src/msgs/index.js';
 
 export interface Floor {
@@ -20,10 +21,10 @@ export interface Floor {
 export async function openFloor(modelDir: string): Promise<Floor> {
   const pkg = await loadModelPackage(modelDir); // manifest + tails.json (files only, no engine)
   const [H, W] = pkg.manifest.input.sizes[0];
-  const session = await ort.InferenceSession.create(join(modelDir, pkg.manifest.files.model), {
-    executionProviders: ['cpu'],
-    graphOptimizationLevel: 'all',
-  });
+  // the graph the engine runs for the shipped weights (a widened det tail's narrow copy)
+  const graph = servingGraph(join(modelDir, pkg.manifest.files.model), pkg.manifest, pkg.tails);
+  const opts: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all' };
+  const session = typeof graph === 'string' ? await ort.InferenceSession.create(graph, opts) : await ort.InferenceSession.create(graph, opts);
   const fixed: Record<string, ort.Tensor> = { size: new ort.Tensor('int64', BigInt64Array.of(BigInt(H), BigInt(W)), [2]) };
   for (const [name, t] of pkg.tails) fixed[name] = new ort.Tensor('float32', t.data, [...t.shape]);
   const fetches = [...DEFAULT_OUTPUTS];

@@ -29,6 +29,7 @@ import { HELDOUT_SEED, heldoutFrames } from './eval-frames.js';
 import { CACHE, ensureBag, loadImages } from './frames.js';
 import { packageWithInt8 } from './int8.js';
 import type { Image } from '../src/msgs/index.js';
+import { servingGraph } from '../src/engine/narrow-tail.js';
 
 export interface ParetoRow {
   candidate: string;
@@ -86,7 +87,11 @@ export async function paretoFigures(o: ParetoOptions): Promise<{ rows: ParetoRow
       const pkg = await loadModelPackage(dirs.get(c.name) as string, { precision });
       const feeds: Record<string, ort.Tensor> = {};
       for (const [name, t] of pkg.tails) feeds[name] = new ort.Tensor('float32', t.data, [...t.shape]);
-      sessions.push({ key: `${c.name}/${precision}`, c, precision, s: await ort.InferenceSession.create(pkg.modelPath, { executionProviders: ['cpu'], graphOptimizationLevel: 'all' }), feeds, sizes: pkg.manifest.input.sizes });
+      // the graph the engine runs for the shipped weights (a widened det tail's narrow copy)
+      const graph = servingGraph(pkg.modelPath, pkg.manifest, pkg.tails);
+      const so: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all' };
+      const s = typeof graph === 'string' ? await ort.InferenceSession.create(graph, so) : await ort.InferenceSession.create(graph, so);
+      sessions.push({ key: `${c.name}/${precision}`, c, precision, s, feeds, sizes: pkg.manifest.input.sizes });
     }
   }
   const frames = o.images.slice(0, 8).map((img) => new ort.Tensor('uint8', img.data.subarray(0, bytes), [1, Hc, Wc, 3]));

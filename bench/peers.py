@@ -73,19 +73,50 @@ def tail_outputs(graph, tails_spec):
     return outs
 
 
+def narrow_det_tail(graph, manifest, tails):
+    """A widened det tail (training/widen_tail.py) whose shipped weights read only the centre tap
+    of the trunk channels: the first det Conv reads the trunk tensor with the 1x1 centre slice of
+    det_w0, as our engine runs it (src/engine/narrow-tail.ts). Returns the tails to bake."""
+    spec = manifest["tails"]["det"]
+    k = spec["layers"][0].get("kernel", 1)
+    if k == 1 or "tap" not in spec:
+        return tails
+    trunk, r = spec["in"] - spec["tap"]["channels"], k // 2
+    w = np.asarray(tails["det_w0"]["data"], np.float32).reshape(tails["det_w0"]["shape"])
+    centre = np.zeros_like(w)
+    centre[:, :trunk, r, r] = w[:, :trunk, r, r]
+    if not np.array_equal(w, centre):
+        return tails  # adapted weights read the tap: time the wide tail
+    concat = next(n for n in graph.node if n.op_type == "Concat" and spec["feature"] in n.output)
+    conv = next(n for n in graph.node if n.op_type == "Conv" and len(n.input) > 1 and n.input[1] == "det_w0")
+    conv.input[0] = concat.input[0]
+    for a in conv.attribute:
+        if a.name == "kernel_shape":
+            a.ints[:] = [1, 1]
+        if a.name == "pads":
+            a.ints[:] = [0, 0, 0, 0]
+    for vi in graph.input:
+        if vi.name == "det_w0":
+            for d, v in zip(vi.type.tensor_type.shape.dim, [w.shape[0], trunk, 1, 1]):
+                d.dim_value = v
+    out = dict(tails)
+    out["det_w0"] = {"shape": [w.shape[0], trunk, 1, 1], "data": w[:, :trunk, r:r + 1, r:r + 1].ravel().tolist()}
+    return out
+
+
 def export_core(model_dir, manifest, size, path):
     """Cut the core out of model.onnx: x [1,3,H,W] -> raw det/seg/depth maps, tails baked in."""
     import onnx
     from onnx import helper, numpy_helper
     m = onnx.load(os.path.join(model_dir, manifest["files"]["model"]))
+    with open(os.path.join(model_dir, manifest["files"]["tails"])) as f:
+        tails = narrow_det_tail(m.graph, manifest, json.load(f))
     outs = tail_outputs(m.graph, manifest["tails"])
     # Extractor wants value_info for every cut tensor: run shape inference first.
     m = onnx.shape_inference.infer_shapes(m)
     tail_names = [i.name for i in m.graph.input if i.name not in ("image", "size")]
     ex = onnx.utils.Extractor(m)
     core = ex.extract_model(["x"] + tail_names, [outs["det"], outs["seg"], outs["depth"]])
-    with open(os.path.join(model_dir, manifest["files"]["tails"])) as f:
-        tails = json.load(f)
     g = core.graph
     keep = []
     for i in list(g.input):

@@ -45,7 +45,8 @@ const tailFeeds = {};
 for (const [head, spec] of Object.entries(manifest.tails)) {
   let cin = spec.in;
   spec.layers.forEach((layer, i) => {
-    for (const [name, shape] of [[`${head}_w${i}`, [layer.out, cin, 1, 1]], [`${head}_b${i}`, [layer.out]]]) {
+    const k = layer.kernel ?? 1;
+    for (const [name, shape] of [[`${head}_w${i}`, [layer.out, cin, k, k]], [`${head}_b${i}`, [layer.out]]]) {
       const t = tails[name];
       if (!t || JSON.stringify(t.shape) !== JSON.stringify(shape)) fail(`tail ${name} shape ${t && t.shape} != ${shape}`);
       tailFeeds[name] = new ort.Tensor('float32', Float32Array.from(t.data), shape);
@@ -147,7 +148,17 @@ if (refDir) {
     for (const [name, info] of Object.entries(r.outputs)) {
       const buf = readFileSync(join(refDir, info.file));
       const ref = new ctor[info.dtype](buf.buffer, buf.byteOffset, buf.byteLength / ctor[info.dtype].BYTES_PER_ELEMENT);
-      const got = out[name].data;
+      let got = out[name].data;
+      // a widened detection tail (training/widen_tail.py) appends a tap's channels to det_feat:
+      // PyTorch's reference has the trunk's channels, which come first
+      const tap = name === 'det_feat' ? manifest.tails.det.tap : undefined;
+      if (tap && out[name].dims[1] === info.shape[1] + tap.channels) {
+        const [bn, c, h, w] = out[name].dims;
+        const keep = new Float32Array(bn * info.shape[1] * h * w);
+        for (let b = 0; b < bn; b += 1) keep.set(got.subarray(b * c * h * w, (b * c + info.shape[1]) * h * w), b * info.shape[1] * h * w);
+        got = keep;
+        out[name] = { data: keep, dims: [bn, info.shape[1], h, w] };
+      }
       if (got.length !== ref.length || JSON.stringify(out[name].dims) !== JSON.stringify(info.shape)) {
         fail(`${label}: ${name} shape ${out[name].dims} != ${info.shape}`);
         continue;

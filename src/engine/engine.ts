@@ -6,6 +6,8 @@ import { createSession, type OpenFn } from './session.js';
 import type { CameraImage, InferOptions, RawOutputs } from './types.js';
 import { WeightSet } from './weights.js';
 import { checkOutputDims } from './output-shapes.js';
+import { narrowTailGraph } from './narrow-tail.js';
+import { encodeModel, readModel } from '../model/quantize/onnx.js';
 
 /** Everything but the tail features: those are big and only the learner wants them. */
 export const DEFAULT_OUTPUTS: readonly OutputName[] = ['det_heat', 'det_box', 'seg_mask', 'seg_entropy', 'depth', 'feat_mean'];
@@ -36,6 +38,12 @@ export interface EngineOptions {
    * `precisions.variants`: INVALID_CONFIG naming the field `variants`. Default none.
    */
   readonly variants?: readonly string[];
+  /**
+   * With a widened det tail (manifest `tails.det.tap`), also open the narrow copy of the graph
+   * and run weight sets that read only the trunk's centre tap (the shipped ones) on it: same
+   * outputs, the cost of the tail before widening (src/engine/narrow-tail.ts). Default true.
+   */
+  readonly narrowTail?: boolean;
 }
 
 /** Environment variable naming the precision variant when `EngineOptions.precision` is not given. */
@@ -62,6 +70,8 @@ export class Engine {
   private readonly pkgPrecision: Precision;
   // Sessions of the other precision variants opened (EngineOptions.variants), by name.
   private readonly others = new Map<Precision, ModelRunner>();
+  // The narrow graph's session (a widened det tail with narrow weights runs there).
+  private narrow: ModelRunner | undefined;
 
   private constructor(
     pkg: ModelPackage,
@@ -101,6 +111,7 @@ export class Engine {
     });
     const e = engine as Engine;
     try {
+      if (options.narrowTail !== false) await e.openNarrow(pkg.modelPath, options);
       await e.openVariants(others, options);
     } catch (err) {
       await e.dispose();
@@ -153,6 +164,41 @@ export class Engine {
         },
       });
     }
+  }
+
+  /** Whether weight sets that allow it run on the narrow graph of a widened det tail. */
+  get hasNarrowTail(): boolean {
+    return this.narrow !== undefined;
+  }
+
+  private async openNarrow(modelPath: string, options: Pick<EngineOptions, 'threads' | 'log' | 'open'>): Promise<void> {
+    let graph;
+    try {
+      graph = narrowTailGraph(readModel(modelPath), this.manifest);
+    } catch (err) {
+      // e.g. a quantized variant whose det_feat passes a QuantizeLinear pair first: the wide graph serves every set
+      options.log?.(`engine: no narrow det tail for ${modelPath} (${(err as Error).message}); every weight set runs the widened tail`);
+      return;
+    }
+    if (graph === undefined) return;
+    await createSession(`${modelPath} (narrow det tail)`, {
+      providers: [this.provider],
+      threads: options.threads,
+      log: options.log,
+      open: options.open,
+      modelBytes: encodeModel(graph),
+      verify: async (runner) => {
+        checkOutputNames(this.outputs, runner, 'outputs', 'INVALID_CONFIG');
+        checkInputs(runner, this.manifest);
+        this.narrow = runner;
+        try {
+          await this.warmUp();
+        } catch (err) {
+          this.narrow = undefined; // createSession disposes the runner it verified
+          throw err;
+        }
+      },
+    });
   }
 
   /**
@@ -212,14 +258,15 @@ export class Engine {
   async infer(frames: readonly CameraImage[], options: InferOptions = {}): Promise<RawOutputs[]> {
     if (this.disposed) throw new PerceptionError('MODEL_RUNTIME', 'infer() after dispose()', { model: modelId(this.manifest) });
     const size = options.size ? this.ladderSize(options.size, 'size', 'INVALID_ARGUMENT') : this.inputSize;
-    const runner = this.runnerFor(options.variant);
-    const fetches = options.outputs ? checkOutputNames(options.outputs, runner, 'outputs', 'INVALID_ARGUMENT') : this.outputs;
+    const main = this.runnerFor(options.variant);
+    const fetches = options.outputs ? checkOutputNames(options.outputs, main, 'outputs', 'INVALID_ARGUMENT') : this.outputs;
     const { width, height } = checkFrames(frames);
     // Captured now: a swap during the run does not affect it.
     const weights = options.weights ?? this.weights;
     if (options.weights && !(options.weights instanceof WeightSet && options.weights.matches(this.weights))) {
       throw new PerceptionError('INVALID_ARGUMENT', `weight set '${String(options.weights.id)}' does not match this model's tails`, { model: modelId(this.manifest), field: 'weights' });
     }
+    const runner = main === this.runner && this.narrow !== undefined && weights.narrowDet ? this.narrow : main;
     const n = frames.length;
     const bytes = width * height * 3;
     let ownsBatch = false;
@@ -251,7 +298,7 @@ export class Engine {
       if (ownsBatch) this.batchBusy = false;
     }
     for (const name of fetches) checkOutputDims(name, out[name], n, size, this.manifest);
-    const meta = { size, camera: { width, height }, weights: weights.id, ...(runner !== this.runner ? { variant: options.variant } : {}) };
+    const meta = { size, camera: { width, height }, weights: weights.id, ...(main !== this.runner ? { variant: options.variant } : {}) };
     return splitBatch(out, fetches, n, meta);
   }
 
@@ -267,7 +314,7 @@ export class Engine {
 
   /** Releases the runners. Idempotent: later calls return the same promise. */
   dispose(): Promise<void> {
-    this.disposed ??= Promise.all([this.runner.dispose(), ...[...this.others.values()].map((r) => r.dispose())]).then(() => undefined);
+    this.disposed ??= Promise.all([this.runner.dispose(), ...(this.narrow ? [this.narrow.dispose()] : []), ...[...this.others.values()].map((r) => r.dispose())]).then(() => undefined);
     return this.disposed;
   }
 

@@ -45,4 +45,6 @@ export interface SessionOptions {
    * is reported once by our log line carrying ORT's message, not again by ORT on stderr.
    */
   readonly ortLogLevel?: 'verbose' | 'info' | 'warning' | 'error' | 'fatal';
+  /** The graph itself, when it is not the file at the model path (a graph derived in memory; the path then only names it in logs). */
+  readonly modelBytes?: Uint8Array;
 }

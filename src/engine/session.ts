@@ -75,11 +75,12 @@ const messageOf = (e: unknown): string => (e instanceof Error ? e.message : Stri
 /** Opens an onnxruntime-node session on exactly one execution provider. */
 export async function openOrtSession(modelPath: string, provider: Provider, opts: SessionOptions): Promise<ModelRunner> {
   ort.env.logLevel = opts.ortLogLevel ?? 'fatal';
-  const session = await ort.InferenceSession.create(modelPath, {
+  const sessionOptions: ort.InferenceSession.SessionOptions = {
     executionProviders: [provider],
     ...(opts.threads !== undefined ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {}),
     graphOptimizationLevel: 'all',
-  });
+  };
+  const session = opts.modelBytes ? await ort.InferenceSession.create(opts.modelBytes, sessionOptions) : await ort.InferenceSession.create(modelPath, sessionOptions);
   return new OrtRunner(session, provider);
 }
 

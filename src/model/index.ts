@@ -5,6 +5,7 @@ export {
   OUTPUT_NAMES,
   validateManifest,
   tailTensorSpecs,
+  tailRowWidth,
   tailOutChannels,
   type Manifest,
   type HeadName,

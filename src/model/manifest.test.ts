@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isPerceptionError } from '../core/errors.js';
-import { precisionVariants, tailTensorSpecs, validateManifest } from './manifest.js';
+import { precisionVariants, tailRowWidth, tailTensorSpecs, validateManifest } from './manifest.js';
 
 const HEX = 'a'.repeat(64);
 
@@ -65,6 +65,8 @@ describe('validateManifest', () => {
     it('tail in = 0', () => expectBad((m) => (m.tails.det.in = 0), 'tails.det.in', /positive integer/));
     it('tail layer out = 0', () => expectBad((m) => (m.tails.seg.layers[0].out = 0), 'tails.seg.layers[0].out'));
     it('unknown activation', () => expectBad((m) => (m.tails.det.layers[0].act = 'gelu'), 'tails.det.layers[0].act', /relu.*linear/));
+    it('even tail kernel', () => expectBad((m) => (m.tails.det.layers[0].kernel = 2), 'tails.det.layers[0].kernel', /odd positive integer/));
+    it('wide kernel past the first layer', () => expectBad((m) => (m.tails.det.layers[1].kernel = 3), 'tails.det.layers[1].kernel', /only the first layer/));
     it('det tail not K+4', () => expectBad((m) => (m.tails.det.layers[1].out = 7), 'tails.det.layers[1].out', /must be 8 \(K\+4/));
     it('seg tail not 3', () => expectBad((m) => (m.tails.seg.layers[1].out = 2), 'tails.seg.layers[1].out', /must be 3/));
     it('depth tail not 1', () => expectBad((m) => (m.tails.depth.layers[1].out = 2), 'tails.depth.layers[1].out', /must be 1/));
@@ -85,6 +87,18 @@ describe('validateManifest', () => {
     expect(specs.map((s) => s.name)).toEqual(['det_w0', 'det_b0', 'det_w1', 'det_b1', 'seg_w0', 'seg_b0', 'seg_w1', 'seg_b1', 'depth_w0', 'depth_b0', 'depth_w1', 'depth_b1']);
     expect(specs[2].shape).toEqual([8, 32, 1, 1]);
     expect(specs[9].shape).toEqual([16]);
+  });
+
+  it('a first layer with a k×k kernel: weights [out, in, k, k], rows in·k·k long', () => {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests poke arbitrary fields into the JSON
+    const raw = good() as any;
+    raw.tails.det.in = 56;
+    raw.tails.det.layers[0].kernel = 3;
+    const m = validateManifest(raw, 'm.json');
+    expect(tailTensorSpecs(m.tails)[0].shape).toEqual([32, 56, 3, 3]);
+    expect(tailTensorSpecs(m.tails)[2].shape).toEqual([8, 32, 1, 1]);
+    expect(tailRowWidth(m.tails.det)).toBe(504);
+    expect(tailRowWidth(m.tails.seg)).toBe(16);
   });
 });
 

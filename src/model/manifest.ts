@@ -27,6 +27,13 @@ export type Activation = 'relu' | 'linear';
 export interface TailLayerSpec {
   readonly out: number;
   readonly act: Activation;
+  /**
+   * Square kernel size of the layer's convolution, odd, default 1 (a dense layer over each
+   * pixel's feature vector). Only the first layer may be wider: it then reads each pixel's
+   * k×k neighbourhood of the feature map (zero-padded by (k−1)/2), which the learner turns into
+   * longer feature rows (`tailRows`), so training stays a matMul.
+   */
+  readonly kernel?: number;
 }
 
 export interface TailSpec {
@@ -34,6 +41,12 @@ export interface TailSpec {
   readonly feature: string;
   readonly in: number;
   readonly layers: readonly TailLayerSpec[];
+  /**
+   * A widened tail (training/widen_tail.py): the last `channels` of the feature are a backbone
+   * tap (`tensor`, informative) appended to the head's own channels. The shipped weights read
+   * none of them; the engine then runs a narrow copy of the graph (src/engine/narrow-tail.ts).
+   */
+  readonly tap?: { readonly tensor: string; readonly channels: number };
 }
 
 export type InputSize = readonly [height: number, width: number];
@@ -116,13 +129,20 @@ export function tailOutChannels(head: HeadName, numClasses: number): number {
   }
 }
 
+/** Length of one pixel's input row of a tail's first layer: `in` × k × k. */
+export function tailRowWidth(tail: TailSpec): number {
+  const k = tail.layers[0]?.kernel ?? 1;
+  return tail.in * k * k;
+}
+
 /** Name and shape of every tail weight tensor the manifest implies, in graph-input order. */
 export function tailTensorSpecs(tails: Manifest['tails']): { name: string; shape: readonly number[] }[] {
   const specs: { name: string; shape: readonly number[] }[] = [];
   for (const head of HEADS) {
     let cin = tails[head].in;
     tails[head].layers.forEach((layer, i) => {
-      specs.push({ name: `${head}_w${i}`, shape: [layer.out, cin, 1, 1] });
+      const k = layer.kernel ?? 1;
+      specs.push({ name: `${head}_w${i}`, shape: [layer.out, cin, k, k] });
       specs.push({ name: `${head}_b${i}`, shape: [layer.out] });
       cin = layer.out;
     });
@@ -314,7 +334,16 @@ function validateTail(v: unknown, head: HeadName, numClasses: number, fail: (fie
     const layer = l as Obj;
     if (!isPosInt(layer.out)) fail(`${f}.out`, `must be a positive integer, got ${JSON.stringify(layer.out)}`);
     if (layer.act !== 'relu' && layer.act !== 'linear') fail(`${f}.act`, `must be "relu" or "linear", got ${JSON.stringify(layer.act)}`);
+    if (layer.kernel !== undefined) {
+      if (!isPosInt(layer.kernel) || layer.kernel % 2 === 0) fail(`${f}.kernel`, `must be an odd positive integer, got ${JSON.stringify(layer.kernel)}`);
+      if (i > 0 && layer.kernel !== 1) fail(`${f}.kernel`, `only the first layer of a tail may have a kernel wider than 1, got ${String(layer.kernel)}`);
+    }
   });
+  if (t.tap !== undefined) {
+    if (!isObj(t.tap)) fail(`${at}.tap`, 'must be an object { tensor, channels }');
+    const tap = t.tap as Obj;
+    if (!isPosInt(tap.channels) || (tap.channels as number) >= (t.in as number)) fail(`${at}.tap.channels`, `must be a positive integer below in (${String(t.in)}), got ${JSON.stringify(tap.channels)}`);
+  }
   const want = tailOutChannels(head, numClasses);
   const last = layers[layers.length - 1] as Obj;
   if (last.out !== want) {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { PerceptionError } from '../core/errors.js';
 import { PRECISIONS, precisionVariants, routerTensorSpecs, tailTensorSpecs, validateManifest, type Manifest, type Precision } from './manifest.js';
 
-/** One tail weight tensor: `[out, in, 1, 1]` weights or `[out]` bias, row-major float32. */
+/** One tail weight tensor: `[out, in, k, k]` weights (k = the layer's kernel, usually 1) or `[out]` bias, row-major float32. */
 export interface TailTensor {
   readonly shape: readonly number[];
   readonly data: Float32Array;

@@ -6,7 +6,7 @@ import type { RunnerTensor } from '../../engine/runner.js';
 import { loadModelPackage, type ModelPackage } from '../../model/package.js';
 import type { FeatureMap } from './store-types.js';
 import { depthFromRaw, detOutputs, segArgmax, segEntropy, toPlanar, upsampleBilinear } from './tails-tf-post.js';
-import { featureRows, initTf, TfTails } from './tails-tf.js';
+import { featureRows, initTf, tailRows, TfTails } from './tails-tf.js';
 
 const MODEL_DIR = fileURLToPath(new URL('../../../models/default', import.meta.url));
 let engine: Engine;
@@ -81,6 +81,49 @@ describe('TfTails', () => {
     for (let i = 0; i < P; i++) worst = Math.max(worst, Math.abs(depthFromRaw(up[i], min_m, max_m) - gDepth[i]) / gDepth[i]);
     expect(worst).toBeLessThan(1e-3);
     tails.dispose();
+  });
+
+  it('a k×k first layer reads the same neighbourhood as the graph (random weights on every tap)', async () => {
+    const m = pkg.manifest;
+    const k = m.tails.det.layers[0].kernel ?? 1;
+    expect(k).toBeGreaterThan(1); // the default ships a widened detection tail (training/widen_tail.py)
+    const K = m.classes.length;
+    const [H, W] = m.input.sizes[m.input.sizes.length - 1];
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31 - 0.5) * 0.2;
+    const w = new Map(pkg.tails);
+    const w0 = pkg.tails.get('det_w0')!;
+    w.set('det_w0', { shape: w0.shape, data: w0.data.map((v) => v + rnd()) });
+    const frame = { width: 320, height: 180, data: new Uint8Array(320 * 180 * 3).map((_, i) => ((i % 960) * 5 + Math.floor(i / 480)) & 0xff) };
+    const shipped = engine.currentWeights;
+    engine.swapWeights(engine.makeWeightSet(w, 'random-taps'));
+    try {
+      const [out] = await engine.infer([frame], { size: [H, W], outputs: ['det_heat', 'det_box', 'det_feat'] });
+      const df = fmap(out.tensors.det_feat);
+      const tails = TfTails.create(m, w);
+      const det = detOutputs(tails.applyMap('det', df), K, df.height, df.width);
+      const gBox = out.tensors.det_box!.data as Float32Array;
+      let worst = 0;
+      for (let i = 0; i < gBox.length; i++) worst = Math.max(worst, Math.abs(gBox[i] - det.box.data[i]) / Math.max(1, Math.abs(gBox[i])));
+      expect(worst).toBeLessThan(1e-3);
+      tails.dispose();
+    } finally {
+      engine.swapWeights(shipped);
+    }
+  });
+
+  it('tailRows: k×k neighbourhoods in ONNX weight order, zeros outside the map', () => {
+    const f: FeatureMap = { channels: 2, height: 2, width: 3, data: Float32Array.from([1, 2, 3, 4, 5, 6, 10, 20, 30, 40, 50, 60]) };
+    const spec = { feature: 'x', in: 2, layers: [{ out: 1, act: 'linear' as const, kernel: 3 }] };
+    const rows = tailRows(spec, f, [0, 5]);
+    expect(rows.length).toBe(2 * 18);
+    // pixel 0 (y 0, x 0): channel 0 rows -1, 0, 1 x cols -1, 0, 1
+    expect(Array.from(rows.subarray(0, 9))).toEqual([0, 0, 0, 0, 1, 2, 0, 4, 5]);
+    expect(Array.from(rows.subarray(9, 18))).toEqual([0, 0, 0, 0, 10, 20, 0, 40, 50]);
+    // pixel 5 (y 1, x 2)
+    expect(Array.from(rows.subarray(18, 27))).toEqual([2, 3, 0, 5, 6, 0, 0, 0, 0]);
+    // a 1x1 first layer: plain feature rows
+    expect(Array.from(tailRows({ ...spec, layers: [{ out: 1, act: 'linear' }] }, f, [4]))).toEqual([5, 50]);
   });
 
   it('leaks no tensors through a training step and disposal', () => {

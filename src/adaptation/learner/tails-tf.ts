@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { PerceptionError } from '../../core/errors.js';
-import { HEADS, tailTensorSpecs, type HeadName, type Manifest, type TailSpec } from '../../model/manifest.js';
+import { HEADS, tailRowWidth, tailTensorSpecs, type HeadName, type Manifest, type TailSpec } from '../../model/manifest.js';
 import type { TailTensor, TailWeights } from '../../model/package.js';
 import type { FeatureMap } from './store-types.js';
 
@@ -11,6 +11,9 @@ import type { FeatureMap } from './store-types.js';
  * wasm backend, which lacks Conv2DBackpropFilter, and is the cheapest form on any backend.
  *
  * Layout: ONNX weights are `[out, in, 1, 1]`; the tfjs kernels here are `[in, out]` (transposed).
+ * A first layer with a k×k kernel (`[out, in, k, k]`) reads each pixel's neighbourhood as one
+ * row of in·k·k values in the ONNX weight order (channel, then row, then column: `tailRows`), so
+ * its tfjs kernel is `[in·k·k, out]`, the same transpose.
  */
 
 export type LogFn = (line: string) => void;
@@ -71,7 +74,7 @@ export class TfTails {
     for (const head of HEADS) {
       const kernels: tf.Variable[] = [];
       const biases: tf.Variable[] = [];
-      let cin = spec[head].in;
+      let cin = tailRowWidth(spec[head]);
       spec[head].layers.forEach((layer, i) => {
         const w = weights.get(`${head}_w${i}`) as TailTensor;
         const b = weights.get(`${head}_b${i}`) as TailTensor;
@@ -89,7 +92,7 @@ export class TfTails {
     return new TfTails(manifest.tails, weights);
   }
 
-  /** `[P, in]` feature rows → `[P, out]` raw head values. Call inside `tf.tidy` (or dispose the result). */
+  /** `[P, in·k·k]` feature rows (`tailRows`) → `[P, out]` raw head values. Call inside `tf.tidy` (or dispose the result). */
   apply(head: HeadName, x: tf.Tensor2D): tf.Tensor2D {
     this.check();
     const h = this.heads[head];
@@ -103,8 +106,8 @@ export class TfTails {
 
   /** Runs a head on a whole feature map; returns raw values pixel-major `[H·W, out]` in a plain array. */
   applyMap(head: HeadName, f: FeatureMap): Float32Array {
-    const rows = featureRows(f);
-    return tf.tidy(() => this.apply(head, tf.tensor2d(rows, [f.height * f.width, f.channels])).dataSync() as Float32Array).slice();
+    const rows = tailRows(this.spec[head], f);
+    return tf.tidy(() => this.apply(head, tf.tensor2d(rows, [f.height * f.width, tailRowWidth(this.spec[head])])).dataSync() as Float32Array).slice();
   }
 
   variables(heads: readonly HeadName[] = HEADS): tf.Variable[] {
@@ -114,10 +117,11 @@ export class TfTails {
   /** Overwrites the variables with `weights` (same spec). */
   load(weights: TailWeights): void {
     this.check();
+    const shapes = new Map(tailTensorSpecs(this.spec).map((t) => [t.name, t.shape]));
     for (const head of HEADS) {
-      let cin = this.spec[head].in;
+      let cin = tailRowWidth(this.spec[head]);
       this.spec[head].layers.forEach((layer, i) => {
-        const w = checkTensor(weights.get(`${head}_w${i}`), `${head}_w${i}`, [layer.out, cin, 1, 1]);
+        const w = checkTensor(weights.get(`${head}_w${i}`), `${head}_w${i}`, shapes.get(`${head}_w${i}`)!);
         const b = checkTensor(weights.get(`${head}_b${i}`), `${head}_b${i}`, [layer.out]);
         tf.tidy(() => {
           this.heads[head].kernels[i].assign(tf.tensor2d(transpose(w.data, layer.out, cin), [cin, layer.out]));
@@ -132,11 +136,12 @@ export class TfTails {
   export(): TailWeights {
     this.check();
     const out = new Map<string, TailTensor>();
+    const shapes = new Map(tailTensorSpecs(this.spec).map((t) => [t.name, t.shape]));
     for (const head of HEADS) {
-      let cin = this.spec[head].in;
+      let cin = tailRowWidth(this.spec[head]);
       this.spec[head].layers.forEach((layer, i) => {
         const k = this.heads[head].kernels[i].dataSync() as Float32Array; // [cin, out]
-        out.set(`${head}_w${i}`, { shape: [layer.out, cin, 1, 1], data: transpose(k, cin, layer.out) });
+        out.set(`${head}_w${i}`, { shape: shapes.get(`${head}_w${i}`)!, data: transpose(k, cin, layer.out) });
         out.set(`${head}_b${i}`, { shape: [layer.out], data: Float32Array.from(this.heads[head].biases[i].dataSync()) });
         cin = layer.out;
       });
@@ -182,6 +187,39 @@ export function featureRows(f: FeatureMap, pixels?: ArrayLike<number>): Float32A
     const base = c * plane;
     if (pixels) for (let p = 0; p < n; p++) out[p * C + c] = f.data[base + pixels[p]];
     else for (let p = 0; p < n; p++) out[p * C + c] = f.data[base + p];
+  }
+  return out;
+}
+
+/**
+ * A tail's input rows for a feature map: `featureRows` for a 1×1 first layer; for a k×k one,
+ * each pixel's k×k neighbourhood (zeros outside the map, as the graph's padding), ordered
+ * channel, row, column — the flattening of the ONNX weight `[out, in, k, k]`. `[P, in·k·k]`.
+ */
+export function tailRows(tail: TailSpec, f: FeatureMap, pixels?: ArrayLike<number>): Float32Array {
+  const k = tail.layers[0]?.kernel ?? 1;
+  if (k === 1) return featureRows(f, pixels);
+  const { height: H, width: W, channels: C } = f;
+  const plane = H * W;
+  const r = (k - 1) / 2;
+  const n = pixels ? pixels.length : plane;
+  const width = C * k * k;
+  const out = new Float32Array(n * width);
+  for (let p = 0; p < n; p++) {
+    const at = pixels ? pixels[p] : p;
+    const y = Math.floor(at / W);
+    const x = at - y * W;
+    let o = p * width;
+    for (let c = 0; c < C; c++) {
+      const base = c * plane;
+      for (let dy = -r; dy <= r; dy++) {
+        const yy = y + dy;
+        for (let dx = -r; dx <= r; dx++, o++) {
+          const xx = x + dx;
+          if (yy >= 0 && yy < H && xx >= 0 && xx < W) out[o] = f.data[base + yy * W + xx];
+        }
+      }
+    }
   }
   return out;
 }

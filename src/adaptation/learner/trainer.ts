@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { mulberry32 } from './random.js';
 import { PerceptionError } from '../../core/errors.js';
-import { HEADS, type HeadName, type Manifest } from '../../model/manifest.js';
+import { HEADS, tailRowWidth, type HeadName, type Manifest } from '../../model/manifest.js';
 import type { TailWeights } from '../../model/package.js';
 import type { FeatureMap, SampleLabels } from './store-types.js';
-import { featureRows, TfTails } from './tails-tf.js';
+import { tailRows, TfTails } from './tails-tf.js';
 import { depthTargets, detTargets, segTargets, type DepthTargets, type DetTargets } from './targets.js';
 
 /**
@@ -316,7 +316,7 @@ export class Trainer {
         // Random negatives stand for every free cell; hard ones count once more each.
         const wr = rnd.length ? (free / rnd.length) * p.negWeight : 0;
         const px = [...centres, ...p.hard, ...rnd];
-        det.x.push((featureRows(f.det, px)));
+        det.x.push(tailRows(this.manifest.tails.det, f.det, px));
         px.forEach((i, j) => {
           for (let k = 0; k < K; k++) det.heat.push(t.heat[k * plane + i]);
           for (let k = 0; k < 4; k++) det.reg.push(t.reg[k * plane + i]);
@@ -326,12 +326,12 @@ export class Trainer {
       }
       if (heads.has('seg') && p.seg) {
         const px = this.pick(p.seg.length, n, (i) => p.seg![i] !== 255);
-        seg.x.push((featureRows(f.seg, px)));
+        seg.x.push(tailRows(this.manifest.tails.seg, f.seg, px));
         for (const i of px) seg.y.push(p.seg[i]);
       }
       if (heads.has('depth') && p.depth) {
         const px = this.pick(p.depth.valid.length, n, (i) => p.depth!.valid[i] === 1);
-        dep.x.push((featureRows(f.depth, px)));
+        dep.x.push(tailRows(this.manifest.tails.depth, f.depth, px));
         for (const i of px) dep.t.push(p.depth.logDepth[i]);
       }
     }
@@ -362,7 +362,7 @@ export class Trainer {
     };
     if (r.det.mask.length > 0) {
       const N = r.det.mask.length;
-      const raw = this.tails.apply('det', tf.tensor2d(flat(r.det.x), [N, spec.det.in]));
+      const raw = this.tails.apply('det', tf.tensor2d(flat(r.det.x), [N, tailRowWidth(spec.det)]));
       const gt = tf.tensor2d(r.det.heat, [N, K]);
       const w = tf.tensor2d(r.det.w, [N, 1]);
       const m = tf.tensor2d(r.det.mask, [N, 1]);
@@ -380,7 +380,7 @@ export class Trainer {
     }
     if (r.seg.y.length > 0) {
       const N = r.seg.y.length;
-      const raw = this.tails.apply('seg', tf.tensor2d(flat(r.seg.x), [N, spec.seg.in]));
+      const raw = this.tails.apply('seg', tf.tensor2d(flat(r.seg.x), [N, tailRowWidth(spec.seg)]));
       const y = tf.oneHot(tf.tensor1d(r.seg.y, 'int32'), 3);
       const wy = tf.tensor1d(r.seg.y.map((c) => this.o.segClassWeights[c]));
       const nll = tf.neg(tf.sum(tf.mul(y, tf.logSoftmax(raw)), 1));
@@ -389,7 +389,7 @@ export class Trainer {
     if (r.dep.t.length > 0) {
       const N = r.dep.t.length;
       const { minM, maxM } = this.depthRange;
-      const raw = this.tails.apply('depth', tf.tensor2d(flat(r.dep.x), [N, spec.depth.in]));
+      const raw = this.tails.apply('depth', tf.tensor2d(flat(r.dep.x), [N, tailRowWidth(spec.depth)]));
       const ld = tf.add(Math.log(minM), tf.mul(tf.sigmoid(raw.reshape([N])), Math.log(maxM / minM)));
       total = tf.add(total, tf.mean(tf.abs(tf.sub(ld, tf.tensor1d(r.dep.t)))));
     }

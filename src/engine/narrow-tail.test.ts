@@ -1,0 +1,91 @@
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from './engine.js';
+import { isNarrow, narrowSpec, narrowTailGraph, servingGraph } from './narrow-tail.js';
+import { loadModelPackage, type ModelPackage } from '../model/package.js';
+import { readModel } from '../model/quantize/onnx.js';
+import { PerceptionError } from '../core/errors.js';
+
+const MODEL_DIR = fileURLToPath(new URL('../../models/default', import.meta.url));
+const frame = { width: 320, height: 180, data: new Uint8Array(320 * 180 * 3).map((_, i) => ((i % 960) * 7 + Math.floor(i / 320)) & 0xff) };
+const OUTS = ['det_heat', 'det_box', 'seg_mask', 'depth', 'det_feat'] as const;
+let pkg: ModelPackage;
+let narrow: Engine;
+let wide: Engine;
+
+beforeAll(async () => {
+  pkg = await loadModelPackage(MODEL_DIR);
+  narrow = await Engine.create({ modelDir: MODEL_DIR, providers: ['cpu'], threads: 1 });
+  wide = await Engine.create({ modelDir: MODEL_DIR, providers: ['cpu'], threads: 1, narrowTail: false });
+});
+afterAll(async () => {
+  await narrow?.dispose();
+  await wide?.dispose();
+});
+
+describe('widened det tail, narrow graph', () => {
+  it('the default ships a widened det tail whose shipped weights are narrow', () => {
+    const spec = narrowSpec(pkg.manifest)!;
+    expect(spec.kernel).toBe(3);
+    expect(spec.trunk).toBe(pkg.manifest.tails.det.in - pkg.manifest.tails.det.tap!.channels);
+    expect(narrow.hasNarrowTail).toBe(true);
+    expect(wide.hasNarrowTail).toBe(false);
+    expect(narrow.currentWeights.narrowDet).toBe(true);
+    expect(typeof servingGraph(pkg.modelPath, pkg.manifest, pkg.tails)).not.toBe('string');
+  });
+
+  it('isNarrow: any weight off the centre tap or on a tap channel makes a set wide', () => {
+    const spec = { trunk: 2, kernel: 3 };
+    const w = new Float32Array(1 * 3 * 9);
+    w[0 * 9 + 4] = 1;
+    w[1 * 9 + 4] = -2;
+    expect(isNarrow(w, 1, 3, spec)).toBe(true);
+    expect(isNarrow(w.map((v, i) => (i === 3 ? 0.1 : v)), 1, 3, spec)).toBe(false); // off-centre
+    expect(isNarrow(w.map((v, i) => (i === 2 * 9 + 4 ? 0.1 : v)), 1, 3, spec)).toBe(false); // the tap's channel
+  });
+
+  it('the narrow graph gives the wide graph outputs for the shipped weights, at every ladder size', async () => {
+    for (const size of pkg.manifest.input.sizes) {
+      const [a] = await narrow.infer([frame], { size, outputs: [...OUTS] });
+      const [b] = await wide.infer([frame], { size, outputs: [...OUTS] });
+      for (const name of OUTS) {
+        const x = a.tensors[name]!.data as ArrayLike<number>;
+        const y = b.tensors[name]!.data as ArrayLike<number>;
+        expect(x.length).toBe(y.length);
+        let worst = 0;
+        for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(Number(x[i]) - Number(y[i])));
+        expect(worst, `${name} at ${size.join('x')}`).toBeLessThan(1e-4);
+      }
+    }
+  });
+
+  it('an adapted set that reads the tap runs the wide graph', async () => {
+    const w = new Map(pkg.tails);
+    const w0 = pkg.tails.get('det_w0')!;
+    const data = Float32Array.from(w0.data);
+    const spec = narrowSpec(pkg.manifest)!;
+    // one weight on a tap channel, off-centre: big enough to move the heat map
+    for (let o = 0; o < w0.shape[0]; o++) data[((o * w0.shape[1] + spec.trunk) * 3 + 0) * 3 + 0] = 0.5;
+    w.set('det_w0', { shape: w0.shape, data });
+    const set = narrow.makeWeightSet(w, 'tap');
+    expect(set.narrowDet).toBe(false);
+    const [a] = await narrow.infer([frame], { weights: set, outputs: ['det_box'] });
+    const [b] = await wide.infer([frame], { weights: wide.makeWeightSet(w, 'tap'), outputs: ['det_box'] });
+    const [c] = await narrow.infer([frame], { outputs: ['det_box'] });
+    expect(Array.from(a.tensors.det_box!.data as Float32Array)).toEqual(Array.from(b.tensors.det_box!.data as Float32Array));
+    expect(Array.from(a.tensors.det_box!.data as Float32Array)).not.toEqual(Array.from(c.tensors.det_box!.data as Float32Array));
+  });
+
+  it('BAD INPUT: a manifest that claims a widened tail the graph lacks is refused, naming the field', () => {
+    const m = readModel(join(MODEL_DIR, pkg.manifest.files.model));
+    for (const n of m.graph.node) if (n.input[1] === 'det_w0') n.input[1] = 'renamed';
+    try {
+      narrowTailGraph(m, pkg.manifest);
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(PerceptionError);
+      expect((err as PerceptionError).message).toMatch(/det_w0/);
+    }
+  });
+});
