@@ -12,7 +12,7 @@ is zero, so every output is what it was (the check runs in ONNX Runtime: `verify
 `training/verify_onnx.mjs`); the learner then has the low-level features and the spatial
 context to train on. Why: on night frames the tail over the trunk's 32 channels alone recovers
 det mAP@0.5 0.06 -> 0.07-0.10 with 200 labels; over trunk + tap with a 3x3 kernel 0.22-0.23
-(docs/experiments/2026-12-07-detection-tail.md).
+(docs/experiments/2026-12-06-detection-tail.md).
 
     /usr/bin/python3 training/widen_tail.py PKG [--tap TENSOR] [--kernel 3]
 

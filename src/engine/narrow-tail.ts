@@ -6,7 +6,7 @@ import { DT, encodeModel, makeNode, makeTensor, onnxOpset, readModel, type Model
  * A widened detection tail (training/widen_tail.py: `det_feat` = trunk channels + a backbone
  * tap, first layer k×k) gives online learning the low-level features and the context it needs
  * to repair detection after a shift; but its k×k convolution over every channel costs ~13 % of
- * the frame (docs/experiments/2026-12-07-detection-tail.md). The shipped weights use only the
+ * the frame (docs/experiments/2026-12-06-detection-tail.md). The shipped weights use only the
  * centre tap of the trunk channels, so while they serve, the engine runs a second session of
  * the same graph whose first det layer is that 1×1 slice: the same outputs at the old cost.
  *

@@ -85,7 +85,7 @@ export const LEARNER_PARAMS: readonly ParamSpec[] = [
   p({ name: 'label_topics', kind: 'string_array', default: ['/gt/front/detections', '/gt/front/lane_mask', '/gt/front/depth'], readOnly: true, description: 'Annotation topics, /gt/CAMERA/{detections,lane_mask,depth} (vision_msgs/Detection2DArray, sensor_msgs/Image mono8, 32FC1), matched to flagged frames by camera and stamp' }),
   p({ name: 'min_new_samples', kind: 'integer', default: 12, readOnly: true, range: { from: 1, to: 100000, step: 1 }, description: 'Labelled new-domain samples needed before training starts' }),
   p({ name: 'steps_per_candidate', kind: 'integer', default: 120, readOnly: true, range: { from: 1, to: 1000000, step: 1 }, description: 'Training steps between validation-gate decisions' }),
-  p({ name: 'heads', kind: 'string_array', default: ['seg', 'depth'], readOnly: true, minItems: 1, choices: ['det', 'seg', 'depth'], description: 'Tails trained online (det is off by default: online targets have no ignore regions)' }),
+  p({ name: 'heads', kind: 'string_array', default: ['det', 'seg', 'depth'], readOnly: true, minItems: 1, choices: ['det', 'seg', 'depth'], description: 'Tails trained online' }),
   ...channelParams('', 'learner', 'perception'),
   p({ name: 'max_flags_per_minute', kind: 'integer', default: 30, range: { from: 0, to: 600, step: 1 }, description: 'Flagged frames accepted per minute; the rest are counted and dropped' }),
   p({ name: 'max_stored_samples', kind: 'integer', default: 2000, range: { from: 10, to: 100000, step: 1 }, description: 'Samples kept in the store (oldest evicted first)' }),

@@ -11,12 +11,14 @@ import type { TrainerOptions } from './trainer.js';
 export const ADAPT_TRAINER: TrainerOptions = { oldRatio: 0.5, segClassWeights: [1, 8, 1] };
 
 /**
- * Detection is not adapted online by default: the online targets have no ignore regions for
- * tiny or hidden objects (the offline trainer has), and in the adaptation scenario training
- * the det tail on them cost the training domain half its mAP@0.5 while the gate's small
- * old-domain set did not see it. Seg and depth adapt safely. `--heads det,seg,depth` opts in.
+ * Every head adapts online by default. Detection was opt-in while its tail read only the trunk's
+ * 32 channels through 1×1 layers (night det mAP@0.5 0.07 → 0.07); with the widened tail (a
+ * backbone tap, 3×3 first layer: training/widen_tail.py) the scenarios recover night 0.08 →
+ * 0.21 and a knocked camera 0.22 → 0.51 with no old-domain regression
+ * (docs/experiments/2026-12-06-detection-tail.md). A package whose det tail is not widened
+ * still trains it; `--heads seg,depth` leaves detection alone.
  */
-export const DEFAULT_ADAPT_HEADS: readonly HeadName[] = ['seg', 'depth'];
+export const DEFAULT_ADAPT_HEADS: readonly HeadName[] = ['det', 'seg', 'depth'];
 
 /** `det,seg` → the heads; INVALID_ARGUMENT naming the unknown one. */
 export function parseHeads(value: string): HeadName[] {
