@@ -181,6 +181,7 @@ export class Engine {
       return;
     }
     if (graph === undefined) return;
+    // An optimisation: if its session cannot open, every weight set runs the wide graph.
     await createSession(`${modelPath} (narrow det tail)`, {
       providers: [this.provider],
       threads: options.threads,
@@ -198,6 +199,9 @@ export class Engine {
           throw err;
         }
       },
+    }).catch((err: unknown) => {
+      this.narrow = undefined;
+      options.log?.(`engine: the narrow det tail did not open (${(err as Error).message}); every weight set runs the widened tail`);
     });
   }
 

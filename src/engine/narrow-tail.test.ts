@@ -6,6 +6,7 @@ import { isNarrow, narrowSpec, narrowTailGraph, servingGraph } from './narrow-ta
 import { loadModelPackage, type ModelPackage } from '../model/package.js';
 import { readModel } from '../model/quantize/onnx.js';
 import { PerceptionError } from '../core/errors.js';
+import { openOrtSession } from './session.js';
 
 const MODEL_DIR = fileURLToPath(new URL('../../models/default', import.meta.url));
 const frame = { width: 320, height: 180, data: new Uint8Array(320 * 180 * 3).map((_, i) => ((i % 960) * 7 + Math.floor(i / 320)) & 0xff) };
@@ -75,6 +76,30 @@ describe('widened det tail, narrow graph', () => {
     const [c] = await narrow.infer([frame], { outputs: ['det_box'] });
     expect(Array.from(a.tensors.det_box!.data as Float32Array)).toEqual(Array.from(b.tensors.det_box!.data as Float32Array));
     expect(Array.from(a.tensors.det_box!.data as Float32Array)).not.toEqual(Array.from(c.tensors.det_box!.data as Float32Array));
+  });
+
+  it('a narrow session that fails to open leaves the engine on the wide graph, logged', async () => {
+    const lines: string[] = [];
+    const e = await Engine.create({
+      modelDir: MODEL_DIR,
+      providers: ['cpu'],
+      threads: 1,
+      log: (l) => lines.push(l),
+      open: (path, provider, opts) => (path.endsWith('(narrow det tail)') ? Promise.reject(new Error('out of memory')) : openOrtSession(path, provider, opts)),
+    });
+    try {
+      expect(e.hasNarrowTail).toBe(false);
+      expect(lines.some((l) => /narrow det tail did not open.*out of memory/.test(l))).toBe(true);
+      const [a] = await e.infer([frame], { outputs: ['det_box'] });
+      const [b] = await narrow.infer([frame], { outputs: ['det_box'] });
+      const x = a.tensors.det_box!.data as Float32Array;
+      const y = b.tensors.det_box!.data as Float32Array;
+      let worst = 0;
+      for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]));
+      expect(worst).toBeLessThan(1e-4);
+    } finally {
+      await e.dispose();
+    }
   });
 
   it('BAD INPUT: a manifest that claims a widened tail the graph lacks is refused, naming the field', () => {
