@@ -102,6 +102,17 @@ describe('widened det tail, narrow graph', () => {
     }
   });
 
+  it('narrows a tail whose Conv reads det_feat through another node (as an INT8 variant\'s dequantize)', () => {
+    const m = readModel(join(MODEL_DIR, pkg.manifest.files.model));
+    const at = m.graph.node.findIndex((n) => n.input[1] === 'det_w0');
+    m.graph.node.splice(at, 0, { opType: 'Identity', input: ['det_feat'], output: ['det_feat_dq'], name: 'dq', attribute: [] });
+    m.graph.node[at + 1].input[0] = 'det_feat_dq';
+    const g = narrowTailGraph(m, pkg.manifest)!;
+    const slice = g.graph.node.find((n) => n.name === 'narrow_tail/SliceFeat')!;
+    expect(slice.input[0]).toBe('det_feat_dq');
+    expect(g.graph.node.findIndex((n) => n.name === 'dq')).toBeLessThan(g.graph.node.indexOf(slice));
+  });
+
   it('BAD INPUT: a manifest that claims a widened tail the graph lacks is refused, naming the field', () => {
     const m = readModel(join(MODEL_DIR, pkg.manifest.files.model));
     for (const n of m.graph.node) if (n.input[1] === 'det_w0') n.input[1] = 'renamed';

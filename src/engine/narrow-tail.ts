@@ -54,8 +54,10 @@ export function narrowTailGraph(model: ModelProto, manifest: Pick<Manifest, 'tai
   const g = model.graph;
   const at = g.node.findIndex((n) => n.opType === 'Conv' && n.input[1] === 'det_w0');
   const conv = at >= 0 ? g.node[at] : undefined;
-  if (conv === undefined || conv.input[0] !== manifest.tails.det.feature) {
-    throw new PerceptionError('INVALID_ARGUMENT', `the graph has no Conv reading '${manifest.tails.det.feature}' with weight input 'det_w0' (the widened detection tail the manifest describes)`, { field: 'tails.det' });
+  // Its data input is det_feat, or det_feat through a QuantizeLinear/DequantizeLinear pair in an
+  // INT8 variant: the same channels in the same order either way.
+  if (conv === undefined) {
+    throw new PerceptionError('INVALID_ARGUMENT', `the graph has no Conv with weight input 'det_w0' (the widened detection tail the manifest describes)`, { field: 'tails.det' });
   }
   if (onnxOpset(model) < 10) throw new PerceptionError('INVALID_ARGUMENT', `opset ${onnxOpset(model)} < 10: Slice takes attributes there; re-export the model`, { field: 'opset_import' });
   const r = (spec.kernel - 1) / 2;
