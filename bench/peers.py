@@ -226,6 +226,18 @@ def module_name(node_output):
     return ".".join(out)
 
 
+def narrow_spec(tails_spec):
+    """The tails spec as trained (before training/widen_tail.py): what model.Net builds."""
+    det = tails_spec["det"]
+    if "tap" not in det:
+        return tails_spec
+    out = json.loads(json.dumps(tails_spec))
+    out["det"]["in"] = det["in"] - det["tap"]["channels"]
+    out["det"]["layers"][0].pop("kernel", None)
+    del out["det"]["tap"]
+    return out
+
+
 def build_torch_net(core, manifest):
     import torch
     import torch.nn as nn
@@ -240,7 +252,7 @@ def build_torch_net(core, manifest):
     c2 = convs["stem.0"][0].shape[0]
     tried = []
     for width in sorted({c2 / 16, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0}, key=lambda w: abs(w - c2 / 16)):
-        net = M.Net(manifest["tails"], width=width, neck=neck)
+        net = M.Net(narrow_spec(manifest["tails"]), width=width, neck=neck)
         mods = {k: v for k, v in net.named_modules() if isinstance(v, nn.Conv2d)}
         if set(mods) == set(convs) and all(tuple(mods[k].weight.shape) == convs[k][0].shape for k in mods):
             break
