@@ -97,6 +97,18 @@ describe('LearnerCore', () => {
     store.close();
   });
 
+  it('BAD CALL: a sample whose features do not fit the tails is refused by name and not stored', () => {
+    const { core, store } = setup();
+    const { sample } = flagged('new', 1000);
+    const det = sample.features.det;
+    const narrow = { ...sample, features: { ...sample.features, det: { ...det, channels: det.channels - 1, data: det.data.subarray(0, (det.channels - 1) * det.height * det.width) } } };
+    expect(() => core.onSample(narrow)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/det features have \d+ channels, the det tail takes \d+/) }));
+    expect(core.status()).toMatchObject({ samples: 0 });
+    expect(core.onSample(sample).id).not.toBeNull();
+    core.dispose();
+    store.close();
+  });
+
   it('BAD CALL: rejects stepsPerCandidate 0', () => {
     expect(() => setup({ stepsPerCandidate: 0 })).toThrow(/stepsPerCandidate/);
   });

@@ -149,6 +149,15 @@ export class LearnerCore {
 
   /** A flagged frame arrived: store it (with labels, if they came with it or before it). */
   onSample(sample: FlaggedSample, labels?: SampleLabels): InsertResult {
+    // Features of another graph (e.g. a perception still on a package from before its det tail
+    // was widened) would only fail later, inside a training step: refuse them here, by name.
+    for (const head of Object.keys(this.manifest.tails) as (keyof CoreManifest['tails'])[]) {
+      const f = sample.features[head];
+      const want = this.manifest.tails[head].in;
+      if (f !== undefined && f.channels !== want) {
+        throw new PerceptionError('INVALID_ARGUMENT', `sample ${sample.camera}@${sample.stampNs}: ${head} features have ${f.channels} channels, the ${head} tail takes ${want} (perception and learner on different model packages?)`, { field: `${head}_feat` });
+      }
+    }
     const r = this.store.insert(sample, labels);
     if (r.id !== null) this.labels.onSample(this.ports.clock(), sample.camera, sample.stampNs);
     return r;
