@@ -109,6 +109,17 @@ describe('LearnerCore', () => {
     store.close();
   });
 
+  it('BAD CONFIG: a store written for another package (other feature widths) is refused at start, untouched', () => {
+    const store = SampleStore.open(join(dir, 'other.db'), { valFraction: 0.3 });
+    const { sample } = flagged('new', 1000);
+    const det = sample.features.det;
+    store.insert({ ...sample, features: { ...sample.features, det: { ...det, channels: det.channels - 1, data: det.data.subarray(0, (det.channels - 1) * det.height * det.width) } } });
+    const ports = { clock: () => 0, publishCandidate: () => undefined, log: () => undefined };
+    expect(() => new LearnerCore(SYN_MANIFEST, synWeights(), store, ports)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.stringMatching(/sample store holds det features of \d+ channels.*another model package/) }));
+    expect(store.count()).toBe(1);
+    store.close();
+  });
+
   it('BAD CALL: rejects stepsPerCandidate 0', () => {
     expect(() => setup({ stepsPerCandidate: 0 })).toThrow(/stepsPerCandidate/);
   });

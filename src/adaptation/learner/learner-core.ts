@@ -124,6 +124,18 @@ export class LearnerCore {
     }
     this.route = options.route ?? true;
     this.current = initial;
+    // A store kept from another model package (e.g. before its det tail was widened) holds
+    // features the tails cannot read: say so at start, naming the head, and touch nothing.
+    const first = store.list()[0];
+    if (first !== undefined) {
+      const kept = store.get(first.id);
+      for (const head of Object.keys(manifest.tails) as (keyof CoreManifest['tails'])[]) {
+        const f = kept.features[head];
+        if (f !== undefined && f.channels !== manifest.tails[head].in) {
+          throw new PerceptionError('INVALID_CONFIG', `the learner's sample store holds ${head} features of ${f.channels} channels, the ${head} tail takes ${manifest.tails[head].in}: it was written for another model package; move the learner state folder aside (nothing was changed)`, { field: `${head}_feat` });
+        }
+      }
+    }
     // Labels that reach a stored frame make the trainer's prepared copy of it stale.
     const sink = {
       has: (camera: string, stampNs: bigint) => store.has(camera, stampNs),
