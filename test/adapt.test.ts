@@ -44,6 +44,11 @@ describe('replay --adapt', () => {
       maxLabels: 60,
       stepsPerCandidate: 20,
       minNewSamples: 6,
+      // Seg and depth only: the widened det tail's full-map evaluation (a 3×3 layer over 56
+      // channels) makes each gate several seconds longer on one core, and this bag is 15 s;
+      // detection's online training is covered by the trainer's tests and the scenarios
+      // (docs/experiments/2026-12-06-detection-tail.md).
+      heads: ['seg', 'depth'],
       minRouterSamples: 6,
       // An operator's flags (replay --flag): one between two frames of the bag's camera, one for
       // a camera the bag does not have.
