@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../engine/engine.js';
 import type { RunnerTensor } from '../../engine/runner.js';
+import { tailRowWidth } from '../../model/manifest.js';
 import { loadModelPackage, type ModelPackage } from '../../model/package.js';
 import type { FeatureMap } from './store-types.js';
 import { depthFromRaw, detOutputs, segArgmax, segEntropy, toPlanar, upsampleBilinear } from './tails-tf-post.js';
@@ -124,6 +125,28 @@ describe('TfTails', () => {
     expect(Array.from(rows.subarray(18, 27))).toEqual([2, 3, 0, 5, 6, 0, 0, 0, 0]);
     // a 1x1 first layer: plain feature rows
     expect(Array.from(tailRows({ ...spec, layers: [{ out: 1, act: 'linear' }] }, f, [4]))).toEqual([5, 50]);
+  });
+
+  it('a k×k head scores a whole map (convolution) exactly as training reads it (tailRows), without leaking', () => {
+    const m = pkg.manifest;
+    const C = m.tails.det.in;
+    const [H, W] = [5, 7];
+    const f: FeatureMap = { channels: C, height: H, width: W, data: new Float32Array(C * H * W).map((_, i) => Math.sin(i * 0.37)) };
+    let seed = 3;
+    const w = new Map(pkg.tails);
+    const w0 = pkg.tails.get('det_w0')!;
+    w.set('det_w0', { shape: w0.shape, data: w0.data.map(() => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31 - 0.5) * 0.3) });
+    const tails = TfTails.create(m, w);
+    const start = tf.memory().numTensors;
+    const map = tails.applyMap('det', f);
+    expect(tf.memory().numTensors).toBe(start);
+    const rows = tf.tidy(() => tails.apply('det', tf.tensor2d(tailRows(m.tails.det, f), [H * W, tailRowWidth(m.tails.det)])).dataSync() as Float32Array);
+    expect(map.length).toBe(rows.length);
+    let worst = 0;
+    for (let i = 0; i < map.length; i++) worst = Math.max(worst, Math.abs(map[i] - rows[i]));
+    expect(worst).toBeLessThan(1e-4);
+    expect(Math.max(...rows.map(Math.abs))).toBeGreaterThan(0.01); // not all zeros
+    tails.dispose();
   });
 
   it('leaks no tensors through a training step and disposal', () => {

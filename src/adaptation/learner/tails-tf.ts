@@ -104,10 +104,37 @@ export class TfTails {
     return y;
   }
 
-  /** Runs a head on a whole feature map; returns raw values pixel-major `[H·W, out]` in a plain array. */
+  /**
+   * Runs a head on a whole feature map; returns raw values pixel-major `[H·W, out]` in a plain array.
+   * A k×k first layer runs as a convolution (XNNPACK on wasm) rather than over `tailRows`: the
+   * rows of a 48×96 map of 56 channels are 9 MB built in JavaScript, and the gate scores whole
+   * maps of every held-out sample (docs/experiments/2026-12-06-per-head-gate.md).
+   */
   applyMap(head: HeadName, f: FeatureMap): Float32Array {
-    const rows = tailRows(this.spec[head], f);
-    return tf.tidy(() => this.apply(head, tf.tensor2d(rows, [f.height * f.width, tailRowWidth(this.spec[head])])).dataSync() as Float32Array).slice();
+    const spec = this.spec[head];
+    const k = spec.layers[0]?.kernel ?? 1;
+    if (k === 1) {
+      const rows = tailRows(spec, f);
+      return tf.tidy(() => this.apply(head, tf.tensor2d(rows, [f.height * f.width, tailRowWidth(spec)])).dataSync() as Float32Array).slice();
+    }
+    this.check();
+    const { channels: C, height: H, width: W } = f;
+    const h = this.heads[head];
+    return tf
+      .tidy(() => {
+        const x = tf.transpose(tf.tensor3d(f.data, [C, H, W]), [1, 2, 0]).reshape([1, H, W, C]) as tf.Tensor4D;
+        const out0 = spec.layers[0].out;
+        // The tfjs kernel is [in·k·k, out] in (channel, row, column) order: as [k, k, in, out] for conv2d.
+        const w0 = tf.transpose(h.kernels[0].reshape([C, k, k, out0]), [1, 2, 0, 3]) as tf.Tensor4D;
+        const z = tf.add(tf.conv2d(x, w0, 1, 'same').reshape([H * W, out0]), h.biases[0]) as tf.Tensor2D;
+        let y = h.acts[0] === 'relu' ? tf.relu(z) : z;
+        for (let i = 1; i < h.kernels.length; i++) {
+          const zi = tf.add(tf.matMul(y, h.kernels[i]), h.biases[i]) as tf.Tensor2D;
+          y = h.acts[i] === 'relu' ? tf.relu(zi) : zi;
+        }
+        return y.dataSync() as Float32Array;
+      })
+      .slice();
   }
 
   variables(heads: readonly HeadName[] = HEADS): tf.Variable[] {
