@@ -10,7 +10,7 @@ import { depthTargets, detTargets, segTargets, type DepthTargets, type DetTarget
 /**
  * Trains the tails on cached features, mixing new-domain samples with the old-domain
  * reservoir. Losses mirror training/train.py: CenterNet focal loss on the heat, L1 on offsets
- * and log-sizes at centres, class-weighted CE on seg (at feature resolution), L1 on ln depth
+ * and log-sizes at centres, class-weighted CE + soft Dice on lane for seg (at feature resolution), L1 on ln depth
  * over valid pixels. Each step samples a few frames and a few hundred pixels of each (the
  * loss is a per-pixel sum, so subsampling with a weight keeps it an unbiased estimate).
  */
@@ -55,6 +55,12 @@ export interface TrainerOptions {
   readonly cacheMb?: number;
   /** Loss weight of each segmentation class, background / lane / drivable (default 1, 4, 1). */
   readonly segClassWeights?: readonly [number, number, number];
+  /**
+   * Weight of the soft Dice loss on lane markings, over the sampled seg pixels (default 0.5, as
+   * training/train.py). Weighted CE alone drifts the tail toward fewer lane pixels: lane IoU
+   * fell in every scenario while CE fell (docs/experiments/2026-12-06-per-head-gate.md). 0: off.
+   */
+  readonly segDiceWeight?: number;
   /** Milliseconds, monotonic: what `trainFor` budgets against (default performance.now). */
   readonly clock?: () => number;
 }
@@ -127,6 +133,7 @@ export class Trainer {
       seed: options.seed ?? 1,
       cacheMb: options.cacheMb ?? 512,
       segClassWeights: options.segClassWeights ?? [1, 4, 1],
+      segDiceWeight: options.segDiceWeight ?? 0.5,
       clock: options.clock ?? (() => performance.now()),
     };
     const bad = (field: string, msg: string) => new PerceptionError('INVALID_CONFIG', `trainer ${field} ${msg}`, { field });
@@ -134,6 +141,7 @@ export class Trainer {
     if (!(this.o.oldRatio >= 0 && this.o.oldRatio <= 1)) throw bad('oldRatio', `must be in [0, 1], got ${this.o.oldRatio}`);
     if (!(Number.isInteger(this.o.samplesPerStep) && this.o.samplesPerStep >= 1)) throw bad('samplesPerStep', `must be an integer ≥ 1, got ${this.o.samplesPerStep}`);
     if (!(this.o.segClassWeights.length === 3 && this.o.segClassWeights.every((w) => w > 0 && Number.isFinite(w)))) throw bad('segClassWeights', `must be 3 positive numbers, got ${JSON.stringify(this.o.segClassWeights)}`);
+    if (!(this.o.segDiceWeight >= 0 && Number.isFinite(this.o.segDiceWeight))) throw bad('segDiceWeight', `must be a finite number ≥ 0, got ${this.o.segDiceWeight}`);
     if (!(this.o.cacheMb >= 0 && Number.isFinite(this.o.cacheMb))) throw bad('cacheMb', `must be a finite number ≥ 0, got ${this.o.cacheMb}`);
     if (!(Number.isInteger(this.o.pixelsPerSample) && this.o.pixelsPerSample >= 1)) throw bad('pixelsPerSample', `must be an integer ≥ 1, got ${this.o.pixelsPerSample}`);
     this.K = manifest.classes.length;
@@ -383,8 +391,16 @@ export class Trainer {
       const raw = this.tails.apply('seg', tf.tensor2d(flat(r.seg.x), [N, tailRowWidth(spec.seg)]));
       const y = tf.oneHot(tf.tensor1d(r.seg.y, 'int32'), 3);
       const wy = tf.tensor1d(r.seg.y.map((c) => this.o.segClassWeights[c]));
-      const nll = tf.neg(tf.sum(tf.mul(y, tf.logSoftmax(raw)), 1));
+      const logp = tf.logSoftmax(raw);
+      const nll = tf.neg(tf.sum(tf.mul(y, logp), 1));
       total = tf.add(total, tf.div(tf.sum(tf.mul(nll, wy)), tf.sum(wy)));
+      if (this.o.segDiceWeight > 0) {
+        // Soft Dice on the lane class over the sampled pixels (a random subset estimates the image's).
+        const pl = tf.exp(logp.slice([0, 1], [N, 1]));
+        const tl = y.slice([0, 1], [N, 1]);
+        const dice = tf.sub(1, tf.div(tf.add(tf.mul(2, tf.sum(tf.mul(pl, tl))), 1), tf.add(tf.add(tf.sum(pl), tf.sum(tl)), 1)));
+        total = tf.add(total, tf.mul(this.o.segDiceWeight, dice));
+      }
     }
     if (r.dep.t.length > 0) {
       const N = r.dep.t.length;
