@@ -4,7 +4,7 @@ import { DepthEvaluator } from '../../eval/depth.js';
 import { DetectionEvaluator } from '../../eval/detection.js';
 import { isIgnoredBox } from '../../eval/ignore.js';
 import { SegmentationEvaluator } from '../../eval/segmentation.js';
-import type { Manifest } from '../../model/manifest.js';
+import { HEADS, type HeadName, type Manifest } from '../../model/manifest.js';
 import type { TailWeights } from '../../model/package.js';
 import { poolFeatures, routerScore, type Router } from '../../engine/router.js';
 import { depthFromRaw, detOutputs, segArgmax } from './tails-tf-post.js';
@@ -25,6 +25,13 @@ import { runNow, type Paced } from './paced.js';
  *   alike for both weight sets, at a quarter of the pixels;
  * - depth: AbsRel of depth at depth-feature resolution against labels sampled at cell centres.
  * Score = mean of the available parts (det mAP, lane IoU, 1 − AbsRel).
+ *
+ * Heads are chosen one by one: each head's tail reads only its own feature map, so a candidate
+ * whose seg tail scores worse on the held-out new-domain samples than the serving one while its
+ * det and depth tails score better is promoted with the serving seg tail in its place
+ * (`reverted`; the composite is scored again on those heads). Without this, a gain on one head
+ * bought a loss on another: lane IoU fell 0.03–0.05 in every scenario while depth and
+ * detection rose (docs/experiments/2026-12-06-per-head-gate.md).
  */
 
 export interface GateOptions {
@@ -53,7 +60,13 @@ export interface GateDecision {
   readonly val_old_after: number;
   readonly decision: 'promote' | 'reject';
   readonly reason: string;
-  readonly detail: { readonly new_before: Metrics; readonly new_after: Metrics; readonly old_before: Metrics; readonly old_after: Metrics };
+  /**
+   * Scores of the set decided on: the candidate with the serving tails of `reverted` in place
+   * (composeTails); `candidate_new_after` is the candidate as trained, when any head was reverted.
+   */
+  readonly detail: { readonly new_before: Metrics; readonly new_after: Metrics; readonly old_before: Metrics; readonly old_after: Metrics; readonly candidate_new_after?: Metrics };
+  /** Heads whose candidate tail scored worse on the new domain than the serving one: the decided set keeps the serving tail there. */
+  readonly reverted: readonly HeadName[];
 }
 
 type GateManifest = Pick<Manifest, 'tails' | 'classes' | 'strides' | 'depth'>;
@@ -72,12 +85,14 @@ export function routerOf(w: TailWeights): Router | undefined {
 }
 
 /** Scores tails on samples (see the file comment for how), routed per sample when `routing` is given. */
-export function evaluateTails(chosen: TfTails, samples: readonly TrainSample[], manifest: GateManifest, options: GateOptions = {}, routing?: EvalRouting): Metrics {
-  return runNow(evaluateTailsPaced(chosen, samples, manifest, options, routing));
+export function evaluateTails(chosen: TfTails, samples: readonly TrainSample[], manifest: GateManifest, options: GateOptions = {}, routing?: EvalRouting, heads: ReadonlySet<HeadName> = ALL_HEADS): Metrics {
+  return runNow(evaluateTailsPaced(chosen, samples, manifest, options, routing, heads));
 }
 
-/** evaluateTails in pieces: yields after each sample (a few ms of tail runs). */
-export function* evaluateTailsPaced(chosen: TfTails, samples: readonly TrainSample[], manifest: GateManifest, options: GateOptions = {}, routing?: EvalRouting): Paced<Metrics> {
+const ALL_HEADS: ReadonlySet<HeadName> = new Set(HEADS);
+
+/** evaluateTails in pieces: yields after each sample (a few ms of tail runs). Only `heads` are scored (the others' parts are null). */
+export function* evaluateTailsPaced(chosen: TfTails, samples: readonly TrainSample[], manifest: GateManifest, options: GateOptions = {}, routing?: EvalRouting, heads: ReadonlySet<HeadName> = ALL_HEADS): Paced<Metrics> {
   const K = manifest.classes.length;
   const maxM = manifest.depth?.max_m ?? 120;
   const minM = manifest.depth?.min_m ?? 1;
@@ -90,7 +105,7 @@ export function* evaluateTailsPaced(chosen: TfTails, samples: readonly TrainSamp
   for (const s of samples) {
     const f = s.features;
     const tails = routing && routerScore(routing.router, poolFeatures(f, manifest.tails)) <= 0 ? routing.fallback : chosen;
-    if (s.labels.boxes) {
+    if (s.labels.boxes && heads.has('det')) {
       const { heat, box } = detOutputs(tails.applyMap('det', f.det), K, f.det.height, f.det.width);
       const preds = decodeDetections(heat, box, {
         threshold: options.detThreshold ?? 0.03,
@@ -105,11 +120,11 @@ export function* evaluateTailsPaced(chosen: TfTails, samples: readonly TrainSamp
       det.add(preds, s.labels.boxes.filter((b) => !hidden(b)), s.labels.boxes.filter(hidden));
       nDet++;
     }
-    if (s.labels.lane) {
+    if (s.labels.lane && heads.has('seg')) {
       seg.add(segArgmax(tails.applyMap('seg', f.seg)), segTargets(s.labels.lane, f.seg.height, f.seg.width));
       nSeg++;
     }
-    if (s.labels.depth) {
+    if (s.labels.depth && heads.has('depth')) {
       const raw = tails.applyMap('depth', f.depth);
       const t = depthTargets(s.labels.depth, f.depth.height, f.depth.width, { minM, maxM });
       const pred = new Float32Array(raw.length);
@@ -126,14 +141,46 @@ export function* evaluateTailsPaced(chosen: TfTails, samples: readonly TrainSamp
   const mAP = nDet ? det.result().mAP : NaN;
   const lane = nSeg ? seg.result().iou.lane : null;
   const absRel = nDep ? dep.result().absRel : NaN;
-  const parts = [mAP, lane ?? NaN, 1 - absRel].filter((v) => Number.isFinite(v));
-  return {
-    mAP: Number.isFinite(mAP) ? mAP : null,
-    laneIoU: lane,
-    absRel: Number.isFinite(absRel) ? absRel : null,
-    score: parts.length ? parts.reduce((a, b) => a + b, 0) / parts.length : NaN,
-    samples: samples.length,
-  };
+  return metrics(Number.isFinite(mAP) ? mAP : null, lane, Number.isFinite(absRel) ? absRel : null, samples.length);
+}
+
+function metrics(mAP: number | null, laneIoU: number | null, absRel: number | null, samples: number): Metrics {
+  const parts = [mAP ?? NaN, laneIoU ?? NaN, 1 - (absRel ?? NaN)].filter((v) => Number.isFinite(v));
+  return { mAP, laneIoU, absRel, score: parts.length ? parts.reduce((a, b) => a + b, 0) / parts.length : NaN, samples };
+}
+
+/** `m` with the parts of `heads` taken from `from`, score recomputed. */
+function withParts(m: Metrics, from: Metrics, heads: readonly HeadName[]): Metrics {
+  const has = (h: HeadName) => heads.includes(h);
+  return metrics(has('det') ? from.mAP : m.mAP, has('seg') ? from.laneIoU : m.laneIoU, has('depth') ? from.absRel : m.absRel, m.samples);
+}
+
+/** Heads whose part is worse in `after` than in `before` (higher AbsRel, lower mAP or lane IoU); a head missing from either is not compared. */
+export function headsWorse(before: Metrics, after: Metrics): HeadName[] {
+  const out: HeadName[] = [];
+  if (before.mAP !== null && after.mAP !== null && after.mAP < before.mAP) out.push('det');
+  if (before.laneIoU !== null && after.laneIoU !== null && after.laneIoU < before.laneIoU) out.push('seg');
+  if (before.absRel !== null && after.absRel !== null && after.absRel > before.absRel) out.push('depth');
+  return out;
+}
+
+/** Heads with a part in both. */
+function scoredHeads(a: Metrics, b: Metrics): HeadName[] {
+  return HEADS.filter((h) => part(a, h) !== null && part(b, h) !== null);
+}
+
+function part(m: Metrics, h: HeadName): number | null {
+  return h === 'det' ? m.mAP : h === 'seg' ? m.laneIoU : m.absRel;
+}
+
+/** `candidate` with the tail tensors of `heads` taken from `serving` (its router, if any, stays the candidate's). */
+export function composeTails(candidate: TailWeights, serving: TailWeights, heads: readonly HeadName[]): TailWeights {
+  if (heads.length === 0) return candidate;
+  const out = new Map(candidate);
+  for (const [name, t] of serving) {
+    if (heads.some((h) => name.startsWith(`${h}_w`) || name.startsWith(`${h}_b`))) out.set(name, t);
+  }
+  return out;
 }
 
 export class Gate {
@@ -165,6 +212,7 @@ export class Gate {
     const cur = TfTails.create(this.manifest, current);
     const cand = TfTails.create(this.manifest, candidate);
     const base = oldBaseline === current ? cur : TfTails.create(this.manifest, oldBaseline);
+    const owned: TfTails[] = [];
     try {
       // A routed set (tails + router) serves each sample as perception would: its own tails
       // where the router reads the new domain, the baseline's (the shipped tails) elsewhere.
@@ -173,9 +221,20 @@ export class Gate {
         return router ? { router, fallback: base } : undefined;
       };
       const nb = yield* evaluateTailsPaced(cur, heldOutNew, this.manifest, this.options, routing(current));
-      const na = yield* evaluateTailsPaced(cand, heldOutNew, this.manifest, this.options, routing(candidate));
+      const trained = yield* evaluateTailsPaced(cand, heldOutNew, this.manifest, this.options, routing(candidate));
+      // Heads the candidate made worse keep the serving tail (see the file comment); the
+      // composite is scored again on those heads only, under the candidate's routing.
+      let reverted = headsWorse(nb, trained);
+      if (reverted.length === scoredHeads(nb, trained).length) reverted = []; // every head worse: nothing to keep, rejected below
+      let na = trained;
+      let scored = cand;
+      if (reverted.length > 0) {
+        scored = TfTails.create(this.manifest, composeTails(candidate, current, reverted));
+        owned.push(scored);
+        na = withParts(trained, yield* evaluateTailsPaced(scored, heldOutNew, this.manifest, this.options, routing(candidate), new Set(reverted)), reverted);
+      }
       const ob = yield* evaluateTailsPaced(base, oldRef, this.manifest, this.options, routing(oldBaseline));
-      const oa = yield* evaluateTailsPaced(cand, oldRef, this.manifest, this.options, routing(candidate));
+      const oa = yield* evaluateTailsPaced(scored, oldRef, this.manifest, this.options, routing(candidate));
       const gain = na.score - nb.score;
       const drop = ob.score - oa.score;
       let decision: GateDecision['decision'] = 'reject';
@@ -188,6 +247,7 @@ export class Gate {
         decision = 'promote';
         reason = `new-domain gain ${gain.toFixed(4)} ≥ ${margin}, old-domain drop ${drop.toFixed(4)} ≤ ${this.tolerance}`;
       }
+      if (reverted.length > 0) reason += `; serving tail kept for ${reverted.join(', ')} (candidate worse there: ${describeWorse(nb, trained, reverted)})`;
       return {
         version,
         val_new_before: nb.score,
@@ -196,12 +256,20 @@ export class Gate {
         val_old_after: oa.score,
         decision,
         reason,
-        detail: { new_before: nb, new_after: na, old_before: ob, old_after: oa },
+        detail: reverted.length > 0 ? { new_before: nb, new_after: na, old_before: ob, old_after: oa, candidate_new_after: trained } : { new_before: nb, new_after: na, old_before: ob, old_after: oa },
+        reverted,
       };
     } finally {
+      for (const t of owned) t.dispose();
       cur.dispose();
       cand.dispose();
       if (base !== cur) base.dispose();
     }
   }
+}
+
+function describeWorse(before: Metrics, after: Metrics, heads: readonly HeadName[]): string {
+  const f = (v: number | null) => (v === null ? 'n/a' : v.toFixed(3));
+  const name = { det: 'mAP', seg: 'lane IoU', depth: 'AbsRel' } as const;
+  return heads.map((h) => `${name[h]} ${f(part(before, h))} → ${f(part(after, h))}`).join(', ');
 }

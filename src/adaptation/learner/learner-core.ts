@@ -2,7 +2,7 @@ import { isPerceptionError, PerceptionError } from '../../core/errors.js';
 import type { Manifest } from '../../model/manifest.js';
 import type { TailWeights } from '../../model/package.js';
 import { fitRouterPaced, poolFeatures, type Router } from '../../engine/router.js';
-import { Gate, type GateDecision, type GateOptions } from './gate.js';
+import { composeTails, Gate, type GateDecision, type GateOptions } from './gate.js';
 import { LabelMatcher, validateLabels, type LabelEvent, type LabelMatcherOptions } from './labels.js';
 import type { InsertResult, SampleFilter, SampleInfo } from './store.js';
 import type { FlaggedSample, SampleLabels, StoredSample } from './store-types.js';
@@ -268,11 +268,12 @@ export class LearnerCore {
       this.record(d);
       return {
         decision: { ...r, reason: `router refresh (${this.router?.newSamples ?? 0} new-domain samples, was ${this.promotedRouterSamples}): ${r.reason}` },
-        promoted: refreshed,
+        promoted: composeTails(refreshed, this.current, r.reverted),
         routerSamples: this.router?.newSamples ?? 0,
       };
     }
-    return { decision: d, promoted: candidate, routerSamples: candidateRouterSamples };
+    // The set the gate decided on: the candidate, with the serving tail of any head it made worse.
+    return { decision: d, promoted: composeTails(candidate, this.current, d.reverted), routerSamples: candidateRouterSamples };
   }
 
   private record(d: GateDecision): void {

@@ -309,7 +309,7 @@ export class LearnerService {
     if (d.decision !== 'promote') this.#set('rejected', `v${version} refused by the gate: ${d.reason}`);
     // Perception records the gate's decisions (replay's summary); one it cannot take is not worth a crash.
     await this.#channel
-      ?.send({ kind: 'status', state: 'gate', version, detail: { decision: d.decision, val_new: d.val_new_after, val_old: d.val_old_after, val_new_before: d.val_new_before, val_old_before: d.val_old_before, reason: d.reason, heads: perHead(d) } })
+      ?.send({ kind: 'status', state: 'gate', version, detail: { decision: d.decision, val_new: d.val_new_after, val_old: d.val_old_after, val_new_before: d.val_new_before, val_old_before: d.val_old_before, reason: d.reason, heads: perHead(d), reverted: [...d.reverted] } })
       .catch((err: Error) => this.#o.log('warn', `status not delivered: ${err.message}`));
   }
 
@@ -386,5 +386,6 @@ export class FlagBudget {
 /** A gate decision's per-head figures (det mAP@0.5, lane IoU, depth AbsRel) on each set, before and after: what a status message carries. */
 export function perHead(d: GateDecision): { [set: string]: { det_map50: number | null; lane_iou: number | null; depth_absrel: number | null; samples: number } } {
   const one = (m: GateDecision['detail']['new_before']) => ({ det_map50: m.mAP, lane_iou: m.laneIoU, depth_absrel: m.absRel, samples: m.samples });
-  return { new_before: one(d.detail.new_before), new_after: one(d.detail.new_after), old_before: one(d.detail.old_before), old_after: one(d.detail.old_after) };
+  const candidate = d.detail.candidate_new_after;
+  return { new_before: one(d.detail.new_before), new_after: one(d.detail.new_after), old_before: one(d.detail.old_before), old_after: one(d.detail.old_after), ...(candidate ? { candidate_new_after: one(candidate) } : {}) };
 }

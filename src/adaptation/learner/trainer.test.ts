@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { routerDim } from '../../model/manifest.js';
-import { Gate } from './gate.js';
+import { composeTails, Gate } from './gate.js';
 import { initTf } from './tails-tf.js';
 import { Trainer } from './trainer.js';
 import { arraySource, SYN_MANIFEST, synSample, synWeights } from '../../../test/support/trainer.js';
@@ -17,6 +17,7 @@ const oldVal = range(6, 400).map((s) => synSample('old', s));
 describe('Trainer', () => {
   it('BAD CALL: rejects an oldRatio above 1, naming the field', () => {
     expect(() => new Trainer(SYN_MANIFEST, synWeights(), arraySource([], []), { oldRatio: 2 })).toThrow(/oldRatio/);
+    expect(() => new Trainer(SYN_MANIFEST, synWeights(), arraySource([], []), { segDiceWeight: -1 })).toThrow(/segDiceWeight/);
   });
 
   it('reports no-data when nothing is labelled', async () => {
@@ -160,5 +161,54 @@ describe('Gate with a routed candidate', () => {
     const always = gate.decide(1, initial, withRouter(other, 1), newVal, oldVal);
     expect(always.val_new_after).toBe(plain.val_new_after);
     expect(always.val_old_after).toBe(plain.val_old_after);
+  });
+});
+
+describe('Gate, head by head', () => {
+  let trained: ReturnType<typeof synWeights>;
+  const initial = synWeights();
+  beforeAll(async () => {
+    const t = new Trainer(SYN_MANIFEST, initial, arraySource(newTrain, oldTrain), { lr: 1e-2, oldRatio: 0.5, pixelsPerSample: 256 });
+    await t.trainFor(60_000, () => t.steps >= 250);
+    trained = t.candidate();
+    t.dispose();
+  });
+
+  it('keeps the serving tail of a head the candidate made worse, and promotes the rest', () => {
+    // serving: shipped det and depth, the trained seg; candidate: trained det and depth, the shipped seg.
+    const serving = composeTails(initial, trained, ['seg']);
+    const candidate = composeTails(trained, initial, ['seg']);
+    const d = new Gate(SYN_MANIFEST, { margin: 0.01, tolerance: 0.02 }).decide(1, serving, candidate, newVal, oldVal);
+    expect(d.reverted).toEqual(['seg']);
+    expect(d.detail.candidate_new_after!.laneIoU!).toBeLessThan(d.detail.new_before.laneIoU!);
+    // The decided set is scored with the serving seg tail: lane IoU as before, det and depth as trained.
+    expect(d.detail.new_after.laneIoU).toBe(d.detail.new_before.laneIoU);
+    expect(d.detail.new_after.mAP).toBe(d.detail.candidate_new_after!.mAP);
+    expect(d.detail.new_after.score).toBeGreaterThan(d.detail.candidate_new_after!.score);
+    expect(d).toMatchObject({ decision: 'promote' });
+    expect(d.reason).toMatch(/serving tail kept for seg \(candidate worse there: lane IoU/);
+    // What the learner promotes: exactly the trained set.
+    const promoted = composeTails(candidate, serving, d.reverted);
+    for (const [name, t] of trained) expect([...promoted.get(name)!.data]).toEqual([...t.data]);
+  });
+
+  it('reverts nothing when every head is worse: the candidate is rejected as it is', () => {
+    const d = new Gate(SYN_MANIFEST, { margin: 0.01, tolerance: 0.02 }).decide(2, trained, initial, newVal, oldVal);
+    expect(d.reverted).toEqual([]);
+    expect(d.detail.candidate_new_after).toBeUndefined();
+    expect(d).toMatchObject({ decision: 'reject' });
+    expect(d.reason).toMatch(/new-domain gain -/);
+  });
+
+  it('composeTails swaps only the named heads\' tensors; the candidate\'s router stays', () => {
+    const n = routerDim(SYN_MANIFEST.tails);
+    const cand = new Map([...trained, ['router_w', { shape: [n], data: new Float32Array(n).fill(2) }]]);
+    const out = composeTails(cand, initial, ['det', 'depth']);
+    for (const [name, t] of out) {
+      const from = name.startsWith('det_') || name.startsWith('depth_') ? initial : cand;
+      expect(t).toBe(from.get(name));
+    }
+    expect(out.size).toBe(cand.size);
+    expect(composeTails(cand, initial, [])).toBe(cand);
   });
 });

@@ -86,6 +86,8 @@ export interface GateRecord {
   readonly val_old: number | null;
   readonly decision: string;
   readonly heads?: { readonly [set: string]: { readonly det_map50: number | null; readonly lane_iou: number | null; readonly depth_absrel: number | null; readonly samples: number } };
+  /** Heads whose serving tail the promoted set kept (the candidate's scored worse there). */
+  readonly reverted?: readonly string[];
 }
 
 export interface AdaptationCounts {
@@ -440,13 +442,13 @@ export class PerceptionAdapter {
           if (this.#o.referenceSet) this.#referenceSent = this.#sendReferenceSet(this.#o.referenceSet);
           for (const f of this.#ready.splice(0)) f();
         }
-        const d = msg.detail as { val_new?: number; val_old?: number; decision?: string; heads?: GateRecord['heads']; images?: boolean } | undefined;
+        const d = msg.detail as { val_new?: number; val_old?: number; decision?: string; heads?: GateRecord['heads']; reverted?: readonly string[]; images?: boolean } | undefined;
         // A learner that labels with a teacher model asks for the flagged frames' pictures.
         if (d?.images === true && this.#o.sendImages === undefined && !this.#sendImages) {
           this.#sendImages = true;
           this.#o.log('info', 'the learner labels with a teacher: flagged frames go with their picture');
         }
-        if (msg.version !== undefined && d?.decision) this.#decisions.set(msg.version, { val_new: d.val_new ?? null, val_old: d.val_old ?? null, decision: d.decision, ...(d.heads ? { heads: d.heads } : {}) });
+        if (msg.version !== undefined && d?.decision) this.#decisions.set(msg.version, { val_new: d.val_new ?? null, val_old: d.val_old ?? null, decision: d.decision, ...(d.heads ? { heads: d.heads } : {}), ...(d.reverted?.length ? { reverted: d.reverted } : {}) });
         if (msg.version !== undefined || d?.decision) this.#o.log('info', `learner: ${msg.state}${msg.version !== undefined ? ` v${msg.version}` : ''}${d ? ` ${JSON.stringify(d)}` : ''}`);
         break;
       }
