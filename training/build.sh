@@ -116,8 +116,9 @@ step "export -> $OUT"
 "$PYTHON" training/export.py --ckpt "$WORK/model.pt" --out "$OUT" --data "$TRAIN" --ref-out "$WORK/verify-ref" \
   2> >(grep -v -e 'Warning' -e '_C._jit_pass' >&2)
 
-step "widen the detection tail for online learning (outputs unchanged: training/widen_tail.py)"
+step "widen the detection and segmentation tails for online learning (outputs unchanged: training/widen_tail.py)"
 "$PYTHON" training/widen_tail.py "$OUT"
+"$PYTHON" training/widen_tail.py "$OUT" --head seg
 
 step "verify with onnxruntime-node"
 node training/verify_onnx.mjs "$OUT" "$WORK/verify-ref"

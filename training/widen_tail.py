@@ -1,24 +1,26 @@
-"""Widens a package's detection tail so that online learning can repair detection after a shift,
-without changing a single output of the shipped model:
+"""Widens a package's detection (or segmentation) tail so that online learning can repair it
+after a shift, without changing a single output of the shipped model:
 
-- the tail's input `det_feat` becomes the detection trunk's features concatenated with an
-  earlier, lower-level tap of the backbone at the same stride (the factory's network: `s4`,
-  the input of the neck's `l4`, 24 channels at stride 4);
+- detection: the tail's input `det_feat` becomes the detection trunk's features concatenated
+  with an earlier, lower-level tap of the backbone at the same stride (the factory's network:
+  `s4`, the input of the neck's `l4`, 24 channels at stride 4);
 - the tail's first layer reads each pixel's k x k neighbourhood (kernel 3) instead of the pixel
-  alone.
+  alone (segmentation: this only, no tap: `--head seg`).
 
 The shipped weights are placed at the centre tap of the trunk's channels and every new weight
-is zero, so every output is what it was (the check runs in ONNX Runtime: `verify` below and
+is zero, so every output is what it was (the check runs in ONNX Runtime:
 `training/verify_onnx.mjs`); the learner then has the low-level features and the spatial
 context to train on. Why: on night frames the tail over the trunk's 32 channels alone recovers
 det mAP@0.5 0.06 -> 0.07-0.10 with 200 labels; over trunk + tap with a 3x3 kernel 0.22-0.23
-(docs/experiments/2026-12-06-detection-tail.md).
+(docs/experiments/2026-12-06-detection-tail.md). On rain frames the seg tail's lane IoU goes
+0.49 -> 0.54 trained as a 1x1 tail, 0.65 with a 3x3 first layer (0.68 with the stem as a tap, at
+twice the arithmetic: not taken) (docs/experiments/2026-12-06-per-head-gate.md).
 
-    /usr/bin/python3 training/widen_tail.py PKG [--tap TENSOR] [--kernel 3]
+    /usr/bin/python3 training/widen_tail.py PKG [--head det|seg] [--tap TENSOR|none] [--kernel 3]
 
-A package already widened is left as it is; a graph whose detection tail or tap is not found is
-refused, naming what it looked for. The manifest's tails.det (`in`, `layers[0].kernel`),
-tails.json (det_w0) and sha256 are updated.
+A tail already widened is left as it is; a graph whose tail or tap is not found is refused,
+naming what it looked for. The manifest's tails.<head> (`in`, `layers[0].kernel`, `tap`),
+tails.json (<head>_w0) and sha256 are updated.
 """
 import argparse
 import json
@@ -61,31 +63,39 @@ def channels_of(g, tensor):
     raise Refused(f"tap '{tensor}': no Conv with a constant weight reads it, so its channel count is unknown")
 
 
-def widen(pkg, tap=None, kernel=3, log=print):
+HEAD_NAMES = {"det": "detection", "seg": "segmentation"}
+
+
+def widen(pkg, tap=None, kernel=3, log=print, head="det"):
+    """tap: a tensor name, None for the head's default (det: the factory's s4; seg: none), or "none"."""
     man_path = os.path.join(pkg, "manifest.json")
     man = json.load(open(man_path))
-    spec = man["tails"]["det"]
-    if spec["layers"][0].get("kernel", 1) != 1 or spec["feature"] != "det_feat":
-        log(f"{pkg}: detection tail already widened (kernel {spec['layers'][0].get('kernel', 1)}), left as it is")
+    spec = man["tails"][head]
+    what = HEAD_NAMES[head]
+    feat, w0_name = f"{head}_feat", f"{head}_w0"
+    if spec["layers"][0].get("kernel", 1) != 1 or spec["feature"] != feat:
+        log(f"{pkg}: {what} tail already widened (kernel {spec['layers'][0].get('kernel', 1)}), left as it is")
         return False
     model_file = os.path.join(pkg, man["files"]["model"])
     tails_file = os.path.join(pkg, man["files"]["tails"])
     m = onnx.load(model_file)
     g = m.graph
-    tap = find_tap(g, tap)
-    c_tap = channels_of(g, tap)
+    use_tap = tap != "none" and (head == "det" or tap is not None)
+    tap = find_tap(g, tap) if use_tap else None
+    c_tap = channels_of(g, tap) if use_tap else 0
     c_old = spec["in"]
-    tail0 = [n for n in g.node if n.op_type == "Conv" and len(n.input) > 1 and n.input[1] == "det_w0"]
-    if len(tail0) != 1 or tail0[0].input[0] != "det_feat":
-        raise Refused("detection tail: expected one Conv reading 'det_feat' with weight input 'det_w0'")
-    producer = [n for n in g.node if "det_feat" in n.output]
-    if len(producer) != 1:
-        raise Refused("detection tail: no node produces 'det_feat'")
-    # det_feat (graph output and tail input) := Concat(trunk features, tap)
-    trunk = "det_feat_trunk"
-    producer[0].output[list(producer[0].output).index("det_feat")] = trunk
-    at = list(g.node).index(producer[0]) + 1
-    g.node.insert(at, helper.make_node("Concat", [trunk, tap], ["det_feat"], name="/det_feat/Concat", axis=1))
+    tail0 = [n for n in g.node if n.op_type == "Conv" and len(n.input) > 1 and n.input[1] == w0_name]
+    if len(tail0) != 1 or tail0[0].input[0] != feat:
+        raise Refused(f"{what} tail: expected one Conv reading '{feat}' with weight input '{w0_name}'")
+    if use_tap:
+        producer = [n for n in g.node if feat in n.output]
+        if len(producer) != 1:
+            raise Refused(f"{what} tail: no node produces '{feat}'")
+        # <head>_feat (graph output and tail input) := Concat(trunk features, tap)
+        trunk = f"{feat}_trunk"
+        producer[0].output[list(producer[0].output).index(feat)] = trunk
+        at = list(g.node).index(producer[0]) + 1
+        g.node.insert(at, helper.make_node("Concat", [trunk, tap], [feat], name=f"/{feat}/Concat", axis=1))
     conv = tail0[0]
     keep = [a for a in conv.attribute if a.name not in ("kernel_shape", "pads")]
     del conv.attribute[:]
@@ -94,27 +104,28 @@ def widen(pkg, tap=None, kernel=3, log=print):
     c_new = c_old + c_tap
     out0 = spec["layers"][0]["out"]
     for vi in g.input:
-        if vi.name == "det_w0":
+        if vi.name == w0_name:
             dims = vi.type.tensor_type.shape.dim
             for d, v in zip(dims, [out0, c_new, kernel, kernel]):
                 d.ClearField("dim_param")
                 d.dim_value = v
     for vi in list(g.output) + list(g.value_info):
-        if vi.name == "det_feat" and len(vi.type.tensor_type.shape.dim) == 4:
+        if vi.name == feat and len(vi.type.tensor_type.shape.dim) == 4:
             d = vi.type.tensor_type.shape.dim[1]
             d.ClearField("dim_param")
             d.dim_value = c_new
     onnx.checker.check_model(m)
     tails = json.load(open(tails_file))
-    w = np.asarray(tails["det_w0"]["data"], np.float32).reshape(tails["det_w0"]["shape"])
+    w = np.asarray(tails[w0_name]["data"], np.float32).reshape(tails[w0_name]["shape"])
     if tuple(w.shape) != (out0, c_old, 1, 1):
-        raise Refused(f"tails.json det_w0: expected shape [{out0}, {c_old}, 1, 1], found {list(w.shape)}")
+        raise Refused(f"tails.json {w0_name}: expected shape [{out0}, {c_old}, 1, 1], found {list(w.shape)}")
     nw = np.zeros((out0, c_new, kernel, kernel), np.float32)
     nw[:, :c_old, kernel // 2, kernel // 2] = w[:, :, 0, 0]
-    tails["det_w0"] = {"shape": list(nw.shape), "data": [float(v) for v in nw.ravel()]}
+    tails[w0_name] = {"shape": list(nw.shape), "data": [float(v) for v in nw.ravel()]}
     spec["in"] = c_new
     spec["layers"][0]["kernel"] = kernel
-    spec["tap"] = {"tensor": tap, "channels": c_tap}
+    if use_tap:
+        spec["tap"] = {"tensor": tap, "channels": c_tap}
     onnx.save(m, model_file)
     with open(tails_file, "w") as f:
         json.dump(tails, f)
@@ -123,21 +134,22 @@ def widen(pkg, tap=None, kernel=3, log=print):
     with open(man_path, "w") as f:
         json.dump(man, f, indent=2)
         f.write("\n")
-    log(f"{pkg}: det tail widened: in {c_old} -> {c_new} (+ '{tap}', {c_tap} channels), kernel {kernel}")
+    log(f"{pkg}: {head} tail widened: in {c_old} -> {c_new}" + (f" (+ '{tap}', {c_tap} channels)" if use_tap else "") + f", kernel {kernel}")
     return True
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("packages", nargs="+")
-    ap.add_argument("--tap", default=None, help="tensor to concatenate to det_feat (default: the input of the factory network's l4)")
+    ap.add_argument("--head", choices=sorted(HEAD_NAMES), default="det")
+    ap.add_argument("--tap", default=None, help="tensor to concatenate to the head's features, or 'none' (default: det, the input of the factory network's l4; seg, none)")
     ap.add_argument("--kernel", type=int, default=3)
     a = ap.parse_args()
     if a.kernel < 1 or a.kernel % 2 == 0:
         sys.exit(f"widen_tail: --kernel must be an odd positive integer, got {a.kernel}")
     for p in a.packages:
         try:
-            widen(p, a.tap, a.kernel)
+            widen(p, a.tap, a.kernel, head=a.head)
         except (Refused, FileNotFoundError, KeyError) as e:
             sys.exit(f"widen_tail: {p}: {e}")
 

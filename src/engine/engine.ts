@@ -39,7 +39,7 @@ export interface EngineOptions {
    */
   readonly variants?: readonly string[];
   /**
-   * With a widened det tail (manifest `tails.det.tap`), also open the narrow copy of the graph
+   * With a widened tail (a first layer k×k, manifest `tails.<head>.layers[0].kernel`), also open the narrow copy of the graph
    * and run weight sets that read only the trunk's centre tap (the shipped ones) on it: same
    * outputs, the cost of the tail before widening (src/engine/narrow-tail.ts). Default true.
    */
@@ -70,7 +70,7 @@ export class Engine {
   private readonly pkgPrecision: Precision;
   // Sessions of the other precision variants opened (EngineOptions.variants), by name.
   private readonly others = new Map<Precision, ModelRunner>();
-  // The narrow graph's session (a widened det tail with narrow weights runs there).
+  // The narrow graph's session (weights that read only the narrow part of widened tails run there).
   private narrow: ModelRunner | undefined;
 
   private constructor(
@@ -166,7 +166,7 @@ export class Engine {
     }
   }
 
-  /** Whether weight sets that allow it run on the narrow graph of a widened det tail. */
+  /** Whether weight sets that allow it run on the narrow graph of widened tails. */
   get hasNarrowTail(): boolean {
     return this.narrow !== undefined;
   }
@@ -177,12 +177,12 @@ export class Engine {
       graph = narrowTailGraph(readModel(modelPath), this.manifest);
     } catch (err) {
       // e.g. a quantized variant whose det_feat passes a QuantizeLinear pair first: the wide graph serves every set
-      options.log?.(`engine: no narrow det tail for ${modelPath} (${(err as Error).message}); every weight set runs the widened tail`);
+      options.log?.(`engine: no narrow tails for ${modelPath} (${(err as Error).message}); every weight set runs the widened tails`);
       return;
     }
     if (graph === undefined) return;
     // An optimisation: if its session cannot open, every weight set runs the wide graph.
-    await createSession(`${modelPath} (narrow det tail)`, {
+    await createSession(`${modelPath} (narrow tails)`, {
       providers: [this.provider],
       threads: options.threads,
       log: options.log,
@@ -201,7 +201,7 @@ export class Engine {
       },
     }).catch((err: unknown) => {
       this.narrow = undefined;
-      options.log?.(`engine: the narrow det tail did not open (${(err as Error).message}); every weight set runs the widened tail`);
+      options.log?.(`engine: the narrow tails did not open (${(err as Error).message}); every weight set runs the widened tails`);
     });
   }
 
@@ -270,7 +270,7 @@ export class Engine {
     if (options.weights && !(options.weights instanceof WeightSet && options.weights.matches(this.weights))) {
       throw new PerceptionError('INVALID_ARGUMENT', `weight set '${String(options.weights.id)}' does not match this model's tails`, { model: modelId(this.manifest), field: 'weights' });
     }
-    const runner = main === this.runner && this.narrow !== undefined && weights.narrowDet ? this.narrow : main;
+    const runner = main === this.runner && this.narrow !== undefined && weights.narrow ? this.narrow : main;
     const n = frames.length;
     const bytes = width * height * 3;
     let ownsBatch = false;

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from './engine.js';
-import { isNarrow, narrowSpec, narrowTailGraph, servingGraph } from './narrow-tail.js';
+import { isNarrow, narrowSpecs, narrowTailGraph, servingGraph, type NarrowSpec } from './narrow-tail.js';
 import { loadModelPackage, type ModelPackage } from '../model/package.js';
 import { readModel } from '../model/quantize/onnx.js';
 import { PerceptionError } from '../core/errors.js';
@@ -12,6 +12,7 @@ const MODEL_DIR = fileURLToPath(new URL('../../models/default', import.meta.url)
 const frame = { width: 320, height: 180, data: new Uint8Array(320 * 180 * 3).map((_, i) => ((i % 960) * 7 + Math.floor(i / 320)) & 0xff) };
 const OUTS = ['det_heat', 'det_box', 'seg_mask', 'depth', 'det_feat'] as const;
 let pkg: ModelPackage;
+const specOf = (head: NarrowSpec['head']) => narrowSpecs(pkg.manifest).find((s) => s.head === head)!;
 let narrow: Engine;
 let wide: Engine;
 
@@ -25,14 +26,17 @@ afterAll(async () => {
   await wide?.dispose();
 });
 
-describe('widened det tail, narrow graph', () => {
-  it('the default ships a widened det tail whose shipped weights are narrow', () => {
-    const spec = narrowSpec(pkg.manifest)!;
-    expect(spec.kernel).toBe(3);
-    expect(spec.trunk).toBe(pkg.manifest.tails.det.in - pkg.manifest.tails.det.tap!.channels);
+describe('widened tails, narrow graph', () => {
+  it('the default ships widened det and seg tails whose shipped weights are narrow', () => {
+    expect(narrowSpecs(pkg.manifest).map((s) => s.head)).toEqual(['det', 'seg']);
+    const det = specOf('det');
+    expect(det.kernel).toBe(3);
+    expect(det.trunk).toBe(pkg.manifest.tails.det.in - pkg.manifest.tails.det.tap!.channels);
+    // seg: a 3×3 first layer over its own features, no tap
+    expect(specOf('seg')).toEqual({ head: 'seg', trunk: pkg.manifest.tails.seg.in, in: pkg.manifest.tails.seg.in, kernel: 3 });
     expect(narrow.hasNarrowTail).toBe(true);
     expect(wide.hasNarrowTail).toBe(false);
-    expect(narrow.currentWeights.narrowDet).toBe(true);
+    expect(narrow.currentWeights.narrow).toBe(true);
     expect(typeof servingGraph(pkg.modelPath, pkg.manifest, pkg.tails)).not.toBe('string');
   });
 
@@ -65,17 +69,33 @@ describe('widened det tail, narrow graph', () => {
     const w = new Map(pkg.tails);
     const w0 = pkg.tails.get('det_w0')!;
     const data = Float32Array.from(w0.data);
-    const spec = narrowSpec(pkg.manifest)!;
+    const spec = specOf('det');
     // one weight on a tap channel, off-centre: big enough to move the heat map
     for (let o = 0; o < w0.shape[0]; o++) data[((o * w0.shape[1] + spec.trunk) * 3 + 0) * 3 + 0] = 0.5;
     w.set('det_w0', { shape: w0.shape, data });
     const set = narrow.makeWeightSet(w, 'tap');
-    expect(set.narrowDet).toBe(false);
+    expect(set.narrow).toBe(false);
     const [a] = await narrow.infer([frame], { weights: set, outputs: ['det_box'] });
     const [b] = await wide.infer([frame], { weights: wide.makeWeightSet(w, 'tap'), outputs: ['det_box'] });
     const [c] = await narrow.infer([frame], { outputs: ['det_box'] });
     expect(Array.from(a.tensors.det_box!.data as Float32Array)).toEqual(Array.from(b.tensors.det_box!.data as Float32Array));
     expect(Array.from(a.tensors.det_box!.data as Float32Array)).not.toEqual(Array.from(c.tensors.det_box!.data as Float32Array));
+  });
+
+  it('an adapted set whose seg tail reads off the centre tap runs the wide graph', async () => {
+    const w = new Map(pkg.tails);
+    const w0 = pkg.tails.get('seg_w0')!;
+    const [out, cin] = w0.shape;
+    const data = Float32Array.from(w0.data);
+    for (let o = 0; o < out; o++) for (let c = 0; c < cin; c++) data[((o * cin + c) * 3 + 0) * 3 + 1] = data[((o * cin + c) * 3 + 1) * 3 + 1]; // the row above copies the centre
+    w.set('seg_w0', { shape: w0.shape, data });
+    const set = narrow.makeWeightSet(w, 'seg-wide');
+    expect(set.narrow).toBe(false);
+    const [a] = await narrow.infer([frame], { weights: set, outputs: ['seg_mask'] });
+    const [b] = await wide.infer([frame], { weights: wide.makeWeightSet(w, 'seg-wide'), outputs: ['seg_mask'] });
+    const [c] = await narrow.infer([frame], { outputs: ['seg_mask'] });
+    expect(Array.from(a.tensors.seg_mask!.data as Uint8Array)).toEqual(Array.from(b.tensors.seg_mask!.data as Uint8Array));
+    expect(Array.from(a.tensors.seg_mask!.data as Uint8Array)).not.toEqual(Array.from(c.tensors.seg_mask!.data as Uint8Array));
   });
 
   it('a narrow session that fails to open leaves the engine on the wide graph, logged', async () => {
@@ -85,11 +105,11 @@ describe('widened det tail, narrow graph', () => {
       providers: ['cpu'],
       threads: 1,
       log: (l) => lines.push(l),
-      open: (path, provider, opts) => (path.endsWith('(narrow det tail)') ? Promise.reject(new Error('out of memory')) : openOrtSession(path, provider, opts)),
+      open: (path, provider, opts) => (path.endsWith('(narrow tails)') ? Promise.reject(new Error('out of memory')) : openOrtSession(path, provider, opts)),
     });
     try {
       expect(e.hasNarrowTail).toBe(false);
-      expect(lines.some((l) => /narrow det tail did not open.*out of memory/.test(l))).toBe(true);
+      expect(lines.some((l) => /narrow tails did not open.*out of memory/.test(l))).toBe(true);
       const [a] = await e.infer([frame], { outputs: ['det_box'] });
       const [b] = await narrow.infer([frame], { outputs: ['det_box'] });
       const x = a.tensors.det_box!.data as Float32Array;
@@ -108,7 +128,7 @@ describe('widened det tail, narrow graph', () => {
     m.graph.node.splice(at, 0, { opType: 'Identity', input: ['det_feat'], output: ['det_feat_dq'], name: 'dq', attribute: [] });
     m.graph.node[at + 1].input[0] = 'det_feat_dq';
     const g = narrowTailGraph(m, pkg.manifest)!;
-    const slice = g.graph.node.find((n) => n.name === 'narrow_tail/SliceFeat')!;
+    const slice = g.graph.node.find((n) => n.name === 'narrow_tail/det/SliceFeat')!;
     expect(slice.input[0]).toBe('det_feat_dq');
     expect(g.graph.node.findIndex((n) => n.name === 'dq')).toBeLessThan(g.graph.node.indexOf(slice));
   });

@@ -1,38 +1,47 @@
 import { PerceptionError } from '../core/errors.js';
-import type { Manifest } from '../model/manifest.js';
+import { HEADS, type HeadName, type Manifest } from '../model/manifest.js';
 import { DT, encodeModel, makeNode, makeTensor, onnxOpset, readModel, type ModelProto } from '../model/quantize/onnx.js';
 
 /**
- * A widened detection tail (training/widen_tail.py: `det_feat` = trunk channels + a backbone
- * tap, first layer k×k) gives online learning the low-level features and the context it needs
- * to repair detection after a shift; but its k×k convolution over every channel costs ~13 % of
- * the frame (docs/experiments/2026-12-06-detection-tail.md). The shipped weights use only the
- * centre tap of the trunk channels, so while they serve, the engine runs a second session of
- * the same graph whose first det layer is that 1×1 slice: the same outputs at the old cost.
+ * A widened tail (training/widen_tail.py: detection reads trunk channels + a backbone tap,
+ * first layer k×k; segmentation a k×k first layer) gives online learning the low-level
+ * features and the context it needs to repair a head after a shift; but a k×k convolution over
+ * every channel costs frame time (det: ~13 % of the frame, docs/experiments/2026-12-06-detection-tail.md).
+ * The shipped weights use only the centre tap of the trunk channels, so while they serve, the
+ * engine runs a second session of the same graph whose widened first layers are that 1×1
+ * slice: the same outputs at the old cost.
  *
- * `narrowTailGraph` derives that graph (in memory, from the package's own): the first det
- * Conv reads `det_feat[:, :trunk]` and `det_w0[:, :trunk, r, r]` (Slices of the same graph
- * inputs), kernel 1, no padding. Undefined when the package's det tail is not widened.
+ * `narrowTailGraph` derives that graph (in memory, from the package's own): each widened
+ * head's first Conv reads `<head>_feat[:, :trunk]` (when a tap was appended) and
+ * `<head>_w0[:, :trunk, r, r]` (Slices of the same graph inputs), kernel 1, no padding.
+ * Undefined when no tail is widened.
  */
 export interface NarrowSpec {
-  /** Channels of `det_feat` that come from the trunk (the rest are the tap's). */
+  readonly head: HeadName;
+  /** Channels of the head's features that come from its trunk (the rest are a tap's). */
   readonly trunk: number;
-  /** Kernel of the first det layer (odd, > 1). */
+  /** Channels of the head's features in all. */
+  readonly in: number;
+  /** Kernel of the head's first layer (odd, > 1). */
   readonly kernel: number;
 }
 
-export function narrowSpec(manifest: Pick<Manifest, 'tails'>): NarrowSpec | undefined {
-  const det = manifest.tails.det;
-  const kernel = det.layers[0].kernel ?? 1;
-  if (kernel === 1 || det.tap === undefined) return undefined;
-  return { trunk: det.in - det.tap.channels, kernel };
+/** The widened tails of a package: one entry per head whose first layer is k×k (k > 1). */
+export function narrowSpecs(manifest: Pick<Manifest, 'tails'>): NarrowSpec[] {
+  const out: NarrowSpec[] = [];
+  for (const head of HEADS) {
+    const t = manifest.tails[head];
+    const kernel = t.layers[0].kernel ?? 1;
+    if (kernel > 1) out.push({ head, trunk: t.in - (t.tap?.channels ?? 0), in: t.in, kernel });
+  }
+  return out;
 }
 
 /**
- * Whether `det_w0` (`[out, in, k, k]`, row-major) is zero everywhere but the centre tap of the
- * trunk channels: then the narrow graph computes exactly what the wide one does.
+ * Whether `<head>_w0` (`[out, in, k, k]`, row-major) is zero everywhere but the centre tap of
+ * the trunk channels: then the narrow graph computes exactly what the wide one does.
  */
-export function isNarrow(w: ArrayLike<number>, out: number, cin: number, spec: NarrowSpec): boolean {
+export function isNarrow(w: ArrayLike<number>, out: number, cin: number, spec: Pick<NarrowSpec, 'trunk' | 'kernel'>): boolean {
   const k = spec.kernel;
   const r = (k - 1) / 2;
   for (let o = 0; o < out; o++) {
@@ -48,49 +57,57 @@ export function isNarrow(w: ArrayLike<number>, out: number, cin: number, spec: N
   return true;
 }
 
-export function narrowTailGraph(model: ModelProto, manifest: Pick<Manifest, 'tails'>): ModelProto | undefined {
-  const spec = narrowSpec(manifest);
-  if (spec === undefined) return undefined;
-  const g = model.graph;
-  const at = g.node.findIndex((n) => n.opType === 'Conv' && n.input[1] === 'det_w0');
-  const conv = at >= 0 ? g.node[at] : undefined;
-  // Its data input is det_feat, or det_feat through a QuantizeLinear/DequantizeLinear pair in an
-  // INT8 variant: the same channels in the same order either way.
-  if (conv === undefined) {
-    throw new PerceptionError('INVALID_ARGUMENT', `the graph has no Conv with weight input 'det_w0' (the widened detection tail the manifest describes)`, { field: 'tails.det' });
-  }
-  if (onnxOpset(model) < 10) throw new PerceptionError('INVALID_ARGUMENT', `opset ${onnxOpset(model)} < 10: Slice takes attributes there; re-export the model`, { field: 'opset_import' });
-  const r = (spec.kernel - 1) / 2;
-  const c = (name: string, v: number[]) => makeTensor(`narrow_tail/${name}`, DT.INT64, [v.length], BigInt64Array.from(v.map(BigInt)));
-  g.initializer.push(
-    c('f_starts', [0]),
-    c('f_ends', [spec.trunk]),
-    c('f_axes', [1]),
-    c('w_starts', [0, r, r]),
-    c('w_ends', [spec.trunk, r + 1, r + 1]),
-    c('w_axes', [1, 2, 3]),
+/** Whether every widened tail of `tails` reads only its centre tap and trunk channels (see isNarrow). */
+export function allNarrow(manifest: Pick<Manifest, 'tails'>, tails: ReadonlyMap<string, { readonly shape: readonly number[]; readonly data: ArrayLike<number> }>): boolean {
+  const specs = narrowSpecs(manifest);
+  return (
+    specs.length > 0 &&
+    specs.every((s) => {
+      const w0 = tails.get(`${s.head}_w0`);
+      return w0 !== undefined && isNarrow(w0.data, w0.shape[0], w0.shape[1], s);
+    })
   );
-  const slices = [
-    makeNode('Slice', [conv.input[0], 'narrow_tail/f_starts', 'narrow_tail/f_ends', 'narrow_tail/f_axes'], ['narrow_tail/feat'], 'narrow_tail/SliceFeat'),
-    makeNode('Slice', ['det_w0', 'narrow_tail/w_starts', 'narrow_tail/w_ends', 'narrow_tail/w_axes'], ['narrow_tail/w0'], 'narrow_tail/SliceW0'),
-  ];
-  conv.input[0] = 'narrow_tail/feat';
-  conv.input[1] = 'narrow_tail/w0';
-  conv.attribute = (conv.attribute ?? []).filter((a) => a.name !== 'kernel_shape' && a.name !== 'pads');
-  conv.attribute.push(...(makeNode('Conv', [], [], '', { kernel_shape: [1, 1], pads: [0, 0, 0, 0] }).attribute ?? []));
-  g.node.splice(at, 0, ...slices);
+}
+
+export function narrowTailGraph(model: ModelProto, manifest: Pick<Manifest, 'tails'>): ModelProto | undefined {
+  const specs = narrowSpecs(manifest);
+  if (specs.length === 0) return undefined;
+  if (onnxOpset(model) < 10) throw new PerceptionError('INVALID_ARGUMENT', `opset ${onnxOpset(model)} < 10: Slice takes attributes there; re-export the model`, { field: 'opset_import' });
+  const g = model.graph;
+  for (const spec of specs) {
+    const w0 = `${spec.head}_w0`;
+    const at = g.node.findIndex((n) => n.opType === 'Conv' && n.input[1] === w0);
+    const conv = at >= 0 ? g.node[at] : undefined;
+    // Its data input is <head>_feat, or that through a QuantizeLinear/DequantizeLinear pair in
+    // an INT8 variant: the same channels in the same order either way.
+    if (conv === undefined) {
+      throw new PerceptionError('INVALID_ARGUMENT', `the graph has no Conv with weight input '${w0}' (the widened ${spec.head} tail the manifest describes)`, { field: `tails.${spec.head}` });
+    }
+    const r = (spec.kernel - 1) / 2;
+    const p = `narrow_tail/${spec.head}`;
+    const c = (name: string, v: number[]) => makeTensor(`${p}/${name}`, DT.INT64, [v.length], BigInt64Array.from(v.map(BigInt)));
+    g.initializer.push(c('w_starts', [0, r, r]), c('w_ends', [spec.trunk, r + 1, r + 1]), c('w_axes', [1, 2, 3]));
+    const slices = [makeNode('Slice', [w0, `${p}/w_starts`, `${p}/w_ends`, `${p}/w_axes`], [`${p}/w0`], `${p}/SliceW0`)];
+    if (spec.trunk < spec.in) {
+      g.initializer.push(c('f_starts', [0]), c('f_ends', [spec.trunk]), c('f_axes', [1]));
+      slices.unshift(makeNode('Slice', [conv.input[0], `${p}/f_starts`, `${p}/f_ends`, `${p}/f_axes`], [`${p}/feat`], `${p}/SliceFeat`));
+      conv.input[0] = `${p}/feat`;
+    }
+    conv.input[1] = `${p}/w0`;
+    conv.attribute = (conv.attribute ?? []).filter((a) => a.name !== 'kernel_shape' && a.name !== 'pads');
+    conv.attribute.push(...(makeNode('Conv', [], [], '', { kernel_shape: [1, 1], pads: [0, 0, 0, 0] }).attribute ?? []));
+    g.node.splice(at, 0, ...slices);
+  }
   return model;
 }
 
 /**
  * The graph the engine runs for a package's shipped weights: the narrow copy (in memory) when
- * the det tail is widened and the weights allow it, else the package's file. For benchmarks
- * that time the raw ONNX Runtime loop "on the same model" as the engine.
+ * a tail is widened and the weights allow it, else the package's file. For benchmarks that
+ * time the raw ONNX Runtime loop "on the same model" as the engine.
  */
 export function servingGraph(modelPath: string, manifest: Pick<Manifest, 'tails'>, tails: ReadonlyMap<string, { readonly shape: readonly number[]; readonly data: ArrayLike<number> }>): string | Uint8Array {
-  const spec = narrowSpec(manifest);
-  const w0 = tails.get('det_w0');
-  if (spec === undefined || w0 === undefined || !isNarrow(w0.data, w0.shape[0], w0.shape[1], spec)) return modelPath;
+  if (!allNarrow(manifest, tails)) return modelPath;
   const g = narrowTailGraph(readModel(modelPath), manifest);
   return g ? encodeModel(g) : modelPath;
 }

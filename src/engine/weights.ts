@@ -1,6 +1,6 @@
 import { PerceptionError } from '../core/errors.js';
 import { routerTensorSpecs, tailTensorSpecs, type Manifest } from '../model/manifest.js';
-import { isNarrow, narrowSpec } from './narrow-tail.js';
+import { allNarrow } from './narrow-tail.js';
 import type { Router } from './router.js';
 import type { TailWeights } from '../model/package.js';
 import type { RunnerTensor } from './runner.js';
@@ -22,20 +22,20 @@ export class WeightSet {
   readonly router?: Router;
   readonly fallback?: WeightSet;
   /**
-   * The set reads only the centre tap of the trunk channels of a widened det tail (the shipped
+   * The set reads only the centre tap of the trunk channels of every widened tail (the shipped
    * weights do): the engine may run it on the narrow graph (narrow-tail.ts), same outputs.
    */
-  readonly narrowDet: boolean;
+  readonly narrow: boolean;
 
   private constructor(
     /** A label for logs and results (e.g. the weight bundle version). */
     readonly id: string,
     tensors: Map<string, RunnerTensor>,
     routing: { router: Router; fallback: WeightSet } | undefined,
-    narrowDet: boolean,
+    narrow: boolean,
   ) {
     this.tensors = tensors;
-    this.narrowDet = narrowDet;
+    this.narrow = narrow;
     if (routing) {
       this.router = Object.freeze({ w: routing.router.w, b: routing.router.b });
       this.fallback = routing.fallback;
@@ -67,10 +67,8 @@ export class WeightSet {
       const t = checkTensor(tails.get(name), name, shape, id);
       out.set(name, Object.freeze({ type: 'float32', dims: Object.freeze([...shape]), data: Float32Array.from(t.data) }));
     }
-    const narrow = narrowSpec(manifest);
-    const w0 = out.get('det_w0');
-    const narrowDet = narrow !== undefined && w0 !== undefined && isNarrow(w0.data as Float32Array, w0.dims[0], w0.dims[1], narrow);
-    return new WeightSet(id, out, router && fallback ? { router, fallback: fallback.fallback ?? fallback } : undefined, narrowDet);
+    const narrow = allNarrow(manifest, new Map([...out].map(([name, t]) => [name, { shape: t.dims, data: t.data as Float32Array }])));
+    return new WeightSet(id, out, router && fallback ? { router, fallback: fallback.fallback ?? fallback } : undefined, narrow);
   }
 
   /** The set as tail weights (copies), router tensors included: what rebuilds it elsewhere (a worker). */
