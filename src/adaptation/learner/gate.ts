@@ -1,7 +1,7 @@
 import { decodeDetections } from '../../engine/decode.js';
 import { PerceptionError } from '../../core/errors.js';
 import { DepthEvaluator } from '../../eval/depth.js';
-import { DetectionEvaluator } from '../../eval/detection.js';
+import { DetectionEvaluator, type EvalBox, type ScoredBox } from '../../eval/detection.js';
 import { isIgnoredBox } from '../../eval/ignore.js';
 import { SegmentationEvaluator } from '../../eval/segmentation.js';
 import { HEADS, type HeadName, type Manifest } from '../../model/manifest.js';
@@ -12,6 +12,7 @@ import { TfTails } from './tails-tf.js';
 import { depthTargets, segTargets } from './targets.js';
 import type { TrainSample } from './trainer.js';
 import { runNow, type Paced } from './paced.js';
+import { mulberry32 } from './random.js';
 
 /**
  * The validation gate: scores current and candidate tails on held-out new-domain samples and
@@ -42,6 +43,21 @@ export interface GateOptions {
   /** Heat threshold for decoding detections (default 0.03, as training/train.py evaluates). */
   readonly detThreshold?: number;
   readonly maxDetections?: number;
+  /**
+   * When the held-out new-domain boxes are a teacher's (label-free mode), the candidate's det
+   * mAP must beat the serving one's in at least this share of bootstrap resamples of those
+   * frames (default 0.95; 0 turns it off). A teacher finds a few objects a frame, so a gain on
+   * its boxes can be noise: at night a candidate that rose 0.027 → 0.048 on the teacher's
+   * boxes lowered the true mAP 0.075 → 0.064 (docs/experiments/2026-12-06-per-head-gate.md).
+   */
+  readonly teacherConfidence?: number;
+}
+
+/** One held-out frame's detections and boxes, kept for resampling. */
+export interface DetRecord {
+  readonly preds: readonly ScoredBox[];
+  readonly gts: readonly EvalBox[];
+  readonly ignore: readonly EvalBox[];
 }
 
 export interface Metrics {
@@ -50,6 +66,8 @@ export interface Metrics {
   readonly absRel: number | null;
   readonly score: number;
   readonly samples: number;
+  /** Per-frame det records (evaluateTailsPaced with `keepDet`), not serialised. */
+  readonly detRecords?: readonly DetRecord[];
 }
 
 export interface GateDecision {
@@ -92,7 +110,7 @@ export function evaluateTails(chosen: TfTails, samples: readonly TrainSample[], 
 const ALL_HEADS: ReadonlySet<HeadName> = new Set(HEADS);
 
 /** evaluateTails in pieces: yields after each sample (a few ms of tail runs). Only `heads` are scored (the others' parts are null). */
-export function* evaluateTailsPaced(chosen: TfTails, samples: readonly TrainSample[], manifest: GateManifest, options: GateOptions = {}, routing?: EvalRouting, heads: ReadonlySet<HeadName> = ALL_HEADS): Paced<Metrics> {
+export function* evaluateTailsPaced(chosen: TfTails, samples: readonly TrainSample[], manifest: GateManifest, options: GateOptions = {}, routing?: EvalRouting, heads: ReadonlySet<HeadName> = ALL_HEADS, keepDet = false): Paced<Metrics> {
   const K = manifest.classes.length;
   const maxM = manifest.depth?.max_m ?? 120;
   const minM = manifest.depth?.min_m ?? 1;
@@ -100,6 +118,7 @@ export function* evaluateTailsPaced(chosen: TfTails, samples: readonly TrainSamp
   const seg = new SegmentationEvaluator();
   const dep = new DepthEvaluator({ minDepth: 0, maxDepth: maxM });
   let nDet = 0;
+  const records: DetRecord[] = [];
   let nSeg = 0;
   let nDep = 0;
   for (const s of samples) {
@@ -117,7 +136,10 @@ export function* evaluateTailsPaced(chosen: TfTails, samples: readonly TrainSamp
       });
       // Ignore regions as replay scores them (camera pixels): a detection there is neither a hit nor a false positive.
       const hidden = (b: (typeof s.labels.boxes)[number]) => isIgnoredBox(b, s.cameraSize.height);
-      det.add(preds, s.labels.boxes.filter((b) => !hidden(b)), s.labels.boxes.filter(hidden));
+      const gts = s.labels.boxes.filter((b) => !hidden(b));
+      const ignore = s.labels.boxes.filter(hidden);
+      det.add(preds, gts, ignore);
+      if (keepDet) records.push({ preds, gts, ignore });
       nDet++;
     }
     if (s.labels.lane && heads.has('seg')) {
@@ -141,12 +163,44 @@ export function* evaluateTailsPaced(chosen: TfTails, samples: readonly TrainSamp
   const mAP = nDet ? det.result().mAP : NaN;
   const lane = nSeg ? seg.result().iou.lane : null;
   const absRel = nDep ? dep.result().absRel : NaN;
-  return metrics(Number.isFinite(mAP) ? mAP : null, lane, Number.isFinite(absRel) ? absRel : null, samples.length);
+  const m = metrics(Number.isFinite(mAP) ? mAP : null, lane, Number.isFinite(absRel) ? absRel : null, samples.length);
+  return keepDet ? { ...m, detRecords: records } : m;
+}
+
+/**
+ * Share of `rounds` bootstrap resamples of the frames (drawn with replacement, seeded) in which
+ * `after` scores a higher det mAP@0.5 than `before`; the two record lists are the same frames
+ * in the same order.
+ */
+export function detWinRate(before: readonly DetRecord[], after: readonly DetRecord[], classes: readonly string[], rounds = 200, seed = 1): number {
+  if (before.length !== after.length) throw new PerceptionError('INVALID_ARGUMENT', `detWinRate: ${before.length} frames before, ${after.length} after`, { field: 'records' });
+  if (before.length === 0) return 0;
+  const rand = mulberry32(seed);
+  const n = before.length;
+  let wins = 0;
+  for (let r = 0; r < rounds; r++) {
+    const b = new DetectionEvaluator(classes);
+    const a = new DetectionEvaluator(classes);
+    for (let k = 0; k < n; k++) {
+      const i = Math.floor(rand() * n);
+      b.add(before[i].preds, before[i].gts, before[i].ignore);
+      a.add(after[i].preds, after[i].gts, after[i].ignore);
+    }
+    if (a.result().mAP > b.result().mAP) wins++;
+  }
+  return wins / rounds;
 }
 
 function metrics(mAP: number | null, laneIoU: number | null, absRel: number | null, samples: number): Metrics {
   const parts = [mAP ?? NaN, laneIoU ?? NaN, 1 - (absRel ?? NaN)].filter((v) => Number.isFinite(v));
   return { mAP, laneIoU, absRel, score: parts.length ? parts.reduce((a, b) => a + b, 0) / parts.length : NaN, samples };
+}
+
+/** Metrics without the per-frame records. */
+function bare(m: Metrics): Metrics {
+  if (!m.detRecords) return m;
+  const { detRecords: _, ...rest } = m;
+  return rest;
 }
 
 /** `m` with the parts of `heads` taken from `from`, score recomputed. */
@@ -186,6 +240,7 @@ export function composeTails(candidate: TailWeights, serving: TailWeights, heads
 export class Gate {
   private readonly margin: number;
   private readonly tolerance: number;
+  private readonly teacherConfidence: number;
 
   constructor(
     private readonly manifest: GateManifest,
@@ -193,6 +248,8 @@ export class Gate {
   ) {
     this.margin = options.margin ?? 0.01;
     this.tolerance = options.tolerance ?? 0.02;
+    this.teacherConfidence = options.teacherConfidence ?? 0.95;
+    if (!(this.teacherConfidence >= 0 && this.teacherConfidence <= 1)) throw new PerceptionError('INVALID_CONFIG', `gate teacherConfidence must be in [0, 1], got ${this.teacherConfidence}`, { field: 'teacherConfidence' });
     if (!(this.margin >= 0)) throw new PerceptionError('INVALID_CONFIG', `gate margin must be ≥ 0, got ${this.margin}`, { field: 'margin' });
     if (!(this.tolerance >= 0)) throw new PerceptionError('INVALID_CONFIG', `gate tolerance must be ≥ 0, got ${this.tolerance}`, { field: 'tolerance' });
   }
@@ -220,8 +277,9 @@ export class Gate {
         const router = routerOf(w);
         return router ? { router, fallback: base } : undefined;
       };
-      const nb = yield* evaluateTailsPaced(cur, heldOutNew, this.manifest, this.options, routing(current));
-      const trained = yield* evaluateTailsPaced(cand, heldOutNew, this.manifest, this.options, routing(candidate));
+      const teacherBoxes = heldOutNew.some((s) => s.labels.boxes !== undefined && s.labels.boxSource === 'teacher');
+      const nb = yield* evaluateTailsPaced(cur, heldOutNew, this.manifest, this.options, routing(current), ALL_HEADS, teacherBoxes);
+      const trained = yield* evaluateTailsPaced(cand, heldOutNew, this.manifest, this.options, routing(candidate), ALL_HEADS, teacherBoxes);
       // Heads the candidate made worse keep the serving tail (see the file comment); the
       // composite is scored again on those heads only, under the candidate's routing.
       let reverted = headsWorse(nb, trained);
@@ -239,13 +297,17 @@ export class Gate {
       const drop = ob.score - oa.score;
       let decision: GateDecision['decision'] = 'reject';
       let reason: string;
+      let winRate = NaN;
       if (!Number.isFinite(nb.score) || !Number.isFinite(na.score)) reason = 'no labelled held-out new-domain samples';
       else if (!Number.isFinite(ob.score) || !Number.isFinite(oa.score)) reason = 'no labelled old-domain reference samples';
       else if (gain < margin) reason = `new-domain gain ${gain.toFixed(4)} < margin ${margin}`;
       else if (drop > this.tolerance) reason = `old-domain drop ${drop.toFixed(4)} > tolerance ${this.tolerance}`;
-      else {
+      else if (teacherBoxes && !reverted.includes('det') && this.teacherConfidence > 0 && nb.detRecords && trained.detRecords && (winRate = detWinRate(nb.detRecords, trained.detRecords, this.manifest.classes)) < this.teacherConfidence) {
+        reason = `det mAP on the teacher's held-out boxes beats the serving tails in ${(winRate * 100).toFixed(0)} % of resamples < ${(this.teacherConfidence * 100).toFixed(0)} %`;
+      } else {
         decision = 'promote';
         reason = `new-domain gain ${gain.toFixed(4)} ≥ ${margin}, old-domain drop ${drop.toFixed(4)} ≤ ${this.tolerance}`;
+        if (Number.isFinite(winRate)) reason += `, det better on the teacher's boxes in ${(winRate * 100).toFixed(0)} % of resamples`;
       }
       if (reverted.length > 0) reason += `; serving tail kept for ${reverted.join(', ')} (candidate worse there: ${describeWorse(nb, trained, reverted)})`;
       return {
@@ -256,7 +318,7 @@ export class Gate {
         val_old_after: oa.score,
         decision,
         reason,
-        detail: reverted.length > 0 ? { new_before: nb, new_after: na, old_before: ob, old_after: oa, candidate_new_after: trained } : { new_before: nb, new_after: na, old_before: ob, old_after: oa },
+        detail: reverted.length > 0 ? { new_before: bare(nb), new_after: bare(na), old_before: ob, old_after: oa, candidate_new_after: bare(trained) } : { new_before: bare(nb), new_after: bare(na), old_before: ob, old_after: oa },
         reverted,
       };
     } finally {

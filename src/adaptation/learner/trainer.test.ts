@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { routerDim } from '../../model/manifest.js';
-import { composeTails, Gate } from './gate.js';
+import { composeTails, detWinRate, Gate } from './gate.js';
 import { initTf } from './tails-tf.js';
 import { Trainer } from './trainer.js';
 import { arraySource, SYN_MANIFEST, synSample, synWeights } from '../../../test/support/trainer.js';
@@ -210,5 +210,45 @@ describe('Gate, head by head', () => {
     }
     expect(out.size).toBe(cand.size);
     expect(composeTails(cand, initial, [])).toBe(cand);
+  });
+});
+
+describe('Gate on a teacher\'s held-out boxes (label-free)', () => {
+  const teacherVal = newVal.map((s) => ({ ...s, labels: { boxes: s.labels.boxes, boxSource: 'teacher' as const } }));
+  const box = (x: number, score?: number) => ({ classIndex: 0, x0: x, y0: 0, x1: x + 10, y1: 10, ...(score === undefined ? {} : { score }) });
+
+  it('detWinRate: how often the candidate\'s mAP is higher over resamples of the frames', () => {
+    const frames = Array.from({ length: 20 }, (_, i) => ({ gts: [box(i)], ignore: [] }));
+    const hit = frames.map((f) => ({ ...f, preds: [{ ...box(f.gts[0].x0), score: 0.9 }] }));
+    const miss = frames.map((f) => ({ ...f, preds: [{ ...box(f.gts[0].x0 + 50), score: 0.9 }] }));
+    expect(detWinRate(miss, hit, ['car'])).toBe(1);
+    expect(detWinRate(hit, miss, ['car'])).toBe(0);
+    expect(detWinRate(hit, hit, ['car'])).toBe(0); // equal is not better
+    // better on one frame in twenty: wins only in the resamples that draw it
+    const one = miss.map((f, i) => (i === 0 ? hit[0] : f));
+    const r = detWinRate(miss, one, ['car'], 400);
+    expect(r).toBeGreaterThan(0.5);
+    expect(r).toBeLessThan(0.8); // 1 − (19/20)^20 ≈ 0.64
+    expect(() => detWinRate(hit, hit.slice(1), ['car'])).toThrow(/19 after/);
+  });
+
+  it('a candidate no better on the teacher\'s boxes than the serving tails is refused, though it clears the margin; on an annotator\'s it is not', () => {
+    const w = synWeights();
+    const gate = new Gate(SYN_MANIFEST, { margin: 0, tolerance: 0.02 });
+    const teacher = gate.decide(1, w, w, teacherVal, oldVal, w, 0);
+    expect(teacher).toMatchObject({ decision: 'reject' });
+    expect(teacher.reason).toMatch(/teacher's held-out boxes beats the serving tails in 0 % of resamples < 95 %/);
+    expect(gate.decide(1, w, w, newVal, oldVal, w, 0)).toMatchObject({ decision: 'promote' });
+    expect(() => new Gate(SYN_MANIFEST, { teacherConfidence: 1.5 })).toThrow(/teacherConfidence/);
+  });
+
+  it('a candidate clearly better on the teacher\'s boxes passes, the share of resamples in its reason', async () => {
+    const t = new Trainer(SYN_MANIFEST, synWeights(), arraySource(newTrain, oldTrain), { lr: 1e-2, oldRatio: 0.5, pixelsPerSample: 256 });
+    await t.trainFor(60_000, () => t.steps >= 250);
+    const d = new Gate(SYN_MANIFEST, { margin: 0.05, tolerance: 0.02 }).decide(1, synWeights(), t.candidate(), teacherVal, oldVal);
+    t.dispose();
+    expect(d).toMatchObject({ decision: 'promote' });
+    expect(d.reason).toMatch(/det better on the teacher's boxes in (9[5-9]|100) % of resamples/);
+    expect(d.detail.new_before.detRecords).toBeUndefined(); // records are not part of the decision
   });
 });
