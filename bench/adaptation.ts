@@ -2,7 +2,10 @@
  * The adaptation scenarios, runnable:
  *   npm run -s adaptation -- [--domain night|rain|camshift|newpaint|mixed] [--labels gt|teacher|both]
  *                            [--model DIR]
- *                            [--seed N] [--quick] [--json] [--heads det,seg,depth]
+ *                            [--seed N] [--quick | --minutes M] [--json] [--heads det,seg,depth]
+ *
+ * `--minutes M` (1–10, default 3; `--quick` is 1): the length of the shifted drive. The targets
+ * allow up to 10 minutes of drive for ≤ 200 labels; the label budget stays 200.
  *
  * 1. Renders, once, a drive of the shifted domain (640x360 JPEG at 10 Hz; `mixed` passes through
  *    night, rain and night again) and the SAME drive (same seed: the same world, roads and
@@ -41,7 +44,9 @@ const MODEL = resolve(arg0('--model') ?? join(ROOT, 'models', 'default'));
 const CACHE = join(ROOT, 'bench', '.cache', 'adaptation');
 const quick = process.argv.includes('--quick');
 const json = process.argv.includes('--json');
-const SHIFT_FRAMES = quick ? 600 : 1800; // 1 or 3 minutes at 10 Hz
+const minutesArg = process.argv.includes('--minutes') ? Number(process.argv[process.argv.indexOf('--minutes') + 1]) : quick ? 1 : 3;
+if (!(Number.isInteger(minutesArg) && minutesArg >= 1 && minutesArg <= 10)) throw new Error(`--minutes must be an integer from 1 to 10, got '${process.argv[process.argv.indexOf('--minutes') + 1]}'`);
+const SHIFT_FRAMES = minutesArg * 600; // at 10 Hz
 const REF_FRAMES = quick ? 200 : 600;
 const arg = (name: string) => {
   const i = process.argv.indexOf(name);
