@@ -227,6 +227,17 @@ function part(m: Metrics, h: HeadName): number | null {
   return h === 'det' ? m.mAP : h === 'seg' ? m.laneIoU : m.absRel;
 }
 
+/** Whether two sets hold the same values in every tensor of `head`'s tail. */
+function sameHead(a: TailWeights, b: TailWeights, head: HeadName): boolean {
+  for (const [name, t] of a) {
+    if (!name.startsWith(`${head}_w`) && !name.startsWith(`${head}_b`)) continue;
+    const u = b.get(name);
+    if (!u || u.data.length !== t.data.length) return false;
+    for (let i = 0; i < t.data.length; i++) if (t.data[i] !== u.data[i]) return false;
+  }
+  return true;
+}
+
 /** `candidate` with the tail tensors of `heads` taken from `serving` (its router, if any, stays the candidate's). */
 export function composeTails(candidate: TailWeights, serving: TailWeights, heads: readonly HeadName[]): TailWeights {
   if (heads.length === 0) return candidate;
@@ -302,7 +313,8 @@ export class Gate {
       else if (!Number.isFinite(ob.score) || !Number.isFinite(oa.score)) reason = 'no labelled old-domain reference samples';
       else if (gain < margin) reason = `new-domain gain ${gain.toFixed(4)} < margin ${margin}`;
       else if (drop > this.tolerance) reason = `old-domain drop ${drop.toFixed(4)} > tolerance ${this.tolerance}`;
-      else if (teacherBoxes && !reverted.includes('det') && this.teacherConfidence > 0 && nb.detRecords && trained.detRecords && (winRate = detWinRate(nb.detRecords, trained.detRecords, this.manifest.classes)) < this.teacherConfidence) {
+      // A router refresh keeps the serving det tail: nothing to resample there.
+      else if (teacherBoxes && !reverted.includes('det') && !sameHead(candidate, current, 'det') && this.teacherConfidence > 0 && nb.detRecords && trained.detRecords && (winRate = detWinRate(nb.detRecords, trained.detRecords, this.manifest.classes)) < this.teacherConfidence) {
         reason = `det mAP on the teacher's held-out boxes beats the serving tails in ${(winRate * 100).toFixed(0)} % of resamples < ${(this.teacherConfidence * 100).toFixed(0)} %`;
       } else {
         decision = 'promote';
