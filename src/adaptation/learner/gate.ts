@@ -30,7 +30,10 @@ import { mulberry32 } from './random.js';
  * Heads are chosen one by one: each head's tail reads only its own feature map, so a candidate
  * whose seg tail scores worse on the held-out new-domain samples than the serving one while its
  * det and depth tails score better is promoted with the serving seg tail in its place
- * (`reverted`; the composite is scored again on those heads). Without this, a gain on one head
+ * (`reverted`; the composite is scored again on those heads); so does a head the held-out
+ * new-domain frames have no labels for (label-free mode labels boxes only: a seg or depth tail
+ * trained on the old-domain reservoir alone would go to the new domain unjudged; at camshift
+ * depth AbsRel went 0.247 → 0.264 that way). Without this, a gain on one head
  * bought a loss on another: lane IoU fell 0.03–0.05 in every scenario while depth and
  * detection rose (docs/experiments/2026-12-06-per-head-gate.md).
  */
@@ -83,7 +86,7 @@ export interface GateDecision {
    * (composeTails); `candidate_new_after` is the candidate as trained, when any head was reverted.
    */
   readonly detail: { readonly new_before: Metrics; readonly new_after: Metrics; readonly old_before: Metrics; readonly old_after: Metrics; readonly candidate_new_after?: Metrics };
-  /** Heads whose candidate tail scored worse on the new domain than the serving one: the decided set keeps the serving tail there. */
+  /** Heads whose candidate tail scored worse on the new domain than the serving one, or that no held-out new-domain label scores: the decided set keeps the serving tail there. */
   readonly reverted: readonly HeadName[];
 }
 
@@ -293,14 +296,19 @@ export class Gate {
       const trained = yield* evaluateTailsPaced(cand, heldOutNew, this.manifest, this.options, routing(candidate), ALL_HEADS, teacherBoxes);
       // Heads the candidate made worse keep the serving tail (see the file comment); the
       // composite is scored again on those heads only, under the candidate's routing.
-      let reverted = headsWorse(nb, trained);
-      if (reverted.length === scoredHeads(nb, trained).length) reverted = []; // every head worse: nothing to keep, rejected below
+      let worse = headsWorse(nb, trained);
+      const judged = scoredHeads(nb, trained);
+      if (worse.length === judged.length) worse = []; // every head worse: nothing to keep, rejected below
+      // A head the held-out new-domain frames carry no labels for (label-free mode: a teacher
+      // labels boxes only) cannot be judged on the new domain: its serving tail stays too.
+      const unjudged = judged.length > 0 ? HEADS.filter((h) => !judged.includes(h)) : [];
+      const reverted = HEADS.filter((h) => worse.includes(h) || unjudged.includes(h));
       let na = trained;
       let scored = cand;
       if (reverted.length > 0) {
         scored = TfTails.create(this.manifest, composeTails(candidate, current, reverted));
         owned.push(scored);
-        na = withParts(trained, yield* evaluateTailsPaced(scored, heldOutNew, this.manifest, this.options, routing(candidate), new Set(reverted)), reverted);
+        if (worse.length > 0) na = withParts(trained, yield* evaluateTailsPaced(scored, heldOutNew, this.manifest, this.options, routing(candidate), new Set(worse)), worse);
       }
       const ob = yield* evaluateTailsPaced(base, oldRef, this.manifest, this.options, routing(oldBaseline));
       const oa = yield* evaluateTailsPaced(scored, oldRef, this.manifest, this.options, routing(candidate));
@@ -321,7 +329,8 @@ export class Gate {
         reason = `new-domain gain ${gain.toFixed(4)} ≥ ${margin}, old-domain drop ${drop.toFixed(4)} ≤ ${this.tolerance}`;
         if (Number.isFinite(winRate)) reason += `, det better on the teacher's boxes in ${(winRate * 100).toFixed(0)} % of resamples`;
       }
-      if (reverted.length > 0) reason += `; serving tail kept for ${reverted.join(', ')} (candidate worse there: ${describeWorse(nb, trained, reverted)})`;
+      if (worse.length > 0) reason += `; serving tail kept for ${worse.join(', ')} (candidate worse there: ${describeWorse(nb, trained, worse)})`;
+      if (unjudged.length > 0) reason += `; serving tail kept for ${unjudged.join(', ')} (no new-domain labels to judge it)`;
       return {
         version,
         val_new_before: nb.score,

@@ -254,6 +254,9 @@ describe('Gate on a teacher\'s held-out boxes (label-free)', () => {
     t.dispose();
     expect(d).toMatchObject({ decision: 'promote' });
     expect(d.reason).toMatch(/det better on the teacher's boxes in (9[5-9]|100) % of resamples/);
+    // the teacher labels boxes only: seg and depth cannot be judged on the new domain, their serving tails stay
+    expect(d.reverted).toEqual(['seg', 'depth']);
+    expect(d.reason).toMatch(/serving tail kept for seg, depth \(no new-domain labels to judge it\)/);
     expect(d.detail.new_before.detRecords).toBeUndefined(); // records are not part of the decision
   });
 });
