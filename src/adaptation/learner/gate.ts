@@ -139,10 +139,15 @@ export function* evaluateTailsPaced(chosen: TfTails, samples: readonly TrainSamp
       });
       // Ignore regions as replay scores them (camera pixels): a detection there is neither a hit nor a false positive.
       const hidden = (b: (typeof s.labels.boxes)[number]) => isIgnoredBox(b, s.cameraSize.height);
-      const gts = s.labels.boxes.filter((b) => !hidden(b));
-      const ignore = s.labels.boxes.filter(hidden);
-      det.add(preds, gts, ignore);
-      if (keepDet) records.push({ preds, gts, ignore });
+      // A teacher's boxes are scored as vehicles (car and truck one kind), as the trainer takes
+      // only their boxes, not their kind (Trainer.vehicleKinds).
+      const kinds = s.labels.boxSource === 'teacher' ? vehicleKind(manifest.classes) : undefined;
+      const asVehicle = <B extends { classIndex: number }>(b: B): B => (kinds && b.classIndex === kinds.truck ? { ...b, classIndex: kinds.car } : b);
+      const gts = s.labels.boxes.filter((b) => !hidden(b)).map(asVehicle);
+      const ignore = s.labels.boxes.filter(hidden).map(asVehicle);
+      const scoredPreds = kinds ? preds.map(asVehicle) : preds;
+      det.add(scoredPreds, gts, ignore);
+      if (keepDet) records.push({ preds: scoredPreds, gts, ignore });
       nDet++;
     }
     if (s.labels.lane && heads.has('seg')) {
@@ -197,6 +202,13 @@ export function detWinRate(before: readonly DetRecord[], after: readonly DetReco
 function metrics(mAP: number | null, laneIoU: number | null, absRel: number | null, samples: number): Metrics {
   const parts = [mAP ?? NaN, laneIoU ?? NaN, 1 - (absRel ?? NaN)].filter((v) => Number.isFinite(v));
   return { mAP, laneIoU, absRel, score: parts.length ? parts.reduce((a, b) => a + b, 0) / parts.length : NaN, samples };
+}
+
+/** The class indices of car and truck, when the model has both. */
+function vehicleKind(classes: readonly string[]): { car: number; truck: number } | undefined {
+  const car = classes.indexOf('car');
+  const truck = classes.indexOf('truck');
+  return car >= 0 && truck >= 0 ? { car, truck } : undefined;
 }
 
 /** Metrics without the per-frame records. */

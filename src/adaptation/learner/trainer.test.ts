@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { routerDim } from '../../model/manifest.js';
 import { composeTails, detWinRate, Gate } from './gate.js';
 import { initTf } from './tails-tf.js';
-import { Trainer } from './trainer.js';
+import { Trainer, vehicleKinds } from './trainer.js';
 import { arraySource, SYN_MANIFEST, synSample, synWeights } from '../../../test/support/trainer.js';
 
 beforeAll(() => initTf());
@@ -258,5 +258,24 @@ describe('Gate on a teacher\'s held-out boxes (label-free)', () => {
     expect(d.reverted).toEqual(['seg', 'depth']);
     expect(d.reason).toMatch(/serving tail kept for seg, depth \(no new-domain labels to judge it\)/);
     expect(d.detail.new_before.detRecords).toBeUndefined(); // records are not part of the decision
+  });
+});
+
+describe('vehicleKinds (a teacher\'s car or truck takes the kind the tail gives its centre)', () => {
+  it('keeps the box, takes the kind from the heat at its centre cell, leaves other classes alone', () => {
+    // classes car, truck, pedestrian; a 2×4 map at stride 4 of a 8×16 input, camera 32×64 (scale ¼)
+    const K = 3;
+    const C = K + 4;
+    const raw = new Float32Array(2 * 4 * C);
+    raw[(1 * 4 + 2) * C + 1] = 2; // cell (y 1, x 2): truck above car
+    raw[(0 * 4 + 0) * C + 0] = 1; // cell (0, 0): car above truck
+    const g = { K, height: 2, width: 4, stride: 4, inputSize: [8, 16] as const, cameraSize: { width: 64, height: 32 }, car: 0, truck: 1 };
+    const car = { classIndex: 0, x0: 36, y0: 18, x1: 44, y1: 26 }; // centre (40, 22) → input (10, 5.5) → cell (2, 1)
+    const truck = { classIndex: 1, x0: 0, y0: 0, x1: 8, y1: 8 }; // centre cell (0, 0)
+    const ped = { classIndex: 2, x0: 36, y0: 18, x1: 44, y1: 26 };
+    const out = vehicleKinds([car, truck, ped], raw, g);
+    expect(out.map((b) => b.classIndex)).toEqual([1, 0, 2]);
+    expect(out[0]).toMatchObject({ x0: 36, y0: 18, x1: 44, y1: 26 });
+    expect(out[2]).toBe(ped);
   });
 });

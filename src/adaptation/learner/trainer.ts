@@ -3,7 +3,7 @@ import { mulberry32 } from './random.js';
 import { PerceptionError } from '../../core/errors.js';
 import { HEADS, tailRowWidth, type HeadName, type Manifest } from '../../model/manifest.js';
 import type { TailWeights } from '../../model/package.js';
-import type { FeatureMap, SampleLabels } from './store-types.js';
+import type { FeatureMap, GtBox, SampleLabels } from './store-types.js';
 import { tailRows, TfTails } from './tails-tf.js';
 import { depthTargets, detTargets, segTargets, type DepthTargets, type DetTargets } from './targets.js';
 
@@ -63,6 +63,27 @@ export interface TrainerOptions {
   readonly segDiceWeight?: number;
   /** Milliseconds, monotonic: what `trainFor` budgets against (default performance.now). */
   readonly clock?: () => number;
+}
+
+/**
+ * Car and truck boxes with the kind `raw` (a det tail's pixel-major `[H·W, K + 4]` output)
+ * gives each box's centre cell: the higher of its car and truck logits. Other boxes unchanged.
+ */
+export function vehicleKinds(
+  boxes: readonly GtBox[],
+  raw: ArrayLike<number>,
+  g: { K: number; height: number; width: number; stride: number; inputSize: readonly [number, number]; cameraSize: { width: number; height: number }; car: number; truck: number },
+): GtBox[] {
+  const C = g.K + 4;
+  const sx = g.inputSize[1] / g.cameraSize.width;
+  const sy = g.inputSize[0] / g.cameraSize.height;
+  return boxes.map((b) => {
+    if (b.classIndex !== g.car && b.classIndex !== g.truck) return b;
+    const x = Math.min(g.width - 1, Math.max(0, Math.floor((((b.x0 + b.x1) / 2) * sx) / g.stride)));
+    const y = Math.min(g.height - 1, Math.max(0, Math.floor((((b.y0 + b.y1) / 2) * sy) / g.stride)));
+    const i = y * g.width + x;
+    return { ...b, classIndex: raw[i * C + g.truck] > raw[i * C + g.car] ? g.truck : g.car };
+  });
 }
 
 export interface TrainReport {
@@ -253,8 +274,11 @@ export class Trainer {
     const s = this.source.load(id);
     const f = s.features;
     const heads = new Set(this.o.heads);
-    const det = heads.has('det') && s.labels.boxes ? detTargets(s.labels.boxes, { inputSize: s.inputSize, cameraSize: s.cameraSize, stride: this.manifest.strides.det, numClasses: this.K }) : undefined;
     const teacher = s.labels.boxSource === 'teacher';
+    // A teacher's vehicle kind is its own (COCO reads boxy cars as trucks): the kind comes from
+    // the tails, the box from the teacher (see vehicleKinds).
+    const boxes = teacher && heads.has('det') && s.labels.boxes ? this.vehicleKinds(s.labels.boxes, f.det, s) : s.labels.boxes;
+    const det = heads.has('det') && boxes ? detTargets(boxes, { inputSize: s.inputSize, cameraSize: s.cameraSize, stride: this.manifest.strides.det, numClasses: this.K }) : undefined;
     // Hard negatives: cells where the tails (as they are now) see an object that the labels say is
     // not there. Not for a teacher's labels: what it missed may be there.
     const hard = det && !teacher ? this.hardNegatives(f.det, det) : [];
@@ -276,6 +300,19 @@ export class Trainer {
       this.drop(k, v);
     }
     return p;
+  }
+
+  /**
+   * A teacher's car and truck boxes with the kind the current det tail gives the box's centre
+   * cell (the higher of its car and truck heat). The COCO teachers find vehicles far better
+   * than they tell cars from trucks (vehicle AP 0.28–0.54 against car AP 0.02–0.13 by day:
+   * docs/experiments/2026-12-06-teacher.md); trained on their kinds, camshift's true det
+   * mAP fell 0.220 → 0.19 (docs/experiments/2026-12-06-per-head-gate.md).
+   */
+  private vehicleKinds(boxes: readonly GtBox[], feat: FeatureMap, s: Pick<TrainSample, 'inputSize' | 'cameraSize'>): readonly GtBox[] {
+    const kinds = { car: this.manifest.classes.indexOf('car'), truck: this.manifest.classes.indexOf('truck') };
+    if (kinds.car < 0 || kinds.truck < 0 || !boxes.some((b) => b.classIndex === kinds.car || b.classIndex === kinds.truck)) return boxes;
+    return vehicleKinds(boxes, this.tails.applyMap('det', feat), { K: this.K, height: feat.height, width: feat.width, stride: this.manifest.strides.det, ...s, ...kinds });
   }
 
   /** Cells (most confident first) where the current det tail sees an object and the targets see none nearby. */
