@@ -279,3 +279,26 @@ describe('vehicleKinds (a teacher\'s car or truck takes the kind the tail gives 
     expect(out[2]).toBe(ped);
   });
 });
+
+describe('Trainer on a teacher\'s boxes', () => {
+  it('trains the heat from them but not the offsets and sizes (the last layer\'s box rows stay as they were)', async () => {
+    const boxRows = (w: ReturnType<typeof synWeights>) => {
+      const w1 = w.get('det_w1')!;
+      const cin = w1.shape[1];
+      const K = SYN_MANIFEST.classes.length;
+      return { heat: Array.from(w1.data.slice(0, K * cin)), box: Array.from(w1.data.slice(K * cin)) };
+    };
+    const teacherOnly = newTrain.map((s) => ({ ...s, labels: { boxes: s.labels.boxes, boxSource: 'teacher' as const } }));
+    const initial = synWeights();
+    const t = new Trainer(SYN_MANIFEST, initial, arraySource(teacherOnly, []), { lr: 1e-2, heads: ['det'] });
+    await t.trainFor(60_000, () => t.steps >= 20);
+    const after = boxRows(t.candidate());
+    t.dispose();
+    expect(after.box).toEqual(boxRows(initial).box);
+    expect(after.heat).not.toEqual(boxRows(initial).heat);
+    const a = new Trainer(SYN_MANIFEST, initial, arraySource(newTrain, []), { lr: 1e-2, heads: ['det'] });
+    await a.trainFor(60_000, () => a.steps >= 20);
+    expect(boxRows(a.candidate()).box).not.toEqual(boxRows(initial).box); // an annotator's boxes train them
+    a.dispose();
+  });
+});

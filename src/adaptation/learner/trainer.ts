@@ -104,6 +104,8 @@ interface Prepared {
   readonly hard: readonly number[];
   /** Weight of the random det negatives: 1 for an annotator's boxes, TEACHER_NEGATIVE_WEIGHT for a teacher's. */
   readonly negWeight: number;
+  /** Whether the boxes' extents train the offsets and sizes: an annotator's do, a teacher's do not (their extents are the teacher's convention). */
+  readonly boxShapes: boolean;
   readonly seg?: Uint8Array;
   readonly depth?: DepthTargets;
   readonly bytes: number;
@@ -290,7 +292,7 @@ export class Trainer {
     const features = Object.fromEntries([...heads].map((h) => [h, f[h]])) as Partial<TrainSample['features']>;
     let bytes = 0;
     for (const a of [features.det?.data, features.seg?.data, features.depth?.data, det?.heat, det?.reg, det?.mask, det?.ignore, seg, depth?.logDepth, depth?.valid]) bytes += a?.byteLength ?? 0;
-    const p: Prepared = { features, det, hard, negWeight: teacher ? TEACHER_NEGATIVE_WEIGHT : 1, seg, depth, bytes, key: s.camera === undefined || s.stampNs === undefined ? undefined : `${s.camera}@${s.stampNs}` };
+    const p: Prepared = { features, det, hard, negWeight: teacher ? TEACHER_NEGATIVE_WEIGHT : 1, boxShapes: !teacher, seg, depth, bytes, key: s.camera === undefined || s.stampNs === undefined ? undefined : `${s.camera}@${s.stampNs}` };
     this.cache.set(id, p);
     if (p.key !== undefined) this.ids.set(p.key, id);
     this.cacheBytes += bytes;
@@ -365,7 +367,7 @@ export class Trainer {
         px.forEach((i, j) => {
           for (let k = 0; k < K; k++) det.heat.push(t.heat[k * plane + i]);
           for (let k = 0; k < 4; k++) det.reg.push(t.reg[k * plane + i]);
-          det.mask.push(t.mask[i]);
+          det.mask.push(p.boxShapes ? t.mask[i] : 0);
           det.w.push(j < centres.length ? 1 : j < centres.length + p.hard.length ? HARD_NEGATIVE_WEIGHT : wr);
         });
       }
