@@ -73,34 +73,38 @@ def tail_outputs(graph, tails_spec):
     return outs
 
 
-def narrow_det_tail(graph, manifest, tails):
-    """A widened det tail (training/widen_tail.py) whose shipped weights read only the centre tap
-    of the trunk channels: the first det Conv reads the trunk tensor with the 1x1 centre slice of
-    det_w0, as our engine runs it (src/engine/narrow-tail.ts). Returns the tails to bake."""
-    spec = manifest["tails"]["det"]
-    k = spec["layers"][0].get("kernel", 1)
-    if k == 1 or "tap" not in spec:
-        return tails
-    trunk, r = spec["in"] - spec["tap"]["channels"], k // 2
-    w = np.asarray(tails["det_w0"]["data"], np.float32).reshape(tails["det_w0"]["shape"])
-    centre = np.zeros_like(w)
-    centre[:, :trunk, r, r] = w[:, :trunk, r, r]
-    if not np.array_equal(w, centre):
-        return tails  # adapted weights read the tap: time the wide tail
-    concat = next(n for n in graph.node if n.op_type == "Concat" and spec["feature"] in n.output)
-    conv = next(n for n in graph.node if n.op_type == "Conv" and len(n.input) > 1 and n.input[1] == "det_w0")
-    conv.input[0] = concat.input[0]
-    for a in conv.attribute:
-        if a.name == "kernel_shape":
-            a.ints[:] = [1, 1]
-        if a.name == "pads":
-            a.ints[:] = [0, 0, 0, 0]
-    for vi in graph.input:
-        if vi.name == "det_w0":
-            for d, v in zip(vi.type.tensor_type.shape.dim, [w.shape[0], trunk, 1, 1]):
-                d.dim_value = v
+def narrow_tails(graph, manifest, tails):
+    """Widened tails (training/widen_tail.py: a k x k first layer, det also reading a backbone
+    tap) whose shipped weights read only the centre tap of the trunk channels: each such first
+    Conv reads the trunk tensor with the 1x1 centre slice of <head>_w0, as our engine runs it
+    (src/engine/narrow-tail.ts). A tail whose weights read more stays wide (adapted weights:
+    time the wide tail). Returns the tails to bake."""
     out = dict(tails)
-    out["det_w0"] = {"shape": [w.shape[0], trunk, 1, 1], "data": w[:, :trunk, r:r + 1, r:r + 1].ravel().tolist()}
+    for head, spec in manifest["tails"].items():
+        k = spec["layers"][0].get("kernel", 1)
+        if k == 1:
+            continue
+        name = f"{head}_w0"
+        trunk, r = spec["in"] - spec.get("tap", {}).get("channels", 0), k // 2
+        w = np.asarray(tails[name]["data"], np.float32).reshape(tails[name]["shape"])
+        centre = np.zeros_like(w)
+        centre[:, :trunk, r, r] = w[:, :trunk, r, r]
+        if not np.array_equal(w, centre):
+            continue
+        conv = next(n for n in graph.node if n.op_type == "Conv" and len(n.input) > 1 and n.input[1] == name)
+        if "tap" in spec:
+            concat = next(n for n in graph.node if n.op_type == "Concat" and spec["feature"] in n.output)
+            conv.input[0] = concat.input[0]
+        for a in conv.attribute:
+            if a.name == "kernel_shape":
+                a.ints[:] = [1, 1]
+            if a.name == "pads":
+                a.ints[:] = [0, 0, 0, 0]
+        for vi in graph.input:
+            if vi.name == name:
+                for d, v in zip(vi.type.tensor_type.shape.dim, [w.shape[0], trunk, 1, 1]):
+                    d.dim_value = v
+        out[name] = {"shape": [w.shape[0], trunk, 1, 1], "data": w[:, :trunk, r:r + 1, r:r + 1].ravel().tolist()}
     return out
 
 
@@ -110,7 +114,7 @@ def export_core(model_dir, manifest, size, path):
     from onnx import helper, numpy_helper
     m = onnx.load(os.path.join(model_dir, manifest["files"]["model"]))
     with open(os.path.join(model_dir, manifest["files"]["tails"])) as f:
-        tails = narrow_det_tail(m.graph, manifest, json.load(f))
+        tails = narrow_tails(m.graph, manifest, json.load(f))
     outs = tail_outputs(m.graph, manifest["tails"])
     # Extractor wants value_info for every cut tensor: run shape inference first.
     m = onnx.shape_inference.infer_shapes(m)
@@ -228,13 +232,13 @@ def module_name(node_output):
 
 def narrow_spec(tails_spec):
     """The tails spec as trained (before training/widen_tail.py): what model.Net builds."""
-    det = tails_spec["det"]
-    if "tap" not in det:
-        return tails_spec
     out = json.loads(json.dumps(tails_spec))
-    out["det"]["in"] = det["in"] - det["tap"]["channels"]
-    out["det"]["layers"][0].pop("kernel", None)
-    del out["det"]["tap"]
+    for spec in out.values():
+        if spec["layers"][0].get("kernel", 1) == 1:
+            continue
+        spec["in"] -= spec.get("tap", {}).get("channels", 0)
+        spec["layers"][0].pop("kernel", None)
+        spec.pop("tap", None)
     return out
 
 
