@@ -5,6 +5,7 @@
  * trainer settings without replaying a drive each time.
  *
  *   npx tsx bench/offline-heads.ts [STORE.db] [--heads det] [--steps 600] [--every 100] [--lr 1e-3]
+ *     [--pixels 512] [--old-ratio 0.5]
  *
  * Default store: the last `npm run -s adaptation` run's (bench/.cache/adaptation/run/…).
  */
@@ -27,6 +28,7 @@ const steps = Number(arg('--steps', '600'));
 const every = Number(arg('--every', '100'));
 const lr = Number(arg('--lr', '1e-3'));
 const oldRatio = Number(arg('--old-ratio', String(ADAPT_TRAINER.oldRatio ?? 0.5)));
+const pixelsPerSample = Number(arg('--pixels', '512'));
 
 await initTf(() => {});
 const pkg = await loadModelPackage(join(ROOT, 'models', 'default'));
@@ -35,8 +37,8 @@ const ids = (domain: 'new' | 'old', split: 'train' | 'val') => store.list({ doma
 const source = { newIds: () => ids('new', 'train'), oldIds: () => ids('old', 'train'), load: (id: number): TrainSample => store.get(id) };
 const val = { new: ids('new', 'val').map((id) => store.get(id)), old: ids('old', 'val').map((id) => store.get(id)) };
 const fit = ids('new', 'train').slice(0, 40).map((id) => store.get(id));
-process.stderr.write(`${file}: train ${source.newIds().length} new + ${source.oldIds().length} old, val ${val.new.length} new + ${val.old.length} old; heads ${heads.join(',')}, lr ${lr}\n`);
-const trainer = new Trainer(pkg.manifest, pkg.tails, source, { ...ADAPT_TRAINER, heads, lr, oldRatio });
+process.stderr.write(`${file}: train ${source.newIds().length} new + ${source.oldIds().length} old, val ${val.new.length} new + ${val.old.length} old; heads ${heads.join(',')}, lr ${lr}, ${pixelsPerSample} pixels, old ratio ${oldRatio}\n`);
+const trainer = new Trainer(pkg.manifest, pkg.tails, source, { ...ADAPT_TRAINER, heads, lr, oldRatio, pixelsPerSample });
 const shipped = TfTails.create(pkg.manifest, pkg.tails);
 const fmt = (v: number | null) => (v === null ? '—' : v.toFixed(3));
 const report = (step: number, tails: TfTails) => {
