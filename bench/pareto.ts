@@ -131,7 +131,8 @@ export async function paretoFigures(o: ParetoOptions): Promise<{ rows: ParetoRow
     const manifest = JSON.parse(readFileSync(join(dirs.get(x.c.name) as string, 'manifest.json'), 'utf8')) as Manifest & { training?: { gmac?: number } };
     const file = x.precision === 'fp32' ? manifest.files.model : (manifest.precisions?.variants[x.precision]?.file as string);
     for (const size of x.sizes) {
-      const key = `${manifest.sha256[file]}@${size[0]}x${size[1]}/heldout-${HELDOUT_SEED}x${o.heldoutPerDomain}`;
+      // "grid-top": dense metrics on the full-size grid (scoreFrame's grid); keys without it are the older rule.
+      const key = `${manifest.sha256[file]}@${size[0]}x${size[1]}/heldout-${HELDOUT_SEED}x${o.heldoutPerDomain}/grid-top`;
       let metrics = cache[key];
       if (!metrics) {
         log(`pareto: scoring ${x.key} at ${size[0]}x${size[1]} on ${held.length} held-out frames`);

@@ -31,7 +31,11 @@ export const METRIC_KEYS: readonly { key: keyof Omit<Metrics, 'frames'>; higherI
 /** replay decodes for scoring at min(0.05, the publish threshold): AP needs the low-score tail. */
 const EVAL_THRESHOLD = 0.05;
 
-/** Scores an open engine on frames at `size` (default: the engine's). */
+/**
+ * Scores an open engine on frames at `size` (default: the engine's). Dense outputs are compared
+ * on the engine's full-size grid whatever `size` is (scoreFrame's `grid`), as replay does, so
+ * that sizes on a Pareto front are scored alike.
+ */
 export async function evaluateEngine(engine: Engine, frames: readonly LabelledFrame[], size?: InputSize): Promise<Metrics> {
   const scorer = new CameraScorer(engine.manifest.classes);
   const classIndex = new Map(engine.manifest.classes.map((c, i) => [c, i]));
@@ -51,7 +55,7 @@ export async function evaluateEngine(engine: Engine, frames: readonly LabelledFr
       weights: engine.currentWeights.id,
       tensors: {},
     };
-    scorer.addScore(scoreFrame(classIndex, pred, f.truth));
+    scorer.addScore(scoreFrame(classIndex, pred, f.truth, { height: engine.inputSize[0], width: engine.inputSize[1] }));
   }
   const m = scorer.result();
   return {

@@ -27,6 +27,8 @@ export class FrameScoring {
     /** Keeps a result beyond its frame (its buffers are reused otherwise). */
     readonly retain: (r: FrameResult) => FrameResult;
     readonly cameraScorer: (camera: string) => CameraScorer;
+    /** Where dense outputs are compared (scoreFrame's `grid`; default: each prediction's own size). */
+    readonly grid?: { readonly width: number; readonly height: number };
   }) {
     this.overall = new CameraScorer(o.classes);
     this.#classIndex = new Map(o.classes.map((c, i) => [c, i]));
@@ -36,7 +38,7 @@ export class FrameScoring {
       expected: o.expected,
       retain: o.retain,
       score: (camera, _stamp, prediction, truth) => {
-        const score = scoreFrame(this.#classIndex, prediction, truth);
+        const score = scoreFrame(this.#classIndex, prediction, truth, o.grid);
         o.cameraScorer(camera).addScore(score);
         this.overall.addScore(score);
         this.#timeline.addScore(prediction.stampNs, score);

@@ -298,6 +298,8 @@ async function composePipeline(options: ReplayOptions, o: OpenedRun, rate: numbe
     expected: (camera) => out.camera(camera).truthParts,
     retain: (r) => perception.retain(r),
     cameraScorer: (camera) => out.camera(camera).scorer,
+    // Dense metrics on the top rung's grid, whatever rung ran the frame (camera size: already fixed).
+    grid: options.denseAtCameraSize ? undefined : { height: engine.inputSize[0], width: engine.inputSize[1] },
   });
   let done = 0;
   const finished = () => {

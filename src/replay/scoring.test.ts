@@ -57,6 +57,39 @@ describe('scoreFrame', () => {
   });
 });
 
+describe('scoreFrame on a fixed grid (dense metrics independent of the rung)', () => {
+  // Labels 2x8: a lane one pixel wide at column 5, drivable right of it. A smaller rung (1x4)
+  // sees the lane at its column 2, which covers columns 4-5 of the full grid.
+  const truth = {
+    lane: { kind: 'lane' as const, width: 8, height: 2, data: Uint8Array.of(0, 0, 0, 0, 0, 1, 2, 2, 0, 0, 0, 0, 0, 1, 2, 2) },
+    depth: { kind: 'depth' as const, width: 8, height: 2, data: Float32Array.of(10, 10, 10, 10, 20, 20, 20, 20, 10, 10, 10, 10, 20, 20, 20, 20) },
+  };
+  const small = (): FrameResult => ({ ...result([]), size: [1, 4], lane: { width: 4, height: 1, data: Uint8Array.of(0, 0, 1, 2) }, depth: { width: 4, height: 1, data: Float32Array.of(10, 10, 20, 20) } });
+  const lane = (score: ReturnType<typeof scoreFrame>) => {
+    const s = new CameraScorer(['car']);
+    s.addScore(score);
+    return s.result();
+  };
+
+  it('at the prediction\'s own size a coarse rung is scored against coarsened labels: the lane looks perfect', () => {
+    expect(lane(scoreFrame(['car'], small(), truth)).lane_iou).toBe(1);
+  });
+
+  it('on the full-size grid the same prediction is brought up to it (mask nearest) and scored as a full-size one would be', () => {
+    const onGrid = lane(scoreFrame(['car'], small(), truth, { width: 8, height: 2 }));
+    expect(onGrid.lane_iou).toBe(0.5); // columns 4-5 predicted, column 5 true
+    const full: FrameResult = { ...result([]), size: [2, 8], lane: { width: 8, height: 2, data: Uint8Array.of(0, 0, 0, 0, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 2, 2) }, depth: { width: 8, height: 2, data: truth.depth.data } };
+    expect(lane(scoreFrame(['car'], full, truth, { width: 8, height: 2 })).lane_iou).toBe(onGrid.lane_iou);
+    expect(lane(scoreFrame(['car'], full, truth)).lane_iou).toBe(onGrid.lane_iou); // at its own size: nothing moves
+  });
+
+  it('brings depth to the grid too (bilinear, as decodeFrame does for camera size), labels nearest', () => {
+    const m = lane(scoreFrame(['car'], small(), truth, { width: 8, height: 2 }));
+    expect(m.depth_absrel).toBeGreaterThan(0); // the step between 10 m and 20 m is blended at the grid's size
+    expect(m.depth_absrel).toBeLessThan(0.2);
+  });
+});
+
 describe('scoreFrame + addScore', () => {
   it('a frame scored once and summed into a total gives the same metrics as adding it frame by frame', () => {
     const frames = [0, 1, 2].map((k) => {

@@ -16,7 +16,8 @@ export const DEPTH_EVAL_MAX_M = 80;
 /**
  * Accumulates the standard metrics over frames. Dense ground truth is compared at the
  * prediction's resolution (the model's output size by default), sampled nearest so labels
- * and depths are never blended.
+ * and depths are never blended; replay and the compression checks pass a fixed `grid` to
+ * scoreFrame so that a smaller rung's output is scored on the same grid as the full-size one.
  */
 export class CameraScorer {
   private readonly det: DetectionEvaluator;
@@ -90,10 +91,21 @@ export interface FrameScore {
 }
 
 /**
- * Scores one frame: detections split into ground truth and ignore regions, lane labels and
- * depth compared at the prediction's resolution (nearest samples, never blended).
+ * Scores one frame: detections split into ground truth and ignore regions (in camera pixels),
+ * lane labels and depth compared at `grid` (default: the prediction's resolution) with the
+ * labels sampled nearest (never blended).
+ *
+ * `grid` makes the dense metrics independent of the ladder's rung: a prediction at another
+ * size is brought to it as a consumer at that size would (mask nearest, depth bilinear, as
+ * decodeFrame's `dense: 'camera'`), so that a 128x256 frame's lane IoU is not taken against
+ * coarser labels than a 192x384 frame's. Replay passes the size of its ladder's top rung.
  */
-export function scoreFrame(classIndex: ReadonlyMap<string, number> | readonly string[], pred: FrameResult, truth: Partial<Record<'detections' | 'lane' | 'depth', Truth>>): FrameScore {
+export function scoreFrame(
+  classIndex: ReadonlyMap<string, number> | readonly string[],
+  pred: FrameResult,
+  truth: Partial<Record<'detections' | 'lane' | 'depth', Truth>>,
+  grid?: { readonly width: number; readonly height: number },
+): FrameScore {
   const out: FrameScore = {};
   if (Array.isArray(classIndex)) classIndex = new Map(classIndex.map((c, i) => [c, i]));
   const index = classIndex as ReadonlyMap<string, number>;
@@ -113,14 +125,18 @@ export function scoreFrame(classIndex: ReadonlyMap<string, number> | readonly st
   }
   const l = truth.lane;
   if (l?.kind === 'lane') {
+    const { width: W, height: H } = grid ?? pred.lane;
     out.seg = new SegmentationEvaluator();
-    out.seg.add(pred.lane.data, resizeLabels(l.data, l.width, l.height, pred.lane.width, pred.lane.height));
+    out.seg.add(resizeLabels(pred.lane.data, pred.lane.width, pred.lane.height, W, H), resizeLabels(l.data, l.width, l.height, W, H));
   }
   const z = truth.depth;
   if (z?.kind === 'depth') {
-    const gt = z.width === pred.depth.width && z.height === pred.depth.height ? z.data : upscaleDepth(z.data, z.width, z.height, pred.depth.width, pred.depth.height, { mode: 'nearest' });
+    const { width: W, height: H } = grid ?? pred.depth;
+    const d = pred.depth;
+    const predAt = d.width === W && d.height === H ? d.data : upscaleDepth(d.data, d.width, d.height, W, H);
+    const gt = z.width === W && z.height === H ? z.data : upscaleDepth(z.data, z.width, z.height, W, H, { mode: 'nearest' });
     out.depth = new DepthEvaluator({ maxDepth: DEPTH_EVAL_MAX_M });
-    out.depth.add(pred.depth.data, gt);
+    out.depth.add(predAt, gt);
   }
   return out;
 }
