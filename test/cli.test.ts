@@ -70,5 +70,11 @@ describe('adaptive-perception CLI', () => {
     const flagAlone = await cli(['replay', 'bags/day_front.mcap', '--flag', 'front@+1', '--out', join(dir, 'o')]);
     expect(flagAlone.code).toBe(1);
     expect(flagAlone.stderr).toMatch(/--flag .* needs --adapt/);
+    const gateAlone = await cli(['replay', 'bags/day_front.mcap', '--gate-tolerance', '0.005', '--out', join(dir, 'o')]);
+    expect(gateAlone.code).toBe(1);
+    expect(gateAlone.stderr).toMatch(/--gate-tolerance sets the learner's gate: it needs --adapt/);
+    const gateRange = await cli(['learner', '--model', 'models/default', '--keys', dir, '--state', dir, '--uplink', 'tcp://127.0.0.1:1', '--downlink', 'tcp://127.0.0.1:2', '--gate-margin', '2']);
+    expect(gateRange.code).not.toBe(0);
+    expect(gateRange.stderr).toMatch(/--gate-margin/);
   });
 });

@@ -23,6 +23,9 @@ export function registerLearnerCommand(program: Command): void {
     .option('--min-router <n>', 'new-domain samples stored before the first routed candidate is gated (default 40)', (v) => parseIntOption('--min-router', 1, 1_000_000)(v))
     .option('--teacher <model>', `label-free: a teacher model labels flagged frames' boxes (${TEACHER_MODELS.join(', ')})`, parseTeacher)
     .option('--teacher-threshold <p>', "the teacher's pseudo-label confidence threshold (default: the model's)", (v) => parseFloatOption('--teacher-threshold', 0, 1)(v))
+    .option('--gate-margin <d>', 'the gate: the new-domain score a candidate must gain (mean of mAP@0.5, lane IoU, 1 - AbsRel)', (v) => parseFloatOption('--gate-margin', 0, 1)(v), 0.01)
+    .option('--gate-tolerance <d>', 'the gate: the old-domain score a candidate may lose, from the shipped weights', (v) => parseFloatOption('--gate-tolerance', 0, 1)(v), 0.01)
+    .option('--teacher-confidence <p>', "the gate, label-free: share of bootstrap resamples of a teacher's held-out frames in which a detection gain must hold (0: off)", (v) => parseFloatOption('--teacher-confidence', 0, 1)(v), 0.95)
     .option('--heads <list>', `tails trained online (default ${DEFAULT_ADAPT_HEADS.join(',')})`, parseHeads)
     .option('--nice <n>', 'CPU niceness of the learner process, 0..19 (0: unchanged): its bursts yield to perception on shared cores', (v) => parseIntOption('--nice', 0, 19)(v), LEARNER_NICE)
     .option('--sched <policy>', "CPU scheduling of the learner: 'idle' (Linux SCHED_IDLE: runs only on cores perception leaves idle) or 'normal'", parseSched, 'idle')
@@ -40,6 +43,7 @@ export function registerLearnerCommand(program: Command): void {
         minNewSamples: o.minNew,
         minRouterSamples: o.minRouter,
         heads: o.heads,
+        gate: { margin: o.gateMargin, tolerance: o.gateTolerance, teacherConfidence: o.teacherConfidence },
         teacher: o.teacher ? { model: o.teacher, ...(o.teacherThreshold !== undefined ? { threshold: o.teacherThreshold } : {}) } : undefined,
         log: (line) => process.stderr.write(`${line}\n`),
         stop: new Promise<void>((resolve) => {

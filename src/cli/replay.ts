@@ -65,6 +65,8 @@ export function registerReplayCommand(program: Command): void {
     .option('--label-delay-ms <ms>', 'with --adapt: annotation delay in bag time', parseFloatOption('--label-delay-ms', 0, 600000), 2000)
     .option('--max-labels <n>', 'with --adapt: most flagged frames that get labels', parseIntOption('--max-labels', 1, 100000), 200)
     .option('--labels <source>', "with --adapt: where labels come from: gt (the bag's ground truth as a late annotator of flagged frames), teacher (label-free: a COCO detector labels flagged frames' boxes), both (the annotator overrides the teacher)", (v: string) => parseLabelMode(v), 'gt' as LabelMode)
+    .option('--gate-margin <d>', "with --adapt: the new-domain score a candidate must gain to be promoted (default 0.01)", parseFloatOption('--gate-margin', 0, 1))
+    .option('--gate-tolerance <d>', "with --adapt: the old-domain score a candidate may lose, from the shipped weights (default 0.01)", parseFloatOption('--gate-tolerance', 0, 1))
     .option('--flag <camera@stamp>', "with --adapt: flag a camera's frame by hand (repeatable): CAMERA@SECONDS (header stamp) or CAMERA@+SECONDS (from the bag's start)", (v: string, prev: ManualFlagSpec[]) => [...prev, parseManualFlag(v)], [] as ManualFlagSpec[])
     .option('--quiet', 'no log lines on stderr', false)
     .action(async (bag: string, o) => {
@@ -77,6 +79,9 @@ export function registerReplayCommand(program: Command): void {
       if (o.flag.length > 0 && !o.adapt) {
         throw new PerceptionError('INVALID_ARGUMENT', '--flag asks the learner to train on a frame: it needs --adapt', { field: '--flag' });
       }
+      for (const [k, flag] of [['gateMargin', '--gate-margin'], ['gateTolerance', '--gate-tolerance']] as const) {
+        if (o[k] !== undefined && !o.adapt) throw new PerceptionError('INVALID_ARGUMENT', `${flag} sets the learner's gate: it needs --adapt`, { field: flag });
+      }
       const hooks = o.adapt
         ? await adaptHooks({
             modelDir: o.model,
@@ -86,6 +91,7 @@ export function registerReplayCommand(program: Command): void {
             labelDelayMs: o.labelDelayMs,
             maxLabels: o.maxLabels,
             labels: o.labels,
+            gate: { ...(o.gateMargin !== undefined ? { margin: o.gateMargin } : {}), ...(o.gateTolerance !== undefined ? { tolerance: o.gateTolerance } : {}) },
             manualFlags: o.flag,
             log,
           })

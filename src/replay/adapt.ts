@@ -18,6 +18,7 @@ import { Annotator } from '../adaptation/learner/labels.js';
 import { labelToMessage } from '../adaptation/protocol/wire.js';
 import { manualFlagStamp, type ManualFlagSpec } from './manual-flags.js';
 import type { LabelMode } from '../adaptation/learner/settings.js';
+import type { GateOptions } from '../adaptation/learner/gate.js';
 
 export interface AdaptReplayOptions {
   modelDir: string;
@@ -40,6 +41,8 @@ export interface AdaptReplayOptions {
   heads?: readonly HeadName[];
   /** Where labels come from (default gt: the bag's ground truth as the annotator). */
   labels?: LabelMode;
+  /** The learner's gate (default: the learner's: margin 0.01, tolerance 0.01, teacher confidence 0.95). */
+  gate?: GateOptions;
   /** Operator flags (`--flag CAMERA@STAMP`), requested before the first frame. */
   manualFlags?: readonly ManualFlagSpec[];
   /** How to start the learner process (default: this package's CLI, `learner` command). */
@@ -227,6 +230,9 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
         ...(o.minRouterSamples !== undefined ? ['--min-router', String(o.minRouterSamples)] : []),
         ...(o.heads ? ['--heads', o.heads.join(',')] : []),
         ...(labels !== 'gt' ? ['--teacher', 'fastestdet'] : []),
+        ...(o.gate?.margin !== undefined ? ['--gate-margin', String(o.gate.margin)] : []),
+        ...(o.gate?.tolerance !== undefined ? ['--gate-tolerance', String(o.gate.tolerance)] : []),
+        ...(o.gate?.teacherConfidence !== undefined ? ['--teacher-confidence', String(o.gate.teacherConfidence)] : []),
       ];
       learner = o.spawnLearner ? o.spawnLearner(args) : spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
       if (learner.stderr) createInterface({ input: learner.stderr }).on('line', (l) => o.log(`[learner] ${l}`));

@@ -230,7 +230,7 @@ describe('online adaptation on the ROS nodes', () => {
     const rcl = await world();
     const perception = await startPerception(rcl, []);
     const lines: string[] = [];
-    const learnerNode = await startLearner(rcl, perception, lines, { label_source: 'teacher' });
+    const learnerNode = await startLearner(rcl, perception, lines, { label_source: 'teacher', gate_teacher_confidence: 0.9, gate_margin: 0.02 });
     const core = learnerNode.core as RosLearnerCore;
     await until('the learner to reach perception over the channel', () => perception.adaptation!.counts().learnerConnected, rcl);
     await drive(rcl, perception, good);
@@ -239,6 +239,8 @@ describe('online adaptation on the ROS nodes', () => {
     await until('the teacher labelled the three flagged frames', () => core.status().teacherLabels === 3, rcl, 60_000);
     expect(core.status()).toMatchObject({ labeledNew: 3 });
     expect(lines.some((l) => /teacher fastestdet at threshold 0.7/.test(l))).toBe(true);
+    // The gate's parameters reach the learner's gate (the old-domain tolerance at its default).
+    expect(lines.some((l) => /gate margin 0\.02 \(new domain\), tolerance 0\.01 \(old domain\), teacher confidence 0\.9\b/.test(l))).toBe(true);
     const store = SampleStore.open(join(dir, 'learner-state', 'samples.db'));
     try {
       const labelled = store.list({ domain: 'new', labeled: true }).map((i) => store.get(i.id));

@@ -41,7 +41,7 @@ import { mulberry32 } from './random.js';
 export interface GateOptions {
   /** New-domain score must rise by at least this (default 0.01). */
   readonly margin?: number;
-  /** Old-domain score may fall by at most this (default 0.02). */
+  /** Old-domain score may fall by at most this (default 0.01: the one point of old-domain regression adaptation may cost). */
   readonly tolerance?: number;
   /** Heat threshold for decoding detections (default 0.03, as training/train.py evaluates). */
   readonly detThreshold?: number;
@@ -273,11 +273,16 @@ export class Gate {
     private readonly options: GateOptions = {},
   ) {
     this.margin = options.margin ?? 0.01;
-    this.tolerance = options.tolerance ?? 0.02;
+    this.tolerance = options.tolerance ?? 0.01;
     this.teacherConfidence = options.teacherConfidence ?? 0.95;
     if (!(this.teacherConfidence >= 0 && this.teacherConfidence <= 1)) throw new PerceptionError('INVALID_CONFIG', `gate teacherConfidence must be in [0, 1], got ${this.teacherConfidence}`, { field: 'teacherConfidence' });
     if (!(this.margin >= 0)) throw new PerceptionError('INVALID_CONFIG', `gate margin must be ≥ 0, got ${this.margin}`, { field: 'margin' });
     if (!(this.tolerance >= 0)) throw new PerceptionError('INVALID_CONFIG', `gate tolerance must be ≥ 0, got ${this.tolerance}`, { field: 'tolerance' });
+  }
+
+  /** The margin, tolerance and teacher confidence in force (defaults filled in), for logs and status. */
+  get settings(): { readonly margin: number; readonly tolerance: number; readonly teacherConfidence: number } {
+    return { margin: this.margin, tolerance: this.tolerance, teacherConfidence: this.teacherConfidence };
   }
 
   /**

@@ -214,6 +214,11 @@ export class LearnerCore {
     this.pauseRequested = true;
   }
 
+  /** The gate's margin, tolerance and teacher confidence in force. */
+  get gateSettings(): Gate['settings'] {
+    return this.gate.settings;
+  }
+
   get currentTails(): TailWeights {
     return this.current;
   }
