@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/per-frame.ts [--json] [--frames N] [--rounds R] [--inference worker|main] [--model DIR] [--compare-copy] [--compare-threads N]`
+ * `npx tsx bench/per-frame.ts [--json] [--frames N] [--rounds R] [--inference worker|main] [--model DIR] [--compare-copy] [--compare-threads N] [--block N]`
  * — the per-frame path of the ROS perception node on its own (issue 17, item 4), beside the
  * raw onnxruntime-node floor, alternated frame by frame in one process.
  *
@@ -118,7 +118,7 @@ interface NodeStats {
  * medians and stage shares. `compareCopy` adds a second node that copies each frame to the
  * worker instead of moving it (`moveFrames: false`: the path before 2026-12-06), in the same loop.
  */
-export async function perFrameFigures(o: PerFrameOptions & { compareCopy?: boolean; compareThreads?: number }) {
+export async function perFrameFigures(o: PerFrameOptions & { compareCopy?: boolean; compareThreads?: number; block?: number }) {
   const log = o.log ?? (() => {});
   const rounds = o.rounds ?? 2;
   const IMAGE = 'sensor_msgs/msg/Image';
@@ -178,10 +178,16 @@ export async function perFrameFigures(o: PerFrameOptions & { compareCopy?: boole
     // Warm-up: a few frames of each (first frames build buffers and the overlay renderer).
     for (let i = 0; i < Math.min(5, o.images.length); i++) for (const s of steps) await s(i, false);
     log(`per-frame: ${rounds} rounds of ${o.images.length} frames, ${nodes.length} node(s) (${o.inference ?? 'worker'}) and the floor alternated, load ${os.loadavg()[0].toFixed(1)}`);
+    // `block` > 1: each step runs that many frames in a row before the next takes over (the
+    // order rotates per block), so that one session's ONNX Runtime threads, which spin for a while
+    // after a run, do not compete with the next step's run on every frame.
+    const block = Math.max(1, o.block ?? 1);
     for (let r = 0; r < rounds; r++) {
-      for (let i = 0; i < o.images.length; i++) {
-        const k = (r * o.images.length + i) % steps.length;
-        for (let j = 0; j < steps.length; j++) await steps[(k + j) % steps.length](i, true);
+      for (let b = 0; b < o.images.length; b += block) {
+        const k = (r * o.images.length + b / block) % steps.length;
+        for (let j = 0; j < steps.length; j++) {
+          for (let i = b; i < Math.min(o.images.length, b + block); i++) await steps[(k + j) % steps.length](i, true);
+        }
       }
     }
   } finally {
@@ -237,7 +243,8 @@ async function main() {
   const log = (l: string) => process.stderr.write(`${l}\n`);
   const images = (await loadImages(await ensureBag(one, log))).slice(0, frames);
   const compareThreads = val('--compare-threads') ? Number(val('--compare-threads')) : undefined;
-  const r = await perFrameFigures({ modelDir, images, rounds, inference, log, compareCopy: argv.includes('--compare-copy'), compareThreads });
+  const block = val('--block') ? Number(val('--block')) : undefined;
+  const r = await perFrameFigures({ modelDir, images, rounds, inference, log, compareCopy: argv.includes('--compare-copy'), compareThreads, block });
   if (json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
   else {
     process.stdout.write(
