@@ -70,6 +70,9 @@ describe('adaptive-perception CLI', () => {
     const flagAlone = await cli(['replay', 'bags/day_front.mcap', '--flag', 'front@+1', '--out', join(dir, 'o')]);
     expect(flagAlone.code).toBe(1);
     expect(flagAlone.stderr).toMatch(/--flag .* needs --adapt/);
+    const admission = await cli(['replay', 'bags/day_front.mcap', '--admission', 'hopeful', '--out', join(dir, 'o')]);
+    expect(admission.code).not.toBe(0);
+    expect(admission.stderr).toMatch(/--admission/);
     const gateAlone = await cli(['replay', 'bags/day_front.mcap', '--gate-tolerance', '0.005', '--out', join(dir, 'o')]);
     expect(gateAlone.code).toBe(1);
     expect(gateAlone.stderr).toMatch(/--gate-tolerance sets the learner's gate: it needs --adapt/);

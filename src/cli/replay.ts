@@ -12,6 +12,7 @@ import { parseFloatOption, parseIntOption, parseList } from './args.js';
 import { parseLabelMode, type LabelMode } from '../adaptation/learner/settings.js';
 import { createProgress, type Progress } from './progress.js';
 import { DEFAULT_MODEL_DIR, DEFAULT_REFERENCE_BAG } from '../core/paths.js';
+import { ADMISSIONS } from '../scheduler/index.js';
 
 /** The bundled default model package, relative to the installed package. */
 
@@ -50,6 +51,7 @@ export function registerReplayCommand(program: Command): void {
     .option('--fast', 'as fast as possible: each frame waits for the previous one, nothing is dropped', false)
     .option('--budget-ms <ms>', "per-camera deadline budget (default: the camera's frame period at the playback rate)", parseFloatOption('--budget-ms', 0.1, 60000))
     .option('--no-batching', 'never batch frames of different cameras')
+    .option('--admission <rule>', `which run-time estimate a frame must fit before its deadline to start, of ${ADMISSIONS.join(', ')} (high: skip a frame rather than finish it late; default expected)`, (v) => parseList('--admission', ADMISSIONS)(v)[0])
     .option('--no-ladder', 'keep every frame at the input size (no stepping down under overload): accuracy independent of machine load')
     .option('--ladder-variants <list>', `precision variants the ladder steps through beside the main one, of ${PRECISIONS.join(', ')}, or none (default: every variant the package offers for the execution provider)`, parseLadderVariants)
     .option('--results-compression <c>', 'chunk compression of results.mcap: none, zstd or lz4', (v) => parseList('--results-compression', ['none', 'zstd', 'lz4'] as const)(v)[0], 'none')
@@ -107,6 +109,7 @@ export function registerReplayCommand(program: Command): void {
           fast: o.fast,
           budgetMs: o.budgetMs,
           batching: o.batching,
+          ...(o.admission ? { admission: o.admission } : {}),
           ladder: o.ladder,
           ladderVariants: o.ladderVariants,
           resultsCompression: o.resultsCompression,

@@ -28,7 +28,7 @@ import { FrameScoring } from './frame-scoring.js';
 import { feedBag, readFirstCameraInfos, sleep } from './source.js';
 import { warmUpOnBagFrames } from './warm-up.js';
 import { defaultLadderVariants, ladderRungs } from '../pipeline/rungs.js';
-import type { Rung } from '../scheduler/index.js';
+import type { Admission, Rung } from '../scheduler/index.js';
 
 export interface ReplayOptions {
   bag: string;
@@ -61,6 +61,8 @@ export interface ReplayOptions {
   scoreThreshold?: number;
   /** Publish lane mask and depth at camera size instead of the model's output size. */
   denseAtCameraSize?: boolean;
+  /** The scheduler's admission rule (SchedulerOptions.admission; default 'expected'). */
+  admission?: Admission;
   /** Overlay output width in pixels (height keeps the camera's aspect) and its maximum rate. */
   overlayWidth?: number;
   overlayRateHz?: number;
@@ -346,6 +348,7 @@ async function composePipeline(options: ReplayOptions, o: OpenedRun, rate: numbe
     runner,
     clock: systemClock,
     batching: { enabled: batchingOn, maxBatch },
+    ...(options.admission ? { admission: options.admission } : {}),
     onResult: (camera, payload, outcome, timing) => {
       if (outcome.ok) {
         const latencyMs = timing.endMs - timing.arrivalMs;

@@ -13,7 +13,7 @@ import { defaultLadderVariants, ladderRungs } from '../pipeline/rungs.js';
 import { buildDiagnostics, type DiagnosticArray } from './diagnostics.js';
 import { PERCEPTION_PARAMS, cameraParams, inferenceThreads } from './params.js';
 import { ADAPTATION_TOPICS, cameraOfTopic, perceptionPublications, type PublishToggles } from './topics.js';
-import { Scheduler, systemClock, type CameraConfig, type Clock, type FrameTiming } from '../scheduler/index.js';
+import { Scheduler, systemClock, type Admission, type CameraConfig, type Clock, type FrameTiming } from '../scheduler/index.js';
 import { SENSOR_DATA_QOS, type Subscription, type Transport, type TransportClock, type TransportEvent } from './transport/types.js';
 import { stateLabel, type AdaptationStatus, type FlaggedFrame, type WeightUpdate } from '../msgs/adaptation.js';
 import { CameraStats } from './camera-stats.js';
@@ -423,6 +423,7 @@ export class PerceptionNode extends ManagedNode {
       runner: this.#focals ? withCameraFocals(this.#runner!, this.#focals) : this.#runner!,
       clock: this.transport.clock.source === 'sim' ? simClock(this.transport.clock) : systemClock,
       batching: { enabled: true, maxBatch: Math.min(4, this.#cameras.size) },
+      admission: ('deadline_admission' in overrides ? overrides.deadline_admission : this.params.get('deadline_admission')) as Admission,
       onResult: (camera, payload, outcome, timing) => this.#onResult(camera, payload, outcome, timing),
       onDrop: (camera, reason, payload) => {
         this.#cameras.get(camera)?.stats.drop(reason);
@@ -449,7 +450,7 @@ export class PerceptionNode extends ManagedNode {
         rebuildPerception = true;
       }
       else if (name === 'diagnostics_period_s') s.diagnosticsPeriodS = value as number;
-      else if (/^cameras\..+\.(budget_ms|priority)$/.test(name)) reschedule = true;
+      else if (/^cameras\..+\.(budget_ms|priority)$/.test(name) || name === 'deadline_admission') reschedule = true;
     }
     if (this.state !== 'active' || !this.#scheduler) {
       if (rebuildPerception && this.#engine) this.#buildPerception();

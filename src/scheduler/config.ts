@@ -1,5 +1,5 @@
 import { PerceptionError } from '../core/errors.js';
-import type { InputSize, Rung, SchedulerOptions } from './types.js';
+import { ADMISSIONS, type Admission, type InputSize, type Rung, type SchedulerOptions } from './types.js';
 
 /** Options after validation, every default filled in. Built once, at construction. */
 export interface ResolvedConfig {
@@ -9,6 +9,7 @@ export interface ResolvedConfig {
   /** The rungs in order of preference, best first (from `rungs`, or one per size). */
   readonly rungs: readonly Rung[];
   readonly maxInFlight: number;
+  readonly admission: Admission;
   readonly batching: { readonly enabled: boolean; readonly maxBatch: number; readonly threshold: number };
   readonly costModel: {
     readonly priorMs: number;
@@ -59,6 +60,12 @@ function num(value: unknown, field: string, fallback: number | undefined, range:
     fail(field, `must be ${allowed}, got ${value}`);
   }
   return value;
+}
+
+function admissionOf(value: unknown): Admission {
+  if (value === undefined) return 'expected';
+  if (!(ADMISSIONS as readonly unknown[]).includes(value)) fail('admission', `must be one of ${ADMISSIONS.join(', ')}, got ${String(value)}`);
+  return value as Admission;
 }
 
 function obj(value: unknown, field: string): Record<string, unknown> {
@@ -152,6 +159,7 @@ export function resolveConfig<T, R>(options: SchedulerOptions<T, R>): ResolvedCo
     sizes: distinctSizes(rungs),
     rungs,
     maxInFlight: num(o.maxInFlight, 'maxInFlight', 1, { min: 1, max: 16, integer: true }),
+    admission: admissionOf(o.admission),
     batching: {
       enabled: (b.enabled as boolean | undefined) ?? true,
       maxBatch: num(b.maxBatch, 'batching.maxBatch', 1, { min: 1, max: 64, integer: true }),

@@ -1,5 +1,5 @@
 import type { CostModel, RungLike } from './cost-model.js';
-import type { PendingFrame } from './types.js';
+import type { Admission, PendingFrame } from './types.js';
 
 export interface PlanInput<T> {
   /** The head frame of every non-empty mailbox. */
@@ -25,6 +25,8 @@ export interface PlanInput<T> {
   readonly starving?: (camera: string) => boolean;
   /** Nothing is in flight. */
   readonly idle?: boolean;
+  /** The cost a frame must still fit before its deadline to start (SchedulerOptions.admission; default 'expected'). */
+  readonly admission?: Admission;
 }
 
 export interface Plan<T> {
@@ -52,9 +54,9 @@ function sameSize(a: PendingFrame<unknown>, b: PendingFrame<unknown>): boolean {
 }
 
 /**
- * Decides the next dispatch from the mailbox heads. A frame whose expected finish (now + EWMA
- * cost) is past its deadline is dropped rather than run: running it would only delay frames
- * that can still make theirs. The head of the EDF order then leads the batch; another frame
+ * Decides the next dispatch from the mailbox heads. A frame whose finish (now + the EWMA cost,
+ * or its high quantile with `admission: 'high'`) is past its deadline is dropped rather than
+ * run: running it would only delay frames that can still make theirs. The head of the EDF order then leads the batch; another frame
  * joins only if it has the same raw size, the bigger batch is cheaper than running the frames
  * one by one (by `threshold`), and every frame in it still meets its deadline at the batch's
  * pessimistic (high-quantile) cost.
@@ -64,8 +66,9 @@ export function plan<T>(input: PlanInput<T>): Plan<T> {
   const late: PendingFrame<T>[] = [];
   const live: PendingFrame<T>[] = [];
   const single = cost.expected(1, size);
+  const admit = input.admission === 'expected' ? single : cost.high(1, size);
   for (const f of input.pending) {
-    if (nowMs + single > f.deadlineMs) late.push(f);
+    if (nowMs + admit > f.deadlineMs) late.push(f);
     else if (input.busy === undefined || !input.busy.has(f.camera)) live.push(f);
   }
   if (live.length === 0) {

@@ -28,6 +28,7 @@ describe('BAD CALL: configuration is rejected naming the field', () => {
     ['lowWater above highWater', (o) => (o.ladder = { highWater: 0.8, lowWater: 0.85 }), 'ladder.lowWater', /must be/],
     ['stepUpAfter below stepDownAfter', (o) => (o.ladder = { stepDownAfter: 10, stepUpAfter: 5 }), 'ladder.stepUpAfter', /\[10,/],
     ['no runner', (o) => (o.runner = {}), 'runner', /run/],
+    ['unknown admission', (o) => (o.admission = 'hopeful'), 'admission', /expected, high, got hopeful/],
   ];
   for (const [name, mutate, field, message] of cases) {
     it(name, () => {
@@ -136,6 +137,32 @@ describe('deadlines', () => {
     const snap = h.s.snapshot();
     expect(snap.cameras.b.dropped.deadline).toBe(1);
     expect(snap.cameras.b.offered).toBe(1);
+  });
+
+  it("admission: a frame whose slack covers the expected cost but not the high quantile starts under 'expected' and is dropped under 'high'", () => {
+    const outcome = (admission: 'expected' | 'high') => {
+      // Runs of 10 ms and one of 35: EWMA 15 ms, high quantile 35 ms.
+      const costs = [10, 10, 10, 35, 10];
+      let k = 0;
+      const h = harness({ cameras: { a: { budgetMs: 40 }, b: { budgetMs: 40 } }, cost: () => costs[Math.min(k++, costs.length - 1)], admission });
+      for (let i = 0; i < 4; i++) {
+        h.offer('a', `warm${i}`);
+        stepOnce(h.s, h.clock, h.runner);
+      }
+      const { expectedMs, highMs } = h.s.expectedCost(1);
+      h.offer('a', 'a1');
+      h.offer('b', 'b1');
+      stepOnce(h.s, h.clock, h.runner); // a1 runs 10 ms: b1 has 30 ms of slack left
+      stepOnce(h.s, h.clock, h.runner);
+      return { expectedMs, highMs, served: h.served.map((x) => x.payload), drops: h.drops.map((x) => x.payload) };
+    };
+    const loose = outcome('expected');
+    expect(loose.expectedMs).toBeLessThan(30);
+    expect(loose.highMs).toBeGreaterThan(30);
+    expect(loose.served).toContain('b1');
+    const firm = outcome('high');
+    expect(firm.served).not.toContain('b1');
+    expect(firm.drops).toEqual(['b1']);
   });
 
   it('recovers from a one-off slow run instead of starving the camera for good', () => {

@@ -218,6 +218,7 @@ export class Scheduler<T, R> {
       threshold: this.cfg.batching.threshold,
       starving: (camera) => this.starving.has(camera),
       idle: this.inFlight.size === 0,
+      admission: this.cfg.admission,
     });
     // Take every frame out before any callback runs: a callback may offer, and a new frame must
     // land in an empty slot, not replace one this poll already decided about.

@@ -113,6 +113,10 @@ export interface WindowOptions {
   readonly outcomes?: number;
 }
 
+/** SchedulerOptions.admission. */
+export type Admission = 'expected' | 'high';
+export const ADMISSIONS: readonly Admission[] = ['expected', 'high'];
+
 export interface SchedulerOptions<T, R> {
   readonly cameras: Readonly<Record<string, CameraConfig>>;
   /** The model's input sizes, largest first (the manifest's ladder). Ignored when `rungs` is given. */
@@ -129,6 +133,14 @@ export interface SchedulerOptions<T, R> {
   readonly clock: Clock;
   /** Inferences allowed at once. Integer in [1, 16]; default 1 (one CPU pipeline). */
   readonly maxInFlight?: number;
+  /**
+   * Which run-time estimate a frame must still fit before its deadline to start (else it is
+   * dropped for its deadline): 'expected' (the cost model's EWMA, default: a frame that would
+   * make it about half the time starts) or 'high' (its high quantile: skip rather than be
+   * late). Four 30 Hz cameras on two cores: misses 5.5 → 2 a run, 2 % fewer frames served;
+   * at 2× overload 9 % fewer (docs/experiments/2026-12-06-evening.md).
+   */
+  readonly admission?: Admission;
   readonly batching?: BatchingOptions;
   readonly costModel?: CostModelOptions;
   readonly ladder?: LadderOptions;

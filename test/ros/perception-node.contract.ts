@@ -124,6 +124,10 @@ export function runPerceptionNodeContract(harness: NodeHarness): void {
       expect(r.node.counts().publishers).toBe(before - 1);
       expect(p.set('cameras.front.budget_ms', 900).successful).toBe(true);
       expect(p.set('cameras.front.priority', 7).successful).toBe(true);
+      const firm = p.set('deadline_admission', 'firm');
+      expect(firm.successful).toBe(false);
+      expect(firm.reason).toMatch(/deadline_admission.*expected, high/);
+      expect(p.set('deadline_admission', 'high').successful).toBe(true); // a new scheduler, frames keep flowing
       await r.drive(good.slice(0, 2));
       expect(r.node.publishDiagnostics().status[0].values).toContainEqual({ key: 'budget (ms)', value: '900.0' });
       await r.node.shutdown();
