@@ -102,6 +102,10 @@ step "export -> $OUT"
 step "verify with onnxruntime-node"
 node training/verify_onnx.mjs "$OUT" "$WORK/verify-ref"
 
+step "widen the det and seg tails for online learning (3x3 first layer, no tap; outputs unchanged: training/widen_tail.py)"
+"$PYTHON" training/widen_tail.py "$OUT" --head det --tap none
+"$PYTHON" training/widen_tail.py "$OUT" --head seg
+
 if [[ $MODE != smoke ]]; then
   step "depth focal (fitted across lenses on synthetic drives: docs/experiments/2026-12-06-depth-focal.md)"
   npx tsx bench/depth-focal.ts --model "$OUT" --write
