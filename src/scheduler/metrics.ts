@@ -38,6 +38,8 @@ export interface SchedulerSnapshot {
   /** The current rung's position among the rungs given (0 = best). */
   ladder_rung: number;
   ladder_changes: number;
+  /** Which run-time estimate a frame had to fit before its deadline to start (SchedulerOptions.admission). */
+  admission: string;
   utilization: number;
   dispatches: number;
   /** Dispatches that ran more than one frame. */
@@ -65,6 +67,7 @@ export interface LiveState {
   readonly pending: number;
   readonly slack: SlackStats;
   readonly cost: CostModelSnapshot;
+  readonly admission: string;
 }
 
 class CameraMetrics {
@@ -150,6 +153,7 @@ export class SchedulerMetrics {
       ladder_rungs: live.ladderRungs,
       ladder_rung: live.ladderRung,
       ladder_changes: live.ladderChanges,
+      admission: live.admission,
       utilization: Math.round(live.utilization * 1000) / 1000,
       dispatches: this.dispatches,
       batches_formed: this.batchesFormed,

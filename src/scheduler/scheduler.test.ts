@@ -154,13 +154,15 @@ describe('deadlines', () => {
       h.offer('b', 'b1');
       stepOnce(h.s, h.clock, h.runner); // a1 runs 10 ms: b1 has 30 ms of slack left
       stepOnce(h.s, h.clock, h.runner);
-      return { expectedMs, highMs, served: h.served.map((x) => x.payload), drops: h.drops.map((x) => x.payload) };
+      return { expectedMs, highMs, served: h.served.map((x) => x.payload), drops: h.drops.map((x) => x.payload), admission: h.s.snapshot().admission };
     };
     const loose = outcome('expected');
     expect(loose.expectedMs).toBeLessThan(30);
     expect(loose.highMs).toBeGreaterThan(30);
     expect(loose.served).toContain('b1');
     const firm = outcome('high');
+    expect(firm.admission).toBe('high');
+    expect(loose.admission).toBe('expected');
     expect(firm.served).not.toContain('b1');
     expect(firm.drops).toEqual(['b1']);
   });

@@ -316,6 +316,7 @@ export class Scheduler<T, R> {
       pending: this.pendingCount,
       slack: this.slack.stats,
       cost: this.cost.snapshot(),
+      admission: this.cfg.admission,
     });
   }
 
