@@ -23,7 +23,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { adaptHooks } from '../src/replay/adapt.js';
-import { DEFAULT_ADAPT_HEADS, parseHeads, parseLabelMode } from '../src/adaptation/learner/settings.js';
+import { DEFAULT_ADAPT_HEADS, parseHeads, parseLabelMode, parseTeacher, parseTeacherHeads } from '../src/adaptation/learner/settings.js';
 import type { Domain } from '../src/sim/domains.js';
 import type { HeadName } from '../src/model/manifest.js';
 import { writeSimBag } from '../src/sim/bag-writer.js';
@@ -57,6 +57,14 @@ type Scenario = (typeof SCENARIOS)[number];
 const domainArg = (arg('--domain') ?? 'newpaint') as Scenario;
 if (!SCENARIOS.includes(domainArg)) throw new Error(`--domain must be one of ${SCENARIOS.join(', ')}, got '${domainArg}'`);
 const labelsArg = parseLabelMode(arg('--labels') ?? 'gt');
+/** `--teacher package [--teacher-heads seg] [--teacher-weights DIR]`: the label-free teacher (default FastestDet). */
+const teacherArg = arg('--teacher') !== undefined || arg('--teacher-heads') !== undefined || arg('--teacher-weights') !== undefined
+  ? {
+      model: parseTeacher(arg('--teacher') ?? 'fastestdet'),
+      ...(arg('--teacher-heads') !== undefined ? { heads: parseTeacherHeads(arg('--teacher-heads')!) } : {}),
+      ...(arg('--teacher-weights') !== undefined ? { weights: arg('--teacher-weights')! } : {}),
+    }
+  : undefined;
 const seedArg = Number(arg('--seed') ?? 4711);
 if (!Number.isSafeInteger(seedArg) || seedArg < 0) throw new Error(`--seed must be a non-negative integer, got '${arg('--seed')}'`);
 /** The drive of a scenario: one domain, or `mixed`: night, rain, then night again. */
@@ -137,7 +145,7 @@ async function main(): Promise<void> {
   log('3/5 training domain (another drive), shipped weights …');
   const ref = await replay({ bag: refBag, modelDir: MODEL, outDir: join(work, 'reference'), fast: true });
   log(`4/5 ${domainArg} with --adapt --labels ${labelsArg} at the recorded rate …`);
-  const hooks = await adaptHooks({ modelDir: MODEL, workDir: join(work, 'adapt', 'adapt'), referenceBag: refSetBags, referenceFrames: 200, heads: headsArg(), labelDelayMs: 2000, maxLabels: 200, labels: labelsArg, log });
+  const hooks = await adaptHooks({ modelDir: MODEL, workDir: join(work, 'adapt', 'adapt'), referenceBag: refSetBags, referenceFrames: 200, heads: headsArg(), labelDelayMs: 2000, maxLabels: 200, labels: labelsArg, ...(teacherArg ? { teacher: teacherArg } : {}), log });
   const t0 = performance.now();
   let adapted: ReplaySummary;
   try {
@@ -160,7 +168,7 @@ async function main(): Promise<void> {
   const result = {
     date: new Date().toISOString().slice(0, 10),
     machine: `${(await import('node:os')).cpus()[0].model}, ${(await import('node:os')).cpus().length} cores`,
-    scenario: { domain: domainArg, labels: labelsArg, seed: seedArg, schedule: scheduleOf(domainArg, SHIFT_FRAMES), heads: headsArg() ?? DEFAULT_ADAPT_HEADS },
+    scenario: { domain: domainArg, labels: labelsArg, ...(labelsArg !== 'gt' ? { teacher: teacherArg ?? { model: 'fastestdet' } } : {}), seed: seedArg, schedule: scheduleOf(domainArg, SHIFT_FRAMES), heads: headsArg() ?? DEFAULT_ADAPT_HEADS },
     bags: { day: dayBag, shifted: shiftBag, old_domain_check: refBag, shifted_minutes: SHIFT_FRAMES / 600 },
     same_drive_by_day: { last_fifth: pick(dayHook.got!.last) },
     reference_training_domain: pick(ref.metrics),

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { runLearner } from '../adaptation/learner/process.js';
-import { DEFAULT_ADAPT_HEADS, parseHeads } from '../adaptation/learner/settings.js';
+import { DEFAULT_ADAPT_HEADS, parseHeads, parseTeacher, parseTeacherHeads } from '../adaptation/learner/settings.js';
 import { LEARNER_NICE, lowerLearnerPriority, type LearnerSched } from '../adaptation/learner/priority.js';
 import { PerceptionError } from '../core/errors.js';
 import { parseFloatOption, parseIntOption } from './args.js';
-import { TEACHER_MODELS, type TeacherModel } from '../adaptation/learner/teacher/types.js';
+import { TEACHER_HEADS, TEACHER_MODELS } from '../adaptation/learner/teacher/types.js';
 
 /** The learner process, as `replay --adapt` (or a deployment on another machine) starts it. */
 export function registerLearnerCommand(program: Command): void {
@@ -21,8 +21,10 @@ export function registerLearnerCommand(program: Command): void {
     .option('--steps-per-candidate <n>', 'training steps between gate decisions', (v) => parseIntOption('--steps-per-candidate', 1, 1_000_000)(v), 120)
     .option('--min-new <n>', 'labelled new-domain samples needed before training', (v) => parseIntOption('--min-new', 1, 1_000_000)(v), 12)
     .option('--min-router <n>', 'new-domain samples stored before the first routed candidate is gated (default 40)', (v) => parseIntOption('--min-router', 1, 1_000_000)(v))
-    .option('--teacher <model>', `label-free: a teacher model labels flagged frames' boxes (${TEACHER_MODELS.join(', ')})`, parseTeacher)
+    .option('--teacher <model>', `label-free: a teacher model labels flagged frames (${TEACHER_MODELS.join(', ')}; package: a perception package of this format, --teacher-weights)`, parseTeacher)
     .option('--teacher-threshold <p>', "the teacher's pseudo-label confidence threshold (default: the model's)", (v) => parseFloatOption('--teacher-threshold', 0, 1)(v))
+    .option('--teacher-weights <path>', "the teacher's weights: FastestDet's .onnx, the folder of nanodet / centernet, or the package folder (default: the bundled one)")
+    .option('--teacher-heads <list>', `what the teacher labels (${TEACHER_HEADS.join(', ')}; COCO teachers det only; default: det; seg for a package)`, (v: string) => parseTeacherHeads(v))
     .option('--gate-margin <d>', 'the gate: the new-domain score a candidate must gain (mean of mAP@0.5, lane IoU, 1 - AbsRel)', (v) => parseFloatOption('--gate-margin', 0, 1)(v), 0.01)
     .option('--gate-tolerance <d>', 'the gate: the old-domain score a candidate may lose, from the shipped weights', (v) => parseFloatOption('--gate-tolerance', 0, 1)(v), 0.01)
     .option('--teacher-confidence <p>', "the gate, label-free: share of bootstrap resamples of a teacher's held-out frames in which a detection gain must hold (0: off)", (v) => parseFloatOption('--teacher-confidence', 0, 1)(v), 0.95)
@@ -44,7 +46,14 @@ export function registerLearnerCommand(program: Command): void {
         minRouterSamples: o.minRouter,
         heads: o.heads,
         gate: { margin: o.gateMargin, tolerance: o.gateTolerance, teacherConfidence: o.teacherConfidence },
-        teacher: o.teacher ? { model: o.teacher, ...(o.teacherThreshold !== undefined ? { threshold: o.teacherThreshold } : {}) } : undefined,
+        teacher: o.teacher
+          ? {
+              model: o.teacher,
+              ...(o.teacherThreshold !== undefined ? { threshold: o.teacherThreshold } : {}),
+              ...(o.teacherWeights !== undefined ? { weights: o.teacherWeights } : {}),
+              ...(o.teacherHeads !== undefined ? { heads: o.teacherHeads } : {}),
+            }
+          : undefined,
         log: (line) => process.stderr.write(`${line}\n`),
         stop: new Promise<void>((resolve) => {
           process.once('SIGTERM', () => resolve());
@@ -59,7 +68,3 @@ function parseSched(v: string): LearnerSched {
   return v;
 }
 
-function parseTeacher(v: string): TeacherModel {
-  if (!(TEACHER_MODELS as readonly string[]).includes(v)) throw new PerceptionError('INVALID_ARGUMENT', `--teacher must be one of ${TEACHER_MODELS.join(', ')}, got '${v}'`, { field: '--teacher' });
-  return v as TeacherModel;
-}

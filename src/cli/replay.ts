@@ -9,7 +9,8 @@ import { PRECISION_ENV } from '../engine/engine.js';
 import { DEFAULT_INFERENCE } from '../pipeline/perception-worker.js';
 import { DEFAULT_READER, replay } from '../replay/replay.js';
 import { parseFloatOption, parseIntOption, parseList } from './args.js';
-import { parseLabelMode, type LabelMode } from '../adaptation/learner/settings.js';
+import { parseLabelMode, parseTeacher, parseTeacherHeads, type LabelMode } from '../adaptation/learner/settings.js';
+import { TEACHER_HEADS, TEACHER_MODELS } from '../adaptation/learner/teacher/types.js';
 import { createProgress, type Progress } from './progress.js';
 import { DEFAULT_MODEL_DIR, DEFAULT_REFERENCE_BAG } from '../core/paths.js';
 import { ADMISSIONS } from '../scheduler/index.js';
@@ -67,6 +68,9 @@ export function registerReplayCommand(program: Command): void {
     .option('--label-delay-ms <ms>', 'with --adapt: annotation delay in bag time', parseFloatOption('--label-delay-ms', 0, 600000), 2000)
     .option('--max-labels <n>', 'with --adapt: most flagged frames that get labels', parseIntOption('--max-labels', 1, 100000), 200)
     .option('--labels <source>', "with --adapt: where labels come from: gt (the bag's ground truth as a late annotator of flagged frames), teacher (label-free: a COCO detector labels flagged frames' boxes), both (the annotator overrides the teacher)", (v: string) => parseLabelMode(v), 'gt' as LabelMode)
+    .option('--teacher <model>', `with --labels teacher|both: the teacher (${TEACHER_MODELS.join(', ')}; default fastestdet, boxes only; package: a perception package of this format labels lanes, and boxes or depth if asked)`, parseTeacher)
+    .option('--teacher-weights <path>', "with --teacher: the teacher's weights (package: its folder; default: the bundled one)")
+    .option('--teacher-heads <list>', `with --teacher package: what it labels (${TEACHER_HEADS.join(', ')}; default seg)`, (v: string) => parseTeacherHeads(v))
     .option('--gate-margin <d>', "with --adapt: the new-domain score a candidate must gain to be promoted (default 0.01)", parseFloatOption('--gate-margin', 0, 1))
     .option('--gate-tolerance <d>', "with --adapt: the old-domain score a candidate may lose, from the shipped weights (default 0.01)", parseFloatOption('--gate-tolerance', 0, 1))
     .option('--flag <camera@stamp>', "with --adapt: flag a camera's frame by hand (repeatable): CAMERA@SECONDS (header stamp) or CAMERA@+SECONDS (from the bag's start)", (v: string, prev: ManualFlagSpec[]) => [...prev, parseManualFlag(v)], [] as ManualFlagSpec[])
@@ -84,6 +88,9 @@ export function registerReplayCommand(program: Command): void {
       for (const [k, flag] of [['gateMargin', '--gate-margin'], ['gateTolerance', '--gate-tolerance']] as const) {
         if (o[k] !== undefined && !o.adapt) throw new PerceptionError('INVALID_ARGUMENT', `${flag} sets the learner's gate: it needs --adapt`, { field: flag });
       }
+      for (const [k, flag] of [['teacher', '--teacher'], ['teacherWeights', '--teacher-weights'], ['teacherHeads', '--teacher-heads']] as const) {
+        if (o[k] !== undefined && !(o.adapt && o.labels !== 'gt')) throw new PerceptionError('INVALID_ARGUMENT', `${flag} chooses the label-free teacher: it needs --adapt --labels teacher or both`, { field: flag });
+      }
       const hooks = o.adapt
         ? await adaptHooks({
             modelDir: o.model,
@@ -93,6 +100,9 @@ export function registerReplayCommand(program: Command): void {
             labelDelayMs: o.labelDelayMs,
             maxLabels: o.maxLabels,
             labels: o.labels,
+            ...(o.teacher !== undefined || o.teacherWeights !== undefined || o.teacherHeads !== undefined
+              ? { teacher: { model: o.teacher ?? 'fastestdet', ...(o.teacherWeights !== undefined ? { weights: o.teacherWeights } : {}), ...(o.teacherHeads !== undefined ? { heads: o.teacherHeads } : {}) } }
+              : {}),
             gate: { ...(o.gateMargin !== undefined ? { margin: o.gateMargin } : {}), ...(o.gateTolerance !== undefined ? { tolerance: o.gateTolerance } : {}) },
             manualFlags: o.flag,
             log,

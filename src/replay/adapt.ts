@@ -18,6 +18,7 @@ import { Annotator } from '../adaptation/learner/labels.js';
 import { labelToMessage } from '../adaptation/protocol/wire.js';
 import { manualFlagStamp, type ManualFlagSpec } from './manual-flags.js';
 import type { LabelMode } from '../adaptation/learner/settings.js';
+import type { TeacherHead, TeacherModel } from '../adaptation/learner/teacher/types.js';
 import type { GateOptions } from '../adaptation/learner/gate.js';
 
 export interface AdaptReplayOptions {
@@ -41,6 +42,8 @@ export interface AdaptReplayOptions {
   heads?: readonly HeadName[];
   /** Where labels come from (default gt: the bag's ground truth as the annotator). */
   labels?: LabelMode;
+  /** With labels teacher or both: the teacher (default FastestDet, boxes only; the learner's --teacher-* options). */
+  teacher?: { model: TeacherModel; weights?: string; heads?: readonly TeacherHead[]; threshold?: number };
   /** The learner's gate (default: the learner's: margin 0.01, tolerance 0.01, teacher confidence 0.95). */
   gate?: GateOptions;
   /** Operator flags (`--flag CAMERA@STAMP`), requested before the first frame. */
@@ -229,7 +232,7 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
         '--min-new', String(o.minNewSamples ?? 12),
         ...(o.minRouterSamples !== undefined ? ['--min-router', String(o.minRouterSamples)] : []),
         ...(o.heads ? ['--heads', o.heads.join(',')] : []),
-        ...(labels !== 'gt' ? ['--teacher', 'fastestdet'] : []),
+        ...(labels !== 'gt' ? teacherArgs(o.teacher) : []),
         ...(o.gate?.margin !== undefined ? ['--gate-margin', String(o.gate.margin)] : []),
         ...(o.gate?.tolerance !== undefined ? ['--gate-tolerance', String(o.gate.tolerance)] : []),
         ...(o.gate?.teacherConfidence !== undefined ? ['--teacher-confidence', String(o.gate.teacherConfidence)] : []),
@@ -317,4 +320,14 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
     },
     close,
   };
+}
+
+/** The learner's --teacher* arguments (default FastestDet). */
+function teacherArgs(t: AdaptReplayOptions['teacher']): string[] {
+  return [
+    '--teacher', t?.model ?? 'fastestdet',
+    ...(t?.weights !== undefined ? ['--teacher-weights', t.weights] : []),
+    ...(t?.heads !== undefined ? ['--teacher-heads', t.heads.join(',')] : []),
+    ...(t?.threshold !== undefined ? ['--teacher-threshold', String(t.threshold)] : []),
+  ];
 }

@@ -7,7 +7,8 @@ import type { LabelEvent } from '../adaptation/learner/labels.js';
 import { LearnerService, type LearnerServiceOptions, type LearnerState } from '../adaptation/learner/service.js';
 import { initTf } from '../adaptation/learner/tails-tf.js';
 import { Teacher } from '../adaptation/learner/teacher/teacher.js';
-import type { TeacherModel } from '../adaptation/learner/teacher/types.js';
+import type { TeacherHead, TeacherModel } from '../adaptation/learner/teacher/types.js';
+import { parseTeacherHeads } from '../adaptation/learner/settings.js';
 import { encodeBundle, modelRef } from '../adaptation/protocol/bundle.js';
 import { keyFingerprint } from '../adaptation/protocol/keys.js';
 import { PerceptionError } from '../core/errors.js';
@@ -197,8 +198,18 @@ export async function createRosLearnerCore(params: LearnerParams, log: NodeLog, 
   const keys = await loadNodeKeys({ dir: (get('keys_dir') as string) || rosHomeDir('keys'), self: get('identity') as string, peer: get('perception_identity') as string, waitS: get('peer_wait_s') as number, log });
   log('info', `learner: tf backend ${backend}, model ${modelRef(pkg.manifest)}`);
   const source = get('label_source') as string;
-  const teacher = source === 'teacher' || source === 'both' ? await Teacher.create({ model: get('teacher_model') as TeacherModel, threshold: get('teacher_threshold') as number }) : undefined;
-  if (teacher) log('info', `learner: teacher ${String(get('teacher_model'))} at threshold ${teacher.threshold} labels flagged frames' boxes`);
+  const headsParam = get('teacher_heads') as string;
+  const teacherHeads: TeacherHead[] = headsParam.trim() ? parseTeacherHeads(headsParam, 'teacher_heads') : [];
+  const teacherWeights = get('teacher_weights') as string;
+  const teacher = source === 'teacher' || source === 'both'
+    ? await Teacher.create({
+        model: get('teacher_model') as TeacherModel,
+        threshold: get('teacher_threshold') as number,
+        ...(teacherWeights ? { weights: teacherWeights } : {}),
+        ...(teacherHeads.length > 0 ? { heads: teacherHeads } : {}),
+      })
+    : undefined;
+  if (teacher) log('info', `learner: teacher ${teacher.description} at threshold ${teacher.threshold} labels flagged frames' ${teacher.heads.join(', ')}`);
   return RosLearnerCore.open({
     ...(teacher ? { teacher } : {}),
     manifest: pkg.manifest,

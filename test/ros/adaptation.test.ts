@@ -254,6 +254,41 @@ describe('online adaptation on the ROS nodes', () => {
     }
   }, 120_000);
 
+  it('label-free with a package teacher: teacher_heads seg stores its lane / drivable masks as the teacher\'s, and no boxes', async () => {
+    const rcl = await world();
+    const perception = await startPerception(rcl, []);
+    const lines: string[] = [];
+    const learnerNode = await startLearner(rcl, perception, lines, { label_source: 'teacher', teacher_model: 'package', teacher_heads: 'seg', teacher_threshold: 0.5 });
+    const core = learnerNode.core as RosLearnerCore;
+    await until('the learner to reach perception over the channel', () => perception.adaptation!.counts().learnerConnected, rcl);
+    await drive(rcl, perception, good);
+    await until('the teacher labelled the three flagged frames', () => core.status().teacherLabels === 3, rcl, 60_000);
+    expect(lines.some((l) => /teacher package .+@.+ at threshold 0.5 labels flagged frames' seg$/.test(l)), lines.join('\n')).toBe(true);
+    const store = SampleStore.open(join(dir, 'learner-state', 'samples.db'));
+    try {
+      const labelled = store.list({ domain: 'new', labeled: true }).map((i) => store.get(i.id));
+      expect(labelled).toHaveLength(3);
+      for (const s of labelled) {
+        expect(s.labels.boxes).toBeUndefined();
+        expect(s.labels.laneSource).toBe('teacher');
+        const lane = s.labels.lane!;
+        expect(lane.data.length).toBe(lane.width * lane.height);
+        expect(lane.data.every((v) => v <= 2 || v === 255)).toBe(true); // 255: the mirrored run disagreed
+        expect(lane.data.some((v) => v === 2)).toBe(true); // the road in front
+        expect(s.labels.depth).toBeUndefined();
+      }
+    } finally {
+      store.close();
+    }
+  }, 120_000);
+
+  it('refuses a teacher_heads value it cannot use, naming the parameter', async () => {
+    const rcl = await world();
+    const perception = await startPerception(rcl, []);
+    const err = await startLearner(rcl, perception, [], { label_source: 'teacher', teacher_model: 'package', teacher_heads: 'seg,lanes' }).then(() => null, (e: unknown) => e);
+    expect(String(err)).toMatch(/teacher_heads/);
+  }, 60_000);
+
   it('a signed bundle file announced on adaptation/weights is swapped in; bad ones are refused and the serving version stays; rollback; a restart serves the last promoted version', async () => {
     const rcl = await world();
     const lines: string[] = [];

@@ -9,7 +9,7 @@ import { LearnerService } from './service.js';
 import { DEFAULT_ADAPT_HEADS } from './settings.js';
 import { initTf } from './tails-tf.js';
 import { Teacher } from './teacher/teacher.js';
-import type { TeacherModel } from './teacher/types.js';
+import type { TeacherHead, TeacherModel } from './teacher/types.js';
 
 export interface LearnerProcessOptions {
   modelDir: string;
@@ -27,8 +27,8 @@ export interface LearnerProcessOptions {
   gate?: GateOptions;
   /** Tails trained online (default DEFAULT_ADAPT_HEADS). */
   heads?: readonly HeadName[];
-  /** Label-free mode: the teacher that labels flagged frames' boxes. */
-  teacher?: { model: TeacherModel; threshold?: number };
+  /** Label-free mode: the teacher that labels flagged frames (TeacherOptions). */
+  teacher?: { model: TeacherModel; threshold?: number; weights?: string; heads?: readonly TeacherHead[] };
   log: (line: string) => void;
   /** Resolves when the learner should stop (the command: SIGTERM or SIGINT). */
   stop: Promise<void>;
@@ -45,8 +45,8 @@ export async function runLearner(o: LearnerProcessOptions): Promise<void> {
   const me = await loadIdentity(o.keysDir, o.identity);
   const server = await loadPublicIdentity(o.keysDir, o.server);
   await mkdir(o.stateDir, { recursive: true });
-  const teacher = o.teacher ? await Teacher.create({ model: o.teacher.model, ...(o.teacher.threshold !== undefined ? { threshold: o.teacher.threshold } : {}) }) : undefined;
-  if (teacher) o.log(`teacher: ${o.teacher!.model} at threshold ${teacher.threshold}`);
+  const teacher = o.teacher ? await Teacher.create(o.teacher) : undefined;
+  if (teacher) o.log(`teacher: ${teacher.description} labels ${teacher.heads.join(', ')} (box threshold ${teacher.threshold})`);
   const service = await LearnerService.open({
     ...(teacher ? { teacher } : {}),
     manifest: pkg.manifest,

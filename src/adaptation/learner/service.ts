@@ -60,9 +60,19 @@ export interface LearnerServiceOptions {
   readonly teacher?: FrameLabeler;
 }
 
-/** A model that labels a frame's boxes (src/adaptation/learner/teacher): classes by name, boxes in the frame's pixels. */
+/**
+ * A model that labels a frame (src/adaptation/learner/teacher): boxes (classes by name, in the
+ * frame's pixels), and from a package teacher the lane / drivable mask and depth over the whole
+ * frame at any resolution.
+ */
 export interface FrameLabeler {
-  label(frame: { rgb: Uint8Array; width: number; height: number }): Promise<{ boxes: readonly { cls: string; x: number; y: number; w: number; h: number; score: number }[] }>;
+  label(frame: { rgb: Uint8Array; width: number; height: number }): Promise<{
+    boxes: readonly { cls: string; x: number; y: number; w: number; h: number; score: number }[];
+    lane?: { width: number; height: number; data: Uint8Array };
+    depth?: { width: number; height: number; data: Float32Array };
+  }>;
+  /** The heads it labels (default: det only). A frame's boxes count as labelled only where det is one. */
+  readonly heads?: readonly string[];
   dispose(): Promise<void>;
 }
 
@@ -319,7 +329,8 @@ export class LearnerService {
   async #teach(f: { camera: string; stampNs: bigint; image: Uint8Array; cameraSize: { width: number; height: number } }): Promise<void> {
     try {
       const rgb = await decodeJpeg(f.image);
-      const { boxes } = await this.#o.teacher!.label({ rgb: rgb.data, width: rgb.width, height: rgb.height });
+      const teacher = this.#o.teacher!;
+      const { boxes, lane, depth } = await teacher.label({ rgb: rgb.data, width: rgb.width, height: rgb.height });
       const sx = f.cameraSize.width / rgb.width;
       const sy = f.cameraSize.height / rgb.height;
       const classes = this.#o.manifest.classes;
@@ -329,7 +340,16 @@ export class LearnerService {
       });
       this.#n.teacherLabels++;
       this.#n.teacherBoxes += gt.length;
-      this.label({ camera: f.camera, stampNs: f.stampNs, labels: { boxes: gt, boxSource: 'teacher' } });
+      const labelsBoxes = teacher.heads === undefined || teacher.heads.includes('det');
+      this.label({
+        camera: f.camera,
+        stampNs: f.stampNs,
+        labels: {
+          ...(labelsBoxes ? { boxes: gt, boxSource: 'teacher' as const } : {}),
+          ...(lane ? { lane, laneSource: 'teacher' as const } : {}),
+          ...(depth ? { depth, depthSource: 'teacher' as const } : {}),
+        },
+      });
     } catch (err) {
       this.#o.log('warn', `teacher: frame ${f.camera}@${f.stampNs} not labelled: ${(err as Error).message}`);
     }

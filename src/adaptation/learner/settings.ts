@@ -1,5 +1,6 @@
 import { HEADS, type HeadName } from '../../model/manifest.js';
 import { PerceptionError } from '../../core/errors.js';
+import { TEACHER_HEADS, TEACHER_MODELS, type TeacherHead, type TeacherModel } from './teacher/types.js';
 import type { TrainerOptions } from './trainer.js';
 
 /**
@@ -40,4 +41,20 @@ export type LabelMode = (typeof LABEL_MODES)[number];
 export function parseLabelMode(value: string, field = '--labels'): LabelMode {
   if (!(LABEL_MODES as readonly string[]).includes(value)) throw new PerceptionError('INVALID_ARGUMENT', `${field} must be one of ${LABEL_MODES.join(', ')}, got '${value}'`, { field });
   return value as LabelMode;
+}
+
+/** `--teacher-heads det,seg`: distinct heads a teacher labels. */
+export function parseTeacherHeads(v: string, field = '--teacher-heads'): TeacherHead[] {
+  const heads = v.split(',').map((h) => h.trim());
+  const bad = heads.filter((h) => !(TEACHER_HEADS as readonly string[]).includes(h));
+  if (bad.length > 0 || heads.length === 0 || new Set(heads).size !== heads.length) {
+    throw new PerceptionError('INVALID_ARGUMENT', `${field} must be distinct heads among ${TEACHER_HEADS.join(', ')}, got '${v}'`, { field });
+  }
+  return heads as TeacherHead[];
+}
+
+/** `--teacher MODEL`. */
+export function parseTeacher(v: string): TeacherModel {
+  if (!(TEACHER_MODELS as readonly string[]).includes(v)) throw new PerceptionError('INVALID_ARGUMENT', `--teacher must be one of ${TEACHER_MODELS.join(', ')}, got '${v}'`, { field: '--teacher' });
+  return v as TeacherModel;
 }

@@ -104,6 +104,8 @@ export function decodeFeatures(blob: Uint8Array, shapes: FeatureShapes, enc: Fea
 export interface LabelsMeta {
   boxes?: SampleLabels['boxes'];
   boxSource?: SampleLabels['boxSource'];
+  laneSource?: SampleLabels['laneSource'];
+  depthSource?: SampleLabels['depthSource'];
   lane?: [number, number];
   depth?: [number, number];
 }
@@ -114,6 +116,8 @@ export function encodeLabels(l: SampleLabels): { meta: string; blob: Buffer } {
   const parts: Buffer[] = [];
   if (l.boxes) meta.boxes = l.boxes.map((b) => ({ classIndex: b.classIndex, x0: b.x0, y0: b.y0, x1: b.x1, y1: b.y1, ...(b.visibility !== undefined ? { visibility: b.visibility } : {}) }));
   if (l.boxSource) meta.boxSource = l.boxSource;
+  if (l.laneSource) meta.laneSource = l.laneSource;
+  if (l.depthSource) meta.depthSource = l.depthSource;
   if (l.lane) {
     meta.lane = [l.lane.width, l.lane.height];
     parts.push(Buffer.from(l.lane.data.buffer, l.lane.data.byteOffset, l.lane.width * l.lane.height));
@@ -135,6 +139,8 @@ export function decodeLabels(metaJson: string, blob: Uint8Array): SampleLabels {
   let off = 0;
   if (meta.boxes) out.boxes = meta.boxes;
   if (meta.boxSource) out.boxSource = meta.boxSource;
+  if (meta.laneSource) out.laneSource = meta.laneSource;
+  if (meta.depthSource) out.depthSource = meta.depthSource;
   if (meta.lane) {
     const [w, h] = meta.lane;
     out.lane = { width: w, height: h, data: buf.slice(off, off + w * h) };

@@ -74,7 +74,11 @@ export interface SampleLabels {
   /** Who labelled the boxes (default annotator). */
   readonly boxSource?: LabelSource;
   readonly lane?: LabelImage<Uint8Array>;
+  /** Who labelled the lane mask (default annotator); a package teacher's never replaces an annotator's. */
+  readonly laneSource?: LabelSource;
   readonly depth?: LabelImage<Float32Array>;
+  /** Who labelled the depth (default annotator). */
+  readonly depthSource?: LabelSource;
 }
 
 export type Split = 'train' | 'val';

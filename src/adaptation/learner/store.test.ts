@@ -130,4 +130,15 @@ describe('mergeLabels', () => {
     expect(mergeLabels({ boxes: [box(1)], boxSource: 'teacher' }, { boxes: [box(4)], boxSource: 'teacher' })).toEqual({ boxes: [box(4)], boxSource: 'teacher' });
     expect(mergeLabels({ lane }, { boxes: [box(3)], boxSource: 'teacher' })).toEqual({ lane, boxes: [box(3)], boxSource: 'teacher' });
   });
+
+  it("a package teacher's lane mask and depth never replace an annotator's, and an annotator's replace a teacher's", () => {
+    const lane = (v: number) => ({ width: 1, height: 1, data: Uint8Array.of(v) });
+    const depth = (v: number) => ({ width: 1, height: 1, data: Float32Array.of(v) });
+    expect(mergeLabels({ lane: lane(1) }, { lane: lane(2), laneSource: 'teacher', depth: depth(5), depthSource: 'teacher' })).toEqual({ lane: lane(1), depth: depth(5), depthSource: 'teacher' });
+    expect(mergeLabels({ lane: lane(2), laneSource: 'teacher' }, { lane: lane(1) })).toEqual({ lane: lane(1) });
+    expect(mergeLabels({ depth: depth(5), depthSource: 'teacher' }, { depth: depth(7), depthSource: 'annotator' })).toEqual({ depth: depth(7) });
+    expect(mergeLabels({ lane: lane(2), laneSource: 'teacher' }, { lane: lane(0), laneSource: 'teacher' })).toEqual({ lane: lane(0), laneSource: 'teacher' });
+    // each part on its own: the annotator's boxes stay, the teacher's lane comes in
+    expect(mergeLabels({ boxes: [box(1)] }, { boxes: [box(2)], boxSource: 'teacher', lane: lane(1), laneSource: 'teacher' })).toEqual({ boxes: [box(1)], lane: lane(1), laneSource: 'teacher' });
+  });
 });

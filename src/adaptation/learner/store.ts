@@ -321,16 +321,28 @@ function whereOf(f: SampleFilter): { where: string; params: unknown[] } {
 
 /**
  * A frame's labels arrive in parts and from two sources: later parts replace earlier ones, except
- * that a teacher's boxes never replace an annotator's (a person's labels override a model's).
+ * that a teacher's part (boxes, lane mask, depth) never replaces an annotator's (a person's
+ * labels override a model's).
  */
 export function mergeLabels(cur: SampleLabels, next: SampleLabels): SampleLabels {
-  const { boxes, boxSource, ...rest } = next;
-  const merged: { -readonly [K in keyof SampleLabels]: SampleLabels[K] } = { ...cur, ...rest };
-  if (boxes === undefined) return merged;
-  const keepAnnotated = boxSource === 'teacher' && cur.boxes !== undefined && (cur.boxSource ?? 'annotator') === 'annotator';
-  if (keepAnnotated) return merged;
-  merged.boxes = boxes;
-  if (boxSource === 'teacher') merged.boxSource = boxSource;
-  else delete merged.boxSource; // an annotator's (the default)
+  const merged: { -readonly [K in keyof SampleLabels]: SampleLabels[K] } = { ...cur };
+  mergePart(merged, cur, next, 'boxes', 'boxSource');
+  mergePart(merged, cur, next, 'lane', 'laneSource');
+  mergePart(merged, cur, next, 'depth', 'depthSource');
   return merged;
+}
+
+function mergePart<P extends 'boxes' | 'lane' | 'depth', S extends 'boxSource' | 'laneSource' | 'depthSource'>(
+  merged: { -readonly [K in keyof SampleLabels]: SampleLabels[K] },
+  cur: SampleLabels,
+  next: SampleLabels,
+  part: P,
+  source: S,
+): void {
+  if (next[part] === undefined) return;
+  const fromTeacher = next[source] === 'teacher';
+  if (fromTeacher && cur[part] !== undefined && (cur[source] ?? 'annotator') === 'annotator') return;
+  (merged as Record<string, unknown>)[part] = next[part];
+  if (fromTeacher) (merged as Record<string, unknown>)[source] = 'teacher';
+  else delete merged[source]; // an annotator's (the default)
 }

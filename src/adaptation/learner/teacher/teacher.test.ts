@@ -206,3 +206,91 @@ describe('Teacher lifecycle and options', () => {
     expect((err as Error).message).toContain('/nonexistent/FastestDet.onnx');
   });
 });
+
+describe('Teacher (a perception package: the real-roads candidate)', () => {
+  let teacher: Teacher;
+  let data: Awaited<ReturnType<typeof fixture>>;
+  beforeAll(async () => {
+    teacher = await Teacher.create({ model: 'package', heads: ['det', 'seg', 'depth'], threshold: 0.3 });
+    data = await fixture();
+  });
+  afterAll(async () => {
+    await teacher.dispose();
+  });
+
+  it('labels boxes in the frame’s pixels, a lane / drivable mask and metric depth over the whole frame', async () => {
+    expect(teacher.description).toMatch(/^package .+@/);
+    const { boxes, lane, depth } = await teacher.label(data.frame);
+    const gtCar = data.gt.find((b) => b.cls === 'car' && b.x1 - b.x0 > 25)!;
+    expect(boxes.some((b) => b.cls === 'car' && iou(corners(b), gtCar) >= 0.5), JSON.stringify(boxes)).toBe(true);
+    for (const b of boxes) expect(b.score >= 0.3 && b.x >= 0 && b.y >= 0 && b.x + b.w <= 640 && b.y + b.h <= 360).toBe(true);
+    expect(lane && depth).toBeTruthy();
+    // every value a seg class, or 255 (ignore) where the mirrored run disagreed
+    expect(lane!.data.length).toBe(lane!.width * lane!.height);
+    expect(lane!.data.every((v) => v <= 2 || v === 255)).toBe(true);
+    // a road scene: the bottom middle of the frame is drivable road, the top is not
+    const at = (m: { width: number; height: number; data: Uint8Array }, fx: number, fy: number) => m.data[Math.floor(fy * m.height) * m.width + Math.floor(fx * m.width)];
+    expect(at(lane!, 0.5, 0.95)).not.toBe(0);
+    expect(at(lane!, 0.5, 0.05)).toBe(0);
+    const lanePixels = lane!.data.filter((v) => v === 1).length;
+    expect(lanePixels).toBeGreaterThan(0);
+    expect(depth!.data.length).toBe(depth!.width * depth!.height);
+    expect(depth!.data.every((v) => Number.isFinite(v) && v >= 0)).toBe(true); // 0: the runs disagreed (invalid)
+    expect(depth!.data.filter((v) => v > 0).length).toBeGreaterThan(depth!.data.length / 2);
+    // nearer at the bottom of the frame (the road in front) than at the horizon
+    const d = (fy: number) => depth!.data[Math.floor(fy * depth!.height) * depth!.width + (depth!.width >> 1)];
+    expect(d(0.95)).toBeLessThan(d(0.5));
+  });
+
+  it('with flip (the default) keeps only what the mirrored frame agrees on: a subset of the plain run', async () => {
+    const plain = await Teacher.create({ model: 'package', heads: ['det', 'seg', 'depth'], threshold: 0.3, flip: false });
+    try {
+      expect([teacher.flip, plain.flip]).toEqual([true, false]);
+      const a = await plain.label(data.frame), b = await teacher.label(data.frame);
+      expect(a.lane!.data.every((v) => v <= 2)).toBe(true);
+      let ignored = 0;
+      for (let i = 0; i < a.lane!.data.length; i++) {
+        if (b.lane!.data[i] === 255) ignored++;
+        else expect(b.lane!.data[i]).toBe(a.lane!.data[i]);
+      }
+      expect(ignored).toBeGreaterThan(0);
+      expect(ignored).toBeLessThan(a.lane!.data.length / 4);
+      for (let i = 0; i < a.depth!.data.length; i++) if (b.depth!.data[i] > 0) expect(b.depth!.data[i]).toBe(a.depth!.data[i]);
+      expect(b.boxes.length).toBeLessThanOrEqual(a.boxes.length);
+      for (const x of b.boxes) expect(a.boxes.some((y) => y.cls === x.cls && iou(corners(x), corners(y)) > 0.99)).toBe(true);
+    } finally {
+      await plain.dispose();
+    }
+  });
+
+  it('labels only the heads it is asked to', async () => {
+    const segOnly = await Teacher.create({ model: 'package', heads: ['seg'] });
+    try {
+      expect(segOnly.heads).toEqual(['seg']);
+      const r = await segOnly.label(data.frame);
+      expect(r.boxes).toEqual([]);
+      expect(r.lane).toBeDefined();
+      expect(r.depth).toBeUndefined();
+    } finally {
+      await segOnly.dispose();
+    }
+  });
+
+  it('defaults to lanes from the bundled candidate; refuses heads a COCO detector cannot label', async () => {
+    const t = await Teacher.create({ model: 'package' });
+    expect([t.model, t.heads, t.tiles, t.flip, t.threshold]).toEqual(['package', ['seg'], false, true, 0.5]);
+    await t.dispose();
+    await expectInvalid(Teacher.create({ heads: ['seg'] }), 'heads');
+    await expectInvalid(Teacher.create({ model: 'package', heads: [] }), 'heads');
+    await expectInvalid(Teacher.create({ model: 'package', heads: ['det', 'det'] }), 'heads');
+    await expectInvalid(Teacher.create({ model: 'package', heads: ['lane'] as unknown as TeacherOptions['heads'] }), 'heads');
+    await expectInvalid(Teacher.create({ model: 'package', tiles: true }), 'tiles');
+    await expectInvalid(Teacher.create({ flip: true }), 'flip');
+  });
+
+  it('reports a folder that is not a package as a model error naming it', async () => {
+    const err = await Teacher.create({ model: 'package', weights: '/nonexistent/pkg' }).then(() => null, (e: unknown) => e);
+    expect(isPerceptionError(err, 'MODEL_RUNTIME'), String(err)).toBe(true);
+    expect((err as Error).message).toContain('/nonexistent/pkg');
+  });
+});

