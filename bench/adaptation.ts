@@ -24,6 +24,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { adaptHooks } from '../src/replay/adapt.js';
 import { DEFAULT_ADAPT_HEADS, parseHeads, parseLabelMode, parseTeacher, parseTeacherHeads } from '../src/adaptation/learner/settings.js';
+import { DEFAULT_TEACHER_MODEL } from '../src/adaptation/learner/teacher/types.js';
 import type { Domain } from '../src/sim/domains.js';
 import type { HeadName } from '../src/model/manifest.js';
 import { writeSimBag } from '../src/sim/bag-writer.js';
@@ -57,10 +58,10 @@ type Scenario = (typeof SCENARIOS)[number];
 const domainArg = (arg('--domain') ?? 'newpaint') as Scenario;
 if (!SCENARIOS.includes(domainArg)) throw new Error(`--domain must be one of ${SCENARIOS.join(', ')}, got '${domainArg}'`);
 const labelsArg = parseLabelMode(arg('--labels') ?? 'gt');
-/** `--teacher package [--teacher-heads seg] [--teacher-weights DIR]`: the label-free teacher (default FastestDet). */
+/** `--teacher MODEL [--teacher-heads seg] [--teacher-weights DIR]`: the label-free teacher (default DEFAULT_TEACHER_MODEL). */
 const teacherArg = arg('--teacher') !== undefined || arg('--teacher-heads') !== undefined || arg('--teacher-weights') !== undefined
   ? {
-      model: parseTeacher(arg('--teacher') ?? 'fastestdet'),
+      model: parseTeacher(arg('--teacher') ?? DEFAULT_TEACHER_MODEL),
       ...(arg('--teacher-heads') !== undefined ? { heads: parseTeacherHeads(arg('--teacher-heads')!) } : {}),
       ...(arg('--teacher-weights') !== undefined ? { weights: arg('--teacher-weights')! } : {}),
     }
@@ -168,7 +169,7 @@ async function main(): Promise<void> {
   const result = {
     date: new Date().toISOString().slice(0, 10),
     machine: `${(await import('node:os')).cpus()[0].model}, ${(await import('node:os')).cpus().length} cores`,
-    scenario: { domain: domainArg, labels: labelsArg, ...(labelsArg !== 'gt' ? { teacher: teacherArg ?? { model: 'fastestdet' } } : {}), seed: seedArg, schedule: scheduleOf(domainArg, SHIFT_FRAMES), heads: headsArg() ?? DEFAULT_ADAPT_HEADS },
+    scenario: { domain: domainArg, labels: labelsArg, ...(labelsArg !== 'gt' ? { teacher: teacherArg ?? { model: DEFAULT_TEACHER_MODEL } } : {}), seed: seedArg, schedule: scheduleOf(domainArg, SHIFT_FRAMES), heads: headsArg() ?? DEFAULT_ADAPT_HEADS },
     bags: { day: dayBag, shifted: shiftBag, old_domain_check: refBag, shifted_minutes: SHIFT_FRAMES / 600 },
     same_drive_by_day: { last_fifth: pick(dayHook.got!.last) },
     reference_training_domain: pick(ref.metrics),

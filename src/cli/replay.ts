@@ -10,7 +10,7 @@ import { DEFAULT_INFERENCE } from '../pipeline/perception-worker.js';
 import { DEFAULT_READER, replay } from '../replay/replay.js';
 import { parseFloatOption, parseIntOption, parseList } from './args.js';
 import { parseLabelMode, parseTeacher, parseTeacherHeads, type LabelMode } from '../adaptation/learner/settings.js';
-import { TEACHER_HEADS, TEACHER_MODELS } from '../adaptation/learner/teacher/types.js';
+import { DEFAULT_TEACHER_MODEL, TEACHER_HEADS, TEACHER_MODELS } from '../adaptation/learner/teacher/types.js';
 import { createProgress, type Progress } from './progress.js';
 import { DEFAULT_MODEL_DIR, DEFAULT_REFERENCE_BAG } from '../core/paths.js';
 import { ADMISSIONS } from '../scheduler/index.js';
@@ -68,7 +68,7 @@ export function registerReplayCommand(program: Command): void {
     .option('--label-delay-ms <ms>', 'with --adapt: annotation delay in bag time', parseFloatOption('--label-delay-ms', 0, 600000), 2000)
     .option('--max-labels <n>', 'with --adapt: most flagged frames that get labels', parseIntOption('--max-labels', 1, 100000), 200)
     .option('--labels <source>', "with --adapt: where labels come from: gt (the bag's ground truth as a late annotator of flagged frames), teacher (label-free: a COCO detector labels flagged frames' boxes), both (the annotator overrides the teacher)", (v: string) => parseLabelMode(v), 'gt' as LabelMode)
-    .option('--teacher <model>', `with --labels teacher|both: the teacher (${TEACHER_MODELS.join(', ')}; default fastestdet, boxes only; package: a perception package of this format labels lanes, and boxes or depth if asked)`, parseTeacher)
+    .option('--teacher <model>', `with --labels teacher|both: the teacher (${TEACHER_MODELS.join(', ')}; default ${DEFAULT_TEACHER_MODEL}: the bundled real-roads candidate labels lanes (--teacher-heads for boxes or depth); fastestdet labels boxes)`, parseTeacher)
     .option('--teacher-weights <path>', "with --teacher: the teacher's weights (package: its folder; default: the bundled one)")
     .option('--teacher-heads <list>', `with --teacher package: what it labels (${TEACHER_HEADS.join(', ')}; default seg)`, (v: string) => parseTeacherHeads(v))
     .option('--gate-margin <d>', "with --adapt: the new-domain score a candidate must gain to be promoted (default 0.01)", parseFloatOption('--gate-margin', 0, 1))
@@ -101,7 +101,7 @@ export function registerReplayCommand(program: Command): void {
             maxLabels: o.maxLabels,
             labels: o.labels,
             ...(o.teacher !== undefined || o.teacherWeights !== undefined || o.teacherHeads !== undefined
-              ? { teacher: { model: o.teacher ?? 'fastestdet', ...(o.teacherWeights !== undefined ? { weights: o.teacherWeights } : {}), ...(o.teacherHeads !== undefined ? { heads: o.teacherHeads } : {}) } }
+              ? { teacher: { model: o.teacher ?? DEFAULT_TEACHER_MODEL, ...(o.teacherWeights !== undefined ? { weights: o.teacherWeights } : {}), ...(o.teacherHeads !== undefined ? { heads: o.teacherHeads } : {}) } }
               : {}),
             gate: { ...(o.gateMargin !== undefined ? { margin: o.gateMargin } : {}), ...(o.gateTolerance !== undefined ? { tolerance: o.gateTolerance } : {}) },
             manualFlags: o.flag,

@@ -18,7 +18,7 @@ import { Annotator } from '../adaptation/learner/labels.js';
 import { labelToMessage } from '../adaptation/protocol/wire.js';
 import { manualFlagStamp, type ManualFlagSpec } from './manual-flags.js';
 import type { LabelMode } from '../adaptation/learner/settings.js';
-import type { TeacherHead, TeacherModel } from '../adaptation/learner/teacher/types.js';
+import { DEFAULT_TEACHER_MODEL, type TeacherHead, type TeacherModel } from '../adaptation/learner/teacher/types.js';
 import type { GateOptions } from '../adaptation/learner/gate.js';
 
 export interface AdaptReplayOptions {
@@ -42,7 +42,7 @@ export interface AdaptReplayOptions {
   heads?: readonly HeadName[];
   /** Where labels come from (default gt: the bag's ground truth as the annotator). */
   labels?: LabelMode;
-  /** With labels teacher or both: the teacher (default FastestDet, boxes only; the learner's --teacher-* options). */
+  /** With labels teacher or both: the teacher (default DEFAULT_TEACHER_MODEL; the learner's --teacher-* options). */
   teacher?: { model: TeacherModel; weights?: string; heads?: readonly TeacherHead[]; threshold?: number };
   /** The learner's gate (default: the learner's: margin 0.01, tolerance 0.01, teacher confidence 0.95). */
   gate?: GateOptions;
@@ -322,10 +322,10 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
   };
 }
 
-/** The learner's --teacher* arguments (default FastestDet). */
+/** The learner's --teacher* arguments (default DEFAULT_TEACHER_MODEL). */
 function teacherArgs(t: AdaptReplayOptions['teacher']): string[] {
   return [
-    '--teacher', t?.model ?? 'fastestdet',
+    '--teacher', t?.model ?? DEFAULT_TEACHER_MODEL,
     ...(t?.weights !== undefined ? ['--teacher-weights', t.weights] : []),
     ...(t?.heads !== undefined ? ['--teacher-heads', t.heads.join(',')] : []),
     ...(t?.threshold !== undefined ? ['--teacher-threshold', String(t.threshold)] : []),

@@ -204,7 +204,7 @@ export async function createRosLearnerCore(params: LearnerParams, log: NodeLog, 
   const teacher = source === 'teacher' || source === 'both'
     ? await Teacher.create({
         model: get('teacher_model') as TeacherModel,
-        threshold: get('teacher_threshold') as number,
+        ...((get('teacher_threshold') as number) > 0 ? { threshold: get('teacher_threshold') as number } : {}),
         ...(teacherWeights ? { weights: teacherWeights } : {}),
         ...(teacherHeads.length > 0 ? { heads: teacherHeads } : {}),
       })

@@ -230,7 +230,7 @@ describe('online adaptation on the ROS nodes', () => {
     const rcl = await world();
     const perception = await startPerception(rcl, []);
     const lines: string[] = [];
-    const learnerNode = await startLearner(rcl, perception, lines, { label_source: 'teacher', gate_teacher_confidence: 0.9, gate_margin: 0.02 });
+    const learnerNode = await startLearner(rcl, perception, lines, { label_source: 'teacher', teacher_model: 'fastestdet', gate_teacher_confidence: 0.9, gate_margin: 0.02 });
     const core = learnerNode.core as RosLearnerCore;
     await until('the learner to reach perception over the channel', () => perception.adaptation!.counts().learnerConnected, rcl);
     await drive(rcl, perception, good);
@@ -254,11 +254,11 @@ describe('online adaptation on the ROS nodes', () => {
     }
   }, 120_000);
 
-  it('label-free with a package teacher: teacher_heads seg stores its lane / drivable masks as the teacher\'s, and no boxes', async () => {
+  it('label-free by default: the bundled package teacher stores its lane / drivable masks as the teacher\'s, and no boxes', async () => {
     const rcl = await world();
     const perception = await startPerception(rcl, []);
     const lines: string[] = [];
-    const learnerNode = await startLearner(rcl, perception, lines, { label_source: 'teacher', teacher_model: 'package', teacher_heads: 'seg', teacher_threshold: 0.5 });
+    const learnerNode = await startLearner(rcl, perception, lines, { label_source: 'teacher' }); // the defaults: the bundled package teacher, lanes
     const core = learnerNode.core as RosLearnerCore;
     await until('the learner to reach perception over the channel', () => perception.adaptation!.counts().learnerConnected, rcl);
     await drive(rcl, perception, good);

@@ -2,7 +2,7 @@
  * A perception package of this product's format as a teacher: another, larger or more robust
  * model with the same classes (e.g. the real-roads candidate, `models/candidates/real`, whose
  * COCO-pretrained backbone loses less at night and labels lanes better in every domain measured:
- * docs/experiments/2026-12-07-package-teacher.md). Unlike the COCO detectors it speaks this
+ * docs/experiments/2026-12-06-package-teacher.md). Unlike the COCO detectors it speaks this
  * product's conventions (our classes, our box extents, our lane and drivable masks, metric depth),
  * so it can label every head, not boxes only.
  *
@@ -79,7 +79,7 @@ export class PackageTeacher {
    * pixel of the same class (else 255, ignore), a depth within 20 % (else 0, invalid). Mirror
    * agreement is a cheap confidence for an argmax mask: on synthetic drives it raised the
    * teacher's lane IoU on the pixels kept by 0.04–0.06 while leaving 1–5 % out
-   * (docs/experiments/2026-12-07-package-teacher.md).
+   * (docs/experiments/2026-12-06-package-teacher.md).
    */
   async run(frame: TeacherFrame, threshold: number, dense: { lane: boolean; depth: boolean }, flip = true): Promise<PackageLabels> {
     const a = await this.once(frame, threshold, dense);

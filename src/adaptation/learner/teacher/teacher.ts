@@ -21,7 +21,7 @@ import { mapToClasses, nmsByGroup, type RawBox } from './coco.js';
 import { TEACHER_HEADS, TEACHER_MODELS, type TeacherBox, type TeacherFrame, type TeacherHead, type TeacherModel, type TeacherResult } from './types.js';
 import type { PackageTeacher } from './package-teacher.js';
 
-/** A package teacher's box threshold (its heat; docs/experiments/2026-12-07-package-teacher.md). */
+/** A package teacher's box threshold (its heat; docs/experiments/2026-12-06-package-teacher.md). */
 const PACKAGE_THRESHOLD = 0.5;
 
 /**
@@ -40,7 +40,7 @@ export const NMS_IOU = 0.35;
 
 /** The package teacher's default: the real-roads candidate (COCO-pretrained backbone; models/candidates/real/PROVENANCE.md). */
 export const PACKAGE_TEACHER_DIR = join(PACKAGE_ROOT, 'models', 'candidates', 'real');
-/** The heads a package teacher labels by default (docs/experiments/2026-12-07-package-teacher.md). */
+/** The heads a package teacher labels by default (docs/experiments/2026-12-06-package-teacher.md). */
 export const PACKAGE_TEACHER_HEADS: readonly TeacherHead[] = ['seg'];
 
 export interface TeacherOptions {

@@ -41,3 +41,9 @@ export const TEACHER_HEADS: readonly TeacherHead[] = ['det', 'seg', 'depth'];
  */
 export type TeacherModel = 'fastestdet' | 'nanodet' | 'centernet' | 'package';
 export const TEACHER_MODELS: readonly TeacherModel[] = ['fastestdet', 'nanodet', 'centernet', 'package'];
+/**
+ * The label-free default: the bundled real-roads candidate as a package teacher, labelling lanes.
+ * FastestDet's boxes recovered nothing on any shift (0 %, −0.3 %); the candidate's lanes
+ * 8–14 % (docs/experiments/2026-12-06-package-teacher.md).
+ */
+export const DEFAULT_TEACHER_MODEL: TeacherModel = 'package';
