@@ -79,5 +79,14 @@ describe('adaptive-perception CLI', () => {
     const gateRange = await cli(['learner', '--model', 'models/default', '--keys', dir, '--state', dir, '--uplink', 'tcp://127.0.0.1:1', '--downlink', 'tcp://127.0.0.1:2', '--gate-margin', '2']);
     expect(gateRange.code).not.toBe(0);
     expect(gateRange.stderr).toMatch(/--gate-margin/);
+    const teacherAlone = await cli(['replay', 'bags/day_front.mcap', '--adapt', '--teacher', 'package', '--out', join(dir, 'o')]);
+    expect(teacherAlone.code).toBe(1);
+    expect(teacherAlone.stderr).toMatch(/--teacher chooses the label-free teacher: it needs --adapt --labels teacher or both/);
+    const teacherHeads = await cli(['replay', 'bags/day_front.mcap', '--adapt', '--labels', 'teacher', '--teacher-heads', 'seg,lane', '--out', join(dir, 'o')]);
+    expect(teacherHeads.code).not.toBe(0);
+    expect(teacherHeads.stderr).toMatch(/--teacher-heads must be distinct heads among det, seg, depth, got 'seg,lane'/);
+    const teacherModel = await cli(['replay', 'bags/day_front.mcap', '--adapt', '--labels', 'teacher', '--teacher', 'yolo', '--out', join(dir, 'o')]);
+    expect(teacherModel.code).not.toBe(0);
+    expect(teacherModel.stderr).toMatch(/--teacher must be one of fastestdet, nanodet, centernet, package, got 'yolo'/);
   });
 });
