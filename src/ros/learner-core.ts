@@ -210,6 +210,7 @@ export async function createRosLearnerCore(params: LearnerParams, log: NodeLog, 
       })
     : undefined;
   if (teacher) log('info', `learner: teacher ${teacher.description} at threshold ${teacher.threshold} labels flagged frames' ${teacher.heads.join(', ')}`);
+  if (teacher?.isSameModelAs(pkg.manifest)) log('warn', `learner: the teacher is the model being adapted (${teacher.description}); its labels teach it nothing — set teacher_weights to another package`);
   return RosLearnerCore.open({
     ...(teacher ? { teacher } : {}),
     manifest: pkg.manifest,

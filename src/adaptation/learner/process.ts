@@ -47,6 +47,7 @@ export async function runLearner(o: LearnerProcessOptions): Promise<void> {
   await mkdir(o.stateDir, { recursive: true });
   const teacher = o.teacher ? await Teacher.create(o.teacher) : undefined;
   if (teacher) o.log(`teacher: ${teacher.description} labels ${teacher.heads.join(', ')} (box threshold ${teacher.threshold})`);
+  if (teacher?.isSameModelAs(pkg.manifest)) o.log(`teacher: warning: the teacher is the model being adapted (${teacher.description}); its labels teach it nothing — pass another package (--teacher-weights)`);
   const service = await LearnerService.open({
     ...(teacher ? { teacher } : {}),
     manifest: pkg.manifest,

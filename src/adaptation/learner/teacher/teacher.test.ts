@@ -288,6 +288,14 @@ describe('Teacher (a perception package: the real-roads candidate)', () => {
     await expectInvalid(Teacher.create({ flip: true }), 'flip');
   });
 
+  it('knows when it is the model being adapted', async () => {
+    expect(teacher.isSameModelAs({ name: 'real', version: '2.0.0' })).toBe(true);
+    expect(teacher.isSameModelAs({ name: 'default', version: '1.0.0' })).toBe(false);
+    const coco = await Teacher.create();
+    expect(coco.isSameModelAs({ name: 'real', version: '2.0.0' })).toBe(false);
+    await coco.dispose();
+  });
+
   it('reports a folder that is not a package as a model error naming it', async () => {
     const err = await Teacher.create({ model: 'package', weights: '/nonexistent/pkg' }).then(() => null, (e: unknown) => e);
     expect(isPerceptionError(err, 'MODEL_RUNTIME'), String(err)).toBe(true);

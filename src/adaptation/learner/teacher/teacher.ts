@@ -152,6 +152,15 @@ export class Teacher {
     return new Teacher(backend, model, threshold, tiles, [...heads], flip);
   }
 
+  /**
+   * Whether this is a package teacher holding the very model being adapted (same name and
+   * version): its labels are the student's own outputs and teach it nothing.
+   */
+  isSameModelAs(manifest: { readonly name: string; readonly version: string }): boolean {
+    const b = this.backend;
+    return b?.kind === 'package' && b.teacher.id === `${manifest.name}@${manifest.version}`;
+  }
+
   /** For logs: the model, and for a package teacher the package's name and version. */
   get description(): string {
     const b = this.backend;
