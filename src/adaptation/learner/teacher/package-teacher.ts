@@ -55,7 +55,9 @@ export class PackageTeacher {
     const { decodeFrame } = await import('../../../engine/frame-result.js');
     let engine: EngineT;
     try {
-      engine = await Engine.create({ modelDir: dir, providers: ['cpu'], threads: 1 });
+      // fp32 whatever precision the student runs at (replay's --precision reaches this process
+      // through the environment): a teacher's labels are worth its full precision.
+      engine = await Engine.create({ modelDir: dir, providers: ['cpu'], threads: 1, precision: 'fp32' });
     } catch (err) {
       throw new PerceptionError('MODEL_RUNTIME', `cannot load the teacher package ${dir}: ${(err as Error).message}`, { file: dir }, { cause: err });
     }

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isPerceptionError } from '../../../core/errors.js';
 import { COCO, COCO_NAMES, cocoKind, iou, mapToClasses, nmsByGroup, type RawBox } from './coco.js';
 import { Teacher, type TeacherOptions } from './teacher.js';
+import { PRECISION_ENV } from '../../../engine/engine.js';
 import type { TeacherBox, TeacherFrame } from './types.js';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'day-1234-12');
@@ -286,6 +287,19 @@ describe('Teacher (a perception package: the real-roads candidate)', () => {
     await expectInvalid(Teacher.create({ model: 'package', heads: ['lane'] as unknown as TeacherOptions['heads'] }), 'heads');
     await expectInvalid(Teacher.create({ model: 'package', tiles: true }), 'tiles');
     await expectInvalid(Teacher.create({ flip: true }), 'flip');
+  });
+
+  it('runs at fp32 whatever precision the student is told through the environment', async () => {
+    const before = process.env[PRECISION_ENV];
+    process.env[PRECISION_ENV] = 'int8'; // the candidate has no int8 variant: an engine honouring this would refuse
+    try {
+      const t = await Teacher.create({ model: 'package' });
+      expect((await t.label(data.frame)).lane).toBeDefined();
+      await t.dispose();
+    } finally {
+      if (before === undefined) delete process.env[PRECISION_ENV];
+      else process.env[PRECISION_ENV] = before;
+    }
   });
 
   it('knows when it is the model being adapted', async () => {

