@@ -95,6 +95,44 @@ describe('replay --adapt', () => {
     }
   }, 180_000);
 
+  it('label-free and both: the budget bounds the annotator only; the package teacher labels every flagged frame, lanes as its own', async () => {
+    const lines: string[] = [];
+    const hooks = await adaptHooks({
+      modelDir: MODEL,
+      workDir: join(dir, 'run-both'),
+      referenceBag: join(ROOT, 'bags', 'day_front.mcap'),
+      referenceFrames: 10,
+      labelDelayMs: 500,
+      maxLabels: 4,
+      labels: 'both',
+      heads: ['seg'],
+      stepsPerCandidate: 1_000_000, // no gate: this test is about who labels what
+      log: (l) => lines.push(l),
+      spawnLearner: (args) => spawn(process.execPath, [BIN, ...args, '--sched', 'normal', '--nice', '10'], { stdio: ['ignore', 'ignore', 'pipe'] }),
+    });
+    let a: AdaptSummary;
+    try {
+      const s = await replay({ bag, modelDir: MODEL, outDir: join(dir, 'out-both'), providers: ['cpu'], rate: 1, hooks });
+      a = (s as unknown as { adaptation: AdaptSummary }).adaptation;
+    } finally {
+      await hooks.close();
+    }
+    expect(lines.some((l) => /teacher: package real@.* labels seg/.test(l)), lines.join('\n')).toBe(true);
+    expect(a.flags).toBeGreaterThan(4); // not capped by the annotator's budget
+    const store = SampleStore.open(join(dir, 'run-both', 'learner-state', 'samples.db'));
+    try {
+      const fresh = store.list({ domain: 'new', labeled: true }).map((i) => store.get(i.id).labels);
+      const byAnnotator = fresh.filter((l) => l.boxes !== undefined);
+      const byTeacherOnly = fresh.filter((l) => l.boxes === undefined && l.laneSource === 'teacher');
+      expect(byAnnotator.length).toBeGreaterThan(0);
+      expect(byAnnotator.length).toBeLessThanOrEqual(4);
+      for (const l of byAnnotator) expect(l.boxSource ?? 'annotator').toBe('annotator');
+      expect(byTeacherOnly.length).toBeGreaterThan(0);
+    } finally {
+      store.close();
+    }
+  }, 180_000);
+
   it('perception keeps running when the learner is killed mid-run', async () => {
     const lines: string[] = [];
     let child: ChildProcess | undefined;

@@ -66,7 +66,7 @@ export function registerReplayCommand(program: Command): void {
     .option('--reference <bag>', 'with --adapt: bag(s) of the training domains with ground truth, comma-separated (old-domain reference set)', DEFAULT_REFERENCE_BAG)
     .option('--reference-frames <n>', 'with --adapt: reference frames sent to the learner', parseIntOption('--reference-frames', 1, 10000), 40)
     .option('--label-delay-ms <ms>', 'with --adapt: annotation delay in bag time', parseFloatOption('--label-delay-ms', 0, 600000), 2000)
-    .option('--max-labels <n>', 'with --adapt: most flagged frames that get labels', parseIntOption('--max-labels', 1, 100000), 200)
+    .option('--max-labels <n>', "with --adapt: most flagged frames the annotator labels (a teacher, --labels teacher|both, labels every flagged frame)", parseIntOption('--max-labels', 1, 100000), 200)
     .option('--labels <source>', "with --adapt: where labels come from: gt (the bag's ground truth as a late annotator of flagged frames), teacher (label-free: a COCO detector labels flagged frames' boxes), both (the annotator overrides the teacher)", (v: string) => parseLabelMode(v), 'gt' as LabelMode)
     .option('--teacher <model>', `with --labels teacher|both: the teacher (${TEACHER_MODELS.join(', ')}; default ${DEFAULT_TEACHER_MODEL}: the bundled real-roads candidate labels lanes (--teacher-heads for boxes or depth); fastestdet labels boxes)`, parseTeacher)
     .option('--teacher-weights <path>', "with --teacher: the teacher's weights (package: its folder; default: the bundled one)")

@@ -31,6 +31,7 @@ export interface AdaptReplayOptions {
   /** Reference frames in all, shared evenly between the bags (the first frames of each). */
   referenceFrames: number;
   labelDelayMs: number;
+  /** Most flagged frames the annotator labels (labels gt or both); a teacher labels every flagged frame. */
   maxLabels: number;
   log: (line: string) => void;
   /** Learner cadence: training steps between gate decisions, labelled samples before training. */
@@ -157,6 +158,8 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
   let droppedWhileSwapping = 0;
   let onTruth: (camera: string, stampNs: bigint, part: Truth) => void = () => {};
   let annotatorLabels = 0;
+  /** Flagged frames handed to the annotator (at most maxLabels). */
+  let annotatedFlags = 0;
   const pollLabels = () => {
     if (!adapt) return;
     for (const ev of annotator.poll(bagTimeS() * 1000)) {
@@ -202,14 +205,21 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
         keys: perceptionId.curve,
         allowedLearners: [learnerId.curve.publicKey],
         signers: [learnerId.signing.publicKey],
-        maxFlags: o.maxLabels,
+        // --max-labels is a person's time: it bounds the annotator's labels. A teacher's cost
+        // nobody's, so with a teacher flags are bounded by the flagger's rate alone; with both,
+        // the annotator labels the first maxLabels flagged frames and the teacher every one.
+        ...(labels === 'gt' ? { maxFlags: o.maxLabels } : {}),
         // Adaptation wants its label budget spent early in a drive: 2 flags a second, bursts of 10.
         flagger: { perMinute: 120, burst: 10 },
         now: () => bagTimeS(),
         log: (_level, line) => o.log(`adapt: ${line}`),
         probeRun: ctx.probe,
         takeHeld: ctx.takeHeld,
-        onFlag: (f) => annotate && f.sent && annotator.onFlag(bagTimeS() * 1000, f.result.camera, f.result.stampNs),
+        onFlag: (f) => {
+          if (!annotate || !f.sent || annotatedFlags >= o.maxLabels) return;
+          annotatedFlags++;
+          annotator.onFlag(bagTimeS() * 1000, f.result.camera, f.result.stampNs);
+        },
         referenceSet: bagReferenceSource({
           bags: typeof o.referenceBag === 'string' ? [o.referenceBag] : o.referenceBag,
           frames: o.referenceFrames,
