@@ -22,7 +22,7 @@ import { dirname, join } from 'node:path';
 import { PerceptionError } from '../../../core/errors.js';
 import { mapToClasses, nmsByGroup, type RawBox } from './coco.js';
 import { TEACHER_HEADS, TEACHER_MODELS, type TeacherBox, type TeacherFrame, type TeacherHead, type TeacherModel, type TeacherResult } from './types.js';
-import type { PackageTeacher } from './package-teacher.js';
+import type { PackageLabels, PackageTeacher } from './package-teacher.js';
 
 /** A package teacher's box threshold (its heat; docs/experiments/2026-12-06-package-teacher.md). */
 const PACKAGE_THRESHOLD = 0.5;
@@ -178,11 +178,11 @@ export class Teacher {
     checkFrame(frame);
     const backend = this.backend;
     if (backend === null) throw new PerceptionError('INVALID_ARGUMENT', `teacher (${this.model}) is disposed`, { field: 'teacher', model: this.model });
-    const run = backend.kind === 'coco'
+    const run: Promise<PackageLabels> = backend.kind === 'coco'
       ? backend.detector.detect(frame, this.threshold, this.tiles).then((raw) => ({ boxes: mapToClasses(nmsByGroup(raw, NMS_IOU)) }))
       : backend.teacher.run(frame, this.threshold, { lane: this.heads.includes('seg'), depth: this.heads.includes('depth') }, this.flip);
     this.inflight.add(run);
-    let out: Awaited<typeof run>;
+    let out: PackageLabels;
     try {
       out = await run;
     } finally {
@@ -198,8 +198,7 @@ export class Teacher {
       }
       boxes.sort((a, b) => b.score - a.score);
     }
-    const dense = out as { lane?: TeacherResult['lane']; depth?: TeacherResult['depth'] };
-    return { boxes, ...(dense.lane ? { lane: dense.lane } : {}), ...(dense.depth ? { depth: dense.depth } : {}) };
+    return { boxes, ...(out.lane ? { lane: out.lane } : {}), ...(out.depth ? { depth: out.depth } : {}) };
   }
 
   /** Frees the model once the labels in progress are done. Idempotent; `label` afterwards rejects. */
