@@ -1,6 +1,7 @@
 /**
  * The adaptation scenarios, runnable:
  *   npm run -s adaptation -- [--domain night|rain|camshift|newpaint|mixed] [--labels gt|teacher|both]
+ *                            [--teacher M] [--teacher-heads H] [--teacher-weights DIR] [--camera-height M]
  *                            [--model DIR]
  *                            [--seed N] [--quick | --minutes M] [--json] [--heads det,seg,depth]
  *
@@ -23,8 +24,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { adaptHooks } from '../src/replay/adapt.js';
-import { DEFAULT_ADAPT_HEADS, parseHeads, parseLabelMode, parseTeacher, parseTeacherHeads } from '../src/adaptation/learner/settings.js';
-import { DEFAULT_TEACHER_MODEL } from '../src/adaptation/learner/teacher/types.js';
+import { DEFAULT_ADAPT_HEADS, parseCameraHeight, parseHeads, parseLabelMode, parseTeacher, parseTeacherHeads } from '../src/adaptation/learner/settings.js';
+import { DEFAULT_CAMERA_HEIGHT_M, DEFAULT_TEACHER_MODEL } from '../src/adaptation/learner/teacher/types.js';
 import type { Domain } from '../src/sim/domains.js';
 import type { HeadName } from '../src/model/manifest.js';
 import { writeSimBag } from '../src/sim/bag-writer.js';
@@ -58,12 +59,17 @@ type Scenario = (typeof SCENARIOS)[number];
 const domainArg = (arg('--domain') ?? 'newpaint') as Scenario;
 if (!SCENARIOS.includes(domainArg)) throw new Error(`--domain must be one of ${SCENARIOS.join(', ')}, got '${domainArg}'`);
 const labelsArg = parseLabelMode(arg('--labels') ?? 'gt');
-/** `--teacher MODEL [--teacher-heads seg] [--teacher-weights DIR]`: the label-free teacher (default DEFAULT_TEACHER_MODEL). */
-const teacherArg = arg('--teacher') !== undefined || arg('--teacher-heads') !== undefined || arg('--teacher-weights') !== undefined
+/**
+ * `--teacher MODEL [--teacher-heads seg] [--teacher-weights DIR] [--camera-height M]`: the
+ * label-free teacher (default DEFAULT_TEACHER_MODEL; the ground-plane depth cue told the cameras
+ * are DEFAULT_CAMERA_HEIGHT_M above the road, as the sim's are in every domain but camshift).
+ */
+const teacherArg = arg('--teacher') !== undefined || arg('--teacher-heads') !== undefined || arg('--teacher-weights') !== undefined || arg('--camera-height') !== undefined
   ? {
       model: parseTeacher(arg('--teacher') ?? DEFAULT_TEACHER_MODEL),
       ...(arg('--teacher-heads') !== undefined ? { heads: parseTeacherHeads(arg('--teacher-heads')!) } : {}),
       ...(arg('--teacher-weights') !== undefined ? { weights: arg('--teacher-weights')! } : {}),
+      ...(arg('--camera-height') !== undefined ? { cameraHeightM: parseCameraHeight(arg('--camera-height')!) } : {}),
     }
   : undefined;
 const seedArg = Number(arg('--seed') ?? 4711);
@@ -169,7 +175,7 @@ async function main(): Promise<void> {
   const result = {
     date: new Date().toISOString().slice(0, 10),
     machine: `${(await import('node:os')).cpus()[0].model}, ${(await import('node:os')).cpus().length} cores`,
-    scenario: { domain: domainArg, labels: labelsArg, ...(labelsArg !== 'gt' ? { teacher: teacherArg ?? { model: DEFAULT_TEACHER_MODEL } } : {}), seed: seedArg, schedule: scheduleOf(domainArg, SHIFT_FRAMES), heads: headsArg() ?? DEFAULT_ADAPT_HEADS },
+    scenario: { domain: domainArg, labels: labelsArg, ...(labelsArg !== 'gt' ? { teacher: { cameraHeightM: DEFAULT_CAMERA_HEIGHT_M, ...(teacherArg ?? { model: DEFAULT_TEACHER_MODEL }) } } : {}), seed: seedArg, schedule: scheduleOf(domainArg, SHIFT_FRAMES), heads: headsArg() ?? DEFAULT_ADAPT_HEADS },
     bags: { day: dayBag, shifted: shiftBag, old_domain_check: refBag, shifted_minutes: SHIFT_FRAMES / 600 },
     same_drive_by_day: { last_fifth: pick(dayHook.got!.last) },
     reference_training_domain: pick(ref.metrics),

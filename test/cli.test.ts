@@ -88,5 +88,11 @@ describe('adaptive-perception CLI', () => {
     const teacherModel = await cli(['replay', 'bags/day_front.mcap', '--adapt', '--labels', 'teacher', '--teacher', 'yolo', '--out', join(dir, 'o')]);
     expect(teacherModel.code).not.toBe(0);
     expect(teacherModel.stderr).toMatch(/--teacher must be one of fastestdet, nanodet, centernet, package, got 'yolo'/);
+    const heightAlone = await cli(['replay', 'bags/day_front.mcap', '--adapt', '--camera-height', '1.2', '--out', join(dir, 'o')]);
+    expect(heightAlone.code).toBe(1);
+    expect(heightAlone.stderr).toMatch(/--camera-height chooses the label-free teacher: it needs --adapt --labels teacher or both/);
+    const heightRange = await cli(['replay', 'bags/day_front.mcap', '--adapt', '--labels', 'teacher', '--camera-height', '0.05', '--out', join(dir, 'o')]);
+    expect(heightRange.code).not.toBe(0);
+    expect(heightRange.stderr).toMatch(/--camera-height must be 0 \(off\) or the cameras' height above the road in metres, 0.1..20, got '0.05'/);
   });
 });

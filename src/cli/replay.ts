@@ -9,8 +9,8 @@ import { PRECISION_ENV } from '../engine/engine.js';
 import { DEFAULT_INFERENCE } from '../pipeline/perception-worker.js';
 import { DEFAULT_READER, replay } from '../replay/replay.js';
 import { parseFloatOption, parseIntOption, parseList } from './args.js';
-import { parseLabelMode, parseTeacher, parseTeacherHeads, type LabelMode } from '../adaptation/learner/settings.js';
-import { DEFAULT_TEACHER_MODEL, TEACHER_HEADS, TEACHER_MODELS } from '../adaptation/learner/teacher/types.js';
+import { parseCameraHeight, parseLabelMode, parseTeacher, parseTeacherHeads, type LabelMode } from '../adaptation/learner/settings.js';
+import { DEFAULT_CAMERA_HEIGHT_M, DEFAULT_TEACHER_MODEL, TEACHER_HEADS, TEACHER_MODELS } from '../adaptation/learner/teacher/types.js';
 import { createProgress, type Progress } from './progress.js';
 import { DEFAULT_MODEL_DIR, DEFAULT_REFERENCE_BAG } from '../core/paths.js';
 import { ADMISSIONS } from '../scheduler/index.js';
@@ -71,6 +71,7 @@ export function registerReplayCommand(program: Command): void {
     .option('--teacher <model>', `with --labels teacher|both: the teacher (${TEACHER_MODELS.join(', ')}; default ${DEFAULT_TEACHER_MODEL}: the bundled real-roads candidate labels lanes (--teacher-heads for boxes or depth); fastestdet labels boxes)`, parseTeacher)
     .option('--teacher-weights <path>', "with --teacher: the teacher's weights (package: its folder; default: the bundled one)")
     .option('--teacher-heads <list>', `with --teacher package: what it labels (${TEACHER_HEADS.join(', ')}; default seg)`, (v: string) => parseTeacherHeads(v))
+    .option('--camera-height <m>', `with --labels teacher|both: the cameras' height above the road (m) for label-free depth from the road's geometry; 0: off (default ${DEFAULT_CAMERA_HEIGHT_M})`, (v: string) => parseCameraHeight(v))
     .option('--gate-margin <d>', "with --adapt: the new-domain score a candidate must gain to be promoted (default 0.01)", parseFloatOption('--gate-margin', 0, 1))
     .option('--gate-tolerance <d>', "with --adapt: the old-domain score a candidate may lose, from the shipped weights (default 0.01)", parseFloatOption('--gate-tolerance', 0, 1))
     .option('--flag <camera@stamp>', "with --adapt: flag a camera's frame by hand (repeatable): CAMERA@SECONDS (header stamp) or CAMERA@+SECONDS (from the bag's start)", (v: string, prev: ManualFlagSpec[]) => [...prev, parseManualFlag(v)], [] as ManualFlagSpec[])
@@ -88,7 +89,7 @@ export function registerReplayCommand(program: Command): void {
       for (const [k, flag] of [['gateMargin', '--gate-margin'], ['gateTolerance', '--gate-tolerance']] as const) {
         if (o[k] !== undefined && !o.adapt) throw new PerceptionError('INVALID_ARGUMENT', `${flag} sets the learner's gate: it needs --adapt`, { field: flag });
       }
-      for (const [k, flag] of [['teacher', '--teacher'], ['teacherWeights', '--teacher-weights'], ['teacherHeads', '--teacher-heads']] as const) {
+      for (const [k, flag] of [['teacher', '--teacher'], ['teacherWeights', '--teacher-weights'], ['teacherHeads', '--teacher-heads'], ['cameraHeight', '--camera-height']] as const) {
         if (o[k] !== undefined && !(o.adapt && o.labels !== 'gt')) throw new PerceptionError('INVALID_ARGUMENT', `${flag} chooses the label-free teacher: it needs --adapt --labels teacher or both`, { field: flag });
       }
       const hooks = o.adapt
@@ -100,8 +101,15 @@ export function registerReplayCommand(program: Command): void {
             labelDelayMs: o.labelDelayMs,
             maxLabels: o.maxLabels,
             labels: o.labels,
-            ...(o.teacher !== undefined || o.teacherWeights !== undefined || o.teacherHeads !== undefined
-              ? { teacher: { model: o.teacher ?? DEFAULT_TEACHER_MODEL, ...(o.teacherWeights !== undefined ? { weights: o.teacherWeights } : {}), ...(o.teacherHeads !== undefined ? { heads: o.teacherHeads } : {}) } }
+            ...(o.teacher !== undefined || o.teacherWeights !== undefined || o.teacherHeads !== undefined || o.cameraHeight !== undefined
+              ? {
+                  teacher: {
+                    model: o.teacher ?? DEFAULT_TEACHER_MODEL,
+                    ...(o.teacherWeights !== undefined ? { weights: o.teacherWeights } : {}),
+                    ...(o.teacherHeads !== undefined ? { heads: o.teacherHeads } : {}),
+                    ...(o.cameraHeight !== undefined ? { cameraHeightM: o.cameraHeight } : {}),
+                  },
+                }
               : {}),
             gate: { ...(o.gateMargin !== undefined ? { margin: o.gateMargin } : {}), ...(o.gateTolerance !== undefined ? { tolerance: o.gateTolerance } : {}) },
             manualFlags: o.flag,

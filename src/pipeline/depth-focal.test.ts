@@ -28,6 +28,21 @@ describe('depth from the camera focal', () => {
     expect(f.scale('left')).toBe(1);
   });
 
+  it("intrinsics: camera_info's for the frame's size, else the lens the package assumes, else none", () => {
+    const f = new CameraFocals({ depth: { min_m: 1, max_m: 100, focal: { fx_over_width: 0.5 } } });
+    expect(f.intrinsics('front', { width: 640, height: 360 })).toEqual({ k: [320, 320, 320, 180], depthScale: 1 });
+    f.note('front', info(1280, 1280)); // fy = fx, cy = 0.28 × width
+    const k = f.intrinsics('front', { width: 640, height: 360 })!;
+    expect(k.k).toEqual([640, 1280 * (360 / 720), 320, 1280 * 0.28 * 0.5]);
+    expect(k.depthScale).toBeCloseTo(2, 9);
+    f.note('left', info(640, 0)); // an uncalibrated camera tells nothing
+    expect(f.intrinsics('left', { width: 640, height: 360 })).toEqual({ k: [320, 320, 320, 180], depthScale: 1 });
+    const none = new CameraFocals({ depth: { min_m: 1, max_m: 100 } });
+    expect(none.intrinsics('front', { width: 640, height: 360 })).toBeUndefined();
+    none.note('front', info(640, 320));
+    expect(none.intrinsics('front', { width: 640, height: 360 })?.k[0]).toBe(320);
+  });
+
   it('a package without a focal leaves depth alone, whatever camera_info says', async () => {
     const f = new CameraFocals({ depth: { min_m: 1, max_m: 100 } });
     f.note('front', info(640, 640));

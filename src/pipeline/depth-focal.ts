@@ -57,6 +57,7 @@ export class CameraFocals {
   readonly #focal: DepthFocal | undefined;
   readonly #scales = new Map<string, number>();
   readonly #refused = new Set<string>();
+  readonly #k = new Map<string, { k: [number, number, number, number]; width: number; height: number }>();
 
   constructor(
     manifest: Pick<Manifest, 'depth'>,
@@ -72,6 +73,10 @@ export class CameraFocals {
 
   /** Takes a camera's camera_info; a bad one is reported once per camera and leaves the scale as it was. */
   note(camera: string, info: CameraInfoLike): void {
+    const k = info?.k;
+    if (k?.length === 9 && [k[0], k[4], k[2], k[5]].every((v) => Number.isFinite(v) && v > 0) && Number.isInteger(info.width) && info.width > 0 && Number.isInteger(info.height) && info.height > 0) {
+      this.#k.set(camera, { k: [k[0], k[4], k[2], k[5]], width: info.width, height: info.height });
+    }
     if (!this.#focal) return;
     try {
       const s = depthScale(this.#focal, info, camera);
@@ -95,6 +100,23 @@ export class CameraFocals {
   /** The camera's depth scale now (1: unknown, or no focal in the package). */
   scale(camera: string): number {
     return this.#scales.get(camera) ?? 1;
+  }
+
+  /**
+   * The camera's intrinsics [fx, fy, cx, cy] for an image of `size` (camera_info's, rescaled if
+   * the frames come at another size) with its depth scale; without camera_info, the lens the
+   * package's depth assumes (fx = fy = its fx/width × width, centred; scale 1); undefined when
+   * neither says.
+   */
+  intrinsics(camera: string, size: { readonly width: number; readonly height: number }): { k: [number, number, number, number]; depthScale: number } | undefined {
+    const known = this.#k.get(camera);
+    if (known) {
+      const sx = size.width / known.width, sy = size.height / known.height;
+      return { k: [known.k[0] * sx, known.k[1] * sy, known.k[2] * sx, known.k[3] * sy], depthScale: this.scale(camera) };
+    }
+    if (!this.#focal) return undefined;
+    const f = this.#focal.fx_over_width * size.width;
+    return { k: [f, f, size.width / 2, size.height / 2], depthScale: 1 };
   }
 }
 

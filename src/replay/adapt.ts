@@ -44,7 +44,7 @@ export interface AdaptReplayOptions {
   /** Where labels come from (default gt: the bag's ground truth as the annotator). */
   labels?: LabelMode;
   /** With labels teacher or both: the teacher (default DEFAULT_TEACHER_MODEL; the learner's --teacher-* options). */
-  teacher?: { model: TeacherModel; weights?: string; heads?: readonly TeacherHead[]; threshold?: number };
+  teacher?: { model: TeacherModel; weights?: string; heads?: readonly TeacherHead[]; threshold?: number; cameraHeightM?: number };
   /** The learner's gate (default: the learner's: margin 0.01, tolerance 0.01, teacher confidence 0.95). */
   gate?: GateOptions;
   /** Operator flags (`--flag CAMERA@STAMP`), requested before the first frame. */
@@ -215,6 +215,7 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
         log: (_level, line) => o.log(`adapt: ${line}`),
         probeRun: ctx.probe,
         takeHeld: ctx.takeHeld,
+        intrinsics: ctx.intrinsics,
         onFlag: (f) => {
           if (!annotate || !f.sent || annotatedFlags >= o.maxLabels) return;
           annotatedFlags++;
@@ -339,5 +340,6 @@ function teacherArgs(t: AdaptReplayOptions['teacher']): string[] {
     ...(t?.weights !== undefined ? ['--teacher-weights', t.weights] : []),
     ...(t?.heads !== undefined ? ['--teacher-heads', t.heads.join(',')] : []),
     ...(t?.threshold !== undefined ? ['--teacher-threshold', String(t.threshold)] : []),
+    ...(t?.cameraHeightM !== undefined ? ['--camera-height', String(t.cameraHeightM)] : []),
   ];
 }

@@ -102,7 +102,7 @@ export interface ReplayHooks {
    * inference on this thread they stay in the result and `takeHeld` has nothing.
    */
   held?: readonly OutputName[];
-  start?(ctx: { engine: Engine; perception: Perception; scheduler: Scheduler<FramePayload, FrameOutcome>; bagTimeS: () => number; bagStartNs: bigint; probe: ProbeRun; takeHeld: (camera: string, stampNs: bigint) => Promise<FrameTensors | undefined> }): Promise<void>;
+  start?(ctx: { engine: Engine; perception: Perception; scheduler: Scheduler<FramePayload, FrameOutcome>; bagTimeS: () => number; bagStartNs: bigint; probe: ProbeRun; takeHeld: (camera: string, stampNs: bigint) => Promise<FrameTensors | undefined>; intrinsics: (camera: string, size: { readonly width: number; readonly height: number }) => { k: [number, number, number, number]; depthScale: number } | undefined }): Promise<void>;
   onFrame?(result: FrameResult, image: RgbImage, latencyMs: number): void;
   onTruth?(camera: string, stampNs: bigint, truth: Truth): void;
   onDrop?(camera: string, reason: DropReason): void;
@@ -157,7 +157,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     if (r.focals.enabled) await readFirstCameraInfos(reader, r.info, r.roles, (camera, m) => r.focals.note(camera, m), r.log);
     if (!options.fast) await warmUpOnBagFrames(reader, r.cameraTopics, r.runner, r.scheduler, r.rungs, r.warmUpBatch, r.log);
     let bagNowNs = r.info.startNs;
-    await options.hooks?.start?.({ engine: r.engine, perception: r.perception, scheduler: r.scheduler, bagTimeS: () => nsToSeconds(bagNowNs - r.info.startNs), bagStartNs: r.info.startNs, probe: r.probe, takeHeld: r.takeHeld });
+    await options.hooks?.start?.({ engine: r.engine, perception: r.perception, scheduler: r.scheduler, bagTimeS: () => nsToSeconds(bagNowNs - r.info.startNs), bagStartNs: r.info.startNs, probe: r.probe, takeHeld: r.takeHeld, intrinsics: (camera, size) => r.focals.intrinsics(camera, size) });
     r.scheduler.start();
     loopDelay.enable();
     gc.start();

@@ -1,4 +1,4 @@
-import { PerceptionAdapter, type FlagEvent } from '../adaptation/perception/adapter.js';
+import { PerceptionAdapter, type FlagEvent, type PerceptionAdapterOptions } from '../adaptation/perception/adapter.js';
 import type { FlaggerOptions } from '../adaptation/perception/flagger.js';
 import { FEATURE_OUTPUTS } from '../adaptation/perception/perception-parts.js';
 import { bagReferenceSource } from '../adaptation/perception/reference-set.js';
@@ -74,6 +74,8 @@ export async function openPerceptionAdaptation(o: {
   readonly publishFlagged: (msg: FlaggedFrame) => void;
   readonly log: NodeLog;
   readonly flagger?: FlaggerOptions;
+  /** The cameras' intrinsics (CameraFocals.intrinsics): a teacher's label-free depth cue. */
+  readonly intrinsics?: PerceptionAdapterOptions['intrinsics'];
 }): Promise<PerceptionAdapter> {
   const str = (n: string) => o.get(`adaptation.${n}`) as string;
   const keys = await loadNodeKeys({ dir: str('keys_dir') || rosHomeDir('keys'), self: str('identity'), peer: str('learner_identity'), waitS: o.get('adaptation.peer_wait_s') as number, log: o.log });
@@ -92,6 +94,7 @@ export async function openPerceptionAdaptation(o: {
     flagger: { perMinute: o.get('adaptation.max_flags_per_minute') as number, ...o.flagger },
     log: o.log,
     onFlag: (f) => o.publishFlagged(flaggedFrameMessage(f, manifest)),
+    ...(o.intrinsics ? { intrinsics: o.intrinsics } : {}),
     // On an engine of its own (one ONNX Runtime thread, disposed after): the node's engine is
     // serving the cameras, and the reference frames must not take their turns.
     referenceSet:

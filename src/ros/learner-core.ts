@@ -8,7 +8,7 @@ import { LearnerService, type LearnerServiceOptions, type LearnerState } from '.
 import { initTf } from '../adaptation/learner/tails-tf.js';
 import { Teacher } from '../adaptation/learner/teacher/teacher.js';
 import type { TeacherHead, TeacherModel } from '../adaptation/learner/teacher/types.js';
-import { parseTeacherHeads } from '../adaptation/learner/settings.js';
+import { parseCameraHeight, parseTeacherHeads } from '../adaptation/learner/settings.js';
 import { encodeBundle, modelRef } from '../adaptation/protocol/bundle.js';
 import { keyFingerprint } from '../adaptation/protocol/keys.js';
 import { PerceptionError } from '../core/errors.js';
@@ -207,6 +207,7 @@ export async function createRosLearnerCore(params: LearnerParams, log: NodeLog, 
         ...((get('teacher_threshold') as number) > 0 ? { threshold: get('teacher_threshold') as number } : {}),
         ...(teacherWeights ? { weights: teacherWeights } : {}),
         ...(teacherHeads.length > 0 ? { heads: teacherHeads } : {}),
+        cameraHeightM: parseCameraHeight(String(get('teacher_camera_height')), 'teacher_camera_height'),
       })
     : undefined;
   if (teacher) log('info', `learner: teacher ${teacher.description} at threshold ${teacher.threshold} labels flagged frames' ${teacher.heads.join(', ')}`);

@@ -364,7 +364,7 @@ export class PerceptionNode extends ManagedNode {
     const publishFlagged = (m: FlaggedFrame) => void this.publishFlagged(m);
     try {
       const modelDir = (this.params.get('model_path') as string) || this.#o.defaultModelDir;
-      this.#adaptation = await openPerceptionAdaptation({ get: (n) => this.params.get(n), engine: this.#engine!, modelDir, publishFlagged, log: this.#log, flagger: this.#o.flagger });
+      this.#adaptation = await openPerceptionAdaptation({ get: (n) => this.params.get(n), engine: this.#engine!, modelDir, publishFlagged, log: this.#log, flagger: this.#o.flagger, intrinsics: (camera, size) => this.#focals?.intrinsics(camera, size) });
       this.#log('info', `adaptation on: serving weights v${this.#adaptation.servingVersion}, channel ${this.#adaptation.endpoints.uplink} / ${this.#adaptation.endpoints.downlink}`);
     } catch (err) {
       // Perception without adaptation is still perception: report it, do not refuse to run.

@@ -254,7 +254,7 @@ describe('online adaptation on the ROS nodes', () => {
     }
   }, 120_000);
 
-  it('label-free by default: the bundled package teacher stores its lane / drivable masks as the teacher\'s, and no boxes', async () => {
+  it('label-free by default: the bundled package teacher stores its lane / drivable masks as the teacher\'s, depth from the road\'s geometry, and no boxes', async () => {
     const rcl = await world();
     const perception = await startPerception(rcl, []);
     const lines: string[] = [];
@@ -275,8 +275,14 @@ describe('online adaptation on the ROS nodes', () => {
         expect(lane.data.length).toBe(lane.width * lane.height);
         expect(lane.data.every((v) => v <= 2 || v === 255)).toBe(true); // 255: the mirrored run disagreed
         expect(lane.data.some((v) => v === 2)).toBe(true); // the road in front
-        expect(s.labels.depth).toBeUndefined();
+        // Perception sent the model's view; the road's geometry (a 1.5 m camera) labelled depth.
+        expect(s.labels.depthSource).toBe('teacher');
+        const depth = s.labels.depth!;
+        expect(depth.data.length).toBe(depth.width * depth.height);
+        expect(depth.data.every((v) => Number.isFinite(v) && v >= 0)).toBe(true);
+        expect(depth.data.some((v) => v > 1)).toBe(true);
       }
+      expect(core.status().groundDepth).toBe(3);
     } finally {
       store.close();
     }
@@ -287,6 +293,8 @@ describe('online adaptation on the ROS nodes', () => {
     const perception = await startPerception(rcl, []);
     const err = await startLearner(rcl, perception, [], { label_source: 'teacher', teacher_model: 'package', teacher_heads: 'seg,lanes' }).then(() => null, (e: unknown) => e);
     expect(String(err)).toMatch(/teacher_heads/);
+    const height = await startLearner(rcl, perception, [], { label_source: 'teacher', teacher_camera_height: 0.05 }).then(() => null, (e: unknown) => e);
+    expect(String(height)).toMatch(/teacher_camera_height must be 0 \(off\) or the cameras' height above the road in metres/);
   }, 60_000);
 
   it('a signed bundle file announced on adaptation/weights is swapped in; bad ones are refused and the serving version stays; rollback; a restart serves the last promoted version', async () => {

@@ -28,7 +28,7 @@ export interface LearnerProcessOptions {
   /** Tails trained online (default DEFAULT_ADAPT_HEADS). */
   heads?: readonly HeadName[];
   /** Label-free mode: the teacher that labels flagged frames (TeacherOptions). */
-  teacher?: { model: TeacherModel; threshold?: number; weights?: string; heads?: readonly TeacherHead[] };
+  teacher?: { model: TeacherModel; threshold?: number; weights?: string; heads?: readonly TeacherHead[]; cameraHeightM?: number };
   log: (line: string) => void;
   /** Resolves when the learner should stop (the command: SIGTERM or SIGINT). */
   stop: Promise<void>;
@@ -46,7 +46,7 @@ export async function runLearner(o: LearnerProcessOptions): Promise<void> {
   const server = await loadPublicIdentity(o.keysDir, o.server);
   await mkdir(o.stateDir, { recursive: true });
   const teacher = o.teacher ? await Teacher.create(o.teacher) : undefined;
-  if (teacher) o.log(`teacher: ${teacher.description} labels ${teacher.heads.join(', ')} (box threshold ${teacher.threshold})`);
+  if (teacher) o.log(`teacher: ${teacher.description} labels ${teacher.heads.join(', ')} (box threshold ${teacher.threshold})${teacher.cameraHeightM > 0 ? `; depth from the road's geometry, cameras ${teacher.cameraHeightM} m above it` : ''}`);
   if (teacher?.isSameModelAs(pkg.manifest)) o.log(`teacher: warning: the teacher is the model being adapted (${teacher.description}); its labels teach it nothing — pass another package (--teacher-weights)`);
   const service = await LearnerService.open({
     ...(teacher ? { teacher } : {}),

@@ -12,6 +12,8 @@ import { ADAPT_TRAINER } from './settings.js';
 import { decodeJpeg } from '../../pipeline/image-encode.js';
 import { SlackClosedError, SlackWindow } from './slack-window.js';
 import { SampleStore } from './store.js';
+import type { LabelImage, ModelView } from './store-types.js';
+import { groundPlaneDepth } from './teacher/ground-plane.js';
 import type { TrainerOptions } from './trainer.js';
 
 /**
@@ -73,7 +75,22 @@ export interface FrameLabeler {
   }>;
   /** The heads it labels (default: det only). A frame's boxes count as labelled only where det is one. */
   readonly heads?: readonly string[];
+  /**
+   * Label-free depth from the road's geometry (teacher/ground-plane.ts) for frames that come with
+   * the serving model's view: the cameras' height above the road (m); 0 or absent: off. Its
+   * depth replaces the model's where the fit holds.
+   */
+  readonly cameraHeightM?: number;
   dispose(): Promise<void>;
+}
+
+/** A flagged frame waiting for the teacher: its picture, and the serving model's view when perception sent it. */
+interface TeacherJob {
+  readonly camera: string;
+  readonly stampNs: bigint;
+  readonly image: Uint8Array;
+  readonly cameraSize: { readonly width: number; readonly height: number };
+  readonly view?: ModelView;
 }
 
 /** Flagged frames waiting for the teacher, at most (the oldest go first when more come). */
@@ -101,6 +118,9 @@ export interface LearnerStatus {
 interface LearnerCounts {
   teacherLabels: number;
   teacherBoxes: number;
+  /** Flagged frames whose depth the road's geometry labelled, and those it could not (no road, no plane). */
+  groundDepth: number;
+  groundRefused: number;
   samples: number;
   referenceSamples: number;
   droppedByRate: number;
@@ -119,8 +139,8 @@ export class LearnerService {
   readonly #core: LearnerCore;
   readonly #slack = new SlackWindow();
   readonly #budget: FlagBudget;
-  readonly #toLabel: { camera: string; stampNs: bigint; image: Uint8Array; cameraSize: { width: number; height: number } }[] = [];
-  readonly #n: LearnerCounts = { teacherLabels: 0, teacherBoxes: 0, samples: 0, referenceSamples: 0, droppedByRate: 0, malformed: 0, labels: 0, slackGrants: 0, slackWhilePaused: 0, slackWhileBusy: 0, steps: 0, bundles: 0 };
+  readonly #toLabel: TeacherJob[] = [];
+  readonly #n: LearnerCounts = { teacherLabels: 0, teacherBoxes: 0, groundDepth: 0, groundRefused: 0, samples: 0, referenceSamples: 0, droppedByRate: 0, malformed: 0, labels: 0, slackGrants: 0, slackWhilePaused: 0, slackWhileBusy: 0, steps: 0, bundles: 0 };
   #channel: ChannelClient | undefined;
   #promoted: number;
   #perceptionServing: number | undefined;
@@ -262,7 +282,8 @@ export class LearnerService {
   }
 
   #onSample(msg: Extract<ToLearner, { kind: 'sample' }>): void {
-    const sample = sampleFromMessage(msg);
+    // The view is for the teacher only: the store and the core keep the rest.
+    const { view, ...sample } = sampleFromMessage(msg);
     const now = performance.now();
     if (!this.#budget.allows(sample.domain, now)) {
       this.#n.droppedByRate++;
@@ -274,7 +295,7 @@ export class LearnerService {
     this.#budget.spend(sample.domain, now);
     if (sample.domain === 'old') this.#n.referenceSamples++;
     else if (this.#o.teacher && sample.image) {
-      this.#toLabel.push({ camera: sample.camera, stampNs: sample.stampNs, image: sample.image, cameraSize: sample.cameraSize });
+      this.#toLabel.push({ camera: sample.camera, stampNs: sample.stampNs, image: sample.image, cameraSize: sample.cameraSize, ...(view ? { view } : {}) });
       if (this.#toLabel.length > MAX_TEACHER_QUEUE) this.#toLabel.shift();
     }
     this.#n.samples++;
@@ -326,11 +347,12 @@ export class LearnerService {
   }
 
   /** The teacher labels one flagged frame's boxes (in camera pixels: the picture may have been sent smaller). */
-  async #teach(f: { camera: string; stampNs: bigint; image: Uint8Array; cameraSize: { width: number; height: number } }): Promise<void> {
+  async #teach(f: TeacherJob): Promise<void> {
     try {
       const rgb = await decodeJpeg(f.image);
       const teacher = this.#o.teacher!;
-      const { boxes, lane, depth } = await teacher.label({ rgb: rgb.data, width: rgb.width, height: rgb.height });
+      const { boxes, lane, depth: modelDepth } = await teacher.label({ rgb: rgb.data, width: rgb.width, height: rgb.height });
+      const depth = this.#groundDepth(f) ?? modelDepth;
       const sx = f.cameraSize.width / rgb.width;
       const sy = f.cameraSize.height / rgb.height;
       const classes = this.#o.manifest.classes;
@@ -353,6 +375,20 @@ export class LearnerService {
     } catch (err) {
       this.#o.log('warn', `teacher: frame ${f.camera}@${f.stampNs} not labelled: ${(err as Error).message}`);
     }
+  }
+
+  /** The road's geometric depth of a frame in the model's units, or undefined (cue off, no view, no plane). */
+  #groundDepth(f: TeacherJob): LabelImage<Float32Array> | undefined {
+    const h = this.#o.teacher?.cameraHeightM ?? 0;
+    if (!(h > 0) || !f.view) return undefined;
+    const r = groundPlaneDepth(f.view, { cameraHeightM: h });
+    if (typeof r === 'string') {
+      if (this.#n.groundRefused++ === 0) this.#o.log('info', `ground-plane depth: frame ${f.camera}@${f.stampNs} not labelled (${r}); counted from now on`);
+      return undefined;
+    }
+    this.#n.groundDepth++;
+    const s = f.view.depthScale;
+    return { width: r.depth.width, height: r.depth.height, data: s === 1 ? r.depth.data : r.depth.data.map((v) => v / s) };
   }
 
   /** LearnerCore's publishCandidate port, called with every set the gate promoted: numbered, published, recorded. */

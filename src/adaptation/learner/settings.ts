@@ -1,6 +1,6 @@
 import { HEADS, type HeadName } from '../../model/manifest.js';
 import { PerceptionError } from '../../core/errors.js';
-import { TEACHER_HEADS, TEACHER_MODELS, type TeacherHead, type TeacherModel } from './teacher/types.js';
+import { CAMERA_HEIGHT_RANGE_M, TEACHER_HEADS, TEACHER_MODELS, type TeacherHead, type TeacherModel } from './teacher/types.js';
 import type { TrainerOptions } from './trainer.js';
 
 /**
@@ -51,6 +51,16 @@ export function parseTeacherHeads(v: string, field = '--teacher-heads'): Teacher
     throw new PerceptionError('INVALID_ARGUMENT', `${field} must be distinct heads among ${TEACHER_HEADS.join(', ')}, got '${v}'`, { field });
   }
   return heads as TeacherHead[];
+}
+
+/** `--camera-height M`: the cameras' height above the road for the ground-plane depth cue (0: off). */
+export function parseCameraHeight(v: string, field = '--camera-height'): number {
+  const h = Number(v);
+  const [lo, hi] = CAMERA_HEIGHT_RANGE_M;
+  if (v.trim() === '' || !(h === 0 || (h >= lo && h <= hi))) {
+    throw new PerceptionError('INVALID_ARGUMENT', `${field} must be 0 (off) or the cameras' height above the road in metres, ${lo}..${hi}, got '${v}'`, { field });
+  }
+  return h;
 }
 
 /** `--teacher MODEL`. */

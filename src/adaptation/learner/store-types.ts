@@ -36,6 +36,27 @@ export interface FlaggedSample {
   readonly image?: Uint8Array;
   /** A small summary of what the model predicted (numbers only). */
   readonly predictions?: Readonly<Record<string, number>>;
+  /**
+   * What the serving model made of the frame, for label-free cues (teacher/ground-plane.ts);
+   * sent with the picture when a teacher labels, never stored.
+   */
+  readonly view?: ModelView;
+}
+
+/**
+ * The serving model's metric depth and segmentation of one frame (its output grid), with the
+ * camera's intrinsics in camera pixels and the factor that made the model's depth metric
+ * (src/pipeline/depth-focal.ts: a depth label in the model's units is metres ÷ `depthScale`).
+ */
+export interface ModelView {
+  readonly depth: LabelImage<Float32Array>;
+  /** 0 background, 1 lane marking, 2 drivable (seg_mask's classes). */
+  readonly seg: LabelImage<Uint8Array>;
+  /** The camera's image size: the intrinsics' frame. */
+  readonly cameraSize: { readonly width: number; readonly height: number };
+  /** fx, fy, cx, cy (camera pixels): from camera_info, else what the package's depth assumes. */
+  readonly k: readonly [number, number, number, number];
+  readonly depthScale: number;
 }
 
 /** A ground-truth box in camera pixels (`x1`, `y1` exclusive). */

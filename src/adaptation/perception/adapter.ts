@@ -9,6 +9,7 @@ import { ChannelServer, type ChannelEndpoints } from '../protocol/channel.js';
 import type { LabelMessage, SampleMessage, ToPerception } from '../protocol/channel-codec.js';
 import type { CurveKeys } from '../protocol/keys.js';
 import { sampleToMessage } from '../protocol/wire.js';
+import type { FlaggedSample } from '../learner/store-types.js';
 import { Flagger, type FlagDecision, type FlaggerOptions } from './flagger.js';
 import { flaggedSample, frameHealth, openPerceptionSwaps, REFERENCE_SEND_WAIT_MS, SlackRelay, tailFeatures } from './perception-parts.js';
 import type { OfferResult, ProbeRun, SwapEvent, SwapManager } from './swap.js';
@@ -64,6 +65,12 @@ export interface PerceptionAdapterOptions {
    * with a teacher model. Default: as the learner asks in its ready status (`images: true`).
    */
   readonly sendImages?: boolean;
+  /**
+   * Port: a camera's intrinsics for frames of `size` and the factor its metric depth carries
+   * (CameraFocals.intrinsics). With it, a flagged frame sent with its picture also carries what
+   * the serving model made of it (FlaggedSample.view): the learner's label-free depth cue.
+   */
+  readonly intrinsics?: (camera: string, size: { readonly width: number; readonly height: number }) => { k: [number, number, number, number]; depthScale: number } | undefined;
 }
 
 export interface FlagEvent {
@@ -375,7 +382,7 @@ export class PerceptionAdapter {
       else {
         // The picture is encoded on a libuv thread; the sample goes out when it is ready.
         const send = encodeJpeg(image)
-          .then((jpeg) => this.#slack.sendInSlack(sampleToMessage({ ...sample, image: jpeg })))
+          .then((jpeg) => this.#slack.sendInSlack(sampleToMessage({ ...sample, image: jpeg, ...this.#view(r) })))
           .catch((err: Error) => {
             this.#o.log('warn', `flagged frame ${r.camera}@${r.stampNs}: picture not encoded (${err.message}); sent without it`);
             this.#slack.sendInSlack(sampleToMessage(sample));
@@ -386,6 +393,13 @@ export class PerceptionAdapter {
     }
     this.#o.onFlag?.({ result: r, decision, sent: sample !== undefined, servingVersion: this.servingVersion });
     return sample !== undefined;
+  }
+
+  /** The serving model's depth and segmentation of a flagged frame with its camera's intrinsics ({} without them). */
+  #view(r: FrameResult): { view?: FlaggedSample['view'] } {
+    const cam = this.#o.intrinsics?.(r.camera, r.cameraSize);
+    if (!cam || !r.depth?.data.length || !r.lane?.data.length) return {};
+    return { view: { depth: r.depth, seg: r.lane, cameraSize: r.cameraSize, k: cam.k, depthScale: cam.depthScale } };
   }
 
   /** Sends the reference set from the source, waiting for room in the learner's queue (sent without waiting, frames were dropped: docs/experiments/2026-11-29-latency-and-swaps.md). */

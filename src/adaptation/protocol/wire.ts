@@ -2,7 +2,7 @@ import { PerceptionError } from '../../core/errors.js';
 import { HEADS, type HeadName } from '../../model/manifest.js';
 import type { JsonValue, LabelMessage, SampleMessage, WireTensor } from './channel-codec.js';
 import type { LabelEvent } from '../learner/labels.js';
-import type { FeatureMap, FlaggedSample, FlagReasonKind, GtBox, SampleLabels } from '../learner/store-types.js';
+import type { FeatureMap, FlaggedSample, FlagReasonKind, GtBox, ModelView, SampleLabels } from '../learner/store-types.js';
 
 /**
  * Learner types ↔ channel messages. Feature maps, masks and depth travel as binary tensors;
@@ -18,6 +18,11 @@ export function sampleToMessage(s: FlaggedSample): SampleMessage {
     tensors[`feat_${h}`] = { dtype: 'float32', shape: [f.channels, f.height, f.width], data: f.data };
   }
   if (s.image) tensors.image = { dtype: 'uint8', shape: [s.image.length], data: s.image };
+  const v = s.view;
+  if (v) {
+    tensors.view_depth = { dtype: 'float32', shape: [v.depth.height, v.depth.width], data: v.depth.data };
+    tensors.view_seg = { dtype: 'uint8', shape: [v.seg.height, v.seg.width], data: v.seg.data };
+  }
   return {
     kind: 'sample',
     id: `${s.camera}@${s.stampNs}`,
@@ -31,6 +36,7 @@ export function sampleToMessage(s: FlaggedSample): SampleMessage {
       input_size: [s.inputSize[0], s.inputSize[1]],
       camera_size: [s.cameraSize.width, s.cameraSize.height],
       predictions: { ...(s.predictions ?? {}) },
+      ...(v ? { view: { camera_size: [v.cameraSize.width, v.cameraSize.height], k: [...v.k], depth_scale: v.depthScale } } : {}),
     },
   };
 }
@@ -65,6 +71,29 @@ export function sampleFromMessage(m: SampleMessage): FlaggedSample {
     features,
     ...(image ? { image } : {}),
     predictions: numbers(info.predictions),
+    ...(info.view !== undefined ? { view: viewFromMessage(m, info.view, bad, pair) } : {}),
+  };
+}
+
+/** A sample's ModelView: both maps 2-D and filled, four positive intrinsics, a positive depth scale. */
+function viewFromMessage(m: SampleMessage, v: JsonValue, bad: (why: string) => PerceptionError, pair: (v: JsonValue | undefined, name: string) => [number, number]): ModelView {
+  const o = (v ?? {}) as Record<string, JsonValue>;
+  const map = <T extends 'float32' | 'uint8'>(name: string, dtype: T) => {
+    const t = m.tensors[name];
+    if (!t || t.dtype !== dtype || t.shape.length !== 2 || t.data.length !== t.shape[0] * t.shape[1] || t.data.length === 0) throw bad(`${name} must be a non-empty ${dtype} [H, W] tensor`);
+    return { height: t.shape[0], width: t.shape[1], data: t.data };
+  };
+  const k = o.k;
+  if (!Array.isArray(k) || k.length !== 4 || !k.every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0)) throw bad('view.k must be four positive numbers [fx, fy, cx, cy]');
+  const scale = o.depth_scale;
+  if (typeof scale !== 'number' || !(Number.isFinite(scale) && scale > 0)) throw bad('view.depth_scale must be a positive number');
+  const [width, height] = pair(o.camera_size, 'view.camera_size');
+  return {
+    depth: map('view_depth', 'float32') as ModelView['depth'],
+    seg: map('view_seg', 'uint8') as ModelView['seg'],
+    cameraSize: { width, height },
+    k: k as [number, number, number, number],
+    depthScale: scale,
   };
 }
 

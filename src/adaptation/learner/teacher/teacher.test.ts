@@ -192,6 +192,9 @@ describe('Teacher lifecycle and options', () => {
     await expectInvalid(Teacher.create({ threshold: Number.NaN }), 'threshold');
     await expectInvalid(Teacher.create({ weights: '' }), 'weights');
     await expectInvalid(Teacher.create({ model: 'centernet', tiles: true }), 'tiles');
+    await expectInvalid(Teacher.create({ cameraHeightM: 0.05 }), 'cameraHeightM');
+    await expectInvalid(Teacher.create({ cameraHeightM: -1.5 }), 'cameraHeightM');
+    await expectInvalid(Teacher.create({ cameraHeightM: Number.NaN }), 'cameraHeightM');
   });
 
   it('says where to get nanodet/centernet weights when they are missing', async () => {

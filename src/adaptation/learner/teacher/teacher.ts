@@ -21,7 +21,7 @@ import { PACKAGE_ROOT } from '../../../core/paths.js';
 import { dirname, join } from 'node:path';
 import { PerceptionError } from '../../../core/errors.js';
 import { mapToClasses, nmsByGroup, type RawBox } from './coco.js';
-import { TEACHER_HEADS, TEACHER_MODELS, type TeacherBox, type TeacherFrame, type TeacherHead, type TeacherModel, type TeacherResult } from './types.js';
+import { CAMERA_HEIGHT_RANGE_M, DEFAULT_CAMERA_HEIGHT_M, TEACHER_HEADS, TEACHER_MODELS, type TeacherBox, type TeacherFrame, type TeacherHead, type TeacherModel, type TeacherResult } from './types.js';
 import type { PackageLabels, PackageTeacher } from './package-teacher.js';
 
 /** A package teacher's box threshold (its heat; docs/experiments/2026-12-06-package-teacher.md). */
@@ -74,6 +74,12 @@ export interface TeacherOptions {
    * for 3× the time: docs/experiments/2026-12-06-teacher.md).
    */
   tiles?: boolean;
+  /**
+   * Label-free depth from the road's geometry (ground-plane.ts): the cameras' height above the
+   * road in metres (default DEFAULT_CAMERA_HEIGHT_M; 0: off). Needs the serving model's view of
+   * each flagged frame (perception sends it with the picture); labels depth whatever `heads` says.
+   */
+  cameraHeightM?: number;
 }
 
 interface Detector {
@@ -118,6 +124,8 @@ export class Teacher {
     readonly heads: readonly TeacherHead[],
     /** A package teacher's mirror agreement (TeacherOptions.flip). */
     readonly flip: boolean,
+    /** The ground-plane depth cue's camera height (TeacherOptions.cameraHeightM; 0: off). */
+    readonly cameraHeightM: number,
   ) {
     this.backend = backend;
   }
@@ -141,6 +149,11 @@ export class Teacher {
     const flip = opts.flip ?? model === 'package';
     if (typeof flip !== 'boolean') throw bad('flip', `must be a boolean, got ${String(flip)}`);
     if (flip && model !== 'package') throw bad('flip', `is for a package teacher only, not ${model}`);
+    const cameraHeightM = opts.cameraHeightM ?? DEFAULT_CAMERA_HEIGHT_M;
+    const [hLo, hHi] = CAMERA_HEIGHT_RANGE_M;
+    if (typeof cameraHeightM !== 'number' || !(cameraHeightM === 0 || (cameraHeightM >= hLo && cameraHeightM <= hHi))) {
+      throw bad('cameraHeightM', `must be 0 (off) or a height above the road in metres, ${hLo}..${hHi}, got ${String(cameraHeightM)}`);
+    }
     let backend: Backend;
     if (model === 'fastestdet') {
       const { FastestDet } = await import('./fastestdet.js');
@@ -152,7 +165,7 @@ export class Teacher {
       const { TfjsDetector } = await import('./tfjs-detectors.js');
       backend = { kind: 'coco', detector: await TfjsDetector.load(model, opts.weights ?? humanModelsDir()) };
     }
-    return new Teacher(backend, model, threshold, tiles, [...heads], flip);
+    return new Teacher(backend, model, threshold, tiles, [...heads], flip, cameraHeightM);
   }
 
   /**

@@ -47,3 +47,11 @@ export const TEACHER_MODELS: readonly TeacherModel[] = ['fastestdet', 'nanodet',
  * 8–14 % (docs/experiments/2026-12-06-package-teacher.md).
  */
 export const DEFAULT_TEACHER_MODEL: TeacherModel = 'package';
+
+/**
+ * The camera's height above the road (m) that a teacher's ground-plane depth assumes
+ * (ground-plane.ts): a car's roof or windscreen camera. A robot sets its own; 0 turns the cue off.
+ */
+export const DEFAULT_CAMERA_HEIGHT_M = 1.5;
+/** Heights a camera can have above a road (m): beyond, a typo. */
+export const CAMERA_HEIGHT_RANGE_M: readonly [number, number] = [0.1, 20];

@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { groundPlaneDepth, type GroundPlaneLabel } from './ground-plane.js';
+
+// A 640x360 camera (fx = fy = 320, centred) 1.5 m above a flat road, pitched down by `pitch`;
+// the model's view on a 90x160 grid: road (drivable, a lane line) below the horizon in a
+// trapezoid, a wall 30 m away elsewhere; the model's depth `scale` times the truth, with noise.
+const W = 640, H = 360, fy = 320, cy = 180, GW = 160, GH = 90;
+function scene(o: { pitch?: number; scale?: number; height?: number; road?: boolean; rising?: boolean } = {}) {
+  const pitch = o.pitch ?? 0.04, scale = o.scale ?? 1.25, h = o.height ?? 1.5;
+  const v0 = cy - fy * Math.tan(pitch);
+  const truth = new Float32Array(GW * GH), depth = new Float32Array(GW * GH), seg = new Uint8Array(GW * GH);
+  let noise = 7;
+  const rand = () => ((noise = (noise * 16807) % 2147483647) / 2147483647 - 0.5) * 0.04;
+  for (let y = 0; y < GH; y++) {
+    const v = ((y + 0.5) * H) / GH;
+    for (let x = 0; x < GW; x++) {
+      const p = y * GW + x;
+      const below = v - v0;
+      const half = below * 1.6; // the road's half width in grid columns grows towards the camera
+      const onRoad = o.road !== false && below > 6 && Math.abs(x - GW / 2) < half;
+      const z = onRoad ? (o.rising ? 2 + 0.5 * y : (fy * h) / (Math.cos(pitch) * below)) : 30;
+      truth[p] = z;
+      depth[p] = z * scale * (1 + rand());
+      seg[p] = onRoad ? (Math.abs(x - GW / 2) < 2 ? 1 : 2) : 0;
+    }
+  }
+  const view = { depth: { width: GW, height: GH, data: depth }, seg: { width: GW, height: GH, data: seg }, cameraSize: { width: W, height: H }, k: [320, fy, 320, cy] as const };
+  return { view, truth, seg };
+}
+
+describe('groundPlaneDepth', () => {
+  it("recovers the pitch, the model's scale error and metric depth on the road", () => {
+    const { view, truth, seg } = scene({ pitch: 0.04, scale: 1.25 });
+    const r = groundPlaneDepth(view, { cameraHeightM: 1.5 }) as GroundPlaneLabel;
+    expect(typeof r).toBe('object');
+    expect(r.pitch).toBeCloseTo(0.04, 2);
+    expect(r.modelScale).toBeGreaterThan(1.2);
+    expect(r.modelScale).toBeLessThan(1.3);
+    let road = 0, err = 0, wall = 0, wallErr = 0;
+    for (let p = 0; p < truth.length; p++) {
+      if (r.depth.data[p] <= 0) continue;
+      const e = Math.abs(r.depth.data[p] - truth[p]) / truth[p];
+      if (seg[p]) {
+        road++;
+        err += e;
+      } else {
+        wall++;
+        wallErr += e;
+      }
+    }
+    expect(road).toBe(r.roadPixels);
+    expect(err / road).toBeLessThan(0.02); // geometry, not the model's noisy depth
+    expect(wall).toBeGreaterThan(0); // filled: the model's depth ÷ its scale error
+    expect(wallErr / wall).toBeLessThan(0.04);
+  });
+
+  it('follows a camera pitched further down (a knocked mount) and another height', () => {
+    const { view, truth } = scene({ pitch: 0.12, scale: 0.8, height: 2.2 });
+    const r = groundPlaneDepth(view, { cameraHeightM: 2.2, fill: false }) as GroundPlaneLabel;
+    expect(r.pitch).toBeCloseTo(0.12, 2);
+    const p = 80 * GW + 80; // on the road near the camera
+    expect(r.depth.data[p]).toBeCloseTo(truth[p], 0);
+  });
+
+  it('scales with the height it is told: the metric anchor is the mount', () => {
+    const { view } = scene();
+    const a = groundPlaneDepth(view, { cameraHeightM: 1.5 }) as GroundPlaneLabel;
+    const b = groundPlaneDepth(view, { cameraHeightM: 3 }) as GroundPlaneLabel;
+    const p = 80 * GW + 80;
+    expect(b.depth.data[p] / a.depth.data[p]).toBeCloseTo(2, 5);
+  });
+
+  it('leaves the rest unlabelled without fill', () => {
+    const { view, seg } = scene();
+    const r = groundPlaneDepth(view, { cameraHeightM: 1.5, fill: false }) as GroundPlaneLabel;
+    for (let p = 0; p < seg.length; p++) if (!seg[p]) expect(r.depth.data[p]).toBe(0);
+  });
+
+  it('refuses a frame without road, a road whose depth does not fall towards the camera, and a horizon off the picture', () => {
+    expect(groundPlaneDepth(scene({ road: false }).view, { cameraHeightM: 1.5 })).toBe('too little road');
+    expect(groundPlaneDepth(scene({ rising: true }).view, { cameraHeightM: 1.5 })).toBe('no ground plane');
+    expect(groundPlaneDepth(scene({ pitch: 0.5 }).view, { cameraHeightM: 1.5 })).toBe('implausible pitch');
+  });
+
+  it('ignores depths that are not numbers', () => {
+    const { view } = scene();
+    view.depth.data.fill(NaN, 0, 4000);
+    const r = groundPlaneDepth(view, { cameraHeightM: 1.5 });
+    expect(typeof r).toBe('object');
+    expect(Array.from((r as GroundPlaneLabel).depth.data).every((v) => Number.isFinite(v) && v >= 0)).toBe(true);
+  });
+});
