@@ -3,7 +3,8 @@
  * per drive: depth AbsRel of the serving model as is, of the cue's label on the road pixels it
  * labels, and of the whole label (road by geometry, the rest the model's depth rescaled to agree
  * with the road); the model's scale error the cue found (model ÷ road geometry, median over
- * frames) beside the true one (model ÷ truth); the share of frames the cue refused. Prints
+ * frames) beside the true one (model ÷ truth), and the road label's own bias (label ÷ truth on
+ * the road, median); the share of frames the cue refused. Prints
  * figures; asserts nothing. Run:
  *   npx tsx bench/ground-plane.ts [--model models/default] [--domains day,night,rain,camshift]
  *     [--seeds 99,4711,9001] [--frames 60] [--camera-height 1.5] [--out /tmp/teacher-dense]
@@ -39,7 +40,7 @@ const engine = await Engine.create({ modelDir, providers: ['cpu'] });
 const median = (a: number[]) => (a.length ? Float64Array.from(a).sort()[a.length >> 1] : NaN);
 const f3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : '  -  ');
 console.log(`model ${modelDir}, cameras told ${height} m above the road; ${n} frames a drive`);
-console.log('domain    seed  | model AbsRel | label AbsRel: road  whole | scale: found  true | refused');
+console.log('domain    seed  | model AbsRel | label AbsRel: road  whole | road label ÷ truth | scale: found  true | refused');
 for (const seed of seeds) {
   for (const d of domains) {
     const file = join(out, `${d}-${seed}-${n}.mcap`);
@@ -54,7 +55,7 @@ for (const seed of seeds) {
     }
     await reader.close();
     const ev = { model: new DepthEvaluator({ maxDepth: DEPTH_EVAL_MAX_M }), road: new DepthEvaluator({ maxDepth: DEPTH_EVAL_MAX_M }), whole: new DepthEvaluator({ maxDepth: DEPTH_EVAL_MAX_M }) };
-    const found: number[] = [], truthScale: number[] = [];
+    const found: number[] = [], truthScale: number[] = [], roadBias: number[] = [];
     let refused = 0;
     const frames = await readLabelledFrames([file], n);
     for (const f of frames) {
@@ -86,9 +87,12 @@ for (const seed of seeds) {
         return c === 1 || c === 2;
       };
       ev.road.add(label.depth.data.map((v) => (v > 0 ? v : 1)), g.map((v, i) => (label.depth.data[i] > 0 && onRoad(i) ? v : 0)));
+      const rb: number[] = [];
+      for (let i = 0; i < g.length; i++) if (label.depth.data[i] > 0 && onRoad(i) && g[i] > 0 && g[i] < DEPTH_EVAL_MAX_M) rb.push(label.depth.data[i] / g[i]);
+      roadBias.push(median(rb));
     }
     console.log(
-      `${d.padEnd(9)} ${String(seed).padEnd(5)} |        ${f3(ev.model.result().absRel)} |              ${f3(ev.road.result().absRel)}  ${f3(ev.whole.result().absRel)} |        ${f3(median(found))}  ${f3(median(truthScale))} | ${refused}/${frames.length}`,
+      `${d.padEnd(9)} ${String(seed).padEnd(5)} |        ${f3(ev.model.result().absRel)} |              ${f3(ev.road.result().absRel)}  ${f3(ev.whole.result().absRel)} |              ${f3(median(roadBias))} |        ${f3(median(found))}  ${f3(median(truthScale))} | ${refused}/${frames.length}`,
     );
   }
 }

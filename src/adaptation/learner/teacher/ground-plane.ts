@@ -50,6 +50,31 @@ const TRIM = 2.5;
 /** Road pixels nearer the horizon than this (camera rows) are left out: depth there blows up. */
 const HORIZON_MARGIN_ROWS = 4;
 
+/** y = a·x + b by least squares, trimming points beyond TRIM median residuals for FIT_ROUNDS rounds. */
+function trimmedLine(xs: readonly number[], ys: readonly number[]): [number, number] {
+  let a = NaN, b = NaN;
+  let keep = xs.map((_, i) => i);
+  for (let round = 0; round < FIT_ROUNDS && keep.length >= 2; round++) {
+    let sx = 0, sy = 0, sxx = 0, sxy = 0;
+    for (const i of keep) {
+      sx += xs[i];
+      sy += ys[i];
+      sxx += xs[i] * xs[i];
+      sxy += xs[i] * ys[i];
+    }
+    const n = keep.length;
+    const den = n * sxx - sx * sx;
+    if (!(Math.abs(den) > 0)) break;
+    a = (n * sxy - sx * sy) / den;
+    b = (sy - a * sx) / n;
+    const r = keep.map((i) => Math.abs(ys[i] - (a * xs[i] + b)));
+    const cut = TRIM * median(r);
+    if (!(cut > 0)) break;
+    keep = keep.filter((_, j) => r[j] <= cut);
+  }
+  return [a, b];
+}
+
 const median = (a: number[]): number => {
   if (a.length === 0) return NaN;
   const s = Float64Array.from(a).sort();
@@ -81,27 +106,8 @@ export function groundPlaneDepth(view: Pick<ModelView, 'depth' | 'seg' | 'camera
     }
   }
   if (vs.length < MIN_ROAD_SHARE * dw * dh) return 'too little road';
-  // 1/Z = a·v + b, trimmed least squares (the mask's edges, cars' shadows, a kerb).
-  let a = NaN, b = NaN;
-  let keep = vs.map((_, i) => i);
-  for (let round = 0; round < FIT_ROUNDS && keep.length >= 2; round++) {
-    let sx = 0, sy = 0, sxx = 0, sxy = 0;
-    for (const i of keep) {
-      sx += vs[i];
-      sy += iz[i];
-      sxx += vs[i] * vs[i];
-      sxy += vs[i] * iz[i];
-    }
-    const n = keep.length;
-    const den = n * sxx - sx * sx;
-    if (!(Math.abs(den) > 0)) break;
-    a = (n * sxy - sx * sy) / den;
-    b = (sy - a * sx) / n;
-    const r = keep.map((i) => Math.abs(iz[i] - (a * vs[i] + b)));
-    const cut = TRIM * median(r);
-    if (!(cut > 0)) break;
-    keep = keep.filter((_, j) => r[j] <= cut);
-  }
+  // 1/Z = a·v + b (the mask's edges, cars' shadows and a kerb trimmed away).
+  const [a, b] = trimmedLine(vs, iz);
   if (!(a > 0) || !Number.isFinite(b)) return 'no ground plane';
   const v0 = -b / a;
   const pitch = Math.atan((cy - v0) / fy);
