@@ -4,10 +4,13 @@
  * labels, and of the whole label (road by geometry, the rest the model's depth rescaled to agree
  * with the road); the model's scale error the cue found (model ÷ road geometry, median over
  * frames) beside the true one (model ÷ truth), and the road label's own bias (label ÷ truth on
- * the road, median); the share of frames the cue refused. Prints
+ * the road, median); the share of frames the cue refused, and of those labelled, the share whose
+ * horizon came from the lane markings (the rest: from the model's road depth). Prints
  * figures; asserts nothing. Run:
  *   npx tsx bench/ground-plane.ts [--model models/default] [--domains day,night,rain,camshift]
- *     [--seeds 99,4711,9001] [--frames 60] [--camera-height 1.5] [--out /tmp/teacher-dense]
+ *     [--seeds 99,4711,9001] [--frames 60] [--camera-height 1.5] [--per-frame 1] [--out /tmp/teacher-dense]
+ * Frames are taken in order, and the horizon is the learner's: the mount's pitch from the lane
+ * markings of the frames so far (MountPitch), else the frame's own; `--per-frame 1` the frame's own.
  * Bags: 640x360 JPEG (q85), front camera, 1 Hz, rendered by the sim's code into --out and reused.
  * The sim's cameras are 1.5 m above the road in every domain but camshift (2.0–2.4 m, a camera
  * the robot does not know moved): there the cue is told a wrong height on purpose.
@@ -20,7 +23,8 @@ import { readLabelledFrames } from '../src/compress/frames.js';
 import { Engine } from '../src/engine/engine.js';
 import { decodeFrame } from '../src/engine/frame-result.js';
 import { DepthEvaluator } from '../src/eval/depth.js';
-import { groundPlaneDepth } from '../src/adaptation/learner/teacher/ground-plane.js';
+import { groundPlaneDepth, MountPitch } from '../src/adaptation/learner/teacher/ground-plane.js';
+import { Simulation } from '../src/sim/simulation.js';
 import { CameraFocals, type CameraInfoLike } from '../src/pipeline/depth-focal.js';
 import { DEPTH_EVAL_MAX_M } from '../src/replay/scoring.js';
 import { writeSimBag } from '../src/sim/bag-writer.js';
@@ -34,13 +38,15 @@ const seeds = (args.get('seeds') ?? '99,4711,9001').split(',').map(Number);
 const n = Number(args.get('frames') ?? 60);
 const height = Number(args.get('camera-height') ?? 1.5);
 const out = args.get('out') ?? '/tmp/teacher-dense';
+/** `--per-frame 1`: each frame's own horizon, no MountPitch over the drive. */
+const perFrame = args.get('per-frame') === '1';
 await mkdir(out, { recursive: true });
 
 const engine = await Engine.create({ modelDir, providers: ['cpu'] });
 const median = (a: number[]) => (a.length ? Float64Array.from(a).sort()[a.length >> 1] : NaN);
 const f3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : '  -  ');
 console.log(`model ${modelDir}, cameras told ${height} m above the road; ${n} frames a drive`);
-console.log('domain    seed  | model AbsRel | label AbsRel: road  whole | road label ÷ truth | scale: found  true | refused');
+console.log('domain    seed  | model AbsRel | label AbsRel: road  whole | road label ÷ truth | scale: found  true | pitch: found  true | refused | horizon from markings');
 for (const seed of seeds) {
   for (const d of domains) {
     const file = join(out, `${d}-${seed}-${n}.mcap`);
@@ -56,7 +62,9 @@ for (const seed of seeds) {
     await reader.close();
     const ev = { model: new DepthEvaluator({ maxDepth: DEPTH_EVAL_MAX_M }), road: new DepthEvaluator({ maxDepth: DEPTH_EVAL_MAX_M }), whole: new DepthEvaluator({ maxDepth: DEPTH_EVAL_MAX_M }) };
     const found: number[] = [], truthScale: number[] = [], roadBias: number[] = [];
-    let refused = 0;
+    let refused = 0, byMarkings = 0;
+    const mount = perFrame ? undefined : new MountPitch();
+    const pitches: number[] = [];
     const frames = await readLabelledFrames([file], n);
     for (const f of frames) {
       const [raw] = await engine.infer([f.image], { outputs: ['seg_mask', 'depth'] });
@@ -73,12 +81,17 @@ for (const seed of seeds) {
       const ratios: number[] = [];
       for (let i = 0; i < g.length; i++) if (g[i] > 0 && g[i] < DEPTH_EVAL_MAX_M && depth.data[i] > 0) ratios.push(depth.data[i] / g[i]);
       truthScale.push(median(ratios));
-      const label = groundPlaneDepth({ depth, seg: r.mask!, cameraSize: { width: f.image.width, height: f.image.height }, k: cam.k }, { cameraHeightM: height });
+      const view = { depth, seg: r.mask!, cameraSize: { width: f.image.width, height: f.image.height }, k: cam.k };
+      // as the learner does: the mount's pitch from the markings of the frames so far
+      const pitch = mount ? mount.observe('front', view) : undefined;
+      const label = groundPlaneDepth(view, { cameraHeightM: height, ...(pitch !== undefined ? { pitch } : {}) });
       if (typeof label === 'string') {
         refused++;
         continue;
       }
       found.push(label.modelScale);
+      if (label.horizon !== 'depth') byMarkings++;
+      pitches.push(label.pitch);
       ev.whole.add(label.depth.data.map((v) => (v > 0 ? v : 1)), g.map((v, i) => (label.depth.data[i] > 0 ? v : 0)));
       const seg = r.mask!;
       const onRoad = (i: number) => {
@@ -92,7 +105,7 @@ for (const seed of seeds) {
       roadBias.push(median(rb));
     }
     console.log(
-      `${d.padEnd(9)} ${String(seed).padEnd(5)} |        ${f3(ev.model.result().absRel)} |              ${f3(ev.road.result().absRel)}  ${f3(ev.whole.result().absRel)} |              ${f3(median(roadBias))} |        ${f3(median(found))}  ${f3(median(truthScale))} | ${refused}/${frames.length}`,
+      `${d.padEnd(9)} ${String(seed).padEnd(5)} |        ${f3(ev.model.result().absRel)} |              ${f3(ev.road.result().absRel)}  ${f3(ev.whole.result().absRel)} |              ${f3(median(roadBias))} |        ${f3(median(found))}  ${f3(median(truthScale))} |        ${f3(median(pitches))}  ${f3(Simulation.create({ seed, domain: d, width: 640, height: 360, cameras: ['front'], rateHz: 1 }).look.pitch)} | ${refused}/${frames.length} | ${byMarkings}/${frames.length - refused}`,
     );
   }
 }

@@ -13,7 +13,7 @@ import { decodeJpeg } from '../../pipeline/image-encode.js';
 import { SlackClosedError, SlackWindow } from './slack-window.js';
 import { SampleStore } from './store.js';
 import type { LabelImage, ModelView } from './store-types.js';
-import { groundPlaneDepth } from './teacher/ground-plane.js';
+import { groundPlaneDepth, MountPitch } from './teacher/ground-plane.js';
 import type { TrainerOptions } from './trainer.js';
 
 /**
@@ -140,6 +140,7 @@ export class LearnerService {
   readonly #slack = new SlackWindow();
   readonly #budget: FlagBudget;
   readonly #toLabel: TeacherJob[] = [];
+  readonly #mountPitch = new MountPitch();
   readonly #n: LearnerCounts = { teacherLabels: 0, teacherBoxes: 0, groundDepth: 0, groundRefused: 0, samples: 0, referenceSamples: 0, droppedByRate: 0, malformed: 0, labels: 0, slackGrants: 0, slackWhilePaused: 0, slackWhileBusy: 0, steps: 0, bundles: 0 };
   #channel: ChannelClient | undefined;
   #promoted: number;
@@ -381,7 +382,9 @@ export class LearnerService {
   #groundDepth(f: TeacherJob): LabelImage<Float32Array> | undefined {
     const h = this.#o.teacher?.cameraHeightM ?? 0;
     if (!(h > 0) || !f.view) return undefined;
-    const r = groundPlaneDepth(f.view, { cameraHeightM: h });
+    // The mount's pitch from the markings of this camera's recent flagged frames, else this frame's horizon.
+    const pitch = this.#mountPitch.observe(f.camera, f.view);
+    const r = groundPlaneDepth(f.view, { cameraHeightM: h, ...(pitch !== undefined ? { pitch } : {}) });
     if (typeof r === 'string') {
       if (this.#n.groundRefused++ === 0) this.#o.log('info', `ground-plane depth: frame ${f.camera}@${f.stampNs} not labelled (${r}); counted from now on`);
       return undefined;

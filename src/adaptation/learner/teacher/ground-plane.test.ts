@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { groundPlaneDepth, type GroundPlaneLabel } from './ground-plane.js';
+import { groundPlaneDepth, markingHorizon, MountPitch, type GroundPlaneLabel } from './ground-plane.js';
 
 // A 640x360 camera (fx = fy = 320, centred) 1.5 m above a flat road, pitched down by `pitch`;
 // the model's view on a 90x160 grid: road (drivable, a lane line) below the horizon in a
@@ -88,5 +88,66 @@ describe('groundPlaneDepth', () => {
     const r = groundPlaneDepth(view, { cameraHeightM: 1.5 });
     expect(typeof r).toBe('object');
     expect(Array.from((r as GroundPlaneLabel).depth.data).every((v) => Number.isFinite(v) && v >= 0)).toBe(true);
+  });
+
+  it("takes the horizon from the lane markings' vanishing point over the model's depth", () => {
+    // the model's depth implies a pitch of 0.02; the markings (and the truth) say 0.05
+    const { view, truth } = scene({ pitch: 0.02, scale: 1 });
+    const v0 = cy - fy * Math.tan(0.05);
+    const seg = paintMarkings(view.seg.data.slice(), v0);
+    const r = groundPlaneDepth({ ...view, seg: { ...view.seg, data: seg } }, { cameraHeightM: 1.5, fill: false }) as GroundPlaneLabel;
+    expect(r.horizon).toBe('markings');
+    expect(r.pitch).toBeCloseTo(0.05, 2);
+    const plain = groundPlaneDepth(view, { cameraHeightM: 1.5, fill: false }) as GroundPlaneLabel;
+    expect(plain.horizon).toBe('depth'); // one marking down the middle: no vanishing point
+    expect(plain.pitch).toBeCloseTo(0.02, 2);
+    // a known mount pitch overrides both
+    const mount = groundPlaneDepth({ ...view, seg: { ...view.seg, data: seg } }, { cameraHeightM: 1.5, pitch: 0.03 }) as GroundPlaneLabel;
+    expect([mount.horizon, mount.pitch]).toEqual(['mount', expect.closeTo(0.03, 6)]);
+    expect(truth.length).toBe(GW * GH);
+  });
+});
+
+/** Three markings converging at (320, v0) in camera pixels, 3 cells wide, painted as lane (1) on the grid below the horizon; the middle one dashed. */
+function paintMarkings(seg: Uint8Array, v0: number): Uint8Array {
+  for (const [k, foot] of [[0, 60], [1, 320], [2, 580]] as const) {
+    for (let y = 0; y < GH; y++) {
+      const v = ((y + 0.5) * H) / GH;
+      if (v < v0 + 8 || (k === 1 && Math.floor(y / 4) % 2 === 0)) continue;
+      const u = 320 + ((foot - 320) * (v - v0)) / (H - v0);
+      const x = Math.floor((u * GW) / W);
+      for (let dx = -1; dx <= 1; dx++) if (x + dx >= 0 && x + dx < GW) seg[y * GW + x + dx] = 1;
+    }
+  }
+  return seg;
+}
+
+describe('markingHorizon and MountPitch', () => {
+  const k = [320, fy, 320, cy] as const;
+  const size = { width: W, height: H };
+  const grid = () => new Uint8Array(GW * GH);
+
+  it('finds the common vanishing point of markings, and none from one marking or parallel ones', () => {
+    const v0 = cy - fy * Math.tan(0.04);
+    expect(markingHorizon({ width: GW, height: GH, data: paintMarkings(grid(), v0) }, size)).toBeCloseTo(v0, -0.5);
+    const one = grid();
+    for (let y = 40; y < GH; y++) one[y * GW + 80] = 1;
+    expect(markingHorizon({ width: GW, height: GH, data: one }, size)).toBeUndefined();
+    const parallel = grid();
+    for (let y = 40; y < GH; y++) {
+      parallel[y * GW + 40] = 1;
+      parallel[y * GW + 120] = 1;
+    }
+    expect(markingHorizon({ width: GW, height: GH, data: parallel }, size)).toBeUndefined();
+  });
+
+  it("is the median of a camera's recent frames, once three are in; cameras apart", () => {
+    const m = new MountPitch(5, 3);
+    const frame = (pitch: number) => ({ seg: { width: GW, height: GH, data: paintMarkings(grid(), cy - fy * Math.tan(pitch)) }, cameraSize: size, k });
+    expect(m.observe('front', frame(0.04))).toBeUndefined();
+    expect(m.observe('front', frame(0.045))).toBeUndefined();
+    expect(m.observe('front', frame(0.2))).toBeCloseTo(0.045, 2); // an outlier frame does not move the median far
+    expect(m.observe('left', frame(0.01))).toBeUndefined();
+    expect(m.observe('front', { ...frame(0), seg: { width: GW, height: GH, data: grid() } })).toBeCloseTo(0.045, 2); // no markings: unchanged
   });
 });

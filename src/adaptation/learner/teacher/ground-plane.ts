@@ -2,15 +2,16 @@
  * Label-free metric depth from the road's geometry. A camera at a known height above a flat road
  * sees the road at row v (camera pixels) at depth Z = fy · h / (cos θ · (v − v₀)), v₀ the
  * horizon's row and θ the pitch (tan θ = (cy − v₀) / fy). The height is the robot's to know (its
- * mount); the horizon moves with the pitch, so it is fitted per frame: on the serving model's
- * own road pixels (lane and drivable classes) 1/Z is a line in v, whose zero is the horizon. The
- * line's slope would give the metric scale too, but the model's depth can be off by a factor
- * (a shifted domain, a lens unlike its training cameras) — the geometry is not.
+ * mount); the horizon moves with the pitch, so it is found per frame: where the serving model
+ * segments lane markings, at their common vanishing point (markingHorizon); else where 1/Z of the
+ * model's own road pixels, a line in v, reaches zero (biased towards the pitch of the model's
+ * training cameras). The model's depth can be off by a factor (a shifted domain, a lens unlike
+ * its training cameras) — the geometry is not.
  *
  * The label: on road pixels the geometric depth; elsewhere (`fill`) the model's own depth times
  * the factor that makes its road agree with the geometry (the median ratio on the road), else
- * invalid. On synthetic drives the road's geometric depth is within 2–8 % AbsRel of the truth
- * (the model's own: 18–25 %): docs/experiments/2026-12-06-ground-plane.md.
+ * invalid. On synthetic drives the road's geometric depth is within 1.4–4 % AbsRel of the truth
+ * (the model's own: 13–25 %): docs/experiments/2026-12-06-ground-plane.md.
  *
  * Nothing here knows which model or camera it serves: the caller hands the serving model's metric
  * depth and segmentation (its output grid) with the camera's intrinsics.
@@ -24,6 +25,11 @@ export interface GroundPlaneOptions {
   readonly fill?: boolean;
   /** Depths beyond this are left invalid (m; default 80). */
   readonly maxDepthM?: number;
+  /**
+   * The mount's pitch (rad, + down) when known — e.g. MountPitch's median over recent frames;
+   * without, the frame's own horizon (its markings' vanishing point, else the model's road depth).
+   */
+  readonly pitch?: number;
 }
 
 export interface GroundPlaneLabel {
@@ -33,8 +39,10 @@ export interface GroundPlaneLabel {
   readonly pitch: number;
   /** Model depth ÷ geometric depth on the road (median): the model's scale error. */
   readonly modelScale: number;
-  /** Road pixels the fit kept. */
+  /** Road pixels labelled. */
   readonly roadPixels: number;
+  /** Where the horizon came from: the mount's pitch (options.pitch), this frame's lane markings' vanishing point, or the model's road depth. */
+  readonly horizon: 'mount' | 'markings' | 'depth';
 }
 
 /** Why a frame gets no ground-plane label (the caller counts and logs it). */
@@ -75,6 +83,114 @@ function trimmedLine(xs: readonly number[], ys: readonly number[]): [number, num
   return [a, b];
 }
 
+/**
+ * The horizon from the lane markings: on a flat road every marking's image is a line whose
+ * vanishing point lies on the horizon, and the markings of one road (parallel near the camera)
+ * share it. Each marking (a stroke of lane pixels down enough rows, straight enough) is fitted
+ * as u = m·v + q; the common point minimises Σ w (m v₀ + q − u₀)², trimmed.
+ * Undefined without two markings that are not parallel in the picture.
+ */
+export function markingHorizon(seg: ModelView['seg'], cameraSize: { readonly width: number; readonly height: number }): number | undefined {
+  const { width: sw, height: sh, data } = seg;
+  const sx = cameraSize.width / sw, sy = cameraSize.height / sh;
+  // Strokes: each row's runs of lane pixels, chained down the rows while a run touches exactly
+  // one run of the next row and that run exactly one of this (markings that meet near the
+  // horizon, a fork or a crossing end a stroke there).
+  type Run = { x0: number; x1: number; stroke: number };
+  const strokes: { v: number[]; u: number[] }[] = [];
+  let prev: Run[] = [];
+  for (let y = 0; y < sh; y++) {
+    const runs: Run[] = [];
+    for (let x = 0; x < sw; x++) {
+      if (data[y * sw + x] !== 1) continue;
+      const x0 = x;
+      while (x + 1 < sw && data[y * sw + x + 1] === 1) x++;
+      runs.push({ x0, x1: x, stroke: -1 });
+    }
+    const touches = (a: Run, b: Run) => b.x0 <= a.x1 + 1 && b.x1 >= a.x0 - 1;
+    for (const r of runs) {
+      const above = prev.filter((p) => touches(p, r));
+      const only = above.length === 1 && runs.filter((o) => touches(above[0], o)).length === 1;
+      r.stroke = only ? above[0].stroke : strokes.push({ v: [], u: [] }) - 1;
+      strokes[r.stroke].v.push((y + 0.5) * sy);
+      strokes[r.stroke].u.push(((r.x0 + r.x1) / 2 + 0.5) * sx);
+    }
+    prev = runs;
+  }
+  const lines: { m: number; q: number; w: number }[] = [];
+  for (const { v: vs, u: us } of strokes) {
+    if (vs.length < MIN_MARKING_ROWS) continue;
+    const [m, q] = trimmedLine(vs, us);
+    if (!Number.isFinite(m) || !Number.isFinite(q) || Math.abs(m) > MAX_MARKING_SLOPE) continue;
+    let rss = 0;
+    for (let i = 0; i < vs.length; i++) rss += (us[i] - (m * vs[i] + q)) ** 2;
+    if (Math.sqrt(rss / vs.length) > MAX_MARKING_RESIDUAL_PX * sx) continue;
+    lines.push({ m, q, w: vs.length });
+  }
+  let keep = lines;
+  let v0: number | undefined;
+  for (let round = 0; round < 3 && keep.length >= 2; round++) {
+    let W = 0, M = 0, MM = 0, Q = 0, QM = 0;
+    for (const l of keep) {
+      W += l.w;
+      M += l.w * l.m;
+      MM += l.w * l.m * l.m;
+      Q += l.w * l.q;
+      QM += l.w * l.q * l.m;
+    }
+    const det = M * M - MM * W;
+    // the markings must fan out: slopes spread, not one direction
+    if (!(MM / W - (M / W) ** 2 > MIN_SLOPE_SPREAD)) return undefined;
+    v0 = (QM * W - Q * M) / det;
+    const u0 = (M * v0 + Q) / W;
+    const res = keep.map((l) => Math.abs(l.m * v0! + l.q - u0));
+    const cut = TRIM * median(res);
+    if (!(cut > 0)) break;
+    keep = keep.filter((_, i) => res[i] <= cut);
+  }
+  return v0 !== undefined && Number.isFinite(v0) ? v0 : undefined;
+}
+
+/**
+ * A camera's mount pitch from the lane markings of its recent frames: each frame's vanishing
+ * point is noisy (a dashed line, rain on the lens, a bend), the mount is not (it moves when the
+ * camera is knocked, and the window follows within `window` frames). The median of the last
+ * `window` frames' pitches, once `min` of them are in.
+ */
+export class MountPitch {
+  readonly #recent = new Map<string, number[]>();
+
+  constructor(
+    private readonly window = 15,
+    private readonly min = 3,
+  ) {}
+
+  /** Takes a frame's markings (if they show a horizon) and returns the camera's pitch now, or undefined. */
+  observe(camera: string, view: Pick<ModelView, 'seg' | 'cameraSize' | 'k'>): number | undefined {
+    const [, fy, , cy] = view.k;
+    const v0 = markingHorizon(view.seg, view.cameraSize);
+    const ring = this.#recent.get(camera) ?? [];
+    this.#recent.set(camera, ring);
+    if (v0 !== undefined) {
+      const pitch = Math.atan((cy - v0) / fy);
+      if (Math.abs(pitch) <= MAX_PITCH) {
+        ring.push(pitch);
+        if (ring.length > this.window) ring.shift();
+      }
+    }
+    return ring.length >= this.min ? median(ring) : undefined;
+  }
+}
+
+/** A marking spans at least this many rows of the segmentation grid. */
+const MIN_MARKING_ROWS = 5;
+/** |du/dv| beyond this: a stop line or a crossing, not a marking along the road. */
+const MAX_MARKING_SLOPE = 6;
+/** A marking straighter than this (RMS off its line, segmentation cells). */
+const MAX_MARKING_RESIDUAL_PX = 1.5;
+/** Weighted variance of the markings' slopes below this: they are parallel in the picture. */
+const MIN_SLOPE_SPREAD = 0.05;
+
 const median = (a: number[]): number => {
   if (a.length === 0) return NaN;
   const s = Float64Array.from(a).sort();
@@ -109,7 +225,14 @@ export function groundPlaneDepth(view: Pick<ModelView, 'depth' | 'seg' | 'camera
   // 1/Z = a·v + b (the mask's edges, cars' shadows and a kerb trimmed away).
   const [a, b] = trimmedLine(vs, iz);
   if (!(a > 0) || !Number.isFinite(b)) return 'no ground plane';
-  const v0 = -b / a;
+  // The markings' vanishing point where they show one: the model's depth carries its prior about
+  // the horizon (its training cameras' typical pitch), which biased the road's depth by ±4–7 %
+  // (docs/experiments/2026-12-06-ground-plane.md); the depth fit's zero otherwise.
+  const usable = (v: number | undefined): v is number => v !== undefined && Math.abs(Math.atan((cy - v) / fy)) <= MAX_PITCH;
+  const fromMount = o.pitch !== undefined && Number.isFinite(o.pitch) ? cy - fy * Math.tan(o.pitch) : undefined;
+  const fromMarkings = usable(fromMount) ? undefined : markingHorizon(seg, cameraSize);
+  const horizon: GroundPlaneLabel['horizon'] = usable(fromMount) ? 'mount' : usable(fromMarkings) ? 'markings' : 'depth';
+  const v0 = horizon === 'mount' ? fromMount! : horizon === 'markings' ? fromMarkings! : -b / a;
   const pitch = Math.atan((cy - v0) / fy);
   if (!(Math.abs(pitch) <= MAX_PITCH)) return 'implausible pitch';
   const c = fy * o.cameraHeightM / Math.cos(pitch);
@@ -139,5 +262,5 @@ export function groundPlaneDepth(view: Pick<ModelView, 'depth' | 'seg' | 'camera
       if (z > 0 && z <= maxM) out[p] = z;
     }
   }
-  return { depth: { width: dw, height: dh, data: out }, pitch, modelScale, roadPixels };
+  return { depth: { width: dw, height: dh, data: out }, pitch, modelScale, roadPixels, horizon };
 }
