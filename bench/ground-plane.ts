@@ -64,7 +64,7 @@ for (const seed of seeds) {
     const found: number[] = [], truthScale: number[] = [], roadBias: number[] = [];
     let refused = 0, byMarkings = 0;
     const mount = perFrame ? undefined : new MountPitch();
-    const pitches: number[] = [];
+    const pitches: number[] = [], spreads: number[] = [];
     const frames = await readLabelledFrames([file], n);
     for (const f of frames) {
       const [raw] = await engine.infer([f.image], { outputs: ['seg_mask', 'depth'] });
@@ -84,7 +84,10 @@ for (const seed of seeds) {
       const view = { depth, seg: r.mask!, cameraSize: { width: f.image.width, height: f.image.height }, k: cam.k };
       // as the learner does: the mount's pitch from the markings of the frames so far
       const pitch = mount ? mount.observe('front', view) : undefined;
-      const label = groundPlaneDepth(view, { cameraHeightM: height, ...(pitch !== undefined ? { pitch } : {}) });
+      const sp = mount?.spread('front');
+      if (sp !== undefined) spreads.push(sp);
+      const distrust = mount?.distrust('front', height);
+      const label = distrust ?? groundPlaneDepth(view, { cameraHeightM: height, ...(pitch !== undefined ? { pitch } : {}) });
       if (typeof label === 'string') {
         refused++;
         continue;
@@ -105,7 +108,7 @@ for (const seed of seeds) {
       roadBias.push(median(rb));
     }
     console.log(
-      `${d.padEnd(9)} ${String(seed).padEnd(5)} |        ${f3(ev.model.result().absRel)} |              ${f3(ev.road.result().absRel)}  ${f3(ev.whole.result().absRel)} |              ${f3(median(roadBias))} |        ${f3(median(found))}  ${f3(median(truthScale))} |        ${f3(median(pitches))}  ${f3(Simulation.create({ seed, domain: d, width: 640, height: 360, cameras: ['front'], rateHz: 1 }).look.pitch)} | ${refused}/${frames.length} | ${byMarkings}/${frames.length - refused}`,
+      `${d.padEnd(9)} ${String(seed).padEnd(5)} |        ${f3(ev.model.result().absRel)} |              ${f3(ev.road.result().absRel)}  ${f3(ev.whole.result().absRel)} |              ${f3(median(roadBias))} |        ${f3(median(found))}  ${f3(median(truthScale))} |        ${f3(median(pitches))}  ${f3(Simulation.create({ seed, domain: d, width: 640, height: 360, cameras: ['front'], rateHz: 1 }).look.pitch)} | ${refused}/${frames.length} | ${byMarkings}/${frames.length - refused} | spread ${f3(median(spreads))} | lane height ${f3(mount?.laneHeight('front') ?? NaN)} (sim ${Simulation.create({ seed, domain: d, width: 640, height: 360, cameras: ['front'], rateHz: 1 }).look.cameraHeight.toFixed(2)})`,
     );
   }
 }

@@ -141,6 +141,7 @@ export class LearnerService {
   readonly #budget: FlagBudget;
   readonly #toLabel: TeacherJob[] = [];
   readonly #mountPitch = new MountPitch();
+  #lastRefusal: string | undefined;
   readonly #n: LearnerCounts = { teacherLabels: 0, teacherBoxes: 0, groundDepth: 0, groundRefused: 0, samples: 0, referenceSamples: 0, droppedByRate: 0, malformed: 0, labels: 0, slackGrants: 0, slackWhilePaused: 0, slackWhileBusy: 0, steps: 0, bundles: 0 };
   #channel: ChannelClient | undefined;
   #promoted: number;
@@ -384,9 +385,14 @@ export class LearnerService {
     if (!(h > 0) || !f.view) return undefined;
     // The mount's pitch from the markings of this camera's recent flagged frames, else this frame's horizon.
     const pitch = this.#mountPitch.observe(f.camera, f.view);
-    const r = groundPlaneDepth(f.view, { cameraHeightM: h, ...(pitch !== undefined ? { pitch } : {}) });
+    const distrust = this.#mountPitch.distrust(f.camera, h);
+    const r = distrust ?? groundPlaneDepth(f.view, { cameraHeightM: h, ...(pitch !== undefined ? { pitch } : {}) });
     if (typeof r === 'string') {
-      if (this.#n.groundRefused++ === 0) this.#o.log('info', `ground-plane depth: frame ${f.camera}@${f.stampNs} not labelled (${r}); counted from now on`);
+      if (this.#n.groundRefused++ === 0 || r !== this.#lastRefusal) {
+        const lanes = this.#mountPitch.laneHeight(f.camera);
+        this.#o.log('info', `ground-plane depth: frame ${f.camera}@${f.stampNs} not labelled (${r}${r === 'height disagrees with the lanes' && lanes !== undefined ? `: told ${h} m, the lanes say ${lanes.toFixed(2)} m` : ''}); counted from now on`);
+      }
+      this.#lastRefusal = r;
       return undefined;
     }
     this.#n.groundDepth++;

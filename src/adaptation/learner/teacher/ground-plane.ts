@@ -46,7 +46,7 @@ export interface GroundPlaneLabel {
 }
 
 /** Why a frame gets no ground-plane label (the caller counts and logs it). */
-export type GroundPlaneRefusal = 'too little road' | 'no ground plane' | 'implausible pitch';
+export type GroundPlaneRefusal = 'too little road' | 'no ground plane' | 'implausible pitch' | 'unsteady horizon' | 'height not confirmed by the lanes' | 'height disagrees with the lanes';
 
 /** Fewer road pixels than this share of the grid: no label (a turn into a wall, a crowd, sky). */
 const MIN_ROAD_SHARE = 0.03;
@@ -91,6 +91,11 @@ function trimmedLine(xs: readonly number[], ys: readonly number[]): [number, num
  * Undefined without two markings that are not parallel in the picture.
  */
 export function markingHorizon(seg: ModelView['seg'], cameraSize: { readonly width: number; readonly height: number }): number | undefined {
+  return markingGeometry(seg, cameraSize)?.v0;
+}
+
+/** markingHorizon's horizon row with the slopes du/dv of the markings that share it. */
+function markingGeometry(seg: ModelView['seg'], cameraSize: { readonly width: number; readonly height: number }): { v0: number; slopes: number[] } | undefined {
   const { width: sw, height: sh, data } = seg;
   const sx = cameraSize.width / sw, sy = cameraSize.height / sh;
   // Strokes: each row's runs of lane pixels, chained down the rows while a run touches exactly
@@ -148,7 +153,21 @@ export function markingHorizon(seg: ModelView['seg'], cameraSize: { readonly wid
     if (!(cut > 0)) break;
     keep = keep.filter((_, i) => res[i] <= cut);
   }
-  return v0 !== undefined && Number.isFinite(v0) ? v0 : undefined;
+  return v0 !== undefined && Number.isFinite(v0) ? { v0, slopes: keep.map((l) => l.m) } : undefined;
+}
+
+/**
+ * The camera height a lane `laneWidthM` wide implies: a ground line X metres to the side is
+ * u = u₀ + fx·X·cos θ / (fy·h) · (v − v₀) in the picture, so two neighbouring markings' slopes
+ * differ by fx·W·cos θ / (fy·h). Slopes closer than SAME_MARKING_SLOPE are one marking seen
+ * twice (a double line, a wide line's two edges); the neighbours are the closest of the rest.
+ */
+function laneHeight(slopes: readonly number[], k: ModelView['k'], pitch: number, laneWidthM: number): number | undefined {
+  const merged: number[] = [];
+  for (const m of [...slopes].sort((a, b) => a - b)) if (merged.length === 0 || m - merged[merged.length - 1] >= SAME_MARKING_SLOPE) merged.push(m);
+  if (merged.length < 2) return undefined;
+  const step = Math.min(...merged.slice(1).map((v, i) => v - merged[i]));
+  return (k[0] * laneWidthM * Math.cos(pitch)) / (k[1] * step);
 }
 
 /**
@@ -159,6 +178,7 @@ export function markingHorizon(seg: ModelView['seg'], cameraSize: { readonly wid
  */
 export class MountPitch {
   readonly #recent = new Map<string, number[]>();
+  readonly #heights = new Map<string, number[]>();
 
   constructor(
     private readonly window = 15,
@@ -168,19 +188,74 @@ export class MountPitch {
   /** Takes a frame's markings (if they show a horizon) and returns the camera's pitch now, or undefined. */
   observe(camera: string, view: Pick<ModelView, 'seg' | 'cameraSize' | 'k'>): number | undefined {
     const [, fy, , cy] = view.k;
-    const v0 = markingHorizon(view.seg, view.cameraSize);
+    const g = markingGeometry(view.seg, view.cameraSize);
     const ring = this.#recent.get(camera) ?? [];
     this.#recent.set(camera, ring);
-    if (v0 !== undefined) {
-      const pitch = Math.atan((cy - v0) / fy);
+    const heights = this.#heights.get(camera) ?? [];
+    this.#heights.set(camera, heights);
+    if (g !== undefined) {
+      const pitch = Math.atan((cy - g.v0) / fy);
       if (Math.abs(pitch) <= MAX_PITCH) {
         ring.push(pitch);
         if (ring.length > this.window) ring.shift();
+        const h = laneHeight(g.slopes, view.k, pitch, LANE_WIDTH_M);
+        if (h !== undefined) {
+          heights.push(h);
+          if (heights.length > this.window) heights.shift();
+        }
       }
     }
     return ring.length >= this.min ? median(ring) : undefined;
   }
+
+  /**
+   * Whether the camera's ground plane can be trusted with `cameraHeightM`: undefined if so, else
+   * why not — its markings' horizons scatter (MAX_PITCH_SPREAD), or its lanes say the camera is
+   * at another height (MAX_HEIGHT_RATIO: a camera that moved; its depth would be taught a wrong
+   * scale).
+   */
+  distrust(camera: string, cameraHeightM: number): Extract<GroundPlaneRefusal, 'unsteady horizon' | 'height not confirmed by the lanes' | 'height disagrees with the lanes'> | undefined {
+    const spread = this.spread(camera);
+    if (spread !== undefined && spread > MAX_PITCH_SPREAD) return 'unsteady horizon';
+    // Heights beyond HEIGHT_CHECK_RANGE are markings mistaken for neighbours, not evidence.
+    const plausible = (this.#heights.get(camera) ?? []).filter((v) => Math.max(v / cameraHeightM, cameraHeightM / v) < HEIGHT_CHECK_RANGE);
+    if (plausible.length < this.min) return 'height not confirmed by the lanes';
+    const h = median(plausible);
+    return Math.max(h / cameraHeightM, cameraHeightM / h) > MAX_HEIGHT_RATIO ? 'height disagrees with the lanes' : undefined;
+  }
+
+  /**
+   * The camera's height above the road that a standard lane (LANE_WIDTH_M) implies, median of
+   * its recent frames; undefined before `min` are in. Lanes are 3.0–3.8 m wide: a check on the
+   * height the robot was told (a camera that moved), not a measurement of it.
+   */
+  laneHeight(camera: string): number | undefined {
+    const h = this.#heights.get(camera) ?? [];
+    return h.length >= this.min ? median(h) : undefined;
+  }
+
+  /** How much the camera's recent pitches disagree: their median absolute deviation (rad); undefined before `min` are in. */
+  spread(camera: string): number | undefined {
+    const ring = this.#recent.get(camera) ?? [];
+    if (ring.length < this.min) return undefined;
+    const m = median(ring);
+    return median(ring.map((p) => Math.abs(p - m)));
+  }
 }
+
+/** A lane's width for the height check (m): the middle of the 3.0–3.8 m roads are built with. */
+export const LANE_WIDTH_M = 3.5;
+/**
+ * Markings' slopes (du/dv) closer than this are one marking: neighbouring markings of a 3.5 m
+ * lane differ by 3.5 / h (fx = fy), over 0.25 for any camera below 14 m.
+ */
+const SAME_MARKING_SLOPE = 0.25;
+/** The mount's recent pitches may disagree by this much (median absolute deviation, rad): beyond, the markings do not show one horizon (lens water, worn paint). */
+export const MAX_PITCH_SPREAD = 0.015;
+/** The height the lanes imply may differ from the height the robot was told by this factor: beyond (within HEIGHT_CHECK_RANGE), the camera has moved. */
+export const MAX_HEIGHT_RATIO = 1.25;
+/** Lane heights further off than this factor are no evidence (markings mistaken for neighbours); the check ignores them. */
+const HEIGHT_CHECK_RANGE = 3;
 
 /** A marking spans at least this many rows of the segmentation grid. */
 const MIN_MARKING_ROWS = 5;
