@@ -150,4 +150,35 @@ describe('markingHorizon and MountPitch', () => {
     expect(m.observe('left', frame(0.01))).toBeUndefined();
     expect(m.observe('front', { ...frame(0), seg: { width: GW, height: GH, data: grid() } })).toBeCloseTo(0.045, 2); // no markings: unchanged
   });
+
+  it("trusts the plane only once the lanes confirm the camera's height and the markings agree on a horizon", () => {
+    // markings 3.5 m apart seen from a camera h above the road, pitched `pitch` (fx = fy = 320)
+    const lanes = (pitch: number, h: number) => {
+      const v0 = cy - fy * Math.tan(pitch);
+      const seg = grid();
+      for (const X of [-3.5, 0, 3.5]) {
+        const m = (X * Math.cos(pitch)) / h;
+        for (let y = 0; y < GH; y++) {
+          const v = ((y + 0.5) * H) / GH;
+          if (v < v0 + 8) continue;
+          const x = Math.floor(((320 + m * (v - v0)) * GW) / W);
+          for (let dx = -1; dx <= 1; dx++) if (x + dx >= 0 && x + dx < GW) seg[y * GW + x + dx] = 1;
+        }
+      }
+      return { seg: { width: GW, height: GH, data: seg }, cameraSize: size, k };
+    };
+    const m = new MountPitch(5, 3);
+    m.observe('front', lanes(0.03, 1.5));
+    expect(m.distrust('front', 1.5)).toBe('height not confirmed by the lanes');
+    m.observe('front', lanes(0.03, 1.5));
+    m.observe('front', lanes(0.03, 1.5));
+    expect(m.laneHeight('front')).toBeCloseTo(1.5, 0);
+    expect(m.distrust('front', 1.5)).toBeUndefined();
+    expect(m.distrust('front', 1.6)).toBeUndefined(); // within a lane's spread of widths
+    expect(m.distrust('front', 2.2)).toBe('height disagrees with the lanes'); // the camera moved
+    const knocked = new MountPitch(5, 3);
+    for (const p of [0.0, 0.05, 0.1, 0.02, 0.08]) knocked.observe('front', lanes(p, 1.5));
+    expect(knocked.spread('front')).toBeGreaterThan(0.015);
+    expect(knocked.distrust('front', 1.5)).toBe('unsteady horizon');
+  });
 });
