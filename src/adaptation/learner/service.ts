@@ -389,7 +389,7 @@ export class LearnerService {
     const r = distrust ?? groundPlaneDepth(f.view, { cameraHeightM: h, ...(pitch !== undefined ? { pitch } : {}) });
     if (typeof r === 'string') {
       if (this.#n.groundRefused++ === 0 || r !== this.#lastRefusal) {
-        const lanes = this.#mountPitch.laneHeight(f.camera);
+        const lanes = this.#mountPitch.laneHeight(f.camera, h);
         this.#o.log('info', `ground-plane depth: frame ${f.camera}@${f.stampNs} not labelled (${r}${r === 'height disagrees with the lanes' && lanes !== undefined ? `: told ${h} m, the lanes say ${lanes.toFixed(2)} m` : ''}); counted from now on`);
       }
       this.#lastRefusal = r;

@@ -217,20 +217,20 @@ export class MountPitch {
   distrust(camera: string, cameraHeightM: number): Extract<GroundPlaneRefusal, 'unsteady horizon' | 'height not confirmed by the lanes' | 'height disagrees with the lanes'> | undefined {
     const spread = this.spread(camera);
     if (spread !== undefined && spread > MAX_PITCH_SPREAD) return 'unsteady horizon';
-    // Heights beyond HEIGHT_CHECK_RANGE are markings mistaken for neighbours, not evidence.
-    const plausible = (this.#heights.get(camera) ?? []).filter((v) => Math.max(v / cameraHeightM, cameraHeightM / v) < HEIGHT_CHECK_RANGE);
-    if (plausible.length < this.min) return 'height not confirmed by the lanes';
-    const h = median(plausible);
+    const h = this.laneHeight(camera, cameraHeightM);
+    if (h === undefined) return 'height not confirmed by the lanes';
     return Math.max(h / cameraHeightM, cameraHeightM / h) > MAX_HEIGHT_RATIO ? 'height disagrees with the lanes' : undefined;
   }
 
   /**
    * The camera's height above the road that a standard lane (LANE_WIDTH_M) implies, median of
-   * its recent frames; undefined before `min` are in. Lanes are 3.0–3.8 m wide: a check on the
+   * its recent frames (with `toldHeightM`, of those within HEIGHT_CHECK_RANGE of it); undefined
+   * before `min` are in. Lanes are 3.0–3.8 m wide: a check on the
    * height the robot was told (a camera that moved), not a measurement of it.
    */
-  laneHeight(camera: string): number | undefined {
-    const h = this.#heights.get(camera) ?? [];
+  laneHeight(camera: string, toldHeightM?: number): number | undefined {
+    // Beside a told height, heights beyond HEIGHT_CHECK_RANGE of it are markings mistaken for neighbours, not evidence.
+    const h = (this.#heights.get(camera) ?? []).filter((v) => toldHeightM === undefined || Math.max(v / toldHeightM, toldHeightM / v) < HEIGHT_CHECK_RANGE);
     return h.length >= this.min ? median(h) : undefined;
   }
 
