@@ -11,6 +11,8 @@ export interface FramePayload {
   stampNs: bigint;
   logTimeNs: bigint;
   encoded: EncodedImage;
+  /** The source image's header frame_id; the results are published in it (unset: resultFrameId's default). */
+  frameId?: string;
   /**
    * Whether this frame's overlay should be rendered where it runs (PerceptionWorker renders it
    * in its thread and returns it as `result.overlay`); unset: the runner's own policy.

@@ -12,6 +12,8 @@ export interface IntakeFrame {
   readonly encoded: EncodedImage;
   readonly stampNs: bigint;
   readonly input: { readonly width: number; readonly height: number; readonly encoding: string } | undefined;
+  /** The image header's frame_id (the camera's optical frame in TF); undefined where the driver left it empty. */
+  readonly frameId: string | undefined;
 }
 
 /**
@@ -32,13 +34,14 @@ export interface Arrival {
 export function takeFrame(msg: unknown, compressed: boolean, info: Arrival, camera: string): IntakeFrame {
   const ctx = { topic: info.topic, index: info.index, camera };
   const stampNs = stampOf(msg, info);
+  const frameId = frameIdOf(msg);
   if (compressed) {
     const c = msg as CompressedImage;
     if (typeof c?.format !== 'string' || !COMPRESSED_FORMAT.test(c.format)) {
       throw new PerceptionError('UNSUPPORTED_ENCODING', `compressed format "${String(c?.format)}" is not supported (jpeg or png)`, { ...ctx, field: 'format' });
     }
     if (!(c.data instanceof Uint8Array) || c.data.length === 0) throw new PerceptionError('BAD_IMAGE', 'compressed image has no data', { ...ctx, field: 'data' });
-    return { encoded: { kind: 'compressed', format: c.format, data: copyOf(c.data) }, stampNs, input: undefined };
+    return { encoded: { kind: 'compressed', format: c.format, data: copyOf(c.data) }, stampNs, input: undefined, frameId };
   }
   const img: Image = validateImage(msg, ctx);
   if (!CAMERA_ENCODINGS.has(img.encoding)) {
@@ -49,6 +52,7 @@ export function takeFrame(msg: unknown, compressed: boolean, info: Arrival, came
     encoded: { kind: 'raw', width: img.width, height: img.height, encoding: img.encoding, step: img.step, data },
     stampNs,
     input: { width: img.width, height: img.height, encoding: img.encoding },
+    frameId,
   };
 }
 
@@ -58,6 +62,12 @@ export function takeFrame(msg: unknown, compressed: boolean, info: Arrival, came
  */
 function copyOf(data: Uint8Array): Uint8Array {
   return new Uint8Array(data);
+}
+
+/** The header's frame_id, if it names one. */
+export function frameIdOf(msg: unknown): string | undefined {
+  const id = (msg as { header?: { frame_id?: unknown } })?.header?.frame_id;
+  return typeof id === 'string' && id !== '' ? id : undefined;
 }
 
 /** The frame's header stamp; the sender's or receive time when the header is zero (some drivers). */

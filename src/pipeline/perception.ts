@@ -17,6 +17,15 @@ import { resultTopic } from '../msgs/topics.js';
 const FEATURE_OUTPUTS: readonly OutputName[] = ['det_feat', 'seg_feat', 'depth_feat'];
 
 /** One frame's decoded results: boxes in camera pixels, dense maps at `width`×`height`. */
+/**
+ * The frame results are published in: the source image's own header frame_id (rviz2 and TF place
+ * the results where the camera is), else `<camera>_camera_optical_frame` for a driver that
+ * leaves it empty.
+ */
+export function resultFrameId(camera: string, sourceFrameId?: string): string {
+  return sourceFrameId || `${camera}_camera_optical_frame`;
+}
+
 export interface FrameResult {
   camera: string;
   stampNs: bigint;
@@ -205,9 +214,9 @@ export class Perception {
     return r.boxes.filter((b) => b.score >= t);
   }
 
-  /** Writes the frame's result messages, stamped with the source frame's stamp. */
-  publish(sink: BagWriter, logTimeNs: bigint, r: FrameResult, overlayOf: RgbImage | null): Promise<unknown> {
-    const header = headerFor(r.stampNs, `${r.camera}_camera_optical_frame`);
+  /** Writes the frame's result messages, stamped with the source frame's stamp, in its frame (`frameId`: its header's). */
+  publish(sink: BagWriter, logTimeNs: bigint, r: FrameResult, overlayOf: RgbImage | null, frameId?: string): Promise<unknown> {
+    const header = headerFor(r.stampNs, resultFrameId(r.camera, frameId));
     const writes = [
       sink.write(resultTopic(r.camera, 'detections'), logTimeNs, detectionArray(header, this.published(r))),
       sink.write(resultTopic(r.camera, 'lane_mask'), logTimeNs, monoImage(header, r.lane.width, r.lane.height, r.lane.data)),

@@ -97,7 +97,7 @@ export class ReplayOutputs {
     const last = this.lastOverlay.get(camera);
     const wantOverlay = last === undefined || result.stampNs - last >= this.overlayPeriodNs;
     if (wantOverlay) this.lastOverlay.set(camera, result.stampNs);
-    this.writes.push(perception.publish(writer, payload.logTimeNs, result, wantOverlay ? image : null));
+    this.writes.push(perception.publish(writer, payload.logTimeNs, result, wantOverlay ? image : null, payload.frameId));
     if (this.seen++ % this.overlayEvery === 0 && this.overlays.length < this.o.reportOverlays) {
       const ov = perception.overlay(result, image);
       const stampS = nsToSeconds(result.stampNs - this.o.info.startNs);

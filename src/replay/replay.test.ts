@@ -78,6 +78,30 @@ describe('replay', () => {
     expect([lane.width, lane.height]).toEqual([320, 180]);
   });
 
+  it("publishes each camera's results in its images' frame_id (a driver's own optical frame); a camera without one gets <camera>_camera_optical_frame", async () => {
+    const framed = join(dir, 'framed.mcap');
+    const input = await openBag(bag);
+    const w = await McapBagWriter.open(framed, { compression: 'none' });
+    for (const t of input.info().topics) await w.addTopic(t.topic, t.type);
+    for await (const m of input.messages()) {
+      const msg = m.msg as { header?: { frame_id: string } };
+      const frame_id = m.topic === '/front/image_raw/compressed' ? 'camera_color_optical_frame' : m.topic === '/left/image_raw/compressed' ? '' : undefined;
+      await w.write(m.topic, m.logTimeNs, frame_id === undefined || !msg.header ? m.msg : { ...msg, header: { ...msg.header, frame_id } });
+    }
+    await input.close();
+    await w.close();
+    const out = join(dir, 'out-framed');
+    await replay({ bag: framed, modelDir: MODEL, outDir: out, providers: ['cpu'], fast: true });
+    const results = await openBag(join(out, 'results.mcap'));
+    const frames: Record<string, Set<string>> = {};
+    for await (const m of results.messages()) (frames[m.topic] ??= new Set()).add((m.msg as Image).header.frame_id);
+    await results.close();
+    for (const t of ['detections', 'lane_mask', 'depth', 'overlay']) {
+      expect([...frames[`/front/perception/${t}`]], t).toEqual(['camera_color_optical_frame']);
+      expect([...frames[`/left/perception/${t}`]], t).toEqual(['left_camera_optical_frame']);
+    }
+  });
+
   it('the reader thread and the replay thread read the same frames: same counts and metrics', async () => {
     const run = (reader: 'thread' | 'main') => replay({ bag, modelDir: MODEL, outDir: join(dir, `out-reader-${reader}`), providers: ['cpu'], fast: true, reader });
     const [a, b] = [await run('thread'), await run('main')];

@@ -6,6 +6,7 @@ import type { FrameOutcome, FramePayload } from '../pipeline/frame-runner.js';
 import type { CameraInfoLike } from '../pipeline/depth-focal.js';
 import type { EncodedImage } from '../pipeline/image-decode.js';
 import { encodedSize } from '../pipeline/image-size.js';
+import { frameIdOf } from '../pipeline/intake.js';
 import { boxesFromDetections, bytePixels, floatPixels, type Truth } from '../pipeline/messages.js';
 import type { CameraConfig, Scheduler } from '../scheduler/index.js';
 
@@ -99,7 +100,8 @@ export async function feedBag(o: BagSourceOptions): Promise<string | undefined> 
               o.log(`replay: reading the bag runs behind --rate ${o.rate} (a ${role.camera} frame reached the scheduler ${lagMs.toFixed(0)} ms after it was due, its budget is ${o.cameras[role.camera].budgetMs.toFixed(1)} ms): frames that late are dropped for their deadline; use a lower --rate, --fast, or --budget-ms`);
             }
           }
-          const payload: FramePayload = { camera: role.camera, topic: m.topic, index: m.index, stampNs: stampOf(m), logTimeNs: m.logTimeNs, encoded };
+          const frameId = frameIdOf(m.msg);
+          const payload: FramePayload = { camera: role.camera, topic: m.topic, index: m.index, stampNs: stampOf(m), logTimeNs: m.logTimeNs, encoded, ...(frameId ? { frameId } : {}) };
           if (o.fast) {
             // Backpressure with one frame of lookahead: a frame waits in its mailbox while the
             // one before it runs, so reading the bag overlaps inference; the next offer waits

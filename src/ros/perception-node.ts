@@ -8,7 +8,7 @@ import { FrameRunner, type FrameOutcome, type FramePayload } from '../pipeline/f
 import { CameraFocals, withCameraFocals } from '../pipeline/depth-focal.js';
 import { PerceptionWorker } from '../pipeline/perception-worker.js';
 import { encodedSize } from '../pipeline/image-size.js';
-import { Perception } from '../pipeline/perception.js';
+import { Perception, resultFrameId } from '../pipeline/perception.js';
 import { defaultLadderVariants, ladderRungs } from '../pipeline/rungs.js';
 import { buildDiagnostics, type DiagnosticArray } from './diagnostics.js';
 import { PERCEPTION_PARAMS, cameraParams, inferenceThreads } from './params.js';
@@ -38,6 +38,8 @@ interface Camera {
   readonly key: string; // parameter key: a/b → a.b
   readonly stats: CameraStats;
   lastOverlayNs: bigint | undefined;
+  /** The frame_id of its images' headers (its optical frame in TF), as last received: the learner's status marker and flags use it. */
+  frameId: string | undefined;
 }
 
 interface Settings {
@@ -134,7 +136,7 @@ export class PerceptionNode extends ManagedNode {
     const cams = topics.map((topic) => ({ topic, ...cameraOfTopic(topic) }));
     this.params.declare(cams.flatMap((c) => cameraParams(c.camera)));
     this.#cameras = new Map(
-      cams.map((c) => [c.camera, { name: c.camera, topic: c.topic, compressed: c.compressed, key: c.camera.replace(/\//g, '.'), stats: new CameraStats(c.camera, c.topic), lastOverlayNs: undefined }]),
+      cams.map((c) => [c.camera, { name: c.camera, topic: c.topic, compressed: c.compressed, key: c.camera.replace(/\//g, '.'), stats: new CameraStats(c.camera, c.topic), lastOverlayNs: undefined, frameId: undefined }]),
     );
     const get = (n: string) => this.params.get(n);
     this.#settings = {
@@ -250,6 +252,8 @@ export class PerceptionNode extends ManagedNode {
 
   /** Port for the learner integration: publish an automatically flagged frame for the learner. */
   publishFlagged(msg: FlaggedFrame): boolean {
+    const cam = this.#cameras.get(msg.camera);
+    if (cam?.frameId) msg = { ...msg, header: { ...msg.header, frame_id: cam.frameId } };
     return this.#pubs.publish(ADAPTATION_TOPICS.flagged.topic, msg);
   }
 
@@ -267,12 +271,13 @@ export class PerceptionNode extends ManagedNode {
       return undefined;
     }
     cam.stats.input = frame.input;
+    cam.frameId = frame.frameId;
     // The promise settles with the frame's fate: BagTransport in fast mode waits for it (so a
     // replay runs every frame); a live transport does not wait, and the mailbox keeps the latest.
     let settle!: () => void;
     const fate = new Promise<void>((r) => (settle = r));
     // Intake's copy is the frame's own: the inference worker moves it instead of copying it.
-    const payload: NodePayload = { camera: cam.name, topic: cam.topic, index: info.index, stampNs: frame.stampNs, logTimeNs: info.receiveTimeNs, encoded: frame.encoded, owned: this.#o.moveFrames ?? true, settle };
+    const payload: NodePayload = { camera: cam.name, topic: cam.topic, index: info.index, stampNs: frame.stampNs, logTimeNs: info.receiveTimeNs, encoded: frame.encoded, ...(frame.frameId ? { frameId: frame.frameId } : {}), owned: this.#o.moveFrames ?? true, settle };
     const outcome = scheduler.offer(cam.name, payload, { stampNs: frame.stampNs, sourceSize: encodedSize(frame.encoded) });
     if (outcome !== 'queued') settle();
     return fate;
@@ -304,7 +309,7 @@ export class PerceptionNode extends ManagedNode {
     // the model shares the thread anyway.
     const publish = () => {
       try {
-        this.#publishResult(cam, outcome);
+        this.#publishResult(cam, outcome, payload.frameId);
         this.#adaptation?.onFrame(outcome.result, outcome.image);
       } catch (err) {
         this.#log('error', `publishing ${camera}'s results: ${(err as Error).message}`);
@@ -324,15 +329,15 @@ export class PerceptionNode extends ManagedNode {
   }
 
 
-  #publishResult(cam: Camera, outcome: Extract<FrameOutcome, { ok: true }>): void {
+  #publishResult(cam: Camera, outcome: Extract<FrameOutcome, { ok: true }>, frameId: string | undefined): void {
     const s = this.#settings!;
     const r = outcome.result;
     const periodNs = BigInt(Math.round(1e9 / s.overlayRateHz));
     const wantOverlay = s.toggles.overlay && (cam.lastOverlayNs === undefined || r.stampNs - cam.lastOverlayNs >= periodNs || r.stampNs < cam.lastOverlayNs);
     if (wantOverlay) cam.lastOverlayNs = r.stampNs;
     const logTimeNs = this.transport.clock.now();
-    void this.#perception!.publish(this.#pubs, logTimeNs, r, wantOverlay ? outcome.image : null);
-    const header = { stamp: nsToTime(r.stampNs), frame_id: `${cam.name}_camera_optical_frame` };
+    void this.#perception!.publish(this.#pubs, logTimeNs, r, wantOverlay ? outcome.image : null, frameId);
+    const header = { stamp: nsToTime(r.stampNs), frame_id: resultFrameId(cam.name, frameId) };
     if (s.toggles.markers) this.#pubs.publish(`${cam.name}/perception/markers`, detectionMarkers(r, header));
     // End to end, as a robot sees it: from the camera's header stamp to this publish, on the
     // node's clock (sim time under use_sim_time). It includes transport and queueing before the
@@ -342,7 +347,7 @@ export class PerceptionNode extends ManagedNode {
 
   #onLearnerStatus(m: AdaptationStatus): void {
     const first = [...this.#cameras.values()][0];
-    const header = { stamp: { ...m.header.stamp }, frame_id: first ? `${first.name}_camera_optical_frame` : '' };
+    const header = { stamp: { ...m.header.stamp }, frame_id: first ? resultFrameId(first.name, first.frameId) : '' };
     const text = `${m.model_name} ${m.serving_version}: ${stateLabel(m.state)}${m.candidate_version ? ` (candidate ${m.candidate_version})` : ''}${m.reason ? ` — ${m.reason}` : ''}`;
     const label = marker(header, 'adaptation/status', 0, MARKER.TEXT_VIEW_FACING, MARKER.ADD, 0);
     label.pose = { position: { x: 0, y: -1.5, z: 5 }, orientation: { x: 0, y: 0, z: 0, w: 1 } };

@@ -14,14 +14,22 @@ export interface FeedItem {
 
 export const IMAGE = 'sensor_msgs/msg/Image';
 
-let cached: Promise<{ good: FeedItem[]; bad: FeedItem[] }> | undefined;
+export interface SimFeed {
+  good: FeedItem[];
+  bad: FeedItem[];
+  /** The good frames again, a second later, in a driver's own optical frame (header frame_id `camera_color_optical_frame`), the last with an empty frame_id. */
+  framed: FeedItem[];
+}
+
+let cached: Promise<SimFeed> | undefined;
 
 /**
  * Three 160x96 rgb8 frames of the simulated front camera (read from a bag `writeSimBag`
  * writes, then copied out of the reader's buffers), and two bad frames stamped between the
- * first two: one whose data is shorter than step × height, one with a depth encoding.
+ * first two: one whose data is shorter than step × height, one with a depth encoding; and the
+ * good frames again in another frame_id (`framed`).
  */
-export function simFeed(): Promise<{ good: FeedItem[]; bad: FeedItem[] }> {
+export function simFeed(): Promise<SimFeed> {
   cached ??= (async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ap-node-feed-'));
     try {
@@ -36,7 +44,12 @@ export function simFeed(): Promise<{ good: FeedItem[]; bad: FeedItem[] }> {
       const short: Image = { ...first, header: { ...first.header, stamp: stamp(10_000_000) }, data: first.data.slice(0, 1000) };
       const depth: Image = { ...first, header: { ...first.header, stamp: stamp(20_000_000) }, encoding: '32FC1', step: 160 * 4, data: new Uint8Array(160 * 4 * 96) };
       const bad = [short, depth].map((msg, i) => ({ topic: '/front/image_raw', type: IMAGE, timeNs: good[0].timeNs + BigInt(i + 1) * 10_000_000n, msg }));
-      return { good, bad };
+      const framed = good.map((f, i) => {
+        const m = f.msg as Image;
+        const frame_id = i < good.length - 1 ? 'camera_color_optical_frame' : '';
+        return { ...f, timeNs: f.timeNs + 1_000_000_000n, msg: { ...m, header: { stamp: { ...m.header.stamp, sec: m.header.stamp.sec + 1 }, frame_id } } };
+      });
+      return { good, bad, framed };
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

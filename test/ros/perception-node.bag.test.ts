@@ -13,12 +13,12 @@ runPerceptionNodeContract({
   feed: simFeed,
   async create(engine, overrides) {
     const dir = await mkdtemp(join(tmpdir(), 'ap-node-bag-'));
-    const { good, bad } = await simFeed();
+    const { good, bad, framed } = await simFeed();
     // Every frame of every test in one bag; each drive plays just the frames it names.
     const input = join(dir, 'in.mcap');
     const w = await McapBagWriter.open(input, { compression: 'none' });
     await w.addTopic('/front/image_raw', IMAGE);
-    for (const f of [...good, ...bad].sort((a, b) => (a.timeNs < b.timeNs ? -1 : 1))) await w.write(f.topic, f.timeNs, f.msg);
+    for (const f of [...good, ...bad, ...framed].sort((a, b) => (a.timeNs < b.timeNs ? -1 : 1))) await w.write(f.topic, f.timeNs, f.msg);
     await w.close();
     const output = join(dir, 'out.mcap');
     const ref: { node?: PerceptionNode } = {};

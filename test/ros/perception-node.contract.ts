@@ -12,7 +12,7 @@ import { timeToNs, type Image } from '../../src/msgs/index.js';
 import type { DiagnosticArray } from '../../src/ros/diagnostics.js';
 import { flattenParams } from '../../src/ros/params.js';
 import type { PerceptionNode } from '../../src/ros/perception-node.js';
-import type { FeedItem } from './fixtures.js';
+import type { FeedItem, SimFeed } from './fixtures.js';
 
 export interface NodeRig {
   node: PerceptionNode;
@@ -30,7 +30,7 @@ export interface NodeHarness {
   /** `overrides` play the part of a params file. */
   create(engine: Engine, overrides?: Record<string, unknown>): Promise<NodeRig>;
   /** Three 160x96 rgb8 frames of the simulated front camera, and one bad frame built from them. */
-  feed(): Promise<{ good: FeedItem[]; bad: FeedItem[] }>;
+  feed(): Promise<SimFeed>;
 }
 
 const stampOf = (m: unknown) => timeToNs((m as { header: { stamp: { sec: number; nanosec: number } } }).header.stamp);
@@ -41,9 +41,10 @@ export function runPerceptionNodeContract(harness: NodeHarness): void {
     let rig: NodeRig | undefined;
     let good: FeedItem[];
     let bad: FeedItem[];
+    let framed: FeedItem[];
     beforeAll(async () => {
       engine = await Engine.create({ modelDir: 'models/default', providers: ['cpu'], threads: 1 });
-      ({ good, bad } = await harness.feed());
+      ({ good, bad, framed } = await harness.feed());
     });
     afterAll(() => engine?.dispose());
     const make = async (overrides?: Record<string, unknown>) => {
@@ -93,6 +94,18 @@ export function runPerceptionNodeContract(harness: NodeHarness): void {
         expect(model).toMatchObject({ level: 0, hardware_id: `${engine.manifest.name}@${engine.manifest.version}` });
         expect(model.values).toContainEqual({ key: 'execution provider', value: 'cpu' });
       }
+    });
+
+    it("results are published in the source image's frame (its header's frame_id), else <camera>_camera_optical_frame", async () => {
+      const r = await make({ model_path: 'models/default', inference: 'worker' });
+      await r.drive(framed);
+      await r.node.shutdown();
+      const out = await r.published();
+      const frames = (topic: string) => out.filter((o) => o.topic === topic).map((o) => (topic.endsWith('markers') ? (o.msg as { markers: { header: { frame_id: string } }[] }).markers[0].header.frame_id : (o.msg as Image).header.frame_id));
+      for (const t of ['detections', 'lane_mask', 'depth', 'markers']) {
+        expect(frames(`/front/perception/${t}`), t).toEqual(['camera_color_optical_frame', 'camera_color_optical_frame', 'front_camera_optical_frame']);
+      }
+      expect(frames('/front/perception/overlay')[0]).toBe('camera_color_optical_frame');
     });
 
     it('a bad image is counted and reported (WARN or ERROR with the reason); the node keeps running', async () => {
