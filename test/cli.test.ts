@@ -94,5 +94,8 @@ describe('adaptive-perception CLI', () => {
     const heightRange = await cli(['replay', 'bags/day_front.mcap', '--adapt', '--labels', 'teacher', '--camera-height', '0.05', '--out', join(dir, 'o')]);
     expect(heightRange.code).not.toBe(0);
     expect(heightRange.stderr).toMatch(/--camera-height must be 0 \(off\) or the cameras' height above the road in metres, 0.1..20, got '0.05'/);
+    const groundAlone = await cli(['replay', 'bags/day_front.mcap', '--ground-frame', 'base_link', '--out', join(dir, 'o')]);
+    expect(groundAlone.code).toBe(1);
+    expect(groundAlone.stderr).toMatch(/--ground-frame chooses the label-free teacher: it needs --adapt --labels teacher or both/);
   });
 });

@@ -7,7 +7,7 @@ import { PerceptionError } from '../core/errors.js';
 import { PRECISIONS, type InputSize } from '../model/manifest.js';
 import { PRECISION_ENV } from '../engine/engine.js';
 import { DEFAULT_INFERENCE } from '../pipeline/perception-worker.js';
-import { DEFAULT_READER, replay } from '../replay/replay.js';
+import { DEFAULT_GROUND_FRAME, DEFAULT_READER, replay } from '../replay/replay.js';
 import { parseFloatOption, parseIntOption, parseList } from './args.js';
 import { parseCameraHeight, parseLabelMode, parseTeacher, parseTeacherHeads, type LabelMode } from '../adaptation/learner/settings.js';
 import { DEFAULT_CAMERA_HEIGHT_M, DEFAULT_TEACHER_MODEL, TEACHER_HEADS, TEACHER_MODELS } from '../adaptation/learner/teacher/types.js';
@@ -72,6 +72,7 @@ export function registerReplayCommand(program: Command): void {
     .option('--teacher-weights <path>', "with --teacher: the teacher's weights (package: its folder; default: the bundled one)")
     .option('--teacher-heads <list>', `with --teacher package: what it labels (${TEACHER_HEADS.join(', ')}; default seg)`, (v: string) => parseTeacherHeads(v))
     .option('--camera-height <m>', `with --labels teacher|both: the cameras' height above the road (m) for label-free depth from the road's geometry; 0: off (default ${DEFAULT_CAMERA_HEIGHT_M})`, (v: string) => parseCameraHeight(v))
+    .option('--ground-frame <frame>', `with --labels teacher|both: the TF frame on the ground: each camera's height above it, from the bag's /tf_static (the camera's frame: its camera_info's frame_id), scales the label-free depth cue in place of --camera-height; "" reads no TF (default ${DEFAULT_GROUND_FRAME})`)
     .option('--gate-margin <d>', "with --adapt: the new-domain score a candidate must gain to be promoted (default 0.01)", parseFloatOption('--gate-margin', 0, 1))
     .option('--gate-tolerance <d>', "with --adapt: the old-domain score a candidate may lose, from the shipped weights (default 0.01)", parseFloatOption('--gate-tolerance', 0, 1))
     .option('--flag <camera@stamp>', "with --adapt: flag a camera's frame by hand (repeatable): CAMERA@SECONDS (header stamp) or CAMERA@+SECONDS (from the bag's start)", (v: string, prev: ManualFlagSpec[]) => [...prev, parseManualFlag(v)], [] as ManualFlagSpec[])
@@ -89,7 +90,7 @@ export function registerReplayCommand(program: Command): void {
       for (const [k, flag] of [['gateMargin', '--gate-margin'], ['gateTolerance', '--gate-tolerance']] as const) {
         if (o[k] !== undefined && !o.adapt) throw new PerceptionError('INVALID_ARGUMENT', `${flag} sets the learner's gate: it needs --adapt`, { field: flag });
       }
-      for (const [k, flag] of [['teacher', '--teacher'], ['teacherWeights', '--teacher-weights'], ['teacherHeads', '--teacher-heads'], ['cameraHeight', '--camera-height']] as const) {
+      for (const [k, flag] of [['teacher', '--teacher'], ['teacherWeights', '--teacher-weights'], ['teacherHeads', '--teacher-heads'], ['cameraHeight', '--camera-height'], ['groundFrame', '--ground-frame']] as const) {
         if (o[k] !== undefined && !(o.adapt && o.labels !== 'gt')) throw new PerceptionError('INVALID_ARGUMENT', `${flag} chooses the label-free teacher: it needs --adapt --labels teacher or both`, { field: flag });
       }
       const hooks = o.adapt
@@ -134,6 +135,7 @@ export function registerReplayCommand(program: Command): void {
           inference: o.inference,
           reader: o.reader,
           hooks,
+          ...(o.groundFrame !== undefined ? { groundFrame: String(o.groundFrame) } : {}),
           scoreThreshold: o.scoreThreshold,
           denseAtCameraSize: o.denseAtCameraSize,
           overlayWidth: o.overlayWidth,

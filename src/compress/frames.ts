@@ -41,7 +41,7 @@ export async function readLabelledFrames(bags: readonly string[], max: number): 
       let seen = 0;
       for await (const m of reader.messages()) {
         const role = classifyTopic(m.topic, m.type);
-        if (role.role === 'other') continue;
+        if (!('camera' in role)) continue;
         const header = (m.msg as { header: { stamp: { sec: number; nanosec: number } } }).header;
         const stampNs = timeToNs(header.stamp);
         const key = `${role.camera}@${stampNs}`;

@@ -48,6 +48,9 @@ export const MESSAGE_TEXT: Readonly<Record<string, string>> = {
   'geometry_msgs/msg/Quaternion': 'float64 x 0\nfloat64 y 0\nfloat64 z 0\nfloat64 w 1',
   'geometry_msgs/msg/Pose': 'Point position\nQuaternion orientation',
   'geometry_msgs/msg/PoseWithCovariance': 'Pose pose\nfloat64[36] covariance',
+  'geometry_msgs/msg/Transform': 'Vector3 translation\nQuaternion rotation',
+  'geometry_msgs/msg/TransformStamped': 'std_msgs/Header header\nstring child_frame_id\nTransform transform',
+  'tf2_msgs/msg/TFMessage': 'geometry_msgs/TransformStamped[] transforms',
 
   'vision_msgs/msg/Point2D': 'float64 x\nfloat64 y',
   'vision_msgs/msg/Pose2D': 'vision_msgs/Point2D position\nfloat64 theta',

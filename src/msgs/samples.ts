@@ -62,6 +62,7 @@ export function sampleDetections(header = sampleHeader()): Detection2DArray {
 export function sampleOfEveryType(): Record<string, unknown> {
   const header = sampleHeader();
   const pose = { position: { x: 1, y: 2, z: 3 }, orientation: { x: 0, y: 0, z: 0, w: 1 } };
+  const transform = { header: sampleHeader(100, 5, 'base_link'), child_frame_id: 'cam', transform: { translation: { x: 0.5, y: 0, z: 1.25 }, rotation: { x: 0, y: 0.5, z: 0, w: 0.75 } } };
   const color = { r: 1, g: 0.5, b: 0.25, a: 1 };
   const marker = {
     header, ns: 'det', id: 3, type: 1, action: 0, pose, scale: { x: 1, y: 1, z: 1 }, color,
@@ -89,6 +90,9 @@ export function sampleOfEveryType(): Record<string, unknown> {
     'geometry_msgs/msg/Quaternion': { x: 0, y: 0, z: 0, w: 1 },
     'geometry_msgs/msg/Pose': pose,
     'geometry_msgs/msg/PoseWithCovariance': dets.detections[0].results[0].pose,
+    'geometry_msgs/msg/Transform': transform.transform,
+    'geometry_msgs/msg/TransformStamped': transform,
+    'tf2_msgs/msg/TFMessage': { transforms: [transform, { ...transform, child_frame_id: 'cam_optical' }] },
     'vision_msgs/msg/Point2D': { x: 1, y: 2 },
     'vision_msgs/msg/Pose2D': { position: { x: 1, y: 2 }, theta: 0.5 },
     'vision_msgs/msg/BoundingBox2D': dets.detections[0].bbox,

@@ -1,7 +1,7 @@
 /**
  * Topic naming conventions shared by `sim`, `replay` and the ROS nodes:
  *   /C/image_raw (sensor_msgs/Image) or /C/image_raw/compressed (sensor_msgs/CompressedImage)
- *   /C/camera_info, ground truth on /gt/C/{detections,lane_mask,depth},
+ *   /C/camera_info, ground truth on /gt/C/{detections,lane_mask,depth}, the robot's mounts on /tf_static,
  *   results on /C/perception/{detections,lane_mask,depth,overlay}.
  * C may contain slashes (a namespaced camera such as robot1/front).
  */
@@ -11,6 +11,7 @@ export type TopicRole =
   | { role: 'gt_lane'; camera: string }
   | { role: 'gt_depth'; camera: string }
   | { role: 'camera_info'; camera: string }
+  | { role: 'tf_static' }
   | { role: 'other' };
 
 const IMAGE = 'sensor_msgs/msg/Image';
@@ -19,6 +20,7 @@ const DETECTIONS = 'vision_msgs/msg/Detection2DArray';
 const CAMERA_INFO = 'sensor_msgs/msg/CameraInfo';
 
 export function classifyTopic(topic: string, type: string): TopicRole {
+  if (topic === '/tf_static' && type === 'tf2_msgs/msg/TFMessage') return { role: 'tf_static' };
   const gt = /^\/gt\/(.+)\/(detections|lane_mask|depth)$/.exec(topic);
   if (gt) {
     const camera = gt[1];

@@ -102,6 +102,30 @@ describe('replay', () => {
     }
   });
 
+  it("gives an adaptation hook each camera's height above the ground frame from the bag's /tf_static (the camera's frame from its camera_info)", async () => {
+    const withTf = join(dir, 'tf.mcap');
+    const input = await openBag(bag);
+    const w = await McapBagWriter.open(withTf, { compression: 'none' });
+    for (const t of input.info().topics) await w.addTopic(t.topic, t.type);
+    await w.addTopic('/tf_static', 'tf2_msgs/msg/TFMessage');
+    const tf = (parent: string, child: string, z: number) => ({ header: { stamp: nsToTime(0n), frame_id: parent }, child_frame_id: child, transform: { translation: { x: 0.2, y: 0, z }, rotation: { x: 0, y: 0, z: 0, w: 1 } } });
+    await w.write('/tf_static', input.info().startNs, { transforms: [tf('base_footprint', 'base_link', 0.25), tf('base_link', 'front_camera_optical_frame', 1.05)] });
+    for await (const m of input.messages()) await w.write(m.topic, m.logTimeNs, m.msg);
+    await input.close();
+    await w.close();
+    const heights = async (b: string, groundFrame?: string) => {
+      let got: (number | undefined)[] = [];
+      await replay({ bag: b, modelDir: MODEL, outDir: join(dir, 'out-tf'), providers: ['cpu'], fast: true, ...(groundFrame !== undefined ? { groundFrame } : {}), hooks: { start: async (ctx) => void (got = ['front', 'left'].map((c) => ctx.cameraHeight(c))) } });
+      return got;
+    };
+    const [front, left] = await heights(withTf);
+    expect(front).toBeCloseTo(1.3, 9);
+    expect(left).toBeUndefined(); // no transform to the left camera's frame
+    expect(await heights(withTf, '')).toEqual([undefined, undefined]); // TF not read
+    expect(await heights(withTf, 'odom')).toEqual([undefined, undefined]); // not connected
+    expect(await heights(bag)).toEqual([undefined, undefined]); // no /tf_static
+  });
+
   it('the reader thread and the replay thread read the same frames: same counts and metrics', async () => {
     const run = (reader: 'thread' | 'main') => replay({ bag, modelDir: MODEL, outDir: join(dir, `out-reader-${reader}`), providers: ['cpu'], fast: true, reader });
     const [a, b] = [await run('thread'), await run('main')];

@@ -25,7 +25,11 @@ import { probeSize, type ProbeRun } from '../adaptation/perception/swap.js';
 import { classifyTopic, type TopicRole } from '../msgs/topics.js';
 import type { MetricsSummary, ReplaySummary } from './summary.js';
 import { FrameScoring } from './frame-scoring.js';
-import { feedBag, readFirstCameraInfos, sleep } from './source.js';
+import { feedBag, readFirstCameraInfos, readStaticTransforms, sleep } from './source.js';
+import { DEFAULT_GROUND_FRAME, TfBuffer } from '../ros/tf-buffer.js';
+export { DEFAULT_GROUND_FRAME };
+import { resultFrameId } from '../pipeline/perception.js';
+import { frameIdOf } from '../pipeline/intake.js';
 import { warmUpOnBagFrames } from './warm-up.js';
 import { defaultLadderVariants, ladderRungs } from '../pipeline/rungs.js';
 import type { Admission, Rung } from '../scheduler/index.js';
@@ -74,6 +78,12 @@ export interface ReplayOptions {
   resultsCompression?: 'zstd' | 'lz4' | 'none';
   /** Extensions (online adaptation): see ReplayHooks. */
   hooks?: ReplayHooks;
+  /**
+   * The TF frame on the ground under the robot: with a hook (adaptation), each camera's height
+   * above it from the bag's /tf_static (the camera's frame: its camera_info's frame_id) goes to the
+   * hook (`cameraHeight`). Default DEFAULT_GROUND_FRAME; '' reads no TF.
+   */
+  groundFrame?: string;
   /** Where inference runs: a worker thread (PerceptionWorker) or the main thread (FrameRunner). Default: see DEFAULT_INFERENCE. */
   inference?: 'worker' | 'main';
   /** Where the bag is read and decoded (zstd, CRC, CDR: ~7 ms a raw 720p frame). Default: DEFAULT_READER. */
@@ -102,7 +112,7 @@ export interface ReplayHooks {
    * inference on this thread they stay in the result and `takeHeld` has nothing.
    */
   held?: readonly OutputName[];
-  start?(ctx: { engine: Engine; perception: Perception; scheduler: Scheduler<FramePayload, FrameOutcome>; bagTimeS: () => number; bagStartNs: bigint; probe: ProbeRun; takeHeld: (camera: string, stampNs: bigint) => Promise<FrameTensors | undefined>; intrinsics: (camera: string, size: { readonly width: number; readonly height: number }) => { k: [number, number, number, number]; depthScale: number } | undefined }): Promise<void>;
+  start?(ctx: { engine: Engine; perception: Perception; scheduler: Scheduler<FramePayload, FrameOutcome>; bagTimeS: () => number; bagStartNs: bigint; probe: ProbeRun; takeHeld: (camera: string, stampNs: bigint) => Promise<FrameTensors | undefined>; intrinsics: (camera: string, size: { readonly width: number; readonly height: number }) => { k: [number, number, number, number]; depthScale: number } | undefined; cameraHeight: (camera: string) => number | undefined }): Promise<void>;
   onFrame?(result: FrameResult, image: RgbImage, latencyMs: number): void;
   onTruth?(camera: string, stampNs: bigint, truth: Truth): void;
   onDrop?(camera: string, reason: DropReason): void;
@@ -154,10 +164,23 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     const r = run as ReplayRun;
     // Each camera's first camera_info before any of its frames or ground truth is read: a bag
     // records it beside every frame, but a frame's ground truth may come first.
-    if (r.focals.enabled) await readFirstCameraInfos(reader, r.info, r.roles, (camera, m) => r.focals.note(camera, m), r.log);
+    // The robot's mounts (/tf_static) and each camera's frame (its camera_info's frame_id): the
+    // cameras' heights for a label-free depth cue, as the ROS node reads them from TF.
+    const groundFrame = options.groundFrame ?? DEFAULT_GROUND_FRAME;
+    const tf = new TfBuffer();
+    const cameraFrames = new Map<string, string>();
+    if (groundFrame && options.hooks?.start) await readStaticTransforms(reader, r.info, r.roles, (m) => void tf.note(m), r.log);
+    if (r.focals.enabled || tf.size > 0) {
+      await readFirstCameraInfos(reader, r.info, r.roles, (camera, m) => {
+        if (r.focals.enabled) r.focals.note(camera, m);
+        const id = frameIdOf(m);
+        if (id) cameraFrames.set(camera, id);
+      }, r.log);
+    }
+    const cameraHeight = (camera: string) => (tf.size > 0 ? tf.heightAbove(groundFrame, cameraFrames.get(camera) ?? resultFrameId(camera)) : undefined);
     if (!options.fast) await warmUpOnBagFrames(reader, r.cameraTopics, r.runner, r.scheduler, r.rungs, r.warmUpBatch, r.log);
     let bagNowNs = r.info.startNs;
-    await options.hooks?.start?.({ engine: r.engine, perception: r.perception, scheduler: r.scheduler, bagTimeS: () => nsToSeconds(bagNowNs - r.info.startNs), bagStartNs: r.info.startNs, probe: r.probe, takeHeld: r.takeHeld, intrinsics: (camera, size) => r.focals.intrinsics(camera, size) });
+    await options.hooks?.start?.({ engine: r.engine, perception: r.perception, scheduler: r.scheduler, bagTimeS: () => nsToSeconds(bagNowNs - r.info.startNs), bagStartNs: r.info.startNs, probe: r.probe, takeHeld: r.takeHeld, intrinsics: (camera, size) => r.focals.intrinsics(camera, size), cameraHeight });
     r.scheduler.start();
     loopDelay.enable();
     gc.start();

@@ -2,6 +2,7 @@ import type { BagInfo, BagMessage, BagReader } from '../bag/types.js';
 import { isPerceptionError, type ErrorCode } from '../core/errors.js';
 import { timeToNs, validateImage, type CompressedImage, type Detection2DArray, type Image } from '../msgs/index.js';
 import type { TopicRole } from '../msgs/topics.js';
+import type { TfMessageLike } from '../ros/tf-buffer.js';
 import type { FrameOutcome, FramePayload } from '../pipeline/frame-runner.js';
 import type { CameraInfoLike } from '../pipeline/depth-focal.js';
 import type { EncodedImage } from '../pipeline/image-decode.js';
@@ -52,7 +53,7 @@ const FRAME_ERRORS = new Set<string>(['BAD_IMAGE', 'UNSUPPORTED_ENCODING', 'MESS
  */
 export async function feedBag(o: BagSourceOptions): Promise<string | undefined> {
   const { info, roles, scheduler } = o;
-  const relevant = info.topics.filter((t) => roles.get(t.topic)!.role !== 'other').map((t) => t.topic);
+  const relevant = info.topics.filter((t) => 'camera' in roles.get(t.topic)!).map((t) => t.topic);
   const wallStart = performance.now();
   let warnedLag = false;
   const reading = new ReadCost();
@@ -66,7 +67,7 @@ export async function feedBag(o: BagSourceOptions): Promise<string | undefined> 
     onError: (err) => {
       o.log(`skipping message: ${err.message}`);
       const r = err.context.topic ? roles.get(err.context.topic) : undefined;
-      o.onBad(err.code, r && r.role !== 'other' ? r.camera : undefined, r?.role === 'camera');
+      o.onBad(err.code, r && 'camera' in r ? r.camera : undefined, r?.role === 'camera');
     },
   });
   try {
@@ -220,7 +221,7 @@ export function behind(o: Pick<BagSourceOptions, 'roles' | 'info' | 'cameras' | 
     const role = o.roles.get(topic);
     // camera_info goes with its frame, like ground truth (each camera's first one was read
     // ahead: readFirstCameraInfos); reading it alone would decompress every chunk.
-    if (!role || role.role === 'other') return false;
+    if (!role || !('camera' in role)) return false;
     const camera = role.camera;
     const last = decided.get(camera);
     let skip: boolean;
@@ -295,6 +296,20 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
  * the reader's topic filter, stopping once each camera has one. A camera_info that cannot be
  * read is logged and skipped (the stream's own copies come later).
  */
+/**
+ * Every /tf_static message of the bag (a recording's latched mounts: a few messages), handed to
+ * `onTf` before the frames are read. One that cannot be read is logged and the rest are kept.
+ */
+export async function readStaticTransforms(reader: BagReader, info: BagInfo, roles: ReadonlyMap<string, TopicRole>, onTf: (msg: TfMessageLike) => void, log: (line: string) => void): Promise<void> {
+  const topics = info.topics.filter((t) => roles.get(t.topic)?.role === 'tf_static').map((t) => t.topic);
+  if (topics.length === 0) return;
+  try {
+    for await (const m of reader.messages({ topics })) onTf(m.msg as TfMessageLike);
+  } catch (err) {
+    log(`/tf_static read ahead stopped: ${(err as Error).message}`);
+  }
+}
+
 export async function readFirstCameraInfos(reader: BagReader, info: BagInfo, roles: ReadonlyMap<string, TopicRole>, onInfo: (camera: string, info: CameraInfoLike) => void, log: (line: string) => void): Promise<void> {
   const topics = info.topics.filter((t) => roles.get(t.topic)?.role === 'camera_info').map((t) => t.topic);
   if (topics.length === 0) return;

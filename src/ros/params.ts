@@ -1,5 +1,6 @@
 import { PerceptionError } from '../core/errors.js';
 import { PARAMETER_TYPE, type RclLike, type RclNodeLike, type RclParameterDescriptorLike, type RclParameterLike, type RclRangeLike, type RclSetParametersResult } from './transport/rcl-like.js';
+import { DEFAULT_GROUND_FRAME } from './tf-buffer.js';
 import { cameraOfTopic } from './topics.js';
 
 /**
@@ -49,6 +50,7 @@ export const PERCEPTION_PARAMS: readonly ParamSpec[] = [
   p({ name: 'adaptation.max_flags_per_minute', kind: 'integer', default: 30, readOnly: true, range: { from: 1, to: 600, step: 1 }, description: 'Automatic flags per minute (token bucket, bursts of 5); operator flags are not limited' }),
   p({ name: 'adaptation.reference_bag', kind: 'string', default: '', readOnly: true, description: "A bag of the training domains with ground truth: its first frames go to the learner as the old-domain reference set (the gate refuses every candidate without one); empty for the package's bags/day_front.mcap" }),
   p({ name: 'adaptation.reference_frames', kind: 'integer', default: 40, readOnly: true, range: { from: 0, to: 1000, step: 1 }, description: 'Reference frames sent when a learner connects (0: none)' }),
+  p({ name: 'adaptation.ground_frame', kind: 'string', default: DEFAULT_GROUND_FRAME, readOnly: true, description: "TF frame on the ground under the robot (REP 105): each camera's height above it, from /tf_static and /tf, goes with its flagged frames to the learner's label-free depth cue (in place of the learner's teacher_camera_height); empty: TF not read" }),
   p({ name: 'adaptation.max_bundle_bytes', kind: 'integer', default: 16 << 20, readOnly: true, range: { from: 1024, to: 256 << 20, step: 1 }, description: 'Largest weight bundle accepted, checked before it is read' }),
   ...channelParams('adaptation.', 'perception', 'learner'),
 ];

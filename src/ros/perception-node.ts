@@ -12,7 +12,8 @@ import { Perception, resultFrameId } from '../pipeline/perception.js';
 import { defaultLadderVariants, ladderRungs } from '../pipeline/rungs.js';
 import { buildDiagnostics, type DiagnosticArray } from './diagnostics.js';
 import { PERCEPTION_PARAMS, cameraParams, inferenceThreads } from './params.js';
-import { ADAPTATION_TOPICS, cameraOfTopic, perceptionPublications, type PublishToggles } from './topics.js';
+import { TfBuffer, type TfMessageLike } from './tf-buffer.js';
+import { ADAPTATION_TOPICS, cameraOfTopic, perceptionPublications, TF_TOPICS, type PublishToggles } from './topics.js';
 import { Scheduler, systemClock, type Admission, type CameraConfig, type Clock, type FrameTiming } from '../scheduler/index.js';
 import { SENSOR_DATA_QOS, type Subscription, type Transport, type TransportClock, type TransportEvent } from './transport/types.js';
 import { stateLabel, type AdaptationStatus, type FlaggedFrame, type WeightUpdate } from '../msgs/adaptation.js';
@@ -67,6 +68,11 @@ export class PerceptionNode extends ManagedNode {
   #focals: CameraFocals | undefined;
   #ownsEngine = false;
   #cameras = new Map<string, Camera>();
+  /** The transform tree (/tf_static, /tf) when adaptation reads the cameras' mounts (`adaptation.ground_frame`). */
+  readonly #tf = new TfBuffer();
+  #groundFrame = '';
+  /** Per camera, its last logged TF state. */
+  readonly #tfState = new Map<string, string>();
   #settings: Settings | undefined;
   #perception: Perception | undefined;
   #runner: FrameRunner | PerceptionWorker | undefined;
@@ -182,6 +188,17 @@ export class PerceptionNode extends ManagedNode {
       // The camera's intrinsics, beside its image topic (image_transport's convention): depth in
       // metres for its own lens. Best effort takes both reliable and best-effort publishers.
       if (this.#focals?.enabled) this.#subs.push(t.subscribe<CameraInfo>(cameraInfoTopic(cam.name), 'sensor_msgs/msg/CameraInfo', (m) => this.#focals?.note(cam.name, m), { qos: SENSOR_DATA_QOS }));
+    }
+    // Where the cameras are mounted, for the learner's depth cue. A ROS install without tf2_msgs
+    // (a minimal one) cannot subscribe: the learner then uses its told height.
+    if (this.#adaptation && this.#groundFrame) {
+      for (const spec of [TF_TOPICS.static, TF_TOPICS.dynamic]) {
+        try {
+          this.#subs.push(t.subscribe<TfMessageLike>(spec.topic, spec.type, (m) => void this.#tf.note(m), { qos: spec.qos }));
+        } catch (err) {
+          this.#log('warn', `${spec.topic} not read (${(err as Error).message}); the learner uses its teacher_camera_height`);
+        }
+      }
     }
     const a = ADAPTATION_TOPICS;
     this.#subs.push(
@@ -361,6 +378,23 @@ export class PerceptionNode extends ManagedNode {
     return perceptionPublications([...this.#cameras.values()].map((c) => c.topic), this.#settings!.toggles);
   }
 
+  /**
+   * The camera's height above `adaptation.ground_frame` from the transform tree, or undefined
+   * (no frame_id on its images yet, TF not connecting them, no ground frame). Logged when it changes.
+   */
+  #cameraHeight(camera: string): number | undefined {
+    const cam = this.#cameras.get(camera);
+    const ground = this.#groundFrame;
+    if (!cam || !ground) return undefined;
+    const h = cam.frameId ? this.#tf.heightAbove(ground, cam.frameId) : undefined;
+    const state = h !== undefined ? `${h.toFixed(2)} m above ${ground} (TF, frame ${cam.frameId})` : cam.frameId ? `not in TF: no transform from ${cam.frameId} to ${ground} yet (the learner uses its teacher_camera_height)` : `not in TF: its images name no frame_id (the learner uses its teacher_camera_height)`;
+    if (this.#tfState.get(camera) !== state) {
+      this.#tfState.set(camera, state);
+      this.#log('info', `camera ${camera}: ${state}`);
+    }
+    return h;
+  }
+
   #budget(c: Camera): number {
     return this.params.get(`cameras.${c.key}.budget_ms`) as number;
   }
@@ -369,7 +403,8 @@ export class PerceptionNode extends ManagedNode {
     const publishFlagged = (m: FlaggedFrame) => void this.publishFlagged(m);
     try {
       const modelDir = (this.params.get('model_path') as string) || this.#o.defaultModelDir;
-      this.#adaptation = await openPerceptionAdaptation({ get: (n) => this.params.get(n), engine: this.#engine!, modelDir, publishFlagged, log: this.#log, flagger: this.#o.flagger, intrinsics: (camera, size) => this.#focals?.intrinsics(camera, size) });
+      this.#adaptation = await openPerceptionAdaptation({ get: (n) => this.params.get(n), engine: this.#engine!, modelDir, publishFlagged, log: this.#log, flagger: this.#o.flagger, intrinsics: (camera, size) => this.#focals?.intrinsics(camera, size), cameraHeight: (camera) => this.#cameraHeight(camera) });
+      this.#groundFrame = String(this.params.get('adaptation.ground_frame') ?? '');
       this.#log('info', `adaptation on: serving weights v${this.#adaptation.servingVersion}, channel ${this.#adaptation.endpoints.uplink} / ${this.#adaptation.endpoints.downlink}`);
     } catch (err) {
       // Perception without adaptation is still perception: report it, do not refuse to run.

@@ -293,6 +293,32 @@ describe('online adaptation on the ROS nodes', () => {
     }
   }, 120_000);
 
+  it("label-free with the robot's TF: each camera's mount height from /tf_static scales the ground-plane cue; without a transform, the told height", async () => {
+    const rcl = await world();
+    const plines: string[] = [];
+    const perception = await startPerception(rcl, plines);
+    const lines: string[] = [];
+    const learnerNode = await startLearner(rcl, perception, lines, { label_source: 'teacher', teacher_camera_height: 1.2 });
+    const core = learnerNode.core as RosLearnerCore;
+    await until('the learner to reach perception over the channel', () => perception.adaptation!.counts().learnerConnected, rcl);
+    // Before any transform: the told height.
+    await drive(rcl, perception, good.slice(0, 1));
+    await until('the teacher labelled the first flagged frame', () => core.status().teacherLabels === 1, rcl, 60_000);
+    expect(plines.some((l) => l.includes('camera front: not in TF: no transform from front_camera_optical_frame to base_footprint yet')), plines.join('\n')).toBe(true);
+    expect(lines.some((l) => l.includes('ground-plane depth: camera front is 1.20 m above the road (the told height)')), lines.join('\n')).toBe(true);
+    // A robot_state_publisher's latched mounts: base_footprint → base_link → camera_link (pitched 0.1 rad down) → optical frame,
+    // each 0.5 m ahead of its parent: 0.3 + 1.55 − 0.5 sin 0.1 = 1.80 m.
+    const tf = (parent: string, child: string, z: number, r = { x: 0, y: 0, z: 0, w: 1 }) => ({ header: { stamp: { sec: 0, nanosec: 0 }, frame_id: parent }, child_frame_id: child, transform: { translation: { x: 0.5, y: 0, z }, rotation: r } });
+    rcl.graph.inject('/tf_static', 'tf2_msgs/msg/TFMessage', { transforms: [tf('base_footprint', 'base_link', 0.3), tf('base_link', 'camera_link', 1.55, { x: 0, y: Math.sin(0.05), z: 0, w: Math.cos(0.05) })] }, LATCHED);
+    rcl.graph.inject('/tf_static', 'tf2_msgs/msg/TFMessage', { transforms: [tf('camera_link', 'front_camera_optical_frame', 0, { x: -0.5, y: 0.5, z: -0.5, w: 0.5 })] }, LATCHED);
+    await rcl.graph.settle();
+    await drive(rcl, perception, good.slice(1));
+    await until('the teacher labelled the other two', () => core.status().teacherLabels === 3, rcl, 60_000);
+    expect(plines.some((l) => l.includes('camera front: 1.80 m above base_footprint (TF, frame front_camera_optical_frame)')), plines.join('\n')).toBe(true);
+    expect(lines.some((l) => l.includes("ground-plane depth: camera front is 1.80 m above the road (the robot's TF)")), lines.join('\n')).toBe(true);
+    expect(core.status().groundDepth + core.status().groundRefused).toBe(3);
+  }, 120_000);
+
   it('refuses a teacher_heads value it cannot use, naming the parameter', async () => {
     const rcl = await world();
     const perception = await startPerception(rcl, []);

@@ -14,6 +14,7 @@ import { SlackClosedError, SlackWindow } from './slack-window.js';
 import { SampleStore } from './store.js';
 import type { LabelImage, ModelView } from './store-types.js';
 import { groundPlaneDepth, MountPitch } from './teacher/ground-plane.js';
+import { CAMERA_HEIGHT_RANGE_M } from './teacher/types.js';
 import type { TrainerOptions } from './trainer.js';
 
 /**
@@ -141,6 +142,8 @@ export class LearnerService {
   readonly #budget: FlagBudget;
   readonly #toLabel: TeacherJob[] = [];
   readonly #mountPitch = new MountPitch();
+  /** Per camera, where its height came from last (logged when it changes). */
+  readonly #heightSource = new Map<string, string>();
   #lastRefusal: string | undefined;
   readonly #n: LearnerCounts = { teacherLabels: 0, teacherBoxes: 0, groundDepth: 0, groundRefused: 0, samples: 0, referenceSamples: 0, droppedByRate: 0, malformed: 0, labels: 0, slackGrants: 0, slackWhilePaused: 0, slackWhileBusy: 0, steps: 0, bundles: 0 };
   #channel: ChannelClient | undefined;
@@ -381,8 +384,19 @@ export class LearnerService {
 
   /** The road's geometric depth of a frame in the model's units, or undefined (cue off, no view, no plane). */
   #groundDepth(f: TeacherJob): LabelImage<Float32Array> | undefined {
-    const h = this.#o.teacher?.cameraHeightM ?? 0;
-    if (!(h > 0) || !f.view) return undefined;
+    const told = this.#o.teacher?.cameraHeightM ?? 0;
+    if (!(told > 0) || !f.view) return undefined;
+    // The robot's own figure for this camera (perception's TF lookup) over the one height it told the learner.
+    const [lo, hi] = CAMERA_HEIGHT_RANGE_M;
+    const tf = f.view.heightM;
+    const fromTf = tf !== undefined && tf >= lo && tf <= hi;
+    const h = fromTf ? tf : told;
+    const source = fromTf ? 'tf' : tf !== undefined ? 'tf-refused' : 'told';
+    if (this.#heightSource.get(f.camera) !== source) {
+      this.#heightSource.set(f.camera, source);
+      if (source === 'tf-refused') this.#o.log('warn', `ground-plane depth: camera ${f.camera}'s TF height ${tf!.toFixed(2)} m is not a camera's height above a road (${lo}..${hi} m); using the told ${told} m`);
+      else this.#o.log('info', `ground-plane depth: camera ${f.camera} is ${h.toFixed(2)} m above the road (${source === 'tf' ? "the robot's TF" : 'the told height'})`);
+    }
     // The mount's pitch from the markings of this camera's recent flagged frames, else this frame's horizon.
     const pitch = this.#mountPitch.observe(f.camera, f.view);
     const distrust = this.#mountPitch.distrust(f.camera, h);
@@ -390,7 +404,7 @@ export class LearnerService {
     if (typeof r === 'string') {
       if (this.#n.groundRefused++ === 0 || r !== this.#lastRefusal) {
         const lanes = this.#mountPitch.laneHeight(f.camera, h);
-        this.#o.log('info', `ground-plane depth: frame ${f.camera}@${f.stampNs} not labelled (${r}${r === 'height disagrees with the lanes' && lanes !== undefined ? `: told ${h} m, the lanes say ${lanes.toFixed(2)} m` : ''}); counted from now on`);
+        this.#o.log('info', `ground-plane depth: frame ${f.camera}@${f.stampNs} not labelled (${r}${r === 'height disagrees with the lanes' && lanes !== undefined ? `: ${fromTf ? 'TF says' : 'told'} ${h.toFixed(2)} m, the lanes say ${lanes.toFixed(2)} m` : ''}); counted from now on`);
       }
       this.#lastRefusal = r;
       return undefined;

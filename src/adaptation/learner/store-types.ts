@@ -57,6 +57,8 @@ export interface ModelView {
   /** fx, fy, cx, cy (camera pixels): from camera_info, else what the package's depth assumes. */
   readonly k: readonly [number, number, number, number];
   readonly depthScale: number;
+  /** The camera's height above the ground (m), where perception knows it (the robot's TF); else the learner's told height. */
+  readonly heightM?: number;
 }
 
 /** A ground-truth box in camera pixels (`x1`, `y1` exclusive). */

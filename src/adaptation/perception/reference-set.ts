@@ -50,7 +50,7 @@ export async function readReferenceSet(
       if (taken >= maxFrames) break;
       const role = classifyTopic(m.topic, m.type);
       const header = (m.msg as { header: { stamp: { sec: number; nanosec: number } } }).header;
-      const key = `${role.role === 'other' ? '' : role.camera}@${timeToNs(header.stamp)}`;
+      const key = `${'camera' in role ? role.camera : ''}@${timeToNs(header.stamp)}`;
       const t = truth.get(key) ?? {};
       truth.set(key, t);
       // Ground truth recorded after its frame is never claimed: keep only the newest entries.

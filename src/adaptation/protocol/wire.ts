@@ -36,7 +36,7 @@ export function sampleToMessage(s: FlaggedSample): SampleMessage {
       input_size: [s.inputSize[0], s.inputSize[1]],
       camera_size: [s.cameraSize.width, s.cameraSize.height],
       predictions: { ...(s.predictions ?? {}) },
-      ...(v ? { view: { camera_size: [v.cameraSize.width, v.cameraSize.height], k: [...v.k], depth_scale: v.depthScale } } : {}),
+      ...(v ? { view: { camera_size: [v.cameraSize.width, v.cameraSize.height], k: [...v.k], depth_scale: v.depthScale, ...(v.heightM !== undefined ? { height_m: v.heightM } : {}) } } : {}),
     },
   };
 }
@@ -75,7 +75,7 @@ export function sampleFromMessage(m: SampleMessage): FlaggedSample {
   };
 }
 
-/** A sample's ModelView: both maps 2-D and filled, four positive intrinsics, a positive depth scale. */
+/** A sample's ModelView: both maps 2-D and filled, four positive intrinsics, a positive depth scale, a positive height if any. */
 function viewFromMessage(m: SampleMessage, v: JsonValue, bad: (why: string) => PerceptionError, pair: (v: JsonValue | undefined, name: string) => [number, number]): ModelView {
   const o = (v ?? {}) as Record<string, JsonValue>;
   const map = <T extends 'float32' | 'uint8'>(name: string, dtype: T) => {
@@ -88,12 +88,15 @@ function viewFromMessage(m: SampleMessage, v: JsonValue, bad: (why: string) => P
   const scale = o.depth_scale;
   if (typeof scale !== 'number' || !(Number.isFinite(scale) && scale > 0)) throw bad('view.depth_scale must be a positive number');
   const [width, height] = pair(o.camera_size, 'view.camera_size');
+  const h = o.height_m;
+  if (h !== undefined && (typeof h !== 'number' || !(Number.isFinite(h) && h > 0))) throw bad('view.height_m must be a positive number (metres)');
   return {
     depth: map('view_depth', 'float32') as ModelView['depth'],
     seg: map('view_seg', 'uint8') as ModelView['seg'],
     cameraSize: { width, height },
     k: k as [number, number, number, number],
     depthScale: scale,
+    ...(h !== undefined ? { heightM: h } : {}),
   };
 }
 
