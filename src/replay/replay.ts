@@ -26,7 +26,7 @@ import { classifyTopic, type TopicRole } from '../msgs/topics.js';
 import type { MetricsSummary, ReplaySummary } from './summary.js';
 import { FrameScoring } from './frame-scoring.js';
 import { feedBag, readFirstCameraInfos, readStaticTransforms, sleep } from './source.js';
-import { DEFAULT_GROUND_FRAME, TfBuffer } from '../ros/tf-buffer.js';
+import { DEFAULT_GROUND_FRAME, TfBuffer } from '../msgs/tf-buffer.js';
 export { DEFAULT_GROUND_FRAME };
 import { resultFrameId } from '../pipeline/perception.js';
 import { frameIdOf } from '../pipeline/intake.js';

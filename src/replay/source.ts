@@ -2,7 +2,7 @@ import type { BagInfo, BagMessage, BagReader } from '../bag/types.js';
 import { isPerceptionError, type ErrorCode } from '../core/errors.js';
 import { timeToNs, validateImage, type CompressedImage, type Detection2DArray, type Image } from '../msgs/index.js';
 import type { TopicRole } from '../msgs/topics.js';
-import type { TfMessageLike } from '../ros/tf-buffer.js';
+import type { TfMessageLike } from '../msgs/tf-buffer.js';
 import type { FrameOutcome, FramePayload } from '../pipeline/frame-runner.js';
 import type { CameraInfoLike } from '../pipeline/depth-focal.js';
 import type { EncodedImage } from '../pipeline/image-decode.js';

@@ -1,6 +1,6 @@
 import { PerceptionError } from '../core/errors.js';
 import { PARAMETER_TYPE, type RclLike, type RclNodeLike, type RclParameterDescriptorLike, type RclParameterLike, type RclRangeLike, type RclSetParametersResult } from './transport/rcl-like.js';
-import { DEFAULT_GROUND_FRAME } from './tf-buffer.js';
+import { DEFAULT_GROUND_FRAME } from '../msgs/tf-buffer.js';
 import { cameraOfTopic } from './topics.js';
 
 /**

@@ -12,7 +12,7 @@ import { Perception, resultFrameId } from '../pipeline/perception.js';
 import { defaultLadderVariants, ladderRungs } from '../pipeline/rungs.js';
 import { buildDiagnostics, type DiagnosticArray } from './diagnostics.js';
 import { PERCEPTION_PARAMS, cameraParams, inferenceThreads } from './params.js';
-import { TfBuffer, type TfMessageLike } from './tf-buffer.js';
+import { TfBuffer, type TfMessageLike } from '../msgs/tf-buffer.js';
 import { ADAPTATION_TOPICS, cameraOfTopic, perceptionPublications, TF_TOPICS, type PublishToggles } from './topics.js';
 import { Scheduler, systemClock, type Admission, type CameraConfig, type Clock, type FrameTiming } from '../scheduler/index.js';
 import { SENSOR_DATA_QOS, type Subscription, type Transport, type TransportClock, type TransportEvent } from './transport/types.js';

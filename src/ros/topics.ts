@@ -60,7 +60,7 @@ export function cameraOfTopic(topic: string): { camera: string; compressed: bool
 }
 
 /** What the perception node subscribes to. */
-/** The transform tree (tf2_msgs/TFMessage): where each camera is mounted (src/ros/tf-buffer.ts). */
+/** The transform tree (tf2_msgs/TFMessage): where each camera is mounted (src/msgs/tf-buffer.ts). */
 export const TF_TOPICS = {
   static: { topic: '/tf_static', type: 'tf2_msgs/msg/TFMessage', qos: TF_STATIC_QOS },
   dynamic: { topic: '/tf', type: 'tf2_msgs/msg/TFMessage', qos: TF_QOS },
