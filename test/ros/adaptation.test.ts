@@ -317,6 +317,21 @@ describe('online adaptation on the ROS nodes', () => {
     expect(plines.some((l) => l.includes('camera front: 1.80 m above base_footprint (TF, frame front_camera_optical_frame)')), plines.join('\n')).toBe(true);
     expect(lines.some((l) => l.includes("ground-plane depth: camera front is 1.80 m above the road (the robot's TF)")), lines.join('\n')).toBe(true);
     expect(core.status().groundDepth + core.status().groundRefused).toBe(3);
+    expect(perception.adaptation!.counts().viewsSent).toBe(3);
+  }, 120_000);
+
+  it("label-free with the depth cue off (teacher_camera_height 0): the pictures go to the teacher, the model's views stay home", async () => {
+    const rcl = await world();
+    const plines: string[] = [];
+    const perception = await startPerception(rcl, plines);
+    const learnerNode = await startLearner(rcl, perception, [], { label_source: 'teacher', teacher_camera_height: 0 });
+    const core = learnerNode.core as RosLearnerCore;
+    await until('the learner to reach perception over the channel', () => perception.adaptation!.counts().learnerConnected, rcl);
+    await drive(rcl, perception, good);
+    await until('the teacher labelled the three flagged frames', () => core.status().teacherLabels === 3, rcl, 60_000);
+    expect(plines.some((l) => l.includes("flagged frames go with their picture (no view: the learner's depth cue is off)")), plines.join('\n')).toBe(true);
+    expect(perception.adaptation!.counts()).toMatchObject({ samplesSent: 3, viewsSent: 0 });
+    expect(core.status().groundDepth + core.status().groundRefused).toBe(0);
   }, 120_000);
 
   it('refuses a teacher_heads value it cannot use, naming the parameter', async () => {

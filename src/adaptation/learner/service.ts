@@ -190,7 +190,7 @@ export class LearnerService {
       store.close();
       throw err;
     }
-    await service.#channel.send({ kind: 'status', state: 'ready', detail: { store: store.file, images: o.teacher !== undefined } }).catch((err: Error) => o.log('warn', `perception did not take the ready status: ${err.message}`));
+    await service.#channel.send({ kind: 'status', state: 'ready', detail: { store: store.file, images: o.teacher !== undefined, views: (o.teacher?.cameraHeightM ?? 0) > 0 } }).catch((err: Error) => o.log('warn', `perception did not take the ready status: ${err.message}`));
     o.log('info', `learner: model ${modelRef(o.manifest)}, store ${store.file} (${store.count()} sample(s)), channel ${o.endpoints.uplink} / ${o.endpoints.downlink}, heads ${o.heads.join(',')}`);
     const g = service.#core.gateSettings;
     o.log('info', `learner: gate margin ${g.margin} (new domain), tolerance ${g.tolerance} (old domain), teacher confidence ${g.teacherConfidence}`);

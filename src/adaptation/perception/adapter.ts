@@ -110,6 +110,8 @@ export interface AdaptationCounts {
   readonly flagsByReason: Readonly<Record<string, number>>;
   readonly operatorFlags: number;
   readonly samplesSent: number;
+  /** Of those, sent with the serving model's view (a learner whose ground-plane depth cue is on). */
+  readonly viewsSent: number;
   readonly labelsSent: number;
   readonly learnerConnected: boolean;
   /** Gate decisions the learner reported with its status messages, by version. */
@@ -123,6 +125,9 @@ export class PerceptionAdapter {
   readonly #slack: SlackRelay;
   readonly #recent = new Map<string, { ring: ({ result: FrameResult; image: RgbImage } | undefined)[]; next: number }>();
   #sendImages: boolean;
+  /** With the picture, the model's view too: unless the learner said its depth cue is off (ready status `views: false`). */
+  #sendViews = true;
+  #viewsSent = 0;
   /** Flagged frames whose features are being fetched from a worker. */
   readonly #flagged = new Set<string>();
   readonly #flagReasons: Record<string, number> = {};
@@ -322,6 +327,7 @@ export class PerceptionAdapter {
       flagsByReason: { ...this.#flagReasons },
       operatorFlags: this.#operatorFlags,
       samplesSent: this.#samplesSent,
+      viewsSent: this.#viewsSent,
       labelsSent: this.#labelsSent,
       learnerConnected: this.#learnerHeard,
       decisions: new Map(this.#decisions),
@@ -384,7 +390,11 @@ export class PerceptionAdapter {
       else {
         // The picture is encoded on a libuv thread; the sample goes out when it is ready.
         const send = encodeJpeg(image)
-          .then((jpeg) => this.#slack.sendInSlack(sampleToMessage({ ...sample, image: jpeg, ...this.#view(r) })))
+          .then((jpeg) => {
+            const view = this.#sendViews ? this.#view(r) : {};
+            if (view.view) this.#viewsSent++;
+            return this.#slack.sendInSlack(sampleToMessage({ ...sample, image: jpeg, ...view }));
+          })
           .catch((err: Error) => {
             this.#o.log('warn', `flagged frame ${r.camera}@${r.stampNs}: picture not encoded (${err.message}); sent without it`);
             this.#slack.sendInSlack(sampleToMessage(sample));
@@ -459,11 +469,13 @@ export class PerceptionAdapter {
           if (this.#o.referenceSet) this.#referenceSent = this.#sendReferenceSet(this.#o.referenceSet);
           for (const f of this.#ready.splice(0)) f();
         }
-        const d = msg.detail as { val_new?: number; val_old?: number; decision?: string; heads?: GateRecord['heads']; reverted?: readonly string[]; images?: boolean } | undefined;
-        // A learner that labels with a teacher model asks for the flagged frames' pictures.
+        const d = msg.detail as { val_new?: number; val_old?: number; decision?: string; heads?: GateRecord['heads']; reverted?: readonly string[]; images?: boolean; views?: boolean } | undefined;
+        // A learner that labels with a teacher model asks for the flagged frames' pictures, and
+        // for the model's view of them unless its depth cue is off (37 KB a frame at 192x384).
         if (d?.images === true && this.#o.sendImages === undefined && !this.#sendImages) {
           this.#sendImages = true;
-          this.#o.log('info', 'the learner labels with a teacher: flagged frames go with their picture');
+          this.#sendViews = d.views !== false;
+          this.#o.log('info', `the learner labels with a teacher: flagged frames go with their picture${this.#sendViews ? " and the model's view" : " (no view: the learner's depth cue is off)"}`);
         }
         if (msg.version !== undefined && d?.decision) this.#decisions.set(msg.version, { val_new: d.val_new ?? null, val_old: d.val_old ?? null, decision: d.decision, ...(d.heads ? { heads: d.heads } : {}), ...(d.reverted?.length ? { reverted: d.reverted } : {}) });
         if (msg.version !== undefined || d?.decision) this.#o.log('info', `learner: ${msg.state}${msg.version !== undefined ? ` v${msg.version}` : ''}${d ? ` ${JSON.stringify(d)}` : ''}`);
