@@ -37,6 +37,10 @@ export interface CameraStatus {
   readonly modelInput?: { readonly width: number; readonly height: number };
   /** Depth's factor for this camera's lens; undefined when the model states no focal. */
   readonly depthScale?: { readonly factor: number; readonly fromCameraInfo: boolean };
+  /** The frame_id of its images (the results are published in it), once one arrived. */
+  readonly frameId?: string;
+  /** Its height above the ground frame from TF, where adaptation reads the mounts (undefined height: TF does not place it yet). */
+  readonly mount?: { readonly groundFrame: string; readonly heightM?: number };
   readonly problems?: readonly InputProblem[];
 }
 
@@ -144,6 +148,8 @@ export function cameraDiagnostic(cam: CameraStatus, options: DiagnosticsOptions)
       .map((reason) => kv(`drops: ${reason}`, cam.drops[reason])),
     kv('input size', cam.input ? `${cam.input.width}x${cam.input.height} ${cam.input.encoding}` : 'n/a'),
     kv('model input size', cam.modelInput ? `${cam.modelInput.width}x${cam.modelInput.height}` : 'n/a'),
+    ...(cam.frameId ? [kv('frame_id', cam.frameId)] : []),
+    ...(cam.mount ? [kv(`height above ${cam.mount.groundFrame} (TF)`, cam.mount.heightM !== undefined ? `${cam.mount.heightM.toFixed(2)} m` : 'not in TF yet')] : []),
     ...(cam.depthScale ? [kv('depth scale', cam.depthScale.fromCameraInfo ? `${cam.depthScale.factor.toFixed(3)} (camera_info)` : '1 (no camera_info yet: the model\'s lens)')] : []),
   ];
   for (const p of cam.problems ?? []) values.push(kv(`rejected: ${p.code}`, p.count));

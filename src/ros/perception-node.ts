@@ -253,7 +253,11 @@ export class PerceptionNode extends ManagedNode {
   publishDiagnostics(): DiagnosticArray {
     const snap = this.#scheduler?.snapshot();
     const now = performance.now();
-    const cameras = [...this.#cameras.values()].map((c) => c.stats.status(now, this.#budget(c), snap?.cameras[c.name]));
+    const cameras = [...this.#cameras.values()].map((c) => ({
+      ...c.stats.status(now, this.#budget(c), snap?.cameras[c.name]),
+      ...(c.frameId ? { frameId: c.frameId } : {}),
+      ...(this.#adaptation && this.#groundFrame ? { mount: { groundFrame: this.#groundFrame, heightM: this.#cameraHeight(c.name) } } : {}),
+    }));
     const e = this.#engine;
     const a = this.#adaptation?.counts();
     const errors = [this.#events.publish > 0 ? `${this.#events.publish} publish error(s)` : '', this.#adaptationError ? `adaptation unavailable: ${this.#adaptationError}` : ''].filter(Boolean);

@@ -306,6 +306,8 @@ describe('online adaptation on the ROS nodes', () => {
     await until('the teacher labelled the first flagged frame', () => core.status().teacherLabels === 1, rcl, 60_000);
     expect(plines.some((l) => l.includes('camera front: not in TF: no transform from front_camera_optical_frame to base_footprint yet')), plines.join('\n')).toBe(true);
     expect(lines.some((l) => l.includes('ground-plane depth: camera front is 1.20 m above the road (the told height)')), lines.join('\n')).toBe(true);
+    const cameraValues = () => Object.fromEntries(perception.publishDiagnostics().status.find((x) => x.name === 'perception: camera front')!.values.map((v) => [v.key, v.value]));
+    expect(cameraValues()).toMatchObject({ frame_id: 'front_camera_optical_frame', 'height above base_footprint (TF)': 'not in TF yet' });
     // A robot_state_publisher's latched mounts: base_footprint → base_link → camera_link (pitched 0.1 rad down) → optical frame,
     // each 0.5 m ahead of its parent: 0.3 + 1.55 − 0.5 sin 0.1 = 1.80 m.
     const tf = (parent: string, child: string, z: number, r = { x: 0, y: 0, z: 0, w: 1 }) => ({ header: { stamp: { sec: 0, nanosec: 0 }, frame_id: parent }, child_frame_id: child, transform: { translation: { x: 0.5, y: 0, z }, rotation: r } });
@@ -318,6 +320,7 @@ describe('online adaptation on the ROS nodes', () => {
     expect(lines.some((l) => l.includes("ground-plane depth: camera front is 1.80 m above the road (the robot's TF)")), lines.join('\n')).toBe(true);
     expect(core.status().groundDepth + core.status().groundRefused).toBe(3);
     expect(perception.adaptation!.counts().viewsSent).toBe(3);
+    expect(cameraValues()['height above base_footprint (TF)']).toBe('1.80 m');
   }, 120_000);
 
   it("label-free with the depth cue off (teacher_camera_height 0): the pictures go to the teacher, the model's views stay home", async () => {
