@@ -1,6 +1,6 @@
 /**
- * The little of tf2 the perception node needs: where a camera is mounted, from `/tf_static` and
- * `/tf` (tf2_msgs/TFMessage). A tree of the latest transform per child frame; lookups compose
+ * The little of tf2 the perception node and replay need: where a camera is mounted, from
+ * `/tf_static` (tf2_msgs/TFMessage; a mount is a fixed joint). A tree of the latest transform per child frame; lookups compose
  * along it. Written here because no maintained tf2 exists for Node (rclnodejs ships none) and the
  * node asks one static question — how high above the ground frame is each camera — for which the
  * latest transform is the answer: no time-stamped history, no interpolation, no extrapolation.
@@ -88,7 +88,7 @@ export class TfBuffer {
   readonly #parent = new Map<string, { parent: string; pose: Rigid }>();
 
   /**
-   * Takes a TFMessage (from /tf_static or /tf: the latest of either wins). Transforms with an
+   * Takes a TFMessage (the latest transform of a child frame wins). Transforms with an
    * empty frame, a non-finite number or a zero quaternion are skipped; returns how many were taken.
    */
   note(msg: TfMessageLike): number {

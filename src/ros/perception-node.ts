@@ -13,7 +13,7 @@ import { defaultLadderVariants, ladderRungs } from '../pipeline/rungs.js';
 import { buildDiagnostics, type DiagnosticArray } from './diagnostics.js';
 import { PERCEPTION_PARAMS, cameraParams, inferenceThreads } from './params.js';
 import { TfBuffer, type TfMessageLike } from '../msgs/tf-buffer.js';
-import { ADAPTATION_TOPICS, cameraOfTopic, perceptionPublications, TF_TOPICS, type PublishToggles } from './topics.js';
+import { ADAPTATION_TOPICS, cameraOfTopic, perceptionPublications, TF_STATIC_TOPIC, type PublishToggles } from './topics.js';
 import { Scheduler, systemClock, type Admission, type CameraConfig, type Clock, type FrameTiming } from '../scheduler/index.js';
 import { SENSOR_DATA_QOS, type Subscription, type Transport, type TransportClock, type TransportEvent } from './transport/types.js';
 import { stateLabel, type AdaptationStatus, type FlaggedFrame, type WeightUpdate } from '../msgs/adaptation.js';
@@ -68,7 +68,7 @@ export class PerceptionNode extends ManagedNode {
   #focals: CameraFocals | undefined;
   #ownsEngine = false;
   #cameras = new Map<string, Camera>();
-  /** The transform tree (/tf_static, /tf) when adaptation reads the cameras' mounts (`adaptation.ground_frame`). */
+  /** The fixed transform tree (/tf_static) when adaptation reads the cameras' mounts (`adaptation.ground_frame`). */
   readonly #tf = new TfBuffer();
   #groundFrame = '';
   /** Per camera, its last logged TF state. */
@@ -192,12 +192,11 @@ export class PerceptionNode extends ManagedNode {
     // Where the cameras are mounted, for the learner's depth cue. A ROS install without tf2_msgs
     // (a minimal one) cannot subscribe: the learner then uses its told height.
     if (this.#adaptation && this.#groundFrame) {
-      for (const spec of [TF_TOPICS.static, TF_TOPICS.dynamic]) {
-        try {
-          this.#subs.push(t.subscribe<TfMessageLike>(spec.topic, spec.type, (m) => void this.#tf.note(m), { qos: spec.qos }));
-        } catch (err) {
-          this.#log('warn', `${spec.topic} not read (${(err as Error).message}); the learner uses its teacher_camera_height`);
-        }
+      const spec = TF_STATIC_TOPIC;
+      try {
+        this.#subs.push(t.subscribe<TfMessageLike>(spec.topic, spec.type, (m) => void this.#tf.note(m), { qos: spec.qos }));
+      } catch (err) {
+        this.#log('warn', `${spec.topic} not read (${(err as Error).message}); the learner uses its teacher_camera_height`);
       }
     }
     const a = ADAPTATION_TOPICS;

@@ -1,6 +1,6 @@
 import { PerceptionError } from '../core/errors.js';
 import { cameraInfoTopic, classifyTopic, resultTopic } from '../msgs/topics.js';
-import { LATCHED_QOS, RESULTS_QOS, SENSOR_DATA_QOS, TF_QOS, TF_STATIC_QOS, type QosProfile } from './transport/types.js';
+import { LATCHED_QOS, RESULTS_QOS, SENSOR_DATA_QOS, TF_STATIC_QOS, type QosProfile } from './transport/types.js';
 
 /**
  * The ROS 2 graph interface of the two nodes, in one place: what each publishes and subscribes
@@ -60,11 +60,13 @@ export function cameraOfTopic(topic: string): { camera: string; compressed: bool
 }
 
 /** What the perception node subscribes to. */
-/** The transform tree (tf2_msgs/TFMessage): where each camera is mounted (src/msgs/tf-buffer.ts). */
-export const TF_TOPICS = {
-  static: { topic: '/tf_static', type: 'tf2_msgs/msg/TFMessage', qos: TF_STATIC_QOS },
-  dynamic: { topic: '/tf', type: 'tf2_msgs/msg/TFMessage', qos: TF_QOS },
-} as const satisfies Record<string, Omit<TopicSpec, 'purpose'>>;
+/**
+ * The fixed part of the transform tree (tf2_msgs/TFMessage): where each camera is mounted
+ * (src/msgs/tf-buffer.ts). /tf is not read: a camera's mount is a fixed joint, which
+ * robot_state_publisher sends on /tf_static, while /tf carries the moving joints and odometry at
+ * rates the node's event loop need not decode.
+ */
+export const TF_STATIC_TOPIC = { topic: '/tf_static', type: 'tf2_msgs/msg/TFMessage', qos: TF_STATIC_QOS } as const satisfies Omit<TopicSpec, 'purpose'>;
 
 /** `tf`: with the transform tree (adaptation on and `adaptation.ground_frame` set; default true, as the reference shows). */
 export function perceptionSubscriptions(cameraTopics: readonly string[], o: { readonly tf?: boolean } = {}): TopicSpec[] {
@@ -86,8 +88,7 @@ export function perceptionSubscriptions(cameraTopics: readonly string[], o: { re
     { ...a.rollback, purpose: 'operator rollback requests' },
     ...(o.tf ?? true
       ? [
-          { ...TF_TOPICS.static, purpose: "each camera's mount (with adaptation, when `adaptation.ground_frame` is set): its height above the ground frame goes with flagged frames to the learner's depth cue" },
-          { ...TF_TOPICS.dynamic, purpose: 'the same, for a robot that broadcasts its mounts on /tf' },
+          { ...TF_STATIC_TOPIC, purpose: "each camera's mount (with adaptation, when `adaptation.ground_frame` is set): its height above the ground frame goes with flagged frames to the learner's depth cue" },
         ]
       : []),
   ];

@@ -36,9 +36,8 @@ export const SENSOR_DATA_QOS: QosProfile = Object.freeze({ reliability: 'best_ef
 export const RESULTS_QOS: QosProfile = Object.freeze({ reliability: 'reliable', depth: 10, durability: 'volatile' });
 /** Status a late joiner (rviz2 opened later) should still see: the last one is kept. */
 export const LATCHED_QOS: QosProfile = Object.freeze({ reliability: 'reliable', depth: 1, durability: 'transient_local' });
-/** tf2_ros's listener QoS: /tf_static latched (every broadcaster's last message), /tf reliable; depth 100 each. */
+/** tf2_ros's static listener QoS: /tf_static latched (every broadcaster's last message), depth 100. */
 export const TF_STATIC_QOS: QosProfile = Object.freeze({ reliability: 'reliable', depth: 100, durability: 'transient_local' });
-export const TF_QOS: QosProfile = Object.freeze({ reliability: 'reliable', depth: 100, durability: 'volatile' });
 
 export interface ReceiveInfo {
   /** Fully resolved topic name. */
