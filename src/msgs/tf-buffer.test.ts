@@ -23,6 +23,10 @@ describe('TfBuffer', () => {
   it("a camera's height above the ground frame, through the chain (mount pitch and the optical frame's rotation included)", () => {
     const tf = robot();
     expect(tf.heightAbove('base_footprint', 'camera_color_optical_frame')).toBeCloseTo(1.5, 9);
+    const mount = tf.opticalMount('base_footprint', 'camera_color_optical_frame')!;
+    expect(mount.heightM).toBeCloseTo(1.5, 9);
+    expect(mount.pitchRad).toBeCloseTo(0.1, 9); // the mount's pitch, + down
+    expect(tf.opticalMount('base_footprint', 'elsewhere')).toBeUndefined();
     expect(tf.heightAbove('base_link', 'camera_link')).toBeCloseTo(1.4, 9);
     // 1 m along the optical axis (its z): forward and down by the mount's pitch
     const p = apply(tf.lookup('base_footprint', 'camera_color_optical_frame')!, [0, 0, 1]);

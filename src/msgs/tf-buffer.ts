@@ -135,6 +135,18 @@ export class TfBuffer {
     return this.lookup(groundFrame, frameId)?.t.z;
   }
 
+  /**
+   * An optical frame's mount over the ground frame (REP 103: the optical axis is its z): the
+   * origin's height above the ground frame's xy plane (m) and the axis's angle below that plane
+   * (rad, + down), or undefined where TF does not connect them.
+   */
+  opticalMount(groundFrame: string, opticalFrame: string): { heightM: number; pitchRad: number } | undefined {
+    const p = this.lookup(groundFrame, opticalFrame);
+    if (!p) return undefined;
+    const d = rotate(p.r, { x: 0, y: 0, z: 1 });
+    return { heightM: p.t.z, pitchRad: Math.atan2(-d.z, Math.hypot(d.x, d.y)) };
+  }
+
   get size(): number {
     return this.#parent.size;
   }

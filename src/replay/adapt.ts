@@ -216,7 +216,7 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
         probeRun: ctx.probe,
         takeHeld: ctx.takeHeld,
         intrinsics: ctx.intrinsics,
-        cameraHeight: ctx.cameraHeight,
+        cameraMount: ctx.cameraMount,
         onFlag: (f) => {
           if (!annotate || !f.sent || annotatedFlags >= o.maxLabels) return;
           annotatedFlags++;

@@ -8,6 +8,7 @@ import { openBag } from '../bag/reader.js';
 import { writeSimBag } from '../sim/bag-writer.js';
 import { nsToTime, type Detection2DArray, type Image } from '../msgs/index.js';
 import { replay } from './replay.js';
+import { compose } from '../msgs/tf-buffer.js';
 
 const MODEL = resolve(import.meta.dirname, '..', '..', 'models', 'default');
 let dir: string;
@@ -108,22 +109,28 @@ describe('replay', () => {
     const w = await McapBagWriter.open(withTf, { compression: 'none' });
     for (const t of input.info().topics) await w.addTopic(t.topic, t.type);
     await w.addTopic('/tf_static', 'tf2_msgs/msg/TFMessage');
-    const tf = (parent: string, child: string, z: number) => ({ header: { stamp: nsToTime(0n), frame_id: parent }, child_frame_id: child, transform: { translation: { x: 0.2, y: 0, z }, rotation: { x: 0, y: 0, z: 0, w: 1 } } });
-    await w.write('/tf_static', input.info().startNs, { transforms: [tf('base_footprint', 'base_link', 0.25), tf('base_link', 'front_camera_optical_frame', 1.05)] });
+    const tf = (parent: string, child: string, z: number, rotation = { x: 0, y: 0, z: 0, w: 1 }) => ({ header: { stamp: nsToTime(0n), frame_id: parent }, child_frame_id: child, transform: { translation: { x: 0.2, y: 0, z }, rotation } });
+    // base_link → the optical frame (z forward, y down), pitched 0.05 rad down: rpy (−π/2, 0, −π/2) after a pitch about y
+    const zero = { x: 0, y: 0, z: 0 };
+    const pitched = compose({ t: zero, r: { x: 0, y: Math.sin(0.025), z: 0, w: Math.cos(0.025) } }, { t: zero, r: { x: -0.5, y: 0.5, z: -0.5, w: 0.5 } }).r;
+    await w.write('/tf_static', input.info().startNs, { transforms: [tf('base_footprint', 'base_link', 0.25), tf('base_link', 'front_camera_optical_frame', 1.05, pitched)] });
     for await (const m of input.messages()) await w.write(m.topic, m.logTimeNs, m.msg);
     await input.close();
     await w.close();
     const heights = async (b: string, groundFrame?: string) => {
       let got: (number | undefined)[] = [];
-      await replay({ bag: b, modelDir: MODEL, outDir: join(dir, 'out-tf'), providers: ['cpu'], fast: true, ...(groundFrame !== undefined ? { groundFrame } : {}), hooks: { start: async (ctx) => void (got = ['front', 'left'].map((c) => ctx.cameraHeight(c))) } });
-      return got;
+      let pitch: number | undefined;
+      await replay({ bag: b, modelDir: MODEL, outDir: join(dir, 'out-tf'), providers: ['cpu'], fast: true, ...(groundFrame !== undefined ? { groundFrame } : {}), hooks: { start: async (ctx) => void ((got = ['front', 'left'].map((c) => ctx.cameraMount(c)?.heightM)), (pitch = ctx.cameraMount('front')?.pitchRad)) } });
+      return Object.assign(got, { pitch });
     };
-    const [front, left] = await heights(withTf);
+    const got = await heights(withTf);
+    const [front, left] = got;
     expect(front).toBeCloseTo(1.3, 9);
+    expect(got.pitch).toBeCloseTo(0.05, 9);
     expect(left).toBeUndefined(); // no transform to the left camera's frame
-    expect(await heights(withTf, '')).toEqual([undefined, undefined]); // TF not read
-    expect(await heights(withTf, 'odom')).toEqual([undefined, undefined]); // not connected
-    expect(await heights(bag)).toEqual([undefined, undefined]); // no /tf_static
+    expect([...(await heights(withTf, ''))]).toEqual([undefined, undefined]); // TF not read
+    expect([...(await heights(withTf, 'odom'))]).toEqual([undefined, undefined]); // not connected
+    expect([...(await heights(bag))]).toEqual([undefined, undefined]); // no /tf_static
   });
 
   it('the reader thread and the replay thread read the same frames: same counts and metrics', async () => {

@@ -81,7 +81,7 @@ export interface ReplayOptions {
   /**
    * The TF frame on the ground under the robot: with a hook (adaptation), each camera's height
    * above it from the bag's /tf_static (the camera's frame: its camera_info's frame_id) goes to the
-   * hook (`cameraHeight`). Default DEFAULT_GROUND_FRAME; '' reads no TF.
+   * hook (`cameraMount`: with the optical axis's pitch). Default DEFAULT_GROUND_FRAME; '' reads no TF.
    */
   groundFrame?: string;
   /** Where inference runs: a worker thread (PerceptionWorker) or the main thread (FrameRunner). Default: see DEFAULT_INFERENCE. */
@@ -112,7 +112,7 @@ export interface ReplayHooks {
    * inference on this thread they stay in the result and `takeHeld` has nothing.
    */
   held?: readonly OutputName[];
-  start?(ctx: { engine: Engine; perception: Perception; scheduler: Scheduler<FramePayload, FrameOutcome>; bagTimeS: () => number; bagStartNs: bigint; probe: ProbeRun; takeHeld: (camera: string, stampNs: bigint) => Promise<FrameTensors | undefined>; intrinsics: (camera: string, size: { readonly width: number; readonly height: number }) => { k: [number, number, number, number]; depthScale: number } | undefined; cameraHeight: (camera: string) => number | undefined }): Promise<void>;
+  start?(ctx: { engine: Engine; perception: Perception; scheduler: Scheduler<FramePayload, FrameOutcome>; bagTimeS: () => number; bagStartNs: bigint; probe: ProbeRun; takeHeld: (camera: string, stampNs: bigint) => Promise<FrameTensors | undefined>; intrinsics: (camera: string, size: { readonly width: number; readonly height: number }) => { k: [number, number, number, number]; depthScale: number } | undefined; cameraMount: (camera: string) => { heightM: number; pitchRad: number } | undefined }): Promise<void>;
   onFrame?(result: FrameResult, image: RgbImage, latencyMs: number): void;
   onTruth?(camera: string, stampNs: bigint, truth: Truth): void;
   onDrop?(camera: string, reason: DropReason): void;
@@ -177,10 +177,10 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
         if (id) cameraFrames.set(camera, id);
       }, r.log);
     }
-    const cameraHeight = (camera: string) => (tf.size > 0 ? tf.heightAbove(groundFrame, cameraFrames.get(camera) ?? resultFrameId(camera)) : undefined);
+    const cameraMount = (camera: string) => (tf.size > 0 ? tf.opticalMount(groundFrame, cameraFrames.get(camera) ?? resultFrameId(camera)) : undefined);
     if (!options.fast) await warmUpOnBagFrames(reader, r.cameraTopics, r.runner, r.scheduler, r.rungs, r.warmUpBatch, r.log);
     let bagNowNs = r.info.startNs;
-    await options.hooks?.start?.({ engine: r.engine, perception: r.perception, scheduler: r.scheduler, bagTimeS: () => nsToSeconds(bagNowNs - r.info.startNs), bagStartNs: r.info.startNs, probe: r.probe, takeHeld: r.takeHeld, intrinsics: (camera, size) => r.focals.intrinsics(camera, size), cameraHeight });
+    await options.hooks?.start?.({ engine: r.engine, perception: r.perception, scheduler: r.scheduler, bagTimeS: () => nsToSeconds(bagNowNs - r.info.startNs), bagStartNs: r.info.startNs, probe: r.probe, takeHeld: r.takeHeld, intrinsics: (camera, size) => r.focals.intrinsics(camera, size), cameraMount });
     r.scheduler.start();
     loopDelay.enable();
     gc.start();

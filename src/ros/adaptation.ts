@@ -76,8 +76,8 @@ export async function openPerceptionAdaptation(o: {
   readonly flagger?: FlaggerOptions;
   /** The cameras' intrinsics (CameraFocals.intrinsics): a teacher's label-free depth cue. */
   readonly intrinsics?: PerceptionAdapterOptions['intrinsics'];
-  /** The cameras' heights above the ground (the robot's TF): the same cue's scale. */
-  readonly cameraHeight?: PerceptionAdapterOptions['cameraHeight'];
+  /** The cameras' mounts (the robot's TF): the same cue's scale and horizon. */
+  readonly cameraMount?: PerceptionAdapterOptions['cameraMount'];
 }): Promise<PerceptionAdapter> {
   const str = (n: string) => o.get(`adaptation.${n}`) as string;
   const keys = await loadNodeKeys({ dir: str('keys_dir') || rosHomeDir('keys'), self: str('identity'), peer: str('learner_identity'), waitS: o.get('adaptation.peer_wait_s') as number, log: o.log });
@@ -97,7 +97,7 @@ export async function openPerceptionAdaptation(o: {
     log: o.log,
     onFlag: (f) => o.publishFlagged(flaggedFrameMessage(f, manifest)),
     ...(o.intrinsics ? { intrinsics: o.intrinsics } : {}),
-    ...(o.cameraHeight ? { cameraHeight: o.cameraHeight } : {}),
+    ...(o.cameraMount ? { cameraMount: o.cameraMount } : {}),
     // On an engine of its own (one ONNX Runtime thread, disposed after): the node's engine is
     // serving the cameras, and the reference frames must not take their turns.
     referenceSet:

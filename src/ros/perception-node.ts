@@ -255,7 +255,7 @@ export class PerceptionNode extends ManagedNode {
     const cameras = [...this.#cameras.values()].map((c) => ({
       ...c.stats.status(now, this.#budget(c), snap?.cameras[c.name]),
       ...(c.frameId ? { frameId: c.frameId } : {}),
-      ...(this.#adaptation && this.#groundFrame ? { mount: { groundFrame: this.#groundFrame, heightM: this.#cameraHeight(c.name) } } : {}),
+      ...(this.#adaptation && this.#groundFrame ? { mount: { groundFrame: this.#groundFrame, heightM: this.#cameraMount(c.name)?.heightM } } : {}),
     }));
     const e = this.#engine;
     const a = this.#adaptation?.counts();
@@ -382,20 +382,20 @@ export class PerceptionNode extends ManagedNode {
   }
 
   /**
-   * The camera's height above `adaptation.ground_frame` from the transform tree, or undefined
+   * The camera's mount over `adaptation.ground_frame` from the transform tree, or undefined
    * (no frame_id on its images yet, TF not connecting them, no ground frame). Logged when it changes.
    */
-  #cameraHeight(camera: string): number | undefined {
+  #cameraMount(camera: string): { heightM: number; pitchRad: number } | undefined {
     const cam = this.#cameras.get(camera);
     const ground = this.#groundFrame;
     if (!cam || !ground) return undefined;
-    const h = cam.frameId ? this.#tf.heightAbove(ground, cam.frameId) : undefined;
-    const state = h !== undefined ? `${h.toFixed(2)} m above ${ground} (TF, frame ${cam.frameId})` : cam.frameId ? `not in TF: no transform from ${cam.frameId} to ${ground} yet (the learner uses its teacher_camera_height)` : `not in TF: its images name no frame_id (the learner uses its teacher_camera_height)`;
+    const m = cam.frameId ? this.#tf.opticalMount(ground, cam.frameId) : undefined;
+    const state = m !== undefined ? `${m.heightM.toFixed(2)} m above ${ground}, pitched ${m.pitchRad.toFixed(3)} rad down (TF, frame ${cam.frameId})` : cam.frameId ? `not in TF: no transform from ${cam.frameId} to ${ground} yet (the learner uses its teacher_camera_height)` : `not in TF: its images name no frame_id (the learner uses its teacher_camera_height)`;
     if (this.#tfState.get(camera) !== state) {
       this.#tfState.set(camera, state);
       this.#log('info', `camera ${camera}: ${state}`);
     }
-    return h;
+    return m;
   }
 
   #budget(c: Camera): number {
@@ -406,7 +406,7 @@ export class PerceptionNode extends ManagedNode {
     const publishFlagged = (m: FlaggedFrame) => void this.publishFlagged(m);
     try {
       const modelDir = (this.params.get('model_path') as string) || this.#o.defaultModelDir;
-      this.#adaptation = await openPerceptionAdaptation({ get: (n) => this.params.get(n), engine: this.#engine!, modelDir, publishFlagged, log: this.#log, flagger: this.#o.flagger, intrinsics: (camera, size) => this.#focals?.intrinsics(camera, size), cameraHeight: (camera) => this.#cameraHeight(camera) });
+      this.#adaptation = await openPerceptionAdaptation({ get: (n) => this.params.get(n), engine: this.#engine!, modelDir, publishFlagged, log: this.#log, flagger: this.#o.flagger, intrinsics: (camera, size) => this.#focals?.intrinsics(camera, size), cameraMount: (camera) => this.#cameraMount(camera) });
       this.#groundFrame = String(this.params.get('adaptation.ground_frame') ?? '');
       this.#log('info', `adaptation on: serving weights v${this.#adaptation.servingVersion}, channel ${this.#adaptation.endpoints.uplink} / ${this.#adaptation.endpoints.downlink}`);
     } catch (err) {

@@ -397,9 +397,13 @@ export class LearnerService {
       if (source === 'tf-refused') this.#o.log('warn', `ground-plane depth: camera ${f.camera}'s TF height ${tf!.toFixed(2)} m is not a camera's height above a road (${lo}..${hi} m); using the told ${told} m`);
       else this.#o.log('info', `ground-plane depth: camera ${f.camera} is ${h.toFixed(2)} m above the road (${source === 'tf' ? "the robot's TF" : 'the told height'})`);
     }
-    // The mount's pitch from the markings of this camera's recent flagged frames, else this frame's horizon.
-    const pitch = this.#mountPitch.observe(f.camera, f.view);
-    const distrust = this.#mountPitch.distrust(f.camera, h);
+    // The mount's pitch from the markings of this camera's recent flagged frames, else from TF, else this frame's horizon.
+    const tfPitch = fromTf ? f.view.pitchRad : undefined;
+    const pitch = this.#mountPitch.observe(f.camera, f.view) ?? tfPitch;
+    // Where the robot's TF places the camera, its calibration stands unless the lanes contradict
+    // it: a road without markings (or a model that does not see them) is no reason to refuse.
+    let distrust = this.#mountPitch.distrust(f.camera, h);
+    if (distrust === 'height not confirmed by the lanes' && tfPitch !== undefined) distrust = undefined;
     const r = distrust ?? groundPlaneDepth(f.view, { cameraHeightM: h, ...(pitch !== undefined ? { pitch } : {}) });
     if (typeof r === 'string') {
       if (this.#n.groundRefused++ === 0 || r !== this.#lastRefusal) {

@@ -59,6 +59,8 @@ export interface ModelView {
   readonly depthScale: number;
   /** The camera's height above the ground (m), where perception knows it (the robot's TF); else the learner's told height. */
   readonly heightM?: number;
+  /** With it, its optical axis's angle below the ground plane (rad, + down) from the same TF. */
+  readonly pitchRad?: number;
 }
 
 /** A ground-truth box in camera pixels (`x1`, `y1` exclusive). */

@@ -71,8 +71,8 @@ export interface PerceptionAdapterOptions {
    * the serving model made of it (FlaggedSample.view): the learner's label-free depth cue.
    */
   readonly intrinsics?: (camera: string, size: { readonly width: number; readonly height: number }) => { k: [number, number, number, number]; depthScale: number } | undefined;
-  /** Port: the camera's height above the ground (m) where the robot knows it (its TF), sent with the view. */
-  readonly cameraHeight?: (camera: string) => number | undefined;
+  /** Port: the camera's mount — height above the ground (m), optical axis below it (rad, + down) — where the robot knows it (its TF), sent with the view. */
+  readonly cameraMount?: (camera: string) => { readonly heightM: number; readonly pitchRad?: number } | undefined;
 }
 
 export interface FlagEvent {
@@ -411,8 +411,9 @@ export class PerceptionAdapter {
   #view(r: FrameResult): { view?: FlaggedSample['view'] } {
     const cam = this.#o.intrinsics?.(r.camera, r.cameraSize);
     if (!cam || !r.depth?.data.length || !r.lane?.data.length) return {};
-    const h = this.#o.cameraHeight?.(r.camera);
-    return { view: { depth: r.depth, seg: r.lane, cameraSize: r.cameraSize, k: cam.k, depthScale: cam.depthScale, ...(h !== undefined && Number.isFinite(h) && h > 0 ? { heightM: h } : {}) } };
+    const m = this.#o.cameraMount?.(r.camera);
+    const mount = m && Number.isFinite(m.heightM) && m.heightM > 0 ? { heightM: m.heightM, ...(m.pitchRad !== undefined && Math.abs(m.pitchRad) <= Math.PI / 2 ? { pitchRad: m.pitchRad } : {}) } : {};
+    return { view: { depth: r.depth, seg: r.lane, cameraSize: r.cameraSize, k: cam.k, depthScale: cam.depthScale, ...mount } };
   }
 
   /** Sends the reference set from the source, waiting for room in the learner's queue (sent without waiting, frames were dropped: docs/experiments/2026-11-29-latency-and-swaps.md). */

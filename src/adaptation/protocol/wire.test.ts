@@ -34,7 +34,7 @@ describe('flagged samples on the wire', () => {
     expect([back.view?.depth.width, back.view?.depth.height, Array.from(back.view!.depth.data)]).toEqual([4, 2, [1, 2, 3, 4, 5, 6, 7, 8]]);
     expect([back.view?.seg.width, back.view?.seg.height, Array.from(back.view!.seg.data)]).toEqual([2, 1, [1, 2]]);
     expect(back.view?.heightM).toBeUndefined();
-    expect(sampleFromMessage(roundTrip(sampleToMessage(sample({ ...view, heightM: 1.8 })))).view?.heightM).toBe(1.8); // the robot's TF
+    expect(sampleFromMessage(roundTrip(sampleToMessage(sample({ ...view, heightM: 1.8, pitchRad: 0.05 })))).view).toMatchObject({ heightM: 1.8, pitchRad: 0.05 }); // the robot's TF
     expect(sampleFromMessage(roundTrip(sampleToMessage(sample()))).view).toBeUndefined();
   });
 
@@ -47,6 +47,7 @@ describe('flagged samples on the wire', () => {
     expect(() => sampleFromMessage(withView({ ...good, depth_scale: -1 }))).toThrow(/view\.depth_scale/);
     expect(() => sampleFromMessage(withView({ ...good, camera_size: [640] }))).toThrow(/view\.camera_size/);
     for (const h of [-1.5, 0, 'high', null]) expect(() => sampleFromMessage(withView({ ...good, height_m: h }))).toThrow(/view\.height_m must be a positive number/);
+    for (const p of [2, -1.6, 'down', null]) expect(() => sampleFromMessage(withView({ ...good, height_m: 1.5, pitch_rad: p }))).toThrow(/view\.pitch_rad must be an angle in \[-pi\/2, pi\/2\]/);
     const { view_depth: _, ...noDepth } = m.tensors;
     expect(() => sampleFromMessage(withView(good, noDepth))).toThrow(expect.objectContaining({ code: 'MESSAGE_DECODE', message: expect.stringMatching(/view_depth must be a non-empty float32 \[H, W\] tensor/) }));
     const short = { ...m.tensors, view_seg: { dtype: 'uint8' as const, shape: [2, 2], data: Uint8Array.from([1, 2]) } };

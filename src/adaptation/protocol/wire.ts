@@ -36,7 +36,7 @@ export function sampleToMessage(s: FlaggedSample): SampleMessage {
       input_size: [s.inputSize[0], s.inputSize[1]],
       camera_size: [s.cameraSize.width, s.cameraSize.height],
       predictions: { ...(s.predictions ?? {}) },
-      ...(v ? { view: { camera_size: [v.cameraSize.width, v.cameraSize.height], k: [...v.k], depth_scale: v.depthScale, ...(v.heightM !== undefined ? { height_m: v.heightM } : {}) } } : {}),
+      ...(v ? { view: { camera_size: [v.cameraSize.width, v.cameraSize.height], k: [...v.k], depth_scale: v.depthScale, ...(v.heightM !== undefined ? { height_m: v.heightM } : {}), ...(v.pitchRad !== undefined ? { pitch_rad: v.pitchRad } : {}) } } : {}),
     },
   };
 }
@@ -90,6 +90,8 @@ function viewFromMessage(m: SampleMessage, v: JsonValue, bad: (why: string) => P
   const [width, height] = pair(o.camera_size, 'view.camera_size');
   const h = o.height_m;
   if (h !== undefined && (typeof h !== 'number' || !(Number.isFinite(h) && h > 0))) throw bad('view.height_m must be a positive number (metres)');
+  const pitch = o.pitch_rad;
+  if (pitch !== undefined && (typeof pitch !== 'number' || !(Math.abs(pitch) <= Math.PI / 2))) throw bad('view.pitch_rad must be an angle in [-pi/2, pi/2] (rad)');
   return {
     depth: map('view_depth', 'float32') as ModelView['depth'],
     seg: map('view_seg', 'uint8') as ModelView['seg'],
@@ -97,6 +99,7 @@ function viewFromMessage(m: SampleMessage, v: JsonValue, bad: (why: string) => P
     k: k as [number, number, number, number],
     depthScale: scale,
     ...(h !== undefined ? { heightM: h } : {}),
+    ...(pitch !== undefined ? { pitchRad: pitch } : {}),
   };
 }
 
