@@ -32,6 +32,8 @@ def generate_launch_description():
         DeclareLaunchArgument('model', default_value='', description='Model package folder; empty for the bundled default'),
         DeclareLaunchArgument('params_file', default_value=os.path.join(share, 'config', 'perception.params.yaml'),
                               description='Parameters of the perception node'),
+        DeclareLaunchArgument('learner_params_file', default_value=os.path.join(share, 'config', 'learner.params.yaml'),
+                              description='Parameters of the learner node (e.g. its label topics, or label_source: teacher)'),
         DeclareLaunchArgument('start_delay', default_value='3.0',
                               description='Seconds before the player starts (the built-in one then also waits for the camera subscribers)'),
     ]
@@ -41,6 +43,7 @@ def generate_launch_description():
             'cameras': LaunchConfiguration('cameras'),
             'model': LaunchConfiguration('model'),
             'params_file': LaunchConfiguration('params_file'),
+            'learner_params_file': LaunchConfiguration('learner_params_file'),
             'use_sim_time': 'true',
         }.items(),
     )

@@ -1,7 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { Manifest } from '../../model/index.js';
 import type { FrameResult } from '../../pipeline/perception.js';
-import { readReferenceSet, type ReferenceTruth } from './reference-set.js';
+import { sampleFromMessage } from '../protocol/wire.js';
+import { bagReferenceSource, readReferenceSet, type ReferenceTruth } from './reference-set.js';
 
 const BAG = join(import.meta.dirname, '..', '..', '..', 'bags', 'day_front.mcap'); // 50 frames at 10 Hz
 
@@ -58,5 +61,24 @@ describe('old-domain reference set', () => {
     const got = await read(80);
     expect(got).toHaveLength(50);
     expect(new Set(got.map((g) => g.stampNs)).size).toBe(50);
+  });
+
+  it("names its frames' cameras apart from every live or replayed camera, even from one bag: a drive that shares the bag's stamps keeps its own samples", async () => {
+    const feature = (c: number) => ({ type: 'float32', dims: [c, 2, 2], data: new Float32Array(c * 4) });
+    const ids: string[] = [];
+    const source = bagReferenceSource({
+      bags: [BAG],
+      frames: 3,
+      classes: ['car', 'truck', 'pedestrian', 'cyclist'],
+      depth: (JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', '..', 'models', 'default', 'manifest.json'), 'utf8')) as Manifest).depth,
+      process: async (camera, stampNs) => ({ camera, stampNs, size: [192, 384], cameraSize: { width: 1280, height: 720 }, tensors: { det_feat: feature(4), seg_feat: feature(2), depth_feat: feature(3) } }) as unknown as FrameResult,
+    });
+    expect(await source(async (messages) => {
+      for (const m of messages) if (m.kind === 'sample') ids.push(`${sampleFromMessage(m).camera}@${sampleFromMessage(m).stampNs}`);
+      return true;
+    })).toEqual({ frames: 3, delivered: 3 });
+    // The sim's bags all start at one epoch: a replayed sim drive's front camera has these stamps too.
+    const t0 = 1_700_000_000_000_000_000n;
+    expect(ids).toEqual([0n, 17n, 34n].map((i) => `front~ref0@${t0 + i * 100_000_000n}`));
   });
 });

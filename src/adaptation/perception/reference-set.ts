@@ -11,6 +11,9 @@ import { referenceMessages } from './perception-parts.js';
 import { CameraFocals, toModelDepth, type CameraInfoLike } from '../../pipeline/depth-focal.js';
 import type { Manifest } from '../../model/index.js';
 
+/** Reference frames' cameras are named `CAMERA~refK` (K: the bag's index). */
+export const REFERENCE_CAMERA_MARK = '~ref';
+
 /** Frames' worth of ground truth held while waiting for their camera frame. */
 const MAX_PENDING_TRUTH = 64;
 
@@ -103,9 +106,12 @@ export async function readReferenceSet(
 /**
  * A ReferenceSource (PerceptionAdapter's port) over bags of the training domains: `frames` in
  * all, shared evenly between the bags, each run through `process` and sent with its labels.
- * Recorded drives may share stamps (every simulated bag starts at the same time) while the
- * learner keys samples by camera and stamp, so with several bags each bag's cameras get their
- * own names (`front~ref1`).
+ * The learner keys samples by camera and stamp, and recorded drives share stamps (every
+ * simulated bag starts at the same time): so each bag's cameras get names of their own
+ * (`front~ref0`), which neither another reference bag nor the drive being adapted to uses.
+ * Under the camera's own name, a flagged frame of a replayed drive with a reference frame's
+ * stamp was not stored, and its annotation was merged into the reference frame's labels
+ * (docs/experiments/2026-12-07-live-adaptation.md).
  */
 export function bagReferenceSource(o: {
   readonly bags: readonly string[];
@@ -120,7 +126,7 @@ export function bagReferenceSource(o: {
     let delivered = 0;
     for (const [k, bag] of o.bags.entries()) {
       const share = Math.min(Math.ceil(o.frames / o.bags.length), o.frames - frames);
-      const name = (camera: string) => (o.bags.length > 1 ? `${camera}~ref${k}` : camera);
+      const name = (camera: string) => `${camera}${REFERENCE_CAMERA_MARK}${k}`;
       const r = await readReferenceSet(bag, share, (camera, stampNs, image) => o.process(name(camera), stampNs, image), async (result, truth) => {
         const messages = referenceMessages(result, truth, o.classes);
         return messages ? send(messages) : false;
