@@ -23,7 +23,7 @@ import { encodeBundle, modelRef } from '../../src/adaptation/protocol/bundle.js'
 import { keyFingerprint, loadIdentity } from '../../src/adaptation/protocol/keys.js';
 import { loadModelPackage } from '../../src/model/package.js';
 import type { Image } from '../../src/msgs/index.js';
-import { RESULTS_QOS, RosTransport, SENSOR_DATA_QOS, type RclLike, type RclNodeLike } from '../../src/ros/transport/index.js';
+import { RESULTS_QOS, RosTransport, SENSOR_DATA_QOS, TF_STATIC_QOS, type RclLike, type RclNodeLike } from '../../src/ros/transport/index.js';
 import { rclnodejsContract } from './rclnodejs.contract.js';
 
 const distro = process.env.ROS_DISTRO;
@@ -36,6 +36,8 @@ process.env.ROS_DOMAIN_ID ??= String(100 + (process.pid % 100));
 const prefix = distro ? spawnSync('ros2', ['pkg', 'prefix', 'adaptive_perception'], { encoding: 'utf8' }) : undefined;
 const installed = prefix?.status === 0;
 const requireLaunch = process.env.ADAPTIVE_PERCEPTION_LIVE === 'require';
+// The perception node reads the cameras' mounts from /tf_static (tf2_msgs/msg/TFMessage).
+const hasTf2Msgs = distro ? spawnSync('ros2', ['pkg', 'prefix', 'tf2_msgs'], { encoding: 'utf8' }).status === 0 : false;
 const launchReason = installed ? 'package installed' : 'SKIPPED: adaptive_perception is not installed in the sourced workspace (colcon build it, see docs/ros.md)';
 
 /** The real module, imported once (a specifier tsc does not resolve: rclnodejs may be absent). */
@@ -246,6 +248,31 @@ describe.skipIf(!distro)(`live ROS 2 (${reason})`, () => {
       expect(diag.flatMap((d) => d.status.map((s) => s.name))).toEqual(expect.arrayContaining(['perception: camera front', 'perception: camera left', 'perception: model', 'learner: learner']));
       expect(on('/adaptation/status').length).toBeGreaterThan(0);
       console.log(`live ROS 2 (${distro}, ${new Date().toISOString().slice(0, 10)}): ${figures.join('; ')}`);
+    }, 60_000);
+
+    it("the robot's mounts: a latched /tf_static (robot_state_publisher's chain, one camera pitched) places each camera above base_footprint, shown in /diagnostics", async () => {
+      // CI builds test/ros/tf2_msgs where the sourced ROS 2 lacks tf2_msgs (the minimal Humble).
+      expect(hasTf2Msgs, 'tf2_msgs is not installed in the sourced ROS 2 (see test/ros/tf2_msgs/README.md)').toBe(true);
+      expect(launchLog).not.toMatch(/\/tf_static not read/);
+      const tf = (parent: string, child: string, z: number, rotation = { x: 0, y: 0, z: 0, w: 1 }) => ({ header: { stamp: { sec: 0, nanosec: 0 }, frame_id: parent }, child_frame_id: child, transform: { translation: { x: 0.5, y: 0, z }, rotation } });
+      const optical = { x: -0.5, y: 0.5, z: -0.5, w: 0.5 };
+      const pub = transport.advertise('/tf_static', 'tf2_msgs/msg/TFMessage', { qos: TF_STATIC_QOS });
+      // base_footprint → base_link 0.3 m up → camera_link 1.55 m up, pitched 0.1 rad down, 0.5 m
+      // ahead → the optical frame: 0.3 + 1.55 − 0.5 sin 0.1 = 1.80 m. The left camera sits at 1.25 m.
+      pub.publish({ transforms: [tf('base_footprint', 'base_link', 0.3), tf('base_link', 'camera_link', 1.55, { x: 0, y: Math.sin(0.05), z: 0, w: Math.cos(0.05) }), tf('camera_link', 'front_camera_optical_frame', 0, optical), tf('base_link', 'left_camera_optical_frame', 0.95, optical)] });
+      const since = seen.length;
+      await play(2);
+      const height = (cam: string) =>
+        on('/diagnostics', since)
+          .flatMap((s) => (s.msg as { status: { name: string; values: { key: string; value: string }[] }[] }).status)
+          .filter((s) => s.name === `perception: camera ${cam}`)
+          .at(-1)
+          ?.values.find((v) => v.key === 'height above base_footprint (TF)')?.value;
+      expect(height('front'), launchLog.split('\n').filter((l) => /TF|tf_static/.test(l)).join('\n')).toBe('1.80 m');
+      expect(height('left')).toBe('1.25 m');
+      expect(launchLog).toMatch(/camera front: 1\.80 m above base_footprint, pitched 0\.100 rad down \(TF, frame front_camera_optical_frame\)/);
+      pub.dispose();
+      console.log(`live ROS 2: /tf_static placed front at ${height('front')}, left at ${height('left')} above base_footprint`);
     }, 60_000);
 
     it('a signed bundle announced on adaptation/weights is verified and swapped in live; the learner reports what perception serves', async () => {
