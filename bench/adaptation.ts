@@ -3,7 +3,7 @@
  *   npm run -s adaptation -- [--domain night|rain|camshift|newpaint|mixed] [--labels gt|teacher|both]
  *                            [--teacher M] [--teacher-heads H] [--teacher-weights DIR] [--camera-height M]
  *                            [--model DIR]
- *                            [--seed N] [--quick | --minutes M] [--json] [--heads det,seg,depth]
+ *                            [--seed N] [--quick | --minutes M] [--json] [--heads det,seg,depth] [--ground-frame F]
  *
  * `--minutes M` (1–10, default 3; `--quick` is 1): the length of the shifted drive. The targets
  * allow up to 10 minutes of drive for ≤ 200 labels; the label budget stays 200.
@@ -72,6 +72,8 @@ const teacherArg = arg('--teacher') !== undefined || arg('--teacher-heads') !== 
       ...(arg('--camera-height') !== undefined ? { cameraHeightM: parseCameraHeight(arg('--camera-height')!) } : {}),
     }
   : undefined;
+/** `--ground-frame F`: the TF frame the cameras' mounts are read over (the sim's bags latch the rig on /tf_static); "" reads no TF. */
+const groundFrameArg = arg('--ground-frame');
 const seedArg = Number(arg('--seed') ?? 4711);
 if (!Number.isSafeInteger(seedArg) || seedArg < 0) throw new Error(`--seed must be a non-negative integer, got '${arg('--seed')}'`);
 /** The drive of a scenario: one domain, or `mixed`: night, rain, then night again. */
@@ -84,7 +86,8 @@ function scheduleOf(s: Scenario, frames: number): { domain: Domain; frames: numb
 const log = (l: string) => process.stderr.write(`${l}\n`);
 
 async function bag(name: string, domain: Domain, frames: number, seed: number, schedule?: { domain: Domain; frames: number }[]): Promise<string> {
-  const out = join(CACHE, `${name}-s${seed}-${frames}.mcap`);
+  // "-tf": bags with the rig latched on /tf_static (earlier caches have none).
+  const out = join(CACHE, `${name}-s${seed}-${frames}-tf.mcap`);
   if (!existsSync(out)) {
     log(`rendering ${out}`);
     await writeSimBag({ out, domain, frames, seed, cameras: ['front'], width: 640, height: 360, rateHz: 10, compressed: true, jpegQuality: 85, gtScale: 4, ...(schedule ? { schedule } : {}) });
@@ -158,7 +161,7 @@ async function main(): Promise<void> {
   try {
     // The input size is pinned (as in the --fast runs it is compared with): a busy CPU must not
     // change accuracy by stepping the ladder down; the recorded rate still makes wall time real.
-    adapted = await replay({ bag: shiftBag, modelDir: MODEL, outDir: join(work, 'adapt'), hooks, ladder: false, log });
+    adapted = await replay({ bag: shiftBag, modelDir: MODEL, outDir: join(work, 'adapt'), hooks, ladder: false, log, ...(groundFrameArg !== undefined ? { groundFrame: groundFrameArg } : {}) });
   } finally {
     await hooks.close();
   }

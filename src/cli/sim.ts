@@ -19,6 +19,7 @@ export function registerSimCommand(program: Command): void {
     .option('--jpeg-quality <q>', 'JPEG quality', parseIntOption('--jpeg-quality', 1, 100), 85)
     .option('--gt-scale <n>', 'write lane mask and depth ground truth at 1/n of the image size', parseIntOption('--gt-scale', 1, 16), 1)
     .option('--preview <dir>', 'also write PNGs of each image with its ground truth drawn over it')
+    .option('--no-tf', "write no /tf_static (the robot's camera mounts, latched once before the first frame): a recording without TF")
     .action(async (o) => {
       const progress = createProgress('sim', o.frames);
       const t0 = performance.now();
@@ -36,6 +37,7 @@ export function registerSimCommand(program: Command): void {
           jpegQuality: o.jpegQuality,
           gtScale: o.gtScale,
           preview: o.preview,
+          tf: o.tf,
           onProgress: (done) => progress.update(done),
         });
         progress.stop();

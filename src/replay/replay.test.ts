@@ -104,19 +104,29 @@ describe('replay', () => {
   });
 
   it("gives an adaptation hook each camera's height above the ground frame from the bag's /tf_static (the camera's frame from its camera_info)", async () => {
+    // The sim's bag with its own /tf_static replaced by another robot's, and without any.
     const withTf = join(dir, 'tf.mcap');
+    const noTf = join(dir, 'no-tf.mcap');
     const input = await openBag(bag);
     const w = await McapBagWriter.open(withTf, { compression: 'none' });
-    for (const t of input.info().topics) await w.addTopic(t.topic, t.type);
-    await w.addTopic('/tf_static', 'tf2_msgs/msg/TFMessage');
+    const bare = await McapBagWriter.open(noTf, { compression: 'none' });
+    for (const t of input.info().topics) {
+      await w.addTopic(t.topic, t.type);
+      if (t.topic !== '/tf_static') await bare.addTopic(t.topic, t.type);
+    }
     const tf = (parent: string, child: string, z: number, rotation = { x: 0, y: 0, z: 0, w: 1 }) => ({ header: { stamp: nsToTime(0n), frame_id: parent }, child_frame_id: child, transform: { translation: { x: 0.2, y: 0, z }, rotation } });
     // base_link → the optical frame (z forward, y down), pitched 0.05 rad down: rpy (−π/2, 0, −π/2) after a pitch about y
     const zero = { x: 0, y: 0, z: 0 };
     const pitched = compose({ t: zero, r: { x: 0, y: Math.sin(0.025), z: 0, w: Math.cos(0.025) } }, { t: zero, r: { x: -0.5, y: 0.5, z: -0.5, w: 0.5 } }).r;
     await w.write('/tf_static', input.info().startNs, { transforms: [tf('base_footprint', 'base_link', 0.25), tf('base_link', 'front_camera_optical_frame', 1.05, pitched)] });
-    for await (const m of input.messages()) await w.write(m.topic, m.logTimeNs, m.msg);
+    for await (const m of input.messages()) {
+      if (m.topic === '/tf_static') continue;
+      await w.write(m.topic, m.logTimeNs, m.msg);
+      await bare.write(m.topic, m.logTimeNs, m.msg);
+    }
     await input.close();
     await w.close();
+    await bare.close();
     const heights = async (b: string, groundFrame?: string) => {
       let got: (number | undefined)[] = [];
       let pitch: number | undefined;
@@ -130,7 +140,10 @@ describe('replay', () => {
     expect(left).toBeUndefined(); // no transform to the left camera's frame
     expect([...(await heights(withTf, ''))]).toEqual([undefined, undefined]); // TF not read
     expect([...(await heights(withTf, 'odom'))]).toEqual([undefined, undefined]); // not connected
-    expect([...(await heights(bag))]).toEqual([undefined, undefined]); // no /tf_static
+    expect([...(await heights(noTf))]).toEqual([undefined, undefined]); // no /tf_static
+    const sim = await heights(bag); // the sim's own: both cameras at the rig's 1.5 m
+    expect(sim[0]).toBeCloseTo(1.5, 9);
+    expect(sim[1]).toBeCloseTo(1.5, 9);
   });
 
   it('the reader thread and the replay thread read the same frames: same counts and metrics', async () => {

@@ -4,7 +4,8 @@ import { nsToTime, toRos2Name } from '../msgs/index.js';
 import { classifyTopic } from '../msgs/topics.js';
 import type { NodeLog } from './node-types.js';
 import { RosTransport, type Publisher, type RclLike } from './transport/index.js';
-import { LATCHED_QOS, RESULTS_QOS, SENSOR_DATA_QOS, type QosProfile } from './transport/types.js';
+import { TF_STATIC_TOPIC } from './topics.js';
+import { LATCHED_QOS, RESULTS_QOS, SENSOR_DATA_QOS, TF_STATIC_QOS, type QosProfile } from './transport/types.js';
 
 /**
  * Plays a bag onto a ROS 2 graph (`adaptive-perception ros play BAG`, the `player` of
@@ -44,6 +45,7 @@ const CLOCK_TYPE = 'rosgraph_msgs/msg/Clock';
 function qosFor(type: string, topic: string): QosProfile {
   if (type === 'sensor_msgs/msg/Image' || type === 'sensor_msgs/msg/CompressedImage') return SENSOR_DATA_QOS;
   if (topic.endsWith('/camera_info')) return LATCHED_QOS;
+  if (topic === TF_STATIC_TOPIC.topic) return TF_STATIC_QOS;
   return RESULTS_QOS;
 }
 
@@ -58,7 +60,12 @@ export async function playBag(o: PlayBagOptions): Promise<PlayBagSummary> {
     const info = reader.info();
     for (const t of info.topics) {
       const type = toRos2Name(t.type);
-      pubs.set(t.topic, transport.advertise(t.topic, type, { qos: qosFor(type, t.topic) }));
+      try {
+        pubs.set(t.topic, transport.advertise(t.topic, type, { qos: qosFor(type, t.topic) }));
+      } catch (err) {
+        // As `ros2 bag play` does: a topic whose type this ROS 2 install lacks is left out, the rest plays.
+        o.log('warn', `${t.topic} (${type}) not played: ${(err as Error).message}`);
+      }
     }
     const clock = o.clock ? transport.advertise('/clock', CLOCK_TYPE, { qos: { reliability: 'best_effort', depth: 1, durability: 'volatile' } }) : undefined;
     o.log('info', `playing ${o.bag}: ${info.topics.length} topics, ${(Number(info.durationNs) / 1e9).toFixed(1)} s at rate ${o.rate}${o.clock ? ', with /clock' : ''}`);
@@ -81,7 +88,9 @@ export async function playBag(o: PlayBagOptions): Promise<PlayBagSummary> {
       const wait = dueMs - performance.now();
       if (wait > 0) await sleepUnless(o.signal, wait);
       clock?.publish({ clock: nsToTime(m.logTimeNs) });
-      pubs.get(m.topic)?.publish(m.msg);
+      const pub = pubs.get(m.topic);
+      if (!pub) continue;
+      pub.publish(m.msg);
       published++;
     }
   } finally {

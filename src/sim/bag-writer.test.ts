@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openBag, type BagMessage } from '../bag/index.js';
 import type { CameraInfo, CompressedImage, Detection2DArray, Image } from '../msgs/index.js';
+import { TfBuffer, type TfMessageLike } from '../msgs/tf-buffer.js';
 import { SIM_EPOCH_NS, writeSimBag, type SimBagOptions } from './bag-writer.js';
+import { makeLook } from './domains.js';
+import { Simulation } from './simulation.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -37,11 +40,37 @@ async function readAll(path: string): Promise<BagMessage[]> {
 }
 
 describe('sim → bag', () => {
+  it("latches the robot's mounts on /tf_static before the first frame: each camera's optical frame (the images' frame_id) at its rig place; a camshift camera was knocked from the place TF still gives", async () => {
+    for (const domain of ['night', 'camshift'] as const) {
+      const out = join(dir, `tf-${domain}.mcap`);
+      await writeSimBag({ ...base(out), domain, frames: 1, seed: 31, cameras: ['front', 'left'] });
+      const msgs = await readAll(out);
+      expect(msgs[0].topic).toBe('/tf_static');
+      expect(msgs.filter((m) => m.topic === '/tf_static')).toHaveLength(1);
+      const tf = new TfBuffer();
+      tf.note(msgs[0].msg as TfMessageLike);
+      const images = msgs.filter((m) => m.topic.endsWith('image_raw')).map((m) => (m.msg as Image).header.frame_id);
+      expect(images).toEqual(['front_camera_optical_frame', 'left_camera_optical_frame']);
+      const day = makeLook('day', 31);
+      for (const frameId of images) {
+        const m = tf.opticalMount('base_footprint', frameId)!;
+        expect(m.heightM).toBeCloseTo(day.cameraHeight, 9);
+        expect(m.pitchRad).toBeCloseTo(day.pitch, 9);
+      }
+      // The left camera looks along the robot's +y, from 0.9 m left of its centre line.
+      const left = tf.lookup('base_footprint', 'left_camera_optical_frame')!;
+      expect(left.t.y).toBeCloseTo(0.9, 9);
+      const rendered = Simulation.create({ seed: 31, domain, width: 160, height: 96, cameras: ['front'] }).mount('front');
+      if (domain === 'camshift') expect(rendered.height).toBeGreaterThan(day.cameraHeight + 0.4);
+      else expect([rendered.height, rendered.pitch]).toEqual([day.cameraHeight, day.pitch]);
+    }
+  });
+
   it('writes the standard topics, ground truth before the image, stamps at the rate', async () => {
     const out = join(dir, 'a.mcap');
     await writeSimBag({ ...base(out), cameras: ['front', 'rear'] });
     const msgs = await readAll(out);
-    expect(msgs).toHaveLength(3 * 2 * 5);
+    expect(msgs).toHaveLength(3 * 2 * 5 + 1); // and the mounts on /tf_static
     const topics = new Set(msgs.map((m) => m.topic));
     for (const c of ['front', 'rear']) {
       for (const t of [`/${c}/image_raw`, `/${c}/camera_info`, `/gt/${c}/detections`, `/gt/${c}/lane_mask`, `/gt/${c}/depth`]) expect(topics).toContain(t);

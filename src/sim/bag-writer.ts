@@ -6,6 +6,9 @@ import { Ros1BagWriter } from '../bag/ros1-writer.js';
 import type { BagWriter } from '../bag/types.js';
 import { makeImage, nsToTime, type CameraInfo, type CompressedImage, type Detection2DArray, type Header } from '../msgs/index.js';
 import { cameraInfoTopic, cameraTopic, gtTopic } from '../msgs/topics.js';
+import { DEFAULT_GROUND_FRAME, type TfMessageLike } from '../msgs/tf-buffer.js';
+import { rigMount, type Mount } from './camera.js';
+import { makeLook } from './domains.js';
 import { Simulation, drawOverlay, type CameraFrame, type CameraName, type Domain } from './index.js';
 import { encodePng } from './png.js';
 
@@ -23,6 +26,8 @@ export interface SimBagOptions {
   /** Writes ground-truth masks and depth at 1/gtScale of the image size (nearest samples). */
   gtScale: number;
   preview?: string;
+  /** Latches the robot's camera mounts on /tf_static before the first frame (default true; see robotTf). */
+  tf?: boolean;
   onProgress?: (done: number, total: number) => void;
   /**
    * A drive through several domains: the same world (the seed), each stretch of frames rendered
@@ -30,6 +35,8 @@ export interface SimBagOptions {
    */
   schedule?: readonly { readonly domain: Domain; readonly frames: number }[];
 }
+
+const TF_STATIC = '/tf_static';
 
 /** Bags start at a fixed, realistic epoch so the same arguments give identical bytes. */
 export const SIM_EPOCH_NS = 1_700_000_000n * 1_000_000_000n;
@@ -58,6 +65,12 @@ export async function writeSimBag(opts: SimBagOptions): Promise<{ messages: numb
       await writer.addTopic(gtTopic(c, 'depth'), 'sensor_msgs/msg/Image');
       await writer.addTopic(cameraInfoTopic(c), 'sensor_msgs/msg/CameraInfo');
       await writer.addTopic(cameraTopic(c, opts.compressed), opts.compressed ? 'sensor_msgs/msg/CompressedImage' : 'sensor_msgs/msg/Image');
+    }
+    if (opts.tf !== false) {
+      // The robot's mounts, latched once before the first frame, as robot_state_publisher does.
+      await writer.addTopic(TF_STATIC, 'tf2_msgs/msg/TFMessage');
+      await writer.write(TF_STATIC, SIM_EPOCH_NS, robotTf(opts.seed, opts.cameras, SIM_EPOCH_NS));
+      messages++;
     }
     if (opts.preview) await mkdir(opts.preview, { recursive: true });
     for (let i = 0; i < frames; i++) {
@@ -94,6 +107,37 @@ export async function writeSimBag(opts: SimBagOptions): Promise<{ messages: numb
     await writer.close();
   }
   return { messages };
+}
+
+/**
+ * Where the robot believes its cameras are — its URDF, as robot_state_publisher latches it on
+ * /tf_static: `base_footprint` → `base_link` → `CAM_camera_link` (the rig's offset, yaw, then
+ * pitch down) → `CAM_camera_optical_frame` (REP 103: z forward, x right, y down; the frame the
+ * images name). The rig of the drive's seed by day: in `camshift` the cameras were knocked out of
+ * that place and TF does not know (the learner's lanes have to notice).
+ */
+export function robotTf(seed: number, cameras: readonly CameraName[], stampNs: bigint): TfMessageLike & { transforms: { header: Header }[] } {
+  const look = makeLook('day', seed >>> 0);
+  const stamp = nsToTime(stampNs);
+  const tf = (parent: string, child: string, t: { x: number; y: number; z: number }, r: { x: number; y: number; z: number; w: number }) => ({ header: { stamp, frame_id: parent }, child_frame_id: child, transform: { translation: t, rotation: r } });
+  const identity = { x: 0, y: 0, z: 0, w: 1 };
+  const link = (m: Mount) => {
+    // Rz(yaw) · Ry(pitch): + pitch turns the optical axis down (a right-handed turn about +y).
+    const cy = Math.cos(m.yaw / 2), sy = Math.sin(m.yaw / 2), cp = Math.cos(m.pitch / 2), sp = Math.sin(m.pitch / 2);
+    return { x: -sy * sp, y: cy * sp, z: sy * cp, w: cy * cp };
+  };
+  return {
+    transforms: [
+      tf(DEFAULT_GROUND_FRAME, 'base_link', { x: 0, y: 0, z: 0 }, identity),
+      ...cameras.flatMap((c) => {
+        const m = rigMount(c, { height: look.cameraHeight, pitch: look.pitch });
+        return [
+          tf('base_link', `${c}_camera_link`, { x: m.forward, y: m.lateral, z: m.height }, link(m)),
+          tf(`${c}_camera_link`, `${c}_camera_optical_frame`, { x: 0, y: 0, z: 0 }, { x: -0.5, y: 0.5, z: -0.5, w: 0.5 }),
+        ];
+      }),
+    ],
+  };
 }
 
 /** Nearest-sample downscale (block centres), exact values: labels and depths are never blended. */

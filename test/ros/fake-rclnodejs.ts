@@ -150,6 +150,8 @@ export class FakeGraph {
   readonly services = new Map<string, FakeService>();
   /** What `init(argv)` gave rcl: parameter tables by node key as written (`/**`, `perception`, `/perception`), and `__node` / `__ns` remaps. */
   argv: { tables: Map<string, Record<string, unknown>>; node?: string; ns?: string } = { tables: new Map() };
+  /** Types this install lacks (rclnodejs generated no JavaScript for them), e.g. tf2_msgs on the minimal ROS 2. */
+  readonly missingTypes = new Set<string>();
 
   /** Calls a service as `ros2 service call` / `ros2 lifecycle set` would; rejects when nobody serves it. */
   async callService(name: string, request: unknown): Promise<Record<string, unknown>> {
@@ -306,9 +308,18 @@ export class FakeNode implements RclNodeLike {
     this.spinning = true;
   }
 
+  /** An unknown or missing type throws, in rclnodejs's words, as it does for a type it has not generated. */
+  #known(type: string): void {
+    if (this.graph.missingTypes.has(type)) {
+      const [pkg, kind, name] = type.split('/');
+      throw new Error(`The message required does not exist: ${pkg}, ${kind}, ${name} at node_modules/rclnodejs/generated/`);
+    }
+    codecFor(type);
+  }
+
   createPublisher(typeClass: string, topic: string, options?: RclEntityOptions): RclPublisherLike {
     this.#alive();
-    codecFor(typeClass); // unknown type throws, as rclnodejs does for a type it has not generated
+    this.#known(typeClass);
     const pub: FakePub = { node: this, type: typeClass, topic: resolveTopic(topic, this.#ns, this.nodeName), qos: qosOf(options), destroyed: false, history: [], publish: (m) => this.graph.send(pub, m) };
     this.graph.pubs.add(pub);
     return pub;
@@ -316,7 +327,7 @@ export class FakeNode implements RclNodeLike {
 
   createSubscription(typeClass: string, topic: string, options: RclEntityOptions, callback: (m: unknown, info?: RclMessageInfoLike) => void): RclSubscriptionLike {
     this.#alive();
-    codecFor(typeClass);
+    this.#known(typeClass);
     if (options.enableTypedArray === false) throw new Error('fake rclnodejs: only typed arrays are modelled');
     const sub: FakeSub = { node: this, type: typeClass, topic: resolveTopic(topic, this.#ns, this.nodeName), qos: qosOf(options), callback, reused: undefined, destroyed: false };
     this.graph.subs.add(sub);

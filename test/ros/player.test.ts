@@ -1,4 +1,9 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { writeSimBag } from '../../src/sim/bag-writer.js';
+import { RMW } from '../../src/ros/transport/index.js';
 import { parsePlayerArgs } from '../../src/cli/ros.js';
 import { playBag } from '../../src/ros/player.js';
 import { createFakeRcl } from './fake-rclnodejs.js';
@@ -22,6 +27,29 @@ describe('the bag player (replay.launch.py without rosbag2)', () => {
     const clocks = rcl.graph.sent.filter((s) => s.topic === '/clock').map((s) => (s.msg as { clock: { sec: number; nanosec: number } }).clock);
     expect(clocks.every((c, i) => i === 0 || c.sec * 1e9 + c.nanosec >= clocks[i - 1].sec * 1e9 + clocks[i - 1].nanosec)).toBe(true);
     expect(rcl.isShutdown()).toBe(true); // its transport owned rcl and let it go
+  });
+
+  it("latches the recorded /tf_static (tf2_ros's QoS: late joiners get the mounts); an install without a topic's type plays the rest and names what it left out", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'player-tf-'));
+    const bag = join(dir, 'tf.mcap');
+    await writeSimBag({ out: bag, domain: 'day', frames: 2, seed: 5, cameras: ['front'], width: 160, height: 96, rateHz: 10, compressed: true, jpegQuality: 85, gtScale: 2 });
+    const play = async (missing: string[]) => {
+      const rcl = createFakeRcl();
+      for (const t of missing) rcl.graph.missingTypes.add(t);
+      const lines: string[] = [];
+      const r = await playBag({ rcl, bag, rate: 100, clock: false, startDelayS: 0, signal: new AbortController().signal, log: (l, s) => void lines.push(`${l}: ${s}`) });
+      return { r, lines, sent: rcl.graph.sent };
+    };
+    const full = await play([]);
+    const tf = full.sent.filter((s) => s.topic === '/tf_static');
+    expect(tf).toHaveLength(1);
+    expect([tf[0].type, tf[0].qos.durability, tf[0].qos.reliabilityValue]).toEqual(['tf2_msgs/msg/TFMessage', RMW.DURABILITY_TRANSIENT_LOCAL, RMW.RELIABILITY_RELIABLE]);
+    const bare = await play(['tf2_msgs/msg/TFMessage']);
+    expect(bare.sent.filter((s) => s.topic === '/tf_static')).toHaveLength(0);
+    expect(bare.sent.filter((s) => s.topic === '/front/image_raw/compressed')).toHaveLength(2);
+    expect(bare.r.published).toBe(full.r.published - 1);
+    expect(bare.lines).toContainEqual(expect.stringMatching(/^warn: \/tf_static \(tf2_msgs\/msg\/TFMessage\) not played: .*The message required does not exist: tf2_msgs, msg, TFMessage/));
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('waits for a camera subscriber (perception active) up to the limit, then plays anyway and says so', async () => {
