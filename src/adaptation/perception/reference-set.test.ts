@@ -1,8 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Manifest } from '../../model/index.js';
 import type { FrameResult } from '../../pipeline/perception.js';
+import { writeSimBag } from '../../sim/bag-writer.js';
 import { sampleFromMessage } from '../protocol/wire.js';
 import { bagReferenceSource, readReferenceSet, type ReferenceTruth } from './reference-set.js';
 
@@ -36,6 +38,17 @@ describe('old-domain reference set', () => {
       expect(g.truth.lane?.kind).toBe('lane');
       expect(g.truth.depth?.kind).toBe('depth');
     }
+  });
+
+  it("reads a robot's recording: the latched /tf_static (no header, no camera) is not a frame", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'refset-tf-'));
+    const bag = join(dir, 'tf.mcap');
+    await writeSimBag({ out: bag, domain: 'day', frames: 4, seed: 9, cameras: ['front'], width: 160, height: 96, rateHz: 10, compressed: true, jpegQuality: 85, gtScale: 2 });
+    const got: ReferenceTruth[] = [];
+    const sent = await readReferenceSet(bag, 4, async (camera, stampNs) => ({ camera, stampNs }) as unknown as FrameResult, (_r, truth) => void got.push(truth));
+    expect(sent).toEqual({ frames: 4, delivered: 4 });
+    expect(got.every((t) => t.detections && t.lane && t.depth)).toBe(true);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('waits for a slow consumer and counts the frames it could not deliver', async () => {

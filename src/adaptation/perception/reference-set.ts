@@ -52,6 +52,8 @@ export async function readReferenceSet(
     for await (const m of reader.messages()) {
       if (taken >= maxFrames) break;
       const role = classifyTopic(m.topic, m.type);
+      // A camera's messages only (the robot's /tf_static and anything else has no camera, nor always a header).
+      if (!('camera' in role)) continue;
       const header = (m.msg as { header: { stamp: { sec: number; nanosec: number } } }).header;
       const key = `${'camera' in role ? role.camera : ''}@${timeToNs(header.stamp)}`;
       const t = truth.get(key) ?? {};
@@ -93,8 +95,6 @@ export async function readReferenceSet(
           if (delivered !== false) sent++;
           break;
         }
-        case 'other':
-          break;
       }
     }
   } finally {
