@@ -21,6 +21,7 @@ import { LearnerNode } from '../../src/ros/learner-node.js';
 import { MemoryParameterHost } from '../../src/ros/params-host.js';
 import { PerceptionNode } from '../../src/ros/perception-node.js';
 import { SampleStore } from '../../src/adaptation/learner/store.js';
+import { makeLook } from '../../src/sim/domains.js';
 import type { RosLearnerCore } from '../../src/ros/learner-core.js';
 import { RMW, RosTransport } from '../../src/ros/transport/index.js';
 import { createFakeRcl, FakeQoS, type FakeRcl } from './fake-rclnodejs.js';
@@ -31,6 +32,13 @@ const RELIABLE = new FakeQoS(RMW.HISTORY_KEEP_LAST, 10, RMW.RELIABILITY_RELIABLE
 const LATCHED = new FakeQoS(RMW.HISTORY_KEEP_LAST, 1, RMW.RELIABILITY_RELIABLE, RMW.DURABILITY_TRANSIENT_LOCAL);
 const WEIGHTS = 'adaptive_perception/msg/WeightUpdate';
 const stampOf = (m: unknown) => timeToNs((m as { header: { stamp: { sec: number; nanosec: number } } }).header.stamp);
+
+/** A robot_state_publisher's latched mounts: base_footprint → base_link → camera_link (pitched `pitch` rad down) → front's optical frame, each 0.5 m ahead of its parent. */
+function robotTf(rcl: FakeRcl, pitch: number): void {
+  const tf = (parent: string, child: string, z: number, r = { x: 0, y: 0, z: 0, w: 1 }) => ({ header: { stamp: { sec: 0, nanosec: 0 }, frame_id: parent }, child_frame_id: child, transform: { translation: { x: 0.5, y: 0, z }, rotation: r } });
+  rcl.graph.inject('/tf_static', 'tf2_msgs/msg/TFMessage', { transforms: [tf('base_footprint', 'base_link', 0.3), tf('base_link', 'camera_link', 1.55, { x: 0, y: Math.sin(pitch / 2), z: 0, w: Math.cos(pitch / 2) })] }, LATCHED);
+  rcl.graph.inject('/tf_static', 'tf2_msgs/msg/TFMessage', { transforms: [tf('camera_link', 'front_camera_optical_frame', 0, { x: -0.5, y: 0.5, z: -0.5, w: 0.5 })] }, LATCHED);
+}
 
 async function until(what: string, cond: () => boolean, rcl: FakeRcl, timeoutMs = 30_000): Promise<void> {
   const end = performance.now() + timeoutMs;
@@ -308,22 +316,37 @@ describe('online adaptation on the ROS nodes', () => {
     expect(lines.some((l) => l.includes('ground-plane depth: camera front is 1.20 m above the road (the told height)')), lines.join('\n')).toBe(true);
     const cameraValues = () => Object.fromEntries(perception.publishDiagnostics().status.find((x) => x.name === 'perception: camera front')!.values.map((v) => [v.key, v.value]));
     expect(cameraValues()).toMatchObject({ frame_id: 'front_camera_optical_frame', 'height above base_footprint (TF)': 'not in TF yet' });
-    // A robot_state_publisher's latched mounts: base_footprint → base_link → camera_link (pitched 0.1 rad down) → optical frame,
-    // each 0.5 m ahead of its parent: 0.3 + 1.55 − 0.5 sin 0.1 = 1.80 m.
-    const tf = (parent: string, child: string, z: number, r = { x: 0, y: 0, z: 0, w: 1 }) => ({ header: { stamp: { sec: 0, nanosec: 0 }, frame_id: parent }, child_frame_id: child, transform: { translation: { x: 0.5, y: 0, z }, rotation: r } });
-    rcl.graph.inject('/tf_static', 'tf2_msgs/msg/TFMessage', { transforms: [tf('base_footprint', 'base_link', 0.3), tf('base_link', 'camera_link', 1.55, { x: 0, y: Math.sin(0.05), z: 0, w: Math.cos(0.05) })] }, LATCHED);
-    rcl.graph.inject('/tf_static', 'tf2_msgs/msg/TFMessage', { transforms: [tf('camera_link', 'front_camera_optical_frame', 0, { x: -0.5, y: 0.5, z: -0.5, w: 0.5 })] }, LATCHED);
+    // A robot_state_publisher's latched mounts: base_footprint → base_link → camera_link (pitched
+    // down as the sim's rig of these frames, 0.0526 rad) → optical frame, each 0.5 m ahead of its
+    // parent: 0.3 + 1.55 − 0.5 sin 0.0526 = 1.82 m.
+    robotTf(rcl, makeLook('day', 1).pitch);
     await rcl.graph.settle();
     await drive(rcl, perception, good.slice(1));
     await until('the teacher labelled the other two', () => core.status().teacherLabels === 3, rcl, 60_000);
-    expect(plines.some((l) => l.includes('camera front: 1.80 m above base_footprint, pitched 0.100 rad down (TF, frame front_camera_optical_frame)')), plines.join('\n')).toBe(true);
-    expect(lines.some((l) => l.includes("ground-plane depth: camera front is 1.80 m above the road (the robot's TF)")), lines.join('\n')).toBe(true);
+    expect(plines.some((l) => l.includes('camera front: 1.82 m above base_footprint, pitched 0.053 rad down (TF, frame front_camera_optical_frame)')), plines.join('\n')).toBe(true);
+    expect(lines.some((l) => l.includes("ground-plane depth: camera front is 1.82 m above the road (the robot's TF)")), lines.join('\n')).toBe(true);
     // Before TF the lanes of one frame could not confirm the told height: refused. Placed by TF
     // (height and pitch), the other two are labelled without waiting for the lanes.
     expect(lines.some((l) => l.includes('not labelled (height not confirmed by the lanes)'))).toBe(true);
     expect({ labelled: core.status().groundDepth, refused: core.status().groundRefused }).toEqual({ labelled: 2, refused: 1 });
     expect(perception.adaptation!.counts().viewsSent).toBe(3);
-    expect(cameraValues()['height above base_footprint (TF)']).toBe('1.80 m');
+    expect(cameraValues()['height above base_footprint (TF)']).toBe('1.82 m');
+  }, 120_000);
+
+  it("label-free with a stale TF pitch: once the markings of three frames put the horizon elsewhere (the camera was tilted, or the lens misleads), no depth label", async () => {
+    const rcl = await world();
+    const perception = await startPerception(rcl, []);
+    const lines: string[] = [];
+    const learnerNode = await startLearner(rcl, perception, lines, { label_source: 'teacher', teacher_camera_height: 1.2 });
+    const core = learnerNode.core as RosLearnerCore;
+    await until('the learner to reach perception over the channel', () => perception.adaptation!.counts().learnerConnected, rcl);
+    robotTf(rcl, 0.1); // TF says 0.100 rad down; the frames' rig is pitched 0.053
+    await rcl.graph.settle();
+    await drive(rcl, perception, good);
+    await until('the teacher labelled all three', () => core.status().teacherLabels === 3, rcl, 60_000);
+    // The first two are labelled at TF's pitch (the markings are not in yet); the third is not.
+    expect({ labelled: core.status().groundDepth, refused: core.status().groundRefused }).toEqual({ labelled: 2, refused: 1 });
+    expect(lines.some((l) => /not labelled \(horizon disagrees with TF: TF pitches it 0\.100 rad down, the markings 0\.0[3-7]\d\)/.test(l)), lines.join('\n')).toBe(true);
   }, 120_000);
 
   it("label-free with the depth cue off (teacher_camera_height 0): the pictures go to the teacher, the model's views stay home", async () => {

@@ -13,7 +13,7 @@ import { decodeJpeg } from '../../pipeline/image-encode.js';
 import { SlackClosedError, SlackWindow } from './slack-window.js';
 import { SampleStore } from './store.js';
 import type { LabelImage, ModelView } from './store-types.js';
-import { groundPlaneDepth, MountPitch } from './teacher/ground-plane.js';
+import { groundPlaneDepth, MAX_TF_PITCH_GAP, MountPitch, type GroundPlaneRefusal } from './teacher/ground-plane.js';
 import { CAMERA_HEIGHT_RANGE_M } from './teacher/types.js';
 import type { TrainerOptions } from './trainer.js';
 
@@ -397,18 +397,23 @@ export class LearnerService {
       if (source === 'tf-refused') this.#o.log('warn', `ground-plane depth: camera ${f.camera}'s TF height ${tf!.toFixed(2)} m is not a camera's height above a road (${lo}..${hi} m); using the told ${told} m`);
       else this.#o.log('info', `ground-plane depth: camera ${f.camera} is ${h.toFixed(2)} m above the road (${source === 'tf' ? "the robot's TF" : 'the told height'})`);
     }
-    // The mount's pitch from the markings of this camera's recent flagged frames, else from TF, else this frame's horizon.
+    // The mount's pitch: the robot's TF where it places the camera (a calibration is exact; the
+    // markings' median can be pulled off by lens water), else the markings of this camera's
+    // recent flagged frames, else this frame's horizon (groundPlaneDepth's own fit).
     const tfPitch = fromTf ? f.view.pitchRad : undefined;
-    const pitch = this.#mountPitch.observe(f.camera, f.view) ?? tfPitch;
-    // Where the robot's TF places the camera, its calibration stands unless the lanes contradict
-    // it: a road without markings (or a model that does not see them) is no reason to refuse.
-    let distrust = this.#mountPitch.distrust(f.camera, h);
+    const marked = this.#mountPitch.observe(f.camera, f.view);
+    const pitch = tfPitch ?? marked;
+    // Where TF places the camera, its calibration stands unless the lanes contradict it (height,
+    // or a horizon beyond MAX_TF_PITCH_GAP: the camera moved, or the markings mislead): a road
+    // without markings (or a model that does not see them) is no reason to refuse.
+    let distrust: GroundPlaneRefusal | undefined = this.#mountPitch.distrust(f.camera, h);
     if (distrust === 'height not confirmed by the lanes' && tfPitch !== undefined) distrust = undefined;
+    if (distrust === undefined && tfPitch !== undefined && marked !== undefined && Math.abs(marked - tfPitch) > MAX_TF_PITCH_GAP) distrust = 'horizon disagrees with TF';
     const r = distrust ?? groundPlaneDepth(f.view, { cameraHeightM: h, ...(pitch !== undefined ? { pitch } : {}) });
     if (typeof r === 'string') {
       if (this.#n.groundRefused++ === 0 || r !== this.#lastRefusal) {
         const lanes = this.#mountPitch.laneHeight(f.camera, h);
-        this.#o.log('info', `ground-plane depth: frame ${f.camera}@${f.stampNs} not labelled (${r}${r === 'height disagrees with the lanes' && lanes !== undefined ? `: ${fromTf ? 'TF says' : 'told'} ${h.toFixed(2)} m, the lanes say ${lanes.toFixed(2)} m` : ''}); counted from now on`);
+        this.#o.log('info', `ground-plane depth: frame ${f.camera}@${f.stampNs} not labelled (${r}${r === 'height disagrees with the lanes' && lanes !== undefined ? `: ${fromTf ? 'TF says' : 'told'} ${h.toFixed(2)} m, the lanes say ${lanes.toFixed(2)} m` : ''}${r === 'horizon disagrees with TF' ? `: TF pitches it ${tfPitch!.toFixed(3)} rad down, the markings ${marked!.toFixed(3)}` : ''}); counted from now on`);
       }
       this.#lastRefusal = r;
       return undefined;

@@ -46,7 +46,15 @@ export interface GroundPlaneLabel {
 }
 
 /** Why a frame gets no ground-plane label (the caller counts and logs it). */
-export type GroundPlaneRefusal = 'too little road' | 'no ground plane' | 'implausible pitch' | 'unsteady horizon' | 'height not confirmed by the lanes' | 'height disagrees with the lanes';
+export type GroundPlaneRefusal = 'too little road' | 'no ground plane' | 'implausible pitch' | 'unsteady horizon' | 'height not confirmed by the lanes' | 'height disagrees with the lanes' | 'horizon disagrees with TF';
+
+/**
+ * Where the robot's TF gives a camera's pitch, the markings' horizon (MountPitch) may differ from
+ * it by this much (rad, about 1.1°): beyond, either the camera moved (TF is stale) or the markings
+ * mislead (through lens water they put a 0.012-rad mount at 0.052: docs/experiments/2026-12-06-ground-plane.md),
+ * and the ground plane is refused.
+ */
+export const MAX_TF_PITCH_GAP = 0.02;
 
 /** Fewer road pixels than this share of the grid: no label (a turn into a wall, a crowd, sky). */
 const MIN_ROAD_SHARE = 0.03;
