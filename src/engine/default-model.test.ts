@@ -48,4 +48,41 @@ describe('models/default', () => {
       expect([img.width, img.height]).toEqual([W, H]);
     }
   });
+
+  // models/default = models/synthetic (trained on the synthetic world) + FastestDet's COCO
+  // detections merged into det_heat / det_box in the graph (training/coco_head.py).
+  it('is the synthetic package with FastestDet beside its detection head: same features, seg and depth; boxes merged; batches', async () => {
+    const synthetic = await Engine.create({ modelDir: fileURLToPath(new URL('../../models/synthetic', import.meta.url)), providers: ['cpu'], threads: 1 });
+    try {
+      const a = { width: 320, height: 180, data: new Uint8Array(320 * 180 * 3).map((_, i) => ((i % 960) * 5 + Math.floor(i / 480)) & 0xff) };
+      const b = { width: 320, height: 180, data: new Uint8Array(320 * 180 * 3).map((_, i) => (i * 13 + (i >> 9)) & 0xff) };
+      const outputs = ['det_heat', 'det_box', 'seg_mask', 'depth', 'det_feat'] as const;
+      const [mine, other] = await engine.infer([a, b], { outputs: [...outputs] });
+      const [ref] = await synthetic.infer([a], { outputs: [...outputs] });
+      const [alone] = await engine.infer([a], { outputs: [...outputs] });
+      for (const k of ['seg_mask', 'depth', 'det_feat'] as const) expect(Array.from(mine.tensors[k]!.data as ArrayLike<number>)).toEqual(Array.from(ref.tensors[k]!.data as ArrayLike<number>));
+      // a batch of two runs each frame as it runs alone (the branch's reshapes are batch-free)
+      for (const k of outputs) {
+        const x = mine.tensors[k]!.data as ArrayLike<number>;
+        const y = alone.tensors[k]!.data as ArrayLike<number>;
+        let worst = 0;
+        for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(Number(x[i]) - Number(y[i])));
+        expect(worst, k).toBeLessThan(1e-4);
+      }
+      expect(other.tensors.det_heat!.dims).toEqual(mine.tensors.det_heat!.dims);
+      // merged heat: every cell is the synthetic head's value or FastestDet's, peaks only
+      const h = mine.tensors.det_heat!.data as Float32Array;
+      const s = ref.tensors.det_heat!.data as Float32Array;
+      let same = 0;
+      for (let i = 0; i < h.length; i++) {
+        expect(h[i]).toBeGreaterThanOrEqual(0);
+        expect(h[i]).toBeLessThanOrEqual(1);
+        if (h[i] === s[i]) same++;
+      }
+      expect(same / h.length).toBeGreaterThan(0.9);
+      expect((engine.manifest as unknown as Record<string, unknown>).detection).toMatchObject({ coco_head: { alpha: 0.75 } });
+    } finally {
+      await synthetic.dispose();
+    }
+  });
 });

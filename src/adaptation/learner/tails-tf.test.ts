@@ -9,7 +9,9 @@ import type { FeatureMap } from './store-types.js';
 import { depthFromRaw, detOutputs, segArgmax, segEntropy, toPlanar, upsampleBilinear } from './tails-tf-post.js';
 import { featureRows, initTf, tailRows, TfTails } from './tails-tf.js';
 
-const MODEL_DIR = fileURLToPath(new URL('../../../models/default', import.meta.url));
+// The synthetic-only package: the trunk and tails of models/default, whose det outputs also carry
+// FastestDet's COCO boxes, which the tails do not compute (training/coco_head.py).
+const MODEL_DIR = fileURLToPath(new URL('../../../models/synthetic', import.meta.url));
 let engine: Engine;
 let pkg: ModelPackage;
 
