@@ -231,6 +231,18 @@ def rewrite(m, classes, alpha, pool, source="auto", fastestdet=FASTESTDET, only=
     keep = b.op("Cast", [b.op("Equal", [heat, b.op("MaxPool", [heat], kernel_shape=[pool, pool], pads=[half] * 4)])], to=TensorProto.FLOAT)
     b.nodes.append(helper.make_node("Mul", [heat, keep], ["det_heat"], name=PREFIX + "det_heat"))
     b.nodes.append(helper.make_node("Identity", [merged_box], ["det_box"], name=PREFIX + "det_box"))
+    # FastestDet's own peaks on the grid, for the learner: it scores a candidate tail merged with
+    # them, as perception serves it (src/adaptation/learner/tails-tf-post.ts mergeServed)
+    b.nodes.append(helper.make_node("Identity", [c_heat], ["coco_heat"], name=PREFIX + "coco_heat_out"))
+    b.nodes.append(helper.make_node("Identity", [c_box], ["coco_box"], name=PREFIX + "coco_box_out"))
+    det_out = next(o for o in g.output if o.name == "det_heat")
+    for name in ("coco_heat", "coco_box"):
+        vi = onnx.ValueInfoProto()
+        vi.CopyFrom(det_out)
+        vi.name = name
+        vi.type.tensor_type.shape.dim[1].Clear()
+        vi.type.tensor_type.shape.dim[1].dim_param = "K" if name == "coco_heat" else "four"
+        g.output.append(vi)
     g.node.extend(b.nodes)
     g.initializer.extend(b.inits)
     drop_unused(g)
@@ -275,6 +287,7 @@ def main():
     onnx.checker.check_model(m)
     onnx.save(m, path)
     manifest["sha256"][manifest["files"]["model"]] = sha256(path)
+    manifest["outputs"] = [o for o in manifest["outputs"] if o not in ("coco_heat", "coco_box")] + ["coco_heat", "coco_box"]
     manifest.setdefault("detection", {})["coco_head"] = {
         "source": ("FastestDet (BSD-3) COCO predictions of the backbone's fd tap" if used == "tap" else
                    f"FastestDet (BSD-3, models/teachers/fastestdet) as a second branch at {a.fd_size}x{a.fd_size}")

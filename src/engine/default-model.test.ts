@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { asFloatMap, decodeDetections } from './decode.js';
 import { Engine } from './engine.js';
 import { OverlayRenderer } from './overlay.js';
+import { mergeServed } from '../adaptation/learner/tails-tf-post.js';
 
 // The bundled package (models/default, built by training/build.sh) must always load and run.
 const MODEL_DIR = fileURLToPath(new URL('../../models/default', import.meta.url));
@@ -81,6 +82,18 @@ describe('models/default', () => {
       }
       expect(same / h.length).toBeGreaterThan(0.9);
       expect((engine.manifest as unknown as Record<string, unknown>).detection).toMatchObject({ coco_head: { alpha: 0.75 } });
+      // the graph's merge is the learner's (mergeServed): the gate scores candidates as served
+      const [extras] = await engine.infer([a], { outputs: ['coco_heat', 'coco_box'] });
+      const map = (t: (typeof extras.tensors)['det_heat']) => ({ dims: t!.dims.slice(), data: t!.data as Float32Array });
+      const js = mergeServed({ heat: map(ref.tensors.det_heat), box: map(ref.tensors.det_box) }, { heat: map(extras.tensors.coco_heat), box: map(extras.tensors.coco_box) });
+      let off = 0;
+      for (let i = 0; i < h.length; i++) if (Math.abs(js.heat.data[i] - h[i]) > 1e-5) off++;
+      expect(off / h.length).toBeLessThan(0.002); // a peak tie may fall either way
+      expect((extras.tensors.coco_heat!.data as Float32Array).some((v) => v > 0)).toBe(true);
+      // a package without them is asked for them in vain, not refused (the learner's features ask every package)
+      const [none] = await synthetic.infer([a], { outputs: ['det_heat', 'coco_heat', 'coco_box'] });
+      expect(none.tensors.coco_heat).toBeUndefined();
+      expect(none.tensors.det_heat).toBeDefined();
     } finally {
       await synthetic.dispose();
     }

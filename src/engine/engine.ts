@@ -1,5 +1,5 @@
 import { PerceptionError } from '../core/errors.js';
-import { OUTPUT_NAMES, PRECISIONS, precisionVariants, tailTensorSpecs, type InputSize, type Manifest, type OutputName, type Precision } from '../model/manifest.js';
+import { OUTPUT_NAMES, PRECISIONS, SERVED_EXTRAS, precisionVariants, tailTensorSpecs, type InputSize, type Manifest, type OutputName, type Precision } from '../model/manifest.js';
 import { loadModelPackage, type ModelPackage, type TailWeights } from '../model/package.js';
 import { PROVIDERS, type LogFn, type ModelRunner, type Provider, type RunnerTensor } from './runner.js';
 import { createSession, type OpenFn } from './session.js';
@@ -373,9 +373,13 @@ function checkOutputNames(names: readonly OutputName[], runner: ModelRunner, fie
   if (!Array.isArray(names) || names.length === 0) throw new PerceptionError(code, `${field} must list at least one output`, { field });
   for (const n of names) {
     if (!OUTPUT_NAMES.includes(n)) throw new PerceptionError(code, `${field}: unknown output '${String(n)}' (allowed: ${OUTPUT_NAMES.join(', ')})`, { field });
-    if (!runner.outputNames.includes(n)) throw new PerceptionError('MODEL_INVALID', `the model graph has no output '${n}'`, { field });
+    if (!runner.outputNames.includes(n) && !isServedExtra(n)) throw new PerceptionError('MODEL_INVALID', `the model graph has no output '${n}'`, { field });
   }
-  return Object.freeze([...names]);
+  // The served extras (a merged second detector's peaks) are fetched where the graph has them:
+  // the learner's features ask for them whatever the package.
+  const kept = names.filter((n) => runner.outputNames.includes(n));
+  if (kept.length === 0) throw new PerceptionError(code, `${field} must list at least one output the graph has`, { field });
+  return Object.freeze(kept);
 }
 
 function checkFrames(frames: readonly CameraImage[]): { width: number; height: number } {
@@ -410,3 +414,5 @@ function splitBatch(out: Record<string, RunnerTensor>, fetches: readonly OutputN
   }
   return res;
 }
+
+const isServedExtra = (n: OutputName): boolean => (SERVED_EXTRAS as readonly string[]).includes(n);

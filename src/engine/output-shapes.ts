@@ -15,7 +15,10 @@ export function checkOutputDims(name: OutputName, t: RunnerTensor | undefined, n
       case 'det_heat':
         return { type: 'float32', dims: [n, K, H / sd, W / sd] };
       case 'det_box':
+      case 'coco_box':
         return { type: 'float32', dims: [n, 4, H / sd, W / sd] };
+      case 'coco_heat':
+        return { type: 'float32', dims: [n, K, H / sd, W / sd] };
       case 'seg_mask':
         return { type: 'uint8', dims: [n, H, W] };
       case 'seg_entropy':

@@ -19,8 +19,23 @@ export const OUTPUT_NAMES = [
   'seg_feat',
   'depth_feat',
   'feat_mean',
+  'coco_heat',
+  'coco_box',
 ] as const;
 export type OutputName = (typeof OUTPUT_NAMES)[number];
+
+/**
+ * A package that merges a second detector into `det_heat` / `det_box` (training/coco_head.py)
+ * also outputs that detector's own peaks on the same grid, so that the learner can score a
+ * candidate detection tail as perception will serve it: merged with them.
+ */
+export const SERVED_EXTRAS = ['coco_heat', 'coco_box'] as const;
+export type ServedExtra = (typeof SERVED_EXTRAS)[number];
+
+/** The served extras a manifest's graph outputs (both, or none). */
+export function servedExtras(m: Pick<Manifest, 'outputs'>): readonly ServedExtra[] {
+  return SERVED_EXTRAS.every((n) => m.outputs.includes(n)) ? SERVED_EXTRAS : [];
+}
 
 export type Activation = 'relu' | 'linear';
 

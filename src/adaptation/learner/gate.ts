@@ -1,4 +1,4 @@
-import { decodeDetections } from '../../engine/decode.js';
+import { decodeDetections, type FloatMap } from '../../engine/decode.js';
 import { PerceptionError } from '../../core/errors.js';
 import { DepthEvaluator } from '../../eval/depth.js';
 import { DetectionEvaluator, type EvalBox, type ScoredBox } from '../../eval/detection.js';
@@ -7,10 +7,11 @@ import { SegmentationEvaluator } from '../../eval/segmentation.js';
 import { HEADS, type HeadName, type Manifest } from '../../model/manifest.js';
 import type { TailWeights } from '../../model/package.js';
 import { poolFeatures, routerScore, type Router } from '../../engine/router.js';
-import { depthFromRaw, detOutputs, segArgmax } from './tails-tf-post.js';
+import { depthFromRaw, detOutputs, mergeServed, segArgmax } from './tails-tf-post.js';
 import { TfTails } from './tails-tf.js';
 import { depthTargets, segTargets } from './targets.js';
 import type { TrainSample } from './trainer.js';
+import type { FeatureMap } from './store-types.js';
 import { runNow, type Paced } from './paced.js';
 import { mulberry32 } from './random.js';
 
@@ -105,6 +106,8 @@ export function routerOf(w: TailWeights): Router | undefined {
   return rw && rb ? { w: rw.data, b: rb.data[0] } : undefined;
 }
 
+const asMap = (f: FeatureMap): FloatMap => ({ dims: [f.channels, f.height, f.width], data: f.data });
+
 /** Scores tails on samples (see the file comment for how), routed per sample when `routing` is given. */
 export function evaluateTails(chosen: TfTails, samples: readonly TrainSample[], manifest: GateManifest, options: GateOptions = {}, routing?: EvalRouting, heads: ReadonlySet<HeadName> = ALL_HEADS): Metrics {
   return runNow(evaluateTailsPaced(chosen, samples, manifest, options, routing, heads));
@@ -128,7 +131,9 @@ export function* evaluateTailsPaced(chosen: TfTails, samples: readonly TrainSamp
     const f = s.features;
     const tails = routing && routerScore(routing.router, poolFeatures(f, manifest.tails)) <= 0 ? routing.fallback : chosen;
     if (s.labels.boxes && heads.has('det')) {
-      const { heat, box } = detOutputs(tails.applyMap('det', f.det), K, f.det.height, f.det.width);
+      // Scored as served: merged with the second detector's peaks where the package has one.
+      const own = detOutputs(tails.applyMap('det', f.det), K, f.det.height, f.det.width);
+      const { heat, box } = f.coco_heat && f.coco_box ? mergeServed(own, { heat: asMap(f.coco_heat), box: asMap(f.coco_box) }) : own;
       const preds = decodeDetections(heat, box, {
         threshold: options.detThreshold ?? 0.03,
         maxDetections: options.maxDetections ?? 100,

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
-import { HEADS, type HeadName } from '../../model/manifest.js';
+import { HEADS, SERVED_EXTRAS, type HeadName, type ServedExtra } from '../../model/manifest.js';
 import { PerceptionError } from '../../core/errors.js';
-import type { FeatureMap, SampleLabels } from './store-types.js';
+import type { FeatureMap, SampleFeatures, SampleLabels } from './store-types.js';
+
+type FeatureKey = HeadName | ServedExtra;
 
 /** How feature maps are kept on disk. */
 export type FeatureEncoding = 'f16' | 'f32';
@@ -49,11 +51,12 @@ export interface FeatureShapes {
   readonly [head: string]: readonly [number, number, number];
 }
 
-/** Heads' feature maps in HEADS order, one blob. */
-export function encodeFeatures(features: Readonly<Record<HeadName, FeatureMap>>, enc: FeatureEncoding): { blob: Buffer; shapes: FeatureShapes } {
+/** Heads' feature maps in HEADS order, then the served extras a frame has (SERVED_EXTRAS order), one blob. */
+export function encodeFeatures(features: SampleFeatures, enc: FeatureEncoding): { blob: Buffer; shapes: FeatureShapes } {
   const shapes: Record<string, [number, number, number]> = {};
+  const keys: FeatureKey[] = [...HEADS, ...SERVED_EXTRAS.filter((k) => features[k] !== undefined)];
   let n = 0;
-  for (const h of HEADS) {
+  for (const h of keys) {
     const f = features[h];
     if (!f || f.data.length !== f.channels * f.height * f.width) {
       throw new PerceptionError('INVALID_ARGUMENT', `feature '${h}' must hold channels × height × width values`, { field: `features.${h}` });
@@ -64,8 +67,8 @@ export function encodeFeatures(features: Readonly<Record<HeadName, FeatureMap>>,
   const bytes = enc === 'f16' ? 2 : 4;
   const blob = Buffer.alloc(n * bytes);
   let off = 0;
-  for (const h of HEADS) {
-    const d = features[h].data;
+  for (const h of keys) {
+    const d = (features[h] as FeatureMap).data;
     if (enc === 'f32') {
       Buffer.from(d.buffer, d.byteOffset, d.byteLength).copy(blob, off * 4);
     } else {
@@ -77,15 +80,18 @@ export function encodeFeatures(features: Readonly<Record<HeadName, FeatureMap>>,
   return { blob, shapes };
 }
 
-export function decodeFeatures(blob: Uint8Array, shapes: FeatureShapes, enc: FeatureEncoding): Record<HeadName, FeatureMap> {
-  const out = {} as Record<HeadName, FeatureMap>;
+/** The maps `shapes` names (every head; served extras where stored), in encodeFeatures' order. */
+export function decodeFeatures(blob: Uint8Array, shapes: FeatureShapes, enc: FeatureEncoding): SampleFeatures {
+  const out = {} as Record<FeatureKey, FeatureMap>;
   let off = 0;
   const bytes = enc === 'f16' ? 2 : 4;
   // Copy into an aligned buffer: SQLite hands back blobs at arbitrary offsets.
   const aligned = new Uint8Array(blob.length);
   aligned.set(blob);
-  for (const h of HEADS) {
-    const [c, hh, w] = shapes[h];
+  for (const h of [...HEADS, ...SERVED_EXTRAS.filter((k) => shapes[k] !== undefined)]) {
+    const shape = shapes[h];
+    if (!shape) throw new PerceptionError('IO', `feature blob has no shape for '${h}'`);
+    const [c, hh, w] = shape;
     const n = c * hh * w;
     let data: Float32Array;
     if (enc === 'f32') data = new Float32Array(aligned.buffer, off * 4, n).slice();

@@ -1,4 +1,4 @@
-import type { HeadName, InputSize } from '../../model/manifest.js';
+import type { HeadName, InputSize, ServedExtra } from '../../model/manifest.js';
 
 /**
  * The learner's data types: what a flagged frame carries into the sample store, and the labels
@@ -13,6 +13,13 @@ export interface FeatureMap {
   readonly width: number;
   readonly data: Float32Array;
 }
+
+/**
+ * A frame's tail inputs, and where the package merges a second detector into its detections
+ * (manifest `coco_heat` / `coco_box` outputs), that detector's peaks on the detection grid: the
+ * gate scores a candidate detection tail merged with them, as perception serves it.
+ */
+export type SampleFeatures = Readonly<Record<HeadName, FeatureMap>> & Readonly<Partial<Record<ServedExtra, FeatureMap>>>;
 
 /** 'new' = a frame of the domain being adapted to; 'old' = a reference frame of the training domains. */
 export type Domain = 'new' | 'old';
@@ -31,7 +38,7 @@ export interface FlaggedSample {
   readonly inputSize: InputSize;
   /** Camera image size: ground-truth boxes and label images are in camera pixels. */
   readonly cameraSize: { readonly width: number; readonly height: number };
-  readonly features: Readonly<Record<HeadName, FeatureMap>>;
+  readonly features: SampleFeatures;
   /** JPEG bytes of the frame, optional (for review and re-labelling). */
   readonly image?: Uint8Array;
   /** A small summary of what the model predicted (numbers only). */

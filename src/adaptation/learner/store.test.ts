@@ -28,6 +28,24 @@ describe('store codec', () => {
     expect(toHalf(65520)).toBe(0x7c00);
     expect(toHalf(-2)).toBe(0xc000);
   });
+
+  it("keeps a merged detector's peaks (coco_heat / coco_box) where a frame has them, and nothing where it has not", () => {
+    const s = fakeSample('a', 1n);
+    const coco = (c: number) => ({ channels: c, height: 2, width: 3, data: Float32Array.from({ length: c * 6 }, (_, i) => i / 10) });
+    const withCoco = { ...s.features, coco_heat: coco(4), coco_box: coco(4) };
+    for (const enc of ['f32', 'f16'] as const) {
+      const { blob, shapes } = encodeFeatures(withCoco, enc);
+      const back = decodeFeatures(blob, shapes, enc);
+      expect(back.coco_heat?.channels).toBe(4);
+      for (let i = 0; i < 24; i++) expect(back.coco_box!.data[i]).toBeCloseTo(i / 10, 2);
+      const plain = encodeFeatures(s.features, enc);
+      expect(Array.from(back.depth.data)).toEqual(Array.from(decodeFeatures(plain.blob, plain.shapes, enc).depth.data));
+    }
+    const plain = encodeFeatures(s.features, 'f32');
+    expect(Object.keys(plain.shapes)).toEqual(['det', 'seg', 'depth']);
+    expect(decodeFeatures(plain.blob, plain.shapes, 'f32').coco_heat).toBeUndefined();
+    expect(() => encodeFeatures({ ...s.features, coco_heat: { channels: 4, height: 2, width: 3, data: new Float32Array(5) } }, 'f32')).toThrow(/coco_heat/);
+  });
 });
 
 describe('SampleStore', () => {

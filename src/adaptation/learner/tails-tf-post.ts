@@ -14,6 +14,20 @@ export function detOutputs(raw: Float32Array, K: number, h: number, w: number): 
   const plane = h * w;
   const heat = new Float32Array(K * plane);
   for (let p = 0; p < plane; p++) for (let k = 0; k < K; k++) heat[k * plane + p] = sigmoid(raw[p * C + k]);
+  const sup = peaksOnly(heat, K, h, w);
+  const box = new Float32Array(4 * plane);
+  for (let p = 0; p < plane; p++) {
+    box[p] = sigmoid(raw[p * C + K]);
+    box[plane + p] = sigmoid(raw[p * C + K + 1]);
+    box[2 * plane + p] = Math.exp(Math.min(7, Math.max(-2, raw[p * C + K + 2])));
+    box[3 * plane + p] = Math.exp(Math.min(7, Math.max(-2, raw[p * C + K + 3])));
+  }
+  return { heat: { dims: [K, h, w], data: sup }, box: { dims: [4, h, w], data: box } };
+}
+
+/** `[K,h,w]` heat with every value that is not a 3×3 local maximum of its class set to zero (ties kept). */
+export function peaksOnly(heat: Float32Array, K: number, h: number, w: number): Float32Array {
+  const plane = h * w;
   const sup = new Float32Array(K * plane);
   for (let k = 0; k < K; k++) {
     const b = k * plane;
@@ -36,14 +50,35 @@ export function detOutputs(raw: Float32Array, K: number, h: number, w: number): 
       }
     }
   }
+  return sup;
+}
+
+/**
+ * What a package that merges a second detector serves (training/coco_head.py, step 4): per
+ * cell, the source whose best class scores higher — the tails' peaks (`detOutputs`) or the
+ * detector's (`coco_heat` / `coco_box`, on the same grid) — then the merged heat's 3×3 peaks.
+ */
+export function mergeServed(det: { heat: FloatMap; box: FloatMap }, coco: { heat: FloatMap; box: FloatMap }): { heat: FloatMap; box: FloatMap } {
+  const [K, h, w] = det.heat.dims;
+  const plane = h * w;
+  const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+  if (!same(coco.heat.dims, det.heat.dims) || !same(coco.box.dims, det.box.dims)) {
+    throw new Error(`mergeServed: coco maps [${coco.heat.dims.join(', ')}] / [${coco.box.dims.join(', ')}] do not match the tails' [${det.heat.dims.join(', ')}] / [${det.box.dims.join(', ')}]`);
+  }
+  const heat = new Float32Array(K * plane);
   const box = new Float32Array(4 * plane);
   for (let p = 0; p < plane; p++) {
-    box[p] = sigmoid(raw[p * C + K]);
-    box[plane + p] = sigmoid(raw[p * C + K + 1]);
-    box[2 * plane + p] = Math.exp(Math.min(7, Math.max(-2, raw[p * C + K + 2])));
-    box[3 * plane + p] = Math.exp(Math.min(7, Math.max(-2, raw[p * C + K + 3])));
+    let bestDet = -Infinity;
+    let bestCoco = -Infinity;
+    for (let k = 0; k < K; k++) {
+      bestDet = Math.max(bestDet, det.heat.data[k * plane + p]);
+      bestCoco = Math.max(bestCoco, coco.heat.data[k * plane + p]);
+    }
+    const src = bestCoco > bestDet ? coco : det;
+    for (let k = 0; k < K; k++) heat[k * plane + p] = src.heat.data[k * plane + p];
+    for (let c = 0; c < 4; c++) box[c * plane + p] = src.box.data[c * plane + p];
   }
-  return { heat: { dims: [K, h, w], data: sup }, box: { dims: [4, h, w], data: box } };
+  return { heat: { dims: [K, h, w], data: peaksOnly(heat, K, h, w) }, box: { dims: [4, h, w], data: box } };
 }
 
 /** Per-pixel argmax of seg logits `[h·w, 3]`. */

@@ -3,7 +3,7 @@ import { mulberry32 } from './random.js';
 import { PerceptionError } from '../../core/errors.js';
 import { HEADS, tailRowWidth, type HeadName, type Manifest } from '../../model/manifest.js';
 import type { TailWeights } from '../../model/package.js';
-import type { FeatureMap, GtBox, SampleLabels } from './store-types.js';
+import type { FeatureMap, GtBox, SampleFeatures, SampleLabels } from './store-types.js';
 import { tailRows, TfTails } from './tails-tf.js';
 import { depthTargets, detTargets, segTargets, type DepthTargets, type DetTargets } from './targets.js';
 
@@ -20,7 +20,7 @@ export interface TrainSample {
   /** Which frame (stored samples have them): `forget` finds its prepared copy by these. */
   readonly camera?: string;
   readonly stampNs?: bigint;
-  readonly features: Readonly<Record<HeadName, FeatureMap>>;
+  readonly features: SampleFeatures;
   readonly labels: SampleLabels;
   readonly inputSize: readonly [number, number];
   readonly cameraSize: { readonly width: number; readonly height: number };

@@ -2,9 +2,9 @@ import type { KeyObject } from 'node:crypto';
 import type { Engine } from '../../engine/engine.js';
 import type { ChannelServer } from '../protocol/channel.js';
 import type { FlagDecision } from './flagger.js';
-import type { FeatureMap, FlaggedSample, GtBox, SampleLabels } from '../learner/store-types.js';
+import type { FeatureMap, FlaggedSample, GtBox, SampleFeatures, SampleLabels } from '../learner/store-types.js';
 import { probeSize, SwapManager, type ProbeRun, type SwapEvent } from './swap.js';
-import type { HeadName, OutputName } from '../../model/manifest.js';
+import { SERVED_EXTRAS, type HeadName, type OutputName, type ServedExtra } from '../../model/manifest.js';
 import type { RgbImage } from '../../pipeline/image-decode.js';
 import type { FrameResult } from '../../pipeline/perception.js';
 import type { Truth } from '../../pipeline/messages.js';
@@ -18,19 +18,30 @@ import { labelToMessage, sampleToMessage } from '../protocol/wire.js';
  * how a weight bundle is probed, how the scheduler's slack is relayed to the learner.
  */
 
-/** Engine outputs the learner needs besides the defaults: the tails' inputs and the drift statistic. */
-export const FEATURE_OUTPUTS: readonly OutputName[] = ['det_feat', 'seg_feat', 'depth_feat', 'feat_mean'];
-/** Of those, the tails' inputs: big, and needed only for flagged frames and reference frames. */
-export const TAIL_FEATURE_OUTPUTS: readonly OutputName[] = ['det_feat', 'seg_feat', 'depth_feat'];
+/**
+ * Engine outputs the learner needs besides the defaults: the tails' inputs, the drift statistic,
+ * and where the package merges a second detector into its detections, that detector's peaks
+ * (SERVED_EXTRAS: the gate merges a candidate with them, as perception serves it; an engine
+ * fetches them only where its graph has them).
+ */
+export const FEATURE_OUTPUTS: readonly OutputName[] = ['det_feat', 'seg_feat', 'depth_feat', 'feat_mean', ...SERVED_EXTRAS];
+/** Of those, the per-frame maps: big, and needed only for flagged frames and reference frames. */
+export const TAIL_FEATURE_OUTPUTS: readonly OutputName[] = ['det_feat', 'seg_feat', 'depth_feat', ...SERVED_EXTRAS];
 
-/** The tails' input features among a frame's raw outputs; undefined when they are not all there. */
-export function tailFeatures(tensors: FrameResult['tensors'], copy = false): Record<HeadName, FeatureMap> | undefined {
-  const features = {} as Record<HeadName, FeatureMap>;
+/** The tails' input features among a frame's raw outputs (and the served extras there are); undefined when a head's is missing. */
+export function tailFeatures(tensors: FrameResult['tensors'], copy = false): SampleFeatures | undefined {
+  const features = {} as Record<HeadName | ServedExtra, FeatureMap>;
   for (const h of ['det', 'seg', 'depth'] as const) {
     const t = tensors[`${h}_feat`];
     if (!t || t.type !== 'float32') return undefined;
     const [channels, height, width] = t.dims;
     features[h] = { channels, height, width, data: copy ? t.data.slice() : t.data };
+  }
+  for (const k of SERVED_EXTRAS) {
+    const t = tensors[k];
+    if (t?.type !== 'float32') continue;
+    const [channels, height, width] = t.dims;
+    features[k] = { channels, height, width, data: copy ? t.data.slice() : t.data };
   }
   return features;
 }

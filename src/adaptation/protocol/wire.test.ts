@@ -26,6 +26,16 @@ const sample = (v?: ModelView): FlaggedSample => ({
 const roundTrip = (m: SampleMessage) => decodeMessage(encodeMessage(m), ['sample']) as SampleMessage;
 
 describe('flagged samples on the wire', () => {
+  it("carry a merged detector's peaks when the frame has them", () => {
+    const coco = { channels: 4, height: 1, width: 2, data: Float32Array.from([0, 0.6, 0, 0, 0, 0, 0, 0]) };
+    const box = { channels: 4, height: 1, width: 2, data: Float32Array.from([0.5, 0.5, 0.2, 0.2, 30, 30, 12, 12]) };
+    const s = sample();
+    const back = sampleFromMessage(roundTrip(sampleToMessage({ ...s, features: { ...s.features, coco_heat: coco, coco_box: box } })));
+    expect(Array.from(back.features.coco_heat!.data)).toEqual(Array.from(coco.data));
+    expect(Array.from(back.features.coco_box!.data)).toEqual(Array.from(box.data));
+    expect(sampleFromMessage(roundTrip(sampleToMessage(s))).features.coco_heat).toBeUndefined();
+  });
+
   it("carry the serving model's view (depth, segmentation, intrinsics, depth scale) when there is one", () => {
     const back = sampleFromMessage(roundTrip(sampleToMessage(sample(view))));
     expect(back.view?.k).toEqual(view.k);

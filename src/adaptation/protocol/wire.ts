@@ -1,5 +1,5 @@
 import { PerceptionError } from '../../core/errors.js';
-import { HEADS, type HeadName } from '../../model/manifest.js';
+import { HEADS, SERVED_EXTRAS, type HeadName, type ServedExtra } from '../../model/manifest.js';
 import type { JsonValue, LabelMessage, SampleMessage, WireTensor } from './channel-codec.js';
 import type { LabelEvent } from '../learner/labels.js';
 import type { FeatureMap, FlaggedSample, FlagReasonKind, GtBox, ModelView, SampleLabels } from '../learner/store-types.js';
@@ -13,9 +13,9 @@ const REASONS: readonly FlagReasonKind[] = ['uncertainty', 'entropy', 'temporal'
 
 export function sampleToMessage(s: FlaggedSample): SampleMessage {
   const tensors: Record<string, WireTensor> = {};
-  for (const h of HEADS) {
+  for (const h of [...HEADS, ...SERVED_EXTRAS]) {
     const f = s.features[h];
-    tensors[`feat_${h}`] = { dtype: 'float32', shape: [f.channels, f.height, f.width], data: f.data };
+    if (f) tensors[`feat_${h}`] = { dtype: 'float32', shape: [f.channels, f.height, f.width], data: f.data };
   }
   if (s.image) tensors.image = { dtype: 'uint8', shape: [s.image.length], data: s.image };
   const v = s.view;
@@ -48,8 +48,8 @@ export function sampleFromMessage(m: SampleMessage): FlaggedSample {
     if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => typeof x === 'number' && Number.isInteger(x) && x > 0)) throw bad(`${name} must be two positive integers`);
     return [v[0] as number, v[1] as number];
   };
-  const features = {} as Record<HeadName, FeatureMap>;
-  for (const h of HEADS) {
+  const features = {} as Record<HeadName | ServedExtra, FeatureMap>;
+  for (const h of [...HEADS, ...SERVED_EXTRAS.filter((k) => m.tensors[`feat_${k}`] !== undefined)]) {
     const t = m.tensors[`feat_${h}`];
     if (!t || t.dtype !== 'float32' || t.shape.length !== 3) throw bad(`feat_${h} must be a float32 [C, H, W] tensor`);
     const [channels, height, width] = t.shape;
