@@ -123,8 +123,8 @@ step "widen the detection and segmentation tails for online learning (outputs un
 step "verify with onnxruntime-node"
 node training/verify_onnx.mjs "$OUT" "$WORK/verify-ref"
 
-step "serve FastestDet's COCO detections beside the trained head (training/coco_head.py)"
-"$PYTHON" training/coco_head.py "$OUT"
+step "the real-roads branch: FastestDet's COCO detections beside the trained head, real-trained segmentation (training/coco_head.py)"
+"$PYTHON" training/coco_head.py "$OUT" --seg-from models/candidates/real
 
 if [[ $MODE != smoke ]]; then
   step "depth focal (fitted across lenses on synthetic drives: docs/experiments/2026-12-06-depth-focal.md)"

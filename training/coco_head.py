@@ -151,7 +151,48 @@ def add_branch(g, b, path, size=FASTESTDET_SIZE):
     return sl(0, 1), sl(1, 5), sl(5, 85)
 
 
-def rewrite(m, classes, alpha, pool, source="auto", fastestdet=FASTESTDET, only=False, fd_size=FASTESTDET_SIZE):
+def add_donor(g, b, path, size=FASTESTDET_SIZE):
+    """A FastestDet-backbone package's graph (training/realnet.py, `models/candidates/real`) as the
+    second branch, on the camera's bytes at size x size: FastestDet's predictions come from its fd
+    tap, and its segmentation features (`seg_feat`, stride 2) are returned for the package's seg
+    tail. Its own tails and heads are left unread (dropped). Returns (obj, reg, cls, seg_feat)."""
+    if size % 32 or size < 64:
+        raise Refused(f"donor input {size}: must be a multiple of 32, at least 64")
+    dg = onnx.load(path).graph
+    names = {i.name for i in dg.input}
+    if not {"image", "size"} <= names or "seg_feat" not in {o.name for o in dg.output}:
+        raise Refused(f"{path}: a donor needs inputs image, size and a seg_feat output")
+    tap = find_tap(dg)
+    if tap is None:
+        raise Refused(f"{path}: no fd tap: not a FastestDet-backbone graph")
+    fixed = b.i64("donor_size", [size, size])
+    rename = lambda s: s if s in ("", "image") else (fixed if s == "size" else PREFIX + "donor/" + s)
+    for t in dg.initializer:
+        t.name = rename(t.name)
+        g.initializer.append(t)
+    for n in dg.node:
+        n.input[:] = [rename(i) for i in n.input]
+        n.output[:] = [rename(o) for o in n.output]
+        n.name = PREFIX + "donor/" + (n.name or n.output[0])
+        b.nodes.append(n)
+    obj, reg, cls = (rename(t) for t in tap)
+    return obj, reg, cls, rename("seg_feat")
+
+
+def use_donor_seg(g, b, donor_seg):
+    """The package's seg tail reads the donor's features, resized to its own seg grid (stride 2
+    of the input size); the package's own segmentation trunk is no longer read (dropped)."""
+    if not any(o.name == "seg_feat" for o in g.output):
+        raise Refused("no seg_feat output")
+    for n in g.node:
+        n.output[:] = [PREFIX + "own_seg_feat" if o == "seg_feat" else o for o in n.output]
+    n_c = b.op("Slice", [b.op("Shape", [donor_seg]), b.i64("seg_z", [0]), b.i64("seg_two", [2])])
+    hw = b.op("Div", ["size", b.i64("seg_stride", [2])])
+    b.nodes.append(helper.make_node("Resize", [donor_seg, "", "", b.op("Concat", [n_c, hw], axis=0)], ["seg_feat"],
+                                    name=PREFIX + "seg_feat", coordinate_transformation_mode="half_pixel", mode="linear"))
+
+
+def rewrite(m, classes, alpha, pool, source="auto", fastestdet=FASTESTDET, only=False, fd_size=FASTESTDET_SIZE, seg_from=None):
     g = m.graph
     if any(n.name.startswith(PREFIX) for n in g.node):
         raise Refused("the graph already serves the COCO head")
@@ -168,7 +209,15 @@ def rewrite(m, classes, alpha, pool, source="auto", fastestdet=FASTESTDET, only=
         n.output[:] = [PREFIX + "student_" + o[4:] if o in ("det_heat", "det_box") else o for o in n.output]
     s_heat, s_box = PREFIX + "student_heat", PREFIX + "student_box"
     b = Builder()
-    if use_tap:
+    front = []
+    if seg_from is not None:
+        obj, reg, cls, donor_seg = add_donor(g, b, seg_from, fd_size)
+        use_donor_seg(g, b, donor_seg)
+        # they read only the camera's bytes and `size`: ahead of the package's nodes (topological order)
+        front, b.nodes = b.nodes, []
+        pick_a, pick_b = TAP_PICK_A, TAP_PICK_B
+        use_tap = False
+    elif use_tap:
         obj, reg, cls = tap
         pick_a, pick_b = TAP_PICK_A, TAP_PICK_B
     else:
@@ -243,10 +292,12 @@ def rewrite(m, classes, alpha, pool, source="auto", fastestdet=FASTESTDET, only=
         vi.type.tensor_type.shape.dim[1].Clear()
         vi.type.tensor_type.shape.dim[1].dim_param = "K" if name == "coco_heat" else "four"
         g.output.append(vi)
-    g.node.extend(b.nodes)
+    own = list(g.node)
+    del g.node[:]
+    g.node.extend(front + own + b.nodes)
     g.initializer.extend(b.inits)
     drop_unused(g)
-    return "tap" if use_tap else "branch"
+    return "donor" if seg_from is not None else "tap" if use_tap else "branch"
 
 
 def main():
@@ -262,6 +313,11 @@ def main():
                     help="FastestDet's predictions from the package's own fd tap, or a FastestDet branch (default: the tap where there is one)")
     ap.add_argument("--fastestdet", default=FASTESTDET, help="FastestDet ONNX for --source branch (default: models/teachers/fastestdet)")
     ap.add_argument("--fd-size", type=int, default=FASTESTDET_SIZE, help=f"FastestDet's square input for --source branch (default {FASTESTDET_SIZE}, its training size)")
+    # Default none; build.sh passes models/candidates/real: real dev drivable IoU 0.305 -> 0.70,
+    # lane markings 0.196 -> 0.38 (docs/experiments/2026-12-07-real-seg.md)
+    ap.add_argument("--seg-from", metavar="PACKAGE",
+                    help="a FastestDet-backbone package (models/candidates/real) replaces the FastestDet branch: its fd tap gives the COCO "
+                         "predictions and its segmentation features and seg tail serve the package's segmentation")
     ap.add_argument("--only", action="store_true", help="(measurement) serve the COCO head alone, without the student's boxes")
     a = ap.parse_args()
     if a.pool < 1 or a.pool % 2 == 0:
@@ -280,16 +336,40 @@ def main():
     m = onnx.load(path)
     if a.alpha is None:
         a.alpha = 0.5 if a.source != "branch" and find_tap(m.graph) is not None else 0.75
+    donor = donor_tails = None
+    if a.seg_from:
+        if a.source == "tap":
+            raise SystemExit("coco_head: --seg-from brings its own FastestDet branch; it does not combine with --source tap")
+        donor_manifest = json.load(open(os.path.join(a.seg_from, "manifest.json")))
+        donor = os.path.join(a.seg_from, donor_manifest["files"]["model"])
+        donor_tails = json.load(open(os.path.join(a.seg_from, donor_manifest["files"]["tails"])))
+        if donor_manifest["tails"]["seg"] != manifest["tails"]["seg"]:
+            raise SystemExit(f"coco_head: {a.seg_from}: its seg tail {donor_manifest['tails']['seg']} differs from the package's {manifest['tails']['seg']}")
+        if donor_manifest["strides"]["seg"] != manifest["strides"]["seg"]:
+            raise SystemExit(f"coco_head: {a.seg_from}: seg stride {donor_manifest['strides']['seg']} differs from the package's {manifest['strides']['seg']}")
     try:
-        used = rewrite(m, manifest["classes"], a.alpha, a.pool, a.source, a.fastestdet, a.only, a.fd_size)
+        used = rewrite(m, manifest["classes"], a.alpha, a.pool, a.source, a.fastestdet, a.only, a.fd_size, donor)
     except Refused as e:
         raise SystemExit(f"coco_head: {path}: {e}")
+    if donor_tails is not None:
+        tails_path = os.path.join(pkg, manifest["files"]["tails"])
+        tails = json.load(open(tails_path))
+        for k in [k for k in tails if k.startswith("seg_")]:
+            tails[k] = donor_tails[k]
+        with open(tails_path, "w") as fh:
+            json.dump(tails, fh)
+        manifest["sha256"][manifest["files"]["tails"]] = sha256(tails_path)
+        manifest["segmentation"] = {
+            "source": f"{donor_manifest['name']} {donor_manifest['version']} ({a.seg_from}): its FastestDet-backbone segmentation features "
+                      f"at {a.fd_size}x{a.fd_size}, resized to the seg grid, and its seg tail (training/coco_head.py --seg-from)",
+        }
     onnx.checker.check_model(m)
     onnx.save(m, path)
     manifest["sha256"][manifest["files"]["model"]] = sha256(path)
     manifest["outputs"] = [o for o in manifest["outputs"] if o not in ("coco_heat", "coco_box")] + ["coco_heat", "coco_box"]
     manifest.setdefault("detection", {})["coco_head"] = {
         "source": ("FastestDet (BSD-3) COCO predictions of the backbone's fd tap" if used == "tap" else
+                   f"FastestDet (BSD-3) COCO predictions of the segmentation donor's fd tap at {a.fd_size}x{a.fd_size}" if used == "donor" else
                    f"FastestDet (BSD-3, models/teachers/fastestdet) as a second branch at {a.fd_size}x{a.fd_size}")
                   + ", decoded in the graph (training/coco_head.py)",
         "classes": {"car": "car", "truck": "max(bus, truck)", "pedestrian": "person", "cyclist": "max(bicycle, motorcycle)"},
