@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as ort from 'onnxruntime-node';
 import { asFloatMap, decodeDetections } from './decode.js';
 import { Engine } from './engine.js';
 import { OverlayRenderer } from './overlay.js';
@@ -13,6 +16,48 @@ beforeAll(async () => {
   engine = await Engine.create({ modelDir: MODEL_DIR, providers: ['cpu'], threads: 1 });
 });
 afterAll(() => engine?.dispose());
+
+// The candidate's seg_feat at a size off its ladder: onnxruntime directly (the engine keeps to the ladder).
+async function candidateSegFeat(frame: { width: number; height: number; data: Uint8Array }, side: number): Promise<{ dims: number[]; data: Float32Array }> {
+  const dir = fileURLToPath(new URL('../../models/candidates/real', import.meta.url));
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { files: { model: string; tails: string } };
+  const tails = JSON.parse(readFileSync(join(dir, manifest.files.tails), 'utf8')) as Record<string, { shape: number[]; data: number[] }>;
+  const session = await ort.InferenceSession.create(join(dir, manifest.files.model), { executionProviders: ['cpu'], intraOpNumThreads: 1 });
+  try {
+    const feeds: Record<string, ort.Tensor> = {
+      image: new ort.Tensor('uint8', frame.data, [1, frame.height, frame.width, 3]),
+      size: new ort.Tensor('int64', BigInt64Array.of(BigInt(side), BigInt(side)), [2]),
+    };
+    for (const [n, t] of Object.entries(tails)) feeds[n] = new ort.Tensor('float32', Float32Array.from(t.data), t.shape);
+    const out = (await session.run(feeds, ['seg_feat'])).seg_feat;
+    return { dims: out.dims.slice(1), data: out.data as Float32Array };
+  } finally {
+    await session.release();
+  }
+}
+
+// ONNX Resize, mode linear, half_pixel, of a [C, h, w] map to [C, H, W].
+function resizeBilinear(src: Float32Array, [C, h, w]: readonly number[], H: number, W: number): Float32Array {
+  const out = new Float32Array(C * H * W);
+  const axis = (o: number, n: number, m: number): [number, number, number] => {
+    const x = Math.min(Math.max((o + 0.5) * (n / m) - 0.5, 0), n - 1);
+    const i0 = Math.floor(x);
+    return [i0, Math.min(i0 + 1, n - 1), x - i0];
+  };
+  for (let y = 0; y < H; y++) {
+    const [y0, y1, fy] = axis(y, h, H);
+    for (let x = 0; x < W; x++) {
+      const [x0, x1, fx] = axis(x, w, W);
+      for (let c = 0; c < C; c++) {
+        const p = (yy: number, xx: number) => src[(c * h + yy) * w + xx];
+        const top = p(y0, x0) * (1 - fx) + p(y0, x1) * fx;
+        const bottom = p(y1, x0) * (1 - fx) + p(y1, x1) * fx;
+        out[(c * H + y) * W + x] = top * (1 - fy) + bottom * fy;
+      }
+    }
+  }
+  return out;
+}
 
 describe('models/default', () => {
   it('runs a camera frame at every ladder size with contract shapes, then decodes and renders', async () => {
@@ -50,18 +95,29 @@ describe('models/default', () => {
     }
   });
 
-  // models/default = models/synthetic (trained on the synthetic world) + FastestDet's COCO
-  // detections merged into det_heat / det_box in the graph (training/coco_head.py).
-  it('is the synthetic package with FastestDet beside its detection head: same features, seg and depth; boxes merged; batches', async () => {
+  // models/default = models/synthetic (trained on the synthetic world) + the real-roads network
+  // (models/candidates/real) as a branch at 352x352 in the same graph (training/coco_head.py
+  // --seg-from): its segmentation features feed the seg tail, its FastestDet predictions are
+  // merged into det_heat / det_box.
+  it('is the synthetic package with the real-roads branch: same detection and depth features; real-trained seg; boxes merged; batches', async () => {
     const synthetic = await Engine.create({ modelDir: fileURLToPath(new URL('../../models/synthetic', import.meta.url)), providers: ['cpu'], threads: 1 });
     try {
       const a = { width: 320, height: 180, data: new Uint8Array(320 * 180 * 3).map((_, i) => ((i % 960) * 5 + Math.floor(i / 480)) & 0xff) };
       const b = { width: 320, height: 180, data: new Uint8Array(320 * 180 * 3).map((_, i) => (i * 13 + (i >> 9)) & 0xff) };
-      const outputs = ['det_heat', 'det_box', 'seg_mask', 'depth', 'det_feat'] as const;
+      const outputs = ['det_heat', 'det_box', 'seg_mask', 'seg_feat', 'depth', 'det_feat'] as const;
       const [mine, other] = await engine.infer([a, b], { outputs: [...outputs] });
       const [ref] = await synthetic.infer([a], { outputs: [...outputs] });
       const [alone] = await engine.infer([a], { outputs: [...outputs] });
-      for (const k of ['seg_mask', 'depth', 'det_feat'] as const) expect(Array.from(mine.tensors[k]!.data as ArrayLike<number>)).toEqual(Array.from(ref.tensors[k]!.data as ArrayLike<number>));
+      for (const k of ['depth', 'det_feat'] as const) expect(Array.from(mine.tensors[k]!.data as ArrayLike<number>)).toEqual(Array.from(ref.tensors[k]!.data as ArrayLike<number>));
+      // seg_feat: the candidate's own, run at 352x352 and resized (bilinear, half-pixel) to the seg grid
+      const donor = await candidateSegFeat(a, 352);
+      const feat = mine.tensors.seg_feat!;
+      expect(feat.dims[0]).toBe(donor.dims[0]);
+      const resized = resizeBilinear(donor.data, donor.dims, feat.dims[1], feat.dims[2]);
+      let worstSeg = 0;
+      for (let i = 0; i < resized.length; i++) worstSeg = Math.max(worstSeg, Math.abs(resized[i] - (feat.data as Float32Array)[i]));
+      expect(worstSeg).toBeLessThan(1e-3);
+      expect(engine.manifest.tails.seg).toEqual(synthetic.manifest.tails.seg);
       // a batch of two runs each frame as it runs alone (the branch's reshapes are batch-free)
       for (const k of outputs) {
         const x = mine.tensors[k]!.data as ArrayLike<number>;
