@@ -179,20 +179,54 @@ def add_donor(g, b, path, size=FASTESTDET_SIZE):
     return obj, reg, cls, rename("seg_feat")
 
 
-def use_donor_seg(g, b, donor_seg):
-    """The package's seg tail reads the donor's features, resized to its own seg grid (stride 2
-    of the input size); the package's own segmentation trunk is no longer read (dropped)."""
+def use_donor_seg(g, b, donor_seg, keep_own):
+    """The package's seg tail reads the donor's features, resized to its seg grid, and (keep_own)
+    its own beside them: `seg_feat` = [donor's 16 | own 16] channels. Without keep_own the
+    package's own segmentation trunk is no longer read (dropped). Returns the nodes that must
+    follow the package's own (the concatenation)."""
     if not any(o.name == "seg_feat" for o in g.output):
         raise Refused("no seg_feat output")
+    own = PREFIX + "own_seg_feat"
     for n in g.node:
-        n.output[:] = [PREFIX + "own_seg_feat" if o == "seg_feat" else o for o in n.output]
+        n.output[:] = [own if o == "seg_feat" else o for o in n.output]
     n_c = b.op("Slice", [b.op("Shape", [donor_seg]), b.i64("seg_z", [0]), b.i64("seg_two", [2])])
     hw = b.op("Div", ["size", b.i64("seg_stride", [2])])
-    b.nodes.append(helper.make_node("Resize", [donor_seg, "", "", b.op("Concat", [n_c, hw], axis=0)], ["seg_feat"],
-                                    name=PREFIX + "seg_feat", coordinate_transformation_mode="half_pixel", mode="linear"))
+    resized = PREFIX + "donor_seg_feat" if keep_own else "seg_feat"
+    b.nodes.append(helper.make_node("Resize", [donor_seg, "", "", b.op("Concat", [n_c, hw], axis=0)], [resized],
+                                    name=PREFIX + "donor_seg_resize", coordinate_transformation_mode="half_pixel", mode="linear"))
+    if not keep_own:
+        return []
+    # the tail's first weight (a graph input) reads twice the channels (donor and own have the
+    # same count: the caller checks that their seg tails agree)
+    for n in g.node:
+        if "seg_feat" in n.input and n.op_type == "Conv":
+            for i in g.input:
+                if i.name == n.input[1]:
+                    d = i.type.tensor_type.shape.dim[1]
+                    d.dim_value = 2 * d.dim_value
+    return [helper.make_node("Concat", [resized, own], ["seg_feat"], name=PREFIX + "seg_feat", axis=1)]
 
 
-def rewrite(m, classes, alpha, pool, source="auto", fastestdet=FASTESTDET, only=False, fd_size=FASTESTDET_SIZE, seg_from=None):
+def topological(nodes, available):
+    """Nodes in an order where each reads only what is available or produced before it (stable:
+    a node keeps its place unless it waits for an input)."""
+    have = set(available) | {""}
+    out, waiting = [], list(nodes)
+    while waiting:
+        rest = []
+        for n in waiting:
+            if all(i in have for i in n.input):
+                out.append(n)
+                have.update(n.output)
+            else:
+                rest.append(n)
+        if len(rest) == len(waiting):
+            raise Refused(f"the rewritten graph has a cycle or an input nothing produces, at node {rest[0].name} ({rest[0].op_type})")
+        waiting = rest
+    return out
+
+
+def rewrite(m, classes, alpha, pool, source="auto", fastestdet=FASTESTDET, only=False, fd_size=FASTESTDET_SIZE, seg_from=None, seg_own=True):
     g = m.graph
     if any(n.name.startswith(PREFIX) for n in g.node):
         raise Refused("the graph already serves the COCO head")
@@ -212,9 +246,9 @@ def rewrite(m, classes, alpha, pool, source="auto", fastestdet=FASTESTDET, only=
     front = []
     if seg_from is not None:
         obj, reg, cls, donor_seg = add_donor(g, b, seg_from, fd_size)
-        use_donor_seg(g, b, donor_seg)
+        after_own = use_donor_seg(g, b, donor_seg, seg_own)
         # they read only the camera's bytes and `size`: ahead of the package's nodes (topological order)
-        front, b.nodes = b.nodes, []
+        front, b.nodes = b.nodes, after_own
         pick_a, pick_b = TAP_PICK_A, TAP_PICK_B
         use_tap = False
     elif use_tap:
@@ -292,11 +326,14 @@ def rewrite(m, classes, alpha, pool, source="auto", fastestdet=FASTESTDET, only=
         vi.type.tensor_type.shape.dim[1].Clear()
         vi.type.tensor_type.shape.dim[1].dim_param = "K" if name == "coco_heat" else "four"
         g.output.append(vi)
-    own = list(g.node)
+    nodes = front + list(g.node) + b.nodes
     del g.node[:]
-    g.node.extend(front + own + b.nodes)
+    g.node.extend(nodes)
     g.initializer.extend(b.inits)
     drop_unused(g)
+    nodes = topological(list(g.node), {i.name for i in g.input} | {t.name for t in g.initializer})
+    del g.node[:]
+    g.node.extend(nodes)
     return "donor" if seg_from is not None else "tap" if use_tap else "branch"
 
 
@@ -318,6 +355,11 @@ def main():
     ap.add_argument("--seg-from", metavar="PACKAGE",
                     help="a FastestDet-backbone package (models/candidates/real) replaces the FastestDet branch: its fd tap gives the COCO "
                          "predictions and its segmentation features and seg tail serve the package's segmentation")
+    # Default keep: the online learner adapts lanes better with both (camshift / night scenarios:
+    # docs/experiments/2026-12-07-real-seg.md); outputs are the same either way at build time.
+    ap.add_argument("--seg-own", choices=["keep", "drop"], default="keep",
+                    help="with --seg-from: keep the package's own segmentation features beside the donor's under a widened seg tail "
+                         "(zero weights: outputs as with drop, the learner may use them), or drop them (default keep)")
     ap.add_argument("--only", action="store_true", help="(measurement) serve the COCO head alone, without the student's boxes")
     a = ap.parse_args()
     if a.pool < 1 or a.pool % 2 == 0:
@@ -348,7 +390,7 @@ def main():
         if donor_manifest["strides"]["seg"] != manifest["strides"]["seg"]:
             raise SystemExit(f"coco_head: {a.seg_from}: seg stride {donor_manifest['strides']['seg']} differs from the package's {manifest['strides']['seg']}")
     try:
-        used = rewrite(m, manifest["classes"], a.alpha, a.pool, a.source, a.fastestdet, a.only, a.fd_size, donor)
+        used = rewrite(m, manifest["classes"], a.alpha, a.pool, a.source, a.fastestdet, a.only, a.fd_size, donor, a.seg_own == "keep")
     except Refused as e:
         raise SystemExit(f"coco_head: {path}: {e}")
     if donor_tails is not None:
@@ -356,12 +398,21 @@ def main():
         tails = json.load(open(tails_path))
         for k in [k for k in tails if k.startswith("seg_")]:
             tails[k] = donor_tails[k]
+        if a.seg_own == "keep":
+            # the first layer reads [donor | own]: the donor's weights, zeros on the package's channels
+            w = np.asarray(tails["seg_w0"]["data"], np.float32).reshape(tails["seg_w0"]["shape"])
+            wide = np.zeros((w.shape[0], 2 * w.shape[1]) + w.shape[2:], np.float32)
+            wide[:, : w.shape[1]] = w
+            tails["seg_w0"] = {"shape": list(wide.shape), "data": wide.ravel().tolist()}
+            manifest["tails"]["seg"]["in"] = 2 * w.shape[1]
         with open(tails_path, "w") as fh:
             json.dump(tails, fh)
         manifest["sha256"][manifest["files"]["tails"]] = sha256(tails_path)
         manifest["segmentation"] = {
             "source": f"{donor_manifest['name']} {donor_manifest['version']} ({a.seg_from}): its FastestDet-backbone segmentation features "
                       f"at {a.fd_size}x{a.fd_size}, resized to the seg grid, and its seg tail (training/coco_head.py --seg-from)",
+            "seg_feat": "[donor's channels | the package's own channels], the tail's weights zero on the latter at build time"
+                        if a.seg_own == "keep" else "the donor's channels",
         }
     onnx.checker.check_model(m)
     onnx.save(m, path)

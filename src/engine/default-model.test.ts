@@ -109,15 +109,23 @@ describe('models/default', () => {
       const [ref] = await synthetic.infer([a], { outputs: [...outputs] });
       const [alone] = await engine.infer([a], { outputs: [...outputs] });
       for (const k of ['depth', 'det_feat'] as const) expect(Array.from(mine.tensors[k]!.data as ArrayLike<number>)).toEqual(Array.from(ref.tensors[k]!.data as ArrayLike<number>));
-      // seg_feat: the candidate's own, run at 352x352 and resized (bilinear, half-pixel) to the seg grid
+      // seg_feat = [the candidate's own, run at 352x352 and resized (bilinear, half-pixel) to the
+      // seg grid | the synthetic network's]; the seg tail reads both (zero weights on the second at build)
       const donor = await candidateSegFeat(a, 352);
       const feat = mine.tensors.seg_feat!;
-      expect(feat.dims[0]).toBe(donor.dims[0]);
-      const resized = resizeBilinear(donor.data, donor.dims, feat.dims[1], feat.dims[2]);
+      const own = ref.tensors.seg_feat!;
+      const C = donor.dims[0];
+      expect(feat.dims).toEqual([C + own.dims[0], own.dims[1], own.dims[2]]);
+      const plane = own.dims[1] * own.dims[2];
+      const resized = resizeBilinear(donor.data, donor.dims, own.dims[1], own.dims[2]);
+      const served = feat.data as Float32Array;
       let worstSeg = 0;
-      for (let i = 0; i < resized.length; i++) worstSeg = Math.max(worstSeg, Math.abs(resized[i] - (feat.data as Float32Array)[i]));
+      for (let i = 0; i < resized.length; i++) worstSeg = Math.max(worstSeg, Math.abs(resized[i] - served[i]));
       expect(worstSeg).toBeLessThan(1e-3);
-      expect(engine.manifest.tails.seg).toEqual(synthetic.manifest.tails.seg);
+      expect(Array.from(served.subarray(C * plane))).toEqual(Array.from(own.data as Float32Array));
+      const spec = engine.manifest.tails.seg;
+      expect(spec.in).toBe(C + synthetic.manifest.tails.seg.in);
+      expect(spec.layers).toEqual(synthetic.manifest.tails.seg.layers);
       // a batch of two runs each frame as it runs alone (the branch's reshapes are batch-free)
       for (const k of outputs) {
         const x = mine.tensors[k]!.data as ArrayLike<number>;
