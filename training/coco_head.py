@@ -405,6 +405,10 @@ def main():
             wide[:, : w.shape[1]] = w
             tails["seg_w0"] = {"shape": list(wide.shape), "data": wide.ravel().tolist()}
             manifest["tails"]["seg"]["in"] = 2 * w.shape[1]
+            # the package's own channels are the tail's tap: while a weight set reads none of them,
+            # the engine's narrow copy skips them and keeps the trained 3x3 (src/engine/narrow-tail.ts)
+            manifest["tails"]["seg"]["tap"] = {"tensor": PREFIX + "own_seg_feat", "channels": w.shape[1]}
+            manifest["tails"]["seg"]["narrow_kernel"] = w.shape[2]
         with open(tails_path, "w") as fh:
             json.dump(tails, fh)
         manifest["sha256"][manifest["files"]["tails"]] = sha256(tails_path)

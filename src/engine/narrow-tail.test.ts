@@ -32,8 +32,10 @@ describe('widened tails, narrow graph', () => {
     const det = specOf('det');
     expect(det.kernel).toBe(3);
     expect(det.trunk).toBe(pkg.manifest.tails.det.in - pkg.manifest.tails.det.tap!.channels);
-    // seg: a 3×3 first layer over its own features, no tap
-    expect(specOf('seg')).toEqual({ head: 'seg', trunk: pkg.manifest.tails.seg.in, in: pkg.manifest.tails.seg.in, kernel: 3 });
+    expect(det.keep).toBe(1);
+    // seg: the real-roads features under a trained 3×3 layer, the synthetic network's channels as its tap
+    const seg = pkg.manifest.tails.seg;
+    expect(specOf('seg')).toEqual({ head: 'seg', trunk: seg.in - seg.tap!.channels, in: seg.in, kernel: 3, keep: 3, tap: seg.tap!.tensor });
     expect(narrow.hasNarrowTail).toBe(true);
     expect(wide.hasNarrowTail).toBe(false);
     expect(narrow.currentWeights.narrow).toBe(true);
@@ -48,6 +50,22 @@ describe('widened tails, narrow graph', () => {
     expect(isNarrow(w, 1, 3, spec)).toBe(true);
     expect(isNarrow(w.map((v, i) => (i === 3 ? 0.1 : v)), 1, 3, spec)).toBe(false); // off-centre
     expect(isNarrow(w.map((v, i) => (i === 2 * 9 + 4 ? 0.1 : v)), 1, 3, spec)).toBe(false); // the tap's channel
+    // keeping the 3×3 (narrow_kernel 3): any tap on the trunk channels, none on the tap's
+    const keep3 = { trunk: 2, kernel: 3, keep: 3 };
+    expect(isNarrow(w.map((v, i) => (i === 3 ? 0.1 : v)), 1, 3, keep3)).toBe(true);
+    expect(isNarrow(w.map((v, i) => (i === 2 * 9 + 0 ? 0.1 : v)), 1, 3, keep3)).toBe(false);
+  });
+
+  it('the narrow graph reads the trunk of a [trunk | tap] concatenation itself: the tap is not computed for the tail', () => {
+    const g = narrowTailGraph(readModel(pkg.modelPath), pkg.manifest)!;
+    const convOf = (w: string) => g.graph.node.find((n) => n.opType === 'Conv' && n.input[1] === w)!;
+    const seg = convOf('narrow_tail/seg/w0');
+    const cat = g.graph.node.find((n) => n.output.includes('seg_feat'))!;
+    expect(cat.opType).toBe('Concat');
+    expect(seg.input[0]).toBe(cat.input[0]);
+    expect(g.graph.node.some((n) => n.name === 'narrow_tail/seg/SliceFeat')).toBe(false);
+    const k = seg.attribute!.find((a) => a.name === 'kernel_shape')!;
+    expect(Array.from(k.ints!, Number)).toEqual([3, 3]);
   });
 
   it('the narrow graph gives the wide graph outputs for the shipped weights, at every ladder size', async () => {
@@ -82,12 +100,13 @@ describe('widened tails, narrow graph', () => {
     expect(Array.from(a.tensors.det_box!.data as Float32Array)).not.toEqual(Array.from(c.tensors.det_box!.data as Float32Array));
   });
 
-  it('an adapted set whose seg tail reads off the centre tap runs the wide graph', async () => {
+  it('an adapted set whose seg tail reads its tap (the synthetic network\'s channels) runs the wide graph', async () => {
     const w = new Map(pkg.tails);
     const w0 = pkg.tails.get('seg_w0')!;
     const [out, cin] = w0.shape;
+    const trunk = specOf('seg').trunk;
     const data = Float32Array.from(w0.data);
-    for (let o = 0; o < out; o++) for (let c = 0; c < cin; c++) data[((o * cin + c) * 3 + 0) * 3 + 1] = data[((o * cin + c) * 3 + 1) * 3 + 1]; // the row above copies the centre
+    for (let o = 0; o < out; o++) for (let c = trunk; c < cin; c++) data[((o * cin + c) * 3 + 1) * 3 + 1] = data[((o * cin + (c - trunk)) * 3 + 1) * 3 + 1]; // the tap's centre copies the trunk's
     w.set('seg_w0', { shape: w0.shape, data });
     const set = narrow.makeWeightSet(w, 'seg-wide');
     expect(set.narrow).toBe(false);

@@ -12,9 +12,12 @@ import { DT, encodeModel, makeNode, makeTensor, onnxOpset, readModel, type Model
  * slice: the same outputs at the old cost.
  *
  * `narrowTailGraph` derives that graph (in memory, from the package's own): each widened
- * head's first Conv reads `<head>_feat[:, :trunk]` (when a tap was appended) and
- * `<head>_w0[:, :trunk, r, r]` (Slices of the same graph inputs), kernel 1, no padding.
- * Undefined when no tail is widened.
+ * head's first Conv reads `<head>_feat[:, :trunk]` (when a tap was appended: the Concat's
+ * first input itself where the feature is that Concat, so the tap is not computed for it) and
+ * the central narrow_kernel × narrow_kernel window of `<head>_w0[:, :trunk]` (Slices of the
+ * same graph inputs; narrow_kernel 1 by default, the centre tap). A tail whose shipped k×k
+ * weights are trained (the real-roads segmentation: training/coco_head.py) declares
+ * `narrow_kernel: k` and loses only its tap. Undefined when no tail is widened.
  */
 export interface NarrowSpec {
   readonly head: HeadName;
@@ -22,33 +25,41 @@ export interface NarrowSpec {
   readonly trunk: number;
   /** Channels of the head's features in all. */
   readonly in: number;
-  /** Kernel of the head's first layer (odd, > 1). */
+  /** Kernel of the head's first layer (odd). */
   readonly kernel: number;
+  /** Kernel the narrow copy keeps (odd, ≤ kernel; 1 = the centre tap). */
+  readonly keep: number;
+  /** The appended tap's tensor, when there is one. */
+  readonly tap?: string;
 }
 
-/** The widened tails of a package: one entry per head whose first layer is k×k (k > 1). */
+/** The widened tails of a package: one entry per head whose narrow copy is smaller (a kernel to drop, or a tap). */
 export function narrowSpecs(manifest: Pick<Manifest, 'tails'>): NarrowSpec[] {
   const out: NarrowSpec[] = [];
   for (const head of HEADS) {
     const t = manifest.tails[head];
     const kernel = t.layers[0].kernel ?? 1;
-    if (kernel > 1) out.push({ head, trunk: t.in - (t.tap?.channels ?? 0), in: t.in, kernel });
+    const keep = t.narrow_kernel ?? 1;
+    const trunk = t.in - (t.tap?.channels ?? 0);
+    if (kernel > keep || trunk < t.in) out.push({ head, trunk, in: t.in, kernel, keep, ...(t.tap ? { tap: t.tap.tensor } : {}) });
   }
   return out;
 }
 
 /**
- * Whether `<head>_w0` (`[out, in, k, k]`, row-major) is zero everywhere but the centre tap of
- * the trunk channels: then the narrow graph computes exactly what the wide one does.
+ * Whether `<head>_w0` (`[out, in, k, k]`, row-major) is zero everywhere but the central
+ * keep × keep window of the trunk channels: then the narrow graph computes exactly what the
+ * wide one does.
  */
-export function isNarrow(w: ArrayLike<number>, out: number, cin: number, spec: Pick<NarrowSpec, 'trunk' | 'kernel'>): boolean {
+export function isNarrow(w: ArrayLike<number>, out: number, cin: number, spec: Pick<NarrowSpec, 'trunk' | 'kernel'> & Partial<Pick<NarrowSpec, 'keep'>>): boolean {
   const k = spec.kernel;
-  const r = (k - 1) / 2;
+  const lo = (k - (spec.keep ?? 1)) / 2;
+  const hi = k - 1 - lo;
   for (let o = 0; o < out; o++) {
     for (let c = 0; c < cin; c++) {
       for (let y = 0; y < k; y++) {
         for (let x = 0; x < k; x++) {
-          if (c < spec.trunk && y === r && x === r) continue;
+          if (c < spec.trunk && y >= lo && y <= hi && x >= lo && x <= hi) continue;
           if (w[((o * cin + c) * k + y) * k + x] !== 0) return false;
         }
       }
@@ -83,19 +94,27 @@ export function narrowTailGraph(model: ModelProto, manifest: Pick<Manifest, 'tai
     if (conv === undefined) {
       throw new PerceptionError('INVALID_ARGUMENT', `the graph has no Conv with weight input '${w0}' (the widened ${spec.head} tail the manifest describes)`, { field: `tails.${spec.head}` });
     }
-    const r = (spec.kernel - 1) / 2;
+    const lo = (spec.kernel - spec.keep) / 2;
     const p = `narrow_tail/${spec.head}`;
     const c = (name: string, v: number[]) => makeTensor(`${p}/${name}`, DT.INT64, [v.length], BigInt64Array.from(v.map(BigInt)));
-    g.initializer.push(c('w_starts', [0, r, r]), c('w_ends', [spec.trunk, r + 1, r + 1]), c('w_axes', [1, 2, 3]));
+    g.initializer.push(c('w_starts', [0, lo, lo]), c('w_ends', [spec.trunk, lo + spec.keep, lo + spec.keep]), c('w_axes', [1, 2, 3]));
     const slices = [makeNode('Slice', [w0, `${p}/w_starts`, `${p}/w_ends`, `${p}/w_axes`], [`${p}/w0`], `${p}/SliceW0`)];
     if (spec.trunk < spec.in) {
-      g.initializer.push(c('f_starts', [0]), c('f_ends', [spec.trunk]), c('f_axes', [1]));
-      slices.unshift(makeNode('Slice', [conv.input[0], `${p}/f_starts`, `${p}/f_ends`, `${p}/f_axes`], [`${p}/feat`], `${p}/SliceFeat`));
-      conv.input[0] = `${p}/feat`;
+      // The feature as [trunk | tap] concatenated: read the trunk itself (the tap then runs only
+      // where the feature is fetched); else slice the trunk's channels off whatever feeds the Conv.
+      const cat = g.node.find((n) => n.output.includes(conv.input[0]));
+      if (cat?.opType === 'Concat' && cat.input.length === 2 && spec.tap !== undefined && cat.input[1] === spec.tap) {
+        conv.input[0] = cat.input[0];
+      } else {
+        g.initializer.push(c('f_starts', [0]), c('f_ends', [spec.trunk]), c('f_axes', [1]));
+        slices.unshift(makeNode('Slice', [conv.input[0], `${p}/f_starts`, `${p}/f_ends`, `${p}/f_axes`], [`${p}/feat`], `${p}/SliceFeat`));
+        conv.input[0] = `${p}/feat`;
+      }
     }
     conv.input[1] = `${p}/w0`;
+    const pad = (spec.keep - 1) / 2;
     conv.attribute = (conv.attribute ?? []).filter((a) => a.name !== 'kernel_shape' && a.name !== 'pads');
-    conv.attribute.push(...(makeNode('Conv', [], [], '', { kernel_shape: [1, 1], pads: [0, 0, 0, 0] }).attribute ?? []));
+    conv.attribute.push(...(makeNode('Conv', [], [], '', { kernel_shape: [spec.keep, spec.keep], pads: [pad, pad, pad, pad] }).attribute ?? []));
     g.node.splice(at, 0, ...slices);
   }
   return model;

@@ -66,6 +66,8 @@ describe('validateManifest', () => {
     it('tail layer out = 0', () => expectBad((m) => (m.tails.seg.layers[0].out = 0), 'tails.seg.layers[0].out'));
     it('unknown activation', () => expectBad((m) => (m.tails.det.layers[0].act = 'gelu'), 'tails.det.layers[0].act', /relu.*linear/));
     it('even tail kernel', () => expectBad((m) => (m.tails.det.layers[0].kernel = 2), 'tails.det.layers[0].kernel', /odd positive integer/));
+    it('narrow kernel wider than the first layer', () => expectBad((m) => Object.assign(m.tails.det, { narrow_kernel: 5 }), 'tails.det.narrow_kernel', /no wider than the first layer's kernel/));
+    it('even narrow kernel', () => expectBad((m) => Object.assign(m.tails.det, { narrow_kernel: 2 }), 'tails.det.narrow_kernel', /odd positive integer/));
     it('wide kernel past the first layer', () => expectBad((m) => (m.tails.det.layers[1].kernel = 3), 'tails.det.layers[1].kernel', /only the first layer/));
     it('det tail not K+4', () => expectBad((m) => (m.tails.det.layers[1].out = 7), 'tails.det.layers[1].out', /must be 8 \(K\+4/));
     it('seg tail not 3', () => expectBad((m) => (m.tails.seg.layers[1].out = 2), 'tails.seg.layers[1].out', /must be 3/));

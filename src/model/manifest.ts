@@ -62,6 +62,12 @@ export interface TailSpec {
    * none of them; the engine then runs a narrow copy of the graph (src/engine/narrow-tail.ts).
    */
   readonly tap?: { readonly tensor: string; readonly channels: number };
+  /**
+   * The kernel of the narrow copy's first layer (odd, ≤ the first layer's; default 1: the
+   * centre tap). A tail whose shipped k×k weights are trained (not a widened 1×1) keeps its
+   * kernel there and drops only the tap's channels: `"narrow_kernel": 3`.
+   */
+  readonly narrow_kernel?: number;
 }
 
 export type InputSize = readonly [height: number, width: number];
@@ -358,6 +364,12 @@ function validateTail(v: unknown, head: HeadName, numClasses: number, fail: (fie
     if (!isObj(t.tap)) fail(`${at}.tap`, 'must be an object { tensor, channels }');
     const tap = t.tap as Obj;
     if (!isPosInt(tap.channels) || (tap.channels as number) >= (t.in as number)) fail(`${at}.tap.channels`, `must be a positive integer below in (${String(t.in)}), got ${JSON.stringify(tap.channels)}`);
+  }
+  if (t.narrow_kernel !== undefined) {
+    const k = (layers[0] as Obj).kernel ?? 1;
+    if (!isPosInt(t.narrow_kernel) || (t.narrow_kernel as number) % 2 === 0 || (t.narrow_kernel as number) > (k as number)) {
+      fail(`${at}.narrow_kernel`, `must be an odd positive integer no wider than the first layer's kernel (${String(k)}), got ${JSON.stringify(t.narrow_kernel)}`);
+    }
   }
   const want = tailOutChannels(head, numClasses);
   const last = layers[layers.length - 1] as Obj;
