@@ -56,7 +56,7 @@ describe('widened tails, narrow graph', () => {
     expect(isNarrow(w.map((v, i) => (i === 2 * 9 + 0 ? 0.1 : v)), 1, 3, keep3)).toBe(false);
   });
 
-  it('the narrow graph reads the trunk of a [trunk | tap] concatenation itself: the tap is not computed for the tail', () => {
+  it('the narrow graph reads the trunk of a [trunk | tap] concatenation itself, keeping the trained 3×3', () => {
     const g = narrowTailGraph(readModel(pkg.modelPath), pkg.manifest)!;
     const convOf = (w: string) => g.graph.node.find((n) => n.opType === 'Conv' && n.input[1] === w)!;
     const seg = convOf('narrow_tail/seg/w0');

@@ -13,7 +13,7 @@ import { DT, encodeModel, makeNode, makeTensor, onnxOpset, readModel, type Model
  *
  * `narrowTailGraph` derives that graph (in memory, from the package's own): each widened
  * head's first Conv reads `<head>_feat[:, :trunk]` (when a tap was appended: the Concat's
- * first input itself where the feature is that Concat, so the tap is not computed for it) and
+ * first input itself where the feature is that Concat, no Slice) and
  * the central narrow_kernel × narrow_kernel window of `<head>_w0[:, :trunk]` (Slices of the
  * same graph inputs; narrow_kernel 1 by default, the centre tap). A tail whose shipped k×k
  * weights are trained (the real-roads segmentation: training/coco_head.py) declares
@@ -100,8 +100,8 @@ export function narrowTailGraph(model: ModelProto, manifest: Pick<Manifest, 'tai
     g.initializer.push(c('w_starts', [0, lo, lo]), c('w_ends', [spec.trunk, lo + spec.keep, lo + spec.keep]), c('w_axes', [1, 2, 3]));
     const slices = [makeNode('Slice', [w0, `${p}/w_starts`, `${p}/w_ends`, `${p}/w_axes`], [`${p}/w0`], `${p}/SliceW0`)];
     if (spec.trunk < spec.in) {
-      // The feature as [trunk | tap] concatenated: read the trunk itself (the tap then runs only
-      // where the feature is fetched); else slice the trunk's channels off whatever feeds the Conv.
+      // The feature as [trunk | tap] concatenated: read the trunk itself (no copy); else slice the
+      // trunk's channels off whatever feeds the Conv.
       const cat = g.node.find((n) => n.output.includes(conv.input[0]));
       if (cat?.opType === 'Concat' && cat.input.length === 2 && spec.tap !== undefined && cat.input[1] === spec.tap) {
         conv.input[0] = cat.input[0];
