@@ -95,6 +95,18 @@ class Builder:
         return self.const(name, np.array(value, np.float32))
 
 
+def graft(g, b, src, rename, prefix):
+    """Another graph's initializers into g and its nodes into the builder, every name through rename."""
+    for t in src.initializer:
+        t.name = rename(t.name)
+        g.initializer.append(t)
+    for n in src.node:
+        n.input[:] = [rename(i) for i in n.input]
+        n.output[:] = [rename(o) for o in n.output]
+        n.name = prefix + (n.name or n.output[0])
+        b.nodes.append(n)
+
+
 def add_branch(g, b, path, size=FASTESTDET_SIZE):
     """FastestDet as a second branch on the camera's bytes at size x size; returns (obj, reg, cls)."""
     if size % 32 or size < 64:
@@ -138,14 +150,7 @@ def add_branch(g, b, path, size=FASTESTDET_SIZE):
             else:
                 consts[n.input[1]].attribute[0].t.CopyFrom(new)
     rename = lambda s: s if s == "" else (x if s == src_in else PREFIX + "fd/" + s)
-    for t in fg.initializer:
-        t.name = rename(t.name)
-        g.initializer.append(t)
-    for n in fg.node:
-        n.input[:] = [rename(i) for i in n.input]
-        n.output[:] = [rename(o) for o in n.output]
-        n.name = PREFIX + "fd/" + (n.name or n.output[0])
-        b.nodes.append(n)
+    graft(g, b, fg, rename, PREFIX + "fd/")
     out = rename(src_out)
     sl = lambda lo, hi: b.op("Slice", [out, b.i64(f"lo{lo}", [lo]), b.i64(f"hi{hi}", [hi]), b.i64(f"ax{lo}", [1])])
     return sl(0, 1), sl(1, 5), sl(5, 85)
@@ -167,14 +172,7 @@ def add_donor(g, b, path, size=FASTESTDET_SIZE):
         raise Refused(f"{path}: no fd tap: not a FastestDet-backbone graph")
     fixed = b.i64("donor_size", [size, size])
     rename = lambda s: s if s in ("", "image") else (fixed if s == "size" else PREFIX + "donor/" + s)
-    for t in dg.initializer:
-        t.name = rename(t.name)
-        g.initializer.append(t)
-    for n in dg.node:
-        n.input[:] = [rename(i) for i in n.input]
-        n.output[:] = [rename(o) for o in n.output]
-        n.name = PREFIX + "donor/" + (n.name or n.output[0])
-        b.nodes.append(n)
+    graft(g, b, dg, rename, PREFIX + "donor/")
     obj, reg, cls = (rename(t) for t in tap)
     return obj, reg, cls, rename("seg_feat")
 
