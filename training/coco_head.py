@@ -156,11 +156,27 @@ def add_branch(g, b, path, size=FASTESTDET_SIZE):
     return sl(0, 1), sl(1, 5), sl(5, 85)
 
 
-def add_donor(g, b, path, size=FASTESTDET_SIZE):
+def donor_side(b, size, base_width):
+    """The donor's square side for the package's input `size` ([H, W], int64): `size` x size at the
+    package's default width `base_width`, scaled with the width on the smaller rungs of the speed
+    ladder (a multiple of 32, at least 64), so that a lower rung lowers the donor's cost too.
+    A fixed side made the bottom rung (128x256) cost about what the top one does, and two 10 Hz
+    cameras overran their 50 ms budget there (docs/experiments/2026-12-07-real-seg.md)."""
+    w = b.op("Gather", ["size", b.i64("donor_w_idx", [1])], axis=0)
+    # round(w * size / (base_width * 32)) in integers: floor((w * size + base_width * 16) / (base_width * 32))
+    q = b.op("Div", [b.op("Add", [b.op("Mul", [w, b.i64("donor_side", [size])]), b.i64("donor_half", [base_width * 16])]),
+                     b.i64("donor_unit", [base_width * 32])])
+    side = b.op("Mul", [b.op("Max", [q, b.i64("donor_min", [2])]), b.i64("donor_32", [32])])
+    return b.op("Concat", [side, side], axis=0)
+
+
+def add_donor(g, b, path, size=FASTESTDET_SIZE, base_width=None):
     """A FastestDet-backbone package's graph (training/realnet.py, `models/candidates/real`) as the
-    second branch, on the camera's bytes at size x size: FastestDet's predictions come from its fd
-    tap, and its segmentation features (`seg_feat`, stride 2) are returned for the package's seg
-    tail. Its own tails and heads are left unread (dropped). Returns (obj, reg, cls, seg_feat)."""
+    second branch, on the camera's bytes at size x size (at the package's default width
+    `base_width`; proportionally smaller on lower rungs: donor_side): FastestDet's predictions come
+    from its fd tap, and its segmentation features (`seg_feat`, stride 2) are returned for the
+    package's seg tail. Its own tails and heads are left unread (dropped). Returns (obj, reg, cls,
+    seg_feat)."""
     if size % 32 or size < 64:
         raise Refused(f"donor input {size}: must be a multiple of 32, at least 64")
     dg = onnx.load(path).graph
@@ -170,7 +186,7 @@ def add_donor(g, b, path, size=FASTESTDET_SIZE):
     tap = find_tap(dg)
     if tap is None:
         raise Refused(f"{path}: no fd tap: not a FastestDet-backbone graph")
-    fixed = b.i64("donor_size", [size, size])
+    fixed = donor_side(b, size, base_width) if base_width else b.i64("donor_size", [size, size])
     rename = lambda s: s if s in ("", "image") else (fixed if s == "size" else PREFIX + "donor/" + s)
     graft(g, b, dg, rename, PREFIX + "donor/")
     obj, reg, cls = (rename(t) for t in tap)
@@ -194,8 +210,11 @@ def use_donor_seg(g, b, donor_seg, keep_own):
                                     name=PREFIX + "donor_seg_resize", coordinate_transformation_mode="half_pixel", mode="linear"))
     if not keep_own:
         return []
-    # the tail's first weight (a graph input) reads twice the channels (donor and own have the
-    # same count: the caller checks that their seg tails agree)
+    # the tail's first weight (a graph input) and the seg_feat output have twice the channels
+    # (donor and own have the same count: the caller checks that their seg tails agree)
+    for o in g.output:
+        if o.name == "seg_feat" and o.type.tensor_type.shape.dim[1].HasField("dim_value"):
+            o.type.tensor_type.shape.dim[1].dim_value *= 2
     for n in g.node:
         if "seg_feat" in n.input and n.op_type == "Conv":
             for i in g.input:
@@ -224,7 +243,7 @@ def topological(nodes, available):
     return out
 
 
-def rewrite(m, classes, alpha, pool, source="auto", fastestdet=FASTESTDET, only=False, fd_size=FASTESTDET_SIZE, seg_from=None, seg_own=True):
+def rewrite(m, classes, alpha, pool, source="auto", fastestdet=FASTESTDET, only=False, fd_size=FASTESTDET_SIZE, seg_from=None, seg_own=True, base_width=None):
     g = m.graph
     if any(n.name.startswith(PREFIX) for n in g.node):
         raise Refused("the graph already serves the COCO head")
@@ -243,7 +262,7 @@ def rewrite(m, classes, alpha, pool, source="auto", fastestdet=FASTESTDET, only=
     b = Builder()
     front = []
     if seg_from is not None:
-        obj, reg, cls, donor_seg = add_donor(g, b, seg_from, fd_size)
+        obj, reg, cls, donor_seg = add_donor(g, b, seg_from, fd_size, base_width)
         after_own = use_donor_seg(g, b, donor_seg, seg_own)
         # they read only the camera's bytes and `size`: ahead of the package's nodes (topological order)
         front, b.nodes = b.nodes, after_own
@@ -388,7 +407,8 @@ def main():
         if donor_manifest["strides"]["seg"] != manifest["strides"]["seg"]:
             raise SystemExit(f"coco_head: {a.seg_from}: seg stride {donor_manifest['strides']['seg']} differs from the package's {manifest['strides']['seg']}")
     try:
-        used = rewrite(m, manifest["classes"], a.alpha, a.pool, a.source, a.fastestdet, a.only, a.fd_size, donor, a.seg_own == "keep")
+        used = rewrite(m, manifest["classes"], a.alpha, a.pool, a.source, a.fastestdet, a.only, a.fd_size, donor, a.seg_own == "keep",
+                       base_width=manifest["input"]["sizes"][0][1])
     except Refused as e:
         raise SystemExit(f"coco_head: {path}: {e}")
     if donor_tails is not None:
@@ -412,7 +432,8 @@ def main():
         manifest["sha256"][manifest["files"]["tails"]] = sha256(tails_path)
         manifest["segmentation"] = {
             "source": f"{donor_manifest['name']} {donor_manifest['version']} ({a.seg_from}): its FastestDet-backbone segmentation features "
-                      f"at {a.fd_size}x{a.fd_size}, resized to the seg grid, and its seg tail (training/coco_head.py --seg-from)",
+                      f"at {a.fd_size}x{a.fd_size} (the default input; scaled with the width on lower rungs), resized to the seg grid, "
+                      "and its seg tail (training/coco_head.py --seg-from)",
             "seg_feat": "[donor's channels | the package's own channels], the tail's weights zero on the latter at build time"
                         if a.seg_own == "keep" else "the donor's channels",
         }
@@ -422,7 +443,8 @@ def main():
     manifest["outputs"] = [o for o in manifest["outputs"] if o not in ("coco_heat", "coco_box")] + ["coco_heat", "coco_box"]
     manifest.setdefault("detection", {})["coco_head"] = {
         "source": ("FastestDet (BSD-3) COCO predictions of the backbone's fd tap" if used == "tap" else
-                   f"FastestDet (BSD-3) COCO predictions of the segmentation donor's fd tap at {a.fd_size}x{a.fd_size}" if used == "donor" else
+                   f"FastestDet (BSD-3) COCO predictions of the segmentation donor's fd tap at {a.fd_size}x{a.fd_size} "
+                   f"(at the default input width {manifest['input']['sizes'][0][1]}; scaled with the width on lower rungs)" if used == "donor" else
                    f"FastestDet (BSD-3, models/teachers/fastestdet) as a second branch at {a.fd_size}x{a.fd_size}")
                   + ", decoded in the graph (training/coco_head.py)",
         "classes": {"car": "car", "truck": "max(bus, truck)", "pedestrian": "person", "cyclist": "max(bicycle, motorcycle)"},

@@ -162,4 +162,25 @@ describe('models/default', () => {
       await synthetic.dispose();
     }
   });
+
+  // The branch's square side follows the ladder (352 at the default width, scaled with the width
+  // and rounded to a multiple of 32): a lower rung lowers its cost too, which the scheduler needs
+  // when cameras overrun their budget (training/coco_head.py donor_side).
+  it("runs the real-roads branch at a side that follows the rung's width", async () => {
+    const frame = { width: 320, height: 180, data: new Uint8Array(320 * 180 * 3).map((_, i) => ((i % 960) * 3 + Math.floor(i / 640)) & 0xff) };
+    const sizes = engine.manifest.input.sizes;
+    const sides = sizes.map(([, W]) => Math.max(2, Math.round((W * 352) / (sizes[0][1] * 32))) * 32);
+    expect(sides[0]).toBe(352);
+    expect(new Set(sides).size).toBe(sides.length);
+    for (const [i, size] of sizes.entries()) {
+      const [out] = await engine.infer([frame], { size, outputs: ['seg_feat'] });
+      const donor = await candidateSegFeat(frame, sides[i]);
+      const feat = out.tensors.seg_feat!;
+      const resized = resizeBilinear(donor.data, donor.dims, feat.dims[1], feat.dims[2]);
+      const served = feat.data as Float32Array;
+      let worst = 0;
+      for (let j = 0; j < resized.length; j++) worst = Math.max(worst, Math.abs(resized[j] - served[j]));
+      expect(worst, `${size.join('x')}: the branch at ${sides[i]}x${sides[i]}`).toBeLessThan(1e-3);
+    }
+  });
 });

@@ -224,7 +224,12 @@ describe.skipIf(!distro)(`live ROS 2 (${reason})`, () => {
       for (const cam of ['front', 'left']) {
         const det = on(`/${cam}/perception/detections`, since).length;
         figures.push(`${cam}: ${sent} frames in, ${det} detections out`);
-        expect(det, `${cam} detections`).toBeGreaterThanOrEqual(Math.floor(sent * 0.7));
+        // On a shortfall, say where the frames went: the camera's last diagnostics (drops by reason, rung, latency).
+        const camDiag = () => {
+          const last = on('/diagnostics', since).map((s) => (s.msg as { status: { name: string; message: string; values: { key: string; value: string }[] }[] }).status.find((x) => x.name === `perception: camera ${cam}`)).filter((x) => x !== undefined).at(-1);
+          return last ? `${last.message}; ${last.values.map((v) => `${v.key}=${v.value}`).join(', ')}` : 'no camera diagnostics';
+        };
+        expect(det, `${cam} detections (${camDiag()})`).toBeGreaterThanOrEqual(Math.floor(sent * 0.7));
         for (const t of ['lane_mask', 'depth', 'markers', 'latency_ms']) expect(on(`/${cam}/perception/${t}`, since).length, `${cam} ${t}`).toBeGreaterThanOrEqual(Math.floor(sent * 0.7));
         expect(on(`/${cam}/perception/overlay`, since).length, `${cam} overlay`).toBeGreaterThan(0);
       }
