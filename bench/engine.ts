@@ -22,7 +22,7 @@ const [H, W] = engine.inputSize;
 const frame = { width: cw, height: ch, data: new Uint8Array(cw * ch * 3).map((_, i) => (i * 31) & 0xff) };
 
 // the graph the engine runs for the shipped weights (a widened det tail's narrow copy)
-const graph = servingGraph(`${dir}/${m.files.model}`, m, engine.currentWeights.toTails());
+const graph = servingGraph(`${dir}/${m.files.model}`, m, engine.currentWeights.toTails(), DEFAULT_OUTPUTS);
 const rawOpts: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' };
 const raw = typeof graph === 'string' ? await ort.InferenceSession.create(graph, rawOpts) : await ort.InferenceSession.create(graph, rawOpts);
 const feeds: Record<string, ort.Tensor> = {

@@ -30,7 +30,7 @@ const FETCH = ['det_heat', 'det_box', 'seg_mask', 'seg_entropy', 'depth', 'feat_
 const pkgs: { dir: string; narrow: boolean; s: ort.InferenceSession; feeds: Record<string, ort.Tensor>; ms: number[] }[] = [];
 for (const dir of args) {
   const pkg = await loadModelPackage(dir);
-  const graph = servingGraph(pkg.modelPath, pkg.manifest, pkg.tails);
+  const graph = servingGraph(pkg.modelPath, pkg.manifest, pkg.tails, FETCH);
   const s = typeof graph === 'string' ? await ort.InferenceSession.create(graph, { graphOptimizationLevel: 'all' }) : await ort.InferenceSession.create(graph, { graphOptimizationLevel: 'all' });
   const [H, W] = pkg.manifest.input.sizes[0];
   const feeds: Record<string, ort.Tensor> = { size: new ort.Tensor('int64', BigInt64Array.of(BigInt(H), BigInt(W)), [2]), image: new ort.Tensor('uint8', img, [1, ch, cw, 3]) };

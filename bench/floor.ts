@@ -22,7 +22,7 @@ export async function openFloor(modelDir: string): Promise<Floor> {
   const pkg = await loadModelPackage(modelDir); // manifest + tails.json (files only, no engine)
   const [H, W] = pkg.manifest.input.sizes[0];
   // the graph the engine runs for the shipped weights (a widened det tail's narrow copy)
-  const graph = servingGraph(join(modelDir, pkg.manifest.files.model), pkg.manifest, pkg.tails);
+  const graph = servingGraph(join(modelDir, pkg.manifest.files.model), pkg.manifest, pkg.tails, DEFAULT_OUTPUTS);
   const opts: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all' };
   const session = typeof graph === 'string' ? await ort.InferenceSession.create(graph, opts) : await ort.InferenceSession.create(graph, opts);
   const fixed: Record<string, ort.Tensor> = { size: new ort.Tensor('int64', BigInt64Array.of(BigInt(H), BigInt(W)), [2]) };

@@ -88,7 +88,7 @@ export async function paretoFigures(o: ParetoOptions): Promise<{ rows: ParetoRow
       const feeds: Record<string, ort.Tensor> = {};
       for (const [name, t] of pkg.tails) feeds[name] = new ort.Tensor('float32', t.data, [...t.shape]);
       // the graph the engine runs for the shipped weights (a widened det tail's narrow copy)
-      const graph = servingGraph(pkg.modelPath, pkg.manifest, pkg.tails);
+      const graph = servingGraph(pkg.modelPath, pkg.manifest, pkg.tails, ['det_heat', 'det_box', 'seg_mask', 'seg_entropy', 'depth', 'feat_mean']);
       const so: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all' };
       const s = typeof graph === 'string' ? await ort.InferenceSession.create(graph, so) : await ort.InferenceSession.create(graph, so);
       sessions.push({ key: `${c.name}/${precision}`, c, precision, s, feeds, sizes: pkg.manifest.input.sizes });

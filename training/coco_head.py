@@ -170,7 +170,43 @@ def donor_side(b, size, base_width):
     return b.op("Concat", [side, side], axis=0)
 
 
-def add_donor(g, b, path, size=FASTESTDET_SIZE, base_width=None):
+GRID_HW = "__package_seg_grid_hw__"
+
+
+def donor_seg_at_grid(dg, path):
+    """Runs the donor's segmentation trunk on the package's seg grid instead of the donor's own
+    stride-2 grid (176x176 at 352x352): the two maps it concatenates (its upsampled neck and its
+    stride-2 backbone map) are resized to the grid first, so its seg_feat needs no resize after.
+    The grid's [h, w] is the tensor GRID_HW (the caller maps it)."""
+    prod = {o: n for n in dg.node for o in n.output}
+    n = prod.get("seg_feat")
+    while n is not None and n.op_type != "Concat":
+        n = prod.get(n.input[0])
+    up = prod.get(n.input[0]) if n is not None and len(n.input) == 2 else None
+    if up is None or up.op_type != "Resize":
+        raise Refused(f"{path}: its seg_feat is not a trunk over Concat(Resize(neck), backbone map): cannot run it at the seg grid")
+    cat = n
+    attrs = [a for a in up.attribute]
+    extra = []
+
+    def sizes_of(x, tag):
+        shape, nc, sizes = f"__seg_grid_{tag}_shape", f"__seg_grid_{tag}_nc", f"__seg_grid_{tag}_sizes"
+        lo, hi = f"__seg_grid_{tag}_lo", f"__seg_grid_{tag}_hi"
+        dg.initializer.extend([numpy_helper.from_array(np.array([0], np.int64), lo), numpy_helper.from_array(np.array([2], np.int64), hi)])
+        extra.extend([helper.make_node("Shape", [x], [shape]), helper.make_node("Slice", [shape, lo, hi], [nc]),
+                      helper.make_node("Concat", [nc, GRID_HW], [sizes], axis=0)])
+        return sizes
+
+    up.input[:] = [up.input[0], "", "", sizes_of(up.input[0], "neck")]
+    s2 = cat.input[1]
+    rs = helper.make_node("Resize", [s2, "", "", sizes_of(s2, "s2")], ["__seg_grid_s2"], name="/net/seg_grid_s2")
+    rs.attribute.extend(attrs)
+    extra.append(rs)
+    cat.input[1] = "__seg_grid_s2"
+    dg.node.extend(extra)
+
+
+def add_donor(g, b, path, size=FASTESTDET_SIZE, base_width=None, seg_grid=False):
     """A FastestDet-backbone package's graph (training/realnet.py, `models/candidates/real`) as the
     second branch, on the camera's bytes at size x size (at the package's default width
     `base_width`; proportionally smaller on lower rungs: donor_side): FastestDet's predictions come
@@ -187,13 +223,17 @@ def add_donor(g, b, path, size=FASTESTDET_SIZE, base_width=None):
     if tap is None:
         raise Refused(f"{path}: no fd tap: not a FastestDet-backbone graph")
     fixed = donor_side(b, size, base_width) if base_width else b.i64("donor_size", [size, size])
-    rename = lambda s: s if s in ("", "image") else (fixed if s == "size" else PREFIX + "donor/" + s)
+    mapped = {"size": fixed}
+    if seg_grid:
+        donor_seg_at_grid(dg, path)
+        mapped[GRID_HW] = b.op("Div", ["size", b.i64("grid_stride", [2])])
+    rename = lambda s: s if s in ("", "image") else mapped.get(s, PREFIX + "donor/" + s)
     graft(g, b, dg, rename, PREFIX + "donor/")
     obj, reg, cls = (rename(t) for t in tap)
     return obj, reg, cls, rename("seg_feat")
 
 
-def use_donor_seg(g, b, donor_seg, keep_own):
+def use_donor_seg(g, b, donor_seg, keep_own, at_grid=False):
     """The package's seg tail reads the donor's features, resized to its seg grid, and (keep_own)
     its own beside them: `seg_feat` = [donor's 16 | own 16] channels. Without keep_own the
     package's own segmentation trunk is no longer read (dropped). Returns the nodes that must
@@ -206,8 +246,11 @@ def use_donor_seg(g, b, donor_seg, keep_own):
     n_c = b.op("Slice", [b.op("Shape", [donor_seg]), b.i64("seg_z", [0]), b.i64("seg_two", [2])])
     hw = b.op("Div", ["size", b.i64("seg_stride", [2])])
     resized = PREFIX + "donor_seg_feat" if keep_own else "seg_feat"
-    b.nodes.append(helper.make_node("Resize", [donor_seg, "", "", b.op("Concat", [n_c, hw], axis=0)], [resized],
-                                    name=PREFIX + "donor_seg_resize", coordinate_transformation_mode="half_pixel", mode="linear"))
+    if at_grid:  # the donor's trunk ran on the seg grid already (donor_seg_at_grid)
+        b.nodes.append(helper.make_node("Identity", [donor_seg], [resized], name=PREFIX + "donor_seg_feat"))
+    else:
+        b.nodes.append(helper.make_node("Resize", [donor_seg, "", "", b.op("Concat", [n_c, hw], axis=0)], [resized],
+                                        name=PREFIX + "donor_seg_resize", coordinate_transformation_mode="half_pixel", mode="linear"))
     if not keep_own:
         return []
     # the tail's first weight (a graph input) and the seg_feat output have twice the channels
@@ -243,7 +286,8 @@ def topological(nodes, available):
     return out
 
 
-def rewrite(m, classes, alpha, pool, source="auto", fastestdet=FASTESTDET, only=False, fd_size=FASTESTDET_SIZE, seg_from=None, seg_own=True, base_width=None):
+def rewrite(m, classes, alpha, pool, source="auto", fastestdet=FASTESTDET, only=False, fd_size=FASTESTDET_SIZE, seg_from=None, seg_own=True, base_width=None,
+            seg_grid=False):
     g = m.graph
     if any(n.name.startswith(PREFIX) for n in g.node):
         raise Refused("the graph already serves the COCO head")
@@ -262,8 +306,8 @@ def rewrite(m, classes, alpha, pool, source="auto", fastestdet=FASTESTDET, only=
     b = Builder()
     front = []
     if seg_from is not None:
-        obj, reg, cls, donor_seg = add_donor(g, b, seg_from, fd_size, base_width)
-        after_own = use_donor_seg(g, b, donor_seg, seg_own)
+        obj, reg, cls, donor_seg = add_donor(g, b, seg_from, fd_size, base_width, seg_grid)
+        after_own = use_donor_seg(g, b, donor_seg, seg_own, seg_grid)
         # they read only the camera's bytes and `size`: ahead of the package's nodes (topological order)
         front, b.nodes = b.nodes, after_own
         pick_a, pick_b = TAP_PICK_A, TAP_PICK_B
@@ -377,6 +421,11 @@ def main():
     ap.add_argument("--seg-own", choices=["keep", "drop"], default="keep",
                     help="with --seg-from: keep the package's own segmentation features beside the donor's under a widened seg tail "
                          "(zero weights: outputs as with drop, the learner may use them), or drop them (default keep)")
+    # Default donor: grid is 5 % faster served (p50, 2026-12-07) but costs real lane-marking IoU
+    # 0.366 -> 0.326 (drivable 0.705 -> 0.702): docs/experiments/2026-12-07-real-seg.md
+    ap.add_argument("--seg-at", choices=["donor", "grid"], default="donor",
+                    help="with --seg-from: run the donor's segmentation trunk on its own stride-2 grid and resize its features to the "
+                         "package's seg grid (donor), or resize its inputs and run it on the package's grid (grid; cheaper, outputs differ)")
     ap.add_argument("--only", action="store_true", help="(measurement) serve the COCO head alone, without the student's boxes")
     a = ap.parse_args()
     if a.pool < 1 or a.pool % 2 == 0:
@@ -408,7 +457,7 @@ def main():
             raise SystemExit(f"coco_head: {a.seg_from}: seg stride {donor_manifest['strides']['seg']} differs from the package's {manifest['strides']['seg']}")
     try:
         used = rewrite(m, manifest["classes"], a.alpha, a.pool, a.source, a.fastestdet, a.only, a.fd_size, donor, a.seg_own == "keep",
-                       base_width=manifest["input"]["sizes"][0][1])
+                       base_width=manifest["input"]["sizes"][0][1], seg_grid=a.seg_at == "grid")
     except Refused as e:
         raise SystemExit(f"coco_head: {path}: {e}")
     if donor_tails is not None:

@@ -19,7 +19,11 @@ export interface EngineOptions {
   readonly threads?: number;
   /** Default model-input size: an entry of the ladder (default: its first, largest). */
   readonly inputSize?: InputSize;
-  /** Outputs fetched when `infer` is not told otherwise (default: DEFAULT_OUTPUTS). */
+  /**
+   * Outputs fetched when `infer` is not told otherwise (default: DEFAULT_OUTPUTS). The narrow
+   * graph keeps only these (see `narrowTail`): list here every output the runs will fetch (the
+   * learner's features with adaptation), or those runs take the wide graph.
+   */
   readonly outputs?: readonly OutputName[];
   readonly log?: LogFn;
   /** Replaces ONNX Runtime (tests, fakes). */
@@ -41,7 +45,8 @@ export interface EngineOptions {
   /**
    * With a widened tail (a first layer k×k, manifest `tails.<head>.layers[0].kernel`), also open the narrow copy of the graph
    * and run weight sets that read only the trunk's centre tap (the shipped ones) on it: same
-   * outputs, the cost of the tail before widening (src/engine/narrow-tail.ts). Default true.
+   * outputs, the cost of the tail before widening (src/engine/narrow-tail.ts). It keeps only the
+   * engine's `outputs` and what they need: a run fetching others takes the wide graph. Default true.
    */
   readonly narrowTail?: boolean;
 }
@@ -174,7 +179,7 @@ export class Engine {
   private async openNarrow(modelPath: string, options: Pick<EngineOptions, 'threads' | 'log' | 'open'>): Promise<void> {
     let graph;
     try {
-      graph = narrowTailGraph(readModel(modelPath), this.manifest);
+      graph = narrowTailGraph(readModel(modelPath), this.manifest, this.outputs);
     } catch (err) {
       // e.g. a quantized variant whose det_feat passes a QuantizeLinear pair first: the wide graph serves every set
       options.log?.(`engine: no narrow tails for ${modelPath} (${(err as Error).message}); every weight set runs the widened tails`);
@@ -270,7 +275,8 @@ export class Engine {
     if (options.weights && !(options.weights instanceof WeightSet && options.weights.matches(this.weights))) {
       throw new PerceptionError('INVALID_ARGUMENT', `weight set '${String(options.weights.id)}' does not match this model's tails`, { model: modelId(this.manifest), field: 'weights' });
     }
-    const runner = main === this.runner && this.narrow !== undefined && weights.narrow ? this.narrow : main;
+    // The narrow graph keeps only the engine's outputs (narrowTailGraph): a run that fetches more takes the wide one.
+    const runner = main === this.runner && this.narrow !== undefined && weights.narrow && fetches.every((f) => this.outputs.includes(f)) ? this.narrow : main;
     const n = frames.length;
     const bytes = width * height * 3;
     let ownsBatch = false;

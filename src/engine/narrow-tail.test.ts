@@ -1,8 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Engine } from './engine.js';
-import { isNarrow, narrowSpecs, narrowTailGraph, servingGraph, type NarrowSpec } from './narrow-tail.js';
+import { DEFAULT_OUTPUTS, Engine } from './engine.js';
+import { isNarrow, keepOutputs, narrowSpecs, narrowTailGraph, servingGraph, type NarrowSpec } from './narrow-tail.js';
 import { loadModelPackage, type ModelPackage } from '../model/package.js';
 import { readModel } from '../model/quantize/onnx.js';
 import { PerceptionError } from '../core/errors.js';
@@ -18,7 +18,8 @@ let wide: Engine;
 
 beforeAll(async () => {
   pkg = await loadModelPackage(MODEL_DIR);
-  narrow = await Engine.create({ modelDir: MODEL_DIR, providers: ['cpu'], threads: 1 });
+  // The narrow graph keeps only the engine's outputs: these tests fetch det_feat too.
+  narrow = await Engine.create({ modelDir: MODEL_DIR, providers: ['cpu'], threads: 1, outputs: [...DEFAULT_OUTPUTS, 'det_feat'] });
   wide = await Engine.create({ modelDir: MODEL_DIR, providers: ['cpu'], threads: 1, narrowTail: false });
 });
 afterAll(async () => {
@@ -80,6 +81,47 @@ describe('widened tails, narrow graph', () => {
         for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(Number(x[i]) - Number(y[i])));
         expect(worst, `${name} at ${size.join('x')}`).toBeLessThan(1e-4);
       }
+    }
+  });
+
+  it("the narrow graph keeps only the engine's outputs: the synthetic segmentation trunk, read only by seg_feat, is not run; a run that fetches seg_feat takes the wide graph", async () => {
+    const full = narrowTailGraph(readModel(pkg.modelPath), pkg.manifest)!;
+    const lean = narrowTailGraph(readModel(pkg.modelPath), pkg.manifest, DEFAULT_OUTPUTS)!;
+    expect(lean.graph.output.map((o) => o.name)).toEqual(full.graph.output.map((o) => o.name).filter((n) => (DEFAULT_OUTPUTS as readonly (string | undefined)[]).includes(n)));
+    const makes = (g: typeof full, t: string) => g.graph.node.some((n) => n.output.includes(t));
+    const own = pkg.manifest.tails.seg.tap!.tensor;
+    expect(makes(full, own)).toBe(true);
+    expect(makes(lean, own)).toBe(false);
+    expect(makes(lean, 'depth') && makes(lean, 'seg_mask') && makes(lean, 'det_heat')).toBe(true);
+    expect(lean.graph.node.length).toBeLessThan(full.graph.node.length);
+    expect(() => keepOutputs(readModel(pkg.modelPath), ['det_heat', 'nonsense'])).toThrow(/no output 'nonsense'/);
+    // which session ran: count the runs of each
+    const runs = { narrow: 0, wide: 0 };
+    const e = await Engine.create({
+      modelDir: MODEL_DIR,
+      providers: ['cpu'],
+      threads: 1,
+      open: async (path, provider, opts) => {
+        const r = await openOrtSession(path, provider, opts);
+        const which = path.endsWith('(narrow tails)') ? 'narrow' : 'wide';
+        const run = r.run.bind(r);
+        r.run = (feeds, fetches) => {
+          runs[which]++;
+          return run(feeds, fetches);
+        };
+        return r;
+      },
+    });
+    try {
+      const before = { ...runs };
+      const [a] = await e.infer([frame]);
+      expect(runs.narrow).toBe(before.narrow + 1);
+      const [b] = await e.infer([frame], { outputs: ['seg_mask', 'seg_feat'] });
+      expect(runs.wide).toBe(before.wide + 1);
+      expect(b.tensors.seg_feat!.dims[0]).toBe(pkg.manifest.tails.seg.in);
+      expect(Array.from(b.tensors.seg_mask!.data as Uint8Array)).toEqual(Array.from(a.tensors.seg_mask!.data as Uint8Array));
+    } finally {
+      await e.dispose();
     }
   });
 

@@ -1,6 +1,6 @@
 import { PerceptionError } from '../core/errors.js';
 import { HEADS, type HeadName, type Manifest } from '../model/manifest.js';
-import { DT, encodeModel, makeNode, makeTensor, onnxOpset, readModel, type ModelProto } from '../model/quantize/onnx.js';
+import { DT, encodeModel, makeNode, makeTensor, onnxOpset, pruneInitializers, readModel, type ModelProto } from '../model/quantize/onnx.js';
 
 /**
  * A widened tail (training/widen_tail.py: detection reads trunk channels + a backbone tap,
@@ -80,7 +80,14 @@ export function allNarrow(manifest: Pick<Manifest, 'tails'>, tails: ReadonlyMap<
   );
 }
 
-export function narrowTailGraph(model: ModelProto, manifest: Pick<Manifest, 'tails'>): ModelProto | undefined {
+/**
+ * `outputs`: the graph outputs the narrow copy keeps (default: all). ONNX Runtime runs every
+ * node of a graph whatever a run fetches (microsoft/onnxruntime#16483), so nodes that feed only
+ * outputs nobody fetches still cost frame time: in `default@1.2.x` the synthetic network's own
+ * segmentation trunk, which only the learner's `seg_feat` reads (the shipped seg tail's narrow
+ * copy does not). The engine keeps what it fetches; a run that fetches more uses the wide graph.
+ */
+export function narrowTailGraph(model: ModelProto, manifest: Pick<Manifest, 'tails'>, outputs?: readonly string[]): ModelProto | undefined {
   const specs = narrowSpecs(manifest);
   if (specs.length === 0) return undefined;
   if (onnxOpset(model) < 10) throw new PerceptionError('INVALID_ARGUMENT', `opset ${onnxOpset(model)} < 10: Slice takes attributes there; re-export the model`, { field: 'opset_import' });
@@ -117,16 +124,43 @@ export function narrowTailGraph(model: ModelProto, manifest: Pick<Manifest, 'tai
     conv.attribute.push(...(makeNode('Conv', [], [], '', { kernel_shape: [spec.keep, spec.keep], pads: [pad, pad, pad, pad] }).attribute ?? []));
     g.node.splice(at, 0, ...slices);
   }
+  if (outputs) keepOutputs(model, outputs);
   return model;
 }
 
 /**
- * The graph the engine runs for a package's shipped weights: the narrow copy (in memory) when
- * a tail is widened and the weights allow it, else the package's file. For benchmarks that
- * time the raw ONNX Runtime loop "on the same model" as the engine.
+ * Keeps only the graph outputs named in `keep` (an unknown name is refused) and the nodes they
+ * depend on; initializers nobody reads go too. Graph inputs stay (their feeds are the same).
  */
-export function servingGraph(modelPath: string, manifest: Pick<Manifest, 'tails'>, tails: ReadonlyMap<string, { readonly shape: readonly number[]; readonly data: ArrayLike<number> }>): string | Uint8Array {
+export function keepOutputs(model: ModelProto, keep: readonly string[]): void {
+  const g = model.graph;
+  const have = new Set(g.output.map((o) => o.name));
+  const unknown = keep.filter((k) => !have.has(k));
+  if (unknown.length > 0) throw new PerceptionError('INVALID_ARGUMENT', `the graph has no output ${unknown.map((u) => `'${u}'`).join(', ')} (it has ${[...have].join(', ')})`, { field: 'outputs' });
+  const wanted = new Set(keep);
+  g.output = g.output.filter((o) => wanted.has(o.name ?? ''));
+  const producer = new Map<string, number>();
+  g.node.forEach((n, i) => n.output.forEach((o) => producer.set(o, i)));
+  const live = new Set<number>();
+  const stack = [...wanted];
+  for (let name = stack.pop(); name !== undefined; name = stack.pop()) {
+    const i = producer.get(name);
+    if (i === undefined || live.has(i)) continue;
+    live.add(i);
+    for (const x of g.node[i].input) if (x) stack.push(x);
+  }
+  g.node = g.node.filter((_, i) => live.has(i));
+  pruneInitializers(g);
+}
+
+/**
+ * The graph the engine runs for a package's shipped weights: the narrow copy (in memory) when
+ * a tail is widened and the weights allow it, keeping `outputs` only (the engine keeps what it
+ * fetches), else the package's file. For benchmarks that time the raw ONNX Runtime loop "on the
+ * same model" as the engine.
+ */
+export function servingGraph(modelPath: string, manifest: Pick<Manifest, 'tails'>, tails: ReadonlyMap<string, { readonly shape: readonly number[]; readonly data: ArrayLike<number> }>, outputs?: readonly string[]): string | Uint8Array {
   if (!allNarrow(manifest, tails)) return modelPath;
-  const g = narrowTailGraph(readModel(modelPath), manifest);
+  const g = narrowTailGraph(readModel(modelPath), manifest, outputs);
   return g ? encodeModel(g) : modelPath;
 }

@@ -32,7 +32,8 @@ const wireError = toWireError;
 async function main(): Promise<void> {
   let engine: Engine;
   try {
-    engine = await Engine.create({ modelDir: init.modelDir, providers: init.providers, inputSize: init.inputSize, variants: init.variants, threads: init.threads, log });
+    // The engine's outputs are the Perception's (with adaptation, the learner's features too): its narrow graph keeps those.
+    engine = await Engine.create({ modelDir: init.modelDir, providers: init.providers, inputSize: init.inputSize, variants: init.variants, threads: init.threads, outputs: init.perception.outputs, log });
   } catch (err) {
     post({ type: 'fatal', error: wireError(err) });
     return;

@@ -157,7 +157,9 @@ export class PerceptionNode extends ManagedNode {
       if (!modelDir) throw new Error('model_path is empty and no default model folder was given');
       const open = this.#o.openEngine ?? ((o) => Engine.create(o));
       const threads = get('inference') === 'main' ? inferenceThreads(get('inference_threads') as number, 'main', os.availableParallelism()) : undefined;
-      this.#engine = await open({ modelDir, providers: get('execution_providers') as Provider[], ...(threads ? { threads } : {}), log: (l) => this.#log('info', l) });
+      // With adaptation, every frame also fetches the learner's features: the engine's narrow graph must keep them.
+      const outputs = get('adaptation.enabled') === true ? [...new Set([...DEFAULT_OUTPUTS, ...FEATURE_OUTPUTS])] : undefined;
+      this.#engine = await open({ modelDir, providers: get('execution_providers') as Provider[], ...(threads ? { threads } : {}), ...(outputs ? { outputs } : {}), log: (l) => this.#log('info', l) });
       this.#ownsEngine = true;
     }
     this.#focals = new CameraFocals(this.#engine.manifest, (l) => this.#log('info', l));
