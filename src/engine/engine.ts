@@ -179,7 +179,10 @@ export class Engine {
   private async openNarrow(modelPath: string, options: Pick<EngineOptions, 'threads' | 'log' | 'open'>): Promise<void> {
     let graph;
     try {
-      graph = narrowTailGraph(readModel(modelPath), this.manifest, this.outputs);
+      const model = readModel(modelPath);
+      // Outputs a package lacks (the COCO head's, asked of every package by the learner) are fetched in vain, not kept.
+      const has = new Set(model.graph.output.map((o) => o.name));
+      graph = narrowTailGraph(model, this.manifest, this.outputs.filter((o) => has.has(o)));
     } catch (err) {
       // e.g. a quantized variant whose det_feat passes a QuantizeLinear pair first: the wide graph serves every set
       options.log?.(`engine: no narrow tails for ${modelPath} (${(err as Error).message}); every weight set runs the widened tails`);

@@ -125,6 +125,21 @@ describe('widened tails, narrow graph', () => {
     }
   });
 
+  it("an engine asked for the learner's features keeps them in its narrow graph, and outputs its package lacks do not cost it the narrow graph", async () => {
+    const features = ['det_feat', 'seg_feat', 'depth_feat', 'feat_mean', 'coco_heat', 'coco_box'] as const;
+    for (const dir of [MODEL_DIR, fileURLToPath(new URL('../../models/synthetic', import.meta.url))]) {
+      const lines: string[] = [];
+      const e = await Engine.create({ modelDir: dir, providers: ['cpu'], threads: 1, outputs: [...DEFAULT_OUTPUTS, ...features], log: (l) => lines.push(l) });
+      try {
+        expect(e.hasNarrowTail, `${dir}: ${lines.join('; ')}`).toBe(true);
+        const [r] = await e.infer([frame], { outputs: [...DEFAULT_OUTPUTS, ...features] });
+        expect(r.tensors.seg_feat!.dims[0]).toBe(e.manifest.tails.seg.in);
+      } finally {
+        await e.dispose();
+      }
+    }
+  });
+
   it('an adapted set that reads the tap runs the wide graph', async () => {
     const w = new Map(pkg.tails);
     const w0 = pkg.tails.get('det_w0')!;

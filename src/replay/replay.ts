@@ -286,7 +286,9 @@ async function openRun(options: ReplayOptions, reader: BagReader): Promise<Opene
   if (cameraTopics.length === 0) {
     throw new PerceptionError('INVALID_ARGUMENT', 'bag has no camera topics (sensor_msgs/Image on /C/image_raw or CompressedImage on /C/image_raw/compressed)', { file: options.bag });
   }
-  const engine = await Engine.create({ modelDir: options.modelDir, providers: options.providers, inputSize: options.inputSize, log });
+  // The engine's outputs are what the pipeline fetches (with --adapt, the learner's features): its narrow graph keeps those.
+  const outputs = options.hooks?.outputs ? [...new Set([...DEFAULT_OUTPUTS, ...options.hooks.outputs])] : undefined;
+  const engine = await Engine.create({ modelDir: options.modelDir, providers: options.providers, inputSize: options.inputSize, ...(outputs ? { outputs } : {}), log });
   try {
     // Uncompressed by default, as rosbag2 records: zstd on dense results cost ~5 ms a frame on the
     // main thread here (bench profile), more than the model at its smaller input sizes.
