@@ -361,6 +361,12 @@ def main():
     a.peer = a.peer or ["opencv_dnn", "pytorch"]
     os.makedirs(a.work, exist_ok=True)
     manifest = load_manifest(a.model)
+    if "coco_head" in manifest.get("detection", {}):
+        # The peers cut one core network out of the graph (normalised input x -> raw maps); a
+        # package with the real-roads branch runs a second network on the camera's own bytes.
+        raise SystemExit(f"peers: {a.model} runs a second network on the camera's bytes (the real-roads branch of training/coco_head.py, "
+                         "manifest detection.coco_head), which the peers' one-core cut cannot run; compare on the synthetic network alone: "
+                         "npm run bench -- --model models/synthetic")
     size = manifest["input"]["sizes"][0]
     with open(a.frames, "rb") as f:
         raw = f.read()

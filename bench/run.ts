@@ -196,7 +196,9 @@ function runPython(argv: string[]): Promise<Record<string, unknown>> {
       try {
         resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as Record<string, unknown>);
       } catch {
-        resolve({ error: `peers.py exited ${code}`, stderr_tail: err.slice(-2000) });
+        // peers.py's own refusals are one line starting "peers: ": that line is the error.
+        const last = err.trim().split('\n').pop() ?? '';
+        resolve({ error: last.startsWith('peers: ') ? last : `peers.py exited ${code}`, stderr_tail: err.slice(-2000) });
       }
     });
   });
