@@ -5,7 +5,7 @@
  * trainer settings without replaying a drive each time.
  *
  *   npx tsx bench/offline-heads.ts [STORE.db] [--heads det] [--steps 600] [--every 100] [--lr 1e-3]
- *     [--pixels 512] [--old-ratio 0.5]
+ *     [--pixels 512] [--old-ratio 0.5] [--average DECAY] [--seed 1]
  *
  * Default store: the last `npm run -s adaptation` run's (bench/.cache/adaptation/run/…).
  */
@@ -29,6 +29,8 @@ const every = Number(arg('--every', '100'));
 const lr = Number(arg('--lr', '1e-3'));
 const oldRatio = Number(arg('--old-ratio', String(ADAPT_TRAINER.oldRatio ?? 0.5)));
 const pixelsPerSample = Number(arg('--pixels', '512'));
+const averageDecay = Number(arg('--average', String(ADAPT_TRAINER.averageDecay ?? 0)));
+const seed = Number(arg('--seed', '1'));
 
 await initTf(() => {});
 const pkg = await loadModelPackage(join(ROOT, 'models', 'default'));
@@ -37,9 +39,16 @@ const ids = (domain: 'new' | 'old', split: 'train' | 'val') => store.list({ doma
 const source = { newIds: () => ids('new', 'train'), oldIds: () => ids('old', 'train'), load: (id: number): TrainSample => store.get(id) };
 const val = { new: ids('new', 'val').map((id) => store.get(id)), old: ids('old', 'val').map((id) => store.get(id)) };
 const fit = ids('new', 'train').slice(0, 40).map((id) => store.get(id));
-process.stderr.write(`${file}: train ${source.newIds().length} new + ${source.oldIds().length} old, val ${val.new.length} new + ${val.old.length} old; heads ${heads.join(',')}, lr ${lr}, ${pixelsPerSample} pixels, old ratio ${oldRatio}\n`);
-const trainer = new Trainer(pkg.manifest, pkg.tails, source, { ...ADAPT_TRAINER, heads, lr, oldRatio, pixelsPerSample });
+process.stderr.write(`${file}: train ${source.newIds().length} new + ${source.oldIds().length} old, val ${val.new.length} new + ${val.old.length} old; heads ${heads.join(',')}, lr ${lr}, ${pixelsPerSample} pixels, old ratio ${oldRatio}, average decay ${averageDecay}\n`);
+const trainer = new Trainer(pkg.manifest, pkg.tails, source, { ...ADAPT_TRAINER, heads, lr, oldRatio, pixelsPerSample, averageDecay, seed });
 const shipped = TfTails.create(pkg.manifest, pkg.tails);
+// The weights a gate would score: the trainer's candidate (its running average where averaging is on).
+let last: TfTails | undefined;
+const candidateTails = (t: Trainer): TfTails => {
+  last?.dispose();
+  last = TfTails.create(pkg.manifest, t.candidate());
+  return last;
+};
 const fmt = (v: number | null) => (v === null ? '—' : v.toFixed(3));
 const report = (step: number, tails: TfTails) => {
   const n = evaluateTails(tails, val.new, pkg.manifest);
@@ -53,8 +62,9 @@ for (let s = 0; s < steps; ) {
   const n = Math.min(every, steps - s);
   for (let k = 0; k < n; k++) trainer.step();
   s += n;
-  report(s, trainer.tails);
+  report(s, averageDecay > 0 ? candidateTails(trainer) : trainer.tails);
 }
 trainer.dispose();
 shipped.dispose();
+last?.dispose();
 store.close();

@@ -239,9 +239,11 @@ export class LearnerCore {
   }
 
   private async runGate(): Promise<GateDecision> {
+    const t0 = this.ports.clock();
     const { decision: d, promoted, routerSamples } = await runPaced(this.gateSteps(), this.ports.pacer ?? UNPACED);
+    const steps = this.stepsSinceGate;
     this.stepsSinceGate = 0;
-    this.record(d);
+    this.record(d, `after ${steps} steps, gate ${((this.ports.clock() - t0) / 1000).toFixed(1)} s`);
     if (d.decision === 'promote') {
       this.version = d.version;
       this.current = promoted;
@@ -281,10 +283,10 @@ export class LearnerCore {
     return { decision: d, promoted: composeTails(candidate, this.current, d.reverted), routerSamples: candidateRouterSamples };
   }
 
-  private record(d: GateDecision): void {
+  private record(d: GateDecision, how?: string): void {
     this.decisions.push(d);
     this.store.recordDecision({ ...d, at_ms: this.ports.clock() });
-    this.ports.log(`learner: v${d.version} ${d.decision} (new ${fmt(d.val_new_before)} → ${fmt(d.val_new_after)}, old ${fmt(d.val_old_before)} → ${fmt(d.val_old_after)}): ${d.reason}`);
+    this.ports.log(`learner: v${d.version} ${d.decision} (new ${fmt(d.val_new_before)} → ${fmt(d.val_new_after)}, old ${fmt(d.val_old_before)} → ${fmt(d.val_old_after)}${how ? `; ${how}` : ''}): ${d.reason}`);
   }
 
   /** The promoted set carries a router fitted on less than half the new-domain samples stored now. */

@@ -69,5 +69,8 @@ export async function runLearner(o: LearnerProcessOptions): Promise<void> {
   });
   o.log(`learner ready: tf backend ${backend}`);
   await o.stop;
+  // What the learner did with the slack it was given: how far training got, for the log.
+  const n = service.status().counts;
+  o.log(`learner: stopping after ${n.steps} training steps in ${n.slackGrants} slack grants (${n.slackWhileBusy} arrived while a slice ran, ${n.slackWhilePaused} while paused), ${n.samples} samples, ${n.labels} labels, ${n.bundles} bundles`);
   await service.dispose();
 }

@@ -8,8 +8,12 @@ import type { TrainerOptions } from './trainer.js';
  * of each step from the old-domain reservoir (the gate refuses candidates that forget); lane
  * pixels weigh 8 (the offline factory's 4 is for a model that already knows lanes; 8 did
  * better than 4 and 16 on one scenario run's samples: docs/experiments/2026-11-28-online-training.md).
+ * Candidates are the running average of the trained weights (decay 0.98, a horizon of ~50
+ * steps): on a rain run's samples the raw weights' held-out det mAP@0.5 swung 0.11–0.24
+ * between checkpoints, the average's less, and higher on the mean
+ * (docs/experiments/2026-12-07-averaged-tails.md).
  */
-export const ADAPT_TRAINER: TrainerOptions = { oldRatio: 0.5, segClassWeights: [1, 8, 1] };
+export const ADAPT_TRAINER: TrainerOptions = { oldRatio: 0.5, segClassWeights: [1, 8, 1], averageDecay: 0.98 };
 
 /**
  * Every head adapts online by default. Detection was opt-in while its tail read only the trunk's

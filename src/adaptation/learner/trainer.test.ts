@@ -80,6 +80,44 @@ describe('Trainer', () => {
     t.dispose();
   });
 
+  it('BAD CALL: rejects an averageDecay outside [0, 1), naming the field', () => {
+    expect(() => new Trainer(SYN_MANIFEST, synWeights(), arraySource([], []), { averageDecay: 1 })).toThrow(/averageDecay/);
+    expect(() => new Trainer(SYN_MANIFEST, synWeights(), arraySource([], []), { averageDecay: -0.1 })).toThrow(/averageDecay/);
+  });
+
+  it('exports the running average of the trained weights as its candidate (decay d: d·average + (1 − d)·weights after each step); no tensor leaks', async () => {
+    const start = tf.memory().numTensors;
+    const initial = synWeights();
+    const d = 0.75;
+    const avg = new Trainer(SYN_MANIFEST, initial, arraySource(newTrain, oldTrain), { lr: 1e-2, averageDecay: d });
+    const raw = new Trainer(SYN_MANIFEST, initial, arraySource(newTrain, oldTrain), { lr: 1e-2 });
+    // The same seed draws the same batches: the raw trainer's weights after each step are the averaged one's.
+    let expected = new Map([...initial].map(([k, v]) => [k, Float32Array.from(v.data)]));
+    for (let i = 0; i < 3; i++) {
+      avg.step();
+      raw.step();
+      const w = raw.candidate();
+      expected = new Map([...expected].map(([k, a]) => [k, a.map((x, j) => d * x + (1 - d) * w.get(k)!.data[j])]));
+    }
+    const got = avg.candidate();
+    const w = raw.candidate();
+    let moved = 0;
+    for (const [k, a] of expected) {
+      const g = got.get(k)!.data;
+      for (let j = 0; j < a.length; j++) expect(g[j]).toBeCloseTo(a[j], 4);
+      moved = Math.max(moved, ...a.map((x, j) => Math.abs(x - w.get(k)!.data[j])));
+    }
+    // The average is not the raw weights (training moved them), nor the initial ones.
+    expect(moved).toBeGreaterThan(1e-3);
+    expect([...got].some(([k, v]) => v.data.some((x, j) => Math.abs(x - initial.get(k)!.data[j]) > 1e-4))).toBe(true);
+    // reset restarts both from the given weights
+    avg.reset(initial);
+    for (const [k, v] of avg.candidate()) expect(Array.from(v.data)).toEqual(Array.from(initial.get(k)!.data));
+    avg.dispose();
+    raw.dispose();
+    expect(tf.memory().numTensors).toBe(start);
+  });
+
   it('stops at once when told to, between steps', async () => {
     const t = new Trainer(SYN_MANIFEST, synWeights(), arraySource(newTrain, oldTrain));
     let calls = 0;
