@@ -288,16 +288,22 @@ export class Scheduler<T, R> {
    * Lends `ms` of inference time to the trainer, or null. Granted only when nothing waits or
    * runs, the recent window has no miss or drop, and no camera is expected to deliver a frame
    * within `ms` (from its measured frame period). Any accepted frame revokes the grant at once.
+   * With `minMs` (≤ `ms`), the grant is the time until the next frame is expected, up to `ms`,
+   * if that is at least `minMs`: the whole gap between two frames rather than a fixed slice of it.
    */
-  requestSlack(ms: number, onRevoke?: (reason: RevokeReason) => void): SlackGrant | null {
+  requestSlack(ms: number, onRevoke?: (reason: RevokeReason) => void, minMs = ms): SlackGrant | null {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) {
       throw new PerceptionError('INVALID_ARGUMENT', `slack ms must be a positive finite number, got ${String(ms)}`, { field: 'ms' });
+    }
+    if (typeof minMs !== 'number' || !Number.isFinite(minMs) || minMs <= 0 || minMs > ms) {
+      throw new PerceptionError('INVALID_ARGUMENT', `slack minMs must be a positive finite number no larger than ms (${ms}), got ${String(minMs)}`, { field: 'minMs' });
     }
     const now = this.clock.now();
     if (this.disposed || this.slack.current(now) !== undefined) return this.slack.refuse();
     if (this.pendingCount > 0 || this.inFlight.size > 0 || this.load.hasRecentTrouble()) return this.slack.refuse();
-    if (this.rates.idleMs(now) < ms) return this.slack.refuse();
-    const g = this.slack.grant(ms, now);
+    const idle = this.rates.idleMs(now);
+    if (idle < minMs) return this.slack.refuse();
+    const g = this.slack.grant(Math.min(ms, idle), now);
     if (onRevoke !== undefined) g.onRevoke(onRevoke);
     return g;
   }

@@ -26,6 +26,21 @@ describe('slack for training', () => {
     expect(stats).toMatchObject({ grants: 1, refusals: 2, granted_ms: 15 });
   });
 
+  it('with a minimum, grants the gap until the next frame, up to the maximum; refuses a gap under the minimum', () => {
+    const h = idleAt70(); // next frame expected at 90
+    expect(h.s.requestSlack(100, undefined, 25)).toBeNull(); // 20 ms idle < 25
+    const g = h.s.requestSlack(100, undefined, 10)!;
+    expect(g).toMatchObject({ ms: 20, startMs: 70, endMs: 90 });
+    g.release();
+    expect(h.s.requestSlack(12, undefined, 10)).toMatchObject({ ms: 12 }); // the maximum, where the gap is longer
+  });
+
+  it('BAD CALL: a minimum above the maximum, or not positive, is refused by name', () => {
+    const h = idleAt70();
+    expect(() => h.s.requestSlack(10, undefined, 20)).toThrow(/minMs/);
+    expect(() => h.s.requestSlack(10, undefined, 0)).toThrow(/minMs/);
+  });
+
   it('a camera silent for ten of its periods (and ≥ 500 ms) is no longer expected; its next frame revokes', () => {
     const h = idleAt70(); // period 30 ms: a 40 ms slice never fits between its frames
     const refusedAt = (t: number, ms = 40) => {

@@ -108,6 +108,89 @@ export function routerOf(w: TailWeights): Router | undefined {
 
 const asMap = (f: FeatureMap): FloatMap => ({ dims: [f.channels, f.height, f.width], data: f.data });
 
+/** What scoring one head on one frame adds to the evaluators. */
+type HeadPart = { readonly head: 'det'; readonly rec: DetRecord } | { readonly head: 'seg'; readonly pred: Uint8Array; readonly target: Uint8Array } | { readonly head: 'depth'; readonly pred: Float32Array; readonly gt: Float32Array };
+
+/**
+ * Per-frame, per-head results of the gate's evaluations, by the frame (camera and stamp) and the
+ * values of the tail that scored it. A gate scores the serving tails on the held-out new-domain
+ * frames and the shipped tails on the old-domain ones, and most of those frames and tails are
+ * the last gate's: the serving tails are either the last candidate's (promoted) or unchanged, the
+ * shipped ones never change. Without it, gates took 25–36 s of the learner's slack on a
+ * 3-minute drive, as long as its training (docs/experiments/2026-12-07-averaged-tails.md).
+ * Entries no gate used in its last run are dropped at its end; `forget` drops a frame whose
+ * labels changed.
+ */
+export class GateCache {
+  private readonly parts = new Map<string, HeadPart>();
+  private readonly used = new Set<string>();
+  private readonly prints = new WeakMap<TfTails, Record<HeadName, string>>();
+  hits = 0;
+  misses = 0;
+
+  /** Remembers which tail values `tails` holds (from the weights it was built from). */
+  register(tails: TfTails, weights: TailWeights): void {
+    this.prints.set(tails, Object.fromEntries(HEADS.map((h) => [h, headPrint(weights, h)])) as Record<HeadName, string>);
+  }
+
+  key(tails: TfTails, head: HeadName, s: TrainSample): string | undefined {
+    const p = this.prints.get(tails);
+    return p && s.camera !== undefined && s.stampNs !== undefined ? `${s.camera}@${s.stampNs}|${head}|${p[head]}` : undefined;
+  }
+
+  get(key: string | undefined): HeadPart | undefined {
+    if (key === undefined) return undefined;
+    const v = this.parts.get(key);
+    if (v) {
+      this.hits++;
+      this.used.add(key);
+    }
+    return v;
+  }
+
+  set(key: string | undefined, part: HeadPart): void {
+    if (key === undefined) return;
+    this.misses++;
+    this.parts.set(key, part);
+    this.used.add(key);
+  }
+
+  /** A frame's labels changed: its results go. */
+  forget(camera: string, stampNs: bigint): void {
+    const prefix = `${camera}@${stampNs}|`;
+    for (const k of this.parts.keys()) if (k.startsWith(prefix)) this.parts.delete(k);
+  }
+
+  /** Ends a gate: what it did not use goes. */
+  sweep(): void {
+    for (const k of this.parts.keys()) if (!this.used.has(k)) this.parts.delete(k);
+    this.used.clear();
+  }
+
+  get size(): number {
+    return this.parts.size;
+  }
+}
+
+/** A fingerprint of `head`'s tail tensors: two 32-bit FNV-1a hashes of their bits (different offsets) and the length. */
+function headPrint(w: TailWeights, head: HeadName): string {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ 0x5bd1e995;
+  let n = 0;
+  for (const name of [...w.keys()].sort()) {
+    if (!name.startsWith(`${head}_w`) && !name.startsWith(`${head}_b`)) continue;
+    const t = w.get(name)!;
+    const bits = new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length);
+    for (let i = 0; i < bits.length; i++) {
+      a = Math.imul(a ^ bits[i], 0x01000193) >>> 0;
+      b = Math.imul(b ^ bits[i], 0x5bd1e995) >>> 0;
+      b ^= b >>> 15;
+    }
+    n += bits.length;
+  }
+  return `${a.toString(16)}.${b.toString(16)}.${n}`;
+}
+
 /** Scores tails on samples (see the file comment for how), routed per sample when `routing` is given. */
 export function evaluateTails(chosen: TfTails, samples: readonly TrainSample[], manifest: GateManifest, options: GateOptions = {}, routing?: EvalRouting, heads: ReadonlySet<HeadName> = ALL_HEADS): Metrics {
   return runNow(evaluateTailsPaced(chosen, samples, manifest, options, routing, heads));
@@ -115,8 +198,8 @@ export function evaluateTails(chosen: TfTails, samples: readonly TrainSample[], 
 
 const ALL_HEADS: ReadonlySet<HeadName> = new Set(HEADS);
 
-/** evaluateTails in pieces: yields after each sample (a few ms of tail runs). Only `heads` are scored (the others' parts are null). */
-export function* evaluateTailsPaced(chosen: TfTails, samples: readonly TrainSample[], manifest: GateManifest, options: GateOptions = {}, routing?: EvalRouting, heads: ReadonlySet<HeadName> = ALL_HEADS, keepDet = false): Paced<Metrics> {
+/** evaluateTails in pieces: yields after each head of each sample (a few ms of tail runs). Only `heads` are scored (the others' parts are null). */
+export function* evaluateTailsPaced(chosen: TfTails, samples: readonly TrainSample[], manifest: GateManifest, options: GateOptions = {}, routing?: EvalRouting, heads: ReadonlySet<HeadName> = ALL_HEADS, keepDet = false, cache?: GateCache): Paced<Metrics> {
   const K = manifest.classes.length;
   const maxM = manifest.depth?.max_m ?? 120;
   const minM = manifest.depth?.min_m ?? 1;
@@ -130,7 +213,13 @@ export function* evaluateTailsPaced(chosen: TfTails, samples: readonly TrainSamp
   for (const s of samples) {
     const f = s.features;
     const tails = routing && routerScore(routing.router, poolFeatures(f, manifest.tails)) <= 0 ? routing.fallback : chosen;
-    if (s.labels.boxes && heads.has('det')) {
+    const detKey = cache?.key(tails, 'det', s);
+    const detHit = s.labels.boxes && heads.has('det') ? cache?.get(detKey) : undefined;
+    if (detHit?.head === 'det') {
+      det.add(detHit.rec.preds, detHit.rec.gts, detHit.rec.ignore);
+      if (keepDet) records.push(detHit.rec);
+      nDet++;
+    } else if (s.labels.boxes && heads.has('det')) {
       // Scored as served: merged with the second detector's peaks where the package has one.
       const own = detOutputs(tails.applyMap('det', f.det), K, f.det.height, f.det.width);
       const { heat, box } = f.coco_heat && f.coco_box ? mergeServed(own, { heat: asMap(f.coco_heat), box: asMap(f.coco_box) }) : own;
@@ -152,14 +241,33 @@ export function* evaluateTailsPaced(chosen: TfTails, samples: readonly TrainSamp
       const ignore = s.labels.boxes.filter(hidden).map(asVehicle);
       const scoredPreds = kinds ? preds.map(asVehicle) : preds;
       det.add(scoredPreds, gts, ignore);
-      if (keepDet) records.push({ preds: scoredPreds, gts, ignore });
+      const rec = { preds: scoredPreds, gts, ignore };
+      if (keepDet) records.push(rec);
+      cache?.set(detKey, { head: 'det', rec });
       nDet++;
+      // A piece per head, not per sample: a sample's three heads (~50 ms on the scenario's
+      // machine) overran the gaps between two 10 Hz frames that the learner's slack comes in.
+      yield;
     }
-    if (s.labels.lane && heads.has('seg')) {
-      seg.add(segArgmax(tails.applyMap('seg', f.seg)), segTargets(s.labels.lane, f.seg.height, f.seg.width));
+    const segKey = cache?.key(tails, 'seg', s);
+    const segHit = s.labels.lane && heads.has('seg') ? cache?.get(segKey) : undefined;
+    if (segHit?.head === 'seg') {
+      seg.add(segHit.pred, segHit.target);
       nSeg++;
+    } else if (s.labels.lane && heads.has('seg')) {
+      const pred = segArgmax(tails.applyMap('seg', f.seg));
+      const target = segTargets(s.labels.lane, f.seg.height, f.seg.width);
+      seg.add(pred, target);
+      cache?.set(segKey, { head: 'seg', pred, target });
+      nSeg++;
+      yield;
     }
-    if (s.labels.depth && heads.has('depth')) {
+    const depthKey = cache?.key(tails, 'depth', s);
+    const depthHit = s.labels.depth && heads.has('depth') ? cache?.get(depthKey) : undefined;
+    if (depthHit?.head === 'depth') {
+      dep.add(depthHit.pred, depthHit.gt);
+      nDep++;
+    } else if (s.labels.depth && heads.has('depth')) {
       const raw = tails.applyMap('depth', f.depth);
       const t = depthTargets(s.labels.depth, f.depth.height, f.depth.width, { minM, maxM });
       const pred = new Float32Array(raw.length);
@@ -169,9 +277,10 @@ export function* evaluateTailsPaced(chosen: TfTails, samples: readonly TrainSamp
         gt[i] = t.valid[i] ? Math.exp(t.logDepth[i]) : 0;
       }
       dep.add(pred, gt);
+      cache?.set(depthKey, { head: 'depth', pred, gt });
       nDep++;
+      yield;
     }
-    yield;
   }
   const mAP = nDet ? det.result().mAP : NaN;
   const lane = nSeg ? seg.result().iou.lane : null;
@@ -269,6 +378,8 @@ export function composeTails(candidate: TailWeights, serving: TailWeights, heads
 }
 
 export class Gate {
+  /** Results of earlier gates' evaluations that later gates reuse (see GateCache). */
+  readonly cache = new GateCache();
   private readonly margin: number;
   private readonly tolerance: number;
   private readonly teacherConfidence: number;
@@ -305,6 +416,10 @@ export class Gate {
     const cur = TfTails.create(this.manifest, current);
     const cand = TfTails.create(this.manifest, candidate);
     const base = oldBaseline === current ? cur : TfTails.create(this.manifest, oldBaseline);
+    const cache = this.cache;
+    cache.register(cur, current);
+    cache.register(cand, candidate);
+    cache.register(base, oldBaseline);
     const owned: TfTails[] = [];
     try {
       // A routed set (tails + router) serves each sample as perception would: its own tails
@@ -314,8 +429,8 @@ export class Gate {
         return router ? { router, fallback: base } : undefined;
       };
       const teacherBoxes = heldOutNew.some((s) => s.labels.boxes !== undefined && s.labels.boxSource === 'teacher');
-      const nb = yield* evaluateTailsPaced(cur, heldOutNew, this.manifest, this.options, routing(current), ALL_HEADS, teacherBoxes);
-      const trained = yield* evaluateTailsPaced(cand, heldOutNew, this.manifest, this.options, routing(candidate), ALL_HEADS, teacherBoxes);
+      const nb = yield* evaluateTailsPaced(cur, heldOutNew, this.manifest, this.options, routing(current), ALL_HEADS, teacherBoxes, cache);
+      const trained = yield* evaluateTailsPaced(cand, heldOutNew, this.manifest, this.options, routing(candidate), ALL_HEADS, teacherBoxes, cache);
       // Heads the candidate made worse keep the serving tail (see the file comment); the
       // composite is scored again on those heads only, under the candidate's routing.
       let worse = headsWorse(nb, trained);
@@ -328,12 +443,15 @@ export class Gate {
       let na = trained;
       let scored = cand;
       if (reverted.length > 0) {
-        scored = TfTails.create(this.manifest, composeTails(candidate, current, reverted));
+        const composed = composeTails(candidate, current, reverted);
+        scored = TfTails.create(this.manifest, composed);
+        cache.register(scored, composed);
         owned.push(scored);
-        if (worse.length > 0) na = withParts(trained, yield* evaluateTailsPaced(scored, heldOutNew, this.manifest, this.options, routing(candidate), new Set(worse)), worse);
+        if (worse.length > 0) na = withParts(trained, yield* evaluateTailsPaced(scored, heldOutNew, this.manifest, this.options, routing(candidate), new Set(worse), false, cache), worse);
       }
-      const ob = yield* evaluateTailsPaced(base, oldRef, this.manifest, this.options, routing(oldBaseline));
-      const oa = yield* evaluateTailsPaced(scored, oldRef, this.manifest, this.options, routing(candidate));
+      const ob = yield* evaluateTailsPaced(base, oldRef, this.manifest, this.options, routing(oldBaseline), ALL_HEADS, false, cache);
+      const oa = yield* evaluateTailsPaced(scored, oldRef, this.manifest, this.options, routing(candidate), ALL_HEADS, false, cache);
+      cache.sweep();
       const gain = na.score - nb.score;
       const drop = ob.score - oa.score;
       let decision: GateDecision['decision'] = 'reject';

@@ -141,7 +141,10 @@ export class LearnerCore {
       has: (camera: string, stampNs: bigint) => store.has(camera, stampNs),
       setLabels: (camera: string, stampNs: bigint, labels: SampleLabels) => {
         const ok = store.setLabels(camera, stampNs, labels);
-        if (ok) this.trainer.forget(camera, stampNs);
+        if (ok) {
+          this.trainer.forget(camera, stampNs);
+          this.gate.cache.forget(camera, stampNs);
+        }
         return ok;
       },
     };
@@ -243,7 +246,9 @@ export class LearnerCore {
     const { decision: d, promoted, routerSamples } = await runPaced(this.gateSteps(), this.ports.pacer ?? UNPACED);
     const steps = this.stepsSinceGate;
     this.stepsSinceGate = 0;
-    this.record(d, `after ${steps} steps, gate ${((this.ports.clock() - t0) / 1000).toFixed(1)} s`);
+    const c = this.gate.cache;
+    this.record(d, `after ${steps} steps, gate ${((this.ports.clock() - t0) / 1000).toFixed(1)} s, ${c.hits} of ${c.hits + c.misses} head scores reused`);
+    c.hits = c.misses = 0;
     if (d.decision === 'promote') {
       this.version = d.version;
       this.current = promoted;

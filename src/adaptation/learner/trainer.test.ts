@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { routerDim } from '../../model/manifest.js';
 import { composeTails, detWinRate, Gate } from './gate.js';
 import { initTf } from './tails-tf.js';
-import { Trainer, vehicleKinds } from './trainer.js';
+import { Trainer, vehicleKinds, type TrainSample } from './trainer.js';
 import { arraySource, SYN_MANIFEST, synSample, synWeights } from '../../../test/support/trainer.js';
 
 beforeAll(() => initTf());
@@ -176,6 +176,43 @@ describe('Trainer', () => {
     const d = gate.decide(3, drifted, drifted, newVal, oldVal, shipped);
     expect(d.val_old_before - d.val_old_after).toBeGreaterThan(0.02);
     expect(d).toMatchObject({ decision: 'reject' });
+  });
+});
+
+describe('Gate reusing its earlier scores (GateCache)', () => {
+  const keyed = (xs: readonly TrainSample[], from: number) => xs.map((x, i) => ({ ...x, camera: 'front', stampNs: BigInt(from + i) }));
+  const newK = keyed(newVal, 1000);
+  const oldK = keyed(oldVal, 2000);
+
+  it('decides as without reuse, scores each frame and tail once, and scores again what changed', () => {
+    const shipped = synWeights(3);
+    const first = synWeights(11);
+    const second = synWeights(17);
+    const fresh = new Gate(SYN_MANIFEST, { margin: 0, tolerance: 1 }); // samples without camera and stamp: nothing reused
+    const gate = new Gate(SYN_MANIFEST, { margin: 0, tolerance: 1 });
+    const a = gate.decide(1, shipped, first, newK, oldK, shipped);
+    expect(a).toEqual(fresh.decide(1, shipped, first, newVal, oldVal, shipped));
+    expect(fresh.cache.size).toBe(0);
+    // first gate: at most the shipped tails and the candidate's on every head of every frame
+    const heads = 3;
+    const frames = newK.length + oldK.length;
+    expect(gate.cache.misses).toBeGreaterThanOrEqual(frames * heads);
+    expect(gate.cache.misses).toBeLessThanOrEqual(2 * frames * heads);
+    // the same gate again: nothing scored anew
+    gate.cache.hits = gate.cache.misses = 0;
+    expect(gate.decide(1, shipped, first, newK, oldK, shipped)).toEqual(a);
+    expect(gate.cache.misses).toBe(0);
+    gate.cache.hits = gate.cache.misses = 0;
+    // `first` promoted, `second` the next candidate: the serving tails' scores on the new frames and
+    // the shipped tails' on the old ones are the last gate's; only `second` is scored.
+    const b = gate.decide(2, first, second, newK, oldK, shipped);
+    expect(b).toEqual(fresh.decide(2, first, second, newVal, oldVal, shipped));
+    expect(gate.cache.hits).toBeGreaterThanOrEqual(frames * heads);
+    expect(gate.cache.misses).toBeLessThanOrEqual(frames * heads);
+    // a frame whose labels changed is scored again
+    const before = gate.cache.size;
+    gate.cache.forget('front', 1000n);
+    expect(gate.cache.size).toBe(before - 2 * heads);
   });
 });
 

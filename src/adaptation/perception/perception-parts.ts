@@ -112,7 +112,12 @@ export function openPerceptionSwaps(o: PerceptionSwapsOptions): Promise<SwapMana
 
 /**
  * Offers the learner compute time whenever the scheduler can spare it: a `slack` message per
- * grant, a `pause` when a frame revokes it. One grant at a time, each at most `sliceMs`.
+ * grant, a `pause` when a frame revokes it. One grant at a time: the gap until the next frame
+ * is expected, at most `sliceMs`, at least `minSliceMs` (default 40 ms: a shorter window would
+ * start a bundle's probe run, or a training step, that ends after the next frame came). (Fixed 40 ms slices left most of a 10 Hz
+ * camera's gap unused, while a training step took ~80 ms: one step per slice, and the grants
+ * that came while it overran were lost — 426 steps in 1,676 grants over a 3-minute drive,
+ * docs/experiments/2026-12-07-averaged-tails.md.)
  *
  * Flagged frames' samples (`sendInSlack`) go out in those windows too, right after the grant.
  * Sent the moment a frame was flagged, a sample (encoded, ~3 MB CURVE-encrypted on ZeroMQ's I/O
@@ -140,8 +145,8 @@ export class SlackRelay {
 
   constructor(
     private readonly channel: Pick<ChannelServer, 'send'>,
-    private readonly sliceMs = 40,
-    private readonly o: { readonly maxDeferMs?: number; readonly now?: () => number } = {},
+    private readonly sliceMs = 100,
+    private readonly o: { readonly maxDeferMs?: number; readonly now?: () => number; readonly minSliceMs?: number } = {},
   ) {}
 
   /** Messages waiting for a slack window. */
@@ -190,6 +195,7 @@ export class SlackRelay {
   attach(scheduler: Pick<Scheduler<unknown, unknown>, 'requestSlack'>): void {
     this.stop();
     const sliceMs = this.sliceMs;
+    const minSliceMs = Math.min(sliceMs, this.o.minSliceMs ?? 40);
     const maxDeferMs = this.o.maxDeferMs ?? 1000;
     this.timer = setInterval(() => {
       const now = this.now();
@@ -206,7 +212,7 @@ export class SlackRelay {
         // (it is a few milliseconds and cannot be cut), and its grant simply ends.
         if (!ownWork) void this.channel.send({ kind: 'pause', reason: 'frame' });
         if (this.grant === grant) this.grant = null;
-      });
+      }, minSliceMs);
       if (!grant) return;
       this.grant = grant;
       if (ownWork) {
@@ -215,14 +221,14 @@ export class SlackRelay {
       }
       // The grant first: the learner's window opens when it reads it, and storing the samples
       // that follow takes its time from that window rather than pushing the window later.
-      void this.channel.send({ kind: 'slack', grantMs: sliceMs });
+      void this.channel.send({ kind: 'slack', grantMs: grant.ms });
       this.flush();
       setTimeout(() => {
         if (this.grant === grant) {
           grant.release();
           this.grant = null;
         }
-      }, sliceMs).unref();
+      }, grant.ms).unref();
     }, 5);
     this.timer.unref();
   }

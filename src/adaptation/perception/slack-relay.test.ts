@@ -14,11 +14,15 @@ function rig() {
   };
   const sched = {
     idle: false,
+    /** Milliseconds until the next frame is expected (as Scheduler.requestSlack sizes a grant). */
+    gapMs: Infinity,
+    asked: [] as { ms: number; minMs: number | undefined }[],
     revoke: undefined as undefined | (() => void),
-    requestSlack(_ms: number, onRevoke?: (reason: RevokeReason) => void): SlackGrant | null {
-      if (!this.idle) return null;
+    requestSlack(ms: number, onRevoke?: (reason: RevokeReason) => void, minMs?: number): SlackGrant | null {
+      this.asked.push({ ms, minMs });
+      if (!this.idle || this.gapMs < (minMs ?? ms)) return null;
       this.revoke = () => onRevoke?.('frame' as RevokeReason);
-      return { release: () => undefined } as unknown as SlackGrant;
+      return { ms: Math.min(ms, this.gapMs), release: () => undefined } as unknown as SlackGrant;
     },
   };
   const kinds = () => sent.map((m) => (m.kind === 'sample' ? `sample:${m.id}` : m.kind));
@@ -44,6 +48,23 @@ describe('SlackRelay', () => {
     vi.advanceTimersByTime(5);
     expect(kinds()).toEqual(['slack', 'sample:a', 'sample:b']);
     expect(relay.deferred).toBe(0);
+    relay.stop();
+  });
+
+  it('lends the gap until the next frame (at most sliceMs, at least 40 ms) and tells the learner its length', () => {
+    const { channel, sched, sent } = rig();
+    const relay = new SlackRelay(channel, 100, { now: () => Date.now() });
+    relay.attach(sched);
+    sched.idle = true;
+    sched.gapMs = 65;
+    vi.advanceTimersByTime(5);
+    expect(sched.asked.at(-1)).toEqual({ ms: 100, minMs: 40 });
+    expect(sent).toEqual([{ kind: 'slack', grantMs: 65 }]);
+    vi.advanceTimersByTime(60); // the grant still runs: no second one
+    expect(sent).toHaveLength(1);
+    sched.gapMs = 30; // too short a gap: nothing lent
+    vi.advanceTimersByTime(10);
+    expect(sent).toHaveLength(1);
     relay.stop();
   });
 
