@@ -113,11 +113,11 @@ export function openPerceptionSwaps(o: PerceptionSwapsOptions): Promise<SwapMana
 /**
  * Offers the learner compute time whenever the scheduler can spare it: a `slack` message per
  * grant, a `pause` when a frame revokes it. One grant at a time: the gap until the next frame
- * is expected, at most `sliceMs`, at least `minSliceMs` (default 40 ms: a shorter window would
- * start a bundle's probe run, or a training step, that ends after the next frame came). (Fixed 40 ms slices left most of a 10 Hz
- * camera's gap unused, while a training step took ~80 ms: one step per slice, and the grants
- * that came while it overran were lost — 426 steps in 1,676 grants over a 3-minute drive,
- * docs/experiments/2026-12-07-averaged-tails.md.)
+ * is expected, at most `sliceMs`, at least `minSliceMs` (both 40 ms by default: a fixed slice).
+ * Grants that spanned the whole gap (up to 100 ms) gave the learner little on a 3-minute drive
+ * (482 steps against 426; the gate's reuse of its scores gave the rest) and two 10 Hz cameras
+ * under ROS answered fewer frames on the second camera (41–46 of 60 against 47–52 in the same
+ * hour; docs/experiments/2026-12-07-averaged-tails.md), so the default stays a fixed slice.
  *
  * Flagged frames' samples (`sendInSlack`) go out in those windows too, right after the grant.
  * Sent the moment a frame was flagged, a sample (encoded, ~3 MB CURVE-encrypted on ZeroMQ's I/O
@@ -145,7 +145,7 @@ export class SlackRelay {
 
   constructor(
     private readonly channel: Pick<ChannelServer, 'send'>,
-    private readonly sliceMs = 100,
+    private readonly sliceMs = 40,
     private readonly o: { readonly maxDeferMs?: number; readonly now?: () => number; readonly minSliceMs?: number } = {},
   ) {}
 
