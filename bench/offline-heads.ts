@@ -5,7 +5,7 @@
  * trainer settings without replaying a drive each time.
  *
  *   npx tsx bench/offline-heads.ts [STORE.db] [--heads det] [--steps 600] [--every 100] [--lr 1e-3]
- *     [--pixels 512] [--old-ratio 0.5] [--average DECAY] [--seed 1]
+ *     [--pixels 512] [--old-ratio 0.5] [--average DECAY] [--seed 1] [--cache-mb 512]
  *
  * Default store: the last `npm run -s adaptation` run's (bench/.cache/adaptation/run/…).
  */
@@ -31,6 +31,7 @@ const oldRatio = Number(arg('--old-ratio', String(ADAPT_TRAINER.oldRatio ?? 0.5)
 const pixelsPerSample = Number(arg('--pixels', '512'));
 const averageDecay = Number(arg('--average', String(ADAPT_TRAINER.averageDecay ?? 0)));
 const seed = Number(arg('--seed', '1'));
+const cacheMb = Number(arg('--cache-mb', String(ADAPT_TRAINER.cacheMb ?? 512)));
 
 await initTf(() => {});
 const pkg = await loadModelPackage(join(ROOT, 'models', 'default'));
@@ -40,7 +41,7 @@ const source = { newIds: () => ids('new', 'train'), oldIds: () => ids('old', 'tr
 const val = { new: ids('new', 'val').map((id) => store.get(id)), old: ids('old', 'val').map((id) => store.get(id)) };
 const fit = ids('new', 'train').slice(0, 40).map((id) => store.get(id));
 process.stderr.write(`${file}: train ${source.newIds().length} new + ${source.oldIds().length} old, val ${val.new.length} new + ${val.old.length} old; heads ${heads.join(',')}, lr ${lr}, ${pixelsPerSample} pixels, old ratio ${oldRatio}, average decay ${averageDecay}\n`);
-const trainer = new Trainer(pkg.manifest, pkg.tails, source, { ...ADAPT_TRAINER, heads, lr, oldRatio, pixelsPerSample, averageDecay, seed });
+const trainer = new Trainer(pkg.manifest, pkg.tails, source, { ...ADAPT_TRAINER, heads, lr, oldRatio, pixelsPerSample, averageDecay, seed, cacheMb });
 const shipped = TfTails.create(pkg.manifest, pkg.tails);
 // The weights a gate would score: the trainer's candidate (its running average where averaging is on).
 let last: TfTails | undefined;
@@ -58,12 +59,16 @@ const report = (step: number, tails: TfTails) => {
 };
 process.stdout.write('| steps | new mAP@0.5 | new lane IoU | new AbsRel | old mAP@0.5 | old lane IoU | old AbsRel | train mAP@0.5 | train lane IoU | train AbsRel |\n|---|---|---|---|---|---|---|---|---|---|\n');
 report(0, shipped);
+const stepMs: number[] = [];
 for (let s = 0; s < steps; ) {
   const n = Math.min(every, steps - s);
+  const t0 = performance.now();
   for (let k = 0; k < n; k++) trainer.step();
+  stepMs.push((performance.now() - t0) / n);
   s += n;
   report(s, averageDecay > 0 ? candidateTails(trainer) : trainer.tails);
 }
+process.stderr.write(`training: ${stepMs.map((v) => v.toFixed(1)).join(' / ')} ms a step (each ${every} steps; cache ${cacheMb} MiB)\n`);
 trainer.dispose();
 shipped.dispose();
 last?.dispose();

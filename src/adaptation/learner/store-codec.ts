@@ -36,7 +36,8 @@ export function toHalf(v: number): number {
   return sign | h; // a carry into the exponent is the correct rounding (up to Inf)
 }
 
-const HALF_TABLE = (() => {
+/** float16 bits → float32 value, every one of the 65,536 bit patterns. */
+export const HALF_TABLE = (() => {
   const t = new Float32Array(65536);
   for (let h = 0; h < 65536; h++) {
     const s = h & 0x8000 ? -1 : 1;
@@ -46,6 +47,13 @@ const HALF_TABLE = (() => {
   }
   return t;
 })();
+
+/** A float32 array as float16 bits (toHalf per value). */
+export function halfArray(d: Float32Array): Uint16Array {
+  const out = new Uint16Array(d.length);
+  for (let i = 0; i < d.length; i++) out[i] = toHalf(d[i]);
+  return out;
+}
 
 export interface FeatureShapes {
   readonly [head: string]: readonly [number, number, number];

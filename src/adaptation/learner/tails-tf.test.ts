@@ -7,7 +7,9 @@ import { tailRowWidth } from '../../model/manifest.js';
 import { loadModelPackage, type ModelPackage } from '../../model/package.js';
 import type { FeatureMap } from './store-types.js';
 import { depthFromRaw, detOutputs, segArgmax, segEntropy, toPlanar, upsampleBilinear } from './tails-tf-post.js';
-import { featureRows, initTf, tailRows, TfTails } from './tails-tf.js';
+import { mulberry32 } from './random.js';
+import { HALF_TABLE, halfArray } from './store-codec.js';
+import { featureRows, initTf, tailRows, TfTails, type HalfFeatureMap } from './tails-tf.js';
 
 // The synthetic-only package: the trunk and tails of models/default, whose det outputs also carry
 // FastestDet's COCO boxes, which the tails do not compute (training/coco_head.py).
@@ -127,6 +129,22 @@ describe('TfTails', () => {
     expect(Array.from(rows.subarray(18, 27))).toEqual([2, 3, 0, 5, 6, 0, 0, 0, 0]);
     // a 1x1 first layer: plain feature rows
     expect(Array.from(tailRows({ ...spec, layers: [{ out: 1, act: 'linear' }] }, f, [4]))).toEqual([5, 50]);
+  });
+
+  it('tailRows and featureRows read a float16 map (the trainer cache) as its float32 decode', () => {
+    const r = mulberry32(3);
+    const data = Float32Array.from({ length: 3 * 4 * 5 }, () => (r() - 0.5) * 40);
+    const half = halfArray(data);
+    const decoded = Float32Array.from(half, (h) => HALF_TABLE[h]);
+    const f32: FeatureMap = { channels: 3, height: 4, width: 5, data: decoded };
+    const f16: HalfFeatureMap = { channels: 3, height: 4, width: 5, half };
+    const spec3 = { feature: 'x', in: 3, layers: [{ out: 1, act: 'linear' as const, kernel: 3 }] };
+    const spec1 = { feature: 'x', in: 3, layers: [{ out: 1, act: 'linear' as const }] };
+    expect(Array.from(tailRows(spec3, f16, [0, 7, 19]))).toEqual(Array.from(tailRows(spec3, f32, [0, 7, 19])));
+    expect(Array.from(tailRows(spec1, f16, [3, 11]))).toEqual(Array.from(tailRows(spec1, f32, [3, 11])));
+    expect(Array.from(featureRows(f16))).toEqual(Array.from(featureRows(f32)));
+    // float16 keeps about three significant digits of the original
+    for (let i = 0; i < data.length; i++) expect(Math.abs(decoded[i] - data[i])).toBeLessThanOrEqual(Math.abs(data[i]) * 2 ** -11 + 1e-7);
   });
 
   it('a k×k head scores a whole map (convolution) exactly as training reads it (tailRows), without leaking', () => {

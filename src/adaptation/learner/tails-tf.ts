@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { PerceptionError } from '../../core/errors.js';
 import { HEADS, tailRowWidth, tailTensorSpecs, type HeadName, type Manifest, type TailSpec } from '../../model/manifest.js';
 import type { TailTensor, TailWeights } from '../../model/package.js';
+import { HALF_TABLE } from './store-codec.js';
 import type { FeatureMap } from './store-types.js';
 
 /**
@@ -204,16 +205,30 @@ export function transpose(a: Float32Array, r: number, c: number): Float32Array {
   return out;
 }
 
+/**
+ * A feature map kept as float16 bits: the trainer's cache of prepared samples holds these (half
+ * the memory of a FeatureMap; the store keeps features as float16 by default, so nothing is lost).
+ */
+export interface HalfFeatureMap {
+  readonly channels: number;
+  readonly height: number;
+  readonly width: number;
+  readonly half: Uint16Array;
+}
+
 /** `[C, H, W]` → `[P, C]` rows, for all pixels or the given pixel indices. */
-export function featureRows(f: FeatureMap, pixels?: ArrayLike<number>): Float32Array {
+export function featureRows(f: FeatureMap | HalfFeatureMap, pixels?: ArrayLike<number>): Float32Array {
   const plane = f.height * f.width;
   const C = f.channels;
   const n = pixels ? pixels.length : plane;
   const out = new Float32Array(n * C);
+  const [src, table] = 'half' in f ? [f.half, HALF_TABLE] : [f.data, null];
   for (let c = 0; c < C; c++) {
     const base = c * plane;
-    if (pixels) for (let p = 0; p < n; p++) out[p * C + c] = f.data[base + pixels[p]];
-    else for (let p = 0; p < n; p++) out[p * C + c] = f.data[base + p];
+    for (let p = 0; p < n; p++) {
+      const v = src[base + (pixels ? pixels[p] : p)];
+      out[p * C + c] = table ? table[v] : v;
+    }
   }
   return out;
 }
@@ -223,7 +238,7 @@ export function featureRows(f: FeatureMap, pixels?: ArrayLike<number>): Float32A
  * each pixel's k×k neighbourhood (zeros outside the map, as the graph's padding), ordered
  * channel, row, column — the flattening of the ONNX weight `[out, in, k, k]`. `[P, in·k·k]`.
  */
-export function tailRows(tail: TailSpec, f: FeatureMap, pixels?: ArrayLike<number>): Float32Array {
+export function tailRows(tail: TailSpec, f: FeatureMap | HalfFeatureMap, pixels?: ArrayLike<number>): Float32Array {
   const k = tail.layers[0]?.kernel ?? 1;
   if (k === 1) return featureRows(f, pixels);
   const { height: H, width: W, channels: C } = f;
@@ -232,6 +247,7 @@ export function tailRows(tail: TailSpec, f: FeatureMap, pixels?: ArrayLike<numbe
   const n = pixels ? pixels.length : plane;
   const width = C * k * k;
   const out = new Float32Array(n * width);
+  const [src, table] = 'half' in f ? [f.half, HALF_TABLE] : [f.data, null];
   for (let p = 0; p < n; p++) {
     const at = pixels ? pixels[p] : p;
     const y = Math.floor(at / W);
@@ -243,7 +259,10 @@ export function tailRows(tail: TailSpec, f: FeatureMap, pixels?: ArrayLike<numbe
         const yy = y + dy;
         for (let dx = -r; dx <= r; dx++, o++) {
           const xx = x + dx;
-          if (yy >= 0 && yy < H && xx >= 0 && xx < W) out[o] = f.data[base + yy * W + xx];
+          if (yy >= 0 && yy < H && xx >= 0 && xx < W) {
+            const v = src[base + yy * W + xx];
+            out[o] = table ? table[v] : v;
+          }
         }
       }
     }

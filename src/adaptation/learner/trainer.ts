@@ -4,7 +4,8 @@ import { PerceptionError } from '../../core/errors.js';
 import { HEADS, tailRowWidth, type HeadName, type Manifest } from '../../model/manifest.js';
 import type { TailWeights } from '../../model/package.js';
 import type { FeatureMap, GtBox, SampleFeatures, SampleLabels } from './store-types.js';
-import { tailRows, TfTails } from './tails-tf.js';
+import { halfArray } from './store-codec.js';
+import { tailRows, TfTails, type HalfFeatureMap } from './tails-tf.js';
 import { depthTargets, detTargets, segTargets, type DepthTargets, type DetTargets } from './targets.js';
 
 /**
@@ -45,12 +46,13 @@ export interface TrainerOptions {
   readonly heads?: readonly HeadName[];
   readonly seed?: number;
   /**
-   * Memory for prepared samples (the trained heads' features and their targets), MiB (default
-   * 512: the scenario's 400 samples at 1.8 MB each nearly all fit). A sample not in memory is
-   * read from the store (SQLite, checksum, float16 decode) and its targets rebuilt: ~7 ms a
-   * sample on the scenario's machine, where a step on cached samples took ~10 ms
-   * (docs/experiments/2026-11-29-latency-and-swaps.md). `npx tsx bench/trainer.ts` prints a
-   * small and a full cache side by side.
+   * Memory for prepared samples (the trained heads' features as float16 and their targets), MiB
+   * (default 1024: the scenario's 400 samples at 2.2 MB each with the bundled model fit). A
+   * sample not in memory is read from the store (SQLite, checksum, float16 decode) and its
+   * targets rebuilt: with 512 MiB of float32 features (a third of the samples) a step of every
+   * head took 100 ms on the stored night run, 48 ms with all of them in memory
+   * (docs/experiments/2026-12-07-learner-cache.md). `npx tsx bench/trainer.ts` prints a small and
+   * a full cache side by side; `bench/offline-heads.ts --cache-mb` on a run's store.
    */
   readonly cacheMb?: number;
   /** Loss weight of each segmentation class, background / lane / drivable (default 1, 4, 1). */
@@ -105,7 +107,8 @@ export interface TrainReport {
 
 /** What a step needs of a sample: the trained heads' features (not the others, nor the image) and targets. */
 interface Prepared {
-  readonly features: Partial<TrainSample['features']>;
+  /** The trained heads' features as float16 bits: half the memory, so twice the samples stay cached. */
+  readonly features: Partial<Record<HeadName, HalfFeatureMap>>;
   readonly det?: DetTargets;
   /** Det cells the tails fired on where the labels have nothing (mined when prepared). */
   readonly hard: readonly number[];
@@ -163,7 +166,7 @@ export class Trainer {
       oldRatio: options.oldRatio ?? 0.25,
       heads: options.heads ?? HEADS,
       seed: options.seed ?? 1,
-      cacheMb: options.cacheMb ?? 512,
+      cacheMb: options.cacheMb ?? 1024,
       segClassWeights: options.segClassWeights ?? [1, 4, 1],
       segDiceWeight: options.segDiceWeight ?? 0.5,
       clock: options.clock ?? (() => performance.now()),
@@ -308,9 +311,10 @@ export class Trainer {
     if (det && (det.h !== f.det.height || det.w !== f.det.width)) {
       throw new PerceptionError('INVALID_ARGUMENT', `det features are ${f.det.height}x${f.det.width}, targets ${det.h}x${det.w}`, { field: 'features.det', index: id });
     }
-    const features = Object.fromEntries([...heads].map((h) => [h, f[h]])) as Partial<TrainSample['features']>;
+    const features: Partial<Record<HeadName, HalfFeatureMap>> = {};
+    for (const h of heads) features[h] = { channels: f[h].channels, height: f[h].height, width: f[h].width, half: halfArray(f[h].data) };
     let bytes = 0;
-    for (const a of [features.det?.data, features.seg?.data, features.depth?.data, det?.heat, det?.reg, det?.mask, det?.ignore, seg, depth?.logDepth, depth?.valid]) bytes += a?.byteLength ?? 0;
+    for (const a of [features.det?.half, features.seg?.half, features.depth?.half, det?.heat, det?.reg, det?.mask, det?.ignore, seg, depth?.logDepth, depth?.valid]) bytes += a?.byteLength ?? 0;
     const p: Prepared = { features, det, hard, negWeight: teacher ? TEACHER_NEGATIVE_WEIGHT : 1, boxShapes: !teacher, seg, depth, bytes, key: s.camera === undefined || s.stampNs === undefined ? undefined : `${s.camera}@${s.stampNs}` };
     this.cache.set(id, p);
     if (p.key !== undefined) this.ids.set(p.key, id);
@@ -364,7 +368,7 @@ export class Trainer {
     const seg = { x: [] as Float32Array[], y: [] as number[] };
     const dep = { x: [] as Float32Array[], t: [] as number[] };
     for (const p of batch) {
-      const f = p.features as TrainSample['features'];
+      const f = p.features as Record<HeadName, HalfFeatureMap>;
       if (heads.has('det') && p.det) {
         const t = p.det;
         const plane = t.h * t.w;
