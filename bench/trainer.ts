@@ -56,15 +56,15 @@ t0 = performance.now();
 for (const row of st.list()) st.get(row.id);
 console.log(`store read + verify: ${((performance.now() - t0) / samples.length).toFixed(1)} ms per sample`);
 // Training from the store with the prepared-sample cache holding a sixth of the samples (what
-// the earlier 64-entry cache held of the scenario's 400) against the default 512 MiB (all).
+// the earlier 64-entry cache held of the scenario's 400) against the default 1024 MiB (all).
 const N = 120;
 for (let i = samples.length; i < N; i++) {
   const s = sample();
   st.insert({ ...s, camera: 'c', stampNs: BigInt(i), domain: 'new', reasons: ['manual'], scores: {} }, s.labels);
 }
 const ids = st.list({ split: 'train' }).map((row) => row.id);
-const perSampleMb = ((m.tails.seg.in * (H / m.strides.seg) * (W / m.strides.seg) + m.tails.depth.in * (H / m.strides.depth) * (W / m.strides.depth)) * 4) / 2 ** 20;
-for (const [what, cacheMb] of [['a sixth of the samples', (ids.length / 6.25) * perSampleMb], ['512 MiB (all)', 512]] as const) {
+const perSampleMb = ((m.tails.seg.in * (H / m.strides.seg) * (W / m.strides.seg) + m.tails.depth.in * (H / m.strides.depth) * (W / m.strides.depth)) * 2) / 2 ** 20; // cached as float16
+for (const [what, cacheMb] of [['a sixth of the samples', (ids.length / 6.25) * perSampleMb], ['1024 MiB (the default: all)', 1024]] as const) {
   let reads = 0;
   const t = new Trainer(m, pkg.tails, { newIds: () => ids, oldIds: () => [], load: (id) => (reads++, st.get(id)) }, { heads: ['seg', 'depth'], cacheMb });
   await t.trainFor(3000); // warm-up

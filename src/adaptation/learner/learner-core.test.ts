@@ -152,6 +152,37 @@ describe('LearnerCore', () => {
     store.close();
   });
 
+  it('keeps the last gate\'s held-out samples for the next gate: none read again unless its labels changed', async () => {
+    const { core, store } = setup({ stepsPerCandidate: 20 });
+    for (let i = 0; i < 20; i++) {
+      const n = flagged('new', 6000 + i);
+      core.onSample(n.sample, n.labels);
+      const o = flagged('old', 7000 + i);
+      core.onSample(o.sample, o.labels);
+    }
+    const val = new Set(store.list({ split: 'val' }).map((r) => r.id));
+    expect(val.size).toBeGreaterThan(2);
+    const reads: number[] = [];
+    const get = store.get.bind(store);
+    store.get = (id: number) => (val.has(id) && reads.push(id), get(id));
+    const gate = async () => {
+      reads.length = 0;
+      let decision: GateDecision | null = null;
+      for (let k = 0; k < 40 && !decision; k++) decision = (await core.onSlack(400)).decision;
+      expect(decision).not.toBeNull();
+      return [...reads];
+    };
+    expect(new Set(await gate())).toEqual(val); // the first gate reads every held-out sample
+    expect(await gate()).toEqual([]); // the next one none
+    // labels that change make that one frame stale
+    const changed = store.get([...val][0]);
+    const relabelled = synSample(changed.domain, 6999).labels;
+    expect(core.onLabel({ camera: changed.camera, stampNs: changed.stampNs, labels: relabelled })).toBe(true);
+    expect(await gate()).toEqual([changed.id]);
+    core.dispose();
+    store.close();
+  });
+
   it.each([true, false])('candidates carry a domain router fitted on the stored samples (route: %s)', async (route) => {
     const { core, store, published } = setup({ route });
     for (let i = 0; i < 16; i++) {

@@ -101,6 +101,16 @@ export class LearnerCore {
   private readonly route: boolean;
   /** Pooled features per stored sample id (samples never change once stored). */
   private readonly pooled = new Map<number, Float32Array>();
+  /**
+   * The last gate's held-out samples by id, for the next gate: most of its sets are the same
+   * frames, and a store read (SQLite, checksum, float16 decode) cost 17 ms a sample on the
+   * scenario's machine, a third of a gate's pieces (docs/experiments/2026-12-07-learner-cache.md).
+   * Dropped when its labels change; what a gate did not use is let go after it. A gate holds
+   * its sets in memory while it runs anyway, so this keeps that memory, it adds none.
+   */
+  private readonly gateSamples = new Map<number, StoredSample>();
+  /** Ids the running gate's sets used (the ones kept for the next gate). */
+  private gateUsed = new Set<number>();
   /** The last router fitted, with the sample ids it was fitted on and how many were new-domain. */
   private router: { key: string; router: Router; newSamples: number } | undefined;
   /** New-domain samples behind the router of the promoted set (0: no router promoted yet). */
@@ -144,6 +154,7 @@ export class LearnerCore {
         if (ok) {
           this.trainer.forget(camera, stampNs);
           this.gate.cache.forget(camera, stampNs);
+          for (const [id, g] of this.gateSamples) if (g.camera === camera && g.stampNs === stampNs) this.gateSamples.delete(id);
         }
         return ok;
       },
@@ -243,7 +254,10 @@ export class LearnerCore {
 
   private async runGate(): Promise<GateDecision> {
     const t0 = this.ports.clock();
-    const { decision: d, promoted, routerSamples } = await runPaced(this.gateSteps(), this.ports.pacer ?? UNPACED);
+    this.gateUsed = new Set();
+    const { decision: d, promoted, routerSamples } = await runPaced(this.gateSteps(), this.ports.pacer ?? UNPACED).finally(() => {
+      for (const id of this.gateSamples.keys()) if (!this.gateUsed.has(id)) this.gateSamples.delete(id);
+    });
     const steps = this.stepsSinceGate;
     this.stepsSinceGate = 0;
     const c = this.gate.cache;
@@ -339,12 +353,22 @@ export class LearnerCore {
     return out;
   }
 
-  /** The newest `maxGateSamples` samples matching `f`, one piece per sample read. Evicted meanwhile: left out. */
+  /** The newest `maxGateSamples` samples matching `f`, one piece per sample read (the last gate's are kept). Evicted meanwhile: left out. */
   private *gateSet(f: SampleFilter): Paced<StoredSample[]> {
     const out: StoredSample[] = [];
     for (const id of this.ids(f).slice(-this.o.maxGateSamples)) {
+      const kept = this.gateSamples.get(id);
+      if (kept && this.store.has(kept.camera, kept.stampNs)) {
+        out.push(kept);
+        this.gateUsed.add(id);
+        continue;
+      }
       const s = this.load(id);
-      if (s) out.push(s);
+      if (s) {
+        out.push(s);
+        this.gateSamples.set(id, s);
+        this.gateUsed.add(id);
+      }
       yield;
     }
     return out;
