@@ -169,6 +169,22 @@ describe('TfTails', () => {
     tails.dispose();
   });
 
+  it('a 1×1 head scores a whole map into a plain array that outlives the tails, without leaking', () => {
+    const m = pkg.manifest;
+    const C = m.tails.depth.in;
+    const [H, W] = [4, 6];
+    const f: FeatureMap = { channels: C, height: H, width: W, data: new Float32Array(C * H * W).map((_, i) => Math.cos(i * 0.21)) };
+    const tails = TfTails.create(m, pkg.tails);
+    const start = tf.memory().numTensors;
+    const map = tails.applyMap('depth', f);
+    expect(tf.memory().numTensors).toBe(start);
+    const again = Float32Array.from(map);
+    tails.dispose();
+    tf.tidy(() => tf.ones([64, 64]).add(1)); // reuse freed backend memory: the array must not be a view of it
+    expect(map.length).toBe(H * W);
+    expect(Array.from(map)).toEqual(Array.from(again));
+  });
+
   it('leaks no tensors through a training step and disposal', () => {
     const start = tf.memory().numTensors;
     const tails = TfTails.create(pkg.manifest, pkg.tails);

@@ -61,6 +61,20 @@ interface HeadVars {
   readonly acts: readonly ('relu' | 'linear')[];
 }
 
+/**
+ * A tensor's values in a plain array, the tensor disposed. Read outside `tf.tidy`: a tidy
+ * walks what its function returns looking for tensors, element by element for a typed
+ * array — returning `dataSync()` from a tidy made a quarter of the learner's time that walk
+ * (a seg map's 55 k values per scored frame; docs/experiments/2026-12-07-tidy-walk.md).
+ */
+function readOut(t: tf.Tensor): Float32Array {
+  try {
+    return (t.dataSync() as Float32Array).slice();
+  } finally {
+    t.dispose();
+  }
+}
+
 export class TfTails {
   private readonly heads: Record<HeadName, HeadVars>;
   private disposed = false;
@@ -116,13 +130,13 @@ export class TfTails {
     const k = spec.layers[0]?.kernel ?? 1;
     if (k === 1) {
       const rows = tailRows(spec, f);
-      return tf.tidy(() => this.apply(head, tf.tensor2d(rows, [f.height * f.width, tailRowWidth(spec)])).dataSync() as Float32Array).slice();
+      return readOut(tf.tidy(() => this.apply(head, tf.tensor2d(rows, [f.height * f.width, tailRowWidth(spec)]))));
     }
     this.check();
     const { channels: C, height: H, width: W } = f;
     const h = this.heads[head];
-    return tf
-      .tidy(() => {
+    return readOut(
+      tf.tidy(() => {
         const x = tf.transpose(tf.tensor3d(f.data, [C, H, W]), [1, 2, 0]).reshape([1, H, W, C]) as tf.Tensor4D;
         const out0 = spec.layers[0].out;
         // The tfjs kernel is [in·k·k, out] in (channel, row, column) order: as [k, k, in, out] for conv2d.
@@ -133,9 +147,9 @@ export class TfTails {
           const zi = tf.add(tf.matMul(y, h.kernels[i]), h.biases[i]) as tf.Tensor2D;
           y = h.acts[i] === 'relu' ? tf.relu(zi) : zi;
         }
-        return y.dataSync() as Float32Array;
-      })
-      .slice();
+        return y;
+      }),
+    );
   }
 
   variables(heads: readonly HeadName[] = HEADS): tf.Variable[] {
