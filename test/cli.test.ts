@@ -79,6 +79,12 @@ describe('adaptive-perception CLI', () => {
     const gateRange = await cli(['learner', '--model', 'models/default', '--keys', dir, '--state', dir, '--uplink', 'tcp://127.0.0.1:1', '--downlink', 'tcp://127.0.0.1:2', '--gate-margin', '2']);
     expect(gateRange.code).not.toBe(0);
     expect(gateRange.stderr).toMatch(/--gate-margin/);
+    const cacheRange = await cli(['learner', '--model', 'models/default', '--keys', dir, '--state', dir, '--uplink', 'tcp://127.0.0.1:1', '--downlink', 'tcp://127.0.0.1:2', '--cache-mb', '-5']);
+    expect(cacheRange.code).not.toBe(0);
+    expect(cacheRange.stderr).toMatch(/--cache-mb/);
+    const cacheAlone = await cli(['replay', 'bags/day_front.mcap', '--cache-mb', '256', '--out', join(dir, 'o')]);
+    expect(cacheAlone.code).toBe(1);
+    expect(cacheAlone.stderr).toMatch(/--cache-mb sizes the learner's memory: it needs --adapt/);
     const teacherAlone = await cli(['replay', 'bags/day_front.mcap', '--adapt', '--teacher', 'package', '--out', join(dir, 'o')]);
     expect(teacherAlone.code).toBe(1);
     expect(teacherAlone.stderr).toMatch(/--teacher chooses the label-free teacher: it needs --adapt --labels teacher or both/);

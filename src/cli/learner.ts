@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { runLearner } from '../adaptation/learner/process.js';
-import { DEFAULT_ADAPT_HEADS, parseCameraHeight, parseHeads, parseTeacher, parseTeacherHeads } from '../adaptation/learner/settings.js';
+import { DEFAULT_ADAPT_HEADS, DEFAULT_TRAINER_CACHE_MB, parseCameraHeight, parseHeads, parseTeacher, parseTeacherHeads } from '../adaptation/learner/settings.js';
 import { LEARNER_NICE, lowerLearnerPriority, type LearnerSched } from '../adaptation/learner/priority.js';
 import { PerceptionError } from '../core/errors.js';
 import { parseFloatOption, parseIntOption } from './args.js';
@@ -30,6 +30,7 @@ export function registerLearnerCommand(program: Command): void {
     .option('--gate-tolerance <d>', 'the gate: the old-domain score a candidate may lose, from the shipped weights', (v) => parseFloatOption('--gate-tolerance', 0, 1)(v), 0.01)
     .option('--teacher-confidence <p>', "the gate, label-free: share of bootstrap resamples of a teacher's held-out frames in which a detection gain must hold (0: off)", (v) => parseFloatOption('--teacher-confidence', 0, 1)(v), 0.95)
     .option('--heads <list>', `tails trained online (default ${DEFAULT_ADAPT_HEADS.join(',')})`, parseHeads)
+    .option('--cache-mb <MiB>', `memory for prepared training samples; beyond it a step reads its samples from the store, about twice as slow (default ${DEFAULT_TRAINER_CACHE_MB})`, (v) => parseIntOption('--cache-mb', 0, 1_048_576)(v))
     .option('--nice <n>', 'CPU niceness of the learner process, 0..19 (0: unchanged): its bursts yield to perception on shared cores', (v) => parseIntOption('--nice', 0, 19)(v), LEARNER_NICE)
     .option('--sched <policy>', "CPU scheduling of the learner: 'idle' (Linux SCHED_IDLE: runs only on cores perception leaves idle) or 'normal'", parseSched, 'idle')
     .action(async (o) => {
@@ -46,6 +47,7 @@ export function registerLearnerCommand(program: Command): void {
         minNewSamples: o.minNew,
         minRouterSamples: o.minRouter,
         heads: o.heads,
+        ...(o.cacheMb !== undefined ? { cacheMb: o.cacheMb } : {}),
         gate: { margin: o.gateMargin, tolerance: o.gateTolerance, teacherConfidence: o.teacherConfidence },
         teacher: o.teacher
           ? {

@@ -9,7 +9,7 @@ import { PRECISION_ENV } from '../engine/engine.js';
 import { DEFAULT_INFERENCE } from '../pipeline/perception-worker.js';
 import { DEFAULT_GROUND_FRAME, DEFAULT_READER, replay } from '../replay/replay.js';
 import { parseFloatOption, parseIntOption, parseList } from './args.js';
-import { parseCameraHeight, parseLabelMode, parseTeacher, parseTeacherHeads, type LabelMode } from '../adaptation/learner/settings.js';
+import { DEFAULT_TRAINER_CACHE_MB, parseCameraHeight, parseLabelMode, parseTeacher, parseTeacherHeads, type LabelMode } from '../adaptation/learner/settings.js';
 import { DEFAULT_CAMERA_HEIGHT_M, DEFAULT_TEACHER_MODEL, TEACHER_HEADS, TEACHER_MODELS } from '../adaptation/learner/teacher/types.js';
 import { createProgress, type Progress } from './progress.js';
 import { DEFAULT_MODEL_DIR, DEFAULT_REFERENCE_BAG } from '../core/paths.js';
@@ -75,6 +75,7 @@ export function registerReplayCommand(program: Command): void {
     .option('--ground-frame <frame>', `with --labels teacher|both: the TF frame on the ground: each camera's height above it, from the bag's /tf_static (the camera's frame: its camera_info's frame_id), scales the label-free depth cue in place of --camera-height; "" reads no TF (default ${DEFAULT_GROUND_FRAME})`)
     .option('--gate-margin <d>', "with --adapt: the new-domain score a candidate must gain to be promoted (default 0.01)", parseFloatOption('--gate-margin', 0, 1))
     .option('--gate-tolerance <d>', "with --adapt: the old-domain score a candidate may lose, from the shipped weights (default 0.01)", parseFloatOption('--gate-tolerance', 0, 1))
+    .option('--cache-mb <MiB>', `with --adapt: the learner's memory for prepared training samples (default ${DEFAULT_TRAINER_CACHE_MB}); beyond it a step reads its samples from the store, about twice as slow`, (v) => parseIntOption('--cache-mb', 0, 1_048_576)(v))
     .option('--flag <camera@stamp>', "with --adapt: flag a camera's frame by hand (repeatable): CAMERA@SECONDS (header stamp) or CAMERA@+SECONDS (from the bag's start)", (v: string, prev: ManualFlagSpec[]) => [...prev, parseManualFlag(v)], [] as ManualFlagSpec[])
     .option('--quiet', 'no log lines on stderr', false)
     .action(async (bag: string, o) => {
@@ -90,6 +91,7 @@ export function registerReplayCommand(program: Command): void {
       for (const [k, flag] of [['gateMargin', '--gate-margin'], ['gateTolerance', '--gate-tolerance']] as const) {
         if (o[k] !== undefined && !o.adapt) throw new PerceptionError('INVALID_ARGUMENT', `${flag} sets the learner's gate: it needs --adapt`, { field: flag });
       }
+      if (o.cacheMb !== undefined && !o.adapt) throw new PerceptionError('INVALID_ARGUMENT', "--cache-mb sizes the learner's memory: it needs --adapt", { field: '--cache-mb' });
       for (const [k, flag] of [['teacher', '--teacher'], ['teacherWeights', '--teacher-weights'], ['teacherHeads', '--teacher-heads'], ['cameraHeight', '--camera-height'], ['groundFrame', '--ground-frame']] as const) {
         if (o[k] !== undefined && !(o.adapt && o.labels !== 'gt')) throw new PerceptionError('INVALID_ARGUMENT', `${flag} chooses the label-free teacher: it needs --adapt --labels teacher or both`, { field: flag });
       }
@@ -114,6 +116,7 @@ export function registerReplayCommand(program: Command): void {
               : {}),
             gate: { ...(o.gateMargin !== undefined ? { margin: o.gateMargin } : {}), ...(o.gateTolerance !== undefined ? { tolerance: o.gateTolerance } : {}) },
             manualFlags: o.flag,
+            ...(o.cacheMb !== undefined ? { cacheMb: o.cacheMb } : {}),
             log,
           })
         : undefined;

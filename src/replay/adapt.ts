@@ -47,6 +47,8 @@ export interface AdaptReplayOptions {
   teacher?: { model: TeacherModel; weights?: string; heads?: readonly TeacherHead[]; threshold?: number; cameraHeightM?: number };
   /** The learner's gate (default: the learner's: margin 0.01, tolerance 0.01, teacher confidence 0.95). */
   gate?: GateOptions;
+  /** Memory for the learner's prepared training samples, MiB (the learner's --cache-mb; default its own). */
+  cacheMb?: number;
   /** Operator flags (`--flag CAMERA@STAMP`), requested before the first frame. */
   manualFlags?: readonly ManualFlagSpec[];
   /** How to start the learner process (default: this package's CLI, `learner` command). */
@@ -244,6 +246,7 @@ export async function adaptHooks(o: AdaptReplayOptions): Promise<ReplayHooks & {
         '--min-new', String(o.minNewSamples ?? 12),
         ...(o.minRouterSamples !== undefined ? ['--min-router', String(o.minRouterSamples)] : []),
         ...(o.heads ? ['--heads', o.heads.join(',')] : []),
+        ...(o.cacheMb !== undefined ? ['--cache-mb', String(o.cacheMb)] : []),
         ...(labels !== 'gt' ? teacherArgs(o.teacher) : []),
         ...(o.gate?.margin !== undefined ? ['--gate-margin', String(o.gate.margin)] : []),
         ...(o.gate?.tolerance !== undefined ? ['--gate-tolerance', String(o.gate.tolerance)] : []),

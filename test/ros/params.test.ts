@@ -83,6 +83,10 @@ describe('node parameters', () => {
     const flags = LEARNER_PARAMS.find((s) => s.name === 'max_flags_per_minute')!;
     expect(checkParam(flags, 12n)).toBeUndefined();
     expect(checkParam(flags, 1.5)).toMatch(/must be an integer/);
+    const cache = LEARNER_PARAMS.find((s) => s.name === 'trainer_cache_mb')!;
+    expect(cache.default).toBe(1024);
+    expect(checkParam(cache, 256n)).toBeUndefined();
+    expect(checkParam(cache, -1n)).toMatch(/outside the allowed range 0\.\.1048576/);
   });
 
   it('a camera topic that is not /CAM/image_raw[/compressed] is refused at configuration', () => {

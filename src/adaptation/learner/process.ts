@@ -27,6 +27,8 @@ export interface LearnerProcessOptions {
   gate?: GateOptions;
   /** Tails trained online (default DEFAULT_ADAPT_HEADS). */
   heads?: readonly HeadName[];
+  /** Memory for the trainer's prepared samples, MiB (TrainerOptions.cacheMb; default DEFAULT_TRAINER_CACHE_MB). */
+  cacheMb?: number;
   /** Label-free mode: the teacher that labels flagged frames (TeacherOptions). */
   teacher?: { model: TeacherModel; threshold?: number; weights?: string; heads?: readonly TeacherHead[]; cameraHeightM?: number };
   log: (line: string) => void;
@@ -61,6 +63,7 @@ export async function runLearner(o: LearnerProcessOptions): Promise<void> {
     stepsPerCandidate: o.stepsPerCandidate ?? 120,
     ...(o.minRouterSamples !== undefined ? { minRouterSamples: o.minRouterSamples } : {}),
     gate: o.gate,
+    ...(o.cacheMb !== undefined ? { trainer: { cacheMb: o.cacheMb } } : {}),
     log: (_level, line) => o.log(line),
     publish: async ({ tails, decision, version, parent, channel }) => {
       const bytes = encodeBundle({ model: modelRef(pkg.manifest), version, parent, created_s: Math.round(Date.now() / 1000), metrics: { val_new: decision.val_new_after, val_old: decision.val_old_after } }, tails, me.signing.privateKey);

@@ -19,6 +19,13 @@ import type { TrainerOptions } from './trainer.js';
 export const ADAPT_TRAINER: TrainerOptions = { oldRatio: 0.5, segClassWeights: [1, 8, 1], averageDecay: 0.98, pixelsPerSample: 256 };
 
 /**
+ * The trainer's memory for prepared samples by default, MiB (TrainerOptions.cacheMb; the learner's
+ * `--cache-mb`, ROS `trainer_cache_mb`): the scenario's 400 samples with the bundled model
+ * (2.2 MB each) fit (docs/experiments/2026-12-07-learner-cache.md).
+ */
+export const DEFAULT_TRAINER_CACHE_MB = 1024;
+
+/**
  * Every head adapts online by default. Detection was opt-in while its tail read only the trunk's
  * 32 channels through 1×1 layers (night det mAP@0.5 0.07 → 0.07); with the widened tail (a
  * backbone tap, 3×3 first layer: training/widen_tail.py) the scenarios recover night 0.08 →

@@ -5,6 +5,7 @@ import { HEADS, tailRowWidth, type HeadName, type Manifest } from '../../model/m
 import type { TailWeights } from '../../model/package.js';
 import type { FeatureMap, GtBox, SampleFeatures, SampleLabels } from './store-types.js';
 import { halfArray } from './store-codec.js';
+import { DEFAULT_TRAINER_CACHE_MB } from './settings.js';
 import { tailRows, TfTails, type HalfFeatureMap } from './tails-tf.js';
 import { depthTargets, detTargets, segTargets, type DepthTargets, type DetTargets } from './targets.js';
 
@@ -166,7 +167,7 @@ export class Trainer {
       oldRatio: options.oldRatio ?? 0.25,
       heads: options.heads ?? HEADS,
       seed: options.seed ?? 1,
-      cacheMb: options.cacheMb ?? 1024,
+      cacheMb: options.cacheMb ?? DEFAULT_TRAINER_CACHE_MB,
       segClassWeights: options.segClassWeights ?? [1, 4, 1],
       segDiceWeight: options.segDiceWeight ?? 0.5,
       clock: options.clock ?? (() => performance.now()),
