@@ -185,6 +185,40 @@ describe('TfTails', () => {
     expect(Array.from(map)).toEqual(Array.from(again));
   });
 
+  it("a tail's gradients equal plain autodiff of the same layers (the products written without transposed matMuls)", () => {
+    const m = pkg.manifest;
+    const tails = TfTails.create(m, pkg.tails);
+    const rand = mulberry32(11);
+    for (const head of ['det', 'seg', 'depth'] as const) {
+      const width = tailRowWidth(m.tails[head]);
+      const x = tf.tensor2d(Float32Array.from({ length: 37 * width }, () => rand() * 2 - 1), [37, width]);
+      const target = tf.tensor2d(Float32Array.from({ length: 37 * m.tails[head].layers.at(-1)!.out }, () => rand()), [37, m.tails[head].layers.at(-1)!.out]);
+      const vars = tails.variables([head]);
+      const ours = tf.variableGrads(() => tf.sum(tf.square(tf.sub(tails.apply(head, x), target))) as tf.Scalar, vars);
+      const reference = tf.variableGrads(() => {
+        let y: tf.Tensor2D = x;
+        const acts = m.tails[head].layers.map((l) => l.act);
+        for (let i = 0; i < acts.length; i++) {
+          const z = tf.add(tf.matMul(y, vars[i]), vars[acts.length + i]) as tf.Tensor2D;
+          y = acts[i] === 'relu' ? tf.relu(z) : z;
+        }
+        return tf.sum(tf.square(tf.sub(y, target))) as tf.Scalar;
+      }, vars);
+      expect(ours.value.dataSync()[0]).toBeCloseTo(reference.value.dataSync()[0], 3);
+      for (const v of vars) {
+        const a = ours.grads[v.name].dataSync();
+        const b = reference.grads[v.name].dataSync();
+        const scale = Math.max(...Array.from(b, Math.abs));
+        expect(scale).toBeGreaterThan(0);
+        let worst = 0;
+        for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+        expect(worst / scale).toBeLessThan(1e-4);
+      }
+      tf.dispose([x, target, ours.value, reference.value, ...Object.values(ours.grads), ...Object.values(reference.grads)]);
+    }
+    tails.dispose();
+  });
+
   it('leaks no tensors through a training step and disposal', () => {
     const start = tf.memory().numTensors;
     const tails = TfTails.create(pkg.manifest, pkg.tails);

@@ -61,6 +61,24 @@ interface HeadVars {
   readonly acts: readonly ('relu' | 'linear')[];
 }
 
+/*
+ * x·w for training, with gradients written as untransposed products: dw = transpose(x)·dy and
+ * dx = dy·transpose(w). Autodiff's own gradient of matMul passes transposeA / transposeB, which
+ * tfjs-wasm runs as plain loops instead of XNNPACK: the det tail's dw over a step's 1,200 rows
+ * of 720 took 27.7 ms that way and 2.9 ms (+ 3.8 for the transpose) this way, most of a step
+ * (docs/experiments/2026-12-07-tidy-walk.md). `rowsTimes` is for a first layer, whose x is
+ * data: its dx is zeros (nothing upstream trains).
+ */
+type Times = (x: tf.Tensor, w: tf.Tensor) => tf.Tensor2D;
+const rowsTimes = tf.customGrad((x, w, save) => {
+  (save as tf.GradSaveFunc)([x as tf.Tensor]);
+  return { value: tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D), gradFunc: (dy, [xs]) => [tf.zerosLike(xs), tf.matMul(tf.transpose(xs), dy)] };
+}) as Times;
+const hiddenTimes = tf.customGrad((x, w, save) => {
+  (save as tf.GradSaveFunc)([x as tf.Tensor, w as tf.Tensor]);
+  return { value: tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D), gradFunc: (dy, [xs, ws]) => [tf.matMul(dy, tf.transpose(ws)), tf.matMul(tf.transpose(xs), dy)] };
+}) as Times;
+
 /**
  * A tensor's values in a plain array, the tensor disposed. Read outside `tf.tidy`: a tidy
  * walks what its function returns looking for tensors, element by element for a typed
@@ -113,7 +131,7 @@ export class TfTails {
     const h = this.heads[head];
     let y = x;
     h.kernels.forEach((k, i) => {
-      const z = tf.add(tf.matMul(y, k), h.biases[i]) as tf.Tensor2D;
+      const z = tf.add(i === 0 ? rowsTimes(y, k) : hiddenTimes(y, k), h.biases[i]) as tf.Tensor2D;
       y = h.acts[i] === 'relu' ? tf.relu(z) : z;
     });
     return y;
@@ -261,12 +279,33 @@ export function tailRows(tail: TailSpec, f: FeatureMap | HalfFeatureMap, pixels?
   const n = pixels ? pixels.length : plane;
   const width = C * k * k;
   const out = new Float32Array(n * width);
-  const [src, table] = 'half' in f ? [f.half, HALF_TABLE] : [f.data, null];
+  const half = 'half' in f ? f.half : null;
+  const data = 'half' in f ? null : f.data;
   for (let p = 0; p < n; p++) {
     const at = pixels ? pixels[p] : p;
     const y = Math.floor(at / W);
     const x = at - y * W;
     let o = p * width;
+    if (y >= r && y < H - r && x >= r && x < W - r) {
+      // Inside the map (nearly every pixel): no bounds checks, one loop per storage kind. A
+      // training step gathers ~1,100 rows of 720 values for det; this ran at half the time of
+      // the checked loop (docs/experiments/2026-12-07-tidy-walk.md).
+      const corner = (y - r) * W + (x - r);
+      if (half) {
+        for (let c = 0; c < C; c++) {
+          for (let dy = 0, row = c * plane + corner; dy < k; dy++, row += W) {
+            for (let dx = 0; dx < k; dx++) out[o++] = HALF_TABLE[half[row + dx]];
+          }
+        }
+      } else {
+        for (let c = 0; c < C; c++) {
+          for (let dy = 0, row = c * plane + corner; dy < k; dy++, row += W) {
+            for (let dx = 0; dx < k; dx++) out[o++] = data![row + dx];
+          }
+        }
+      }
+      continue;
+    }
     for (let c = 0; c < C; c++) {
       const base = c * plane;
       for (let dy = -r; dy <= r; dy++) {
@@ -274,8 +313,8 @@ export function tailRows(tail: TailSpec, f: FeatureMap | HalfFeatureMap, pixels?
         for (let dx = -r; dx <= r; dx++, o++) {
           const xx = x + dx;
           if (yy >= 0 && yy < H && xx >= 0 && xx < W) {
-            const v = src[base + yy * W + xx];
-            out[o] = table ? table[v] : v;
+            const i = base + yy * W + xx;
+            out[o] = half ? HALF_TABLE[half[i]] : data![i];
           }
         }
       }
