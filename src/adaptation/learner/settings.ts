@@ -1,7 +1,9 @@
 import { HEADS, type HeadName } from '../../model/manifest.js';
 import { PerceptionError } from '../../core/errors.js';
 import { CAMERA_HEIGHT_RANGE_M, TEACHER_HEADS, TEACHER_MODELS, type TeacherHead, type TeacherModel } from './teacher/types.js';
-import type { TrainerOptions } from './trainer.js';
+import type { TrainerOptions } from './trainer-options.js';
+
+export { DEFAULT_TRAINER_CACHE_MB } from './trainer-options.js';
 
 /**
  * Trainer settings of online adaptation (the learner process and the ROS learner node): half
@@ -17,13 +19,6 @@ import type { TrainerOptions } from './trainer.js';
  * two 10 Hz frames (same log).
  */
 export const ADAPT_TRAINER: TrainerOptions = { oldRatio: 0.5, segClassWeights: [1, 8, 1], averageDecay: 0.98, pixelsPerSample: 256 };
-
-/**
- * The trainer's memory for prepared samples by default, MiB (TrainerOptions.cacheMb; the learner's
- * `--cache-mb`, ROS `trainer_cache_mb`): the scenario's 400 samples with the bundled model
- * (2.2 MB each) fit (docs/experiments/2026-12-07-learner-cache.md).
- */
-export const DEFAULT_TRAINER_CACHE_MB = 1024;
 
 /**
  * Every head adapts online by default. Detection was opt-in while its tail read only the trunk's

@@ -5,7 +5,7 @@ import { HEADS, tailRowWidth, type HeadName, type Manifest } from '../../model/m
 import type { TailWeights } from '../../model/package.js';
 import type { FeatureMap, GtBox, SampleFeatures, SampleLabels } from './store-types.js';
 import { halfArray } from './store-codec.js';
-import { DEFAULT_TRAINER_CACHE_MB } from './settings.js';
+import { DEFAULT_TRAINER_CACHE_MB, type TrainerOptions } from './trainer-options.js';
 import { tailRows, TfTails, type HalfFeatureMap } from './tails-tf.js';
 import { depthTargets, detTargets, segTargets, type DepthTargets, type DetTargets } from './targets.js';
 
@@ -35,45 +35,7 @@ export interface TrainingSource {
   load(id: number): TrainSample;
 }
 
-export interface TrainerOptions {
-  /** Adam learning rate (default 1e-3: the tails start from good weights). */
-  readonly lr?: number;
-  /** Frames per step (default 4). */
-  readonly samplesPerStep?: number;
-  /** Random pixels per frame and head per step (default 512; det centres are always added). */
-  readonly pixelsPerSample?: number;
-  /** Fraction of a step's frames drawn from the old-domain reservoir (default 0.25). */
-  readonly oldRatio?: number;
-  readonly heads?: readonly HeadName[];
-  readonly seed?: number;
-  /**
-   * Memory for prepared samples (the trained heads' features as float16 and their targets), MiB
-   * (default 1024: the scenario's 400 samples at 2.2 MB each with the bundled model fit). A
-   * sample not in memory is read from the store (SQLite, checksum, float16 decode) and its
-   * targets rebuilt: with 512 MiB of float32 features (a third of the samples) a step of every
-   * head took 100 ms on the stored night run, 48 ms with all of them in memory
-   * (docs/experiments/2026-12-07-learner-cache.md). `npx tsx bench/trainer.ts` prints a small and
-   * a full cache side by side; `bench/offline-heads.ts --cache-mb` on a run's store.
-   */
-  readonly cacheMb?: number;
-  /** Loss weight of each segmentation class, background / lane / drivable (default 1, 4, 1). */
-  readonly segClassWeights?: readonly [number, number, number];
-  /**
-   * Weight of the soft Dice loss on lane markings, over the sampled seg pixels (default 0.5, as
-   * training/train.py). Weighted CE alone drifts the tail toward fewer lane pixels: lane IoU
-   * fell in every scenario while CE fell (docs/experiments/2026-12-06-per-head-gate.md). 0: off.
-   */
-  readonly segDiceWeight?: number;
-  /** Milliseconds, monotonic: what `trainFor` budgets against (default performance.now). */
-  readonly clock?: () => number;
-  /**
-   * Decay of the running average of the trained weights that `candidate()` exports (Polyak
-   * averaging; 0: the raw weights). On ~100 labelled frames the raw weights wander from step to
-   * step (held-out det mAP@0.5 0.11–0.24 between checkpoints 100 steps apart), so a gate scored
-   * whichever point the trajectory was at; the average is what they wander around.
-   */
-  readonly averageDecay?: number;
-}
+export type { TrainerOptions } from './trainer-options.js';
 
 /**
  * Car and truck boxes with the kind `raw` (a det tail's pixel-major `[H·W, K + 4]` output)
