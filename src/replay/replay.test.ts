@@ -197,7 +197,15 @@ describe('replay', () => {
     const long = join(dir, 'long.mcap');
     if (!existsSync(long)) await writeSimBag({ out: long, domain: 'day', frames: 40, seed: 5, cameras: ['front'], width: 320, height: 180, rateHz: 30, compressed: false, jpegQuality: 85, gtScale: 4 });
     const s = await replay({ bag: long, modelDir: MODEL, outDir: join(dir, `out-ladder-${ladder}`), providers: ['cpu'], rate: 1, budgetMs: 1, ladder });
-    if (ladder) expect(s.scheduler.ladder_changes).toBeGreaterThan(0);
+    if (ladder) {
+      // Every frame misses a 1 ms budget: the ladder steps down to a cheaper rung. Which rungs are
+      // on it is measured (each rung's lowest run, ladder.minSaving), so on a machine loaded enough
+      // that every smaller rung measured no cheaper there is none to step to; the ladder's own
+      // tests pin the stepping with fixed costs. Here: a smaller rung on the ladder means a step.
+      const kept = s.scheduler.ladder_rungs ?? [];
+      expect(kept[0]).toBe('192x384');
+      if (kept.length > 1 || s.scheduler.rung !== '192x384') expect(s.scheduler.ladder_changes).toBeGreaterThan(0);
+    }
     else {
       expect(s.scheduler.ladder_changes).toBe(0);
       expect(s.scheduler.input_size).toEqual([192, 384]);
