@@ -9,7 +9,7 @@ import type { FeatureMap } from './store-types.js';
 import { depthFromRaw, detOutputs, segArgmax, segEntropy, toPlanar, upsampleBilinear } from './tails-tf-post.js';
 import { mulberry32 } from './random.js';
 import { HALF_TABLE, halfArray } from './store-codec.js';
-import { featureRows, initTf, tailRows, TfTails, type HalfFeatureMap } from './tails-tf.js';
+import { featureRows, initTf, tailRows, tailRowsBatch, TfTails, type HalfFeatureMap } from './tails-tf.js';
 
 // The synthetic-only package: the trunk and tails of models/default, whose det outputs also carry
 // FastestDet's COCO boxes, which the tails do not compute (training/coco_head.py).
@@ -131,6 +131,46 @@ describe('TfTails', () => {
     expect(Array.from(tailRows({ ...spec, layers: [{ out: 1, act: 'linear' }] }, f, [4]))).toEqual([5, 50]);
   });
 
+  it('tailRows and tailRowsBatch: every pixel, inside the map and on its border, in any order and repeated, as read one value at a time (k 1, 3 and 5; float32 and float16)', () => {
+    const r = mulberry32(11);
+    const [C, H, W] = [4, 7, 9];
+    const f: FeatureMap = { channels: C, height: H, width: W, data: Float32Array.from({ length: C * H * W }, () => r() - 0.5) };
+    const f16: HalfFeatureMap = { channels: C, height: H, width: W, half: halfArray(f.data) };
+    const pixels = [...Array.from({ length: 40 }, () => Math.floor(r() * H * W)), 0, W - 1, H * W - 1, (H - 1) * W, 3 * W + 4, 3 * W + 4];
+    const other = [5, 0, 2 * W + 3];
+    const expected = (m: FeatureMap, px: readonly number[], k: number) => {
+      const h = (k - 1) / 2;
+      const want: number[] = [];
+      for (const at of px) {
+        const [y, x] = [Math.floor(at / W), at % W];
+        for (let c = 0; c < C; c++) {
+          for (let dy = -h; dy <= h; dy++) {
+            for (let dx = -h; dx <= h; dx++) {
+              const [yy, xx] = [y + dy, x + dx];
+              want.push(yy >= 0 && yy < H && xx >= 0 && xx < W ? m.data[c * H * W + yy * W + xx] : 0);
+            }
+          }
+        }
+      }
+      return Array.from(Float32Array.from(want));
+    };
+    const decoded: FeatureMap = { ...f, data: Float32Array.from(f16.half, (v) => HALF_TABLE[v]) };
+    for (const k of [1, 3, 5]) {
+      const spec = { feature: 'x', in: C, layers: [{ out: 1, act: 'linear' as const, ...(k > 1 ? { kernel: k } : {}) }] };
+      expect(Array.from(tailRows(spec, f, pixels))).toEqual(expected(f, pixels, k));
+      // Two samples in one batch: rows one after the other, cols their transpose.
+      const { rows, cols, n } = tailRowsBatch(spec, [{ f, pixels }, { f: f16, pixels: other }]);
+      const want = [...expected(f, pixels, k), ...expected(decoded, other, k)];
+      const width = C * k * k;
+      expect(n).toBe(pixels.length + other.length);
+      expect(Array.from(rows)).toEqual(want);
+      const t = Array.from({ length: width * n }, (_, i) => want[(i % n) * width + Math.floor(i / n)]);
+      expect(Array.from(cols)).toEqual(t);
+    }
+    const spec3 = { feature: 'x', in: C + 1, layers: [{ out: 1, act: 'linear' as const, kernel: 3 }] };
+    expect(() => tailRowsBatch(spec3, [{ f, pixels }])).toThrow(/feature map has 4 channels, the tail reads 5/);
+  });
+
   it('tailRows and featureRows read a float16 map (the trainer cache) as its float32 decode', () => {
     const r = mulberry32(3);
     const data = Float32Array.from({ length: 3 * 4 * 5 }, () => (r() - 0.5) * 40);
@@ -194,7 +234,10 @@ describe('TfTails', () => {
       const x = tf.tensor2d(Float32Array.from({ length: 37 * width }, () => rand() * 2 - 1), [37, width]);
       const target = tf.tensor2d(Float32Array.from({ length: 37 * m.tails[head].layers.at(-1)!.out }, () => rand()), [37, m.tails[head].layers.at(-1)!.out]);
       const vars = tails.variables([head]);
+      const cols = tf.transpose(x) as tf.Tensor2D;
       const ours = tf.variableGrads(() => tf.sum(tf.square(tf.sub(tails.apply(head, x), target))) as tf.Scalar, vars);
+      // The same with the rows' transpose given (a training step's tailRowsBatch), made inside the loss as the trainer does.
+      const withCols = tf.variableGrads(() => tf.sum(tf.square(tf.sub(tails.apply(head, x, tf.clone(cols)), target))) as tf.Scalar, vars);
       const reference = tf.variableGrads(() => {
         let y: tf.Tensor2D = x;
         const acts = m.tails[head].layers.map((l) => l.act);
@@ -204,17 +247,19 @@ describe('TfTails', () => {
         }
         return tf.sum(tf.square(tf.sub(y, target))) as tf.Scalar;
       }, vars);
-      expect(ours.value.dataSync()[0]).toBeCloseTo(reference.value.dataSync()[0], 3);
-      for (const v of vars) {
-        const a = ours.grads[v.name].dataSync();
-        const b = reference.grads[v.name].dataSync();
-        const scale = Math.max(...Array.from(b, Math.abs));
-        expect(scale).toBeGreaterThan(0);
-        let worst = 0;
-        for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-        expect(worst / scale).toBeLessThan(1e-4);
+      for (const got of [ours, withCols]) {
+        expect(got.value.dataSync()[0]).toBeCloseTo(reference.value.dataSync()[0], 3);
+        for (const v of vars) {
+          const a = got.grads[v.name].dataSync();
+          const b = reference.grads[v.name].dataSync();
+          const scale = Math.max(...Array.from(b, Math.abs));
+          expect(scale).toBeGreaterThan(0);
+          let worst = 0;
+          for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+          expect(worst / scale).toBeLessThan(1e-4);
+        }
       }
-      tf.dispose([x, target, ours.value, reference.value, ...Object.values(ours.grads), ...Object.values(reference.grads)]);
+      tf.dispose([x, cols, target, ours.value, withCols.value, reference.value, ...Object.values(ours.grads), ...Object.values(withCols.grads), ...Object.values(reference.grads)]);
     }
     tails.dispose();
   });

@@ -6,7 +6,7 @@ import type { TailWeights } from '../../model/package.js';
 import type { FeatureMap, GtBox, SampleFeatures, SampleLabels } from './store-types.js';
 import { halfArray } from './store-codec.js';
 import { DEFAULT_TRAINER_CACHE_MB, type TrainerOptions } from './trainer-options.js';
-import { tailRows, TfTails, type HalfFeatureMap } from './tails-tf.js';
+import { tailRowsBatch, TfTails, type HalfFeatureMap, type RowPart } from './tails-tf.js';
 import { depthTargets, detTargets, segTargets, type DepthTargets, type DetTargets } from './targets.js';
 
 /**
@@ -327,9 +327,9 @@ export class Trainer {
     const heads = new Set(this.o.heads);
     const n = this.o.pixelsPerSample;
     const K = this.K;
-    const det = { x: [] as Float32Array[], heat: [] as number[], reg: [] as number[], mask: [] as number[], w: [] as number[] };
-    const seg = { x: [] as Float32Array[], y: [] as number[] };
-    const dep = { x: [] as Float32Array[], t: [] as number[] };
+    const det = { x: [] as RowPart[], heat: [] as number[], reg: [] as number[], mask: [] as number[], w: [] as number[] };
+    const seg = { x: [] as RowPart[], y: [] as number[] };
+    const dep = { x: [] as RowPart[], t: [] as number[] };
     for (const p of batch) {
       const f = p.features as Record<HeadName, HalfFeatureMap>;
       if (heads.has('det') && p.det) {
@@ -349,7 +349,7 @@ export class Trainer {
         // Random negatives stand for every free cell; hard ones count once more each.
         const wr = rnd.length ? (free / rnd.length) * p.negWeight : 0;
         const px = [...centres, ...p.hard, ...rnd];
-        det.x.push(tailRows(this.manifest.tails.det, f.det, px));
+        det.x.push({ f: f.det, pixels: px });
         px.forEach((i, j) => {
           for (let k = 0; k < K; k++) det.heat.push(t.heat[k * plane + i]);
           for (let k = 0; k < 4; k++) det.reg.push(t.reg[k * plane + i]);
@@ -359,12 +359,12 @@ export class Trainer {
       }
       if (heads.has('seg') && p.seg) {
         const px = this.pick(p.seg.length, n, (i) => p.seg![i] !== 255);
-        seg.x.push(tailRows(this.manifest.tails.seg, f.seg, px));
+        seg.x.push({ f: f.seg, pixels: px });
         for (const i of px) seg.y.push(p.seg[i]);
       }
       if (heads.has('depth') && p.depth) {
         const px = this.pick(p.depth.valid.length, n, (i) => p.depth!.valid[i] === 1);
-        dep.x.push(tailRows(this.manifest.tails.depth, f.depth, px));
+        dep.x.push({ f: f.depth, pixels: px });
         for (const i of px) dep.t.push(p.depth.logDepth[i]);
       }
     }
@@ -384,18 +384,16 @@ export class Trainer {
     const K = this.K;
     const spec = this.manifest.tails;
     let total: tf.Scalar = tf.scalar(0);
-    const flat = (xs: Float32Array[]) => {
-      const out = new Float32Array(xs.reduce((a, b) => a + b.length, 0));
-      let o = 0;
-      for (const x of xs) {
-        out.set(x, o);
-        o += x.length;
-      }
-      return out;
+    // Each head's rows and their transpose, built in JavaScript (tailRowsBatch): data for the
+    // step, not trained through.
+    const rowsOf = (head: HeadName, parts: readonly RowPart[]): [tf.Tensor2D, tf.Tensor2D] => {
+      const { rows, cols, n } = tailRowsBatch(spec[head], parts);
+      const width = tailRowWidth(spec[head]);
+      return [tf.tensor2d(rows, [n, width]), tf.tensor2d(cols, [width, n])];
     };
     if (r.det.mask.length > 0) {
       const N = r.det.mask.length;
-      const raw = this.tails.apply('det', tf.tensor2d(flat(r.det.x), [N, tailRowWidth(spec.det)]));
+      const raw = this.tails.apply('det', ...rowsOf('det', r.det.x));
       const gt = tf.tensor2d(r.det.heat, [N, K]);
       const w = tf.tensor2d(r.det.w, [N, 1]);
       const m = tf.tensor2d(r.det.mask, [N, 1]);
@@ -413,7 +411,7 @@ export class Trainer {
     }
     if (r.seg.y.length > 0) {
       const N = r.seg.y.length;
-      const raw = this.tails.apply('seg', tf.tensor2d(flat(r.seg.x), [N, tailRowWidth(spec.seg)]));
+      const raw = this.tails.apply('seg', ...rowsOf('seg', r.seg.x));
       const y = tf.oneHot(tf.tensor1d(r.seg.y, 'int32'), 3);
       const wy = tf.tensor1d(r.seg.y.map((c) => this.o.segClassWeights[c]));
       const logp = tf.logSoftmax(raw);
@@ -430,7 +428,7 @@ export class Trainer {
     if (r.dep.t.length > 0) {
       const N = r.dep.t.length;
       const { minM, maxM } = this.depthRange;
-      const raw = this.tails.apply('depth', tf.tensor2d(flat(r.dep.x), [N, tailRowWidth(spec.depth)]));
+      const raw = this.tails.apply('depth', ...rowsOf('depth', r.dep.x));
       const ld = tf.add(Math.log(minM), tf.mul(tf.sigmoid(raw.reshape([N])), Math.log(maxM / minM)));
       total = tf.add(total, tf.mean(tf.abs(tf.sub(ld, tf.tensor1d(r.dep.t)))));
     }
@@ -439,8 +437,8 @@ export class Trainer {
 }
 
 interface Rows {
-  det: { x: Float32Array[]; heat: number[]; reg: number[]; mask: number[]; w: number[] };
-  seg: { x: Float32Array[]; y: number[] };
-  dep: { x: Float32Array[]; t: number[] };
+  det: { x: RowPart[]; heat: number[]; reg: number[]; mask: number[]; w: number[] };
+  seg: { x: RowPart[]; y: number[] };
+  dep: { x: RowPart[]; t: number[] };
 }
 
