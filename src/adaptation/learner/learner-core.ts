@@ -22,6 +22,7 @@ export interface LearnerStore {
   setLabels(camera: string, stampNs: bigint, labels: SampleLabels): boolean;
   get(id: number): StoredSample;
   list(filter?: SampleFilter): SampleInfo[];
+  ids(filter?: SampleFilter): readonly number[];
   count(filter?: SampleFilter): number;
   recordDecision(decision: object): void;
 }
@@ -332,8 +333,8 @@ export class LearnerCore {
     return new Map([...tails, ['router_w', { shape: [r.w.length], data: r.w }], ['router_b', { shape: [1], data: Float32Array.of(r.b) }]]);
   }
 
-  private ids(f: SampleFilter): number[] {
-    return this.store.list(f).map((r) => r.id);
+  private ids(f: SampleFilter): readonly number[] {
+    return this.store.ids(f);
   }
 
   /** Pooled features of stored samples (cached: samples never change), one piece per sample read. Evicted meanwhile: left out. */

@@ -98,6 +98,24 @@ describe('SampleStore', () => {
     st.close();
   });
 
+  it("ids: list's ids from memory, new after every insert, label and eviction", () => {
+    const st = SampleStore.open(join(dir, 'ids.db'), { maxSamples: 3 });
+    const same = (f: Parameters<SampleStore['ids']>[0]) => expect(st.ids(f)).toEqual(st.list(f).map((r) => r.id));
+    const filters = [{}, { labeled: true }, { domain: 'new' as const, labeled: true }, { domain: 'old' as const }];
+    expect(st.ids({ labeled: true })).toEqual([]);
+    const a = st.insert(fakeSample('a', 0n)).id;
+    for (const f of filters) same(f);
+    const first = st.ids({});
+    expect(st.ids({})).toBe(first); // unchanged store: the same array, no query
+    st.setLabels('a', 0n, { boxes: [] });
+    expect(st.ids({ labeled: true })).toEqual([a]);
+    for (let i = 1; i <= 3; i++) st.insert(fakeSample('a', BigInt(i)));
+    st.insert(fakeSample('old', 9n, 'old'));
+    for (const f of filters) same(f);
+    expect(st.ids({ domain: 'new' }).length).toBe(3); // one evicted
+    st.close();
+  });
+
   it('keeps a bounded, uniform reservoir of old-domain samples and a stable split', () => {
     const st = SampleStore.open(join(dir, 'r.db'), { reservoirSize: 10, valFraction: 0.3 });
     for (let i = 0; i < 200; i++) st.insert(fakeSample('old', BigInt(i) * 1000n, 'old'));

@@ -112,6 +112,9 @@ interface Meta {
 export class SampleStore {
   private readonly o: Required<SampleStoreOptions>;
   private closed = false;
+  private changes: Statement | undefined;
+  private idsAt = NaN;
+  private readonly idsMemo = new Map<string, readonly number[]>();
 
   private constructor(
     private readonly db: Database,
@@ -229,6 +232,29 @@ export class SampleStore {
       .safeIntegers(true)
       .all(...params)
       .map((r) => ({ id: Number(r.id), camera: r.camera as string, stampNs: r.stamp_ns as bigint, domain: r.domain as Domain, split: r.split as Split, labeled: Number(r.labeled) === 1, seq: Number(r.id) }));
+  }
+
+  /**
+   * The ids `list` gives for `filter`, ascending, from memory until the store next changes
+   * (SQLite's `total_changes()` on this connection: every insert, label, split move and
+   * eviction counts). A training step asks for its two pools every step, ~1 ms of SQL and
+   * row objects a step otherwise. The array is shared: read it, do not change it.
+   */
+  ids(filter: SampleFilter = {}): readonly number[] {
+    this.check();
+    this.changes ??= this.db.prepare('SELECT total_changes() AS n');
+    const now = Number(this.changes.get()?.n);
+    if (now !== this.idsAt) {
+      this.idsMemo.clear();
+      this.idsAt = now;
+    }
+    const key = `${filter.domain ?? ''}|${filter.split ?? ''}|${filter.labeled ?? ''}`;
+    let hit = this.idsMemo.get(key);
+    if (!hit) {
+      hit = Object.freeze(this.list(filter).map((r) => r.id));
+      this.idsMemo.set(key, hit);
+    }
+    return hit;
   }
 
   count(filter: SampleFilter = {}): number {
