@@ -1,11 +1,13 @@
 // Prints what the learner's TensorFlow.js (wasm backend) takes for the products of a det-tail
 // training step, autodiff's transposed forms beside the untransposed ones the tails use
 // (src/adaptation/learner/tails-tf.ts, docs/experiments/2026-12-07-tidy-walk.md), and the JavaScript
-// gather of a step's 3×3 rows from a float16 map:
+// gather of a step's 3×3 rows from a float16 map: the learner's (channel by channel) beside pixel
+// by pixel, the order it replaced
+// (docs/experiments/2026-12-07-gather-order.md):
 //   npx tsx bench/tfjs-products.ts
 import * as tf from '@tensorflow/tfjs';
-import { halfArray } from '../src/adaptation/learner/store-codec.js';
-import { initTf, tailRows } from '../src/adaptation/learner/tails-tf.js';
+import { HALF_TABLE, halfArray } from '../src/adaptation/learner/store-codec.js';
+import { initTf, tailRows, tailRowsBatch } from '../src/adaptation/learner/tails-tf.js';
 import type { TailSpec } from '../src/model/manifest.js';
 
 console.log(`backend ${await initTf()}`);
@@ -41,5 +43,27 @@ const [C, H, W] = [80, 48, 96];
 const map = { channels: C, height: H, width: W, half: halfArray(new Float32Array(C * H * W).map((_, i) => Math.max(0, Math.sin(i)))) };
 const spec: TailSpec = { feature: 'det_feat', in: C, layers: [{ out: 32, act: 'relu', kernel: 3 }, { out: 8, act: 'linear' }] };
 const px = Array.from({ length: P }, (_, i) => (i * 2654435761) % (H * W));
-console.log(`tailRows, ${P} rows of ${C}×3×3 from float16: ${median(() => tailRows(spec, map, px), 100).toFixed(2)} ms (median of 100)`);
+// The reference: every channel of one pixel, then the next pixel (interior pixels only, as the
+// learner's gather did before; a border pixel's zeros need bounds checks).
+const pixelMajor = (): Float32Array => {
+  const out = new Float32Array(P * I);
+  for (let p = 0; p < P; p++) {
+    const y = Math.min(H - 2, Math.max(1, Math.floor(px[p] / W)));
+    const x0 = Math.min(W - 2, Math.max(1, px[p] % W));
+    let o = p * I;
+    for (let c = 0; c < C; c++) {
+      for (let dy = -1, row = c * H * W + (y - 1) * W + x0 - 1; dy <= 1; dy++, row += W) {
+        for (let dx = 0; dx < 3; dx++) out[o++] = HALF_TABLE[map.half[row + dx]];
+      }
+    }
+  }
+  return out;
+};
+const parts = [0, 1, 2, 3].map((i) => ({ f: map, pixels: px.slice((i * P) / 4, ((i + 1) * P) / 4) }));
+const gathers: [string, () => void][] = [
+  ['pixel by pixel (the order replaced)', pixelMajor],
+  ['tailRows, channel by channel', () => tailRows(spec, map, px)],
+  ['tailRowsBatch, four samples into one array', () => tailRowsBatch(spec, parts)],
+];
+for (const [name, f] of gathers) console.log(`${P} rows of ${C}×3×3 from float16, ${name}: ${median(f, 50).toFixed(2)} ms (median of 50)`);
 tf.dispose([x, w, dy]);

@@ -80,18 +80,6 @@ const hiddenTimes = tf.customGrad((x, w, save) => {
 }) as Times;
 
 /**
- * `rowsTimes` for rows whose transpose is at hand (`tailRowsBatch`'s cols): dw = cols·dy, no
- * transpose in the step.
- */
-function colsTimes(cols: tf.Tensor2D): Times {
-  return tf.customGrad((x, w, save) => {
-    // Saved, so that it outlives the forward pass's tidy until the gradient is taken.
-    (save as tf.GradSaveFunc)([cols]);
-    return { value: tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D), gradFunc: (dy, [c]) => [tf.zeros((x as tf.Tensor).shape), tf.matMul(c as tf.Tensor2D, dy)] };
-  }) as Times;
-}
-
-/**
  * A tensor's values in a plain array, the tensor disposed. Read outside `tf.tidy`: a tidy
  * walks what its function returns looking for tensors, element by element for a typed
  * array — returning `dataSync()` from a tidy made a quarter of the learner's time that walk
@@ -137,18 +125,13 @@ export class TfTails {
     return new TfTails(manifest.tails, weights);
   }
 
-  /**
-   * `[P, in·k·k]` feature rows (`tailRows`) → `[P, out]` raw head values; `cols`, the rows
-   * transposed (`tailRowsBatch`), spares a training step the transpose. Call inside `tf.tidy`
-   * (or dispose the result).
-   */
-  apply(head: HeadName, x: tf.Tensor2D, cols?: tf.Tensor2D): tf.Tensor2D {
+  /** `[P, in·k·k]` feature rows (`tailRows`) → `[P, out]` raw head values. Call inside `tf.tidy` (or dispose the result). */
+  apply(head: HeadName, x: tf.Tensor2D): tf.Tensor2D {
     this.check();
     const h = this.heads[head];
-    const first = cols ? colsTimes(cols) : rowsTimes;
     let y = x;
     h.kernels.forEach((k, i) => {
-      const z = tf.add(i === 0 ? first(y, k) : hiddenTimes(y, k), h.biases[i]) as tf.Tensor2D;
+      const z = tf.add(i === 0 ? rowsTimes(y, k) : hiddenTimes(y, k), h.biases[i]) as tf.Tensor2D;
       y = h.acts[i] === 'relu' ? tf.relu(z) : z;
     });
     return y;
@@ -292,7 +275,7 @@ export function tailRows(tail: TailSpec, f: FeatureMap | HalfFeatureMap, pixels?
   if (k === 1) return featureRows(f, pixels);
   const n = pixels ? pixels.length : f.height * f.width;
   const out = new Float32Array(n * f.channels * k * k);
-  gatherRows(k, f, pixels, out, null, 0, n);
+  gatherRows(k, f, pixels, out, 0);
   return out;
 }
 
@@ -303,31 +286,29 @@ export interface RowPart {
 }
 
 /**
- * The rows of several samples, one after another (`[N, in·k·k]`, as `tailRows` gives each), and
- * the same values transposed (`cols`, `[in·k·k, N]`) for the first layer's weight gradient
- * (cols·dy): written in the same pass they cost less than the wasm transpose of the rows, ~4 ms
- * a det step (docs/experiments/2026-12-07-gather-order.md).
+ * The rows of several samples, one after another in one array (`[N, in·k·k]`, as `tailRows`
+ * gives each): a training step's input, without a copy per sample.
  */
-export function tailRowsBatch(tail: TailSpec, parts: readonly RowPart[]): { rows: Float32Array; cols: Float32Array; n: number } {
+export function tailRowsBatch(tail: TailSpec, parts: readonly RowPart[]): { rows: Float32Array; n: number } {
   const k = tail.layers[0]?.kernel ?? 1;
   const width = tailRowWidth(tail);
   const n = parts.reduce((a, p) => a + p.pixels.length, 0);
   const rows = new Float32Array(n * width);
-  const cols = new Float32Array(n * width);
   let q = 0;
   for (const { f, pixels } of parts) {
     if (f.channels * k * k !== width) throw new PerceptionError('INVALID_ARGUMENT', `feature map has ${f.channels} channels, the tail reads ${width / (k * k)}`, { field: tail.feature });
-    gatherRows(k, f, pixels, rows, cols, q, n);
+    gatherRows(k, f, pixels, rows, q);
     q += pixels.length;
   }
-  return { rows, cols, n };
+  return { rows, n };
 }
 
 /*
- * Writes the rows of `pixels` (all pixels if absent) into `rows` from row `q0`, and, when
- * `cols` is given, the same values into `cols` (`[width, total]`) from column `q0`.
+ * Writes the rows of `pixels` (all pixels if absent) into `rows` from row `q0`. (Writing their
+ * transpose in the same pass, for the first layer's dW, cost more than the wasm transpose it
+ * spared: 5.4 ms against 2.1 + 1.1; docs/experiments/2026-12-07-gather-order.md.)
  */
-function gatherRows(k: number, f: FeatureMap | HalfFeatureMap, pixels: ArrayLike<number> | undefined, rows: Float32Array, cols: Float32Array | null, q0: number, total: number): void {
+function gatherRows(k: number, f: FeatureMap | HalfFeatureMap, pixels: ArrayLike<number> | undefined, rows: Float32Array, q0: number): void {
   const { height: H, width: W, channels: C } = f;
   const plane = H * W;
   const r = (k - 1) / 2;
@@ -361,7 +342,6 @@ function gatherRows(k: number, f: FeatureMap | HalfFeatureMap, pixels: ArrayLike
     }
     if (k === 3) {
       // The heads' 3×3 first layers, unrolled: the generic loop below is ~3× slower here.
-      const c0 = c * 9 * total + q0;
       const [w1, w2] = [W, 2 * W];
       for (let p = 0; p < n; p++) {
         const at = corner[p];
@@ -386,31 +366,14 @@ function gatherRows(k: number, f: FeatureMap | HalfFeatureMap, pixels: ArrayLike
         rows[o + 6] = v6;
         rows[o + 7] = v7;
         rows[o + 8] = v8;
-        if (cols) {
-          const oc = c0 + p;
-          cols[oc] = v0;
-          cols[oc + total] = v1;
-          cols[oc + 2 * total] = v2;
-          cols[oc + 3 * total] = v3;
-          cols[oc + 4 * total] = v4;
-          cols[oc + 5 * total] = v5;
-          cols[oc + 6 * total] = v6;
-          cols[oc + 7 * total] = v7;
-          cols[oc + 8 * total] = v8;
-        }
       }
       continue;
     }
     for (let p = 0; p < n; p++) {
       if (corner[p] < 0) continue;
       let o = (q0 + p) * width + c * kk;
-      let oc = c * kk * total + q0 + p;
       for (let dy = 0, row = base + corner[p]; dy < k; dy++, row += W) {
-        for (let dx = 0; dx < k; dx++, oc += total) {
-          const v = buf[row + dx];
-          rows[o++] = v;
-          if (cols) cols[oc] = v;
-        }
+        for (let dx = 0; dx < k; dx++) rows[o++] = buf[row + dx];
       }
     }
   }
@@ -421,17 +384,15 @@ function gatherRows(k: number, f: FeatureMap | HalfFeatureMap, pixels: ArrayLike
     const y = Math.floor(at / W);
     const x = at - y * W;
     let o = (q0 + p) * width;
-    let oc = q0 + p;
     for (let c = 0; c < C; c++) {
       const base = c * plane;
       for (let dy = -r; dy <= r; dy++) {
         const yy = y + dy;
-        for (let dx = -r; dx <= r; dx++, o++, oc += total) {
+        for (let dx = -r; dx <= r; dx++, o++) {
           const xx = x + dx;
           if (yy >= 0 && yy < H && xx >= 0 && xx < W) {
             const i = base + yy * W + xx;
             rows[o] = half ? HALF_TABLE[half[i]] : data![i];
-            if (cols) cols[oc] = rows[o];
           }
         }
       }

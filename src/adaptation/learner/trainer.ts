@@ -384,16 +384,13 @@ export class Trainer {
     const K = this.K;
     const spec = this.manifest.tails;
     let total: tf.Scalar = tf.scalar(0);
-    // Each head's rows and their transpose, built in JavaScript (tailRowsBatch): data for the
-    // step, not trained through.
-    const rowsOf = (head: HeadName, parts: readonly RowPart[]): [tf.Tensor2D, tf.Tensor2D] => {
-      const { rows, cols, n } = tailRowsBatch(spec[head], parts);
-      const width = tailRowWidth(spec[head]);
-      return [tf.tensor2d(rows, [n, width]), tf.tensor2d(cols, [width, n])];
+    const rowsOf = (head: HeadName, parts: readonly RowPart[]): tf.Tensor2D => {
+      const { rows, n } = tailRowsBatch(spec[head], parts);
+      return tf.tensor2d(rows, [n, tailRowWidth(spec[head])]);
     };
     if (r.det.mask.length > 0) {
       const N = r.det.mask.length;
-      const raw = this.tails.apply('det', ...rowsOf('det', r.det.x));
+      const raw = this.tails.apply('det', rowsOf('det', r.det.x));
       const gt = tf.tensor2d(r.det.heat, [N, K]);
       const w = tf.tensor2d(r.det.w, [N, 1]);
       const m = tf.tensor2d(r.det.mask, [N, 1]);
@@ -411,7 +408,7 @@ export class Trainer {
     }
     if (r.seg.y.length > 0) {
       const N = r.seg.y.length;
-      const raw = this.tails.apply('seg', ...rowsOf('seg', r.seg.x));
+      const raw = this.tails.apply('seg', rowsOf('seg', r.seg.x));
       const y = tf.oneHot(tf.tensor1d(r.seg.y, 'int32'), 3);
       const wy = tf.tensor1d(r.seg.y.map((c) => this.o.segClassWeights[c]));
       const logp = tf.logSoftmax(raw);
@@ -428,7 +425,7 @@ export class Trainer {
     if (r.dep.t.length > 0) {
       const N = r.dep.t.length;
       const { minM, maxM } = this.depthRange;
-      const raw = this.tails.apply('depth', ...rowsOf('depth', r.dep.x));
+      const raw = this.tails.apply('depth', rowsOf('depth', r.dep.x));
       const ld = tf.add(Math.log(minM), tf.mul(tf.sigmoid(raw.reshape([N])), Math.log(maxM / minM)));
       total = tf.add(total, tf.mean(tf.abs(tf.sub(ld, tf.tensor1d(r.dep.t)))));
     }
