@@ -330,15 +330,28 @@ function gatherRows(k: number, f: FeatureMap | HalfFeatureMap, pixels: ArrayLike
   }
   // Channel by channel, every pixel's k×k values from that channel's plane: the plane stays in
   // cache. Pixel by pixel (every channel of one pixel, then the next) read each of a det map's
-  // planes for every pixel and took 9.0 ms for a step's 1,100 rows; this order 0.65 ms
-  // (docs/experiments/2026-12-07-gather-order.md). A float16 map's plane is decoded once into
-  // `buf`; the inner loop then only copies.
-  const buf = half ? new Float32Array(plane) : data!;
+  // planes for every pixel: 6.0 ms for a step's 1,200 rows, 3.1 this way
+  // (docs/experiments/2026-12-07-gather-order.md). A float16 plane that most of is read is
+  // decoded once into `buf`; from a few pixels' neighbourhoods (a training step reads ~300 of a
+  // det map's 4,608 pixels), each value is decoded where it is read.
+  const decode = half !== null && n * kk >= plane;
+  const buf = decode ? new Float32Array(plane) : null;
   for (let c = 0; c < C; c++) {
     let base = c * plane;
+    if (half && !decode) {
+      for (let p = 0; p < n; p++) {
+        if (corner[p] < 0) continue;
+        let o = (q0 + p) * width + c * kk;
+        for (let dy = 0, row = base + corner[p]; dy < k; dy++, row += W) {
+          for (let dx = 0; dx < k; dx++) rows[o++] = HALF_TABLE[half[row + dx]];
+        }
+      }
+      continue;
+    }
+    let src = data!;
     if (half) {
-      for (let i = 0; i < plane; i++) buf[i] = HALF_TABLE[half[base + i]];
-      base = 0;
+      for (let i = 0; i < plane; i++) buf![i] = HALF_TABLE[half[base + i]];
+      [src, base] = [buf!, 0];
     }
     if (k === 3) {
       // The heads' 3×3 first layers, unrolled: the generic loop below is ~3× slower here.
@@ -348,24 +361,15 @@ function gatherRows(k: number, f: FeatureMap | HalfFeatureMap, pixels: ArrayLike
         if (at < 0) continue;
         const o = (q0 + p) * width + c * 9;
         const i = base + at;
-        const v0 = buf[i];
-        const v1 = buf[i + 1];
-        const v2 = buf[i + 2];
-        const v3 = buf[i + w1];
-        const v4 = buf[i + w1 + 1];
-        const v5 = buf[i + w1 + 2];
-        const v6 = buf[i + w2];
-        const v7 = buf[i + w2 + 1];
-        const v8 = buf[i + w2 + 2];
-        rows[o] = v0;
-        rows[o + 1] = v1;
-        rows[o + 2] = v2;
-        rows[o + 3] = v3;
-        rows[o + 4] = v4;
-        rows[o + 5] = v5;
-        rows[o + 6] = v6;
-        rows[o + 7] = v7;
-        rows[o + 8] = v8;
+        rows[o] = src[i];
+        rows[o + 1] = src[i + 1];
+        rows[o + 2] = src[i + 2];
+        rows[o + 3] = src[i + w1];
+        rows[o + 4] = src[i + w1 + 1];
+        rows[o + 5] = src[i + w1 + 2];
+        rows[o + 6] = src[i + w2];
+        rows[o + 7] = src[i + w2 + 1];
+        rows[o + 8] = src[i + w2 + 2];
       }
       continue;
     }
@@ -373,7 +377,7 @@ function gatherRows(k: number, f: FeatureMap | HalfFeatureMap, pixels: ArrayLike
       if (corner[p] < 0) continue;
       let o = (q0 + p) * width + c * kk;
       for (let dy = 0, row = base + corner[p]; dy < k; dy++, row += W) {
-        for (let dx = 0; dx < k; dx++) rows[o++] = buf[row + dx];
+        for (let dx = 0; dx < k; dx++) rows[o++] = src[row + dx];
       }
     }
   }
