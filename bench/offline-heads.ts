@@ -36,7 +36,7 @@ const cacheMb = Number(arg('--cache-mb', String(ADAPT_TRAINER.cacheMb ?? 512)));
 await initTf(() => {});
 const pkg = await loadModelPackage(join(ROOT, 'models', 'default'));
 const store = SampleStore.open(file);
-const ids = (domain: 'new' | 'old', split: 'train' | 'val') => store.list({ domain, split, labeled: true }).map((i) => i.id);
+const ids = (domain: 'new' | 'old', split: 'train' | 'val') => store.ids({ domain, split, labeled: true });
 const source = { newIds: () => ids('new', 'train'), oldIds: () => ids('old', 'train'), load: (id: number): TrainSample => store.get(id) };
 const val = { new: ids('new', 'val').map((id) => store.get(id)), old: ids('old', 'val').map((id) => store.get(id)) };
 const fit = ids('new', 'train').slice(0, 40).map((id) => store.get(id));

@@ -338,6 +338,24 @@ function gatherRows(k: number, f: FeatureMap | HalfFeatureMap, pixels: ArrayLike
   const buf = decode ? new Float32Array(plane) : null;
   for (let c = 0; c < C; c++) {
     let base = c * plane;
+    if (half && !decode && k === 3) {
+      for (let p = 0; p < n; p++) {
+        const at = corner[p];
+        if (at < 0) continue;
+        const o = (q0 + p) * width + c * 9;
+        const i = base + at;
+        rows[o] = HALF_TABLE[half[i]];
+        rows[o + 1] = HALF_TABLE[half[i + 1]];
+        rows[o + 2] = HALF_TABLE[half[i + 2]];
+        rows[o + 3] = HALF_TABLE[half[i + W]];
+        rows[o + 4] = HALF_TABLE[half[i + W + 1]];
+        rows[o + 5] = HALF_TABLE[half[i + W + 2]];
+        rows[o + 6] = HALF_TABLE[half[i + 2 * W]];
+        rows[o + 7] = HALF_TABLE[half[i + 2 * W + 1]];
+        rows[o + 8] = HALF_TABLE[half[i + 2 * W + 2]];
+      }
+      continue;
+    }
     if (half && !decode) {
       for (let p = 0; p < n; p++) {
         if (corner[p] < 0) continue;

@@ -6,6 +6,7 @@ import type { TailWeights } from '../../model/package.js';
 import type { FeatureMap, GtBox, SampleFeatures, SampleLabels } from './store-types.js';
 import { halfArray } from './store-codec.js';
 import { DEFAULT_TRAINER_CACHE_MB, type TrainerOptions } from './trainer-options.js';
+import { depthLoss, detLoss, jsLoss, segLoss } from './losses.js';
 import { tailRowsBatch, TfTails, type HalfFeatureMap, type RowPart } from './tails-tf.js';
 import { depthTargets, detTargets, segTargets, type DepthTargets, type DetTargets } from './targets.js';
 
@@ -348,14 +349,15 @@ export class Trainer {
         }
         // Random negatives stand for every free cell; hard ones count once more each.
         const wr = rnd.length ? (free / rnd.length) * p.negWeight : 0;
-        const px = [...centres, ...p.hard, ...rnd];
-        det.x.push({ f: f.det, pixels: px });
-        px.forEach((i, j) => {
+        // In map order (see pick): the rows' gather reads the map front to back.
+        const cells = [...centres.map((i) => [i, 1]), ...p.hard.map((i) => [i, HARD_NEGATIVE_WEIGHT]), ...rnd.map((i) => [i, wr])].sort((a, b) => a[0] - b[0]);
+        det.x.push({ f: f.det, pixels: cells.map((c) => c[0]) });
+        for (const [i, w] of cells) {
           for (let k = 0; k < K; k++) det.heat.push(t.heat[k * plane + i]);
           for (let k = 0; k < 4; k++) det.reg.push(t.reg[k * plane + i]);
           det.mask.push(p.boxShapes ? t.mask[i] : 0);
-          det.w.push(j < centres.length ? 1 : j < centres.length + p.hard.length ? HARD_NEGATIVE_WEIGHT : wr);
-        });
+          det.w.push(w);
+        }
       }
       if (heads.has('seg') && p.seg) {
         const px = this.pick(p.seg.length, n, (i) => p.seg![i] !== 255);
@@ -371,13 +373,20 @@ export class Trainer {
     return { det, seg, dep };
   }
 
+  /**
+   * Up to `n` random pixels that pass `ok`, in map order: a step gathers each pixel's
+   * neighbourhood from every channel, and read front to back the map's memory is read once —
+   * 2.6 ms for a step's rows of all three heads against 5.7 in draw order
+   * (docs/experiments/2026-12-07-gather-order.md). A loss sums over its rows, so the order
+   * changes nothing else.
+   */
   private pick(plane: number, n: number, ok: (i: number) => boolean): number[] {
     const out: number[] = [];
     for (let k = 0; k < n * 2 && out.length < n; k++) {
       const i = Math.floor(this.rand() * plane);
       if (ok(i)) out.push(i);
     }
-    return out;
+    return out.sort((a, b) => a - b);
   }
 
   private loss(r: Rows): tf.Scalar {
@@ -388,46 +397,23 @@ export class Trainer {
       const { rows, n } = tailRowsBatch(spec[head], parts);
       return tf.tensor2d(rows, [n, tailRowWidth(spec[head])]);
     };
+    // Each head's loss and its gradient in JavaScript (losses.ts): as TensorFlow.js ops they
+    // were more of a step than the tails' products.
     if (r.det.mask.length > 0) {
       const N = r.det.mask.length;
       const raw = this.tails.apply('det', rowsOf('det', r.det.x));
-      const gt = tf.tensor2d(r.det.heat, [N, K]);
-      const w = tf.tensor2d(r.det.w, [N, 1]);
-      const m = tf.tensor2d(r.det.mask, [N, 1]);
-      const reg = tf.tensor2d(r.det.reg, [N, 4]);
-      const p = tf.clipByValue(tf.sigmoid(raw.slice([0, 0], [N, K])), 1e-4, 1 - 1e-4);
-      const pos = tf.cast(tf.greaterEqual(gt, 0.999), 'float32');
-      const npos = tf.maximum(tf.sum(pos), 1);
-      const lpos = tf.mul(tf.mul(tf.neg(tf.log(p)), tf.square(tf.sub(1, p))), pos);
-      const lneg = tf.mul(tf.mul(tf.mul(tf.mul(tf.neg(tf.log(tf.sub(1, p))), tf.square(p)), tf.pow(tf.sub(1, gt), 4)), tf.sub(1, pos)), w);
-      const lHeat = tf.div(tf.add(tf.sum(lpos), tf.sum(lneg)), npos);
-      const nm = tf.maximum(tf.sum(m), 1);
-      const lOff = tf.div(tf.sum(tf.mul(tf.abs(tf.sub(tf.sigmoid(raw.slice([0, K], [N, 2])), reg.slice([0, 0], [N, 2]))), m)), nm);
-      const lSize = tf.div(tf.sum(tf.mul(tf.abs(tf.sub(raw.slice([0, K + 2], [N, 2]), reg.slice([0, 2], [N, 2]))), m)), nm);
-      total = tf.add(total, tf.add(lHeat, tf.add(lOff, tf.mul(0.5, lSize))));
+      total = tf.add(total, jsLoss(raw, (v) => detLoss(v, N, K, r.det)));
     }
     if (r.seg.y.length > 0) {
       const N = r.seg.y.length;
       const raw = this.tails.apply('seg', rowsOf('seg', r.seg.x));
-      const y = tf.oneHot(tf.tensor1d(r.seg.y, 'int32'), 3);
-      const wy = tf.tensor1d(r.seg.y.map((c) => this.o.segClassWeights[c]));
-      const logp = tf.logSoftmax(raw);
-      const nll = tf.neg(tf.sum(tf.mul(y, logp), 1));
-      total = tf.add(total, tf.div(tf.sum(tf.mul(nll, wy)), tf.sum(wy)));
-      if (this.o.segDiceWeight > 0) {
-        // Soft Dice on the lane class over the sampled pixels (a random subset estimates the image's).
-        const pl = tf.exp(logp.slice([0, 1], [N, 1]));
-        const tl = y.slice([0, 1], [N, 1]);
-        const dice = tf.sub(1, tf.div(tf.add(tf.mul(2, tf.sum(tf.mul(pl, tl))), 1), tf.add(tf.add(tf.sum(pl), tf.sum(tl)), 1)));
-        total = tf.add(total, tf.mul(this.o.segDiceWeight, dice));
-      }
+      total = tf.add(total, jsLoss(raw, (v) => segLoss(v, N, raw.shape[1], r.seg.y, this.o.segClassWeights, this.o.segDiceWeight)));
     }
     if (r.dep.t.length > 0) {
       const N = r.dep.t.length;
       const { minM, maxM } = this.depthRange;
       const raw = this.tails.apply('depth', rowsOf('depth', r.dep.x));
-      const ld = tf.add(Math.log(minM), tf.mul(tf.sigmoid(raw.reshape([N])), Math.log(maxM / minM)));
-      total = tf.add(total, tf.mean(tf.abs(tf.sub(ld, tf.tensor1d(r.dep.t)))));
+      total = tf.add(total, jsLoss(raw, (v) => depthLoss(v, N, r.dep.t, minM, maxM)));
     }
     return total as tf.Scalar;
   }
