@@ -3,7 +3,7 @@
  *   npm run -s adaptation -- [--domain night|rain|camshift|newpaint|mixed] [--labels gt|teacher|both]
  *                            [--teacher M] [--teacher-heads H] [--teacher-weights DIR] [--camera-height M]
  *                            [--model DIR]
- *                            [--seed N] [--quick | --minutes M] [--json] [--heads det,seg,depth] [--ground-frame F]
+ *                            [--seed N] [--quick | --minutes M] [--json] [--heads det,seg,depth] [--ground-frame F] [--gate-margin X]
  *
  * `--minutes M` (1–10, default 3; `--quick` is 1): the length of the shifted drive. The targets
  * allow up to 10 minutes of drive for ≤ 200 labels; the label budget stays 200.
@@ -74,6 +74,9 @@ const teacherArg = arg('--teacher') !== undefined || arg('--teacher-heads') !== 
   : undefined;
 /** `--ground-frame F`: the TF frame the cameras' mounts are read over (the sim's bags latch the rig on /tf_static); "" reads no TF. */
 const groundFrameArg = arg('--ground-frame');
+// The gate's new-domain margin (default: the learner's, 0.01), for trying another on a drive.
+const gateMarginArg = arg('--gate-margin') === undefined ? undefined : Number(arg('--gate-margin'));
+if (gateMarginArg !== undefined && !(gateMarginArg >= 0 && gateMarginArg < 1)) throw new Error(`--gate-margin must be a number in [0, 1), got '${arg('--gate-margin')}'`);
 const seedArg = Number(arg('--seed') ?? 4711);
 if (!Number.isSafeInteger(seedArg) || seedArg < 0) throw new Error(`--seed must be a non-negative integer, got '${arg('--seed')}'`);
 /** The drive of a scenario: one domain, or `mixed`: night, rain, then night again. */
@@ -155,7 +158,7 @@ async function main(): Promise<void> {
   log('3/5 training domain (another drive), shipped weights …');
   const ref = await replay({ bag: refBag, modelDir: MODEL, outDir: join(work, 'reference'), fast: true });
   log(`4/5 ${domainArg} with --adapt --labels ${labelsArg} at the recorded rate …`);
-  const hooks = await adaptHooks({ modelDir: MODEL, workDir: join(work, 'adapt', 'adapt'), referenceBag: refSetBags, referenceFrames: 200, heads: headsArg(), labelDelayMs: 2000, maxLabels: 200, labels: labelsArg, ...(teacherArg ? { teacher: teacherArg } : {}), log });
+  const hooks = await adaptHooks({ modelDir: MODEL, workDir: join(work, 'adapt', 'adapt'), referenceBag: refSetBags, referenceFrames: 200, heads: headsArg(), labelDelayMs: 2000, maxLabels: 200, labels: labelsArg, ...(teacherArg ? { teacher: teacherArg } : {}), ...(gateMarginArg !== undefined ? { gate: { margin: gateMarginArg } } : {}), log });
   const t0 = performance.now();
   let adapted: ReplaySummary;
   try {
@@ -178,7 +181,7 @@ async function main(): Promise<void> {
   const result = {
     date: new Date().toISOString().slice(0, 10),
     machine: `${(await import('node:os')).cpus()[0].model}, ${(await import('node:os')).cpus().length} cores`,
-    scenario: { domain: domainArg, labels: labelsArg, ...(labelsArg !== 'gt' ? { teacher: { cameraHeightM: DEFAULT_CAMERA_HEIGHT_M, ...(teacherArg ?? { model: DEFAULT_TEACHER_MODEL }) } } : {}), seed: seedArg, schedule: scheduleOf(domainArg, SHIFT_FRAMES), heads: headsArg() ?? DEFAULT_ADAPT_HEADS },
+    scenario: { domain: domainArg, labels: labelsArg, ...(labelsArg !== 'gt' ? { teacher: { cameraHeightM: DEFAULT_CAMERA_HEIGHT_M, ...(teacherArg ?? { model: DEFAULT_TEACHER_MODEL }) } } : {}), seed: seedArg, schedule: scheduleOf(domainArg, SHIFT_FRAMES), heads: headsArg() ?? DEFAULT_ADAPT_HEADS, ...(gateMarginArg !== undefined ? { gate_margin: gateMarginArg } : {}) },
     bags: { day: dayBag, shifted: shiftBag, old_domain_check: refBag, shifted_minutes: SHIFT_FRAMES / 600 },
     same_drive_by_day: { last_fifth: pick(dayHook.got!.last) },
     reference_training_domain: pick(ref.metrics),

@@ -37,7 +37,7 @@ await initTf(() => {});
 const pkg = await loadModelPackage(join(ROOT, 'models', 'default'));
 const store = SampleStore.open(file);
 const ids = (domain: 'new' | 'old', split: 'train' | 'val') => store.ids({ domain, split, labeled: true });
-const source = { newIds: () => ids('new', 'train'), oldIds: () => ids('old', 'train'), load: (id: number): TrainSample => store.get(id) };
+const source = { newIds: () => ids('new', 'train'), oldIds: () => ids('old', 'train'), load: (id: number): TrainSample => store.get(id, { keepHalf: true }) };
 const val = { new: ids('new', 'val').map((id) => store.get(id)), old: ids('old', 'val').map((id) => store.get(id)) };
 const fit = ids('new', 'train').slice(0, 40).map((id) => store.get(id));
 process.stderr.write(`${file}: train ${source.newIds().length} new + ${source.oldIds().length} old, val ${val.new.length} new + ${val.old.length} old; heads ${heads.join(',')}, lr ${lr}, ${pixelsPerSample} pixels, old ratio ${oldRatio}, average decay ${averageDecay}\n`);

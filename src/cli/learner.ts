@@ -18,7 +18,7 @@ export function registerLearnerCommand(program: Command): void {
     .requiredOption('--state <dir>', 'sample store and learner state')
     .requiredOption('--uplink <endpoint>', "perception's uplink endpoint (learner → perception)")
     .requiredOption('--downlink <endpoint>', "perception's downlink endpoint (perception → learner)")
-    .option('--steps-per-candidate <n>', 'training steps between gate decisions', (v) => parseIntOption('--steps-per-candidate', 1, 1_000_000)(v), 120)
+    .option('--steps-per-candidate <n>', 'training steps between gate decisions (after a rejection twice the last, up to 4× this)', (v) => parseIntOption('--steps-per-candidate', 1, 1_000_000)(v), 120)
     .option('--min-new <n>', 'labelled new-domain samples needed before training', (v) => parseIntOption('--min-new', 1, 1_000_000)(v), 12)
     .option('--min-router <n>', 'new-domain samples stored before the first routed candidate is gated (default 40)', (v) => parseIntOption('--min-router', 1, 1_000_000)(v))
     .option('--teacher <model>', `label-free: a teacher model labels flagged frames (${TEACHER_MODELS.join(', ')}; package: a perception package of this format, --teacher-weights)`, parseTeacher)

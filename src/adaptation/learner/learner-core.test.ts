@@ -5,7 +5,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { TailWeights } from '../../model/package.js';
 import { poolFeatures, routerScore } from '../../engine/router.js';
 import { routerOf, type GateDecision } from './gate.js';
-import { LearnerCore } from './learner-core.js';
+import { LearnerCore, MAX_GATE_BACKOFF } from './learner-core.js';
 import type { Pacer } from './paced.js';
 import { SampleStore } from './store.js';
 import type { Domain, FlaggedSample } from './store-types.js';
@@ -34,7 +34,7 @@ function flagged(domain: Domain, seed: number) {
   return { sample, labels: s.labels };
 }
 
-function setup(opts: { minNewLabeled?: number; stepsPerCandidate?: number; route?: boolean; minRouterSamples?: number; pacer?: Pacer } = {}) {
+function setup(opts: { minNewLabeled?: number; stepsPerCandidate?: number; route?: boolean; minRouterSamples?: number; pacer?: Pacer; gate?: { margin?: number; tolerance?: number } } = {}) {
   let now = 0;
   const published: { tails: TailWeights; meta: GateDecision }[] = [];
   const logs: string[] = [];
@@ -44,7 +44,7 @@ function setup(opts: { minNewLabeled?: number; stepsPerCandidate?: number; route
     publishCandidate: (tails, meta) => void published.push({ tails, meta }),
     log: (l) => void logs.push(l),
     ...(opts.pacer ? { pacer: opts.pacer } : {}),
-  }, { minNewLabeled: opts.minNewLabeled ?? 8, stepsPerCandidate: opts.stepsPerCandidate ?? 200, trainer: { lr: 1e-2, pixelsPerSample: 256, oldRatio: 0.4 }, gate: { margin: 0.05 }, route: opts.route, minRouterSamples: opts.minRouterSamples ?? 8 });
+  }, { minNewLabeled: opts.minNewLabeled ?? 8, stepsPerCandidate: opts.stepsPerCandidate ?? 200, trainer: { lr: 1e-2, pixelsPerSample: 256, oldRatio: 0.4 }, gate: opts.gate ?? { margin: 0.05 }, route: opts.route, minRouterSamples: opts.minRouterSamples ?? 8 });
   return { core, store, published, logs, tick: (ms: number) => (now += ms) };
 }
 
@@ -82,6 +82,27 @@ describe('LearnerCore', () => {
     expect(paces).toBeGreaterThan(3 * val);
     core.dispose();
     store.close();
+  });
+
+  it('after each rejection the next candidate trains twice as long before its gate (up to MAX_GATE_BACKOFF times), after a promotion stepsPerCandidate again', async () => {
+    const gapsOf = async (gate: { margin: number; tolerance?: number }, gates: number) => {
+      const { core, store, logs } = setup({ stepsPerCandidate: 2, gate });
+      for (let i = 0; i < 12; i++) core.onSample(flagged('new', 1000 + i).sample, flagged('new', 1000 + i).labels);
+      for (let i = 0; i < 8; i++) core.onSample(flagged('old', 2000 + i).sample, flagged('old', 2000 + i).labels);
+      // A 1 ms slice runs exactly one step (the first always runs; no second fits).
+      for (let k = 0; k < 100 && core.decisions.length < gates; k++) await core.onSlack(1);
+      const gaps = logs.flatMap((l) => /after (\d+) steps/.exec(l)?.[1] ?? []).map(Number);
+      const decisions = core.decisions.map((d) => d.decision);
+      core.dispose();
+      store.close();
+      return { gaps, decisions };
+    };
+    const refused = await gapsOf({ margin: 10 }, 5);
+    expect(refused.decisions).toEqual(['reject', 'reject', 'reject', 'reject', 'reject']);
+    expect(refused.gaps).toEqual([2, 4, 8, 8, 8].map((n) => Math.min(n, MAX_GATE_BACKOFF * 2)));
+    const promoted = await gapsOf({ margin: 0, tolerance: 1 }, 3);
+    expect(promoted.decisions[0]).toBe('promote');
+    expect(promoted.gaps[1]).toBe(2);
   });
 
   it('BAD CALL: a label that does not fit is refused before it reaches the store, and later training is not affected', () => {
@@ -205,6 +226,27 @@ describe('LearnerCore', () => {
       expect(seeds.every((s) => score('new', s) > 0)).toBe(true);
       expect(seeds.every((s) => score('old', s) < 0)).toBe(true);
     }
+    core.dispose();
+    store.close();
+  });
+
+  it('fits its router on features pooled as samples arrive: the gate reads back only its held-out frames and what training drew', async () => {
+    const { core, store } = setup({ stepsPerCandidate: 1 });
+    for (let i = 0; i < 16; i++) {
+      core.onSample(flagged('new', 4000 + i).sample, flagged('new', 4000 + i).labels);
+      core.onSample(flagged('old', 5000 + i).sample, flagged('old', 5000 + i).labels);
+    }
+    const read = new Set<number>();
+    const get = store.get.bind(store);
+    store.get = (id: number) => (read.add(id), get(id));
+    // A 1 ms slice: one step of 4 samples, then the gate (its router fitted on every training sample).
+    const r = await core.onSlack(1);
+    expect(r.trained?.steps).toBe(1);
+    expect(r.decision).not.toBeNull();
+    const train = new Set(store.list({ split: 'train' }).map((x) => x.id));
+    const trainRead = [...read].filter((id) => train.has(id));
+    expect(train.size).toBeGreaterThan(8);
+    expect(trainRead.length).toBeLessThanOrEqual(4);
     core.dispose();
     store.close();
   });

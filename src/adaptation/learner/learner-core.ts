@@ -20,7 +20,7 @@ export interface LearnerStore {
   insert(s: FlaggedSample, labels?: SampleLabels): InsertResult;
   has(camera: string, stampNs: bigint): boolean;
   setLabels(camera: string, stampNs: bigint, labels: SampleLabels): boolean;
-  get(id: number): StoredSample;
+  get(id: number, options?: { keepHalf?: boolean }): StoredSample;
   list(filter?: SampleFilter): SampleInfo[];
   ids(filter?: SampleFilter): readonly number[];
   count(filter?: SampleFilter): number;
@@ -43,10 +43,22 @@ export interface LearnerPorts {
 
 const UNPACED: Pacer = { begin: () => undefined, pace: () => Promise.resolve() };
 
+/**
+ * A gate scores the candidate on every held-out frame (~18 ms of CPU a frame): on a rain drive
+ * it took a third of the learner's slack, most of it on candidates it refused, one after another,
+ * 120 steps apart. After a rejection the next candidate trains twice as long, up to this many
+ * times stepsPerCandidate (docs/experiments/2026-12-08-gate-and-grants.md).
+ */
+export const MAX_GATE_BACKOFF = 4;
+
 export interface LearnerOptions {
   /** Train only once this many labelled new-domain training samples exist (default 16). */
   readonly minNewLabeled?: number;
-  /** Run the gate after this many training steps since the last gate (default 200). */
+  /**
+   * Run the gate after this many training steps since the last gate (default 200); after a
+   * rejection twice as many as before, up to MAX_GATE_BACKOFF times this, and this again after
+   * a promotion.
+   */
   readonly stepsPerCandidate?: number;
   /** At most this many samples per gate set, the newest (default 64). */
   readonly maxGateSamples?: number;
@@ -96,6 +108,8 @@ export class LearnerCore {
   private current: TailWeights;
   private version = 0;
   private stepsSinceGate = 0;
+  /** Steps before the next gate: stepsPerCandidate, doubled by each rejection (see MAX_GATE_BACKOFF). */
+  private gateAfter: number;
   private busy = false;
   private pauseRequested = false;
   private readonly o: { minNewLabeled: number; stepsPerCandidate: number; maxGateSamples: number; minRouterSamples: number };
@@ -130,6 +144,7 @@ export class LearnerCore {
       maxGateSamples: options.maxGateSamples ?? 64,
       minRouterSamples: options.minRouterSamples ?? 40,
     };
+    this.gateAfter = this.o.stepsPerCandidate;
     for (const [k, v] of Object.entries(this.o)) {
       if (!(Number.isInteger(v) && v >= 1)) throw new PerceptionError('INVALID_CONFIG', `learner ${k} must be an integer ≥ 1, got ${v}`, { field: k });
     }
@@ -168,7 +183,7 @@ export class LearnerCore {
       {
         newIds: () => this.ids({ domain: 'new', split: 'train', labeled: true }),
         oldIds: () => this.ids({ domain: 'old', split: 'train', labeled: true }),
-        load: (id) => store.get(id),
+        load: (id) => store.get(id, { keepHalf: true }),
       },
       options.trainer,
     );
@@ -186,7 +201,14 @@ export class LearnerCore {
       }
     }
     const r = this.store.insert(sample, labels);
-    if (r.id !== null) this.labels.onSample(this.ports.clock(), sample.camera, sample.stampNs);
+    if (r.id !== null) {
+      this.labels.onSample(this.ports.clock(), sample.camera, sample.stampNs);
+      // Pooled now, from the features in hand (~1 ms): a router fit would otherwise read every
+      // stored sample back (~25 ms each), and the first gate's fit took most of its 21 s of
+      // slack (docs/experiments/2026-12-08-gate-and-grants.md).
+      if (this.route) this.pooled.set(r.id, poolFeatures(sample.features, this.manifest.tails));
+    }
+    for (const id of r.evicted) this.pooled.delete(id);
     return r;
   }
 
@@ -217,7 +239,7 @@ export class LearnerCore {
       this.stepsSinceGate += trained.steps;
       let decision: GateDecision | null = null;
       const routerReady = !this.route || this.store.count({ domain: 'new', split: 'train' }) >= this.o.minRouterSamples;
-      if (!this.pauseRequested && routerReady && this.stepsSinceGate >= this.o.stepsPerCandidate) decision = await this.runGate();
+      if (!this.pauseRequested && routerReady && this.stepsSinceGate >= this.gateAfter) decision = await this.runGate();
       return { trained, decision };
     } finally {
       this.busy = false;
@@ -264,6 +286,7 @@ export class LearnerCore {
     const c = this.gate.cache;
     this.record(d, `after ${steps} steps, gate ${((this.ports.clock() - t0) / 1000).toFixed(1)} s, ${c.hits} of ${c.hits + c.misses} head scores reused`);
     c.hits = c.misses = 0;
+    this.gateAfter = d.decision === 'promote' ? this.o.stepsPerCandidate : Math.min(2 * this.gateAfter, MAX_GATE_BACKOFF * this.o.stepsPerCandidate);
     if (d.decision === 'promote') {
       this.version = d.version;
       this.current = promoted;

@@ -88,8 +88,11 @@ export function encodeFeatures(features: SampleFeatures, enc: FeatureEncoding): 
   return { blob, shapes };
 }
 
-/** The maps `shapes` names (every head; served extras where stored), in encodeFeatures' order. */
-export function decodeFeatures(blob: Uint8Array, shapes: FeatureShapes, enc: FeatureEncoding): SampleFeatures {
+/**
+ * The maps `shapes` names (every head; served extras where stored), in encodeFeatures' order;
+ * with `keepHalf`, float16 maps also keep their bits (FeatureMap.half).
+ */
+export function decodeFeatures(blob: Uint8Array, shapes: FeatureShapes, enc: FeatureEncoding, keepHalf = false): SampleFeatures {
   const out = {} as Record<FeatureKey, FeatureMap>;
   let off = 0;
   const bytes = enc === 'f16' ? 2 : 4;
@@ -101,14 +104,13 @@ export function decodeFeatures(blob: Uint8Array, shapes: FeatureShapes, enc: Fea
     if (!shape) throw new PerceptionError('IO', `feature blob has no shape for '${h}'`);
     const [c, hh, w] = shape;
     const n = c * hh * w;
-    let data: Float32Array;
-    if (enc === 'f32') data = new Float32Array(aligned.buffer, off * 4, n).slice();
+    if (enc === 'f32') out[h] = { channels: c, height: hh, width: w, data: new Float32Array(aligned.buffer, off * 4, n).slice() };
     else {
       const src = new Uint16Array(aligned.buffer, off * 2, n);
-      data = new Float32Array(n);
+      const data = new Float32Array(n);
       for (let i = 0; i < n; i++) data[i] = HALF_TABLE[src[i]];
+      out[h] = keepHalf ? { channels: c, height: hh, width: w, data, half: src } : { channels: c, height: hh, width: w, data };
     }
-    out[h] = { channels: c, height: hh, width: w, data };
     off += n;
   }
   if (off * bytes !== blob.length) throw new PerceptionError('IO', `feature blob has ${blob.length} bytes, shapes need ${off * bytes}`);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { decodeFeatures, encodeFeatures, toHalf } from './store-codec.js';
+import { decodeFeatures, encodeFeatures, halfArray, toHalf } from './store-codec.js';
 import { mergeLabels, SampleStore } from './store.js';
 import { fakeSample } from '../../../test/support/store.js';
 
@@ -27,6 +27,20 @@ describe('store codec', () => {
     expect(toHalf(1)).toBe(0x3c00);
     expect(toHalf(65520)).toBe(0x7c00);
     expect(toHalf(-2)).toBe(0xc000);
+  });
+
+  it('keepHalf: float16 maps also carry their bits (what the trainer caches), equal to encoding the decoded values again; float32 ones do not', () => {
+    const s = fakeSample('a', 1n);
+    const { blob, shapes } = encodeFeatures(s.features, 'f16');
+    const plain = decodeFeatures(blob, shapes, 'f16');
+    const kept = decodeFeatures(blob, shapes, 'f16', true);
+    for (const h of ['det', 'seg', 'depth'] as const) {
+      expect(plain[h].half).toBeUndefined();
+      expect(kept[h].data).toEqual(plain[h].data);
+      expect(kept[h].half).toEqual(halfArray(plain[h].data));
+    }
+    const f32 = encodeFeatures(s.features, 'f32');
+    expect(decodeFeatures(f32.blob, f32.shapes, 'f32', true).det.half).toBeUndefined();
   });
 
   it("keeps a merged detector's peaks (coco_heat / coco_box) where a frame has them, and nothing where it has not", () => {

@@ -216,12 +216,16 @@ export class SampleStore {
     return tx();
   }
 
-  /** Reads one sample and verifies its checksum (IO error naming the row if it does not match). */
-  get(id: number): StoredSample {
+  /**
+   * Reads one sample and verifies its checksum (IO error naming the row if it does not match).
+   * `keepHalf`: each feature map also carries the float16 bits it was decoded from (FeatureMap.half),
+   * where the store keeps float16.
+   */
+  get(id: number, options: { keepHalf?: boolean } = {}): StoredSample {
     this.check();
     const row = this.db.prepare('SELECT * FROM samples WHERE id = ?').safeIntegers(true).get(id);
     if (!row) throw new PerceptionError('INVALID_ARGUMENT', `no sample with id ${id}`, { file: this.file, field: 'id' });
-    return this.verify(row);
+    return this.verify(row, options.keepHalf === true);
   }
 
   list(filter: SampleFilter = {}): SampleInfo[] {
@@ -279,7 +283,7 @@ export class SampleStore {
     this.db.close();
   }
 
-  private verify(row: Record<string, unknown>): StoredSample {
+  private verify(row: Record<string, unknown>, keepHalf = false): StoredSample {
     const id = Number(row.id);
     const camera = row.camera as string;
     const stampNs = BigInt(row.stamp_ns as bigint);
@@ -292,7 +296,7 @@ export class SampleStore {
       throw new PerceptionError('IO', `sample row ${id} fails its checksum: expected ${String(row.checksum)}, found ${sum}`, { file: this.file, camera, index: id });
     }
     const meta = JSON.parse(row.meta as string) as Meta;
-    const feats = decodeFeatures(features, meta.shapes, meta.encoding);
+    const feats = decodeFeatures(features, meta.shapes, meta.encoding, keepHalf);
     for (const h of HEADS) if (!feats[h]) throw new PerceptionError('IO', `sample row ${id} lacks feature '${h}'`, { file: this.file, index: id });
     return {
       id,

@@ -254,7 +254,9 @@ export function featureRows(f: FeatureMap | HalfFeatureMap, pixels?: ArrayLike<n
   const C = f.channels;
   const n = pixels ? pixels.length : plane;
   const out = new Float32Array(n * C);
-  const [src, table] = 'half' in f ? [f.half, HALF_TABLE] : [f.data, null];
+  // Float16 bits where the map has them (a HalfFeatureMap; a FeatureMap read with keepHalf): the same values.
+  const bits = 'half' in f ? f.half : undefined;
+  const [src, table] = bits ? [bits, HALF_TABLE] : [(f as FeatureMap).data, null];
   for (let c = 0; c < C; c++) {
     const base = c * plane;
     for (let p = 0; p < n; p++) {
@@ -315,8 +317,8 @@ function gatherRows(k: number, f: FeatureMap | HalfFeatureMap, pixels: ArrayLike
   const n = pixels ? pixels.length : plane;
   const kk = k * k;
   const width = C * kk;
-  const half = 'half' in f ? f.half : null;
-  const data = 'half' in f ? null : f.data;
+  const half = ('half' in f ? f.half : undefined) ?? null;
+  const data = half ? null : (f as FeatureMap).data;
   // Each pixel's top-left neighbour, or -1 at the border (handled below, with bounds checks).
   const corner = new Int32Array(n);
   let borders = 0;

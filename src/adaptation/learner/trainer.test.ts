@@ -42,6 +42,28 @@ describe('Trainer', () => {
     t.dispose();
   });
 
+  it('fills the rest of a budget with a smaller step where a full one no longer fits, never below half a step', async () => {
+    const clock = { t: 0 };
+    const sizes: number[] = [];
+    class CostBySize extends Trainer {
+      override step(samples = 4): number | null {
+        sizes.push(samples);
+        clock.t += 2 + 2 * samples; // 10 ms a full step of 4
+        return 1;
+      }
+    }
+    const t = new CostBySize(SYN_MANIFEST, synWeights(), arraySource(newTrain, oldTrain), { clock: () => clock.t, samplesPerStep: 4 });
+    // Three full steps end at 30; 8 ms left: 3 samples expected at 8.1 ms (a quarter fixed), 2 at 6.25.
+    expect(await t.trainFor(38)).toMatchObject({ steps: 4, ms: 36, stoppedBy: 'budget' });
+    expect(sizes).toEqual([4, 4, 4, 2]);
+    // 5 ms left after three full steps: a 2-sample step takes 6 (measured now), a 1-sample one is never taken.
+    sizes.length = 0;
+    expect(await t.trainFor(35)).toMatchObject({ steps: 3, ms: 30 });
+    expect(sizes).toEqual([4, 4, 4]);
+    expect(() => new Trainer(SYN_MANIFEST, synWeights(), arraySource(newTrain, oldTrain)).step(5)).toThrow(/samples must be an integer in 1\.\.4/);
+    t.dispose();
+  });
+
   it('keeps prepared samples within its memory budget: each read once when all fit, read again when none do', async () => {
     const counting = (budgetMb: number) => {
       const src = arraySource(newTrain, oldTrain);

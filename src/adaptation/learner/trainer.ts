@@ -114,8 +114,8 @@ export class Trainer {
   private readonly depthRange: { minM: number; maxM: number };
   /** Steps since construction or the last `reset`. */
   steps = 0;
-  /** How long a step takes (EWMA, ms; 0 before the first). */
-  private stepMs = 0;
+  /** How long a step of n samples takes (EWMA, ms, index n; 0 before the first of that size). */
+  private readonly stepMs: number[];
 
   constructor(
     private readonly manifest: Pick<Manifest, 'tails' | 'classes' | 'strides' | 'depth'>,
@@ -151,6 +151,31 @@ export class Trainer {
     this.averaged = this.o.averageDecay > 0 ? TfTails.create(manifest, initial) : undefined;
     this.opt = tf.train.adam(this.o.lr);
     this.rand = mulberry32(this.o.seed);
+    this.stepMs = new Array<number>(this.o.samplesPerStep + 1).fill(0);
+  }
+
+  /**
+   * The expected cost of a step of `n` samples: its own average once one ran, else the full
+   * step's scaled as a quarter fixed and three quarters per sample (a step's cost on a scenario
+   * store, 2026-12-08: 2.2 ms + 3.0 ms a sample); 0 before any step.
+   */
+  private expectedMs(n: number): number {
+    if (this.stepMs[n] > 0) return this.stepMs[n];
+    const N = this.o.samplesPerStep;
+    return this.stepMs[N] * (0.25 + (0.75 * n) / N);
+  }
+
+  /**
+   * The samples of the next step in a budget with `leftMs` to go: a full step where it fits,
+   * else the most that fit down to half a step, else none (0). Filling the end of a slack grant
+   * with a smaller step rather than leaving it: 10 samples a 40 ms grant instead of 8
+   * (docs/experiments/2026-12-08-gate-and-grants.md). Never below half a step: Adam's update is
+   * as large for a noisy gradient as for a good one.
+   */
+  private samplesFor(leftMs: number): number {
+    const N = this.o.samplesPerStep;
+    for (let n = N; n >= Math.ceil(N / 2); n--) if (this.expectedMs(n) <= leftMs) return n;
+    return 0;
   }
 
   /**
@@ -164,17 +189,21 @@ export class Trainer {
     let sum = 0;
     let last = NaN;
     let stoppedBy: TrainReport['stoppedBy'] = 'budget';
-    // A step is not started when the last ones say it would end past the budget (the first
-    // always runs): the budget is perception's slack, and a step runs to its end once begun.
-    while (steps === 0 ? now() - t0 < budgetMs : now() - t0 + this.stepMs <= budgetMs) {
+    // A step is not started when the last ones say it would end past the budget (the first, a
+    // full one, always runs): the budget is perception's slack, and a step runs to its end once
+    // begun. Where a full step no longer fits, a smaller one may (samplesFor).
+    for (;;) {
+      const elapsed = now() - t0;
+      const n = steps === 0 ? (elapsed < budgetMs ? this.o.samplesPerStep : 0) : this.samplesFor(budgetMs - elapsed);
+      if (n === 0) break;
       if (shouldStop()) {
         stoppedBy = 'stop';
         break;
       }
       const ts = now();
-      const l = this.step();
+      const l = this.step(n);
       const took = now() - ts;
-      this.stepMs = this.stepMs === 0 ? took : this.stepMs + 0.2 * (took - this.stepMs);
+      this.stepMs[n] = this.stepMs[n] === 0 ? took : this.stepMs[n] + 0.2 * (took - this.stepMs[n]);
       if (l === null) {
         stoppedBy = 'no-data';
         break;
@@ -187,13 +216,16 @@ export class Trainer {
     return { steps, loss: steps ? sum / steps : NaN, lastLoss: last, ms: now() - t0, stoppedBy };
   }
 
-  /** One optimisation step; returns its loss, or null when there is nothing labelled to train on. */
-  step(): number | null {
+  /** One optimisation step of `samples` frames (default samplesPerStep); returns its loss, or null when there is nothing labelled to train on. */
+  step(samples = this.o.samplesPerStep): number | null {
     const newIds = this.source.newIds();
     const oldIds = this.source.oldIds();
     if (newIds.length === 0 && oldIds.length === 0) return null;
     const batch: Prepared[] = [];
-    for (let i = 0; i < this.o.samplesPerStep; i++) {
+    if (!(Number.isInteger(samples) && samples >= 1 && samples <= this.o.samplesPerStep)) {
+      throw new PerceptionError('INVALID_ARGUMENT', `trainer step samples must be an integer in 1..${this.o.samplesPerStep}, got ${samples}`, { field: 'samples' });
+    }
+    for (let i = 0; i < samples; i++) {
       const useOld = oldIds.length > 0 && (newIds.length === 0 || this.rand() < this.o.oldRatio);
       const ids = useOld ? oldIds : newIds;
       batch.push(this.prepared(ids[Math.floor(this.rand() * ids.length)]));
@@ -276,7 +308,7 @@ export class Trainer {
       throw new PerceptionError('INVALID_ARGUMENT', `det features are ${f.det.height}x${f.det.width}, targets ${det.h}x${det.w}`, { field: 'features.det', index: id });
     }
     const features: Partial<Record<HeadName, HalfFeatureMap>> = {};
-    for (const h of heads) features[h] = { channels: f[h].channels, height: f[h].height, width: f[h].width, half: halfArray(f[h].data) };
+    for (const h of heads) features[h] = { channels: f[h].channels, height: f[h].height, width: f[h].width, half: f[h].half ?? halfArray(f[h].data) };
     let bytes = 0;
     for (const a of [features.det?.half, features.seg?.half, features.depth?.half, det?.heat, det?.reg, det?.mask, det?.ignore, seg, depth?.logDepth, depth?.valid]) bytes += a?.byteLength ?? 0;
     const p: Prepared = { features, det, hard, negWeight: teacher ? TEACHER_NEGATIVE_WEIGHT : 1, boxShapes: !teacher, seg, depth, bytes, key: s.camera === undefined || s.stampNs === undefined ? undefined : `${s.camera}@${s.stampNs}` };
