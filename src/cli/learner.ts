@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { runLearner } from '../adaptation/learner/process.js';
-import { DEFAULT_ADAPT_HEADS, DEFAULT_TRAINER_CACHE_MB, parseCameraHeight, parseHeads, parseTeacher, parseTeacherHeads } from '../adaptation/learner/settings.js';
+import { DEFAULT_ADAPT_HEADS, DEFAULT_GATE_MARGIN, DEFAULT_TRAINER_CACHE_MB, parseCameraHeight, parseHeads, parseTeacher, parseTeacherHeads } from '../adaptation/learner/settings.js';
 import { LEARNER_NICE, lowerLearnerPriority, type LearnerSched } from '../adaptation/learner/priority.js';
 import { PerceptionError } from '../core/errors.js';
 import { parseFloatOption, parseIntOption } from './args.js';
@@ -26,7 +26,7 @@ export function registerLearnerCommand(program: Command): void {
     .option('--teacher-weights <path>', "the teacher's weights: FastestDet's .onnx, the folder of nanodet / centernet, or the package folder (default: the bundled one)")
     .option('--teacher-heads <list>', `what the teacher labels (${TEACHER_HEADS.join(', ')}; COCO teachers det only; default: det; seg for a package)`, (v: string) => parseTeacherHeads(v))
     .option('--camera-height <m>', `with --teacher: the cameras' height above the road (m) for label-free depth from the road's geometry; 0: off (default ${DEFAULT_CAMERA_HEIGHT_M})`, (v: string) => parseCameraHeight(v))
-    .option('--gate-margin <d>', 'the gate: the new-domain score a candidate must gain (mean of mAP@0.5, lane IoU, 1 - AbsRel)', (v) => parseFloatOption('--gate-margin', 0, 1)(v), 0.01)
+    .option('--gate-margin <d>', 'the gate: the new-domain score a candidate must gain (mean of mAP@0.5, lane IoU, 1 - AbsRel)', (v) => parseFloatOption('--gate-margin', 0, 1)(v), DEFAULT_GATE_MARGIN)
     .option('--gate-tolerance <d>', 'the gate: the old-domain score a candidate may lose, from the shipped weights', (v) => parseFloatOption('--gate-tolerance', 0, 1)(v), 0.01)
     .option('--teacher-confidence <p>', "the gate, label-free: share of bootstrap resamples of a teacher's held-out frames in which a detection gain must hold (0: off)", (v) => parseFloatOption('--teacher-confidence', 0, 1)(v), 0.95)
     .option('--heads <list>', `tails trained online (default ${DEFAULT_ADAPT_HEADS.join(',')})`, parseHeads)

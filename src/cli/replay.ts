@@ -9,7 +9,7 @@ import { PRECISION_ENV } from '../engine/engine.js';
 import { DEFAULT_INFERENCE } from '../pipeline/perception-worker.js';
 import { DEFAULT_GROUND_FRAME, DEFAULT_READER, replay } from '../replay/replay.js';
 import { parseFloatOption, parseIntOption, parseList } from './args.js';
-import { DEFAULT_TRAINER_CACHE_MB, parseCameraHeight, parseLabelMode, parseTeacher, parseTeacherHeads, type LabelMode } from '../adaptation/learner/settings.js';
+import { DEFAULT_GATE_MARGIN, DEFAULT_TRAINER_CACHE_MB, parseCameraHeight, parseLabelMode, parseTeacher, parseTeacherHeads, type LabelMode } from '../adaptation/learner/settings.js';
 import { DEFAULT_CAMERA_HEIGHT_M, DEFAULT_TEACHER_MODEL, TEACHER_HEADS, TEACHER_MODELS } from '../adaptation/learner/teacher/types.js';
 import { createProgress, type Progress } from './progress.js';
 import { DEFAULT_MODEL_DIR, DEFAULT_REFERENCE_BAG } from '../core/paths.js';
@@ -73,7 +73,7 @@ export function registerReplayCommand(program: Command): void {
     .option('--teacher-heads <list>', `with --teacher package: what it labels (${TEACHER_HEADS.join(', ')}; default seg)`, (v: string) => parseTeacherHeads(v))
     .option('--camera-height <m>', `with --labels teacher|both: the cameras' height above the road (m) for label-free depth from the road's geometry; 0: off (default ${DEFAULT_CAMERA_HEIGHT_M})`, (v: string) => parseCameraHeight(v))
     .option('--ground-frame <frame>', `with --labels teacher|both: the TF frame on the ground: each camera's height above it, from the bag's /tf_static (the camera's frame: its camera_info's frame_id), scales the label-free depth cue in place of --camera-height; "" reads no TF (default ${DEFAULT_GROUND_FRAME})`)
-    .option('--gate-margin <d>', "with --adapt: the new-domain score a candidate must gain to be promoted (default 0.01)", parseFloatOption('--gate-margin', 0, 1))
+    .option('--gate-margin <d>', `with --adapt: the new-domain score a candidate must gain to be promoted (default ${DEFAULT_GATE_MARGIN})`, parseFloatOption('--gate-margin', 0, 1))
     .option('--gate-tolerance <d>', "with --adapt: the old-domain score a candidate may lose, from the shipped weights (default 0.01)", parseFloatOption('--gate-tolerance', 0, 1))
     .option('--cache-mb <MiB>', `with --adapt: the learner's memory for prepared training samples (default ${DEFAULT_TRAINER_CACHE_MB}); beyond it a step reads its samples from the store, about twice as slow`, (v) => parseIntOption('--cache-mb', 0, 1_048_576)(v))
     .option('--flag <camera@stamp>', "with --adapt: flag a camera's frame by hand (repeatable): CAMERA@SECONDS (header stamp) or CAMERA@+SECONDS (from the bag's start)", (v: string, prev: ManualFlagSpec[]) => [...prev, parseManualFlag(v)], [] as ManualFlagSpec[])

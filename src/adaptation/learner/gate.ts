@@ -8,6 +8,7 @@ import { HEADS, type HeadName, type Manifest } from '../../model/manifest.js';
 import type { TailWeights } from '../../model/package.js';
 import { poolFeatures, routerScore, type Router } from '../../engine/router.js';
 import { depthFromRaw, detOutputs, mergeServed, segArgmax } from './tails-tf-post.js';
+import { DEFAULT_GATE_MARGIN } from './settings.js';
 import { TfTails } from './tails-tf.js';
 import { depthTargets, segTargets } from './targets.js';
 import type { TrainSample } from './trainer.js';
@@ -40,7 +41,7 @@ import { mulberry32 } from './random.js';
  */
 
 export interface GateOptions {
-  /** New-domain score must rise by at least this (default 0.01). */
+  /** New-domain score must rise by at least this (default DEFAULT_GATE_MARGIN). */
   readonly margin?: number;
   /** Old-domain score may fall by at most this (default 0.01: the one point of old-domain regression adaptation may cost). */
   readonly tolerance?: number;
@@ -388,7 +389,7 @@ export class Gate {
     private readonly manifest: GateManifest,
     private readonly options: GateOptions = {},
   ) {
-    this.margin = options.margin ?? 0.01;
+    this.margin = options.margin ?? DEFAULT_GATE_MARGIN;
     this.tolerance = options.tolerance ?? 0.01;
     this.teacherConfidence = options.teacherConfidence ?? 0.95;
     if (!(this.teacherConfidence >= 0 && this.teacherConfidence <= 1)) throw new PerceptionError('INVALID_CONFIG', `gate teacherConfidence must be in [0, 1], got ${this.teacherConfidence}`, { field: 'teacherConfidence' });

@@ -6,6 +6,15 @@ import type { TrainerOptions } from './trainer-options.js';
 export { DEFAULT_TRAINER_CACHE_MB } from './trainer-options.js';
 
 /**
+ * The new-domain score (mean of det mAP@0.5, lane IoU, 1 − AbsRel on the held-out flagged
+ * frames) a candidate must gain over the serving set. 0.005 rather than 0.01: a promoted set's
+ * held-out score is the best of those tried on the same frames, so later candidates clear it by
+ * less than they are better; at 0.01 a rain drive's learner served the set of its 600th step of
+ * 2,000 to the end (docs/experiments/2026-12-08-gate-and-grants.md).
+ */
+export const DEFAULT_GATE_MARGIN = 0.005;
+
+/**
  * Trainer settings of online adaptation (the learner process and the ROS learner node): half
  * of each step from the old-domain reservoir (the gate refuses candidates that forget); lane
  * pixels weigh 8 (the offline factory's 4 is for a model that already knows lanes; 8 did
