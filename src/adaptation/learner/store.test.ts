@@ -99,6 +99,9 @@ describe('SampleStore', () => {
       .prepare("UPDATE samples SET meta = replace(meta, 'uncertainty', 'uncertaintx') WHERE id = ?")
       .run(id);
     expect(() => st2.get(id as number)).toThrow(/checksum/);
+    // A label part for it is refused too (the checksum, not a decode of its features), and the row stays as it was.
+    expect(() => st2.setLabels('a', 1n, { boxes: [] })).toThrow(/sample row \d+ fails its checksum/);
+    expect(st2.list({ labeled: true })).toEqual([]);
     st2.close();
   });
 
