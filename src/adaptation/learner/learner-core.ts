@@ -204,8 +204,8 @@ export class LearnerCore {
     if (r.id !== null) {
       this.labels.onSample(this.ports.clock(), sample.camera, sample.stampNs);
       // Pooled now, from the features in hand (~1 ms): a router fit would otherwise read every
-      // stored sample back (~25 ms each), and the first gate's fit took most of its 21 s of
-      // slack (docs/experiments/2026-12-08-gate-and-grants.md).
+      // stored sample back (~25 ms each): a rain drive's first gate took 15.8 s of slack with the
+      // reads, 8.5 s without (docs/experiments/2026-12-08-gate-and-grants.md).
       if (this.route) this.pooled.set(r.id, poolFeatures(sample.features, this.manifest.tails));
     }
     for (const id of r.evicted) this.pooled.delete(id);
