@@ -126,6 +126,10 @@ node training/verify_onnx.mjs "$OUT" "$WORK/verify-ref"
 step "the real-roads branch: FastestDet's COCO detections beside the trained head, real-trained segmentation (training/coco_head.py)"
 "$PYTHON" training/coco_head.py "$OUT" --seg-from models/candidates/real
 
+step "widen the depth tail for online learning (outputs unchanged: training/widen_tail.py --head depth)"
+"$PYTHON" training/widen_tail.py "$OUT" --head depth
+node training/verify_onnx.mjs "$OUT"
+
 if [[ $MODE != smoke ]]; then
   step "depth focal (fitted across lenses on synthetic drives: docs/experiments/2026-12-06-depth-focal.md)"
   npx tsx bench/depth-focal.ts --model "$OUT" --write

@@ -5,7 +5,8 @@ after a shift, without changing a single output of the shipped model:
   with an earlier, lower-level tap of the backbone at the same stride (the factory's network:
   `s4`, the input of the neck's `l4`, 24 channels at stride 4);
 - the tail's first layer reads each pixel's k x k neighbourhood (kernel 3) instead of the pixel
-  alone (segmentation: this only, no tap: `--head seg`).
+  alone (segmentation: this only, no tap: `--head seg`);
+- depth (`--head depth`): both, the same tap as detection (the depth grid is stride 4 too).
 
 The shipped weights are placed at the centre tap of the trunk's channels and every new weight
 is zero, so every output is what it was (the check runs in ONNX Runtime:
@@ -14,9 +15,13 @@ context to train on. Why: on night frames the tail over the trunk's 32 channels 
 det mAP@0.5 0.06 -> 0.07-0.10 with 200 labels; over trunk + tap with a 3x3 kernel 0.22-0.23
 (docs/experiments/2026-12-06-detection-tail.md). On rain frames the seg tail's lane IoU goes
 0.49 -> 0.54 trained as a 1x1 tail, 0.65 with a 3x3 first layer (0.68 with the stem as a tap, at
-twice the arithmetic: not taken) (docs/experiments/2026-12-06-per-head-gate.md).
+twice the arithmetic: not taken) (docs/experiments/2026-12-06-per-head-gate.md). On rain and
+night frames of a drive the depth tail trained as a 1x1 tail over its 32 channels stopped at
+held-out AbsRel 0.19 (0.13 by day); with the tap and a 3x3 kernel 0.16, at +4 % of the full
+graph's floor, none while the shipped weights serve (the engine's narrow graph)
+(docs/experiments/2026-12-08-depth-tail.md).
 
-    /usr/bin/python3 training/widen_tail.py PKG [--head det|seg] [--tap TENSOR|none] [--kernel 3]
+    /usr/bin/python3 training/widen_tail.py PKG [--head det|seg|depth] [--tap TENSOR|none] [--kernel 3]
 
 A tail already widened is left as it is; a graph whose tail or tap is not found is refused,
 naming what it looked for. The manifest's tails.<head> (`in`, `layers[0].kernel`, `tap`),
@@ -63,11 +68,11 @@ def channels_of(g, tensor):
     raise Refused(f"tap '{tensor}': no Conv with a constant weight reads it, so its channel count is unknown")
 
 
-HEAD_NAMES = {"det": "detection", "seg": "segmentation"}
+HEAD_NAMES = {"det": "detection", "seg": "segmentation", "depth": "depth"}
 
 
 def widen(pkg, tap=None, kernel=3, log=print, head="det"):
-    """tap: a tensor name, None for the head's default (det: the factory's s4; seg: none), or "none"."""
+    """tap: a tensor name, None for the head's default (det and depth: the factory's s4; seg: none), or "none"."""
     man_path = os.path.join(pkg, "manifest.json")
     man = json.load(open(man_path))
     spec = man["tails"][head]
@@ -80,7 +85,7 @@ def widen(pkg, tap=None, kernel=3, log=print, head="det"):
     tails_file = os.path.join(pkg, man["files"]["tails"])
     m = onnx.load(model_file)
     g = m.graph
-    use_tap = tap != "none" and (head == "det" or tap is not None)
+    use_tap = tap != "none" and (head in ("det", "depth") or tap is not None)
     tap = find_tap(g, tap) if use_tap else None
     c_tap = channels_of(g, tap) if use_tap else 0
     c_old = spec["in"]
@@ -142,7 +147,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("packages", nargs="+")
     ap.add_argument("--head", choices=sorted(HEAD_NAMES), default="det")
-    ap.add_argument("--tap", default=None, help="tensor to concatenate to the head's features, or 'none' (default: det, the input of the factory network's l4; seg, none)")
+    ap.add_argument("--tap", default=None, help="tensor to concatenate to the head's features, or 'none' (default: det and depth, the input of the factory network's l4; seg, none)")
     ap.add_argument("--kernel", type=int, default=3)
     a = ap.parse_args()
     if a.kernel < 1 or a.kernel % 2 == 0:

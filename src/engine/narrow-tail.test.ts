@@ -28,12 +28,14 @@ afterAll(async () => {
 });
 
 describe('widened tails, narrow graph', () => {
-  it('the default ships widened det and seg tails whose shipped weights are narrow', () => {
-    expect(narrowSpecs(pkg.manifest).map((s) => s.head)).toEqual(['det', 'seg']);
-    const det = specOf('det');
-    expect(det.kernel).toBe(3);
-    expect(det.trunk).toBe(pkg.manifest.tails.det.in - pkg.manifest.tails.det.tap!.channels);
-    expect(det.keep).toBe(1);
+  it('the default ships widened det, seg and depth tails whose shipped weights are narrow', () => {
+    expect(narrowSpecs(pkg.manifest).map((s) => s.head)).toEqual(['det', 'seg', 'depth']);
+    for (const head of ['det', 'depth'] as const) {
+      const spec = specOf(head);
+      expect(spec.kernel).toBe(3);
+      expect(spec.trunk).toBe(pkg.manifest.tails[head].in - pkg.manifest.tails[head].tap!.channels);
+      expect(spec.keep).toBe(1);
+    }
     // seg: the real-roads features under a trained 3×3 layer, the synthetic network's channels as its tap
     const seg = pkg.manifest.tails.seg;
     expect(specOf('seg')).toEqual({ head: 'seg', trunk: seg.in - seg.tap!.channels, in: seg.in, kernel: 3, keep: 3, tap: seg.tap!.tensor });
