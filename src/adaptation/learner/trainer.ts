@@ -127,6 +127,7 @@ export class Trainer {
       lr: options.lr ?? 1e-3,
       samplesPerStep: options.samplesPerStep ?? 4,
       pixelsPerSample: options.pixelsPerSample ?? 512,
+      depthPixelsPerSample: options.depthPixelsPerSample ?? 64,
       oldRatio: options.oldRatio ?? 0.25,
       heads: options.heads ?? HEADS,
       seed: options.seed ?? 1,
@@ -144,6 +145,7 @@ export class Trainer {
     if (!(this.o.segDiceWeight >= 0 && Number.isFinite(this.o.segDiceWeight))) throw bad('segDiceWeight', `must be a finite number ≥ 0, got ${this.o.segDiceWeight}`);
     if (!(this.o.cacheMb >= 0 && Number.isFinite(this.o.cacheMb))) throw bad('cacheMb', `must be a finite number ≥ 0, got ${this.o.cacheMb}`);
     if (!(Number.isInteger(this.o.pixelsPerSample) && this.o.pixelsPerSample >= 1)) throw bad('pixelsPerSample', `must be an integer ≥ 1, got ${this.o.pixelsPerSample}`);
+    if (!(Number.isInteger(this.o.depthPixelsPerSample) && this.o.depthPixelsPerSample >= 1)) throw bad('depthPixelsPerSample', `must be an integer ≥ 1, got ${this.o.depthPixelsPerSample}`);
     if (!(this.o.averageDecay >= 0 && this.o.averageDecay < 1)) throw bad('averageDecay', `must be in [0, 1), got ${this.o.averageDecay}`);
     this.K = manifest.classes.length;
     this.depthRange = { minM: manifest.depth?.min_m ?? 1, maxM: manifest.depth?.max_m ?? 120 };
@@ -397,7 +399,7 @@ export class Trainer {
         for (const i of px) seg.y.push(p.seg[i]);
       }
       if (heads.has('depth') && p.depth) {
-        const px = this.pick(p.depth.valid.length, n, (i) => p.depth!.valid[i] === 1);
+        const px = this.pick(p.depth.valid.length, this.o.depthPixelsPerSample, (i) => p.depth!.valid[i] === 1);
         dep.x.push({ f: f.depth, pixels: px });
         for (const i of px) dep.t.push(p.depth.logDepth[i]);
       }
