@@ -85,7 +85,7 @@ describe('LearnerCore', () => {
   });
 
   it('after each rejection the next candidate trains twice as long before its gate (up to MAX_GATE_BACKOFF times), after a promotion stepsPerCandidate again', async () => {
-    const gapsOf = async (gate: { margin: number; tolerance?: number }, gates: number) => {
+    const gapsOf = async (gate: { margin: number; tolerance?: number; consistency?: number }, gates: number) => {
       const { core, store, logs } = setup({ stepsPerCandidate: 2, gate });
       for (let i = 0; i < 12; i++) core.onSample(flagged('new', 1000 + i).sample, flagged('new', 1000 + i).labels);
       for (let i = 0; i < 8; i++) core.onSample(flagged('old', 2000 + i).sample, flagged('old', 2000 + i).labels);
@@ -97,7 +97,7 @@ describe('LearnerCore', () => {
       store.close();
       return { gaps, decisions };
     };
-    const refused = await gapsOf({ margin: 10 }, 5);
+    const refused = await gapsOf({ margin: 10, consistency: 0 }, 5);
     expect(refused.decisions).toEqual(['reject', 'reject', 'reject', 'reject', 'reject']);
     expect(refused.gaps).toEqual([2, 4, 8, 8, 8].map((n) => Math.min(n, MAX_GATE_BACKOFF * 2)));
     const promoted = await gapsOf({ margin: 0, tolerance: 1 }, 3);

@@ -15,6 +15,13 @@ export { DEFAULT_TRAINER_CACHE_MB } from './trainer-options.js';
 export const DEFAULT_GATE_MARGIN = 0.005;
 
 /**
+ * A gain above zero and below the margin passes when the decided set scores higher than the
+ * serving one in at least this share of bootstrap resamples of the held-out frames
+ * (GateOptions.consistency; docs/experiments/2026-12-08-depth-tail.md).
+ */
+export const DEFAULT_GATE_CONSISTENCY = 0.9;
+
+/**
  * Trainer settings of online adaptation (the learner process and the ROS learner node): half
  * of each step from the old-domain reservoir (the gate refuses candidates that forget); lane
  * pixels weigh 8 (the offline factory's 4 is for a model that already knows lanes; 8 did

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { routerDim } from '../../model/manifest.js';
-import { composeTails, detWinRate, Gate } from './gate.js';
+import { composeTails, detWinRate, Gate, scoreWinRate, type FrameRecord } from './gate.js';
+import { SegmentationEvaluator } from '../../eval/segmentation.js';
 import { initTf } from './tails-tf.js';
 import { Trainer, vehicleKinds, type TrainSample } from './trainer.js';
 import { arraySource, SYN_MANIFEST, synSample, synWeights } from '../../../test/support/trainer.js';
@@ -62,6 +63,23 @@ describe('Trainer', () => {
     expect(sizes).toEqual([4, 4, 4]);
     expect(() => new Trainer(SYN_MANIFEST, synWeights(), arraySource(newTrain, oldTrain)).step(5)).toThrow(/samples must be an integer in 1\.\.4/);
     t.dispose();
+  });
+
+  it('draws depthPixelsPerSample depth pixels a frame, pixelsPerSample for the other heads', () => {
+    const t = new Trainer(SYN_MANIFEST, synWeights(), arraySource(newTrain, []), { pixelsPerSample: 40, depthPixelsPerSample: 5, oldRatio: 0 });
+    type Rows = { seg: { y: number[] }; dep: { t: number[] } };
+    const inner = t as unknown as { gather: (batch: unknown) => Rows };
+    const gather = inner.gather.bind(t);
+    const seen: { seg: number; depth: number }[] = [];
+    inner.gather = (batch) => {
+      const r = gather(batch);
+      seen.push({ seg: r.seg.y.length, depth: r.dep.t.length });
+      return r;
+    };
+    t.step(2);
+    t.dispose();
+    expect(seen).toEqual([{ seg: 80, depth: 10 }]);
+    expect(() => new Trainer(SYN_MANIFEST, synWeights(), arraySource(newTrain, []), { depthPixelsPerSample: 0 })).toThrow(/depthPixelsPerSample must be an integer ≥ 1, got 0/);
   });
 
   it('keeps prepared samples within its memory budget: each read once when all fit, read again when none do', async () => {
@@ -355,6 +373,50 @@ describe('Gate on a teacher\'s held-out boxes (label-free)', () => {
     expect(d.reverted).toEqual(['seg', 'depth']);
     expect(d.reason).toMatch(/serving tail kept for seg, depth \(no new-domain labels to judge it\)/);
     expect(d.detail.new_before.detRecords).toBeUndefined(); // records are not part of the decision
+  });
+});
+
+describe('Gate: a gain short of the margin that most resamples agree on', () => {
+  /** A frame whose lane IoU is `hit` of 4 lane pixels (the rest predicted background). */
+  const laneFrame = (hit: number): FrameRecord => {
+    const seg = new SegmentationEvaluator();
+    const target = Uint8Array.of(1, 1, 1, 1, 0, 0, 0, 0);
+    seg.add(Uint8Array.from(target, (t, i) => (t === 1 && i < hit ? 1 : 0)), target);
+    return { seg };
+  };
+
+  it('scoreWinRate: how often the score is higher over resamples of the frames', () => {
+    const before = Array.from({ length: 20 }, () => laneFrame(2));
+    const better = Array.from({ length: 20 }, () => laneFrame(3));
+    expect(scoreWinRate(before, better, ['car'])).toBe(1);
+    expect(scoreWinRate(better, before, ['car'])).toBe(0);
+    expect(scoreWinRate(before, before, ['car'])).toBe(0); // equal is not better
+    // better on one frame in twenty: only the resamples that draw it
+    const one = before.map((f, i) => (i === 0 ? laneFrame(4) : f));
+    const r = scoreWinRate(before, one, ['car'], 400);
+    expect(r).toBeGreaterThan(0.5);
+    expect(r).toBeLessThan(0.8); // 1 − (19/20)^20 ≈ 0.64
+    expect(() => scoreWinRate(before, before.slice(1), ['car'])).toThrow(/19 after/);
+  });
+
+  it('promotes a candidate better on most held-out frames though its gain is below the margin; without the rule it is refused', async () => {
+    const t = new Trainer(SYN_MANIFEST, synWeights(), arraySource(newTrain, oldTrain), { lr: 1e-2, oldRatio: 0.5, pixelsPerSample: 256 });
+    await t.trainFor(60_000, () => t.steps >= 250);
+    const cand = t.candidate();
+    t.dispose();
+    const gain = (d: { val_new_after: number; val_new_before: number }) => d.val_new_after - d.val_new_before;
+    const open = new Gate(SYN_MANIFEST, { margin: 0, tolerance: 0.5 }).decide(1, synWeights(), cand, newVal, oldVal);
+    expect(open).toMatchObject({ decision: 'promote' });
+    expect(gain(open)).toBeGreaterThan(0);
+    const margin = gain(open) + 0.01;
+    const d = new Gate(SYN_MANIFEST, { margin, tolerance: 0.5 }).decide(1, synWeights(), cand, newVal, oldVal);
+    expect(d).toMatchObject({ decision: 'promote' });
+    expect(d.reason).toMatch(/< margin [\d.]+, better in (9\d|100) % of resamples of the held-out frames ≥ 90 %/);
+    const strict = new Gate(SYN_MANIFEST, { margin, tolerance: 0.5, consistency: 0 }).decide(1, synWeights(), cand, newVal, oldVal);
+    expect(strict).toMatchObject({ decision: 'reject' });
+    expect(strict.reason).toMatch(/^new-domain gain [\d.]+ < margin [\d.]+($|;)/);
+    expect(d.detail.new_after.frames).toBeUndefined(); // records are not part of the decision
+    expect(() => new Gate(SYN_MANIFEST, { consistency: -0.1 })).toThrow(/consistency/);
   });
 });
 
