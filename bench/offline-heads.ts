@@ -34,7 +34,7 @@ const seed = Number(arg('--seed', '1'));
 const cacheMb = Number(arg('--cache-mb', String(ADAPT_TRAINER.cacheMb ?? 512)));
 
 await initTf(() => {});
-const pkg = await loadModelPackage(join(ROOT, 'models', 'default'));
+const pkg = await loadModelPackage(resolve(arg('--model', join(ROOT, 'models', 'default'))));
 const store = SampleStore.open(file);
 const ids = (domain: 'new' | 'old', split: 'train' | 'val') => store.ids({ domain, split, labeled: true });
 const source = { newIds: () => ids('new', 'train'), oldIds: () => ids('old', 'train'), load: (id: number): TrainSample => store.get(id, { keepHalf: true }) };
