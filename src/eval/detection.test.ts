@@ -26,6 +26,23 @@ describe('DetectionEvaluator (VOC all-point AP@0.5)', () => {
     expect(r.mAP).toBeCloseTo(0.75, 12); // cyclist excluded from the mean
   });
 
+  it('merge: images matched apart and merged score as images added to one evaluator', () => {
+    const images: [ReturnType<typeof box>[], ReturnType<typeof box>[]][] = [
+      [[box(0, 0, 0, 10, 10, 0.9), box(0, 1, 0, 11, 10, 0.8), box(1, 0, 20, 5, 25, 0.5)], [box(0, 0, 0, 10, 10), box(1, 0, 20, 5, 30)]],
+      [[box(0, 0, 0, 10, 10, 0.6), box(0, 40, 40, 50, 50, 0.95)], [box(0, 0, 0, 10, 10), box(0, 20, 0, 30, 10)]],
+    ];
+    const all = new DetectionEvaluator(['car', 'pedestrian']);
+    const merged = new DetectionEvaluator(['car', 'pedestrian']);
+    for (const [p, g] of [...images, images[0]]) {
+      all.add(p, g);
+      const one = new DetectionEvaluator(['car', 'pedestrian']);
+      one.add(p, g);
+      merged.merge(one);
+    }
+    expect(merged.result()).toEqual(all.result());
+    expect(() => merged.merge(new DetectionEvaluator(['car']))).toThrow(/1 classes at IoU 0.5 into one of 2/);
+  });
+
   it('no predictions → AP 0; no ground truth at all → mAP NaN', () => {
     const ev = new DetectionEvaluator(['car']);
     expect(ev.result().mAP).toBeNaN();

@@ -92,6 +92,23 @@ export class DetectionEvaluator {
     }
   }
 
+  /**
+   * Adds everything `other` has counted (images matched once, summed into several totals, as a
+   * bootstrap of the images does). Both must score the same classes at the same IoU threshold.
+   */
+  merge(other: DetectionEvaluator): void {
+    if (other.classes.length !== this.classes.length || other.iouThreshold !== this.iouThreshold) {
+      throw new PerceptionError('INVALID_ARGUMENT', `cannot merge an evaluator of ${other.classes.length} classes at IoU ${other.iouThreshold} into one of ${this.classes.length} at ${this.iouThreshold}`, { field: 'other' });
+    }
+    for (let k = 0; k < this.classes.length; k++) {
+      for (let i = 0; i < other.scores[k].length; i++) {
+        this.scores[k].push(other.scores[k][i]);
+        this.tp[k].push(other.tp[k][i]);
+      }
+      this.numGt[k] += other.numGt[k];
+    }
+  }
+
   result(): DetectionResult {
     const perClass = this.classes.map((cls, k) => ({
       cls,

@@ -354,7 +354,7 @@ export function detWinRate(before: readonly DetRecord[], after: readonly DetReco
  * Share of `rounds` bootstrap resamples of the frames (with replacement, seeded) in which
  * `after`'s score (mean of det mAP@0.5, lane IoU, 1 − AbsRel, as the gate's) is higher than
  * `before`'s; the two lists are the same frames in the same order. In pieces of ten resamples
- * (a resample of 40 frames re-ranks their detections: ~1 ms).
+ * (a resample re-ranks the frames' detections, matched to their boxes once).
  */
 export function* scoreWinRatePaced(before: readonly FrameRecord[], after: readonly FrameRecord[], classes: readonly string[], rounds = 200, seed = 1): Paced<number> {
   if (before.length !== after.length) throw new PerceptionError('INVALID_ARGUMENT', `scoreWinRate: ${before.length} frames before, ${after.length} after`, { field: 'frames' });
@@ -362,10 +362,20 @@ export function* scoreWinRatePaced(before: readonly FrameRecord[], after: readon
   const rand = mulberry32(seed);
   const n = before.length;
   const pick = new Int32Array(n);
+  // Each frame's detections are matched to its boxes once; a resample adds up the matches.
+  const matched = (frames: readonly FrameRecord[]) =>
+    frames.map((f) => {
+      if (!f.det) return undefined;
+      const e = new DetectionEvaluator(classes);
+      e.add(f.det.preds, f.det.gts, f.det.ignore);
+      return e;
+    });
+  const b = { frames: before, det: matched(before) };
+  const a = { frames: after, det: matched(after) };
   let wins = 0;
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < n; k++) pick[k] = Math.floor(rand() * n);
-    if (resampledScore(after, pick, classes) > resampledScore(before, pick, classes)) wins++;
+    if (resampledScore(a, pick, classes) > resampledScore(b, pick, classes)) wins++;
     if (r % 10 === 9) yield;
   }
   return wins / rounds;
@@ -376,7 +386,7 @@ export function scoreWinRate(before: readonly FrameRecord[], after: readonly Fra
   return runNow(scoreWinRatePaced(before, after, classes, rounds, seed));
 }
 
-function resampledScore(frames: readonly FrameRecord[], pick: Int32Array, classes: readonly string[]): number {
+function resampledScore(frames: { readonly frames: readonly FrameRecord[]; readonly det: readonly (DetectionEvaluator | undefined)[] }, pick: Int32Array, classes: readonly string[]): number {
   const det = new DetectionEvaluator(classes);
   const seg = new SegmentationEvaluator();
   const dep = new DepthEvaluator({ minDepth: 0, maxDepth: Infinity });
@@ -384,9 +394,10 @@ function resampledScore(frames: readonly FrameRecord[], pick: Int32Array, classe
   let nSeg = 0;
   let nDep = 0;
   for (const i of pick) {
-    const f = frames[i];
-    if (f.det) {
-      det.add(f.det.preds, f.det.gts, f.det.ignore);
+    const f = frames.frames[i];
+    const d = frames.det[i];
+    if (d) {
+      det.merge(d);
       nDet++;
     }
     if (f.seg) {
