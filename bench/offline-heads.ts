@@ -4,7 +4,7 @@
  * per-head figures on the held-out new-domain and old-domain samples as it goes. For choosing
  * trainer settings without replaying a drive each time.
  *
- *   npx tsx bench/offline-heads.ts [STORE.db] [--heads det] [--steps 600] [--every 100] [--lr 1e-3]
+ *   npx tsx bench/offline-heads.ts [STORE.db] [--model PKG] [--heads det] [--steps 600] [--every 100] [--lr 1e-3]
  *     [--pixels 512] [--old-ratio 0.5] [--average DECAY] [--seed 1] [--cache-mb 512]
  *
  * Default store: the last `npm run -s adaptation` run's (bench/.cache/adaptation/run/…).

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { runLearner } from '../adaptation/learner/process.js';
-import { DEFAULT_ADAPT_HEADS, DEFAULT_GATE_MARGIN, DEFAULT_TRAINER_CACHE_MB, parseCameraHeight, parseHeads, parseTeacher, parseTeacherHeads } from '../adaptation/learner/settings.js';
+import { DEFAULT_ADAPT_HEADS, DEFAULT_GATE_CONSISTENCY, DEFAULT_GATE_MARGIN, DEFAULT_TRAINER_CACHE_MB, parseCameraHeight, parseHeads, parseTeacher, parseTeacherHeads } from '../adaptation/learner/settings.js';
 import { LEARNER_NICE, lowerLearnerPriority, type LearnerSched } from '../adaptation/learner/priority.js';
 import { PerceptionError } from '../core/errors.js';
 import { parseFloatOption, parseIntOption } from './args.js';
@@ -27,6 +27,7 @@ export function registerLearnerCommand(program: Command): void {
     .option('--teacher-heads <list>', `what the teacher labels (${TEACHER_HEADS.join(', ')}; COCO teachers det only; default: det; seg for a package)`, (v: string) => parseTeacherHeads(v))
     .option('--camera-height <m>', `with --teacher: the cameras' height above the road (m) for label-free depth from the road's geometry; 0: off (default ${DEFAULT_CAMERA_HEIGHT_M})`, (v: string) => parseCameraHeight(v))
     .option('--gate-margin <d>', 'the gate: the new-domain score a candidate must gain (mean of mAP@0.5, lane IoU, 1 - AbsRel)', (v) => parseFloatOption('--gate-margin', 0, 1)(v), DEFAULT_GATE_MARGIN)
+    .option('--gate-consistency <p>', 'the gate: a gain short of the margin still passes when the candidate scores higher in this share of bootstrap resamples of the held-out frames (0: off)', (v) => parseFloatOption('--gate-consistency', 0, 1)(v), DEFAULT_GATE_CONSISTENCY)
     .option('--gate-tolerance <d>', 'the gate: the old-domain score a candidate may lose, from the shipped weights', (v) => parseFloatOption('--gate-tolerance', 0, 1)(v), 0.01)
     .option('--teacher-confidence <p>', "the gate, label-free: share of bootstrap resamples of a teacher's held-out frames in which a detection gain must hold (0: off)", (v) => parseFloatOption('--teacher-confidence', 0, 1)(v), 0.95)
     .option('--heads <list>', `tails trained online (default ${DEFAULT_ADAPT_HEADS.join(',')})`, parseHeads)
@@ -48,7 +49,7 @@ export function registerLearnerCommand(program: Command): void {
         minRouterSamples: o.minRouter,
         heads: o.heads,
         ...(o.cacheMb !== undefined ? { cacheMb: o.cacheMb } : {}),
-        gate: { margin: o.gateMargin, tolerance: o.gateTolerance, teacherConfidence: o.teacherConfidence },
+        gate: { margin: o.gateMargin, tolerance: o.gateTolerance, teacherConfidence: o.teacherConfidence, consistency: o.gateConsistency },
         teacher: o.teacher
           ? {
               model: o.teacher,

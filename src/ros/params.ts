@@ -2,7 +2,7 @@ import { PerceptionError } from '../core/errors.js';
 import { PARAMETER_TYPE, type RclLike, type RclNodeLike, type RclParameterDescriptorLike, type RclParameterLike, type RclRangeLike, type RclSetParametersResult } from './transport/rcl-like.js';
 import { DEFAULT_GROUND_FRAME } from '../msgs/tf-buffer.js';
 import { cameraOfTopic } from './topics.js';
-import { DEFAULT_GATE_MARGIN, DEFAULT_TRAINER_CACHE_MB } from '../adaptation/learner/settings.js';
+import { DEFAULT_GATE_CONSISTENCY, DEFAULT_GATE_MARGIN, DEFAULT_TRAINER_CACHE_MB } from '../adaptation/learner/settings.js';
 
 /**
  * The perception and learner nodes' ROS parameters: one table of specs (type, default,
@@ -95,6 +95,7 @@ export const LEARNER_PARAMS: readonly ParamSpec[] = [
   p({ name: 'trainer_cache_mb', kind: 'integer', default: DEFAULT_TRAINER_CACHE_MB, readOnly: true, range: { from: 0, to: 1048576, step: 1 }, description: "Memory (MiB) for the learner's prepared training samples; beyond it a training step reads its samples from the store, about twice as slow" }),
   p({ name: 'steps_per_candidate', kind: 'integer', default: 120, readOnly: true, range: { from: 1, to: 1000000, step: 1 }, description: 'Training steps between validation-gate decisions (after a rejection twice the last, up to 4 times this; this again after a promotion)' }),
   p({ name: 'gate_margin', kind: 'double', default: DEFAULT_GATE_MARGIN, readOnly: true, range: { from: 0, to: 1 }, description: 'Validation gate: the new-domain score (mean of det mAP@0.5, lane IoU, 1 - AbsRel on held-out flagged frames) a candidate must gain over the serving weights' }),
+  p({ name: 'gate_consistency', kind: 'double', default: DEFAULT_GATE_CONSISTENCY, readOnly: true, range: { from: 0, to: 1 }, description: 'Validation gate: a new-domain gain above 0 but short of gate_margin still passes when the candidate scores higher in this share of bootstrap resamples of the held-out frames (0: off)' }),
   p({ name: 'gate_old_tolerance', kind: 'double', default: 0.01, readOnly: true, range: { from: 0, to: 1 }, description: 'Validation gate: the old-domain score (reference frames of the training domains) a candidate may lose, from the shipped weights' }),
   p({ name: 'gate_teacher_confidence', kind: 'double', default: 0.95, readOnly: true, range: { from: 0, to: 1 }, description: "Validation gate, label-free: share of bootstrap resamples of the teacher's held-out frames in which a detection gain must hold (0: off)" }),
   p({ name: 'heads', kind: 'string_array', default: ['det', 'seg', 'depth'], readOnly: true, minItems: 1, choices: ['det', 'seg', 'depth'], description: 'Tails trained online' }),

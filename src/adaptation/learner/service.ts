@@ -193,7 +193,7 @@ export class LearnerService {
     await service.#channel.send({ kind: 'status', state: 'ready', detail: { store: store.file, images: o.teacher !== undefined, views: (o.teacher?.cameraHeightM ?? 0) > 0 } }).catch((err: Error) => o.log('warn', `perception did not take the ready status: ${err.message}`));
     o.log('info', `learner: model ${modelRef(o.manifest)}, store ${store.file} (${store.count()} sample(s)), channel ${o.endpoints.uplink} / ${o.endpoints.downlink}, heads ${o.heads.join(',')}`);
     const g = service.#core.gateSettings;
-    o.log('info', `learner: gate margin ${g.margin} (new domain), tolerance ${g.tolerance} (old domain), teacher confidence ${g.teacherConfidence}`);
+    o.log('info', `learner: gate margin ${g.margin} (new domain; below it, ${g.consistency} of resamples), tolerance ${g.tolerance} (old domain), teacher confidence ${g.teacherConfidence}`);
     return service;
   }
 
