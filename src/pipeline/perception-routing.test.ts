@@ -70,7 +70,7 @@ describe('routed weights in service', () => {
     expect(next.weights).toBe(engine.currentWeights.id);
   });
 
-  it('a router that never reads the new domain leaves every frame on the shipped tails, bit for bit', async () => {
+  it('a router that never reads the new domain leaves every frame on the shipped tails', async () => {
     const plain = new Perception(engine, OPTS);
     const [before] = await plain.processBatch([{ camera: 'front', stampNs: 1n, image: { width: W, height: H, data: frame('front', 0).encoded.data } }]);
     const prev = engine.swapWeights(engine.makeWeightSet(routed(-2), 'v1'));
@@ -79,7 +79,12 @@ describe('routed weights in service', () => {
       for (let i = 0; i < 2; i++) {
         const [r] = await p.processBatch([{ camera: 'front', stampNs: 1n, image: { width: W, height: H, data: frame('front', 0).encoded.data } }]);
         expect(r.weights).toBe(prev.id);
-        expect(Array.from(r.depth.data)).toEqual(Array.from(before.depth.data));
+        // The shipped tails served on the wide graph (a routed set runs it) and on the narrow one:
+        // the same depth to float rounding (the widened depth tail sums its 3×3 in another order).
+        expect(r.depth.data.length).toBe(before.depth.data.length);
+        let worst = 0;
+        for (let k = 0; k < r.depth.data.length; k++) worst = Math.max(worst, Math.abs(r.depth.data[k] - before.depth.data[k]) / before.depth.data[k]);
+        expect(worst).toBeLessThan(1e-5);
       }
     } finally {
       engine.swapWeights(prev);

@@ -66,13 +66,17 @@ describe('PerceptionWorker with a second precision variant', () => {
     const b = ok((await worker.run([frame()], [128, 256], 'int8'))[0]);
     expect(a.variant).toBeUndefined();
     expect(b.variant).toBe('int8');
-    expect(Array.from(b.depth.data)).toEqual(Array.from(a.depth.data));
+    // the same depth to float rounding: the variant's graph runs the widened depth tail whole,
+    // the fp32 session its narrow copy
+    const rel = (x: Float32Array, y: Float32Array) => x.reduce((w, v, k) => Math.max(w, Math.abs(v - y[k]) / y[k]), 0);
+    expect(b.depth.data.length).toBe(a.depth.data.length);
+    expect(rel(b.depth.data, a.depth.data)).toBeLessThan(1e-5);
     const pkg = await loadModelPackage(dir);
     const scaled = new Map([...pkg.tails].map(([k, t]) => [k, { shape: t.shape, data: t.data.map((v) => v * 1.5) }]));
     await worker.swapWeights(scaled, 'v2');
     const c = ok((await worker.run([frame()], [128, 256], 'int8'))[0]);
     expect(c.weights).toBe('v2');
-    expect(Array.from(c.depth.data)).not.toEqual(Array.from(b.depth.data));
+    expect(rel(c.depth.data, b.depth.data)).toBeGreaterThan(1e-3);
     await expect(worker.run([frame()], [128, 256], 'fp16')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/variant 'fp16' has no session/) });
   });
 });

@@ -248,7 +248,7 @@ describe('online adaptation on the ROS nodes', () => {
     expect(core.status()).toMatchObject({ labeledNew: 3 });
     expect(lines.some((l) => /teacher fastestdet at threshold 0.7/.test(l))).toBe(true);
     // The gate's parameters reach the learner's gate (the old-domain tolerance at its default).
-    expect(lines.some((l) => /gate margin 0\.02 \(new domain\), tolerance 0\.01 \(old domain\), teacher confidence 0\.9\b/.test(l))).toBe(true);
+    expect(lines.some((l) => /gate margin 0\.02 \(new domain; below it, 0\.9 of resamples\), tolerance 0\.01 \(old domain\), teacher confidence 0\.9\b/.test(l))).toBe(true);
     const store = SampleStore.open(join(dir, 'learner-state', 'samples.db'));
     try {
       const labelled = store.list({ domain: 'new', labeled: true }).map((i) => store.get(i.id));
