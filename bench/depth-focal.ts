@@ -4,8 +4,11 @@
  * Renders synthetic drives across fields of view (the `camshift` domain's 55–65° and 110–125°
  * lenses, `day`'s 80–100°), replays each with the package's depth as is, and fits
  *   median(ground truth ÷ model depth) = (camera fx/width ÷ fx_over_width) ^ exponent
- * in log–log space over the fitting seeds. Then replays other seeds with the fitted focal and
- * without, and prints depth AbsRel and δ<1.25 side by side. Deterministic for a seed list.
+ * in log–log space over the fitting seeds (640×360 frames: the focal states that shape as
+ * `aspect`). Then replays other seeds with the fitted focal and without, and drives of other
+ * shapes (KITTI's 1242×375, comma's 1164×874, 4:3) with the focal read both ways — fx/width
+ * alone, and the vertical focal against the fitted shape (src/pipeline/depth-focal.ts) — and
+ * prints depth AbsRel and δ<1.25 side by side. Deterministic for a seed list.
  *
  *   npx tsx bench/depth-focal.ts [--model DIR] [--frames N] [--json] [--write]
  *
@@ -33,6 +36,14 @@ const { values: args } = parseArgs({
 const frames = Number(args.frames);
 const FIT: [DomainName, number][] = [['camshift', 11], ['camshift', 12], ['camshift', 13], ['camshift', 14], ['camshift', 15], ['camshift', 16], ['day', 11], ['day', 12], ['day', 13]];
 const HELD_OUT: [DomainName, number][] = [['camshift', 21], ['camshift', 22], ['camshift', 23], ['camshift', 24], ['day', 21], ['night', 22]];
+const FIT_SIZE = { width: 640, height: 360 };
+/** Day drives through cameras of other shapes (the day's mount and pitch, this lens). */
+const SHAPES: { name: string; seed: number; width: number; height: number; hfovDeg: number }[] = [
+  { name: 'KITTI-shaped', seed: 31, width: 1242, height: 375, hfovDeg: 81 },
+  { name: 'comma-shaped', seed: 32, width: 1164, height: 874, hfovDeg: 65 },
+  { name: '4:3', seed: 33, width: 640, height: 480, hfovDeg: 81 },
+  { name: '16:10', seed: 34, width: 960, height: 600, hfovDeg: 90 },
+];
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
 const dir = await mkdtemp(join(tmpdir(), 'depth-focal-'));
@@ -60,7 +71,7 @@ try {
   const my = mean(ys);
   const exponent = xs.reduce((a, x, i) => a + (x - mx) * (ys[i] - my), 0) / xs.reduce((a, x) => a + (x - mx) ** 2, 0);
   const ref = Math.exp(mx - my / exponent);
-  const focal = { fx_over_width: round(ref, 3), exponent: round(exponent, 2) };
+  const focal = { fx_over_width: round(ref, 3), exponent: round(exponent, 2), aspect: round(FIT_SIZE.width / FIT_SIZE.height, 4) };
   say(`fitted depth.focal ${JSON.stringify(focal)}`);
   if (args.write) {
     const file = join(resolve(args.model), 'manifest.json');
@@ -81,30 +92,48 @@ try {
     rows.push({ bag: `${domain}/${seed}`, fxw: round(fxw, 3), absrel_as_is: a.absrel, absrel_focal: f.absrel, delta1_as_is: a.delta1, delta1_focal: f.delta1 });
     say(`held out ${domain} seed ${seed} (fx/width ${fxw.toFixed(3)}): AbsRel ${a.absrel.toFixed(3)} → ${f.absrel.toFixed(3)}, δ<1.25 ${a.delta1.toFixed(3)} → ${f.delta1.toFixed(3)}`);
   }
-  const result = { date: new Date().toISOString().slice(0, 10), model: args.model, frames, focal, fit: points, held_out: rows };
+  // The same focal without its shape: fx/width alone, as packages that state no aspect are read.
+  const fxOnly = join(dir, 'fx-only');
+  await cp(asIs, fxOnly, { recursive: true });
+  const { aspect: _shape, ...noAspect } = focal;
+  await writeFile(join(fxOnly, 'manifest.json'), JSON.stringify({ ...manifest, depth: { ...manifest.depth, focal: noAspect } }, null, 2));
+  const shapes: { drive: string; size: string; fxw: number; fyh: number; absrel: { as_is: number; fx_only: number; fy_aspect: number }; delta1: { as_is: number; fx_only: number; fy_aspect: number } }[] = [];
+  for (const s of SHAPES) {
+    const bag = await render('day', s.seed, s, (s.hfovDeg * Math.PI) / 180);
+    const { fxw, fyh } = await cameraInfo(bag);
+    const [a, x, f] = [await metrics(bag, asIs), await metrics(bag, fxOnly), await metrics(bag, fitted)];
+    shapes.push({ drive: `${s.name} day/${s.seed}`, size: `${s.width}x${s.height}`, fxw: round(fxw, 3), fyh: round(fyh, 3), absrel: { as_is: a.absrel, fx_only: x.absrel, fy_aspect: f.absrel }, delta1: { as_is: a.delta1, fx_only: x.delta1, fy_aspect: f.delta1 } });
+    say(`${s.name} ${s.width}x${s.height} (fx/width ${fxw.toFixed(3)}, fy/height ${fyh.toFixed(3)}): AbsRel ${a.absrel.toFixed(3)} / fx ${x.absrel.toFixed(3)} / fy ${f.absrel.toFixed(3)}, δ<1.25 ${a.delta1.toFixed(3)} / ${x.delta1.toFixed(3)} / ${f.delta1.toFixed(3)}`);
+  }
+  const result = { date: new Date().toISOString().slice(0, 10), model: args.model, frames, focal, fit: points, held_out: rows, shapes };
   if (args.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else {
     console.log(`depth.focal for ${args.model}: ${JSON.stringify(focal)} (fit on ${points.length} drives of ${frames} frames)`);
     console.log('| held-out drive | fx/width | AbsRel as is | AbsRel with focal | δ<1.25 as is | δ<1.25 with focal |');
     console.log('|---|---|---|---|---|---|');
     for (const r of rows) console.log(`| ${r.bag} | ${r.fxw} | ${r.absrel_as_is.toFixed(3)} | ${r.absrel_focal.toFixed(3)} | ${r.delta1_as_is.toFixed(3)} | ${r.delta1_focal.toFixed(3)} |`);
+    console.log('');
+    console.log('| other shapes | size | fx/width | fy/height | AbsRel as is / fx/width rule / fy rule | δ<1.25 as is / fx/width rule / fy rule |');
+    console.log('|---|---|---|---|---|---|');
+    const three = (v: { as_is: number; fx_only: number; fy_aspect: number }) => `${v.as_is.toFixed(3)} / ${v.fx_only.toFixed(3)} / ${v.fy_aspect.toFixed(3)}`;
+    for (const r of shapes) console.log(`| ${r.drive} | ${r.size} | ${r.fxw} | ${r.fyh} | ${three(r.absrel)} | ${three(r.delta1)} |`);
   }
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
 
-async function render(domain: DomainName, seed: number): Promise<string> {
-  const out = join(dir, `${domain}-${seed}.mcap`);
-  await writeSimBag({ out, domain, frames, seed, cameras: ['front'], width: 640, height: 360, rateHz: 10, compressed: true, jpegQuality: 85, gtScale: 4 });
+async function render(domain: DomainName, seed: number, size = FIT_SIZE, hfov?: number): Promise<string> {
+  const out = join(dir, `${domain}-${seed}-${size.width}x${size.height}.mcap`);
+  await writeSimBag({ out, domain, frames, seed, cameras: ['front'], width: size.width, height: size.height, rateHz: 10, compressed: true, jpegQuality: 85, gtScale: 4, ...(hfov !== undefined ? { camera: { hfov } } : {}) });
   return out;
 }
 
-async function cameraInfo(bag: string): Promise<{ fxw: number }> {
+async function cameraInfo(bag: string): Promise<{ fxw: number; fyh: number }> {
   const r = await openBag(bag);
   try {
     for await (const m of r.messages({ topics: ['/front/camera_info'] })) {
       const info = m.msg as CameraInfo;
-      return { fxw: info.k[0] / info.width };
+      return { fxw: info.k[0] / info.width, fyh: info.k[4] / info.height };
     }
   } finally {
     await r.close();

@@ -80,6 +80,7 @@ describe('validateManifest', () => {
     it('depth range inverted', () => expectBad((m) => (m.depth.max_m = 0.5), 'depth.max_m'));
     it('depth focal not positive', () => expectBad((m) => (m.depth.focal = { fx_over_width: 0 }), 'depth.focal.fx_over_width', /fx ÷ image width/));
     it('depth focal exponent out of range', () => expectBad((m) => (m.depth.focal = { fx_over_width: 0.5, exponent: -1 }), 'depth.focal.exponent'));
+    it('depth focal aspect not positive', () => expectBad((m) => (m.depth.focal = { fx_over_width: 0.5, aspect: 0 }), 'depth.focal.aspect', /width ÷ height/));
   });
 
   it('accepts the README example and lists tail tensors in order', () => {

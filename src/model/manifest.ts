@@ -119,10 +119,12 @@ export interface Manifest {
     /**
      * The focal length the depth head assumes (fx ÷ image width) and how strongly its depth
      * follows a camera's own (exponent, default 1): with a camera's camera_info, depth is scaled
-     * by (fx/width ÷ fx_over_width) ^ exponent (src/pipeline/depth-focal.ts). Absent: depth is
-     * not rescaled.
+     * by (fx/width ÷ fx_over_width) ^ exponent; where the package states the shape of the frames
+     * that focal was fitted on (`aspect`, width ÷ height, square pixels), by the vertical focal instead,
+     * (fy/height ÷ (fx_over_width × aspect)) ^ exponent, and a camera without camera_info by
+     * its frames' shape (src/pipeline/depth-focal.ts). Absent: depth is not rescaled.
      */
-    readonly focal?: { readonly fx_over_width: number; readonly exponent?: number };
+    readonly focal?: { readonly fx_over_width: number; readonly exponent?: number; readonly aspect?: number };
   };
   readonly feature_stats?: { readonly mean: readonly number[]; readonly std: readonly number[] };
   readonly training?: Readonly<Record<string, unknown>>;
@@ -294,6 +296,9 @@ export function validateManifest(json: unknown, file: string): Manifest {
       }
       if (f.exponent !== undefined && (!isFiniteNum(f.exponent) || f.exponent < 0 || f.exponent > 2)) {
         fail('depth.focal.exponent', `must be a number in 0..2, got ${JSON.stringify(f.exponent)}`);
+      }
+      if (f.aspect !== undefined && (!isFiniteNum(f.aspect) || f.aspect <= 0 || f.aspect > 20)) {
+        fail('depth.focal.aspect', `must be a number in (0, 20] (width ÷ height of the frames the focal was fitted on), got ${JSON.stringify(f.aspect)}`);
       }
     }
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FrameOutcome } from './frame-runner.js';
-import { CameraFocals, depthScale, toModelDepth, withCameraFocals } from './depth-focal.js';
+import { assumedDepthScale, CameraFocals, depthScale, toModelDepth, withCameraFocals } from './depth-focal.js';
 
 const info = (width: number, fx: number) => ({ width, height: Math.round(width * 0.5625), k: [fx, 0, width / 2, 0, fx, width * 0.28, 0, 0, 1] });
 
@@ -11,6 +11,50 @@ describe('depth from the camera focal', () => {
     expect(depthScale({ fx_over_width: 0.5, exponent: 0.5 }, info(1000, 1000))).toBeCloseTo(Math.SQRT2, 9);
     // Only fx ÷ width matters: the same lens at half the resolution.
     expect(depthScale({ fx_over_width: 0.5, exponent: 1 }, info(500, 500))).toBeCloseTo(2, 9);
+  });
+
+  // A package that states the shape its focal was fitted on (16:9 here) scales by the vertical
+  // focal: every frame is resized to the model's input, so a 4:3 or a KITTI-shaped camera shows
+  // the road's rows at another scale than its fx/width says.
+  const AT_16_9 = { fx_over_width: 0.5, exponent: 1, aspect: 16 / 9 };
+  const cam = (width: number, height: number, fx: number, fy = fx) => ({ width, height, k: [fx, 0, width / 2, 0, fy, height / 2, 0, 0, 1] });
+
+  it('with the fitted aspect: fy/height against fx_over_width × aspect (the fx rule at that shape)', () => {
+    expect(depthScale(AT_16_9, cam(1280, 720, 1000))).toBeCloseTo(depthScale({ fx_over_width: 0.5, exponent: 1 }, cam(1280, 720, 1000)), 9);
+    expect(depthScale(AT_16_9, cam(1280, 720, 640))).toBeCloseTo(1, 9);
+    // KITTI's shape, an 81° lens: fx/width 0.58 but fy/height 1.92.
+    expect(depthScale(AT_16_9, cam(1242, 375, 721))).toBeCloseTo(721 / 375 / (0.5 * 16 / 9), 9);
+    expect(depthScale(AT_16_9, cam(640, 480, 320))).toBeCloseTo(0.75, 9);
+    // fy is K[4]; a K that leaves it 0 states square pixels.
+    expect(depthScale(AT_16_9, cam(640, 480, 320, 400))).toBeCloseTo(400 / 480 / (0.5 * 16 / 9), 9);
+    expect(depthScale(AT_16_9, cam(640, 480, 320, 0))).toBeCloseTo(0.75, 9);
+    expect(depthScale({ ...AT_16_9, exponent: 0.5 }, cam(640, 480, 320))).toBeCloseTo(Math.sqrt(0.75), 9);
+    expect(() => depthScale(AT_16_9, cam(640, 0, 320), 'front')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', context: expect.objectContaining({ field: 'camera_info.height', camera: 'front' }) }));
+  });
+
+  it('without camera_info: the package\'s own lens with square pixels on the frames\' shape', () => {
+    expect(assumedDepthScale(AT_16_9, { width: 1280, height: 720 })).toBeCloseTo(1, 9);
+    expect(assumedDepthScale(AT_16_9, { width: 640, height: 480 })).toBeCloseTo(0.75, 9);
+    expect(assumedDepthScale({ fx_over_width: 0.5, exponent: 1 }, { width: 640, height: 480 })).toBe(1);
+    const lines: string[] = [];
+    const f = new CameraFocals({ depth: { min_m: 1, max_m: 100, focal: AT_16_9 } }, (l) => lines.push(l));
+    expect(f.scale('front')).toBe(1); // nothing known of it yet
+    expect(f.scale('front', { width: 160, height: 120 })).toBeCloseTo(0.75, 9); // a label's shape
+    f.seen('front', { width: 1242, height: 375 });
+    expect(f.scale('front', { width: 160, height: 120 })).toBeCloseTo(1242 / 375 / (16 / 9), 9); // the frames' shape first
+    expect(f.intrinsics('front', { width: 1242, height: 375 })?.depthScale).toBeCloseTo(1242 / 375 / (16 / 9), 9);
+    f.note('front', cam(1242, 375, 721));
+    expect(f.scale('front')).toBeCloseTo(721 / 375 / (0.5 * 16 / 9), 9);
+    expect(lines.at(-1)).toMatch(/front: camera_info fy\/height 1\.923 \(the model assumes 0\.889\): depth × 2\.163/);
+  });
+
+  it('the runner scales a camera without camera_info by its frames\' shape', async () => {
+    const f = new CameraFocals({ depth: { min_m: 1, max_m: 100, focal: AT_16_9 } });
+    const out = (w: number, h: number): FrameOutcome => ({ ok: true, image: { width: w, height: h, data: new Uint8Array(3 * w * h) }, result: { depth: { width: 2, height: 1, data: new Float32Array([4, 8]) } } as never });
+    const runner = withCameraFocals({ run: async () => [out(640, 480), out(1280, 720)] }, f);
+    const r = await runner.run([{ camera: 'front' }, { camera: 'left' }], [192, 384]);
+    expect(r[0].ok && [...r[0].result.depth.data]).toEqual([3, 6]);
+    expect(r[1].ok && [...r[1].result.depth.data]).toEqual([4, 8]);
   });
 
   it('refuses a camera_info that cannot say, naming the field; CameraFocals keeps 1 and says why once', () => {

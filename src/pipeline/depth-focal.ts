@@ -8,15 +8,29 @@ import type { FrameOutcome } from './frame-runner.js';
  * cameras it was trained on: the same car is twice as far on a lens with twice the focal
  * length. The package states the focal it assumes (`depth.focal` in the manifest: fx ÷ image
  * width, and how strongly its depth follows the focal — below 1 where the model partly reads
- * the field of view off the picture), and a camera's `camera_info` gives its own; the model's
- * depth is multiplied by (camera fx/width ÷ package fx/width) ^ exponent. Without camera_info,
- * or for a package that states no focal, depth is the model's as is (the README says so).
+ * the field of view off the picture), and a camera's `camera_info` gives its own.
+ *
+ * What the head reads is the *vertical* focal in its own input: a road point's depth is told by
+ * its row below the horizon, and every frame is resized to the model's input whatever its
+ * aspect. A package that states the shape of the frames its focal was fitted on
+ * (`depth.focal.aspect`, width ÷ height, square pixels) has depth multiplied by
+ * (camera fy/height ÷ (fx_over_width × aspect)) ^ exponent — for a camera of that shape the same
+ * factor as (fx/width ÷ fx_over_width) ^ exponent.
+ * On synthetic drives at one lens and height, the default's truth ÷ depth followed fy/height,
+ * not fx/width: 1.06 at 640×360 and 1.07 at 1164×874 (fy/height 1.04 for both, fx/width 0.59 and
+ * 0.79), 1.77 at 1242×375 (KITTI's shape) (docs/experiments/2026-12-08-depth-aspect.md).
+ * Without camera_info such a package assumes its own lens with square pixels (fx = fy =
+ * fx_over_width × width): depth × ((width ÷ height) ÷ aspect) ^ exponent, 1 at the fitted
+ * shape. A package without `aspect` scales by fx/width only, and not at all without
+ * camera_info; one that states no focal is never rescaled.
  * The default model's figures were fitted on synthetic drives across fields of view:
  * docs/experiments/2026-12-06-depth-focal.md.
  */
 export interface DepthFocal {
   readonly fx_over_width: number;
   readonly exponent: number;
+  /** Width ÷ height of the frames the focal was fitted on (square pixels); absent: scale by fx/width only. */
+  readonly aspect?: number;
 }
 
 /** What depth scaling reads of a sensor_msgs/CameraInfo. */
@@ -29,7 +43,7 @@ export interface CameraInfoLike {
 /** The package's focal, or undefined when it states none (depth is then not rescaled). */
 export function depthFocalOf(manifest: Pick<Manifest, 'depth'>): DepthFocal | undefined {
   const f = manifest.depth?.focal;
-  return f === undefined ? undefined : { fx_over_width: f.fx_over_width, exponent: f.exponent ?? 1 };
+  return f === undefined ? undefined : { fx_over_width: f.fx_over_width, exponent: f.exponent ?? 1, ...(f.aspect !== undefined ? { aspect: f.aspect } : {}) };
 }
 
 /**
@@ -46,7 +60,23 @@ export function depthScale(focal: DepthFocal, info: CameraInfoLike, camera?: str
   if (info.k?.length !== 9 || !(Number.isFinite(fx) && fx > 0)) {
     throw new PerceptionError('INVALID_ARGUMENT', `camera_info k must hold 9 numbers with fx = k[0] > 0 (an uncalibrated camera), got fx ${JSON.stringify(fx)}`, { ...where, field: 'camera_info.k' });
   }
-  return Math.pow(fx / info.width / focal.fx_over_width, focal.exponent);
+  if (focal.aspect === undefined) return Math.pow(fx / info.width / focal.fx_over_width, focal.exponent);
+  if (!(Number.isInteger(info.height) && info.height > 0)) {
+    throw new PerceptionError('INVALID_ARGUMENT', `camera_info height must be a positive integer, got ${JSON.stringify(info.height)}`, { ...where, field: 'camera_info.height' });
+  }
+  // fy = k[4]; a K that leaves it 0 states square pixels' fx only.
+  const fy = Number.isFinite(info.k[4]) && info.k[4] > 0 ? info.k[4] : fx;
+  return Math.pow(fy / info.height / (focal.fx_over_width * focal.aspect), focal.exponent);
+}
+
+/**
+ * The factor for a camera without camera_info, frames of `size`: the package's own lens with
+ * square pixels, so only the frame's shape differs from the fit's (1 at that shape, and for a
+ * package that states none).
+ */
+export function assumedDepthScale(focal: DepthFocal, size: { readonly width: number; readonly height: number }): number {
+  if (focal.aspect === undefined || !(size.width > 0 && size.height > 0)) return 1;
+  return Math.pow(size.width / size.height / focal.aspect, focal.exponent);
 }
 
 /**
@@ -58,6 +88,8 @@ export class CameraFocals {
   readonly #scales = new Map<string, number>();
   readonly #refused = new Set<string>();
   readonly #k = new Map<string, { k: [number, number, number, number]; width: number; height: number }>();
+  /** Each camera's frame size as last seen (`seen`): a camera without camera_info is scaled by its shape. */
+  readonly #sizes = new Map<string, { width: number; height: number }>();
 
   constructor(
     manifest: Pick<Manifest, 'depth'>,
@@ -84,7 +116,12 @@ export class CameraFocals {
       this.#scales.set(camera, s);
       this.#refused.delete(camera);
       if (before === undefined || Math.abs(before - s) > 1e-6) {
-        this.log(`${camera}: camera_info fx/width ${(info.k[0] / info.width).toFixed(3)} (the model assumes ${this.#focal.fx_over_width}): depth × ${s.toFixed(3)}`);
+        const f = this.#focal;
+        const lens =
+          f.aspect === undefined
+            ? `fx/width ${(info.k[0] / info.width).toFixed(3)} (the model assumes ${f.fx_over_width})`
+            : `fy/height ${((info.k[4] > 0 ? info.k[4] : info.k[0]) / info.height).toFixed(3)} (the model assumes ${(f.fx_over_width * f.aspect).toFixed(3)})`;
+        this.log(`${camera}: camera_info ${lens}: depth × ${s.toFixed(3)}`);
       }
     } catch (err) {
       if (!this.#refused.has(camera)) this.log(`${camera}: camera_info ignored for depth: ${(err as Error).message}`);
@@ -97,15 +134,29 @@ export class CameraFocals {
     return this.#scales.has(camera);
   }
 
-  /** The camera's depth scale now (1: unknown, or no focal in the package). */
-  scale(camera: string): number {
-    return this.#scales.get(camera) ?? 1;
+  /** The camera's frames are `size` (camera pixels): without camera_info its scale follows their shape. */
+  seen(camera: string, size: { readonly width: number; readonly height: number }): void {
+    const last = this.#sizes.get(camera);
+    if (last?.width !== size.width || last?.height !== size.height) this.#sizes.set(camera, { width: size.width, height: size.height });
+  }
+
+  /**
+   * The camera's depth scale now: from its camera_info; without one, the package's own lens on
+   * frames of the shape last `seen` (else of `fallback`'s shape: a label's, whose aspect is the
+   * camera's); 1 where neither is known or the package states no focal.
+   */
+  scale(camera: string, fallback?: { readonly width: number; readonly height: number }): number {
+    const known = this.#scales.get(camera);
+    if (known !== undefined) return known;
+    const size = this.#sizes.get(camera) ?? fallback;
+    return this.#focal && size ? assumedDepthScale(this.#focal, size) : 1;
   }
 
   /**
    * The camera's intrinsics [fx, fy, cx, cy] for an image of `size` (camera_info's, rescaled if
    * the frames come at another size) with its depth scale; without camera_info, the lens the
-   * package's depth assumes (fx = fy = its fx/width × width, centred; scale 1); undefined when
+   * package's depth assumes (fx = fy = its fx/width × width, centred; the scale of that lens on
+   * frames of this shape); undefined when
    * neither says.
    */
   intrinsics(camera: string, size: { readonly width: number; readonly height: number }): { k: [number, number, number, number]; depthScale: number } | undefined {
@@ -116,7 +167,7 @@ export class CameraFocals {
     }
     if (!this.#focal) return undefined;
     const f = this.#focal.fx_over_width * size.width;
-    return { k: [f, f, size.width / 2, size.height / 2], depthScale: 1 };
+    return { k: [f, f, size.width / 2, size.height / 2], depthScale: this.scale(camera, size) };
   }
 }
 
@@ -131,6 +182,7 @@ export function withCameraFocals<T extends { readonly camera: string }>(runner: 
       const outcomes = await runner.run(frames, size, variant);
       outcomes.forEach((o, i) => {
         if (!o.ok || frames[i] === undefined) return;
+        focals.seen(frames[i].camera, o.image);
         const s = focals.scale(frames[i].camera);
         if (s === 1) return;
         const d = o.result.depth.data;

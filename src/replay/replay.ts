@@ -197,7 +197,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       onTruth: (camera, stampNs, truth) => {
         r.scoring.addTruth(camera, stampNs, truth);
         // The learner's depth tail learns in the model's own units (see depth-focal.ts).
-        options.hooks?.onTruth?.(camera, stampNs, truth.kind === 'depth' ? toModelDepth(truth, r.focals.scale(camera)) : truth);
+        options.hooks?.onTruth?.(camera, stampNs, truth.kind === 'depth' ? toModelDepth(truth, r.focals.scale(camera, truth)) : truth);
       },
       onCameraInfo: (camera, cameraInfo) => r.focals.note(camera, cameraInfo),
       onBad: (code, camera, frame) => {

@@ -150,7 +150,7 @@ export function cameraDiagnostic(cam: CameraStatus, options: DiagnosticsOptions)
     kv('model input size', cam.modelInput ? `${cam.modelInput.width}x${cam.modelInput.height}` : 'n/a'),
     ...(cam.frameId ? [kv('frame_id', cam.frameId)] : []),
     ...(cam.mount ? [kv(`height above ${cam.mount.groundFrame} (TF)`, cam.mount.heightM !== undefined ? `${cam.mount.heightM.toFixed(2)} m` : 'not in TF yet')] : []),
-    ...(cam.depthScale ? [kv('depth scale', cam.depthScale.fromCameraInfo ? `${cam.depthScale.factor.toFixed(3)} (camera_info)` : '1 (no camera_info yet: the model\'s lens)')] : []),
+    ...(cam.depthScale ? [kv('depth scale', cam.depthScale.fromCameraInfo ? `${cam.depthScale.factor.toFixed(3)} (camera_info)` : `${cam.depthScale.factor.toFixed(3)} (no camera_info yet: the model's lens)`)] : []),
   ];
   for (const p of cam.problems ?? []) values.push(kv(`rejected: ${p.code}`, p.count));
   return { level: s.level, name: `${options.nodeName}: camera ${cam.camera}`, message: s.message('running'), hardware_id: cam.topic, values };

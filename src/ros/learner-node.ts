@@ -193,7 +193,7 @@ export class LearnerNode extends ManagedNode {
           try {
             const ev = labelFromTopic(lt, msg, core.classes ?? []);
             const depth = ev.labels.depth;
-            core.label?.(depth ? { ...ev, labels: { ...ev.labels, depth: toModelDepth(depth, focals.scale(lt.camera)) } } : ev);
+            core.label?.(depth ? { ...ev, labels: { ...ev.labels, depth: toModelDepth(depth, focals.scale(lt.camera, depth)) } } : ev);
           } catch (err) {
             this.#labelErrors++;
             this.#log('warn', `label on ${lt.topic} refused: ${(err as Error).message}`);

@@ -77,7 +77,7 @@ export function perceptionSubscriptions(cameraTopics: readonly string[], o: { re
   });
   // Beside each camera's image topic (image_transport's convention); read when the model states
   // the focal its depth assumes (src/pipeline/depth-focal.ts).
-  const infos = cams.map((c): TopicSpec => ({ topic: cameraInfoTopic(c.camera!), type: 'sensor_msgs/msg/CameraInfo', qos: SENSOR_DATA_QOS, camera: c.camera, purpose: 'the camera\'s intrinsics: depth in metres for its own lens (fx ÷ width against the model\'s `depth.focal`)' }));
+  const infos = cams.map((c): TopicSpec => ({ topic: cameraInfoTopic(c.camera!), type: 'sensor_msgs/msg/CameraInfo', qos: SENSOR_DATA_QOS, camera: c.camera, purpose: 'the camera\'s intrinsics: depth in metres for its own lens (fy ÷ height against the model\'s `depth.focal`)' }));
   const a = ADAPTATION_TOPICS;
   return [
     ...cams,

@@ -40,6 +40,27 @@ async function readAll(path: string): Promise<BagMessage[]> {
 }
 
 describe('sim → bag', () => {
+  it('a camera override (here a 65° lens on a 4:3 frame) is what the images, ground truth and camera_info show', async () => {
+    const plain = join(dir, 'lens-plain.mcap');
+    const narrow = join(dir, 'lens-65.mcap');
+    const size = { width: 160, height: 120 };
+    await writeSimBag({ ...base(plain), ...size, frames: 1 });
+    await writeSimBag({ ...base(narrow), ...size, frames: 1, camera: { hfov: (65 * Math.PI) / 180 } });
+    const info = async (f: string) => (await readAll(f)).find((m) => m.topic === '/front/camera_info')!.msg as CameraInfo;
+    const fx = 160 / 2 / Math.tan((32.5 * Math.PI) / 180);
+    const k = (await info(narrow)).k;
+    expect(k[0]).toBeCloseTo(fx, 6);
+    expect(k[4]).toBeCloseTo(fx, 6);
+    expect((await info(plain)).k[0]).not.toBeCloseTo(fx, 1);
+    // The same world through the longer lens: the road's ground truth is farther at the frame's centre.
+    const depthAt = async (f: string) => {
+      const m = (await readAll(f)).find((x) => x.topic === '/gt/front/depth')!.msg as Image;
+      const v = new Float32Array(m.data.buffer.slice(m.data.byteOffset, m.data.byteOffset + m.data.byteLength));
+      return v[(m.height - 5) * m.width + m.width / 2];
+    };
+    expect(await depthAt(narrow)).toBeGreaterThan(await depthAt(plain));
+  });
+
   it("latches the robot's mounts on /tf_static before the first frame: each camera's optical frame (the images' frame_id) at its rig place; a camshift camera was knocked from the place TF still gives", async () => {
     for (const domain of ['night', 'camshift'] as const) {
       const out = join(dir, `tf-${domain}.mcap`);

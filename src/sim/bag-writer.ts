@@ -10,6 +10,7 @@ import { DEFAULT_GROUND_FRAME, type TfMessageLike } from '../msgs/tf-buffer.js';
 import { rigMount, type Mount } from './camera.js';
 import { makeLook } from './domains.js';
 import { Simulation, drawOverlay, type CameraFrame, type CameraName, type Domain } from './index.js';
+import type { CameraOverride } from './simulation.js';
 import { encodePng } from './png.js';
 
 export interface SimBagOptions {
@@ -34,6 +35,8 @@ export interface SimBagOptions {
    * in its domain, one after the other. Overrides `domain` and `frames`.
    */
   schedule?: readonly { readonly domain: Domain; readonly frames: number }[];
+  /** Camera geometry on top of each domain's (height, field of view, pitch; ground truth and camera_info follow). */
+  camera?: CameraOverride;
 }
 
 const TF_STATIC = '/tf_static';
@@ -52,7 +55,7 @@ export async function writeSimBag(opts: SimBagOptions): Promise<{ messages: numb
   // from the one its stretch names (random access: each renders frame i as a walk would).
   const sims = new Map<Domain, Simulation>();
   for (const { domain } of schedule) {
-    if (!sims.has(domain)) sims.set(domain, Simulation.create({ seed: opts.seed, domain, width: opts.width, height: opts.height, cameras: opts.cameras, rateHz: opts.rateHz }));
+    if (!sims.has(domain)) sims.set(domain, Simulation.create({ seed: opts.seed, domain, width: opts.width, height: opts.height, cameras: opts.cameras, rateHz: opts.rateHz, ...(opts.camera ? { camera: opts.camera } : {}) }));
   }
   const domainAt: Domain[] = schedule.flatMap((s) => new Array<Domain>(s.frames).fill(s.domain));
   const frames = domainAt.length;

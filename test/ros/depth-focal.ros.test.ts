@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine.js';
 import { sampleCameraInfo } from '../../src/msgs/samples.js';
 import { floatPixels } from '../../src/pipeline/messages.js';
-import { depthFocalOf, depthScale } from '../../src/pipeline/depth-focal.js';
+import { assumedDepthScale, depthFocalOf, depthScale } from '../../src/pipeline/depth-focal.js';
 import { RclParameterHost } from '../../src/ros/params-host.js';
 import { PerceptionNode } from '../../src/ros/perception-node.js';
 import { RMW, RosTransport } from '../../src/ros/transport/index.js';
@@ -63,19 +63,21 @@ describe('perception node: depth for the camera\'s own lens', () => {
   it('a camera_info with a longer lens than the model assumes scales every depth by the package\'s focal rule', async () => {
     const focal = depthFocalOf(engine.manifest)!;
     expect(focal, 'models/default states depth.focal').toBeDefined();
-    const width = (good[0].msg as Image).width;
-    const fx = 2 * focal.fx_over_width * width; // twice the assumed focal
-    const expected = depthScale(focal, { width, height: 96, k: [fx, 0, 0, 0, fx, 0, 0, 0, 1] });
-    expect(expected).toBeCloseTo(2 ** focal.exponent, 9);
+    const { width, height } = good[0].msg as Image;
+    const fx = 2 * focal.fx_over_width * width; // twice the assumed focal, square pixels
+    const expected = depthScale(focal, { width, height, k: [fx, 0, 0, 0, fx, 0, 0, 0, 1] });
+    // Without camera_info: the package's own lens on frames of this shape (160×96 is not 16:9).
+    const assumed = assumedDepthScale(focal, { width, height });
+    expect(expected / assumed).toBeCloseTo(2 ** focal.exponent, 9);
     const asIs = await depthsWith(undefined);
     const scaled = await depthsWith(fx);
     expect(asIs).toHaveLength(good.length);
     expect(scaled).toHaveLength(good.length);
     for (let i = 0; i < asIs.length; i++) {
-      for (let j = 0; j < asIs[i].length; j += 97) expect(scaled[i][j]).toBeCloseTo(asIs[i][j] * expected, 3);
+      for (let j = 0; j < asIs[i].length; j += 97) expect(scaled[i][j]).toBeCloseTo((asIs[i][j] * expected) / assumed, 3);
     }
     // /diagnostics says which lens depth is for.
-    expect(scaleShown.slice(-2)).toEqual(['1 (no camera_info yet: the model\'s lens)', `${expected.toFixed(3)} (camera_info)`]);
+    expect(scaleShown.slice(-2)).toEqual([`${assumed.toFixed(3)} (no camera_info yet: the model's lens)`, `${expected.toFixed(3)} (camera_info)`]);
   }, 60_000);
 
   it('an uncalibrated camera_info (fx 0) leaves depth as the model gives it', async () => {

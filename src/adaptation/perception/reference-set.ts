@@ -88,6 +88,7 @@ export async function readReferenceSet(
             : { kind: 'raw', ...(m.msg as Image) };
           const image = await decoder.decode(enc, { camera: role.camera, topic: m.topic, index: m.index });
           // Depth labels in the model's own units for the bag's camera (what the learner compares).
+          focals?.seen(role.camera, image);
           if (t.depth?.kind === 'depth' && focals) t.depth = toModelDepth(t.depth, focals.scale(role.camera));
           const delivered = await onFrame(await process(role.camera, timeToNs(header.stamp), image), t);
           truth.delete(key);
