@@ -394,7 +394,7 @@ describe.skipIf(!distro)(`live ROS 2 (${reason})`, () => {
         expect(log, log).toMatch(/played \d+ messages/);
         expect(ros2('param', 'get', '/perception', 'use_sim_time')).toContain('True');
         // The bag's camera_info reached perception: depth follows the recorded lens.
-        expect(log, log).toMatch(/front: camera_info fx\/width [\d.]+ \(the model assumes [\d.]+\): depth × [\d.]+/);
+        expect(log, log).toMatch(/front: camera_info fy\/height [\d.]+ \(the model assumes [\d.]+\): depth × [\d.]+/);
       } finally {
         const exit = new Promise<number | null>((r) => (rp.exitCode !== null ? r(rp.exitCode) : rp.once('exit', (code) => r(code))));
         rp.kill('SIGINT');
