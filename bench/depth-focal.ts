@@ -76,7 +76,7 @@ try {
   if (args.write) {
     const file = join(resolve(args.model), 'manifest.json');
     const own = JSON.parse(await readFile(file, 'utf8'));
-    own.depth = { ...own.depth, focal };
+    own.depth = { ...own.depth, focal: { ...own.depth?.focal, ...focal } };
     await writeFile(file, `${JSON.stringify(own, null, 2)}\n`);
     say(`wrote depth.focal to ${file}`);
   }
