@@ -156,8 +156,7 @@ export class CameraFocals {
    * The camera's intrinsics [fx, fy, cx, cy] for an image of `size` (camera_info's, rescaled if
    * the frames come at another size) with its depth scale; without camera_info, the lens the
    * package's depth assumes (fx = fy = its fx/width × width, centred; the scale of that lens on
-   * frames of this shape); undefined when
-   * neither says.
+   * frames of this shape); undefined when neither says.
    */
   intrinsics(camera: string, size: { readonly width: number; readonly height: number }): { k: [number, number, number, number]; depthScale: number } | undefined {
     const known = this.#k.get(camera);
