@@ -80,6 +80,8 @@ describe('validateManifest', () => {
     it('depth range inverted', () => expectBad((m) => (m.depth.max_m = 0.5), 'depth.max_m'));
     it('depth focal not positive', () => expectBad((m) => (m.depth.focal = { fx_over_width: 0 }), 'depth.focal.fx_over_width', /fx ÷ image width/));
     it('depth focal exponent out of range', () => expectBad((m) => (m.depth.focal = { fx_over_width: 0.5, exponent: -1 }), 'depth.focal.exponent'));
+    it('depth focal camera height not positive', () => expectBad((m) => (m.depth.focal = { fx_over_width: 0.5, camera_height_m: -1 }), 'depth.focal.camera_height_m', /metres above the road/));
+    it('depth focal height exponent out of range', () => expectBad((m) => (m.depth.focal = { fx_over_width: 0.5, camera_height_m: 1.5, height_exponent: 3 }), 'depth.focal.height_exponent'));
     it('depth focal aspect not positive', () => expectBad((m) => (m.depth.focal = { fx_over_width: 0.5, aspect: 0 }), 'depth.focal.aspect', /width ÷ height/));
   });
 

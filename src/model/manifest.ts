@@ -122,9 +122,12 @@ export interface Manifest {
      * by (fx/width ÷ fx_over_width) ^ exponent; where the package states the shape of the frames
      * that focal was fitted on (`aspect`, width ÷ height, square pixels), by the vertical focal instead,
      * (fy/height ÷ (fx_over_width × aspect)) ^ exponent, and a camera without camera_info by
-     * its frames' shape (src/pipeline/depth-focal.ts). Absent: depth is not rescaled.
+     * its frames' shape (src/pipeline/depth-focal.ts). `camera_height_m` is the camera height
+     * above the road the head learned and `height_exponent` how strongly its depth follows a
+     * camera's own (default 1): a camera whose height the robot's TF gives has depth × (height ÷
+     * camera_height_m)^height_exponent. Absent: depth is not rescaled.
      */
-    readonly focal?: { readonly fx_over_width: number; readonly exponent?: number; readonly aspect?: number };
+    readonly focal?: { readonly fx_over_width: number; readonly exponent?: number; readonly aspect?: number; readonly camera_height_m?: number; readonly height_exponent?: number };
   };
   readonly feature_stats?: { readonly mean: readonly number[]; readonly std: readonly number[] };
   readonly training?: Readonly<Record<string, unknown>>;
@@ -296,6 +299,12 @@ export function validateManifest(json: unknown, file: string): Manifest {
       }
       if (f.exponent !== undefined && (!isFiniteNum(f.exponent) || f.exponent < 0 || f.exponent > 2)) {
         fail('depth.focal.exponent', `must be a number in 0..2, got ${JSON.stringify(f.exponent)}`);
+      }
+      if (f.camera_height_m !== undefined && (!isFiniteNum(f.camera_height_m) || f.camera_height_m <= 0 || f.camera_height_m > 20)) {
+        fail('depth.focal.camera_height_m', `must be a number in (0, 20] (metres above the road), got ${JSON.stringify(f.camera_height_m)}`);
+      }
+      if (f.height_exponent !== undefined && (!isFiniteNum(f.height_exponent) || f.height_exponent < 0 || f.height_exponent > 2)) {
+        fail('depth.focal.height_exponent', `must be a number in 0..2, got ${JSON.stringify(f.height_exponent)}`);
       }
       if (f.aspect !== undefined && (!isFiniteNum(f.aspect) || f.aspect <= 0 || f.aspect > 20)) {
         fail('depth.focal.aspect', `must be a number in (0, 20] (width ÷ height of the frames the focal was fitted on), got ${JSON.stringify(f.aspect)}`);

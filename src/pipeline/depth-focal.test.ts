@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FrameOutcome } from './frame-runner.js';
-import { assumedDepthScale, CameraFocals, depthScale, toModelDepth, withCameraFocals } from './depth-focal.js';
+import { assumedDepthScale, CameraFocals, depthScale, heightDepthScale, toModelDepth, withCameraFocals } from './depth-focal.js';
 
 const info = (width: number, fx: number) => ({ width, height: Math.round(width * 0.5625), k: [fx, 0, width / 2, 0, fx, width * 0.28, 0, 0, 1] });
 
@@ -55,6 +55,47 @@ describe('depth from the camera focal', () => {
     const r = await runner.run([{ camera: 'front' }, { camera: 'left' }], [192, 384]);
     expect(r[0].ok && [...r[0].result.depth.data]).toEqual([3, 6]);
     expect(r[1].ok && [...r[1].result.depth.data]).toEqual([4, 8]);
+  });
+
+  // A package that states the camera height its depth learned: a camera whose height TF gives
+  // has depth × (height ÷ that) ^ height_exponent, on top of its lens.
+  const HIGH = { fx_over_width: 0.5, exponent: 1, aspect: 16 / 9, camera_height_m: 1.5, height_exponent: 1 };
+
+  it('the camera\'s height from TF scales depth where the package states the height its depth learned', async () => {
+    expect(heightDepthScale(HIGH, 0.75)).toBeCloseTo(0.5, 9);
+    expect(heightDepthScale({ ...HIGH, height_exponent: 0.5 }, 6)).toBeCloseTo(2, 9);
+    expect(heightDepthScale(HIGH, undefined)).toBe(1);
+    expect(heightDepthScale(AT_16_9, 0.75)).toBe(1);
+    const lines: string[] = [];
+    const f = new CameraFocals({ depth: { min_m: 1, max_m: 100, focal: HIGH } }, (l) => lines.push(l));
+    expect(f.heightAware).toBe(true);
+    f.seen('front', { width: 640, height: 480 }); // no camera_info: × 0.75 for the shape
+    f.mounted('front', 0.75); // × 0.5 for the height
+    expect(f.scale('front')).toBeCloseTo(0.375, 9);
+    expect(lines.at(-1)).toMatch(/front: 0\.75 m above the road in TF \(the model's depth assumes 1\.5 m\): depth × 0\.500 for the height/);
+    f.note('front', cam(1280, 720, 640)); // the lens as the model's: × 1
+    expect(f.scale('front')).toBeCloseTo(0.5, 9);
+    expect(f.intrinsics('front', { width: 1280, height: 720 })?.depthScale).toBeCloseTo(0.5, 9);
+    // Labels go to the model's units by the same factor.
+    expect([...toModelDepth({ width: 1, height: 1, data: new Float32Array([10]) }, f.scale('front')).data]).toEqual([20]);
+    // Out of range: refused once, the camera keeps its height; gone from TF: the model's own.
+    f.mounted('front', 40);
+    f.mounted('front', -1);
+    expect(lines.filter((l) => /TF height .* ignored for depth/.test(l))).toHaveLength(1);
+    expect(f.scale('front')).toBeCloseTo(0.5, 9);
+    f.mounted('front', undefined);
+    expect(f.scale('front')).toBeCloseTo(1, 9);
+    expect(lines.at(-1)).toMatch(/no height in TF any more/);
+    // The runner applies it.
+    const out: FrameOutcome = { ok: true, image: { width: 1280, height: 720, data: new Uint8Array(3) }, result: { depth: { width: 2, height: 1, data: new Float32Array([4, 8]) } } as never };
+    f.mounted('front', 3);
+    const r = await withCameraFocals({ run: async () => [out] }, f).run([{ camera: 'front' }], [192, 384]);
+    expect(r[0].ok && [...r[0].result.depth.data]).toEqual([8, 16]);
+    // A package that states no height: TF heights change nothing.
+    const plain = new CameraFocals({ depth: { min_m: 1, max_m: 100, focal: AT_16_9 } });
+    expect(plain.heightAware).toBe(false);
+    plain.mounted('front', 0.75);
+    expect(plain.scale('front', { width: 1280, height: 720 })).toBeCloseTo(1, 9);
   });
 
   it('refuses a camera_info that cannot say, naming the field; CameraFocals keeps 1 and says why once', () => {

@@ -31,7 +31,23 @@ export interface DepthFocal {
   readonly exponent: number;
   /** Width ÷ height of the frames the focal was fitted on (square pixels); absent: scale by fx/width only. */
   readonly aspect?: number;
+  /**
+   * The camera's height above the road the depth head learned (m), and how strongly its depth
+   * follows a camera's own (`height_exponent`): depth × (height ÷ camera_height_m) ^ exponent
+   * where a camera's height is known (the robot's TF). Absent: heights change nothing.
+   */
+  readonly camera_height_m?: number;
+  readonly height_exponent?: number;
 }
+
+/** The factor for a camera `heightM` above the road (1 where the package states no height or it is unknown). */
+export function heightDepthScale(focal: DepthFocal, heightM: number | undefined): number {
+  if (focal.camera_height_m === undefined || heightM === undefined) return 1;
+  return Math.pow(heightM / focal.camera_height_m, focal.height_exponent ?? 1);
+}
+
+/** Heights a camera's TF may give that the depth scale takes (m); others are refused with a warning. */
+export const MOUNT_HEIGHT_RANGE_M: readonly [number, number] = [0.05, 20];
 
 /** What depth scaling reads of a sensor_msgs/CameraInfo. */
 export interface CameraInfoLike {
@@ -43,7 +59,13 @@ export interface CameraInfoLike {
 /** The package's focal, or undefined when it states none (depth is then not rescaled). */
 export function depthFocalOf(manifest: Pick<Manifest, 'depth'>): DepthFocal | undefined {
   const f = manifest.depth?.focal;
-  return f === undefined ? undefined : { fx_over_width: f.fx_over_width, exponent: f.exponent ?? 1, ...(f.aspect !== undefined ? { aspect: f.aspect } : {}) };
+  if (f === undefined) return undefined;
+  return {
+    fx_over_width: f.fx_over_width,
+    exponent: f.exponent ?? 1,
+    ...(f.aspect !== undefined ? { aspect: f.aspect } : {}),
+    ...(f.camera_height_m !== undefined ? { camera_height_m: f.camera_height_m, height_exponent: f.height_exponent ?? 1 } : {}),
+  };
 }
 
 /**
@@ -90,6 +112,9 @@ export class CameraFocals {
   readonly #k = new Map<string, { k: [number, number, number, number]; width: number; height: number }>();
   /** Each camera's frame size as last seen (`seen`): a camera without camera_info is scaled by its shape. */
   readonly #sizes = new Map<string, { width: number; height: number }>();
+  /** Each camera's height above the road from the robot's TF (`mounted`), where the package states the height its depth learned. */
+  readonly #heights = new Map<string, number>();
+  readonly #heightRefused = new Set<string>();
 
   constructor(
     manifest: Pick<Manifest, 'depth'>,
@@ -101,6 +126,39 @@ export class CameraFocals {
   /** Whether the package states a focal (without, camera_info changes nothing). */
   get enabled(): boolean {
     return this.#focal !== undefined;
+  }
+
+  /** Whether the package states the camera height its depth learned (a camera's height from TF then scales depth). */
+  get heightAware(): boolean {
+    return this.#focal?.camera_height_m !== undefined;
+  }
+
+  /**
+   * The camera's height above the road (m) from the robot's transform tree, or undefined (not in
+   * TF, or no longer). Depth follows it where the package states its own; a height outside
+   * MOUNT_HEIGHT_RANGE_M is refused with a warning and leaves the camera as it was. Logged on change.
+   */
+  mounted(camera: string, heightM: number | undefined): void {
+    const f = this.#focal;
+    if (f?.camera_height_m === undefined) return;
+    const before = this.#heights.get(camera);
+    if (heightM === undefined) {
+      if (before !== undefined) {
+        this.#heights.delete(camera);
+        this.log(`${camera}: no height in TF any more: depth assumes the model's ${f.camera_height_m} m`);
+      }
+      return;
+    }
+    const [lo, hi] = MOUNT_HEIGHT_RANGE_M;
+    if (!(Number.isFinite(heightM) && heightM >= lo && heightM <= hi)) {
+      if (!this.#heightRefused.has(camera)) this.log(`${camera}: TF height ${heightM} m ignored for depth (outside ${lo}–${hi} m)`);
+      this.#heightRefused.add(camera);
+      return;
+    }
+    this.#heightRefused.delete(camera);
+    if (before !== undefined && Math.abs(before - heightM) < 1e-3) return;
+    this.#heights.set(camera, heightM);
+    this.log(`${camera}: ${heightM.toFixed(2)} m above the road in TF (the model's depth assumes ${f.camera_height_m} m): depth × ${heightDepthScale(f, heightM).toFixed(3)} for the height`);
   }
 
   /** Takes a camera's camera_info; a bad one is reported once per camera and leaves the scale as it was. */
@@ -143,13 +201,17 @@ export class CameraFocals {
   /**
    * The camera's depth scale now: from its camera_info; without one, the package's own lens on
    * frames of the shape last `seen` (else of `fallback`'s shape: a label's, whose aspect is the
-   * camera's); 1 where neither is known or the package states no focal.
+   * camera's); 1 where neither is known or the package states no focal. Times the height factor
+   * where the camera's height is known (`mounted`).
    */
   scale(camera: string, fallback?: { readonly width: number; readonly height: number }): number {
+    const f = this.#focal;
+    if (!f) return 1;
+    const height = heightDepthScale(f, this.#heights.get(camera));
     const known = this.#scales.get(camera);
-    if (known !== undefined) return known;
+    if (known !== undefined) return known * height;
     const size = this.#sizes.get(camera) ?? fallback;
-    return this.#focal && size ? assumedDepthScale(this.#focal, size) : 1;
+    return (size ? assumedDepthScale(f, size) : 1) * height;
   }
 
   /**

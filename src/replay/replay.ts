@@ -165,11 +165,12 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     // Each camera's first camera_info before any of its frames or ground truth is read: a bag
     // records it beside every frame, but a frame's ground truth may come first.
     // The robot's mounts (/tf_static) and each camera's frame (its camera_info's frame_id): the
-    // cameras' heights for a label-free depth cue, as the ROS node reads them from TF.
+    // cameras' heights for depth (a package that states the height its depth learned) and for a
+    // label-free depth cue, as the ROS node reads them from TF.
     const groundFrame = options.groundFrame ?? DEFAULT_GROUND_FRAME;
     const tf = new TfBuffer();
     const cameraFrames = new Map<string, string>();
-    if (groundFrame && options.hooks?.start) await readStaticTransforms(reader, r.info, r.roles, (m) => void tf.note(m), r.log);
+    if (groundFrame && (options.hooks?.start || r.focals.heightAware)) await readStaticTransforms(reader, r.info, r.roles, (m) => void tf.note(m), r.log);
     if (r.focals.enabled || tf.size > 0) {
       await readFirstCameraInfos(reader, r.info, r.roles, (camera, m) => {
         if (r.focals.enabled) r.focals.note(camera, m);
@@ -178,6 +179,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       }, r.log);
     }
     const cameraMount = (camera: string) => (tf.size > 0 ? tf.opticalMount(groundFrame, cameraFrames.get(camera) ?? resultFrameId(camera)) : undefined);
+    if (r.focals.heightAware && tf.size > 0) for (const camera of Object.keys(r.cameras)) r.focals.mounted(camera, cameraMount(camera)?.heightM);
     if (!options.fast) await warmUpOnBagFrames(reader, r.cameraTopics, r.runner, r.scheduler, r.rungs, r.warmUpBatch, r.log);
     let bagNowNs = r.info.startNs;
     await options.hooks?.start?.({ engine: r.engine, perception: r.perception, scheduler: r.scheduler, bagTimeS: () => nsToSeconds(bagNowNs - r.info.startNs), bagStartNs: r.info.startNs, probe: r.probe, takeHeld: r.takeHeld, intrinsics: (camera, size) => r.focals.intrinsics(camera, size), cameraMount });

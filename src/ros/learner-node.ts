@@ -1,9 +1,10 @@
 import { nsToTime, type CameraInfo } from '../msgs/index.js';
 import { cameraInfoTopic } from '../msgs/topics.js';
+import { DEFAULT_GROUND_FRAME, TfBuffer, type TfMessageLike } from '../msgs/tf-buffer.js';
 import { CameraFocals, toModelDepth } from '../pipeline/depth-focal.js';
 import { buildDiagnostics, learnerDiagnostic, type DiagnosticArray } from './diagnostics.js';
 import { LEARNER_PARAMS } from './params.js';
-import { ADAPTATION_TOPICS, DIAGNOSTICS_TOPIC } from './topics.js';
+import { ADAPTATION_TOPICS, DIAGNOSTICS_TOPIC, TF_STATIC_TOPIC } from './topics.js';
 import { SENSOR_DATA_QOS, type Subscription, type Transport } from './transport/types.js';
 import { ADAPTATION_STATES, type AdaptationStatus, type FlaggedFrame, type WeightUpdate } from '../msgs/adaptation.js';
 import { labelFromTopic, labelTopics } from './label-topics.js';
@@ -186,6 +187,21 @@ export class LearnerNode extends ManagedNode {
         this.#subs.push(this.transport.subscribe<CameraInfo>(cameraInfoTopic(camera), 'sensor_msgs/msg/CameraInfo', (m) => focals.note(camera, m), { qos: SENSOR_DATA_QOS }));
       }
     }
+    // And for its height where the model states the height its depth learned: the robot's mounts
+    // (/tf_static) above the REP 105 ground frame, as perception scales depth by them. A ROS
+    // install without tf2_msgs cannot subscribe: both nodes then keep the model's height.
+    const tf = new TfBuffer();
+    if (focals.heightAware && topics.some((lt) => lt.part === 'depth')) {
+      try {
+        this.#subs.push(this.transport.subscribe<TfMessageLike>(TF_STATIC_TOPIC.topic, TF_STATIC_TOPIC.type, (m) => void tf.note(m), { qos: TF_STATIC_TOPIC.qos }));
+      } catch (err) {
+        this.#log('warn', `${TF_STATIC_TOPIC.topic} not read (${(err as Error).message}); depth labels assume the model's camera height`);
+      }
+    }
+    const mount = (camera: string, msg: unknown) => {
+      const id = (msg as { header?: { frame_id?: unknown } })?.header?.frame_id;
+      if (tf.size > 0 && typeof id === 'string' && id) focals.mounted(camera, tf.opticalMount(DEFAULT_GROUND_FRAME, id)?.heightM);
+    };
     for (const lt of topics) {
       // Best effort matches every publisher (ros2 bag play offers what was recorded).
       this.#subs.push(
@@ -193,6 +209,7 @@ export class LearnerNode extends ManagedNode {
           try {
             const ev = labelFromTopic(lt, msg, core.classes ?? []);
             const depth = ev.labels.depth;
+            if (depth && focals.heightAware) mount(lt.camera, msg);
             core.label?.(depth ? { ...ev, labels: { ...ev.labels, depth: toModelDepth(depth, focals.scale(lt.camera, depth)) } } : ev);
           } catch (err) {
             this.#labelErrors++;

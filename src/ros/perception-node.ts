@@ -163,6 +163,8 @@ export class PerceptionNode extends ManagedNode {
       this.#ownsEngine = true;
     }
     this.#focals = new CameraFocals(this.#engine.manifest, (l) => this.#log('info', l));
+    // A package that states the camera height its depth learned: each camera's height from TF scales depth.
+    if (this.#focals.heightAware) this.#groundFrame = String(get('adaptation.ground_frame') ?? '');
     if (get('adaptation.enabled') === true) await this.#openAdaptation();
     this.#buildPerception();
     if (get('inference') === 'worker') await this.#openWorker();
@@ -191,14 +193,25 @@ export class PerceptionNode extends ManagedNode {
       // metres for its own lens. Best effort takes both reliable and best-effort publishers.
       if (this.#focals?.enabled) this.#subs.push(t.subscribe<CameraInfo>(cameraInfoTopic(cam.name), 'sensor_msgs/msg/CameraInfo', (m) => this.#focals?.note(cam.name, m), { qos: SENSOR_DATA_QOS }));
     }
-    // Where the cameras are mounted, for the learner's depth cue. A ROS install without tf2_msgs
-    // (a minimal one) cannot subscribe: the learner then uses its told height.
-    if (this.#adaptation && this.#groundFrame) {
+    // Where the cameras are mounted: their heights scale depth (a package that states the height
+    // its depth learned) and go to the learner's depth cue. A ROS install without tf2_msgs (a
+    // minimal one) cannot subscribe: depth then assumes the model's height, and the learner uses
+    // its told one.
+    if ((this.#adaptation || this.#focals?.heightAware) && this.#groundFrame) {
       const spec = TF_STATIC_TOPIC;
       try {
-        this.#subs.push(t.subscribe<TfMessageLike>(spec.topic, spec.type, (m) => void this.#tf.note(m), { qos: spec.qos }));
+        this.#subs.push(
+          t.subscribe<TfMessageLike>(
+            spec.topic,
+            spec.type,
+            (m) => {
+              if (this.#tf.note(m) !== 0) this.#updateHeights();
+            },
+            { qos: spec.qos },
+          ),
+        );
       } catch (err) {
-        this.#log('warn', `${spec.topic} not read (${(err as Error).message}); the learner uses its teacher_camera_height`);
+        this.#log('warn', `${spec.topic} not read (${(err as Error).message}); depth assumes the model's camera height, the learner uses its teacher_camera_height`);
       }
     }
     const a = ADAPTATION_TOPICS;
@@ -293,7 +306,9 @@ export class PerceptionNode extends ManagedNode {
       return undefined;
     }
     cam.stats.input = frame.input;
+    const newFrame = cam.frameId !== frame.frameId;
     cam.frameId = frame.frameId;
+    if (newFrame && this.#focals?.heightAware && this.#tf.size > 0) this.#focals.mounted(cam.name, this.#cameraMount(cam.name)?.heightM);
     // The promise settles with the frame's fate: BagTransport in fast mode waits for it (so a
     // replay runs every frame); a live transport does not wait, and the mailbox keeps the latest.
     let settle!: () => void;
@@ -381,6 +396,12 @@ export class PerceptionNode extends ManagedNode {
 
   #wantedPublications() {
     return perceptionPublications([...this.#cameras.values()].map((c) => c.topic), this.#settings!.toggles);
+  }
+
+  /** Each camera's height from TF into the depth scale (a package that states the height its depth learned). */
+  #updateHeights(): void {
+    if (!this.#focals?.heightAware) return;
+    for (const cam of this.#cameras.values()) if (cam.frameId) this.#focals.mounted(cam.name, this.#cameraMount(cam.name)?.heightM);
   }
 
   /**

@@ -88,7 +88,7 @@ export function perceptionSubscriptions(cameraTopics: readonly string[], o: { re
     { ...a.rollback, purpose: 'operator rollback requests' },
     ...(o.tf ?? true
       ? [
-          { ...TF_STATIC_TOPIC, purpose: "each camera's mount (with adaptation, when `adaptation.ground_frame` is set): its height above the ground frame goes with flagged frames to the learner's depth cue" },
+          { ...TF_STATIC_TOPIC, purpose: "each camera's mount (when `adaptation.ground_frame` is set): its height above the ground frame scales depth (a model that states the camera height its depth learned) and, with adaptation, goes with flagged frames to the learner's depth cue" },
         ]
       : []),
   ];

@@ -35,7 +35,11 @@ export interface SimBagOptions {
    * in its domain, one after the other. Overrides `domain` and `frames`.
    */
   schedule?: readonly { readonly domain: Domain; readonly frames: number }[];
-  /** Camera geometry on top of each domain's (height, field of view, pitch; ground truth and camera_info follow). */
+  /**
+   * Camera geometry on top of each domain's (height, field of view, pitch; ground truth,
+   * camera_info and the mounts on /tf_static follow: the camera is mounted there, unlike
+   * `camshift`'s, which was knocked from where TF places it).
+   */
   camera?: CameraOverride;
 }
 
@@ -72,7 +76,7 @@ export async function writeSimBag(opts: SimBagOptions): Promise<{ messages: numb
     if (opts.tf !== false) {
       // The robot's mounts, latched once before the first frame, as robot_state_publisher does.
       await writer.addTopic(TF_STATIC, 'tf2_msgs/msg/TFMessage');
-      await writer.write(TF_STATIC, SIM_EPOCH_NS, robotTf(opts.seed, opts.cameras, SIM_EPOCH_NS));
+      await writer.write(TF_STATIC, SIM_EPOCH_NS, robotTf(opts.seed, opts.cameras, SIM_EPOCH_NS, opts.camera));
       messages++;
     }
     if (opts.preview) await mkdir(opts.preview, { recursive: true });
@@ -117,9 +121,10 @@ export async function writeSimBag(opts: SimBagOptions): Promise<{ messages: numb
  * /tf_static: `base_footprint` → `base_link` → `CAM_camera_link` (the rig's offset, yaw, then
  * pitch down) → `CAM_camera_optical_frame` (REP 103: z forward, x right, y down; the frame the
  * images name). The rig of the drive's seed by day: in `camshift` the cameras were knocked out of
- * that place and TF does not know (the learner's lanes have to notice).
+ * that place and TF does not know (the learner's lanes have to notice). A camera override
+ * (`mount`: height, pitch) is where the cameras are mounted, and TF says so.
  */
-export function robotTf(seed: number, cameras: readonly CameraName[], stampNs: bigint): TfMessageLike & { transforms: { header: Header }[] } {
+export function robotTf(seed: number, cameras: readonly CameraName[], stampNs: bigint, mount?: CameraOverride): TfMessageLike & { transforms: { header: Header }[] } {
   const look = makeLook('day', seed >>> 0);
   const stamp = nsToTime(stampNs);
   const tf = (parent: string, child: string, t: { x: number; y: number; z: number }, r: { x: number; y: number; z: number; w: number }) => ({ header: { stamp, frame_id: parent }, child_frame_id: child, transform: { translation: t, rotation: r } });
@@ -133,7 +138,7 @@ export function robotTf(seed: number, cameras: readonly CameraName[], stampNs: b
     transforms: [
       tf(DEFAULT_GROUND_FRAME, 'base_link', { x: 0, y: 0, z: 0 }, identity),
       ...cameras.flatMap((c) => {
-        const m = rigMount(c, { height: look.cameraHeight, pitch: look.pitch });
+        const m = rigMount(c, { height: mount?.height ?? look.cameraHeight, pitch: mount?.pitch ?? look.pitch });
         return [
           tf('base_link', `${c}_camera_link`, { x: m.forward, y: m.lateral, z: m.height }, link(m)),
           tf(`${c}_camera_link`, `${c}_camera_optical_frame`, { x: 0, y: 0, z: 0 }, { x: -0.5, y: 0.5, z: -0.5, w: 0.5 }),

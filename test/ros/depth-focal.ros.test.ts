@@ -6,6 +6,7 @@ import { assumedDepthScale, depthFocalOf, depthScale } from '../../src/pipeline/
 import { RclParameterHost } from '../../src/ros/params-host.js';
 import { PerceptionNode } from '../../src/ros/perception-node.js';
 import { RMW, RosTransport } from '../../src/ros/transport/index.js';
+import { FakeQoS } from './fake-rclnodejs.js';
 import type { Image } from '../../src/msgs/index.js';
 import { createFakeRcl, type FakeNode } from './fake-rclnodejs.js';
 import { IMAGE, idle, simFeed, type FeedItem } from './fixtures.js';
@@ -22,8 +23,11 @@ describe('perception node: depth for the camera\'s own lens', () => {
   afterAll(() => engine?.dispose());
   const scaleShown: string[] = [];
 
-  /** Runs the feed through a node on the in-memory rclnodejs; `fx` publishes a camera_info first. */
-  async function depthsWith(fx: number | undefined): Promise<Float32Array[]> {
+  /**
+   * Runs the feed through a node on the in-memory rclnodejs; `fx` publishes a camera_info first,
+   * `heightM` the robot's mounts on /tf_static with the camera that high above base_footprint.
+   */
+  async function depthsWith(fx: number | undefined, heightM?: number): Promise<Float32Array[]> {
     const rcl = createFakeRcl();
     await rcl.init(undefined, []);
     const lc = new rcl.Node('perception') as FakeNode;
@@ -38,6 +42,14 @@ describe('perception node: depth for the camera\'s own lens', () => {
       const camera = new rcl.Node('camera_driver');
       const qos = { qos: new rcl.QoS(RMW.HISTORY_KEEP_LAST, 5, RMW.RELIABILITY_BEST_EFFORT, RMW.DURABILITY_VOLATILE) };
       const pub = camera.createPublisher(IMAGE, '/front/image_raw', { ...qos, enableTypedArray: true });
+      if (heightM !== undefined) {
+        const stamp = { sec: 0, nanosec: 0 };
+        const frameId = (good[0].msg as Image).header.frame_id;
+        const tf = (parent: string, child: string, z: number, r = { x: 0, y: 0, z: 0, w: 1 }) => ({ header: { stamp, frame_id: parent }, child_frame_id: child, transform: { translation: { x: 0, y: 0, z }, rotation: r } });
+        const latched = new FakeQoS(RMW.HISTORY_KEEP_LAST, 1, RMW.RELIABILITY_RELIABLE, RMW.DURABILITY_TRANSIENT_LOCAL);
+        rcl.graph.inject('/tf_static', 'tf2_msgs/msg/TFMessage', { transforms: [tf('base_footprint', 'camera_link', heightM), tf('camera_link', frameId, 0, { x: -0.5, y: 0.5, z: -0.5, w: 0.5 })] }, latched);
+        await rcl.graph.settle();
+      }
       if (fx !== undefined) {
         const first = good[0].msg as Image;
         const info = { ...sampleCameraInfo(first.header), width: first.width, height: first.height, k: [fx, 0, first.width / 2, 0, fx, first.height / 2, 0, 0, 1] };
@@ -78,6 +90,18 @@ describe('perception node: depth for the camera\'s own lens', () => {
     }
     // /diagnostics says which lens depth is for.
     expect(scaleShown.slice(-2)).toEqual([`${assumed.toFixed(3)} (no camera_info yet: the model's lens)`, `${expected.toFixed(3)} (camera_info)`]);
+  }, 60_000);
+
+  it("the robot's TF puts the camera at half the height the model's depth learned: depth halves (from its first frame on)", async () => {
+    const focal = depthFocalOf(engine.manifest)!;
+    expect(focal.camera_height_m, 'models/default states the camera height its depth learned').toBe(1.5);
+    const asIs = await depthsWith(undefined);
+    const low = await depthsWith(undefined, 0.75);
+    expect(low).toHaveLength(asIs.length);
+    const factor = (0.75 / 1.5) ** (focal.height_exponent ?? 1);
+    for (let i = 0; i < asIs.length; i++) {
+      for (let j = 0; j < asIs[i].length; j += 97) expect(low[i][j]).toBeCloseTo(asIs[i][j] * factor, 3);
+    }
   }, 60_000);
 
   it('an uncalibrated camera_info (fx 0) leaves depth as the model gives it', async () => {

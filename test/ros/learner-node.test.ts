@@ -5,8 +5,8 @@ import { sampleOfEveryType } from '../../src/msgs/samples.js';
 import { LearnerNode, NullLearnerCore } from '../../src/ros/learner-node.js';
 import { MemoryParameterHost, RclParameterHost } from '../../src/ros/params-host.js';
 import { flattenParams } from '../../src/ros/params.js';
-import { RosTransport } from '../../src/ros/transport/index.js';
-import { createFakeRcl } from './fake-rclnodejs.js';
+import { RMW, RosTransport } from '../../src/ros/transport/index.js';
+import { createFakeRcl, FakeQoS } from './fake-rclnodejs.js';
 import type { LabelEvent } from '../../src/adaptation/learner/labels.js';
 import { sampleCameraInfo } from '../../src/msgs/samples.js';
 
@@ -86,6 +86,41 @@ describe('LearnerNode shell on the fake rclnodejs', () => {
     await rcl.graph.settle();
     const byCamera = Object.fromEntries(labels.map((l) => [l.camera, [...l.labels.depth!.data]]));
     expect(byCamera).toEqual({ front: [5, 20], left: [10, 40] });
+    await node.shutdown();
+    await transport.dispose();
+    rcl.shutdown();
+  });
+
+  it('and for its height where the model states the height its depth learned: the camera\'s mount from /tf_static above base_footprint', async () => {
+    const rcl = createFakeRcl();
+    await rcl.init(undefined, []);
+    const lc = new rcl.Node('learner');
+    lc.spin();
+    const transport = await RosTransport.open({ rcl, node: lc, nodeName: 'learner' });
+    const labels: LabelEvent[] = [];
+    const logs: string[] = [];
+    class Recording extends NullLearnerCore {
+      readonly classes = ['car'];
+      readonly depth = { min_m: 1, max_m: 100, focal: { fx_over_width: 0.5, exponent: 1, camera_height_m: 1.5, height_exponent: 1 } };
+      label(ev: LabelEvent): void {
+        labels.push(ev);
+      }
+    }
+    const params = new MemoryParameterHost({ label_topics: ['/gt/front/depth'] });
+    const node = new LearnerNode({ transport, params, createCore: async (_p, log) => new Recording(log), log: (_l, m) => logs.push(m) });
+    await node.configure();
+    await node.activate();
+    const stamp = { sec: 1, nanosec: 0 };
+    const depth = { header: { stamp, frame_id: 'front_camera_optical_frame' }, height: 1, width: 2, encoding: '32FC1', is_bigendian: 0, step: 8, data: new Uint8Array(new Float32Array([10, 40]).buffer) };
+    // robot_state_publisher's mounts: the camera 0.75 m above base_footprint (looking ahead).
+    const tf = (parent: string, child: string, z: number, r = { x: 0, y: 0, z: 0, w: 1 }) => ({ header: { stamp, frame_id: parent }, child_frame_id: child, transform: { translation: { x: 0, y: 0, z }, rotation: r } });
+    rcl.graph.inject('/tf_static', 'tf2_msgs/msg/TFMessage', { transforms: [tf('base_footprint', 'base_link', 0.25), tf('base_link', 'front_camera_link', 0.5), tf('front_camera_link', 'front_camera_optical_frame', 0, { x: -0.5, y: 0.5, z: -0.5, w: 0.5 })] }, new FakeQoS(RMW.HISTORY_KEEP_LAST, 1, RMW.RELIABILITY_RELIABLE, RMW.DURABILITY_TRANSIENT_LOCAL));
+    await rcl.graph.settle();
+    rcl.graph.inject('/gt/front/depth', 'sensor_msgs/msg/Image', depth);
+    await rcl.graph.settle();
+    // Half the model's height: perception's depth × 0.5, so labels ÷ 0.5.
+    expect(labels.map((l) => [...l.labels.depth!.data]), logs.join("\n")).toEqual([[20, 80]]);
+    expect(logs.join('\n')).toMatch(/front: 0\.75 m above the road in TF/);
     await node.shutdown();
     await transport.dispose();
     rcl.shutdown();
