@@ -58,40 +58,8 @@ describe('LearnerNode shell on the fake rclnodejs', () => {
     rcl.shutdown();
   });
 
-  it('depth annotations reach the core in the model\'s units for their camera\'s lens (camera_info beside the camera); without camera_info, as they are', async () => {
-    const rcl = createFakeRcl();
-    await rcl.init(undefined, []);
-    const lc = new rcl.Node('learner');
-    lc.spin();
-    const transport = await RosTransport.open({ rcl, node: lc, nodeName: 'learner' });
-    const labels: LabelEvent[] = [];
-    class Recording extends NullLearnerCore {
-      readonly classes = ['car'];
-      readonly depth = { min_m: 1, max_m: 100, focal: { fx_over_width: 0.5, exponent: 1 } };
-      label(ev: LabelEvent): void {
-        labels.push(ev);
-      }
-    }
-    const params = new MemoryParameterHost({ label_topics: ['/gt/front/depth', '/gt/left/depth'] });
-    const node = new LearnerNode({ transport, params, createCore: async (_p, log) => new Recording(log) });
-    await node.configure();
-    await node.activate();
-    const header = { stamp: { sec: 1, nanosec: 0 }, frame_id: 'front_camera_optical_frame' };
-    const depth = { header, height: 1, width: 2, encoding: '32FC1', is_bigendian: 0, step: 8, data: new Uint8Array(new Float32Array([10, 40]).buffer) };
-    // front: a lens of fx/width 1 against the model's 0.5: depth × 2, so labels ÷ 2.
-    rcl.graph.inject('/front/camera_info', 'sensor_msgs/msg/CameraInfo', { ...sampleCameraInfo(), width: 640, height: 360, k: [640, 0, 320, 0, 640, 180, 0, 0, 1] });
-    await rcl.graph.settle();
-    rcl.graph.inject('/gt/front/depth', 'sensor_msgs/msg/Image', depth);
-    rcl.graph.inject('/gt/left/depth', 'sensor_msgs/msg/Image', depth);
-    await rcl.graph.settle();
-    const byCamera = Object.fromEntries(labels.map((l) => [l.camera, [...l.labels.depth!.data]]));
-    expect(byCamera).toEqual({ front: [5, 20], left: [10, 40] });
-    await node.shutdown();
-    await transport.dispose();
-    rcl.shutdown();
-  });
-
-  it('and for its height where the model states the height its depth learned: the camera\'s mount from /tf_static above base_footprint', async () => {
+  /** A learner node whose core records its depth labels, for the model's depth `focal`, on `label_topics`. */
+  async function depthLabeller(focal: object, labelTopics: string[]) {
     const rcl = createFakeRcl();
     await rcl.init(undefined, []);
     const lc = new rcl.Node('learner');
@@ -101,28 +69,50 @@ describe('LearnerNode shell on the fake rclnodejs', () => {
     const logs: string[] = [];
     class Recording extends NullLearnerCore {
       readonly classes = ['car'];
-      readonly depth = { min_m: 1, max_m: 100, focal: { fx_over_width: 0.5, exponent: 1, camera_height_m: 1.5, height_exponent: 1 } };
+      readonly depth = { min_m: 1, max_m: 100, focal: focal as { fx_over_width: number } };
       label(ev: LabelEvent): void {
         labels.push(ev);
       }
     }
-    const params = new MemoryParameterHost({ label_topics: ['/gt/front/depth'] });
-    const node = new LearnerNode({ transport, params, createCore: async (_p, log) => new Recording(log), log: (_l, m) => logs.push(m) });
+    const node = new LearnerNode({ transport, params: new MemoryParameterHost({ label_topics: labelTopics }), createCore: async (_p, log) => new Recording(log), log: (_l, m) => logs.push(m) });
     await node.configure();
     await node.activate();
-    const stamp = { sec: 1, nanosec: 0 };
-    const depth = { header: { stamp, frame_id: 'front_camera_optical_frame' }, height: 1, width: 2, encoding: '32FC1', is_bigendian: 0, step: 8, data: new Uint8Array(new Float32Array([10, 40]).buffer) };
+    const header = { stamp: { sec: 1, nanosec: 0 }, frame_id: 'front_camera_optical_frame' };
+    const depth = { header, height: 1, width: 2, encoding: '32FC1', is_bigendian: 0, step: 8, data: new Uint8Array(new Float32Array([10, 40]).buffer) };
+    const close = async () => {
+      await node.shutdown();
+      await transport.dispose();
+      rcl.shutdown();
+    };
+    return { rcl, labels, logs, depth, close };
+  }
+
+  it('depth annotations reach the core in the model\'s units for their camera\'s lens (camera_info beside the camera); without camera_info, as they are', async () => {
+    const { rcl, labels, depth, close } = await depthLabeller({ fx_over_width: 0.5, exponent: 1 }, ['/gt/front/depth', '/gt/left/depth']);
+    // front: a lens of fx/width 1 against the model's 0.5: depth × 2, so labels ÷ 2.
+    rcl.graph.inject('/front/camera_info', 'sensor_msgs/msg/CameraInfo', { ...sampleCameraInfo(), width: 640, height: 360, k: [640, 0, 320, 0, 640, 180, 0, 0, 1] });
+    await rcl.graph.settle();
+    rcl.graph.inject('/gt/front/depth', 'sensor_msgs/msg/Image', depth);
+    rcl.graph.inject('/gt/left/depth', 'sensor_msgs/msg/Image', depth);
+    await rcl.graph.settle();
+    const byCamera = Object.fromEntries(labels.map((l) => [l.camera, [...l.labels.depth!.data]]));
+    expect(byCamera).toEqual({ front: [5, 20], left: [10, 40] });
+    await close();
+  });
+
+  it('and for its height where the model states the height its depth learned: the camera\'s mount from /tf_static above base_footprint', async () => {
+    const { rcl, labels, logs, depth, close } = await depthLabeller({ fx_over_width: 0.5, exponent: 1, camera_height_m: 1.5, height_exponent: 1 }, ['/gt/front/depth']);
     // robot_state_publisher's mounts: the camera 0.75 m above base_footprint (looking ahead).
+    const stamp = { sec: 1, nanosec: 0 };
     const tf = (parent: string, child: string, z: number, r = { x: 0, y: 0, z: 0, w: 1 }) => ({ header: { stamp, frame_id: parent }, child_frame_id: child, transform: { translation: { x: 0, y: 0, z }, rotation: r } });
-    rcl.graph.inject('/tf_static', 'tf2_msgs/msg/TFMessage', { transforms: [tf('base_footprint', 'base_link', 0.25), tf('base_link', 'front_camera_link', 0.5), tf('front_camera_link', 'front_camera_optical_frame', 0, { x: -0.5, y: 0.5, z: -0.5, w: 0.5 })] }, new FakeQoS(RMW.HISTORY_KEEP_LAST, 1, RMW.RELIABILITY_RELIABLE, RMW.DURABILITY_TRANSIENT_LOCAL));
+    const latched = new FakeQoS(RMW.HISTORY_KEEP_LAST, 1, RMW.RELIABILITY_RELIABLE, RMW.DURABILITY_TRANSIENT_LOCAL);
+    rcl.graph.inject('/tf_static', 'tf2_msgs/msg/TFMessage', { transforms: [tf('base_footprint', 'base_link', 0.25), tf('base_link', 'front_camera_link', 0.5), tf('front_camera_link', 'front_camera_optical_frame', 0, { x: -0.5, y: 0.5, z: -0.5, w: 0.5 })] }, latched);
     await rcl.graph.settle();
     rcl.graph.inject('/gt/front/depth', 'sensor_msgs/msg/Image', depth);
     await rcl.graph.settle();
     // Half the model's height: perception's depth × 0.5, so labels ÷ 0.5.
-    expect(labels.map((l) => [...l.labels.depth!.data]), logs.join("\n")).toEqual([[20, 80]]);
+    expect(labels.map((l) => [...l.labels.depth!.data]), logs.join('\n')).toEqual([[20, 80]]);
     expect(logs.join('\n')).toMatch(/front: 0\.75 m above the road in TF/);
-    await node.shutdown();
-    await transport.dispose();
-    rcl.shutdown();
+    await close();
   });
 });
