@@ -413,7 +413,8 @@ export class PerceptionNode extends ManagedNode {
     const ground = this.#groundFrame;
     if (!cam || !ground) return undefined;
     const m = cam.frameId ? this.#tf.opticalMount(ground, cam.frameId) : undefined;
-    const state = m !== undefined ? `${m.heightM.toFixed(2)} m above ${ground}, pitched ${m.pitchRad.toFixed(3)} rad down (TF, frame ${cam.frameId})` : cam.frameId ? `not in TF: no transform from ${cam.frameId} to ${ground} yet (the learner uses its teacher_camera_height)` : `not in TF: its images name no frame_id (the learner uses its teacher_camera_height)`;
+    const fallback = this.#adaptation ? "depth assumes the model's camera height, the learner uses its teacher_camera_height" : "depth assumes the model's camera height";
+    const state = m !== undefined ? `${m.heightM.toFixed(2)} m above ${ground}, pitched ${m.pitchRad.toFixed(3)} rad down (TF, frame ${cam.frameId})` : cam.frameId ? `not in TF: no transform from ${cam.frameId} to ${ground} yet (${fallback})` : `not in TF: its images name no frame_id (${fallback})`;
     if (this.#tfState.get(camera) !== state) {
       this.#tfState.set(camera, state);
       this.#log('info', `camera ${camera}: ${state}`);
